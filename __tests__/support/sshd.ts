@@ -1,0 +1,489 @@
+/**
+ * Test harness that runs a real OpenSSH `sshd` on 127.0.0.1 for integration tests.
+ *
+ * Each call to `startSshd()` gets its own temp dir with a fresh config, host keys
+ * and client keys, and its own free port, so several Jest workers can run servers
+ * side by side. Nothing is written to the login user's home: the authorized key
+ * lives in the temp dir and is referenced by an absolute `AuthorizedKeysFile`.
+ *
+ * Linux only for `sessionPids()` (reads /proc); the rest works anywhere sshd does.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const SSHD = '/usr/sbin/sshd';
+const HOST = '127.0.0.1';
+const DEFAULT_ROOT_USER = 'tagflip-test';
+
+export interface StartSshdOptions {
+  /** Login user. Only honoured when running as root; otherwise it must be the current user. */
+  user?: string;
+}
+
+export interface TestSshd {
+  /** Always '127.0.0.1'. */
+  host: string;
+  /** Free port picked at runtime. */
+  port: number;
+  /** Login user. */
+  user: string;
+  /** OpenSSH private key text (ed25519) authorized for `user`. */
+  privateKey: string;
+  /** Another ed25519 private key that is NOT authorized. */
+  wrongPrivateKey: string;
+  /** known_hosts lines (`[127.0.0.1]:PORT <type> <base64>`) for both host keys, newline-terminated. */
+  knownHosts: string;
+  /** 'SHA256:...' fingerprints of the host keys (ed25519 first, then rsa). */
+  hostKeyFingerprints: string[];
+  /** known_hosts line for the same host/port but a different ed25519 key (host-key mismatch tests). */
+  otherKnownHosts: string;
+  /** Temp dir holding config and keys; removed by stop(). */
+  dir: string;
+  /**
+   * PIDs of the per-connection sshd processes (direct children of the listener).
+   * Includes connections that are still authenticating or have just closed and are
+   * winding down, so wait for the expected state before killing anything.
+   *
+   * Each pid is the privileged monitor of its connection. SIGTERM to it is forwarded
+   * to the session and drops the connection at once; SIGKILL to it alone does NOT:
+   * the unprivileged child that owns the socket keeps the connection alive until the
+   * remote command ends. Use killSessions() for an abrupt drop.
+   */
+  sessionPids(): number[];
+  /**
+   * Send `signal` (default SIGKILL) to every session's whole process tree (monitor,
+   * user child and remote commands), dropping all live connections abruptly without
+   * an SSH disconnect message. Returns the session pids that were targeted.
+   */
+  killSessions(signal?: NodeJS.Signals): number[];
+  /** Everything sshd has written to stderr so far (LogLevel VERBOSE). */
+  log(): string;
+  /** Kill the listener and all its sessions, wait for the listener to exit, remove `dir`. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export function sshdAvailable(): boolean {
+  return fs.existsSync(SSHD);
+}
+
+export async function startSshd(options: StartSshdOptions = {}): Promise<TestSshd> {
+  if (!sshdAvailable()) throw new Error(`${SSHD} not found; install openssh-server`);
+
+  const isRoot = process.getuid?.() === 0;
+  const user = await resolveUser(isRoot, options.user);
+  if (isRoot) {
+    // Privilege separation dir; sshd refuses to start (even with -t) without it.
+    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  }
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagflip-sshd-'));
+  try {
+    // When root, sshd reads the AuthorizedKeysFile with the login user's uid, so the dir
+    // must be traversable and that file world-readable. Secrets inside stay 0600.
+    fs.chmodSync(dir, 0o755);
+
+    const key = (name: string) => path.join(dir, name);
+    await Promise.all([
+      keygen(key('host_ed25519'), ['-t', 'ed25519']),
+      keygen(key('host_rsa'), ['-t', 'rsa', '-b', '2048']),
+      keygen(key('client_ed25519'), ['-t', 'ed25519']),
+      keygen(key('wrong_ed25519'), ['-t', 'ed25519']),
+      keygen(key('other_host_ed25519'), ['-t', 'ed25519']),
+    ]);
+
+    const authorizedKeys = key('authorized_keys');
+    fs.copyFileSync(key('client_ed25519.pub'), authorizedKeys);
+    fs.chmodSync(authorizedKeys, 0o644);
+
+    const hostKeyFiles = [key('host_ed25519'), key('host_rsa')];
+    const hostKeyFingerprints = await Promise.all(hostKeyFiles.map((f) => fingerprint(`${f}.pub`)));
+
+    const configPath = key('sshd_config');
+    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys);
+    const { port, child } = server;
+
+    const knownHostsLine = (pubFile: string) => {
+      // A .pub file is "<type> <base64> <comment>"; known_hosts wants "<host> <type> <base64>".
+      const [type, blob] = fs.readFileSync(pubFile, 'utf8').trim().split(/\s+/);
+      return `[${HOST}]:${port} ${type} ${blob}\n`;
+    };
+
+    const sessionPids = () => childPids(child.pid!);
+    const killSessions = (signal: NodeJS.Signals = 'SIGKILL') => {
+      const sessions = sessionPids();
+      // Snapshot every tree before signalling anything, so nothing gets re-parented
+      // out of reach half-way through.
+      const targets = sessions.flatMap((pid) => [pid, ...descendantPids(pid)]);
+      for (const pid of targets) tryKill(pid, signal);
+      return sessions;
+    };
+
+    // Safety net: if the test process exits without calling stop(), don't leave sshd behind.
+    const killOnExit = () => {
+      for (const pid of [...descendantPids(child.pid!), child.pid!]) tryKill(pid, 'SIGKILL');
+    };
+    process.once('exit', killOnExit);
+
+    let stopped: Promise<void> | undefined;
+    const stop = () => {
+      stopped ??= (async () => {
+        process.removeListener('exit', killOnExit);
+        // Snapshot the session tree first: once the listener is gone its children are
+        // re-parented and can no longer be found through it. The listener does not kill
+        // its sessions on exit, and a lingering session would keep a client connected.
+        const sessions = descendantPids(child.pid!);
+        await killAndWait(child);
+        for (const pid of sessions) tryKill(pid, 'SIGKILL');
+        fs.rmSync(dir, { recursive: true, force: true });
+      })();
+      return stopped;
+    };
+
+    return {
+      host: HOST,
+      port,
+      user,
+      privateKey: fs.readFileSync(key('client_ed25519'), 'utf8'),
+      wrongPrivateKey: fs.readFileSync(key('wrong_ed25519'), 'utf8'),
+      knownHosts: hostKeyFiles.map((f) => knownHostsLine(`${f}.pub`)).join(''),
+      hostKeyFingerprints,
+      otherKnownHosts: knownHostsLine(key('other_host_ed25519.pub')),
+      dir,
+      sessionPids,
+      killSessions,
+      log: server.log,
+      stop,
+    };
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// sshd process
+// ---------------------------------------------------------------------------
+
+interface Launched {
+  port: number;
+  child: ChildProcess;
+  log: () => string;
+}
+
+/**
+ * Write the config, validate it, start sshd and wait until it accepts connections.
+ * The free port is found by binding :0 and closing again, so another process can grab
+ * it before sshd binds; in that case sshd exits with "Address already in use" and we
+ * retry with a new port.
+ */
+async function launch(
+  dir: string,
+  configPath: string,
+  hostKeyFiles: string[],
+  authorizedKeys: string,
+): Promise<Launched> {
+  const maxAttempts = 3;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    fs.writeFileSync(configPath, sshdConfig({ dir, port, hostKeyFiles, authorizedKeys }), { mode: 0o644 });
+
+    const check = await run(SSHD, ['-t', '-f', configPath]);
+    if (check.code !== 0) {
+      throw new Error(`sshd config is invalid (exit ${check.code}):\n${check.stdout}${check.stderr}`);
+    }
+
+    let stderr = '';
+    const child = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const log = () => stderr;
+
+    try {
+      await waitForPort(port, child, log);
+      // The readiness probe itself spawned a session process; let it go away so it does
+      // not show up in sessionPids() of a test that runs right after start.
+      await waitUntil(() => childPids(child.pid!).length === 0, 2000);
+      return { port, child, log };
+    } catch (err) {
+      await killAndWait(child);
+      if (attempt < maxAttempts && /Address already in use/i.test(stderr)) continue;
+      throw err;
+    }
+  }
+}
+
+function sshdConfig(c: { dir: string; port: number; hostKeyFiles: string[]; authorizedKeys: string }): string {
+  return [
+    `ListenAddress ${HOST}`,
+    `Port ${c.port}`,
+    ...c.hostKeyFiles.map((f) => `HostKey ${f}`),
+    `PidFile ${path.join(c.dir, 'sshd.pid')}`,
+    // Absolute path: keys come from the temp dir, never from ~/.ssh of the login user.
+    `AuthorizedKeysFile ${c.authorizedKeys}`,
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin prohibit-password',
+    // Temp dir / file ownership would otherwise fail sshd's permission checks.
+    'StrictModes no',
+    'LogLevel VERBOSE',
+    // Tests open many parallel connections; the defaults (10:30:100, 10) would drop some.
+    'MaxStartups 100',
+    'MaxSessions 50',
+    'Subsystem sftp internal-sftp',
+    '',
+  ].join('\n');
+}
+
+/** Poll until 127.0.0.1:port accepts TCP connections; fail fast if sshd exits. */
+async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+  let exit: string | undefined;
+  const onExit = (code: number | null, signal: NodeJS.Signals | null) => (exit = `code=${code} signal=${signal}`);
+  const onError = (err: Error) => (exit = `spawn error: ${err.message}`);
+  child.once('exit', onExit);
+  child.once('error', onError);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (exit !== undefined || child.exitCode !== null) {
+        // Give the stderr pipe a moment to drain so the error contains sshd's message.
+        await sleep(50);
+        throw new Error(`sshd exited before accepting connections (${exit ?? `code=${child.exitCode}`}):\n${log()}`);
+      }
+      if (await canConnect(port)) return;
+      await sleep(50);
+    }
+    throw new Error(`sshd did not accept connections on ${HOST}:${port} within ${timeoutMs} ms:\n${log()}`);
+  } finally {
+    child.off('exit', onExit);
+    child.off('error', onError);
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. */
+async function killAndWait(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Process tree (Linux /proc)
+// ---------------------------------------------------------------------------
+
+/**
+ * Map of pid -> ppid for every live process; empty where /proc is unavailable.
+ * Zombies are skipped: an exited session that sshd has not reaped yet is not a session.
+ */
+function processTable(): Map<number, number> {
+  const table = new Map<number, number>();
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return table;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Format: "pid (comm) state ppid ...". comm may contain spaces and ')', so split
+      // after the LAST ')'.
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state !== 'Z') table.set(Number(entry), Number(ppid));
+    } catch {
+      // Process exited while we were scanning.
+    }
+  }
+  return table;
+}
+
+function childPids(parent: number): number[] {
+  const out: number[] = [];
+  for (const [pid, ppid] of processTable()) if (ppid === parent) out.push(pid);
+  return out.sort((a, b) => a - b);
+}
+
+/** All descendants of `root`, parents before children. */
+function descendantPids(root: number): number[] {
+  const table = processTable();
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const [pid, ppid] of table) {
+      if (ppid === parent) {
+        out.push(pid);
+        queue.push(pid);
+      }
+    }
+  }
+  return out;
+}
+
+function tryKill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Login user
+// ---------------------------------------------------------------------------
+
+async function resolveUser(isRoot: boolean, requested: string | undefined): Promise<string> {
+  if (!isRoot) {
+    // An unprivileged sshd cannot switch uid, so it can only log in as ourselves.
+    const me = os.userInfo().username;
+    if (requested !== undefined && requested !== me) {
+      throw new Error(`startSshd: not running as root, so the login user must be '${me}', not '${requested}'`);
+    }
+    return me;
+  }
+  const user = requested ?? DEFAULT_ROOT_USER;
+  await ensureUser(user);
+  return user;
+}
+
+/**
+ * Create `user` if missing and make sure the account is not locked. Several Jest
+ * workers may do this at the same moment: useradd/usermod then fail either with
+ * "already exists" (useradd exit 9) or because another one holds the /etc/passwd
+ * lock, so we re-check and retry rather than trusting a single exit code.
+ */
+async function ensureUser(user: string): Promise<void> {
+  const attempts = 30;
+  let last = '';
+
+  for (let i = 0; i < attempts && !userExists(user); i++) {
+    const r = await run('useradd', ['-m', '-s', '/bin/sh', user]);
+    if (r.code === 0 || r.code === 9) break; // 9 = username already in use
+    last = `useradd exited ${r.code}: ${r.stderr}`;
+    await sleep(50 + Math.random() * 200);
+  }
+  if (!userExists(user)) throw new Error(`could not create user '${user}': ${last}`);
+
+  // useradd leaves the password as '!' ("locked"), and with UsePAM no sshd refuses
+  // locked accounts even for key auth. '*' means "no password" without the lock.
+  for (let i = 0; i < attempts && isLocked(user); i++) {
+    const r = await run('usermod', ['-p', '*', user]);
+    if (r.code === 0) break;
+    last = `usermod exited ${r.code}: ${r.stderr}`;
+    await sleep(50 + Math.random() * 200);
+  }
+  if (isLocked(user)) throw new Error(`could not unlock user '${user}': ${last}`);
+}
+
+/** Field `index` of `user`'s line in a colon-separated account file, or undefined if absent. */
+function accountField(file: string, user: string, index: number): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = text.split('\n').find((l) => l.startsWith(`${user}:`));
+  return line?.split(':')[index];
+}
+
+function userExists(user: string): boolean {
+  return accountField('/etc/passwd', user, 0) !== undefined;
+}
+
+function isLocked(user: string): boolean {
+  // Without a shadow entry the passwd field decides; either way '!' marks a lock.
+  const password = accountField('/etc/shadow', user, 1) ?? accountField('/etc/passwd', user, 1) ?? '';
+  return password.startsWith('!');
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function runOk(cmd: string, args: string[]): Promise<string> {
+  const r = await run(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** Generate a passphrase-less key pair at `file` / `file.pub` (private key mode 0600). */
+async function keygen(file: string, typeArgs: string[]): Promise<void> {
+  await runOk('ssh-keygen', ['-q', '-N', '', ...typeArgs, '-C', 'tagflip-test', '-f', file]);
+  fs.chmodSync(file, 0o600);
+}
+
+/** 'SHA256:...' fingerprint of a public key file, from `ssh-keygen -lf`. */
+async function fingerprint(pubFile: string): Promise<string> {
+  // Output: "<bits> SHA256:<hash> <comment> (<TYPE>)"
+  const out = await runOk('ssh-keygen', ['-E', 'sha256', '-lf', pubFile]);
+  const fp = out.trim().split(/\s+/)[1];
+  if (!fp?.startsWith('SHA256:')) throw new Error(`unexpected ssh-keygen -lf output: ${out}`);
+  return fp;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() >= deadline) return false;
+    await sleep(25);
+  }
+  return true;
+}

@@ -1,0 +1,49 @@
+import * as core from '@actions/core';
+import { InputError } from './errors.js';
+import type { Logger } from './logger.js';
+import { renderSummary } from './result.js';
+import { runCommand, secretsOf } from './run.js';
+import { INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
+
+const actionLogger: Logger = {
+  info: (message) => core.info(message),
+  warning: (message) => core.warning(message),
+  error: (message) => core.error(message),
+  debug: (message) => core.debug(message),
+  startGroup: (name) => core.startGroup(name),
+  endGroup: () => core.endGroup(),
+};
+
+function runContext(env: NodeJS.ProcessEnv): RunContext {
+  const runUrl =
+    env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+      ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
+      : '';
+  return { refType: env.GITHUB_REF_TYPE, refName: env.GITHUB_REF_NAME, actor: env.GITHUB_ACTOR, runUrl };
+}
+
+/** The GitHub Action: inputs → settings → run → outputs and job summary. */
+export async function run(): Promise<void> {
+  try {
+    const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, core.getInput(name)]));
+    // Mask first: nothing that follows may print a secret, even in an error.
+    secretsOf(raw).forEach((secret) => core.setSecret(secret));
+    const settings = parseSettings(raw, runContext(process.env));
+    const result = await runCommand(settings, actionLogger);
+
+    core.setOutput('release', result.release);
+    core.setOutput('previous-release', result.previousRelease);
+    core.setOutput('release-path', result.releasePath);
+    core.setOutput('status', result.status);
+    core.setOutput('hosts', JSON.stringify(result.hosts));
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      await core.summary.addRaw(renderSummary(result, `tagflip ${settings.command} ${settings.release}`)).write();
+    }
+    if (result.status === 'failed') {
+      const failed = result.hosts.filter((host) => host.status === 'failed');
+      core.setFailed(failed.map((host) => host.error).join('\n'));
+    }
+  } catch (error) {
+    core.setFailed(error instanceof InputError ? `bad input: ${error.message}` : (error as Error).message);
+  }
+}

@@ -1,0 +1,140 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { InputError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { RunResult } from './result.js';
+import { runCommand } from './run.js';
+import { INPUT_NAMES, type InputName, parseSettings } from './settings.js';
+
+const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
+
+commands: deploy
+inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
+  --dry-run, --insecure-ignore-host-key    boolean flags (no value means true)
+  --private-key @FILE, --known-hosts @FILE read the value from a file
+  --config FILE                            a YAML map of input names to values
+without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
+without --known-hosts, ~/.ssh/known_hosts is used.`;
+
+const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'insecure-ignore-host-key']);
+const FILE_INPUTS = new Set<string>(['private-key', 'known-hosts']);
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Parse argv into raw inputs: `deploy --hosts web1 --dry-run --build=make`. */
+export function parseArgs(argv: readonly string[]): Record<string, string> {
+  const raw: Record<string, string> = {};
+  const known = new Set<string>([...INPUT_NAMES, 'config']);
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    if (!known.has(name)) throw new InputError(name || arg, `'${arg}' is not an option`, 'one of --' + [...known].join(', --'));
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else if (BOOLEAN_INPUTS.has(name) && (i + 1 >= argv.length || argv[i + 1].startsWith('--'))) value = 'true';
+    else if (i + 1 < argv.length) value = argv[++i];
+    else throw new InputError(name, 'has no value', `--${name} VALUE`);
+    raw[name] = value;
+  }
+  if (positional.length > 1) throw new InputError('command', `unexpected arguments: ${positional.slice(1).join(' ')}`, 'one command');
+  if (positional.length === 1) raw.command = positional[0];
+  if (raw.config) {
+    const config = readConfig(raw.config);
+    delete raw.config;
+    return { ...config, ...raw };
+  }
+  return raw;
+}
+
+function readConfig(path: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = YAML.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new InputError('config', `cannot read ${path}: ${(error as Error).message}`, 'a YAML file mapping input names to values');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InputError('config', `${path} is not a YAML map`, 'a YAML file mapping input names to values');
+  }
+  const raw: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!(INPUT_NAMES as readonly string[]).includes(name)) throw new InputError('config', `${path} sets unknown input '${name}'`, `input names: ${INPUT_NAMES.join(', ')}`);
+    raw[name] = Array.isArray(value) ? value.join('\n') : String(value);
+  }
+  return raw;
+}
+
+/** Fill what an ssh user expects from ~/.ssh, and read @FILE values. */
+function withDefaults(raw: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
+  const filled = { ...raw };
+  for (const name of FILE_INPUTS) {
+    const value = filled[name];
+    if (value?.startsWith('@')) {
+      try {
+        filled[name] = readFileSync(value.slice(1), 'utf8');
+      } catch (error) {
+        throw new InputError(name, `cannot read ${value.slice(1)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, `--${name} @FILE naming a readable file`);
+      }
+    }
+  }
+  const ssh = join(env.HOME || homedir(), '.ssh');
+  if (!filled['private-key']) {
+    const key = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((name) => join(ssh, name)).find((path) => existsSync(path));
+    if (key) filled['private-key'] = readFileSync(key, 'utf8');
+  }
+  if (!filled['known-hosts'] && !filled['host-fingerprint'] && existsSync(join(ssh, 'known_hosts'))) {
+    filled['known-hosts'] = readFileSync(join(ssh, 'known_hosts'), 'utf8');
+  }
+  if (!filled.user) filled.user = env.USER || userInfo().username;
+  return filled;
+}
+
+function cliLogger(io: CliIo): Logger {
+  return {
+    info: (message) => io.stderr(`${message}\n`),
+    warning: (message) => io.stderr(`warning: ${message}\n`),
+    error: (message) => io.stderr(`error: ${message}\n`),
+    debug: (message) => (io.env.TAGFLIP_DEBUG ? io.stderr(`debug: ${message}\n`) : undefined),
+    startGroup: (name) => io.stderr(`── ${name}\n`),
+    endGroup: () => undefined,
+  };
+}
+
+function renderResult(result: RunResult): string {
+  const lines = [`status: ${result.status}`, `release: ${result.release}`, `previous-release: ${result.previousRelease}`, `release-path: ${result.releasePath}`];
+  return `${lines.join('\n')}\n`;
+}
+
+/** The CLI: returns the process exit code (0 ok, 1 failed, 2 bad usage). */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
+    io.stdout(`${USAGE}\n`);
+    return argv.length === 0 ? 2 : 0;
+  }
+  try {
+    const raw = withDefaults(parseArgs(argv), io.env);
+    const settings = parseSettings(raw as Partial<Record<InputName, string>>, {
+      refType: io.env.GITHUB_REF_TYPE,
+      refName: io.env.GITHUB_REF_NAME,
+      actor: io.env.GITHUB_ACTOR || io.env.USER || '',
+    });
+    const result = await runCommand(settings, cliLogger(io));
+    io.stdout(renderResult(result));
+    return result.status === 'failed' ? 1 : 0;
+  } catch (error) {
+    io.stderr(`error: ${(error as Error).message}\n`);
+    return error instanceof InputError ? 2 : 1;
+  }
+}

@@ -1,0 +1,50 @@
+import { deployToHost } from './deploy.js';
+import { LocalTransport } from './local-transport.js';
+import type { Logger } from './logger.js';
+import { type RunResult, summarize } from './result.js';
+import type { Settings } from './settings.js';
+import { SshTransport } from './ssh-transport.js';
+import type { Transport } from './transport.js';
+
+/** The transport for the settings' host: SSH, or this machine for `local`. */
+export function createTransport(settings: Settings): Transport {
+  const { target } = settings;
+  if (target.kind === 'local') return new LocalTransport();
+  return new SshTransport({
+    label: target.label,
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    privateKey: settings.privateKey,
+    passphrase: settings.passphrase,
+    connectTimeout: settings.connectTimeout,
+    hostKeys: { knownHosts: settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
+  });
+}
+
+/** Run the command the settings ask for; both front ends call this. */
+export async function runCommand(settings: Settings, logger: Logger, transport: Transport = createTransport(settings)): Promise<RunResult> {
+  if (settings.insecureIgnoreHostKey && settings.target.kind === 'ssh') {
+    logger.warning(
+      `insecure-ignore-host-key is true: the host key of ${settings.target.label} is NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`,
+    );
+  }
+  const host = await deployToHost(settings, { transport, logger });
+  return summarize([host]);
+}
+
+/** Secret values a front end must mask before anything is logged. */
+export function secretsOf(raw: Readonly<Record<string, string | undefined>>): string[] {
+  const secrets: string[] = [];
+  const key = raw['private-key'] ?? '';
+  if (key.trim()) {
+    secrets.push(key, ...key.split('\n').map((line) => line.trim()).filter((line) => line.length > 8));
+  }
+  if (raw['passphrase']) secrets.push(raw['passphrase']);
+  for (const line of (raw['env'] ?? '').split('\n')) {
+    const eq = line.indexOf('=');
+    const value = eq < 0 ? '' : line.slice(eq + 1).replace(/\r$/, '');
+    if (value.trim()) secrets.push(value);
+  }
+  return secrets;
+}

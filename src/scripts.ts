@@ -1,0 +1,268 @@
+import { CODE, COMMIT, type HistoryEntry, type Manifest, NOW, STEP, renderRecord } from './manifest.js';
+import { dataPath, manifestPath, releasePath, sharedPath } from './paths.js';
+import { type Assignment, renderAssignments } from './shell.js';
+
+/**
+ * Every remote script is rendered here: a header of quoted assignments (the only
+ * place values enter), then constant text that refers to them as "$name".
+ */
+export interface RenderedScript {
+  /** What is sent. */
+  text: string;
+  /** The same with secrets replaced by ***, for dry runs and debug logs. */
+  display: string;
+}
+
+/** What every script of a run on one host knows. */
+export interface ScriptContext {
+  tag: string;
+  host: string;
+  deployPath: string;
+  release: string;
+  previousRelease: string;
+  repository: string;
+  ref: string;
+  build: string;
+  commandTimeout: number;
+  env: readonly { name: string; value: string }[];
+  actor: string;
+  runUrl: string;
+}
+
+function render(assignments: Assignment[], body: string): RenderedScript {
+  const join = (header: string) => `${header}\n${PRELUDE}\n${body}`;
+  return { text: join(renderAssignments(assignments)), display: join(renderAssignments(assignments, true)) };
+}
+
+function commonAssignments(context: ScriptContext): Assignment[] {
+  return [
+    { name: 'tf_tag', value: context.tag },
+    { name: 'deploy_path', value: context.deployPath },
+    { name: 'release', value: context.release },
+    { name: 'release_path', value: releasePath(context.deployPath, context.release) },
+    { name: 'manifest_path', value: manifestPath(context.deployPath, context.release) },
+    { name: 'history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
+  ];
+}
+
+/** The environment of every hook (SPEC: "Hooks see …"), user env last. */
+function hookEnvironment(context: ScriptContext): Assignment[] {
+  const exported = (name: string, value: string): Assignment => ({ name, value, exported: true });
+  return [
+    exported('TAGFLIP_RELEASE', context.release),
+    exported('TAGFLIP_PREVIOUS_RELEASE', context.previousRelease),
+    exported('TAGFLIP_RELEASE_PATH', releasePath(context.deployPath, context.release)),
+    exported('TAGFLIP_DEPLOY_PATH', context.deployPath),
+    exported('TAGFLIP_SHARED_PATH', sharedPath(context.deployPath)),
+    exported('TAGFLIP_DATA_PATH', `${dataPath(context.deployPath)}/current`),
+    exported('TAGFLIP_HOST', context.host),
+    ...context.env.map(({ name, value }) => ({ name, value, exported: true, secret: true })),
+  ];
+}
+
+/** Shared helpers at the top of every script. `tf_say` prints a control line. */
+const PRELUDE = `set -u
+umask 022
+tf_current_step=start
+tf_commit=''
+tf_code=0
+tf_say() { printf '%s %s\\n' "$tf_tag" "$*"; }
+tf_step() { tf_current_step=$1; tf_say step "$1"; }
+tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
+tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+tf_fill() {
+  printf '%s\\n' "$1" | sed -e "s|${NOW}|$(tf_now)|g" -e "s|${COMMIT}|$tf_commit|g" \\
+    -e "s|${CODE}|$tf_code|g" -e "s|${STEP}|$tf_current_step|g"
+}
+tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
+tf_append_history() {
+  { if [ -f "$history_path" ]; then cat -- "$history_path"; fi; tf_fill "$1"; } > "$history_path.tmp.$$" &&
+    mv -f -- "$history_path.tmp.$$" "$history_path"
+}`;
+
+const FACTS_BODY = `tf_step preflight
+tf_problem() { tf_say problem "$@"; }
+tf_probe=$(mktemp -d 2>/dev/null) || tf_probe=''
+if [ -z "$tf_probe" ]; then
+  tf_problem mktemp "mktemp -d failed: the host needs a writable temporary directory"
+else
+  if ! { : > "$tf_probe/a" && ln -s target "$tf_probe/b" && mv -T "$tf_probe/b" "$tf_probe/a"; } 2>/dev/null; then
+    tf_problem mv-T "'mv -T' does not work: tagflip flips current with it; install GNU coreutils"
+  fi
+  rm -rf -- "$tf_probe"
+fi
+for tf_tool in timeout sed tar; do
+  command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils, sed and tar"
+done
+if [ -n "$repository" ] && ! command -v git >/dev/null 2>&1; then
+  tf_problem git "'git' is not installed, but repository is set; install git on the host"
+fi
+if [ -d "$deploy_path" ]; then
+  tf_say fact deploy-path exists
+  [ -w "$deploy_path" ] || tf_problem writable "$deploy_path is not writable by $(id -un); chown it to that user"
+elif [ -e "$deploy_path" ] || [ -L "$deploy_path" ]; then
+  tf_problem writable "$deploy_path exists but is not a directory"
+else
+  tf_say fact deploy-path absent
+  tf_dir=$deploy_path
+  while [ ! -e "$tf_dir" ]; do tf_dir=$(dirname -- "$tf_dir"); done
+  if [ ! -d "$tf_dir" ] || [ ! -w "$tf_dir" ]; then
+    tf_problem writable "cannot create $deploy_path: $tf_dir is not writable by $(id -un); create $deploy_path and chown it to that user"
+  fi
+fi
+tf_step facts
+if [ -L "$deploy_path/current" ]; then
+  tf_say fact current "$(readlink -- "$deploy_path/current")"
+elif [ -e "$deploy_path/current" ]; then
+  tf_problem current "$deploy_path/current is not a symlink; move it aside so tagflip can manage it"
+fi
+if [ -e "$release_path" ] || [ -L "$release_path" ]; then tf_say fact release-dir present; fi
+for tf_manifest in "$deploy_path"/.tagflip/releases/*.json; do
+  if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
+done`;
+
+/** Phase 2: preflight and facts in one round trip. Changes nothing. */
+export function renderFactsScript(context: ScriptContext): RenderedScript {
+  return render([...commonAssignments(context), { name: 'repository', value: context.repository }], FACTS_BODY);
+}
+
+const BUILD_BODY = `tf_abort() {
+  tf_code=$1
+  cd / || :
+  rm -rf -- "$release_path"
+  tf_write "$manifest_path" "$manifest_failed" || :
+  tf_append_history "$history_failed" || :
+  tf_fail "$1" "$2"
+}
+tf_step prepare
+mkdir -p -- "$deploy_path/releases" "$deploy_path/.tagflip/releases" ||
+  tf_fail 1 "cannot create $deploy_path/releases"
+if [ "$(readlink -- "$deploy_path/current" 2>/dev/null)" = "releases/$release" ]; then
+  tf_fail 1 "releases/$release is the current release; it is never rebuilt in place"
+fi
+if [ -e "$release_path" ] || [ -L "$release_path" ]; then
+  tf_say log "removing releases/$release left by an incomplete earlier attempt"
+  rm -rf -- "$release_path" || tf_fail 1 "cannot remove the incomplete $release_path"
+fi
+mkdir -- "$release_path" || tf_fail 1 "cannot create $release_path"
+tf_write "$manifest_path" "$manifest_building" || tf_abort 1 "cannot write $manifest_path"
+tf_step source
+if [ -n "$repository" ]; then
+  tf_mirror=$deploy_path/.tagflip/repo.git
+  export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
+  if [ -d "$tf_mirror" ]; then
+    git --git-dir="$tf_mirror" remote set-url origin "$repository" &&
+      timeout -k 10 "$command_timeout" git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
+      tf_abort $? "git fetch from $repository failed"
+  else
+    rm -rf -- "$tf_mirror.tmp" &&
+      timeout -k 10 "$command_timeout" git clone --mirror --quiet -- "$repository" "$tf_mirror.tmp" &&
+      mv -T -- "$tf_mirror.tmp" "$tf_mirror" ||
+      tf_abort $? "git clone of $repository failed"
+  fi
+  tf_commit=$(git --git-dir="$tf_mirror" rev-parse --verify --quiet "$ref^{commit}") ||
+    tf_abort 1 "'$ref' is not a tag, branch or commit in $repository"
+  tf_archive=$release_path/.tagflip-source.tar
+  git --git-dir="$tf_mirror" archive --format=tar -o "$tf_archive" "$tf_commit" &&
+    tar -x -f "$tf_archive" -C "$release_path" && rm -f -- "$tf_archive" ||
+    tf_abort 1 "exporting $ref into $release_path failed"
+  tf_say commit "$tf_commit"
+fi
+tf_step build
+if [ -n "$build" ]; then
+  cd "$release_path" || tf_abort 1 "cannot enter $release_path"
+  tf_started=$(date +%s)
+  timeout -k 10 "$command_timeout" sh -c "$build"
+  tf_status=$?
+  tf_elapsed=$(( $(date +%s) - tf_started ))
+  cd / || :
+  if [ "$tf_status" -eq 124 ] || { [ "$tf_status" -eq 137 ] && [ "$tf_elapsed" -ge "$command_timeout" ]; }; then
+    tf_abort "$tf_status" "build ran longer than command-timeout ($command_timeout s) and was stopped"
+  elif [ "$tf_status" -gt 128 ]; then
+    tf_abort "$tf_status" "build was killed by signal $((tf_status - 128))"
+  elif [ "$tf_status" -ne 0 ]; then
+    if [ ! -w "$release_path" ] || [ "$(df -P -- "$release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
+      tf_abort "$tf_status" "build exited with status $tf_status; the host is out of disk space"
+    fi
+    tf_abort "$tf_status" "build exited with status $tf_status"
+  fi
+fi
+tf_write "$manifest_path" "$manifest_ready" || tf_abort 1 "cannot write $manifest_path"
+tf_say ready "$(tf_now)" "$tf_commit"`;
+
+/**
+ * Phase 5–8: create the release, export the source, run build; mark the
+ * release ready, or remove it and mark it failed.
+ */
+export function renderBuildScript(context: ScriptContext, building: Manifest): RenderedScript {
+  const ready: Manifest = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
+  const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP };
+  const history: HistoryEntry = {
+    time: NOW,
+    event: 'deploy',
+    status: 'failed',
+    release: context.release,
+    previousRelease: context.previousRelease,
+    host: context.host,
+    actor: context.actor,
+    runUrl: context.runUrl,
+  };
+  return render(
+    [
+      ...commonAssignments(context),
+      { name: 'repository', value: context.repository },
+      { name: 'ref', value: context.ref },
+      { name: 'build', value: context.build },
+      { name: 'command_timeout', value: String(context.commandTimeout) },
+      { name: 'manifest_building', value: renderRecord(building) },
+      { name: 'manifest_ready', value: renderRecord(ready) },
+      { name: 'manifest_failed', value: renderRecord(failed) },
+      { name: 'history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP }) },
+      ...hookEnvironment(context),
+    ],
+    BUILD_BODY,
+  );
+}
+
+const FLIP_BODY = `tf_step flip
+[ -d "$release_path" ] || tf_fail 1 "$release_path is missing; nothing was flipped"
+tf_link=$deploy_path/.current.tagflip-$$
+rm -f -- "$tf_link"
+ln -s -- "releases/$release" "$tf_link" || tf_fail 1 "cannot create a symlink in $deploy_path"
+if ! mv -T -- "$tf_link" "$deploy_path/current"; then
+  rm -f -- "$tf_link"
+  tf_fail 1 "'mv -T' could not replace $deploy_path/current; it is unchanged"
+fi
+tf_say flipped
+mkdir -p -- "$deploy_path/.tagflip/releases" &&
+  tf_write "$manifest_path" "$manifest_active" &&
+  { [ -z "$previous_manifest" ] || tf_write "$previous_manifest_path" "$previous_manifest"; } &&
+  tf_append_history "$history_deployed" ||
+  tf_fail 1 "current now points to releases/$release, but its record under .tagflip could not be written"`;
+
+/**
+ * Phase 9: flip `current` with one rename, then record the new release as active
+ * and the one before it as inactive.
+ */
+export function renderFlipScript(context: ScriptContext, active: Manifest, previous: Manifest | null): RenderedScript {
+  const history: HistoryEntry = {
+    time: NOW,
+    event: 'deploy',
+    status: 'deployed',
+    release: context.release,
+    previousRelease: context.previousRelease,
+    host: context.host,
+    actor: context.actor,
+    runUrl: context.runUrl,
+  };
+  return render(
+    [
+      ...commonAssignments(context),
+      { name: 'manifest_active', value: renderRecord({ ...active, state: 'active', activated: NOW }) },
+      { name: 'previous_manifest_path', value: previous ? manifestPath(context.deployPath, previous.release) : '' },
+      { name: 'previous_manifest', value: previous ? renderRecord({ ...previous, state: 'inactive' }) : '' },
+      { name: 'history_deployed', value: renderRecord(history) },
+    ],
+    FLIP_BODY,
+  );
+}

@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import type { ShellChannel, Transport } from './transport.js';
+
+/** A line a phase script printed for tagflip itself (prefixed with the run's tag). */
+export interface ControlLine {
+  kind: string;
+  args: string[];
+  /** Everything after the kind, as one string (for messages with spaces). */
+  rest: string;
+}
+
+export interface PhaseResult {
+  /** Exit status of the phase script. */
+  status: number;
+  control: ControlLine[];
+}
+
+export interface PhaseHandlers {
+  /** A line of ordinary output (build logs), streamed as it arrives. */
+  onOutput?: (line: string) => void;
+  /** A control line, as it arrives (e.g. a new step starting). */
+  onControl?: (line: ControlLine) => void;
+}
+
+/** The per-run tag: control lines start with it, so a build cannot forge them. */
+export function newRunTag(): string {
+  return `tagflip-${randomBytes(12).toString('hex')}`;
+}
+
+export class SessionClosedError extends Error {
+  constructor(readonly detail: string) {
+    super(`the remote shell ended before the phase finished (${detail})`);
+    this.name = 'SessionClosedError';
+  }
+}
+
+/**
+ * One remote shell kept open for the whole run. Each phase script is sent on
+ * stdin wrapped in a subshell; the wrapper then prints `<tag> end <status>`,
+ * which tells us the phase is over without opening another channel.
+ */
+export class RemoteSession {
+  private buffer = '';
+  private heldBlank = false;
+  private waiter: { resolve: (status: number) => void; reject: (error: Error) => void; handlers: PhaseHandlers; control: ControlLine[] } | null = null;
+  private ended: Error | null = null;
+
+  private constructor(
+    private readonly channel: ShellChannel,
+    readonly tag: string,
+    private readonly onStderr: (line: string) => void,
+  ) {
+    channel.stdout.setEncoding('utf8');
+    channel.stdout.on('data', (chunk: string) => this.receive(chunk));
+    channel.stderr.setEncoding('utf8');
+    let errBuffer = '';
+    channel.stderr.on('data', (chunk: string) => {
+      errBuffer += chunk;
+      const lines = errBuffer.split('\n');
+      errBuffer = lines.pop() ?? '';
+      lines.forEach((line) => this.onStderr(line));
+    });
+    channel.stdin.on('error', () => undefined); // reported through `closed`
+    channel.closed.then(
+      ({ code, signal }) => this.fail(new SessionClosedError(signal ? `signal ${signal}` : `exit status ${code}`)),
+      (error: Error) => this.fail(error),
+    );
+  }
+
+  static async open(transport: Transport, tag: string, onStderr: (line: string) => void): Promise<RemoteSession> {
+    return new RemoteSession(await transport.openShell(), tag, onStderr);
+  }
+
+  /** Run one phase script; resolves with its status once its end marker arrives. */
+  run(script: string, handlers: PhaseHandlers = {}): Promise<PhaseResult> {
+    if (this.ended) return Promise.reject(this.ended);
+    if (this.waiter) return Promise.reject(new Error('a phase is already running on this session'));
+    const control: ControlLine[] = [];
+    const done = new Promise<number>((resolve, reject) => {
+      this.waiter = { resolve, reject, handlers, control };
+    });
+    // stdin of the phase is /dev/null, so no hook can read the next phase.
+    this.channel.stdin.write(`(\n${script}\n) </dev/null 2>&1\nprintf '\\n%s end %s\\n' '${this.tag}' "$?"\n`);
+    return done.then((status) => ({ status, control }));
+  }
+
+  /** Close stdin: the remote shell exits after the current phase. */
+  end(): void {
+    this.channel.stdin.end();
+  }
+
+  private receive(chunk: string): void {
+    this.buffer += chunk;
+    let newline = this.buffer.indexOf('\n');
+    while (newline >= 0) {
+      const line = this.buffer.slice(0, newline);
+      this.buffer = this.buffer.slice(newline + 1);
+      this.line(line);
+      newline = this.buffer.indexOf('\n');
+    }
+  }
+
+  private line(line: string): void {
+    const waiter = this.waiter;
+    if (line.startsWith(`${this.tag} `)) {
+      const rest = line.slice(this.tag.length + 1);
+      const [kind, ...args] = rest.split(' ');
+      if (kind === 'end') {
+        // The wrapper prints a newline before the marker; drop it if it made an empty line.
+        this.heldBlank = false;
+        this.waiter = null;
+        waiter?.resolve(Number(args[0]));
+        return;
+      }
+      this.flushBlank();
+      const control = { kind, args, rest: args.join(' ') };
+      waiter?.control.push(control);
+      waiter?.handlers.onControl?.(control);
+      return;
+    }
+    this.flushBlank();
+    if (line === '') {
+      this.heldBlank = true;
+      return;
+    }
+    waiter?.handlers.onOutput?.(line);
+  }
+
+  private flushBlank(): void {
+    if (this.heldBlank) {
+      this.heldBlank = false;
+      this.waiter?.handlers.onOutput?.('');
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.ended) return;
+    this.ended = error;
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.reject(error);
+  }
+}

@@ -1,0 +1,333 @@
+import { InputError } from './errors.js';
+import ssh2 from 'ssh2';
+import { type KnownHostEntry, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
+
+/**
+ * Inputs, by their action.yml names, as the front ends read them: every value a
+ * string, '' when not given. Both the action and the CLI produce this shape.
+ */
+export type RawInputs = Readonly<Record<string, string | undefined>>;
+
+/** What the run knows about itself (GitHub's environment, or the CLI's). */
+export interface RunContext {
+  refType?: string;
+  refName?: string;
+  actor?: string;
+  runUrl?: string;
+}
+
+export type HostTarget =
+  | { kind: 'local'; label: string }
+  | { kind: 'ssh'; label: string; host: string; port: number; user: string };
+
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+export interface Settings {
+  command: 'deploy';
+  target: HostTarget;
+  privateKey: string;
+  passphrase: string;
+  knownHosts: KnownHostEntry[];
+  hostFingerprints: string[];
+  insecureIgnoreHostKey: boolean;
+  deployPath: string;
+  release: string;
+  repository: string;
+  ref: string;
+  build: string;
+  env: EnvVar[];
+  commandTimeout: number;
+  connectTimeout: number;
+  dryRun: boolean;
+  actor: string;
+  runUrl: string;
+}
+
+export const INPUT_NAMES = [
+  'command',
+  'hosts',
+  'user',
+  'port',
+  'private-key',
+  'passphrase',
+  'known-hosts',
+  'host-fingerprint',
+  'insecure-ignore-host-key',
+  'deploy-path',
+  'release',
+  'repository',
+  'ref',
+  'build',
+  'env',
+  'command-timeout',
+  'connect-timeout',
+  'dry-run',
+] as const;
+
+export type InputName = (typeof INPUT_NAMES)[number];
+
+/** Names a release may not take: they mean something else in the layout. */
+const RESERVED_RELEASES = new Set(['current', '.', '..']);
+const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+const DEPLOY_PATH_CHARS = /^\/[A-Za-z0-9._+@%,=:~/-]*$/;
+const REF = /^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$/;
+const REPOSITORY_CHARS = /^[A-Za-z0-9._~:/?#[\]@!$&'()*+,;=%-]+$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+const MAX_SCRIPT = 65536;
+
+/** Turn raw inputs into validated settings, or throw an InputError naming the input. */
+export function parseSettings(raw: RawInputs, context: RunContext = {}): Settings {
+  const get = (name: InputName): string => (raw[name] ?? '').trim();
+
+  const command = get('command') || 'deploy';
+  if (command !== 'deploy') {
+    throw new InputError('command', `'${printable(command)}' is not a command this version runs`, "'deploy'");
+  }
+
+  const port = parsePort('port', get('port') || '22');
+  const user = get('user');
+  if (user && !USER.test(user)) {
+    throw new InputError('user', `'${printable(user)}' is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
+  }
+  const target = parseHosts(get('hosts'), user, port);
+
+  const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
+  const privateKey = raw['private-key'] ?? '';
+  const passphrase = raw['passphrase'] ?? '';
+  const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
+  const hostFingerprints = parseFingerprints(get('host-fingerprint'));
+  if (target.kind === 'ssh') {
+    checkPrivateKey(privateKey, passphrase);
+    checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
+  }
+
+  const release = parseRelease(get('release'), context);
+  const repository = parseRepository(get('repository'));
+  const ref = parseRef(get('ref') || release);
+
+  return {
+    command,
+    target,
+    privateKey,
+    passphrase,
+    knownHosts,
+    hostFingerprints,
+    insecureIgnoreHostKey,
+    deployPath: parseDeployPath(get('deploy-path')),
+    release,
+    repository,
+    ref,
+    build: parseScript('build', raw['build'] ?? ''),
+    env: parseEnv(raw['env'] ?? ''),
+    commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
+    connectTimeout: parseSeconds('connect-timeout', get('connect-timeout'), 30, 600),
+    dryRun: parseBoolean('dry-run', get('dry-run'), false),
+    actor: oneLine(context.actor ?? ''),
+    runUrl: oneLine(context.runUrl ?? ''),
+  };
+}
+
+/** Show a bad value in an error without letting it forge log lines. */
+function printable(value: string): string {
+  const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  return shown.slice(1, -1);
+}
+
+function oneLine(value: string): string {
+  return value.replace(/[\r\n]+/g, ' ').slice(0, 512);
+}
+
+export function parseHosts(value: string, user: string, port: number): HostTarget {
+  const entries = value.split(/[,\n]/).map((entry) => entry.trim()).filter(Boolean);
+  if (entries.length === 0) {
+    throw new InputError('hosts', 'no host given', "one '[user@]host[:port]' entry, or 'local' for this machine");
+  }
+  if (entries.length > 1) {
+    throw new InputError('hosts', `${entries.length} entries given, but this version deploys to one host per step`, "a single '[user@]host[:port]' entry (use a matrix for several hosts)");
+  }
+  return parseHostEntry(entries[0], user, port);
+}
+
+export function parseHostEntry(entry: string, defaultUser: string, defaultPort: number): HostTarget {
+  if (entry === 'local') return { kind: 'local', label: 'local' };
+  const expected = "'[user@]host[:port]', e.g. 'deploy@web1.example.com:2222' or 'local'";
+  const match = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(entry);
+  if (!match) throw new InputError('hosts', `'${printable(entry)}' is not a host entry`, expected);
+  const [, entryUser, rawHost, rawPort] = match;
+  if (entryUser !== undefined && !USER.test(entryUser)) {
+    throw new InputError('hosts', `'${printable(entry)}' has an invalid user '${printable(entryUser)}'`, expected);
+  }
+  const bracketed = rawHost.startsWith('[');
+  const host = bracketed ? rawHost.slice(1, -1) : rawHost;
+  const validHost = bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
+  if (!validHost) {
+    throw new InputError('hosts', `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
+  }
+  const port = rawPort === undefined ? defaultPort : parsePort('hosts', rawPort);
+  const user = entryUser ?? defaultUser;
+  if (!user) {
+    throw new InputError('hosts', `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
+  }
+  const label = `${user}@${bracketed ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
+  return { kind: 'ssh', label, host, port, user };
+}
+
+function parsePort(input: string, value: string): number {
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new InputError(input, `'${printable(value)}' is not a port`, 'a whole number from 1 to 65535');
+  }
+  return Number(value);
+}
+
+function parseBoolean(input: string, value: string, fallback: boolean): boolean {
+  if (value === '') return fallback;
+  if (['true', 'True', 'TRUE'].includes(value)) return true;
+  if (['false', 'False', 'FALSE'].includes(value)) return false;
+  throw new InputError(input, `'${printable(value)}' is not a boolean`, "'true' or 'false'");
+}
+
+function parseSeconds(input: string, value: string, fallback: number, max: number): number {
+  if (value === '') return fallback;
+  if (!/^[0-9]{1,9}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new InputError(input, `'${printable(value)}' is not a number of seconds`, `a whole number from 1 to ${max}`);
+  }
+  return Number(value);
+}
+
+export function parseRelease(value: string, context: RunContext): string {
+  let release = value;
+  if (!release) {
+    if (context.refType !== 'tag' || !context.refName) {
+      const trigger = context.refType ? `a ${context.refType} (${printable(context.refName ?? '')})` : 'no tag';
+      throw new InputError('release', `not given, and this run was triggered by ${trigger}`, 'a release name, or a run triggered by a tag push (the tag is then the release)');
+    }
+    release = context.refName;
+  }
+  if (!RELEASE.test(release)) {
+    throw new InputError('release', `'${printable(release)}' is not a valid release name`, 'a letter or digit, then up to 127 letters, digits, . _ + - (like a tag: v3.0, 2024-06-01.1, v1.2.3-rc.1+build.5)');
+  }
+  if (RESERVED_RELEASES.has(release)) {
+    throw new InputError('release', `'${release}' is reserved`, 'any other release name');
+  }
+  return release;
+}
+
+export function parseDeployPath(value: string): string {
+  const expected = "an absolute path such as '/srv/app/customer-a' (letters, digits and . _ + @ % , = : ~ - only)";
+  if (!value) throw new InputError('deploy-path', 'not given', expected);
+  if (value.length > 1024) throw new InputError('deploy-path', 'longer than 1024 characters', expected);
+  if (!DEPLOY_PATH_CHARS.test(value)) {
+    throw new InputError('deploy-path', `'${printable(value)}' is not an absolute path of plain characters`, expected);
+  }
+  const path = value.replace(/\/+$/, '');
+  const segments = path.split('/').slice(1);
+  if (path === '' || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.startsWith('-'))) {
+    throw new InputError('deploy-path', `'${printable(value)}' has an empty, '.', '..' or '-'-leading segment, or is '/'`, expected);
+  }
+  return path;
+}
+
+export function parseRepository(value: string): string {
+  if (!value) return '';
+  const expected = "a git URL the host can fetch: 'https://…', 'ssh://…', 'git@host:path' or an absolute path";
+  if (value.startsWith('-')) throw new InputError('repository', `'${printable(value)}' starts with '-'`, expected);
+  if (value.length > 2048) throw new InputError('repository', 'longer than 2048 characters', expected);
+  if (!REPOSITORY_CHARS.test(value)) {
+    throw new InputError('repository', `'${printable(value)}' contains spaces or characters a URL cannot hold`, expected);
+  }
+  if (/^ext::/i.test(value) || /^[A-Za-z][A-Za-z0-9+.-]*::/.test(value)) {
+    throw new InputError('repository', `'${printable(value)}' uses a git remote helper, which can run commands on the host`, expected);
+  }
+  return value;
+}
+
+export function parseRef(value: string): string {
+  const expected = "a tag, branch or commit name (letters, digits, . _ / + -), e.g. 'v3.0'";
+  if (!REF.test(value) || value.includes('..') || value.includes('//') || value.endsWith('/') || value.endsWith('.lock') || value.includes('@{')) {
+    throw new InputError('ref', `'${printable(value)}' is not a git ref this tool accepts`, expected);
+  }
+  return value;
+}
+
+function parseScript(input: string, value: string): string {
+  if (value.includes('\0')) throw new InputError(input, 'contains a NUL byte', 'shell commands as text');
+  if (value.length > MAX_SCRIPT) throw new InputError(input, `is ${value.length} characters long`, `at most ${MAX_SCRIPT} characters; put longer scripts in the repository`);
+  return value.trim() ? value : '';
+}
+
+export function parseEnv(value: string): EnvVar[] {
+  const env: EnvVar[] = [];
+  const seen = new Set<string>();
+  value.split('\n').forEach((rawLine, index) => {
+    const line = rawLine.replace(/\r$/, '');
+    if (!line.trim() || line.trim().startsWith('#')) return;
+    const where = `line ${index + 1}`;
+    const eq = line.indexOf('=');
+    const name = eq < 0 ? line.trim() : line.slice(0, eq).trim();
+    if (eq < 0 || !ENV_NAME.test(name)) {
+      // The value may be a secret: name the line, never echo it.
+      throw new InputError('env', `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
+    }
+    if (name.startsWith('TAGFLIP_')) throw new InputError('env', `${where} sets ${name}, which tagflip sets itself`, 'names not starting with TAGFLIP_');
+    if (seen.has(name)) throw new InputError('env', `${where} sets ${name} a second time`, 'each name once');
+    const envValue = line.slice(eq + 1);
+    if (CONTROL.test(envValue) || envValue.includes('\0')) throw new InputError('env', `${where} (${name}) has a control character in its value`, 'printable values');
+    seen.add(name);
+    env.push({ name, value: envValue });
+  });
+  return env;
+}
+
+function parseKnownHostsInput(value: string): KnownHostEntry[] {
+  try {
+    return parseKnownHosts(value);
+  } catch (error) {
+    throw new InputError('known-hosts', (error as Error).message, "known_hosts lines as 'ssh-keyscan -p PORT HOST' prints them");
+  }
+}
+
+function parseFingerprints(value: string): string[] {
+  if (!value) return [];
+  return value.split(/[,\s]+/).filter(Boolean).map((fingerprint) => {
+    if (!FINGERPRINT.test(fingerprint)) {
+      throw new InputError('host-fingerprint', `'${printable(fingerprint)}' is not an OpenSSH SHA256 fingerprint`, "'SHA256:' and 43 base64 characters, as 'ssh-keygen -lf' prints them; comma separated");
+    }
+    return fingerprint;
+  });
+}
+
+function checkPrivateKey(privateKey: string, passphrase: string): void {
+  if (!privateKey.trim()) {
+    throw new InputError('private-key', 'not given', 'the text of an OpenSSH or PEM private key (usually from a secret)');
+  }
+  if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
+    // Never echo any of it: it may be a secret pasted into the wrong input.
+    throw new InputError('private-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
+  }
+  const parsed = ssh2.utils.parseKey(privateKey, passphrase || undefined);
+  if (parsed instanceof Error) {
+    const encrypted = /encrypted|passphrase|decrypt/i.test(parsed.message);
+    throw encrypted
+      ? new InputError('passphrase', passphrase ? 'does not decrypt private-key' : 'not given, but private-key is encrypted', 'the passphrase of private-key')
+      : new InputError('private-key', 'could not be read as a private key', 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+  }
+}
+
+function checkHostKeyPolicy(target: Extract<HostTarget, { kind: 'ssh' }>, knownHosts: KnownHostEntry[], fingerprints: string[], insecure: boolean): void {
+  if (insecure || fingerprints.length > 0) return;
+  const remedy = `known_hosts lines from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server), or host-fingerprint`;
+  if (knownHosts.length === 0) {
+    throw new InputError('known-hosts', `no way to verify the host key of ${target.label}`, remedy);
+  }
+  if (!knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port))) {
+    throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
+  }
+}

@@ -1,0 +1,128 @@
+import { NodeSSH } from 'node-ssh';
+import type { Algorithms, ClientChannel } from 'ssh2';
+import { DeployError } from './errors.js';
+import {
+  type HostKeyPolicy,
+  algorithmsForKeyType,
+  fingerprintOf,
+  keyTypeOfBlob,
+  preferredKeyTypes,
+  verifyHostKey,
+} from './host-keys.js';
+import { REMOTE_COMMAND, type ShellChannel, type Transport } from './transport.js';
+
+export interface SshTarget {
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+  privateKey: string;
+  passphrase: string;
+  connectTimeout: number;
+  hostKeys: HostKeyPolicy;
+}
+
+/** Seconds between keepalives, and how many may go unanswered before we give up. */
+const KEEPALIVE_INTERVAL_MS = 10_000;
+const KEEPALIVE_COUNT_MAX = 3;
+
+export class SshTransport implements Transport {
+  readonly label: string;
+  private readonly ssh = new NodeSSH();
+  private channel: ClientChannel | null = null;
+  /** The last connection-level error, kept for the message when the shell dies. */
+  private connectionError: Error | null = null;
+
+  constructor(private readonly target: SshTarget) {
+    this.label = target.label;
+  }
+
+  async openShell(): Promise<ShellChannel> {
+    await this.connect();
+    const connection = this.ssh.connection!;
+    const channel = await new Promise<ClientChannel>((resolve, reject) => {
+      connection.exec(REMOTE_COMMAND, (error, stream) => (error ? reject(error) : resolve(stream)));
+    }).catch((error: Error) => {
+      throw new DeployError(this.label, 'connect', `could not start a remote shell: ${error.message}`, 'check that the account has a working login shell');
+    });
+    this.channel = channel;
+    const closed = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
+      let exit: { code: number | null; signal: string | null } = { code: null, signal: null };
+      channel.on('exit', (code: number | null, signal?: string) => {
+        exit = { code: code ?? null, signal: signal ?? null };
+      });
+      channel.on('close', () => resolve(exit));
+      connection.on('close', () => (this.connectionError ? reject(this.connectionError) : resolve(exit)));
+    });
+    return { stdin: channel, stdout: channel, stderr: channel.stderr, closed };
+  }
+
+  async close(): Promise<void> {
+    this.channel?.end();
+    this.channel = null;
+    this.ssh.dispose();
+  }
+
+  private async connect(): Promise<void> {
+    const { host, port, user, hostKeys } = this.target;
+    let offered: Buffer | null = null;
+    const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
+    try {
+      await this.ssh.connect({
+        host,
+        port,
+        username: user,
+        privateKey: this.target.privateKey,
+        passphrase: this.target.passphrase || undefined,
+        readyTimeout: this.target.connectTimeout * 1000,
+        keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+        // Ask for the key types known-hosts has for this host first, as OpenSSH does;
+        // any other type the server offers is still checked, and refused.
+        // (ssh2 applies `remove` then `prepend`, in key order; prepend alone skips
+        // algorithms already in its default list.)
+        algorithms: preferred.length > 0 ? { serverHostKey: { remove: preferred, prepend: preferred, append: [] } as unknown as Algorithms['serverHostKey'] } : undefined,
+        hostVerifier: (key: Buffer) => {
+          offered = key;
+          return verifyHostKey(hostKeys, host, port, key).accepted;
+        },
+      });
+    } catch (error) {
+      throw this.explainConnectError(error as Error & { level?: string; code?: string }, offered);
+    }
+    // node-ssh drops its error listener once connected; without ours, a late
+    // error (a keepalive timeout) would be an unhandled 'error' event.
+    this.ssh.connection!.on('error', (error: Error) => {
+      this.connectionError = error;
+    });
+  }
+
+  private explainConnectError(error: Error & { level?: string; code?: string }, offered: Buffer | null): DeployError {
+    const { label, host, port, user, connectTimeout, hostKeys } = this.target;
+    const fail = (problem: string, remedy: string) => new DeployError(label, 'connect', problem, remedy);
+    if (offered && !verifyHostKey(hostKeys, host, port, offered).accepted) {
+      const verdict = verifyHostKey(hostKeys, host, port, offered);
+      const reason = verdict.accepted ? '' : verdict.reason;
+      return fail(
+        `host key verification failed: the server offered ${keyTypeOfBlob(offered)} ${fingerprintOf(offered)}, but ${reason}`,
+        `If the server's key really changed, run 'ssh-keyscan -p ${port} ${host}' from a trusted network, compare the fingerprint ('ssh-keygen -lf -') with the server's own ('ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub' on its console), and update known-hosts`,
+      );
+    }
+    if (error.level === 'client-authentication') {
+      return fail(`the server refused the private key for user '${user}'`, `add the matching public key to ~${user}/.ssh/authorized_keys on the host, and check that 'user' is right`);
+    }
+    if (error.level === 'client-timeout' || error.code === 'ETIMEDOUT') {
+      return fail(`no SSH handshake within connect-timeout (${connectTimeout} s)`, `check that ${host}:${port} is reachable from the runner and that a firewall does not drop the connection`);
+    }
+    if (error.code === 'ECONNREFUSED') {
+      return fail(`connection refused on port ${port}`, 'check that sshd is running on the host and that the port is right');
+    }
+    if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+      return fail(`the host name '${host}' does not resolve`, 'check the host name in hosts');
+    }
+    if (/no matching|handshake failed/i.test(error.message)) {
+      return fail(`SSH handshake failed: ${error.message}`, 'the server and tagflip share no key exchange, cipher or host key algorithm; check the server\'s sshd_config');
+    }
+    return fail(error.message, 'check the host, port and network');
+  }
+}

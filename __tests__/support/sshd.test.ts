@@ -146,7 +146,9 @@ describeIfSshd('sshd test harness', () => {
     const { child, done } = spawnSsh({
       key: writeFile('id_good', sshd.privateKey),
       knownHosts: writeFile('known_hosts', sshd.knownHosts),
-      command: 'echo started; sleep 30',
+      // Keeps writing, so it dies of SIGPIPE once its session is gone instead of being
+      // orphaned (SIGTERM to a session pid does not kill the remote command).
+      command: 'echo started; while echo tick; do sleep 0.2; done',
     });
     // "started" proves the session is authenticated and running, not just TCP-accepted.
     let output = '';

@@ -48,7 +48,8 @@ export interface TestSshd {
    * winding down, so wait for the expected state before killing anything.
    *
    * Each pid is the privileged monitor of its connection. SIGTERM to it is forwarded
-   * to the session and drops the connection at once; SIGKILL to it alone does NOT:
+   * to the session and drops the connection at once (the remote command is left
+   * running, orphaned, until it exits by itself); SIGKILL to it alone does NOT:
    * the unprivileged child that owns the socket keeps the connection alive until the
    * remote command ends. Use killSessions() for an abrupt drop.
    */
@@ -121,16 +122,9 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
       return sessions;
     };
 
-    // Safety net: if the test process exits without calling stop(), don't leave sshd behind.
-    const killOnExit = () => {
-      for (const pid of [...descendantPids(child.pid!), child.pid!]) tryKill(pid, 'SIGKILL');
-    };
-    process.once('exit', killOnExit);
-
     let stopped: Promise<void> | undefined;
     const stop = () => {
       stopped ??= (async () => {
-        process.removeListener('exit', killOnExit);
         // Snapshot the session tree first: once the listener is gone its children are
         // re-parented and can no longer be found through it. The listener does not kill
         // its sessions on exit, and a lingering session would keep a client connected.

@@ -1,0 +1,72 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deployRootFor, gitRepoWithTags, openTempDir } from '../support/fixtures.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
+
+// The bundled CLI, as an operator runs it: `tagflip deploy --flag value …`.
+let sshd: TestSshd;
+let repo: string;
+let root: string;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  repo = gitRepoWithTags(['v1', 'v2'], sshd.user);
+  root = deployRootFor(sshd.user);
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+function tagflip(args: string[], env: Record<string, string> = {}) {
+  const run = spawnSync(process.execPath, ['bin/tagflip.js', ...args], {
+    env: { PATH: process.env.PATH, HOME: openTempDir('tagflip-home-'), ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+test('deploy over SSH with --private-key @file and --known-hosts @file', () => {
+  const files = openTempDir('tagflip-cli-');
+  writeFileSync(join(files, 'key'), sshd.privateKey);
+  chmodSync(join(files, 'key'), 0o600);
+  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+  const site = join(root, 'cli-ssh');
+  const common = ['--hosts', `${sshd.user}@${sshd.host}:${sshd.port}`, '--private-key', `@${join(files, 'key')}`, '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', site, '--repository', repo, '--build', 'sh build.sh'];
+
+  const first = tagflip(['deploy', ...common, '--release', 'v1']);
+  expect(first.stderr).toContain('building v1');
+  expect(first.code).toBe(0);
+  expect(first.stdout).toBe(`status: deployed\nrelease: v1\nprevious-release: \nrelease-path: ${site}/releases/v1\n`);
+
+  const second = tagflip(['deploy', ...common, '--release=v2']);
+  expect(second.code).toBe(0);
+  expect(second.stdout).toContain('previous-release: v1');
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v2');
+});
+
+test('--hosts local deploys on this machine without SSH', () => {
+  const site = join(openTempDir('tagflip-local-'), 'site');
+  const ownRepo = gitRepoWithTags(['v1']); // owned by whoever runs the tests, as git wants
+  const run = tagflip(['deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--repository', ownRepo, '--build', 'sh build.sh']);
+  expect(run.code).toBe(0);
+  expect(readFileSync(join(site, 'current/built'), 'utf8')).toBe('v1\n');
+});
+
+test('a bad flag or value exits 2 with an error naming it; a failed build exits 1', () => {
+  const unknown = tagflip(['deploy', '--hostz', 'local']);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toMatch(/^error: hostz: '--hostz' is not an option/);
+
+  const bad = tagflip(['deploy', '--hosts', 'local', '--deploy-path', 'relative/path', '--release', 'v1']);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain("error: deploy-path: 'relative/path' is not an absolute path");
+
+  const site = join(openTempDir('tagflip-local-'), 'site');
+  const failed = tagflip(['deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--build', 'exit 5']);
+  expect(failed.code).toBe(1);
+  expect(failed.stdout).toContain('status: failed');
+  expect(failed.stderr).toContain('build exited with status 5');
+});

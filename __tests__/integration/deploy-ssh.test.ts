@@ -1,0 +1,250 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type HostResult } from '../../src/result.js';
+import { runCommand } from '../../src/run.js';
+import { parseSettings } from '../../src/settings.js';
+import { deployRootFor, gitRepoWithTags, recordingLogger } from '../support/fixtures.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
+
+// Every test here deploys over SSH to a real OpenSSH sshd started for the suite.
+let sshd: TestSshd;
+let repo: string;
+let root: string;
+let siteCount = 0;
+
+const ODD_TAG = 'v1.2.3-rc.1+build.5';
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  repo = gitRepoWithTags(['v1', 'v2', 'v3', ODD_TAG], sshd.user);
+  root = deployRootFor(sshd.user);
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+function newSite(): string {
+  siteCount += 1;
+  return join(root, `site${siteCount}`);
+}
+
+async function deploy(site: string, inputs: Record<string, string>) {
+  const logger = recordingLogger();
+  const settings = parseSettings({
+    hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
+    'private-key': sshd.privateKey,
+    'known-hosts': sshd.knownHosts,
+    'deploy-path': site,
+    repository: repo,
+    build: 'sh build.sh',
+    ...inputs,
+  });
+  const result = await runCommand(settings, logger);
+  if (process.env.DEBUG_TESTS) console.log(logger.text());
+  return { result, host: result.hosts[0] as HostResult, log: logger.text() };
+}
+
+const current = (site: string) => readlinkSync(join(site, 'current'));
+const manifest = (site: string, release: string) => JSON.parse(readFileSync(join(site, '.tagflip/releases', `${release}.json`), 'utf8'));
+const history = (site: string) =>
+  readFileSync(join(site, '.tagflip/history.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+
+test('first deploy: fetches the tag into the mirror, builds in place, flips current', async () => {
+  const site = newSite();
+  const { result, log } = await deploy(site, { release: 'v1' });
+
+  expect(result).toMatchObject({ status: 'deployed', release: 'v1', previousRelease: '', releasePath: `${site}/releases/v1` });
+  expect(current(site)).toBe('releases/v1');
+  expect(readFileSync(join(site, 'current/built'), 'utf8')).toBe('v1\n');
+  expect(existsSync(join(site, '.tagflip/repo.git/HEAD'))).toBe(true);
+  // Build output is streamed into the log, inside the build group.
+  expect(log).toMatch(/group: build · .*\n(?:.*\n)*building v1/);
+  expect(manifest(site, 'v1')).toMatchObject({ release: 'v1', state: 'active', previousRelease: '', exitCode: null });
+  expect(manifest(site, 'v1').commit).toMatch(/^[0-9a-f]{40}$/);
+  expect(history(site)).toEqual([expect.objectContaining({ event: 'deploy', status: 'deployed', release: 'v1', previousRelease: '' })]);
+});
+
+test('second deploy: previous-release is set, the old release stays and becomes inactive', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const { result } = await deploy(site, { release: 'v2' });
+
+  expect(result).toMatchObject({ status: 'deployed', release: 'v2', previousRelease: 'v1' });
+  expect(current(site)).toBe('releases/v2');
+  expect(readFileSync(join(site, 'current/built'), 'utf8')).toBe('v2\n');
+  expect(readdirSync(join(site, 'releases')).sort()).toEqual(['v1', 'v2']);
+  expect(manifest(site, 'v1').state).toBe('inactive');
+  expect(manifest(site, 'v2')).toMatchObject({ state: 'active', previousRelease: 'v1' });
+});
+
+test('a failed build leaves current untouched, removes the release, records the exit code', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const { result, log } = await deploy(site, { release: 'v2', build: 'echo compiling; exit 7' });
+
+  expect(result).toMatchObject({ status: 'failed', release: 'v1' });
+  expect(result.hosts[0].error).toMatch(/build failed: build exited with status 7/);
+  expect(result.hosts[0].error).toContain(sshd.host);
+  expect(log).toContain('compiling');
+  expect(current(site)).toBe('releases/v1');
+  expect(existsSync(join(site, 'releases/v2'))).toBe(false);
+  expect(manifest(site, 'v2')).toMatchObject({ state: 'failed', exitCode: 7, failedStep: 'build' });
+  expect(manifest(site, 'v1').state).toBe('active');
+  expect(history(site).at(-1)).toMatchObject({ status: 'failed', release: 'v2', exitCode: 7 });
+
+  // The next deploy of the same tag builds it again from scratch.
+  const retry = await deploy(site, { release: 'v2' });
+  expect(retry.result.status).toBe('deployed');
+  expect(current(site)).toBe('releases/v2');
+});
+
+test('a build killed by a signal is a failure', async () => {
+  const site = newSite();
+  const { result } = await deploy(site, { release: 'v1', build: 'kill -KILL $$' });
+  expect(result.status).toBe('failed');
+  expect(result.hosts[0].error).toMatch(/killed by signal 9/);
+  expect(existsSync(join(site, 'current'))).toBe(false);
+  expect(existsSync(join(site, 'releases/v1'))).toBe(false);
+});
+
+test('a build that exceeds command-timeout is stopped, with its children', async () => {
+  const site = newSite();
+  const started = Date.now();
+  const { result } = await deploy(site, { release: 'v1', build: 'sleep 300 & sleep 300', 'command-timeout': '2' });
+
+  expect(result.status).toBe('failed');
+  expect(result.hosts[0].error).toMatch(/longer than command-timeout \(2 s\)/);
+  expect(Date.now() - started).toBeLessThan(30_000);
+  expect(existsSync(join(site, 'releases/v1'))).toBe(false);
+  expect(manifest(site, 'v1')).toMatchObject({ state: 'failed', exitCode: 124 });
+  // The backgrounded child went down with the build (timeout kills the process group).
+  const leftovers = spawnSync('pgrep', ['-u', sshd.user, '-f', 'sleep 300']);
+  expect(leftovers.stdout.toString()).toBe('');
+});
+
+test('re-deploying the active tag is a no-op with status unchanged; an inactive one is re-activated without a rebuild', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  await deploy(site, { release: 'v2' });
+
+  const again = await deploy(site, { release: 'v2', build: 'echo SHOULD-NOT-RUN; exit 1' });
+  expect(again.result).toMatchObject({ status: 'unchanged', release: 'v2', previousRelease: 'v1' });
+  expect(again.log).not.toContain('SHOULD-NOT-RUN');
+
+  const back = await deploy(site, { release: 'v1', build: 'echo SHOULD-NOT-RUN; exit 1' });
+  expect(back.result).toMatchObject({ status: 'deployed', release: 'v1', previousRelease: 'v2' });
+  expect(back.log).not.toContain('SHOULD-NOT-RUN');
+  expect(current(site)).toBe('releases/v1');
+  expect(manifest(site, 'v1')).toMatchObject({ state: 'active', previousRelease: 'v2' });
+  expect(manifest(site, 'v2').state).toBe('inactive');
+});
+
+test('a half-built release left by an interrupted run is removed and rebuilt', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  // What a run killed mid-build leaves behind: the directory and a `building` record.
+  mkdirSync(join(site, 'releases/v2'));
+  writeFileSync(join(site, 'releases/v2/half-built'), '');
+  writeFileSync(join(site, '.tagflip/releases/v2.json'), JSON.stringify({ ...manifest(site, 'v1'), release: 'v2', state: 'building' }));
+  execFileSync('chown', ['-R', sshd.user, site]);
+
+  const { result, log } = await deploy(site, { release: 'v2' });
+  expect(result.status).toBe('deployed');
+  expect(log).toContain('left from an incomplete attempt (state: building)');
+  expect(existsSync(join(site, 'releases/v2/half-built'))).toBe(false);
+  expect(readFileSync(join(site, 'current/built'), 'utf8')).toBe('v2\n');
+  expect(manifest(site, 'v2').state).toBe('active');
+});
+
+test('a release directory without a record is never activated: it is rebuilt', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  mkdirSync(join(site, 'releases/v2'));
+  writeFileSync(join(site, 'releases/v2/stray'), '');
+  execFileSync('chown', ['-R', sshd.user, site]);
+
+  const { result } = await deploy(site, { release: 'v2' });
+  expect(result.status).toBe('deployed');
+  expect(existsSync(join(site, 'releases/v2/stray'))).toBe(false);
+});
+
+test(`a tag with odd but valid characters (${ODD_TAG}) deploys`, async () => {
+  const site = newSite();
+  const { result } = await deploy(site, { release: ODD_TAG });
+  expect(result).toMatchObject({ status: 'deployed', release: ODD_TAG });
+  expect(current(site)).toBe(`releases/${ODD_TAG}`);
+  expect(readFileSync(join(site, 'current/built'), 'utf8')).toBe(`${ODD_TAG}\n`);
+});
+
+test('a wrong host key is refused before anything happens, naming the offered key', async () => {
+  const site = newSite();
+  const { result } = await deploy(site, { release: 'v1', 'known-hosts': sshd.otherKnownHosts });
+  const error = result.hosts[0].error;
+
+  expect(result.status).toBe('failed');
+  expect(error).toContain(`${sshd.host}:${sshd.port}`);
+  expect(error).toMatch(/host key verification failed: the server offered ssh-ed25519 SHA256:/);
+  expect(error).toContain(sshd.hostKeyFingerprints[0]);
+  expect(error).toContain(`ssh-keyscan -p ${sshd.port} ${sshd.host}`);
+  expect(existsSync(site)).toBe(false);
+});
+
+test('host-fingerprint works instead of known-hosts, and a wrong one is refused', async () => {
+  const site = newSite();
+  const ok = await deploy(site, { release: 'v1', 'known-hosts': '', 'host-fingerprint': sshd.hostKeyFingerprints[0] });
+  expect(ok.result.status).toBe('deployed');
+
+  const wrong = await deploy(site, { release: 'v2', 'known-hosts': '', 'host-fingerprint': `SHA256:${'A'.repeat(43)}` });
+  expect(wrong.result.status).toBe('failed');
+  expect(wrong.result.hosts[0].error).toMatch(/host key verification failed/);
+  expect(current(site)).toBe('releases/v1');
+});
+
+test('a wrong client key is refused with a clear message', async () => {
+  const site = newSite();
+  const { result } = await deploy(site, { release: 'v1', 'private-key': sshd.wrongPrivateKey });
+  expect(result.status).toBe('failed');
+  expect(result.hosts[0].error).toContain(`the server refused the private key for user '${sshd.user}'`);
+  expect(result.hosts[0].error).toContain('authorized_keys');
+  expect(existsSync(site)).toBe(false);
+});
+
+test('dry-run prints the plan and the scripts, masks env values, and changes nothing', async () => {
+  const site = newSite();
+  const { result, log } = await deploy(site, { release: 'v1', 'dry-run': 'true', env: 'API_TOKEN=s3cr3t-value' });
+  expect(result.status).toBe('dry-run');
+  expect(log).toContain('dry run: would build v1');
+  expect(log).toContain("export API_TOKEN='***'");
+  expect(log).toContain('mv -T -- "$tf_link" "$deploy_path/current"');
+  expect(log).not.toContain('s3cr3t-value');
+  expect(existsSync(site)).toBe(false);
+});
+
+test('env lines reach the build, the TAGFLIP_* variables are set', async () => {
+  const site = newSite();
+  const { result } = await deploy(site, {
+    release: 'v1',
+    env: "GREETING=it's $(not run)",
+    build: 'printf "%s|%s|%s|%s\\n" "$GREETING" "$TAGFLIP_RELEASE" "$TAGFLIP_RELEASE_PATH" "$PWD" > env.txt',
+  });
+  expect(result.status).toBe('deployed');
+  expect(readFileSync(join(site, 'current/env.txt'), 'utf8')).toBe(`it's $(not run)|v1|${site}/releases/v1|${site}/releases/v1\n`);
+});
+
+test('an unreachable port fails with a clear connect error', async () => {
+  const settings = parseSettings({
+    hosts: `${sshd.user}@127.0.0.1:1`,
+    'private-key': sshd.privateKey,
+    'insecure-ignore-host-key': 'true',
+    'deploy-path': newSite(),
+    release: 'v1',
+  });
+  const result = await runCommand(settings, recordingLogger());
+  expect(result.status).toBe('failed');
+  expect(result.hosts[0].error).toMatch(/127\.0\.0\.1:1: connect failed: connection refused on port 1/);
+});

@@ -1,0 +1,117 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deployRootFor, gitRepoWithTags, openTempDir } from '../support/fixtures.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
+
+// The bundled action, run the way the runner runs it: `node dist/index.js`
+// with INPUT_<NAME> variables and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files.
+let sshd: TestSshd;
+let repo: string;
+let root: string;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  repo = gitRepoWithTags(['v1', 'v2'], sshd.user);
+  root = deployRootFor(sshd.user);
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+/** Parse the runner's output file: `name<<DELIMITER\nvalue\nDELIMITER`. */
+function readOutputs(file: string): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  const text = readFileSync(file, 'utf8');
+  const pattern = /^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
+  for (const match of text.matchAll(pattern)) outputs[match[1]] = match[3];
+  return outputs;
+}
+
+function runAction(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  const files = openTempDir('tagflip-runner-');
+  const outputFile = join(files, 'output');
+  const summaryFile = join(files, 'summary');
+  writeFileSync(outputFile, '');
+  writeFileSync(summaryFile, '');
+  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]));
+  const run = spawnSync(process.execPath, ['dist/index.js'], {
+    env: {
+      PATH: process.env.PATH,
+      GITHUB_OUTPUT: outputFile,
+      GITHUB_STEP_SUMMARY: summaryFile,
+      GITHUB_ACTOR: 'octocat',
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_REPOSITORY: 'acme/site',
+      GITHUB_RUN_ID: '4242',
+      ...inputEnv,
+      ...env,
+    },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: run.status, stdout: run.stdout, outputs: readOutputs(outputFile), summary: readFileSync(summaryFile, 'utf8') };
+}
+
+const sshInputs = () => ({
+  hosts: `${sshd.host}:${sshd.port}`,
+  user: sshd.user,
+  'private-key': sshd.privateKey,
+  'known-hosts': sshd.knownHosts,
+  repository: repo,
+  build: 'sh build.sh',
+});
+
+test('a tag push deploys; outputs, summary and host state are right', async () => {
+  const site = join(root, 'pushed');
+  const first = runAction({ ...sshInputs(), 'deploy-path': site }, { GITHUB_REF_TYPE: 'tag', GITHUB_REF_NAME: 'v1' });
+  expect(first.code).toBe(0);
+  expect(first.outputs).toMatchObject({ release: 'v1', 'previous-release': '', status: 'deployed', 'release-path': `${site}/releases/v1` });
+  expect(first.stdout).toContain('building v1');
+  expect(first.stdout).toContain('::group::build');
+
+  const second = runAction({ ...sshInputs(), 'deploy-path': site }, { GITHUB_REF_TYPE: 'tag', GITHUB_REF_NAME: 'v2' });
+  expect(second.code).toBe(0);
+  expect(second.outputs).toMatchObject({ release: 'v2', 'previous-release': 'v1', status: 'deployed' });
+  const hosts = JSON.parse(second.outputs.hosts);
+  expect(hosts).toEqual([expect.objectContaining({ host: `${sshd.user}@${sshd.host}:${sshd.port}`, status: 'deployed', release: 'v2', previousRelease: 'v1' })]);
+  expect(second.summary).toContain('| host | status | release | previous |');
+  expect(second.summary).toMatch(/\| tagflip-test@127\.0\.0\.1:\d+ \| deployed \| v2 \| v1 \|/);
+
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v2');
+  const manifest = JSON.parse(readFileSync(join(site, '.tagflip/releases/v2.json'), 'utf8'));
+  expect(manifest).toMatchObject({ state: 'active', actor: 'octocat', runUrl: 'https://github.com/acme/site/actions/runs/4242' });
+  // The key is registered as a secret (the runner consumes ::add-mask:: lines);
+  // nothing else that reaches the log contains it.
+  const keyBody = sshd.privateKey.split('\n')[1];
+  expect(second.stdout).toContain(`::add-mask::${keyBody}`);
+  const logged = second.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::'));
+  expect(logged.join('\n')).not.toContain(keyBody);
+});
+
+test('a failed build fails the step, sets status failed and leaves current alone', () => {
+  const site = join(root, 'failing');
+  expect(runAction({ ...sshInputs(), 'deploy-path': site, release: 'v1' }).code).toBe(0);
+  const failed = runAction({ ...sshInputs(), 'deploy-path': site, release: 'v2', build: 'exit 3' });
+  expect(failed.code).toBe(1);
+  expect(failed.stdout).toMatch(/::error::.*build failed: build exited with status 3/);
+  expect(failed.outputs).toMatchObject({ status: 'failed', release: 'v1' });
+  expect(failed.summary).toContain('| failed |');
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+});
+
+test('a bad input is refused before connecting, naming the input; nothing is created', () => {
+  const site = join(root, 'refused');
+  const run = runAction({ ...sshInputs(), 'deploy-path': site, release: 'v1;touch /tmp/pwned' });
+  expect(run.code).toBe(1);
+  expect(run.stdout).toMatch(/::error::bad input: release: 'v1;touch \/tmp\/pwned' is not a valid release name; expected/);
+  expect(existsSync(site)).toBe(false);
+  expect(run.outputs).toEqual({});
+});
+
+test('without a tag and without release, the error says what to give', () => {
+  const run = runAction({ ...sshInputs(), 'deploy-path': join(root, 'untagged') }, { GITHUB_REF_TYPE: 'branch', GITHUB_REF_NAME: 'main' });
+  expect(run.code).toBe(1);
+  expect(run.stdout).toContain('release: not given, and this run was triggered by a branch (main)');
+});

@@ -57485,6 +57485,19 @@ function renderSummary(result, title) {
         '',
     ].join('\n');
 }
+/** The `hosts` output: one object per host, keys named like the step's outputs. */
+function hostsOutput(hosts) {
+    return JSON.stringify(hosts.map((host) => ({
+        host: host.host,
+        status: host.status,
+        release: host.release,
+        'previous-release': host.previousRelease,
+        'release-path': host.releasePath,
+        'build-seconds': Math.round(host.buildSeconds * 10) / 10,
+        'total-seconds': Math.round(host.totalSeconds * 10) / 10,
+        error: host.error,
+    })));
+}
 
 ;// CONCATENATED MODULE: ./src/manifest.ts
 /** The release record kept on each host under .tagflip/. */
@@ -57718,11 +57731,13 @@ else
   fi
   rm -rf -- "$tf_probe"
 fi
-for tf_tool in timeout sed tar; do
-  command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils, sed and tar"
+for tf_tool in timeout sed; do
+  command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
 done
-if [ -n "$repository" ] && ! command -v git >/dev/null 2>&1; then
-  tf_problem git "'git' is not installed, but repository is set; install git on the host"
+if [ -n "$repository" ]; then
+  for tf_tool in git tar; do
+    command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
+  done
 fi
 if [ -d "$deploy_path" ]; then
   tf_say fact deploy-path exists
@@ -58007,6 +58022,7 @@ class RemoteSession {
 
 
 
+
 /** Extra time the client allows a phase beyond command-timeout before it gives up on the host. */
 const CLIENT_GRACE_SECONDS = 60;
 /**
@@ -58051,15 +58067,16 @@ async function deployToHost(settings, deps) {
         facts = await phase.facts(session, renderFactsScript(context), settings);
         const plan = makePlan(host, settings, facts);
         context.previousRelease = plan.previousRelease;
-        logger.info(`${host}: ${plan.reason}${plan.previousRelease ? ` (current: ${plan.previousRelease})` : ''}`);
-        Object.assign(result, { release: facts.currentRelease, releasePath: plan.releasePath });
+        const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
+        logger.info(`${host}: ${plan.reason}${currently}`);
+        result.release = facts.currentRelease;
         if (plan.action === 'unchanged') {
-            return finish(result, started, { status: 'unchanged', release: plan.release, previousRelease: plan.previousRelease });
+            return finish(result, started, { status: 'unchanged', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
         }
         const building = buildingManifest(settings, plan, host, now());
         if (settings.dryRun) {
             showDryRun(logger, host, plan, context, building, facts);
-            return finish(result, started, { status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease });
+            return finish(result, started, { status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
         }
         let active;
         if (plan.action === 'build') {
@@ -58070,18 +58087,19 @@ async function deployToHost(settings, deps) {
             active = { ...building, state: 'ready', finished, commit };
         }
         else {
-            active = { ...facts.manifests.get(plan.release), previousRelease: plan.previousRelease };
+            active = reactivatedManifest(plan, facts);
         }
         const previous = facts.manifests.get(plan.previousRelease) ?? null;
         await phase.run(session, 'flip', renderFlipScript(context, active, previous), 60);
         logger.info(`${host}: current -> releases/${plan.release}`);
-        return finish(result, started, { status: 'deployed', release: plan.release, previousRelease: plan.previousRelease });
+        return finish(result, started, { status: 'deployed', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
     }
     catch (error) {
         const explained = explain(host, error);
         logger.error(explained.message);
         const rollbackTarget = facts?.manifests.get(facts.currentRelease)?.previousRelease ?? '';
-        return finish(result, started, { status: 'failed', release: facts?.currentRelease ?? '', previousRelease: rollbackTarget, error: explained.message });
+        const releasePath = facts ? currentPath(settings, facts) : '';
+        return finish(result, started, { status: 'failed', release: facts?.currentRelease ?? '', previousRelease: rollbackTarget, releasePath, error: explained.message });
     }
     finally {
         session?.end();
@@ -58092,6 +58110,14 @@ function finish(result, started, changes) {
     Object.assign(result, changes);
     result.totalSeconds = (Date.now() - started) / 1000;
     return result;
+}
+/** Path of the release `current` points to, or '' when there is none. */
+function currentPath(settings, facts) {
+    return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
+}
+/** The record of a complete release that is activated again without a rebuild. */
+function reactivatedManifest(plan, facts) {
+    return { ...facts.manifests.get(plan.release), previousRelease: plan.previousRelease };
 }
 function makePlan(host, settings, facts) {
     try {
@@ -58121,8 +58147,9 @@ function buildingManifest(settings, plan, host, started) {
     };
 }
 function showDryRun(logger, host, plan, context, building, facts) {
-    logger.info(`${host}: dry run: would ${plan.action} ${plan.release} in ${plan.releasePath}; nothing is changed`);
-    const active = plan.action === 'build' ? { ...building, state: 'ready' } : facts.manifests.get(plan.release);
+    const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+    logger.info(`${host}: dry run: would ${plan.action} ${plan.release} in ${plan.releasePath}${removal}; nothing is changed`);
+    const active = plan.action === 'build' ? { ...building, state: 'ready' } : reactivatedManifest(plan, facts);
     const scripts = [];
     if (plan.action === 'build')
         scripts.push(['build', renderBuildScript(context, building)]);
@@ -58172,6 +58199,7 @@ class PhaseRunner {
     /** Run one phase script; every `step` line opens a log group. */
     async run(session, phase, script, timeoutSeconds) {
         this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
+        // Log groups follow the steps the script announces (prepare, source, build…).
         let step = phase;
         let grouped = false;
         const openGroup = (name) => {
@@ -58180,13 +58208,16 @@ class PhaseRunner {
             this.logger.startGroup(`${name} · ${this.host}`);
             grouped = true;
         };
-        openGroup(phase);
         const timer = new Deadline(timeoutSeconds + CLIENT_GRACE_SECONDS);
         try {
             const { status, control } = await timer.race(session.run(script.text, {
-                onOutput: (line) => this.logger.info(line),
+                onOutput: (line) => {
+                    if (!grouped)
+                        openGroup(step);
+                    this.logger.info(line);
+                },
                 onControl: (line) => {
-                    if (line.kind === 'step' && line.args[0] !== step) {
+                    if (line.kind === 'step' && (line.args[0] !== step || !grouped)) {
                         step = line.args[0];
                         openGroup(step);
                     }
@@ -59756,7 +59787,7 @@ async function run() {
         setOutput('previous-release', result.previousRelease);
         setOutput('release-path', result.releasePath);
         setOutput('status', result.status);
-        setOutput('hosts', JSON.stringify(result.hosts));
+        setOutput('hosts', hostsOutput(result.hosts));
         if (process.env.GITHUB_STEP_SUMMARY) {
             await summary.addRaw(renderSummary(result, `tagflip ${settings.command} ${settings.release}`)).write();
         }

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { InputError } from './errors.js';
 import type { Logger } from './logger.js';
-import { renderSummary } from './result.js';
+import { hostsOutput, renderSummary } from './result.js';
 import { runCommand, secretsOf } from './run.js';
 import { INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
 
@@ -35,7 +35,7 @@ export async function run(): Promise<void> {
     core.setOutput('previous-release', result.previousRelease);
     core.setOutput('release-path', result.releasePath);
     core.setOutput('status', result.status);
-    core.setOutput('hosts', JSON.stringify(result.hosts));
+    core.setOutput('hosts', hostsOutput(result.hosts));
     if (process.env.GITHUB_STEP_SUMMARY) {
       await core.summary.addRaw(renderSummary(result, `tagflip ${settings.command} ${settings.release}`)).write();
     }

@@ -3,6 +3,7 @@ import { type HostFacts, readHostFacts } from './facts.js';
 import type { Logger } from './logger.js';
 import type { Manifest } from './manifest.js';
 import { type DeployPlan, PlanError, planDeploy } from './plan.js';
+import { releasePath } from './paths.js';
 import type { HostResult } from './result.js';
 import { type RenderedScript, type ScriptContext, renderBuildScript, renderFactsScript, renderFlipScript } from './scripts.js';
 import { type ControlLine, RemoteSession, SessionClosedError, newRunTag } from './session.js';
@@ -63,16 +64,16 @@ export async function deployToHost(settings: Settings, deps: DeployDependencies)
     context.previousRelease = plan.previousRelease;
     const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
     logger.info(`${host}: ${plan.reason}${currently}`);
-    Object.assign(result, { release: facts.currentRelease, releasePath: plan.releasePath });
+    result.release = facts.currentRelease;
 
     if (plan.action === 'unchanged') {
-      return finish(result, started, { status: 'unchanged', release: plan.release, previousRelease: plan.previousRelease });
+      return finish(result, started, { status: 'unchanged', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
     }
 
     const building = buildingManifest(settings, plan, host, now());
     if (settings.dryRun) {
       showDryRun(logger, host, plan, context, building, facts);
-      return finish(result, started, { status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease });
+      return finish(result, started, { status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
     }
 
     let active: Manifest;
@@ -83,17 +84,18 @@ export async function deployToHost(settings: Settings, deps: DeployDependencies)
       const [finished = '', commit = ''] = ready.find((line) => line.kind === 'ready')?.args ?? [];
       active = { ...building, state: 'ready', finished, commit };
     } else {
-      active = { ...facts.manifests.get(plan.release)!, previousRelease: plan.previousRelease };
+      active = reactivatedManifest(plan, facts);
     }
     const previous = facts.manifests.get(plan.previousRelease) ?? null;
     await phase.run(session, 'flip', renderFlipScript(context, active, previous), 60);
     logger.info(`${host}: current -> releases/${plan.release}`);
-    return finish(result, started, { status: 'deployed', release: plan.release, previousRelease: plan.previousRelease });
+    return finish(result, started, { status: 'deployed', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
   } catch (error) {
     const explained = explain(host, error);
     logger.error(explained.message);
     const rollbackTarget = facts?.manifests.get(facts.currentRelease)?.previousRelease ?? '';
-    return finish(result, started, { status: 'failed', release: facts?.currentRelease ?? '', previousRelease: rollbackTarget, error: explained.message });
+    const releasePath = facts ? currentPath(settings, facts) : '';
+    return finish(result, started, { status: 'failed', release: facts?.currentRelease ?? '', previousRelease: rollbackTarget, releasePath, error: explained.message });
   } finally {
     session?.end();
     await transport.close();
@@ -104,6 +106,16 @@ function finish(result: HostResult, started: number, changes: Partial<HostResult
   Object.assign(result, changes);
   result.totalSeconds = (Date.now() - started) / 1000;
   return result;
+}
+
+/** Path of the release `current` points to, or '' when there is none. */
+function currentPath(settings: Settings, facts: HostFacts): string {
+  return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
+}
+
+/** The record of a complete release that is activated again without a rebuild. */
+function reactivatedManifest(plan: DeployPlan, facts: HostFacts): Manifest {
+  return { ...facts.manifests.get(plan.release)!, previousRelease: plan.previousRelease };
 }
 
 function makePlan(host: string, settings: Settings, facts: HostFacts): DeployPlan {
@@ -134,8 +146,9 @@ function buildingManifest(settings: Settings, plan: DeployPlan, host: string, st
 }
 
 function showDryRun(logger: Logger, host: string, plan: DeployPlan, context: ScriptContext, building: Manifest, facts: HostFacts): void {
-  logger.info(`${host}: dry run: would ${plan.action} ${plan.release} in ${plan.releasePath}; nothing is changed`);
-  const active = plan.action === 'build' ? { ...building, state: 'ready' as const } : facts.manifests.get(plan.release)!;
+  const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+  logger.info(`${host}: dry run: would ${plan.action} ${plan.release} in ${plan.releasePath}${removal}; nothing is changed`);
+  const active = plan.action === 'build' ? { ...building, state: 'ready' as const } : reactivatedManifest(plan, facts);
   const scripts: [string, RenderedScript][] = [];
   if (plan.action === 'build') scripts.push(['build', renderBuildScript(context, building)]);
   scripts.push(['flip', renderFlipScript(context, active, facts.manifests.get(plan.previousRelease) ?? null)]);

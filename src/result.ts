@@ -53,3 +53,19 @@ export function renderSummary(result: RunResult, title: string): string {
     '',
   ].join('\n');
 }
+
+/** The `hosts` output: one object per host, keys named like the step's outputs. */
+export function hostsOutput(hosts: readonly HostResult[]): string {
+  return JSON.stringify(
+    hosts.map((host) => ({
+      host: host.host,
+      status: host.status,
+      release: host.release,
+      'previous-release': host.previousRelease,
+      'release-path': host.releasePath,
+      'build-seconds': Math.round(host.buildSeconds * 10) / 10,
+      'total-seconds': Math.round(host.totalSeconds * 10) / 10,
+      error: host.error,
+    })),
+  );
+}

@@ -91,11 +91,13 @@ else
   fi
   rm -rf -- "$tf_probe"
 fi
-for tf_tool in timeout sed tar; do
-  command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils, sed and tar"
+for tf_tool in timeout sed; do
+  command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
 done
-if [ -n "$repository" ] && ! command -v git >/dev/null 2>&1; then
-  tf_problem git "'git' is not installed, but repository is set; install git on the host"
+if [ -n "$repository" ]; then
+  for tf_tool in git tar; do
+    command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
+  done
 fi
 if [ -d "$deploy_path" ]; then
   tf_say fact deploy-path exists

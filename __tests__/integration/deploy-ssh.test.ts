@@ -248,3 +248,10 @@ test('an unreachable port fails with a clear connect error', async () => {
   expect(result.status).toBe('failed');
   expect(result.hosts[0].error).toMatch(/127\.0\.0\.1:1: connect failed: connection refused on port 1/);
 });
+
+test('insecure-ignore-host-key accepts any key, and says so loudly', async () => {
+  const site = newSite();
+  const { result, log } = await deploy(site, { release: 'v1', 'known-hosts': sshd.otherKnownHosts, 'insecure-ignore-host-key': 'true' });
+  expect(result.status).toBe('deployed');
+  expect(log).toMatch(/warning: insecure-ignore-host-key is true: the host key of .* is NOT verified/);
+});

@@ -75,7 +75,7 @@ test('a tag push deploys; outputs, summary and host state are right', async () =
   expect(second.code).toBe(0);
   expect(second.outputs).toMatchObject({ release: 'v2', 'previous-release': 'v1', status: 'deployed' });
   const hosts = JSON.parse(second.outputs.hosts);
-  expect(hosts).toEqual([expect.objectContaining({ host: `${sshd.user}@${sshd.host}:${sshd.port}`, status: 'deployed', release: 'v2', previousRelease: 'v1' })]);
+  expect(hosts).toEqual([expect.objectContaining({ host: `${sshd.user}@${sshd.host}:${sshd.port}`, status: 'deployed', release: 'v2', 'previous-release': 'v1' })]);
   expect(second.summary).toContain('| host | status | release | previous |');
   expect(second.summary).toMatch(/\| tagflip-test@127\.0\.0\.1:\d+ \| deployed \| v2 \| v1 \|/);
 

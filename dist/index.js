@@ -57582,7 +57582,7 @@ function readHostFacts(lines) {
                 facts.releaseDirExists = true;
             if (key === 'current') {
                 facts.currentTarget = text;
-                const match = /^releases\/([^/]+)\/?$/.exec(text);
+                const match = /^releases\/([A-Za-z0-9][A-Za-z0-9._+-]*)\/?$/.exec(text);
                 facts.currentRelease = match ? match[1] : '';
             }
         }
@@ -57680,11 +57680,11 @@ function render(assignments, body) {
 function commonAssignments(context) {
     return [
         { name: 'tf_tag', value: context.tag },
-        { name: 'deploy_path', value: context.deployPath },
-        { name: 'release', value: context.release },
-        { name: 'release_path', value: releasePath(context.deployPath, context.release) },
-        { name: 'manifest_path', value: manifestPath(context.deployPath, context.release) },
-        { name: 'history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
+        { name: 'tf_deploy_path', value: context.deployPath },
+        { name: 'tf_release', value: context.release },
+        { name: 'tf_release_path', value: releasePath(context.deployPath, context.release) },
+        { name: 'tf_manifest_path', value: manifestPath(context.deployPath, context.release) },
+        { name: 'tf_history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
     ];
 }
 /** The environment of every hook (SPEC: "Hooks see …"), user env last. */
@@ -57717,8 +57717,8 @@ tf_fill() {
 }
 tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
 tf_append_history() {
-  { if [ -f "$history_path" ]; then cat -- "$history_path"; fi; tf_fill "$1"; } > "$history_path.tmp.$$" &&
-    mv -f -- "$history_path.tmp.$$" "$history_path"
+  { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_history_path.tmp.$$" &&
+    mv -f -- "$tf_history_path.tmp.$$" "$tf_history_path"
 }`;
 const FACTS_BODY = `tf_step preflight
 tf_problem() { tf_say problem "$@"; }
@@ -57734,100 +57734,100 @@ fi
 for tf_tool in timeout sed; do
   command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
 done
-if [ -n "$repository" ]; then
+if [ -n "$tf_repository" ]; then
   for tf_tool in git tar; do
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
   done
 fi
-if [ -d "$deploy_path" ]; then
+if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
-  [ -w "$deploy_path" ] || tf_problem writable "$deploy_path is not writable by $(id -un); chown it to that user"
-elif [ -e "$deploy_path" ] || [ -L "$deploy_path" ]; then
-  tf_problem writable "$deploy_path exists but is not a directory"
+  [ -w "$tf_deploy_path" ] || tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it to that user"
+elif [ -e "$tf_deploy_path" ] || [ -L "$tf_deploy_path" ]; then
+  tf_problem writable "$tf_deploy_path exists but is not a directory"
 else
   tf_say fact deploy-path absent
-  tf_dir=$deploy_path
+  tf_dir=$tf_deploy_path
   while [ ! -e "$tf_dir" ]; do tf_dir=$(dirname -- "$tf_dir"); done
   if [ ! -d "$tf_dir" ] || [ ! -w "$tf_dir" ]; then
-    tf_problem writable "cannot create $deploy_path: $tf_dir is not writable by $(id -un); create $deploy_path and chown it to that user"
+    tf_problem writable "cannot create $tf_deploy_path: $tf_dir is not writable by $(id -un); create $tf_deploy_path and chown it to that user"
   fi
 fi
 tf_step facts
-if [ -L "$deploy_path/current" ]; then
-  tf_say fact current "$(readlink -- "$deploy_path/current")"
-elif [ -e "$deploy_path/current" ]; then
-  tf_problem current "$deploy_path/current is not a symlink; move it aside so tagflip can manage it"
+if [ -L "$tf_deploy_path/current" ]; then
+  tf_say fact current "$(readlink -- "$tf_deploy_path/current")"
+elif [ -e "$tf_deploy_path/current" ]; then
+  tf_problem current "$tf_deploy_path/current is not a symlink; move it aside so tagflip can manage it"
 fi
-if [ -e "$release_path" ] || [ -L "$release_path" ]; then tf_say fact release-dir present; fi
-for tf_manifest in "$deploy_path"/.tagflip/releases/*.json; do
+if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then tf_say fact release-dir present; fi
+for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
   if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
 done`;
 /** Phase 2: preflight and facts in one round trip. Changes nothing. */
 function renderFactsScript(context) {
-    return render([...commonAssignments(context), { name: 'repository', value: context.repository }], FACTS_BODY);
+    return render([...commonAssignments(context), { name: 'tf_repository', value: context.repository }], FACTS_BODY);
 }
 const BUILD_BODY = `tf_abort() {
   tf_code=$1
   cd / || :
-  rm -rf -- "$release_path"
-  tf_write "$manifest_path" "$manifest_failed" || :
-  tf_append_history "$history_failed" || :
+  rm -rf -- "$tf_release_path"
+  tf_write "$tf_manifest_path" "$tf_manifest_failed" || :
+  tf_append_history "$tf_history_failed" || :
   tf_fail "$1" "$2"
 }
 tf_step prepare
-mkdir -p -- "$deploy_path/releases" "$deploy_path/.tagflip/releases" ||
-  tf_fail 1 "cannot create $deploy_path/releases"
-if [ "$(readlink -- "$deploy_path/current" 2>/dev/null)" = "releases/$release" ]; then
-  tf_fail 1 "releases/$release is the current release; it is never rebuilt in place"
+mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
+  tf_fail 1 "cannot create $tf_deploy_path/releases"
+if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
+  tf_fail 1 "releases/$tf_release is the current release; it is never rebuilt in place"
 fi
-if [ -e "$release_path" ] || [ -L "$release_path" ]; then
-  tf_say log "removing releases/$release left by an incomplete earlier attempt"
-  rm -rf -- "$release_path" || tf_fail 1 "cannot remove the incomplete $release_path"
+if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
+  tf_say log "removing releases/$tf_release left by an incomplete earlier attempt"
+  rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove the incomplete $tf_release_path"
 fi
-mkdir -- "$release_path" || tf_fail 1 "cannot create $release_path"
-tf_write "$manifest_path" "$manifest_building" || tf_abort 1 "cannot write $manifest_path"
+mkdir -- "$tf_release_path" || tf_fail 1 "cannot create $tf_release_path"
+tf_write "$tf_manifest_path" "$tf_manifest_building" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_step source
-if [ -n "$repository" ]; then
-  tf_mirror=$deploy_path/.tagflip/repo.git
+if [ -n "$tf_repository" ]; then
+  tf_mirror=$tf_deploy_path/.tagflip/repo.git
   export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
   if [ -d "$tf_mirror" ]; then
-    git --git-dir="$tf_mirror" remote set-url origin "$repository" &&
-      timeout -k 10 "$command_timeout" git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
-      tf_abort $? "git fetch from $repository failed"
+    git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
+      timeout -k 10 "$tf_command_timeout" git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
+      tf_abort $? "git fetch from $tf_repository failed"
   else
     rm -rf -- "$tf_mirror.tmp" &&
-      timeout -k 10 "$command_timeout" git clone --mirror --quiet -- "$repository" "$tf_mirror.tmp" &&
+      timeout -k 10 "$tf_command_timeout" git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
       mv -T -- "$tf_mirror.tmp" "$tf_mirror" ||
-      tf_abort $? "git clone of $repository failed"
+      tf_abort $? "git clone of $tf_repository failed"
   fi
-  tf_commit=$(git --git-dir="$tf_mirror" rev-parse --verify --quiet "$ref^{commit}") ||
-    tf_abort 1 "'$ref' is not a tag, branch or commit in $repository"
-  tf_archive=$release_path/.tagflip-source.tar
+  tf_commit=$(git --git-dir="$tf_mirror" rev-parse --verify --quiet "$tf_ref^{commit}") ||
+    tf_abort 1 "'$tf_ref' is not a tag, branch or commit in $tf_repository"
+  tf_archive=$tf_release_path/.tagflip-source.tar
   git --git-dir="$tf_mirror" archive --format=tar -o "$tf_archive" "$tf_commit" &&
-    tar -x -f "$tf_archive" -C "$release_path" && rm -f -- "$tf_archive" ||
-    tf_abort 1 "exporting $ref into $release_path failed"
+    tar -x -f "$tf_archive" -C "$tf_release_path" && rm -f -- "$tf_archive" ||
+    tf_abort 1 "exporting $tf_ref into $tf_release_path failed"
   tf_say commit "$tf_commit"
 fi
 tf_step build
-if [ -n "$build" ]; then
-  cd "$release_path" || tf_abort 1 "cannot enter $release_path"
+if [ -n "$tf_build" ]; then
+  cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
   tf_started=$(date +%s)
-  timeout -k 10 "$command_timeout" sh -c "$build"
+  timeout -k 10 "$tf_command_timeout" sh -c "$tf_build"
   tf_status=$?
   tf_elapsed=$(( $(date +%s) - tf_started ))
   cd / || :
-  if [ "$tf_status" -eq 124 ] || { [ "$tf_status" -eq 137 ] && [ "$tf_elapsed" -ge "$command_timeout" ]; }; then
-    tf_abort "$tf_status" "build ran longer than command-timeout ($command_timeout s) and was stopped"
+  if [ "$tf_status" -eq 124 ] || { [ "$tf_status" -eq 137 ] && [ "$tf_elapsed" -ge "$tf_command_timeout" ]; }; then
+    tf_abort "$tf_status" "build ran longer than command-timeout ($tf_command_timeout s) and was stopped"
   elif [ "$tf_status" -gt 128 ]; then
     tf_abort "$tf_status" "build was killed by signal $((tf_status - 128))"
   elif [ "$tf_status" -ne 0 ]; then
-    if [ ! -w "$release_path" ] || [ "$(df -P -- "$release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
+    if [ ! -w "$tf_release_path" ] || [ "$(df -P -- "$tf_release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
       tf_abort "$tf_status" "build exited with status $tf_status; the host is out of disk space"
     fi
     tf_abort "$tf_status" "build exited with status $tf_status"
   fi
 fi
-tf_write "$manifest_path" "$manifest_ready" || tf_abort 1 "cannot write $manifest_path"
+tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_say ready "$(tf_now)" "$tf_commit"`;
 /**
  * Phase 5–8: create the release, export the source, run build; mark the
@@ -57848,32 +57848,32 @@ function renderBuildScript(context, building) {
     };
     return render([
         ...commonAssignments(context),
-        { name: 'repository', value: context.repository },
-        { name: 'ref', value: context.ref },
-        { name: 'build', value: context.build },
-        { name: 'command_timeout', value: String(context.commandTimeout) },
-        { name: 'manifest_building', value: renderRecord(building) },
-        { name: 'manifest_ready', value: renderRecord(ready) },
-        { name: 'manifest_failed', value: renderRecord(failed) },
-        { name: 'history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP }) },
+        { name: 'tf_repository', value: context.repository },
+        { name: 'tf_ref', value: context.ref },
+        { name: 'tf_build', value: context.build },
+        { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+        { name: 'tf_manifest_building', value: renderRecord(building) },
+        { name: 'tf_manifest_ready', value: renderRecord(ready) },
+        { name: 'tf_manifest_failed', value: renderRecord(failed) },
+        { name: 'tf_history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP }) },
         ...hookEnvironment(context),
     ], BUILD_BODY);
 }
 const FLIP_BODY = `tf_step flip
-[ -d "$release_path" ] || tf_fail 1 "$release_path is missing; nothing was flipped"
-tf_link=$deploy_path/.current.tagflip-$$
+[ -d "$tf_release_path" ] || tf_fail 1 "$tf_release_path is missing; nothing was flipped"
+tf_link=$tf_deploy_path/.current.tagflip-$$
 rm -f -- "$tf_link"
-ln -s -- "releases/$release" "$tf_link" || tf_fail 1 "cannot create a symlink in $deploy_path"
-if ! mv -T -- "$tf_link" "$deploy_path/current"; then
+ln -s -- "releases/$tf_release" "$tf_link" || tf_fail 1 "cannot create a symlink in $tf_deploy_path"
+if ! mv -T -- "$tf_link" "$tf_deploy_path/current"; then
   rm -f -- "$tf_link"
-  tf_fail 1 "'mv -T' could not replace $deploy_path/current; it is unchanged"
+  tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
 tf_say flipped
-mkdir -p -- "$deploy_path/.tagflip/releases" &&
-  tf_write "$manifest_path" "$manifest_active" &&
-  { [ -z "$previous_manifest" ] || tf_write "$previous_manifest_path" "$previous_manifest"; } &&
-  tf_append_history "$history_deployed" ||
-  tf_fail 1 "current now points to releases/$release, but its record under .tagflip could not be written"`;
+mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
+  tf_write "$tf_manifest_path" "$tf_manifest_active" &&
+  { [ -z "$tf_previous_manifest" ] || tf_write "$tf_previous_manifest_path" "$tf_previous_manifest"; } &&
+  tf_append_history "$tf_history_deployed" ||
+  tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"`;
 /**
  * Phase 9: flip `current` with one rename, then record the new release as active
  * and the one before it as inactive.
@@ -57891,10 +57891,10 @@ function renderFlipScript(context, active, previous) {
     };
     return render([
         ...commonAssignments(context),
-        { name: 'manifest_active', value: renderRecord({ ...active, state: 'active', activated: NOW }) },
-        { name: 'previous_manifest_path', value: previous ? manifestPath(context.deployPath, previous.release) : '' },
-        { name: 'previous_manifest', value: previous ? renderRecord({ ...previous, state: 'inactive' }) : '' },
-        { name: 'history_deployed', value: renderRecord(history) },
+        { name: 'tf_manifest_active', value: renderRecord({ ...active, state: 'active', activated: NOW }) },
+        { name: 'tf_previous_manifest_path', value: previous ? manifestPath(context.deployPath, previous.release) : '' },
+        { name: 'tf_previous_manifest', value: previous ? renderRecord({ ...previous, state: 'inactive' }) : '' },
+        { name: 'tf_history_deployed', value: renderRecord(history) },
     ], FLIP_BODY);
 }
 
@@ -59244,7 +59244,8 @@ function knownHostsName(host, port) {
 }
 /** Whether one known_hosts pattern list names this host (hashed entries, wildcards, negation). */
 function matchesHost(patterns, host, port) {
-    const name = knownHostsName(host, port);
+    // OpenSSH lowercases the host name before matching (and before hashing it).
+    const name = knownHostsName(host.toLowerCase(), port);
     let matched = false;
     for (const pattern of patterns) {
         const negated = pattern.startsWith('!');
@@ -59508,6 +59509,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 const MAX_SCRIPT = 65536;
+/** Variables that change how sh parses or runs the scripts themselves. */
+const SHELL_SPECIAL_NAMES = new Set(['IFS', 'ENV', 'BASH_ENV', 'CDPATH', 'SHELLOPTS', 'BASHOPTS', 'PS1', 'PS2', 'PS4', 'OPTIND', 'OPTARG', 'PPID', 'LINENO', 'PWD', 'OLDPWD', 'HOME']);
 /** Turn raw inputs into validated settings, or throw an InputError naming the input. */
 function parseSettings(raw, context = {}) {
     const get = (name) => (raw[name] ?? '').trim();
@@ -59697,8 +59700,12 @@ function parseEnv(value) {
             // The value may be a secret: name the line, never echo it.
             throw new InputError('env', `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
         }
-        if (name.startsWith('TAGFLIP_'))
-            throw new InputError('env', `${where} sets ${name}, which tagflip sets itself`, 'names not starting with TAGFLIP_');
+        if (name.startsWith('TAGFLIP_') || /^tf_/i.test(name)) {
+            throw new InputError('env', `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
+        }
+        if (SHELL_SPECIAL_NAMES.has(name)) {
+            throw new InputError('env', `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
+        }
         if (seen.has(name))
             throw new InputError('env', `${where} sets ${name} a second time`, 'each name once');
         const envValue = line.slice(eq + 1);

@@ -44,8 +44,8 @@ export function parseArgs(argv: readonly string[]): Record<string, string> {
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
     else if (BOOLEAN_INPUTS.has(name) && (i + 1 >= argv.length || argv[i + 1].startsWith('--'))) value = 'true';
-    else if (i + 1 < argv.length) value = argv[++i];
-    else throw new InputError(name, 'has no value', `--${name} VALUE`);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) value = argv[++i];
+    else throw new InputError(name, 'has no value', `--${name} VALUE (or --${name}=VALUE for a value starting with --)`);
     raw[name] = value;
   }
   if (positional.length > 1) throw new InputError('command', `unexpected arguments: ${positional.slice(1).join(' ')}`, 'one command');
@@ -59,21 +59,45 @@ export function parseArgs(argv: readonly string[]): Record<string, string> {
 }
 
 function readConfig(path: string): Record<string, string> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = YAML.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new InputError('config', `cannot read ${path}: ${(error as Error).message}`, 'a YAML file mapping input names to values');
+    throw new InputError('config', `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'a YAML file mapping input names to values');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  const document = YAML.parseDocument(text);
+  if (document.errors.length > 0) {
+    // The parser's message quotes the offending line, which may hold a secret.
+    const line = document.errors[0].linePos?.[0].line;
+    throw new InputError('config', `${path} is not valid YAML${line ? ` (line ${line})` : ''}`, 'a YAML file mapping input names to values');
+  }
+  if (!YAML.isMap(document.contents)) {
     throw new InputError('config', `${path} is not a YAML map`, 'a YAML file mapping input names to values');
   }
   const raw: Record<string, string> = {};
-  for (const [name, value] of Object.entries(parsed)) {
+  for (const pair of document.contents.items) {
+    const name = String(YAML.isScalar(pair.key) ? pair.key.value : pair.key);
     if (!(INPUT_NAMES as readonly string[]).includes(name)) throw new InputError('config', `${path} sets unknown input '${name}'`, `input names: ${INPUT_NAMES.join(', ')}`);
-    raw[name] = Array.isArray(value) ? value.join('\n') : String(value);
+    const value = configText(pair.value);
+    if (value === null) throw new InputError('config', `${path} sets '${name}' to a map`, 'a text value or a list of lines');
+    if (value !== '') raw[name] = value;
   }
   return raw;
+}
+
+/**
+ * A config value as the text a workflow's `with:` would pass: scalars keep
+ * their source spelling (`1.10` stays "1.10"), null (`build:`, `~`) is not
+ * given, a list becomes lines. null for a map.
+ */
+function configText(node: unknown): string | null {
+  if (node === null || node === undefined) return '';
+  if (YAML.isScalar(node)) {
+    if (node.value === null) return '';
+    return typeof node.value === 'string' ? node.value : (node.source ?? String(node.value));
+  }
+  if (YAML.isSeq(node)) return node.items.map((item) => configText(item) ?? '').join('\n');
+  return null;
 }
 
 /** Fill what an ssh user expects from ~/.ssh, and read @FILE values. */

@@ -37,7 +37,7 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
       if (key === 'release-dir') facts.releaseDirExists = true;
       if (key === 'current') {
         facts.currentTarget = text;
-        const match = /^releases\/([^/]+)\/?$/.exec(text);
+        const match = /^releases\/([A-Za-z0-9][A-Za-z0-9._+-]*)\/?$/.exec(text);
         facts.currentRelease = match ? match[1] : '';
       }
     }

@@ -45,7 +45,8 @@ export function knownHostsName(host: string, port: number): string {
 
 /** Whether one known_hosts pattern list names this host (hashed entries, wildcards, negation). */
 export function matchesHost(patterns: readonly string[], host: string, port: number): boolean {
-  const name = knownHostsName(host, port);
+  // OpenSSH lowercases the host name before matching (and before hashing it).
+  const name = knownHostsName(host.toLowerCase(), port);
   let matched = false;
   for (const pattern of patterns) {
     const negated = pattern.startsWith('!');

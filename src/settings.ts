@@ -82,6 +82,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 const MAX_SCRIPT = 65536;
+/** Variables that change how sh parses or runs the scripts themselves. */
+const SHELL_SPECIAL_NAMES = new Set(['IFS', 'ENV', 'BASH_ENV', 'CDPATH', 'SHELLOPTS', 'BASHOPTS', 'PS1', 'PS2', 'PS4', 'OPTIND', 'OPTARG', 'PPID', 'LINENO', 'PWD', 'OLDPWD', 'HOME']);
 
 /** Turn raw inputs into validated settings, or throw an InputError naming the input. */
 export function parseSettings(raw: RawInputs, context: RunContext = {}): Settings {
@@ -276,7 +278,12 @@ export function parseEnv(value: string): EnvVar[] {
       // The value may be a secret: name the line, never echo it.
       throw new InputError('env', `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
     }
-    if (name.startsWith('TAGFLIP_')) throw new InputError('env', `${where} sets ${name}, which tagflip sets itself`, 'names not starting with TAGFLIP_');
+    if (name.startsWith('TAGFLIP_') || /^tf_/i.test(name)) {
+      throw new InputError('env', `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
+    }
+    if (SHELL_SPECIAL_NAMES.has(name)) {
+      throw new InputError('env', `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
+    }
     if (seen.has(name)) throw new InputError('env', `${where} sets ${name} a second time`, 'each name once');
     const envValue = line.slice(eq + 1);
     if (CONTROL.test(envValue) || envValue.includes('\0')) throw new InputError('env', `${where} (${name}) has a control character in its value`, 'printable values');

@@ -1,0 +1,212 @@
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from '../../src/cli.js';
+import { InputError } from '../../src/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tagflip-cli-args-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let files = 0;
+function config(text: string): string {
+  const path = join(dir, `config-${++files}.yml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+function inputErrorOf(action: () => unknown): InputError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InputError);
+    return error as InputError;
+  }
+  throw new Error('expected an InputError');
+}
+
+describe('parseArgs: flags', () => {
+  test('--name value pairs and the command', () => {
+    expect(parseArgs(['deploy', '--hosts', 'deploy@web1', '--deploy-path', '/srv/app', '--release', 'v3.0'])).toEqual({
+      command: 'deploy',
+      hosts: 'deploy@web1',
+      'deploy-path': '/srv/app',
+      release: 'v3.0',
+    });
+  });
+
+  test('--name=value, split at the first =', () => {
+    expect(parseArgs(['--build=make install', '--env=A=1=2', '--release='])).toEqual({ build: 'make install', env: 'A=1=2', release: '' });
+  });
+
+  test('a value may hold spaces, newlines and start with a dash', () => {
+    expect(parseArgs(['--build', 'make -j4\nmake install', '--user', '-x'])).toEqual({ build: 'make -j4\nmake install', user: '-x' });
+  });
+
+  test('no arguments: nothing', () => {
+    expect(parseArgs([])).toEqual({});
+  });
+
+  test('the command may come anywhere', () => {
+    expect(parseArgs(['--hosts', 'local', 'deploy', '--dry-run'])).toEqual({ hosts: 'local', command: 'deploy', 'dry-run': 'true' });
+  });
+
+  test('the command is passed on as given, for parseSettings to judge', () => {
+    expect(parseArgs(['rollback'])).toEqual({ command: 'rollback' });
+  });
+
+  test('a flag given twice: the last wins', () => {
+    expect(parseArgs(['--release', 'v1', '--release=v2'])).toEqual({ release: 'v2' });
+  });
+
+  test.each([
+    [['--dry-run'], { 'dry-run': 'true' }],
+    [['--dry-run', '--hosts', 'local'], { 'dry-run': 'true', hosts: 'local' }],
+    [['--dry-run', 'false'], { 'dry-run': 'false' }],
+    [['--dry-run=false'], { 'dry-run': 'false' }],
+    [['--insecure-ignore-host-key'], { 'insecure-ignore-host-key': 'true' }],
+    [['--insecure-ignore-host-key', '--dry-run'], { 'insecure-ignore-host-key': 'true', 'dry-run': 'true' }],
+  ])('boolean flags without a value mean true: %j', (argv, expected) => {
+    expect(parseArgs(argv)).toEqual(expected);
+  });
+
+  test('a non-boolean flag at the end without a value is an error', () => {
+    const error = inputErrorOf(() => parseArgs(['deploy', '--hosts']));
+    expect(error.input).toBe('hosts');
+    expect(error.message).toBe('hosts: has no value; expected --hosts VALUE (or --hosts=VALUE for a value starting with --)');
+  });
+
+  test.each([
+    ['--nope', 'nope'],
+    ['--nope=1', 'nope'],
+    ['--Hosts', 'Hosts'],
+    ['--help-me', 'help-me'],
+    ['--', '--'],
+    ['--=x', '--=x'],
+  ])('unknown flag %s is an error', (arg, input) => {
+    const error = inputErrorOf(() => parseArgs(['deploy', arg, 'value']));
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(`'${arg}' is not an option; expected one of --command, --hosts,`);
+    expect(error.message).toContain('--dry-run, --config');
+  });
+
+  test('two positional arguments are an error', () => {
+    const error = inputErrorOf(() => parseArgs(['deploy', 'now', 'please']));
+    expect(error.input).toBe('command');
+    expect(error.message).toBe('command: unexpected arguments: now please; expected one command');
+  });
+
+  test('a single-dash argument is positional', () => {
+    expect(inputErrorOf(() => parseArgs(['deploy', '-x'])).message).toBe('command: unexpected arguments: -x; expected one command');
+  });
+});
+
+describe('parseArgs: --config', () => {
+  test('a YAML map of inputs is read; lists are joined with newlines; scalars become strings', () => {
+    const path = config(
+      [
+        'hosts: deploy@web1',
+        'deploy-path: /srv/app',
+        'port: 2222',
+        'dry-run: true',
+        'command-timeout: 600',
+        'env:',
+        '  - A=1',
+        '  - B=two words',
+        'build: |',
+        '  make',
+        '  make install',
+        'release: "1.10"',
+      ].join('\n'),
+    );
+    expect(parseArgs(['deploy', '--config', path])).toEqual({
+      command: 'deploy',
+      hosts: 'deploy@web1',
+      'deploy-path': '/srv/app',
+      port: '2222',
+      'dry-run': 'true',
+      'command-timeout': '600',
+      env: 'A=1\nB=two words',
+      build: 'make\nmake install\n',
+      release: '1.10',
+    });
+  });
+
+  test('flags win over the file, wherever they stand', () => {
+    const path = config('hosts: web1\nrelease: v1\nbuild: make\n');
+    expect(parseArgs(['--release', 'v2', '--config', path, '--hosts=web2'])).toEqual({ hosts: 'web2', release: 'v2', build: 'make' });
+  });
+
+  test('--config=FILE works too, and config is not passed on as an input', () => {
+    const path = config('hosts: web1\n');
+    const raw = parseArgs([`--config=${path}`]);
+    expect(raw).toEqual({ hosts: 'web1' });
+    expect(raw).not.toHaveProperty('config');
+  });
+
+  test('an empty flag value still wins over the file', () => {
+    const path = config('build: make\n');
+    expect(parseArgs(['--config', path, '--build='])).toEqual({ build: '' });
+  });
+
+  test('an unknown input in the file is an error', () => {
+    const path = config('hosts: web1\nhost: web2\n');
+    const error = inputErrorOf(() => parseArgs(['--config', path]));
+    expect(error.input).toBe('config');
+    expect(error.message).toContain(`${path} sets unknown input 'host'; expected input names: command, hosts,`);
+  });
+
+  test('config itself is not allowed inside the file', () => {
+    const path = config(`config: ${path0()}\n`);
+    expect(inputErrorOf(() => parseArgs(['--config', path])).message).toContain("sets unknown input 'config'");
+  });
+
+  test.each([
+    ['a list', '- hosts: web1\n'],
+    ['a scalar', 'just text\n'],
+    ['an empty file', ''],
+  ])('a file that is %s is not a map', (_what, text) => {
+    const path = config(text);
+    const error = inputErrorOf(() => parseArgs(['--config', path]));
+    expect(error.message).toBe(`config: ${path} is not a YAML map; expected a YAML file mapping input names to values`);
+  });
+
+  test('a missing file is an error naming it', () => {
+    const path = join(dir, 'missing.yml');
+    const error = inputErrorOf(() => parseArgs(['--config', path]));
+    expect(error.input).toBe('config');
+    expect(error.message).toBe(`config: cannot read ${path} (ENOENT); expected a YAML file mapping input names to values`);
+  });
+
+  test('invalid YAML is an error', () => {
+    const path = config('hosts: [web1\n');
+    expect(inputErrorOf(() => parseArgs(['--config', path])).message).toBe(`config: ${path} is not valid YAML (line 2); expected a YAML file mapping input names to values`);
+  });
+
+  // An empty value (`build:`) is YAML null; it must mean "not given", not the text 'null'
+  // (`release:` would otherwise deploy a release named "null", `build:` would run `null`).
+  test('an empty value in the file means not given', () => {
+    const raw = parseArgs(['--config', config('hosts: web1\nbuild:\nrelease: ~\n')]);
+    expect(raw.build ?? '').toBe('');
+    expect(raw.release ?? '').toBe('');
+  });
+
+  // Inputs are text, as in a workflow's `with:`; YAML's number typing must not change them.
+  test('a release that looks like a number keeps its text', () => {
+    const raw = parseArgs(['--config', config('release: 1.10\nhosts: web1\n')]);
+    expect(raw.release).toBe('1.10');
+  });
+
+  // The config file holds secrets (private-key, passphrase, env); a YAML error must not
+  // quote the offending line back into the log.
+  test('a YAML error does not print a secret from the file', () => {
+    const path = config('hosts: web1\nenv: TOKEN=hunter2-secret: x\n');
+    const error = inputErrorOf(() => parseArgs(['--config', path]));
+    expect(error.message).not.toContain('hunter2-secret');
+  });
+});
+
+/** A path that exists, for the config-in-config case. */
+function path0(): string {
+  return config('hosts: web1\n');
+}

@@ -1,0 +1,297 @@
+import { describe, expect, test } from '@jest/globals';
+import { type HostFacts, readHostFacts } from '../../src/facts.js';
+import type { Manifest, ReleaseState } from '../../src/manifest.js';
+import { PlanError, planDeploy } from '../../src/plan.js';
+import type { ControlLine } from '../../src/session.js';
+
+const DEPLOY_PATH = '/srv/karl/customer-a';
+
+function manifest(release: string, state: ReleaseState, previousRelease = ''): Manifest {
+  return {
+    release,
+    state,
+    commit: '',
+    dataRelease: '',
+    previousRelease,
+    started: '2024-06-01T10:00:00Z',
+    finished: '',
+    activated: '',
+    exitCode: null,
+    failedStep: '',
+    actor: 'octocat',
+    runUrl: '',
+    host: 'deploy@web1',
+  };
+}
+
+function facts(changes: Partial<HostFacts> & { records?: Manifest[] } = {}): HostFacts {
+  const { records = [], ...rest } = changes;
+  return {
+    deployPathExists: true,
+    currentRelease: '',
+    currentTarget: '',
+    releaseDirExists: false,
+    manifests: new Map(records.map((record) => [record.release, record])),
+    problems: [],
+    ...rest,
+  };
+}
+
+const current = (release: string) => ({ currentRelease: release, currentTarget: `releases/${release}` });
+
+function planError(action: () => unknown): PlanError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(PlanError);
+    return error as PlanError;
+  }
+  throw new Error('expected a PlanError');
+}
+
+describe('planDeploy', () => {
+  test('first deploy: build, no previous release', () => {
+    expect(planDeploy(DEPLOY_PATH, 'v1.0', facts({ deployPathExists: false }))).toEqual({
+      action: 'build',
+      release: 'v1.0',
+      releasePath: '/srv/karl/customer-a/releases/v1.0',
+      previousRelease: '',
+      removeStale: false,
+      reason: 'building v1.0',
+    });
+  });
+
+  test('second deploy: build, the current release is the previous one', () => {
+    const plan = planDeploy(DEPLOY_PATH, 'v2.0', facts({ ...current('v1.0'), records: [manifest('v1.0', 'active')] }));
+    expect(plan).toEqual({
+      action: 'build',
+      release: 'v2.0',
+      releasePath: '/srv/karl/customer-a/releases/v2.0',
+      previousRelease: 'v1.0',
+      removeStale: false,
+      reason: 'building v2.0',
+    });
+  });
+
+  test('the current release is previous even without a manifest of its own', () => {
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', facts(current('hand-made'))).previousRelease).toBe('hand-made');
+  });
+
+  test('already active: unchanged, previous release from its manifest', () => {
+    const f = facts({ ...current('v2.0'), releaseDirExists: true, records: [manifest('v1.0', 'inactive'), manifest('v2.0', 'active', 'v1.0')] });
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', f)).toEqual({
+      action: 'unchanged',
+      release: 'v2.0',
+      releasePath: '/srv/karl/customer-a/releases/v2.0',
+      previousRelease: 'v1.0',
+      removeStale: false,
+      reason: 'v2.0 is already the current release',
+    });
+  });
+
+  test('already current after a first deploy: unchanged with no previous release', () => {
+    const f = facts({ ...current('v1.0'), releaseDirExists: true, records: [manifest('v1.0', 'active')] });
+    expect(planDeploy(DEPLOY_PATH, 'v1.0', f)).toMatchObject({ action: 'unchanged', previousRelease: '' });
+  });
+
+  test.each(['ready', 'inactive'] as const)('a %s release is activated without a rebuild', (state) => {
+    const f = facts({ ...current('v2.0'), releaseDirExists: true, records: [manifest('v1.0', state), manifest('v2.0', 'active', 'v1.0')] });
+    expect(planDeploy(DEPLOY_PATH, 'v1.0', f)).toEqual({
+      action: 'activate',
+      release: 'v1.0',
+      releasePath: '/srv/karl/customer-a/releases/v1.0',
+      previousRelease: 'v2.0',
+      removeStale: false,
+      reason: `v1.0 is already built (${state}); activating it without a rebuild`,
+    });
+  });
+
+  test('a ready release is activated on a host without current', () => {
+    const f = facts({ releaseDirExists: true, records: [manifest('v1.0', 'ready')] });
+    expect(planDeploy(DEPLOY_PATH, 'v1.0', f)).toMatchObject({ action: 'activate', previousRelease: '' });
+  });
+
+  test.each(['failed', 'building', 'rolled-back'] as const)('a %s release left on disk is removed and built again', (state) => {
+    const f = facts({ ...current('v1.0'), releaseDirExists: true, records: [manifest('v1.0', 'active'), manifest('v2.0', state)] });
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', f)).toEqual({
+      action: 'build',
+      release: 'v2.0',
+      releasePath: '/srv/karl/customer-a/releases/v2.0',
+      previousRelease: 'v1.0',
+      removeStale: true,
+      reason: `releases/v2.0 is left from an incomplete attempt (state: ${state}); removing it and building again`,
+    });
+  });
+
+  test('a directory without a manifest is removed and built again', () => {
+    const f = facts({ ...current('v1.0'), releaseDirExists: true, records: [manifest('v1.0', 'active')] });
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', f)).toMatchObject({
+      action: 'build',
+      removeStale: true,
+      reason: 'releases/v2.0 is left from an incomplete attempt (state: no record); removing it and building again',
+    });
+  });
+
+  test.each(['failed', 'rolled-back'] as const)('a %s record without a directory is built without removing anything', (state) => {
+    const f = facts({ ...current('v1.0'), records: [manifest('v1.0', 'active'), manifest('v2.0', state)] });
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', f)).toMatchObject({ action: 'build', removeStale: false, reason: 'building v2.0' });
+  });
+
+  test.each(['ready', 'inactive', 'active'] as const)('a complete (%s) record whose directory is missing is built again', (state) => {
+    const f = facts({ ...current('v1.0'), releaseDirExists: false, records: [manifest('v1.0', 'active'), manifest('v2.0', state)] });
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', f)).toEqual({
+      action: 'build',
+      release: 'v2.0',
+      releasePath: '/srv/karl/customer-a/releases/v2.0',
+      previousRelease: 'v1.0',
+      removeStale: false,
+      reason: 'building v2.0',
+    });
+  });
+
+  test('the plan only looks at the manifest of the release being deployed', () => {
+    const f = facts({ ...current('v1.0'), releaseDirExists: true, records: [manifest('v1.0', 'active'), manifest('v2.0.1', 'ready')] });
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', f).action).toBe('build');
+  });
+
+  test.each([
+    ['building', 'building'],
+    ['failed', 'failed'],
+    ['rolled-back', 'rolled-back'],
+  ] as const)('current points to a release whose record is %s: PlanError', (state, shown) => {
+    const f = facts({ ...current('v2.0'), releaseDirExists: true, records: [manifest('v2.0', state)] });
+    const error = planError(() => planDeploy(DEPLOY_PATH, 'v2.0', f));
+    expect(error.message).toBe(`current already points to releases/v2.0, but that release has no complete record (state: ${shown})`);
+    expect(error.remedy).toBe('tagflip never rebuilds the live release in place; deploy it under a new release name');
+    expect(error.name).toBe('PlanError');
+  });
+
+  test('current points to a release without a record: PlanError', () => {
+    const error = planError(() => planDeploy(DEPLOY_PATH, 'v2.0', facts({ ...current('v2.0'), releaseDirExists: true })));
+    expect(error.message).toBe('current already points to releases/v2.0, but that release has no complete record (state: none)');
+  });
+
+  test('current points to an active record whose directory is gone: PlanError, never a rebuild in place', () => {
+    const f = facts({ ...current('v2.0'), releaseDirExists: false, records: [manifest('v2.0', 'active')] });
+    expect(planError(() => planDeploy(DEPLOY_PATH, 'v2.0', f)).message).toBe(
+      'current already points to releases/v2.0, but that release has no complete record (state: active)',
+    );
+  });
+
+  test.each(['/srv/other/app', '../elsewhere', 'releases/v1/sub', 'v1.0'])('current pointing to %j (not a release): PlanError', (target) => {
+    const error = planError(() => planDeploy(DEPLOY_PATH, 'v2.0', facts({ currentTarget: target, currentRelease: '' })));
+    expect(error.message).toBe(`current points to '${target}', which is not a release directory of tagflip`);
+    expect(error.remedy).toBe('point current at releases/<name> yourself, or move it aside, then deploy again');
+  });
+
+  // 'releases/..' is deploy-path itself and 'releases/.' the releases directory: neither
+  // is a release (no release may be named '.' or '..'), yet readHostFacts reads them as
+  // releases '..' and '.', and the plan records '..' as the rollback target.
+  test.each(['releases/..', 'releases/.', 'releases/../'])('current pointing to %j is not a release: PlanError', (target) => {
+    const lines = [control('fact deploy-path exists'), control(`fact current ${target}`)];
+    expect(() => planDeploy(DEPLOY_PATH, 'v2.0', readHostFacts(lines))).toThrow(PlanError);
+  });
+
+  test('paths are built from deploy-path and the release', () => {
+    expect(planDeploy('/a', 'x+y_z-1.0', facts()).releasePath).toBe('/a/releases/x+y_z-1.0');
+  });
+});
+
+const TAG = 'tagflip-0123456789abcdef01234567';
+/** A control line as RemoteSession builds it from `<tag> <kind> <args…>`. */
+function control(text: string): ControlLine {
+  const [kind, ...args] = text.split(' ');
+  return { kind, args, rest: args.join(' ') };
+}
+
+describe('readHostFacts', () => {
+  test('no lines: nothing exists', () => {
+    expect(readHostFacts([])).toEqual({
+      deployPathExists: false,
+      currentRelease: '',
+      currentTarget: '',
+      releaseDirExists: false,
+      manifests: new Map(),
+      problems: [],
+    });
+  });
+
+  test('a host with a current release, two manifests and the release directory', () => {
+    const v1 = manifest('v1.0', 'inactive');
+    const v2 = manifest('v2.0', 'active', 'v1.0');
+    const lines = [
+      'step preflight',
+      'fact deploy-path exists',
+      'step facts',
+      'fact current releases/v2.0',
+      'fact release-dir present',
+      `manifest ${JSON.stringify(v1)}`,
+      `manifest ${JSON.stringify(v2)}`,
+    ].map(control);
+    expect(readHostFacts(lines)).toEqual({
+      deployPathExists: true,
+      currentRelease: 'v2.0',
+      currentTarget: 'releases/v2.0',
+      releaseDirExists: true,
+      manifests: new Map([
+        ['v1.0', v1],
+        ['v2.0', v2],
+      ]),
+      problems: [],
+    });
+  });
+
+  test('deploy-path absent', () => {
+    expect(readHostFacts([control('fact deploy-path absent')]).deployPathExists).toBe(false);
+  });
+
+  test.each([
+    ['releases/v2.0', 'v2.0'],
+    ['releases/v2.0/', 'v2.0'],
+    ['/srv/app/releases/v2.0', ''],
+    ['releases/v2.0/sub', ''],
+    ['releases/', ''],
+    ['other/v2.0', ''],
+    ['releases/with space', ''],
+    ['releases/..', ''],
+    ['releases/-x', ''],
+  ])('current -> %j is release %j', (target, release) => {
+    const facts_ = readHostFacts([control(`fact current ${target}`)]);
+    expect(facts_.currentTarget).toBe(target);
+    expect(facts_.currentRelease).toBe(release);
+  });
+
+  test('a manifest with spaces in its values is read whole', () => {
+    const record = { ...manifest('v1.0', 'ready'), actor: 'two  spaces', runUrl: 'a b' };
+    const facts_ = readHostFacts([control(`manifest ${JSON.stringify(record)}`)]);
+    expect(facts_.manifests.get('v1.0')).toEqual(record);
+  });
+
+  test('unreadable manifests are ignored', () => {
+    const lines = ['manifest {not json', 'manifest {"release":"v1","state":"weird"}', 'manifest []', 'manifest "v1"', 'manifest'].map(control);
+    expect(readHostFacts(lines).manifests.size).toBe(0);
+  });
+
+  test('problems keep their check and message', () => {
+    const lines = [
+      control("problem mv-T 'mv -T' does not work: tagflip flips current with it; install GNU coreutils"),
+      control('problem git'),
+      control('problem'),
+    ];
+    expect(readHostFacts(lines).problems).toEqual([
+      { check: 'mv-T', message: "'mv -T' does not work: tagflip flips current with it; install GNU coreutils" },
+      { check: 'git', message: '' },
+      { check: '', message: '' },
+    ]);
+  });
+
+  test('other kinds and unknown facts are ignored', () => {
+    const lines = ['step facts', 'log hello', 'fact colour blue', `${TAG} fact current releases/x`].map(control);
+    expect(readHostFacts(lines)).toEqual(readHostFacts([]));
+  });
+
+  test('what readHostFacts reads, planDeploy plans from', () => {
+    const lines = ['fact deploy-path exists', 'fact current releases/v1.0', 'fact release-dir present', `manifest ${JSON.stringify(manifest('v1.0', 'active'))}`, `manifest ${JSON.stringify(manifest('v2.0', 'failed'))}`].map(control);
+    expect(planDeploy(DEPLOY_PATH, 'v2.0', readHostFacts(lines))).toMatchObject({ action: 'build', previousRelease: 'v1.0', removeStale: true });
+  });
+});

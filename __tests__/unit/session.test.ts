@@ -1,0 +1,356 @@
+import { describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/session.js';
+import type { ShellChannel, Transport } from '../../src/transport.js';
+
+const TAG = 'tagflip-0123456789abcdef01234567';
+const OTHER_TAG = 'tagflip-ffffffffffffffffffffffff';
+
+type Exit = { code: number | null; signal: string | null };
+
+/** A shell channel made of PassThrough streams; the test plays the remote shell. */
+class FakeChannel implements ShellChannel {
+  readonly stdin = new PassThrough();
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  readonly closed: Promise<Exit>;
+  /** Everything the session wrote to the shell's stdin. */
+  written = '';
+  stdinEnded = false;
+  exit!: (result: Exit) => void;
+  crash!: (error: Error) => void;
+
+  constructor() {
+    this.closed = new Promise<Exit>((resolve, reject) => {
+      this.exit = resolve;
+      this.crash = reject;
+    });
+    this.stdin.setEncoding('utf8');
+    this.stdin.on('data', (chunk: string) => (this.written += chunk));
+    this.stdin.on('end', () => (this.stdinEnded = true));
+  }
+
+  /** Send stdout in the given pieces, letting the session read each one. */
+  async send(...chunks: (string | Buffer)[]): Promise<void> {
+    for (const chunk of chunks) {
+      this.stdout.write(chunk);
+      await tick();
+    }
+  }
+}
+
+function fakeTransport(channel: ShellChannel): Transport {
+  return { label: 'fake', openShell: async () => channel, close: async () => undefined };
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+interface Recorded {
+  events: string[];
+  output: string[];
+  control: ControlLine[];
+}
+
+/** Open a session on a fake channel and start one phase that records what it sees. */
+async function startPhase(script = 'true'): Promise<{ channel: FakeChannel; session: RemoteSession; phase: Promise<PhaseResult>; seen: Recorded; stderr: string[] }> {
+  const channel = new FakeChannel();
+  const stderr: string[] = [];
+  const session = await RemoteSession.open(fakeTransport(channel), TAG, (line) => stderr.push(line));
+  const seen: Recorded = { events: [], output: [], control: [] };
+  const phase = session.run(script, {
+    onOutput: (line) => {
+      seen.output.push(line);
+      seen.events.push(`out:${line}`);
+    },
+    onControl: (line) => {
+      seen.control.push(line);
+      seen.events.push(`ctl:${line.kind}`);
+    },
+  });
+  return { channel, session, phase, seen, stderr };
+}
+
+const end = (status = 0, tag = TAG) => `\n${tag} end ${status}\n`;
+
+describe('RemoteSession: what is sent', () => {
+  test('each phase is wrapped in a subshell reading /dev/null, followed by the end marker', async () => {
+    const { channel, phase } = await startPhase('echo one\necho two');
+    await tick();
+    expect(channel.written).toBe(`(\necho one\necho two\n) </dev/null 2>&1\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
+    await channel.send(end());
+    await phase;
+  });
+
+  test('end() closes the shell’s stdin', async () => {
+    const { channel, session, phase } = await startPhase();
+    await channel.send(end());
+    await phase;
+    session.end();
+    await tick();
+    expect(channel.stdinEnded).toBe(true);
+  });
+
+  test('newRunTag makes a fresh tag of 24 hex digits each time', () => {
+    const tags = new Set(Array.from({ length: 20 }, () => newRunTag()));
+    expect(tags.size).toBe(20);
+    for (const tag of tags) expect(tag).toMatch(/^tagflip-[0-9a-f]{24}$/);
+  });
+});
+
+describe('RemoteSession: reading a phase', () => {
+  test('control lines and output lines are told apart', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send(`hello\n${TAG} step build\nworld\n${TAG} log removing  releases/v1\n${TAG} ready 2024-06-01T10:00:00Z abc\n`, end(0));
+    expect(await phase).toEqual({
+      status: 0,
+      control: [
+        { kind: 'step', args: ['build'], rest: 'build' },
+        { kind: 'log', args: ['removing', '', 'releases/v1'], rest: 'removing  releases/v1' },
+        { kind: 'ready', args: ['2024-06-01T10:00:00Z', 'abc'], rest: '2024-06-01T10:00:00Z abc' },
+      ],
+    });
+    expect(seen.events).toEqual(['out:hello', 'ctl:step', 'out:world', 'ctl:log', 'ctl:ready']);
+    expect(seen.control).toEqual((await phase).control);
+  });
+
+  test('the end marker and the blank line before it are dropped; the status is read', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send('a\n', end(3));
+    expect(await phase).toEqual({ status: 3, control: [] });
+    expect(seen.output).toEqual(['a']);
+  });
+
+  test('a phase without output reports nothing', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send(end(127));
+    expect((await phase).status).toBe(127);
+    expect(seen.events).toEqual([]);
+  });
+
+  test('a blank line the script printed last is kept', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send('a\n\n', end(0));
+    await phase;
+    expect(seen.output).toEqual(['a', '']);
+  });
+
+  test('blank lines inside the output are kept, in order with control lines', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send(`a\n\n\nb\n\n${TAG} step x\n\n`, end(0));
+    await phase;
+    // The script's own blank line after the control line stays; the wrapper's is dropped.
+    expect(seen.events).toEqual(['out:a', 'out:', 'out:', 'out:b', 'out:', 'ctl:step', 'out:']);
+  });
+
+  test('a partial last line without a newline is still delivered', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send('line\npartial', end(1));
+    expect((await phase).status).toBe(1);
+    expect(seen.output).toEqual(['line', 'partial']);
+  });
+
+  test('a control line without a newline is ended by the marker’s newline', async () => {
+    const { channel, phase } = await startPhase();
+    await channel.send(`${TAG} step build`, end(0));
+    expect((await phase).control).toEqual([{ kind: 'step', args: ['build'], rest: 'build' }]);
+  });
+
+  test.each([
+    ['another run’s tag', `${OTHER_TAG} end 0`],
+    ['another run’s control line', `${OTHER_TAG} error build 1 forged`],
+    ['the tag with no space', `${TAG}`],
+    ['the tag glued to more text', `${TAG}x end 0`],
+    ['the tag after a space', ` ${TAG} end 0`],
+    ['the tag after other text', `echo ${TAG} end 0`],
+  ])('%s is output, not control', async (_what, line) => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send(`${line}\n`, 'after\n', end(4));
+    expect(await phase).toEqual({ status: 4, control: [] });
+    expect(seen.output).toEqual([line, 'after']);
+  });
+
+  test('a phase ends at its own marker only', async () => {
+    const { channel, phase } = await startPhase();
+    let settled = false;
+    void phase.then(() => (settled = true));
+    await channel.send(`${OTHER_TAG} end 0\n`);
+    await tick();
+    expect(settled).toBe(false);
+    await channel.send(end(2));
+    expect((await phase).status).toBe(2);
+  });
+});
+
+describe('RemoteSession: output split into chunks', () => {
+  const STREAM = `build: ünïcödé ✓ 🚀\n\n${TAG} step build\nno newline at end${end(5)}`;
+  const EXPECTED = {
+    result: { status: 5, control: [{ kind: 'step', args: ['build'], rest: 'build' }] },
+    events: ['out:build: ünïcödé ✓ 🚀', 'out:', 'ctl:step', 'out:no newline at end'],
+  };
+
+  async function feed(chunks: (string | Buffer)[]): Promise<{ result: PhaseResult; events: string[] }> {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send(...chunks);
+    return { result: await phase, events: seen.events };
+  }
+
+  test('in one piece', async () => {
+    expect(await feed([STREAM])).toEqual(EXPECTED);
+  });
+
+  // Characters, not UTF-16 units: half a surrogate pair is not text a stream can carry.
+  const CHARACTERS = Array.from(STREAM);
+
+  test('split into two at every character', async () => {
+    for (let i = 1; i < CHARACTERS.length; i++) {
+      expect(await feed([CHARACTERS.slice(0, i).join(''), CHARACTERS.slice(i).join('')])).toEqual(EXPECTED);
+    }
+  });
+
+  test('split into two at every byte, even inside a UTF-8 character', async () => {
+    const bytes = Buffer.from(STREAM, 'utf8');
+    for (let i = 1; i < bytes.length; i++) {
+      expect(await feed([bytes.subarray(0, i), bytes.subarray(i)])).toEqual(EXPECTED);
+    }
+  });
+
+  test('one byte at a time', async () => {
+    const bytes = Buffer.from(STREAM, 'utf8');
+    expect(await feed(Array.from(bytes, (byte) => Buffer.from([byte])))).toEqual(EXPECTED);
+  });
+
+  test('in pseudo-random pieces', async () => {
+    let seed = 7;
+    for (let round = 0; round < 50; round++) {
+      const chunks: string[] = [];
+      let rest = CHARACTERS;
+      while (rest.length > 0) {
+        seed = (seed * 48271) % 2147483647;
+        const size = 1 + (seed % 9);
+        chunks.push(rest.slice(0, size).join(''));
+        rest = rest.slice(size);
+      }
+      expect(await feed(chunks)).toEqual(EXPECTED);
+    }
+  });
+});
+
+describe('RemoteSession: several phases and the end of the shell', () => {
+  test('phases run one after another on one channel', async () => {
+    const { channel, session, phase, seen } = await startPhase('first');
+    await channel.send(`${TAG} step one\n`, end(0));
+    expect(await phase).toEqual({ status: 0, control: [{ kind: 'step', args: ['one'], rest: 'one' }] });
+
+    const second: string[] = [];
+    const next = session.run('second', { onOutput: (line) => second.push(line) });
+    await tick();
+    expect(channel.written).toContain('(\nsecond\n)');
+    await channel.send('two\n', `${TAG} step two\n`, end(1));
+    expect(await next).toEqual({ status: 1, control: [{ kind: 'step', args: ['two'], rest: 'two' }] });
+    expect(second).toEqual(['two']);
+    expect(seen.output).toEqual([]);
+  });
+
+  test('a second phase while one runs is refused', async () => {
+    const { channel, session, phase } = await startPhase();
+    await expect(session.run('other')).rejects.toThrow('a phase is already running on this session');
+    await channel.send(end(0));
+    await phase;
+  });
+
+  test('run without handlers still collects control lines', async () => {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
+    const phase = session.run('x');
+    await channel.send(`out\n${TAG} fact deploy-path exists\n`, end(0));
+    expect(await phase).toEqual({ status: 0, control: [{ kind: 'fact', args: ['deploy-path', 'exists'], rest: 'deploy-path exists' }] });
+  });
+
+  test('the channel closing mid-phase rejects with SessionClosedError', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send('building…\n', `${TAG} step build\n`);
+    channel.exit({ code: 255, signal: null });
+    const error = await phase.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect((error as SessionClosedError).message).toBe('the remote shell ended before the phase finished (exit status 255)');
+    expect((error as SessionClosedError).detail).toBe('exit status 255');
+    expect(seen.events).toEqual(['out:building…', 'ctl:step']);
+  });
+
+  test('a signal is named in the error', async () => {
+    const { channel, phase } = await startPhase();
+    channel.exit({ code: null, signal: 'SIGKILL' });
+    await expect(phase).rejects.toThrow('the remote shell ended before the phase finished (signal SIGKILL)');
+  });
+
+  test('a channel error rejects the phase with that error', async () => {
+    const { channel, phase } = await startPhase();
+    const failure = new Error('connection reset');
+    channel.crash(failure);
+    await expect(phase).rejects.toBe(failure);
+  });
+
+  test('after the shell ended, every run is refused with the same error', async () => {
+    const { channel, session, phase } = await startPhase();
+    await channel.send(end(0));
+    await phase;
+    channel.exit({ code: 0, signal: null });
+    await tick();
+    const first = await session.run('again').catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(SessionClosedError);
+    expect((first as Error).message).toBe('the remote shell ended before the phase finished (exit status 0)');
+    await expect(session.run('and again')).rejects.toBe(first);
+  });
+
+  test('stderr lines go to onStderr, split at newlines across chunks', async () => {
+    const { channel, phase, stderr } = await startPhase();
+    channel.stderr.write('warn');
+    channel.stderr.write('ing: one\nwarning: two\n\npart');
+    await tick();
+    expect(stderr).toEqual(['warning: one', 'warning: two', '']);
+    channel.stderr.write('ial\n');
+    await tick();
+    expect(stderr).toEqual(['warning: one', 'warning: two', '', 'partial']);
+    await channel.send(end(0));
+    await phase;
+  });
+});
+
+describe('RemoteSession: the wrapper in a real sh', () => {
+  /** Run the phase: what the session writes goes to a real `sh -s`, its stdout comes back. */
+  async function runInSh(script: string): Promise<{ result: PhaseResult; output: string[] }> {
+    const { channel, phase, seen } = await startPhase(script);
+    await tick();
+    const stdout = execFileSync('/bin/sh', ['-s'], { input: channel.written });
+    await channel.send(stdout);
+    return { result: await phase, output: seen.output };
+  }
+
+  test('output, control lines and the status', async () => {
+    expect(await runInSh(`echo hello\nprintf '%s step build\\n' '${TAG}'\necho world\nexit 7`)).toEqual({
+      result: { status: 7, control: [{ kind: 'step', args: ['build'], rest: 'build' }] },
+      output: ['hello', 'world'],
+    });
+  });
+
+  test('output without a final newline', async () => {
+    expect(await runInSh("printf 'no newline'")).toEqual({ result: { status: 0, control: [] }, output: ['no newline'] });
+  });
+
+  test('a final blank line is kept', async () => {
+    expect(await runInSh('echo a; echo')).toEqual({ result: { status: 0, control: [] }, output: ['a', ''] });
+  });
+
+  test('stderr of the phase is merged into its output', async () => {
+    expect(await runInSh('echo err >&2; false')).toEqual({ result: { status: 1, control: [] }, output: ['err'] });
+  });
+
+  test('the phase cannot read the next phase from stdin', async () => {
+    expect(await runInSh('cat; echo "read: $(cat | wc -c)"')).toEqual({ result: { status: 0, control: [] }, output: ['read: 0'] });
+  });
+
+  test('a forged marker with another tag does not end the phase', async () => {
+    expect(await runInSh(`echo '${OTHER_TAG} end 0'; exit 3`)).toEqual({ result: { status: 3, control: [] }, output: [`${OTHER_TAG} end 0`] });
+  });
+});

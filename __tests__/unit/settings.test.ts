@@ -1,0 +1,439 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { InputError } from '../../src/errors.js';
+import { type RawInputs, type RunContext, type Settings, parseEnv, parseSettings } from '../../src/settings.js';
+import { type GeneratedKey, KeyDir } from './keygen.js';
+
+const TAG_CONTEXT: RunContext = { refType: 'tag', refName: 'v3.0' };
+const SECRET = 'S3cr3t-Value-42';
+
+const keys = new KeyDir();
+let client: GeneratedKey;
+let host: GeneratedKey;
+let other: GeneratedKey;
+let encrypted: GeneratedKey;
+let rsaPem: GeneratedKey;
+
+beforeAll(() => {
+  client = keys.generate('client');
+  host = keys.generate('host');
+  other = keys.generate('other');
+  encrypted = keys.generate('encrypted', { passphrase: 'secretpass' });
+  rsaPem = keys.generate('rsa-pem', { type: 'rsa', pem: true });
+});
+afterAll(() => keys.cleanup());
+
+const knownHostsLine = () => `[127.0.0.1]:2222 ssh-ed25519 ${host.blob}`;
+
+/** A valid ssh deploy; every table row changes one thing. */
+function sshInputs(): Record<string, string> {
+  return {
+    hosts: 'deploy@127.0.0.1:2222',
+    'private-key': client.privateKey,
+    'known-hosts': `${knownHostsLine()}\n`,
+    'deploy-path': '/srv/karl/customer-a',
+  };
+}
+
+function expectedSsh(): Settings {
+  return {
+    command: 'deploy',
+    target: { kind: 'ssh', label: 'deploy@127.0.0.1:2222', host: '127.0.0.1', port: 2222, user: 'deploy' },
+    privateKey: client.privateKey,
+    passphrase: '',
+    knownHosts: [{ patterns: ['[127.0.0.1]:2222'], keyType: 'ssh-ed25519', key: host.blob, revoked: false, line: 1 }],
+    hostFingerprints: [],
+    insecureIgnoreHostKey: false,
+    deployPath: '/srv/karl/customer-a',
+    release: 'v3.0',
+    repository: '',
+    ref: 'v3.0',
+    build: '',
+    env: [],
+    commandTimeout: 3600,
+    connectTimeout: 30,
+    dryRun: false,
+    actor: '',
+    runUrl: '',
+  };
+}
+
+function inputErrorOf(action: () => unknown): InputError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InputError);
+    return error as InputError;
+  }
+  throw new Error('expected an InputError, but nothing was thrown');
+}
+
+describe('parseSettings: valid inputs', () => {
+  test('local host with only the required inputs gets every default', () => {
+    expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app' }, TAG_CONTEXT)).toEqual({
+      ...expectedSsh(),
+      target: { kind: 'local', label: 'local' },
+      privateKey: '',
+      knownHosts: [],
+      deployPath: '/srv/app',
+    });
+  });
+
+  test('local host needs neither a key nor known-hosts', () => {
+    const settings = parseSettings({ hosts: 'local', 'deploy-path': '/srv/app', release: 'v1' });
+    expect(settings.target).toEqual({ kind: 'local', label: 'local' });
+    expect(settings.release).toBe('v1');
+    expect(settings.ref).toBe('v1');
+  });
+
+  test('ssh host with a real key and a known_hosts line', () => {
+    expect(parseSettings(sshInputs(), TAG_CONTEXT)).toEqual(expectedSsh());
+  });
+
+  test('every input given explicitly', () => {
+    const raw: RawInputs = {
+      command: 'deploy',
+      hosts: ' web1.example.com \n',
+      user: 'deploy_user',
+      port: '2200',
+      'private-key': client.privateKey,
+      passphrase: '',
+      'known-hosts': `# scanned\n[web1.example.com]:2200 ssh-ed25519 ${host.blob} comment\n`,
+      'host-fingerprint': '',
+      'insecure-ignore-host-key': 'false',
+      'deploy-path': '/srv/app/customer-a/',
+      release: 'v1.2.3-rc.1+build.5',
+      repository: 'https://github.com/example/app.git',
+      ref: 'refs/tags/v1.2.3-rc.1',
+      build: 'make\nmake install\n',
+      env: 'A=1\r\n# comment\n\nB=x y = z\nC=\nD=\ttab',
+      'command-timeout': '60',
+      'connect-timeout': '600',
+      'dry-run': 'TRUE',
+    };
+    expect(parseSettings(raw, { actor: 'octo\ncat', runUrl: 'https://github.com/o/r/actions/runs/1' })).toEqual({
+      command: 'deploy',
+      target: { kind: 'ssh', label: 'deploy_user@web1.example.com:2200', host: 'web1.example.com', port: 2200, user: 'deploy_user' },
+      privateKey: client.privateKey,
+      passphrase: '',
+      knownHosts: [{ patterns: ['[web1.example.com]:2200'], keyType: 'ssh-ed25519', key: host.blob, revoked: false, line: 2 }],
+      hostFingerprints: [],
+      insecureIgnoreHostKey: false,
+      deployPath: '/srv/app/customer-a',
+      release: 'v1.2.3-rc.1+build.5',
+      repository: 'https://github.com/example/app.git',
+      ref: 'refs/tags/v1.2.3-rc.1',
+      build: 'make\nmake install\n',
+      env: [
+        { name: 'A', value: '1' },
+        { name: 'B', value: 'x y = z' },
+        { name: 'C', value: '' },
+        { name: 'D', value: '\ttab' },
+      ],
+      commandTimeout: 60,
+      connectTimeout: 600,
+      dryRun: true,
+      actor: 'octo cat',
+      runUrl: 'https://github.com/o/r/actions/runs/1',
+    });
+  });
+
+  test('an explicit release wins over the tag, and ref defaults to it', () => {
+    const settings = parseSettings({ ...sshInputs(), release: '2024-06-01.1' }, TAG_CONTEXT);
+    expect([settings.release, settings.ref]).toEqual(['2024-06-01.1', '2024-06-01.1']);
+  });
+
+  test('a release of exactly 128 characters is accepted', () => {
+    const release = `v${'1'.repeat(127)}`;
+    expect(parseSettings({ ...sshInputs(), release }).release).toBe(release);
+  });
+
+  test.each([
+    ['/srv/app/', '/srv/app'],
+    ['/srv/app///', '/srv/app'],
+    ['/srv/a.b_c+d@e%f,g=h:i~j-k', '/srv/a.b_c+d@e%f,g=h:i~j-k'],
+    ['  /srv/app  ', '/srv/app'],
+  ])('deploy-path %j is read as %j', (value, expected) => {
+    expect(parseSettings({ ...sshInputs(), 'deploy-path': value }, TAG_CONTEXT).deployPath).toBe(expected);
+  });
+
+  test.each([
+    ['web1', 'deploy', '', { label: 'deploy@web1', host: 'web1', port: 22, user: 'deploy' }],
+    ['web1', 'deploy', '2222', { label: 'deploy@web1:2222', host: 'web1', port: 2222, user: 'deploy' }],
+    ['ops@web1:2200', 'deploy', '2222', { label: 'ops@web1:2200', host: 'web1', port: 2200, user: 'ops' }],
+    ['ops@web1:22', '', '', { label: 'ops@web1', host: 'web1', port: 22, user: 'ops' }],
+    ['ops@[::1]:2200', '', '', { label: 'ops@[::1]:2200', host: '::1', port: 2200, user: 'ops' }],
+    ['ops@[::1]', '', '', { label: 'ops@[::1]', host: '::1', port: 22, user: 'ops' }],
+    ['web1,\n', 'deploy', '', { label: 'deploy@web1', host: 'web1', port: 22, user: 'deploy' }],
+  ])('hosts %j (user %j, port %j) is %j', (hosts, user, port, expected) => {
+    const raw = { ...sshInputs(), hosts, user, port, 'known-hosts': '', 'insecure-ignore-host-key': 'true' };
+    expect(parseSettings(raw, TAG_CONTEXT).target).toEqual({ kind: 'ssh', ...expected });
+  });
+
+  test('host-fingerprint instead of known-hosts', () => {
+    const fingerprint = `SHA256:${'A'.repeat(43)}`;
+    const settings = parseSettings({ ...sshInputs(), 'known-hosts': '', 'host-fingerprint': `${fingerprint}, SHA256:${'b'.repeat(43)}` }, TAG_CONTEXT);
+    expect(settings.hostFingerprints).toEqual([fingerprint, `SHA256:${'b'.repeat(43)}`]);
+    expect(settings.knownHosts).toEqual([]);
+  });
+
+  test('insecure-ignore-host-key instead of known-hosts', () => {
+    const settings = parseSettings({ ...sshInputs(), 'known-hosts': '', 'insecure-ignore-host-key': 'true' }, TAG_CONTEXT);
+    expect(settings.insecureIgnoreHostKey).toBe(true);
+  });
+
+  test('an encrypted key with its passphrase', () => {
+    const settings = parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey, passphrase: 'secretpass' }, TAG_CONTEXT);
+    expect(settings.passphrase).toBe('secretpass');
+    expect(settings.privateKey).toBe(encrypted.privateKey);
+  });
+
+  test('a PEM RSA key', () => {
+    expect(rsaPem.privateKey).toContain('-----BEGIN RSA PRIVATE KEY-----');
+    expect(parseSettings({ ...sshInputs(), 'private-key': rsaPem.privateKey }, TAG_CONTEXT).privateKey).toBe(rsaPem.privateKey);
+  });
+
+  test('a known_hosts line for port 22 names the bare host', () => {
+    const raw = { ...sshInputs(), hosts: 'deploy@127.0.0.1', 'known-hosts': `127.0.0.1 ssh-ed25519 ${host.blob}` };
+    expect(parseSettings(raw, TAG_CONTEXT).target).toEqual({ kind: 'ssh', label: 'deploy@127.0.0.1', host: '127.0.0.1', port: 22, user: 'deploy' });
+  });
+
+  test('a build of only whitespace is no build', () => {
+    expect(parseSettings({ ...sshInputs(), build: ' \n\t\n' }, TAG_CONTEXT).build).toBe('');
+  });
+
+  test('booleans accept true/True/TRUE and false/False/FALSE', () => {
+    for (const [value, expected] of [['true', true], ['True', true], ['TRUE', true], ['false', false], ['False', false], ['FALSE', false]] as const) {
+      expect(parseSettings({ ...sshInputs(), 'dry-run': value }, TAG_CONTEXT).dryRun).toBe(expected);
+    }
+  });
+
+  test('timeouts at their limits', () => {
+    const settings = parseSettings({ ...sshInputs(), 'command-timeout': '604800', 'connect-timeout': '1' }, TAG_CONTEXT);
+    expect([settings.commandTimeout, settings.connectTimeout]).toEqual([604800, 1]);
+  });
+});
+
+type Overrides = Record<string, string | (() => string)>;
+interface Row {
+  input: string;
+  what: string;
+  overrides: Overrides;
+  context?: RunContext;
+}
+
+const row = (input: string, what: string, overrides: Overrides, context?: RunContext): Row => ({ input, what, overrides, context });
+const known = (text: () => string): Overrides => ({ 'known-hosts': text });
+
+const HOSTILE: Row[] = [
+  // release
+  row('release', 'shell metacharacters', { release: 'v1;rm -rf /' }),
+  row('release', 'command substitution', { release: '$(id)' }),
+  row('release', 'backticks', { release: '`id`' }),
+  row('release', 'a space', { release: 'v1 v2' }),
+  row('release', 'a path', { release: '../x' }),
+  row('release', 'a slash', { release: 'v1/x' }),
+  row('release', "'.'", { release: '.' }),
+  row('release', "'..'", { release: '..' }),
+  row('release', "'current'", { release: 'current' }),
+  row('release', 'a leading -', { release: '-v1' }),
+  row('release', 'a leading .', { release: '.v1' }),
+  row('release', 'empty without a tag', { release: '' }, {}),
+  row('release', 'empty on a branch push', { release: '' }, { refType: 'branch', refName: 'main' }),
+  row('release', 'a hostile tag from the context', { release: '' }, { refType: 'tag', refName: 'v1;id' }),
+  row('release', '129 characters', { release: `v${'1'.repeat(128)}` }),
+  row('release', 'a newline inside', { release: 'v1\nv2' }),
+  row('release', 'a fullwidth dot', { release: 'v1．0' }),
+  row('release', 'a Cyrillic e', { release: 'vе1' }),
+  row('release', 'a NUL', { release: 'v1\0' }),
+  // deploy-path
+  row('deploy-path', 'not given', { 'deploy-path': '' }),
+  row('deploy-path', 'relative', { 'deploy-path': 'srv/app' }),
+  row('deploy-path', "'/'", { 'deploy-path': '/' }),
+  row('deploy-path', "'//'", { 'deploy-path': '//' }),
+  row('deploy-path', "a '..' segment", { 'deploy-path': '/srv/../etc' }),
+  row('deploy-path', "a '.' segment", { 'deploy-path': '/srv/./app' }),
+  row('deploy-path', "'//' inside", { 'deploy-path': '/srv//app' }),
+  row('deploy-path', 'a space', { 'deploy-path': '/srv/my app' }),
+  row('deploy-path', '$HOME', { 'deploy-path': '$HOME/app' }),
+  row('deploy-path', 'a newline', { 'deploy-path': '/srv/app\n/x' }),
+  row('deploy-path', 'a leading-dash segment', { 'deploy-path': '/srv/-rf' }),
+  row('deploy-path', 'a quote', { 'deploy-path': "/srv/a'b" }),
+  row('deploy-path', '1025 characters', { 'deploy-path': `/${'a'.repeat(1024)}` }),
+  // hosts, port, user
+  row('hosts', 'empty', { hosts: '' }),
+  row('hosts', 'only separators', { hosts: ' , \n ' }),
+  row('hosts', 'two hosts', { hosts: 'web1,web2' }),
+  row('hosts', 'two hosts on lines', { hosts: 'web1\nweb2' }),
+  row('hosts', "'user@'", { hosts: 'user@' }),
+  row('hosts', 'port 0', { hosts: 'deploy@web1:0' }),
+  row('hosts', 'port 65536', { hosts: 'deploy@web1:65536' }),
+  row('hosts', "port '22x'", { hosts: 'deploy@web1:22x' }),
+  row('hosts', 'an empty port', { hosts: 'deploy@web1:' }),
+  row('hosts', 'an ssh option', { hosts: '-oProxyCommand=x' }),
+  row('hosts', 'a space', { hosts: 'a b' }),
+  row('hosts', 'an unclosed IPv6 bracket', { hosts: '[::1' }),
+  row('hosts', 'brackets around a name', { hosts: 'deploy@[web1]' }),
+  row('hosts', 'a bad user in the entry', { hosts: 'root;id@web1' }),
+  row('hosts', 'two @', { hosts: 'a@b@web1' }),
+  row('hosts', 'an underscore in the name', { hosts: 'deploy@web_1' }),
+  row('hosts', 'no user anywhere', { hosts: 'web1', user: '' }),
+  row('port', "'abc'", { port: 'abc' }),
+  row('port', "'0'", { port: '0' }),
+  row('port', "'65536'", { port: '65536' }),
+  row('user', "'-x'", { user: '-x' }),
+  row('user', "'root;id'", { user: 'root;id' }),
+  row('user', 'a leading digit', { user: '1deploy' }),
+  // repository, ref
+  row('repository', "'-u'", { repository: '-u' }),
+  row('repository', 'ext:: with a command', { repository: 'ext::sh -c id' }),
+  row('repository', 'ext:: remote helper', { repository: 'ext::sh' }),
+  row('repository', 'fd:: remote helper', { repository: 'fd::17' }),
+  row('repository', 'a space', { repository: 'https://example.com/a b.git' }),
+  row('repository', 'a newline', { repository: 'https://example.com/a\nb.git' }),
+  row('repository', 'a backtick', { repository: 'https://example.com/`id`.git' }),
+  row('ref', "'a..b'", { ref: 'a..b' }),
+  row('ref', "'-x'", { ref: '-x' }),
+  row('ref', "'x.lock'", { ref: 'x.lock' }),
+  row('ref', "'@{1}'", { ref: '@{1}' }),
+  row('ref', "'main@{1}'", { ref: 'main@{1}' }),
+  row('ref', "'a//b'", { ref: 'a//b' }),
+  row('ref', 'a trailing /', { ref: 'main/' }),
+  row('ref', 'a space', { ref: 'v1 v2' }),
+  row('ref', "'HEAD^{}'", { ref: 'HEAD^{}' }),
+  // env
+  row('env', 'a name starting with a digit', { env: `1X=${SECRET}` }),
+  row('env', 'a TAGFLIP_ name', { env: `TAGFLIP_RELEASE=${SECRET}` }),
+  row('env', 'a name given twice', { env: `A=1\nA=${SECRET}` }),
+  row('env', "a line without '='", { env: `A=1\n${SECRET}` }),
+  row('env', 'an empty name', { env: `=${SECRET}` }),
+  row('env', 'a dash in the name', { env: `A-B=${SECRET}` }),
+  row('env', 'a control character in the value', { env: `A=${SECRET}\u0001` }),
+  row('env', 'a carriage return inside the value', { env: `A=${SECRET}\rX` }),
+  row('env', 'an escape in the value', { env: `A=\u001b[2J${SECRET}` }),
+  row('env', 'DEL in the value', { env: `A=${SECRET}\u007f` }),
+  // numbers and booleans
+  row('command-timeout', "'0'", { 'command-timeout': '0' }),
+  row('command-timeout', "'-1'", { 'command-timeout': '-1' }),
+  row('command-timeout', "'1.5'", { 'command-timeout': '1.5' }),
+  row('command-timeout', "'abc'", { 'command-timeout': 'abc' }),
+  row('command-timeout', 'huge', { 'command-timeout': '99999999999999999999' }),
+  row('command-timeout', 'more than a week', { 'command-timeout': '604801' }),
+  row('command-timeout', "'1e3'", { 'command-timeout': '1e3' }),
+  row('connect-timeout', "'601'", { 'connect-timeout': '601' }),
+  row('connect-timeout', "'0'", { 'connect-timeout': '0' }),
+  row('dry-run', "'yes'", { 'dry-run': 'yes' }),
+  row('insecure-ignore-host-key', "'1'", { 'insecure-ignore-host-key': '1' }),
+  row('command', "'rollback' (not in this version)", { command: 'rollback' }),
+  row('command', 'shell text', { command: 'deploy; id' }),
+  row('build', 'a NUL byte', { build: 'make\0' }),
+  row('build', 'longer than 64 KiB', { build: 'x'.repeat(65537) }),
+  // private key and passphrase
+  row('private-key', 'missing for an ssh host', { 'private-key': '' }),
+  row('private-key', 'only whitespace', { 'private-key': ' \n ' }),
+  row('private-key', 'garbage text', { 'private-key': `not a key ${SECRET}` }),
+  row('private-key', 'a public key', { 'private-key': () => host.publicLine }),
+  row('private-key', 'a BEGIN line around garbage', {
+    'private-key': `-----BEGIN OPENSSH PRIVATE KEY-----\n${SECRET}\n-----END OPENSSH PRIVATE KEY-----\n`,
+  }),
+  row('passphrase', 'an encrypted key without passphrase', { 'private-key': () => encrypted.privateKey }),
+  row('passphrase', 'an encrypted key with the wrong passphrase', { 'private-key': () => encrypted.privateKey, passphrase: SECRET }),
+  // host keys
+  row('known-hosts', 'a line without a key', known(() => '[127.0.0.1]:2222 ssh-ed25519')),
+  row('known-hosts', 'an unknown key type', known(() => `[127.0.0.1]:2222 ssh-foo ${host.blob}`)),
+  row('known-hosts', 'a key that is not base64', known(() => '[127.0.0.1]:2222 ssh-ed25519 AAAA$$$$not-base64')),
+  row('known-hosts', 'a key of another type than named', known(() => `[127.0.0.1]:2222 ssh-rsa ${host.blob}`)),
+  row('known-hosts', 'an unknown marker', known(() => `@trusted [127.0.0.1]:2222 ssh-ed25519 ${host.blob}`)),
+  row('known-hosts', 'a line for another host only', known(() => `[10.0.0.1]:2222 ssh-ed25519 ${host.blob}`)),
+  row('known-hosts', 'a line for another port only', known(() => `127.0.0.1 ssh-ed25519 ${host.blob}`)),
+  row('known-hosts', 'only a revoked line for the host', known(() => `@revoked [127.0.0.1]:2222 ssh-ed25519 ${host.blob}`)),
+  row('known-hosts', 'only a negated pattern', known(() => `![127.0.0.1]:2222,* ssh-ed25519 ${host.blob}`)),
+  row('known-hosts', 'missing, no fingerprint', { 'known-hosts': '' }),
+  row('known-hosts', 'only comments', { 'known-hosts': '# nothing here\n' }),
+  row('host-fingerprint', "'MD5:aa:bb'", { 'host-fingerprint': 'MD5:aa:bb' }),
+  row('host-fingerprint', 'too short', { 'host-fingerprint': 'SHA256:abc' }),
+  row('host-fingerprint', 'padded base64', { 'host-fingerprint': `SHA256:${'A'.repeat(42)}=` }),
+];
+
+function resolve(overrides: Overrides): Record<string, string> {
+  return Object.fromEntries(Object.entries(overrides).map(([name, value]) => [name, typeof value === 'function' ? value() : value]));
+}
+
+describe('parseSettings: hostile and malformed values', () => {
+  test('the table has at least 30 rows', () => {
+    expect(HOSTILE.length).toBeGreaterThanOrEqual(30);
+  });
+
+  test.each(HOSTILE.map((r) => [r.input, r.what, r] as const))('%s: %s is refused', (input, _what, r) => {
+    const raw = { ...sshInputs(), ...resolve(r.overrides) };
+    const error = inputErrorOf(() => parseSettings(raw, r.context ?? TAG_CONTEXT));
+    expect(error.input).toBe(input);
+    expect(error.message.startsWith(`${input}: `)).toBe(true);
+    expect(error.message).toContain('; expected ');
+  });
+
+  test('a bad value is shown escaped, so it cannot forge a log line', () => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), release: 'v1\n::error::forged' }, TAG_CONTEXT));
+    expect(error.message).not.toContain('\n');
+    expect(error.message).toContain(String.raw`'v1\n::error::forged'`);
+  });
+
+  test('a long bad value is cut at 80 characters', () => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), release: `-${'x'.repeat(200)}` }, TAG_CONTEXT));
+    expect(error.message).toContain(`'-${'x'.repeat(79)}…'`);
+    expect(error.message).not.toContain('x'.repeat(80));
+  });
+
+  test('the reason names the context when the release is missing', () => {
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), release: '' }, { refType: 'branch', refName: 'main' })).message).toBe(
+      'release: not given, and this run was triggered by a branch (main); expected a release name, or a run triggered by a tag push (the tag is then the release)',
+    );
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), release: '' }, {})).message).toContain('triggered by no tag');
+  });
+
+  test('the known-hosts message names the host it needs', () => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), 'known-hosts': `127.0.0.1 ssh-ed25519 ${host.blob}` }, TAG_CONTEXT));
+    expect(error.message).toBe(
+      "known-hosts: no line names [127.0.0.1]:2222; expected known_hosts lines from 'ssh-keyscan -p 2222 127.0.0.1' (checked against the server), or host-fingerprint",
+    );
+  });
+
+  test('a malformed known_hosts line is reported with its line number', () => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), 'known-hosts': `# c\n${knownHostsLine()}\nbroken-line\n` }, TAG_CONTEXT));
+    expect(error.message).toContain("line 3 is not 'hosts key-type base64-key'");
+  });
+});
+
+describe('secrets never appear in error messages', () => {
+  const envRows = HOSTILE.filter((r) => r.input === 'env');
+  test.each(envRows.map((r) => [r.what, r] as const))('env: %s', (_what, r) => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), ...resolve(r.overrides) }, TAG_CONTEXT));
+    expect(error.message).not.toContain(SECRET);
+    expect(error.message).toMatch(/line \d/);
+  });
+
+  test('env errors name the line and the variable, not the value', () => {
+    expect(inputErrorOf(() => parseEnv(`A=1\nB=2\nA=${SECRET}`)).message).toBe('env: line 3 sets A a second time; expected each name once');
+    expect(inputErrorOf(() => parseEnv(`X=${SECRET}\u0007`)).message).toBe('env: line 1 (X) has a control character in its value; expected printable values');
+  });
+
+  const keyRows = HOSTILE.filter((r) => r.input === 'private-key' || r.input === 'passphrase');
+  test.each(keyRows.map((r) => [r.input, r.what, r] as const))('%s: %s', (_input, _what, r) => {
+    const raw = { ...sshInputs(), ...resolve(r.overrides) };
+    const error = inputErrorOf(() => parseSettings(raw, TAG_CONTEXT));
+    const secrets = [SECRET, raw.passphrase, ...raw['private-key'].split('\n').map((line) => line.trim())].filter((text) => text && text.length > 8);
+    for (const secret of secrets) expect(error.message).not.toContain(secret);
+  });
+
+  test('passphrase messages tell a missing passphrase from a wrong one', () => {
+    const missing = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey }, TAG_CONTEXT));
+    expect(missing.message).toBe('passphrase: not given, but private-key is encrypted; expected the passphrase of private-key');
+    const wrong = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey, passphrase: 'wrong' }, TAG_CONTEXT));
+    expect(wrong.message).toBe('passphrase: does not decrypt private-key; expected the passphrase of private-key');
+  });
+
+  test('a key of another host does not leak into the message either', () => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': `${other.privateKey.slice(0, 200)}` }, TAG_CONTEXT));
+    expect(error.input).toBe('private-key');
+    for (const line of other.privateKey.split('\n').slice(1, 3)) expect(error.message).not.toContain(line.slice(0, 20));
+  });
+});

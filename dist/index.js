@@ -57677,6 +57677,19 @@ function render(assignments, body) {
     const join = (header) => `${header}\n${PRELUDE}\n${body}`;
     return { text: join(renderAssignments(assignments)), display: join(renderAssignments(assignments, true)) };
 }
+/** A line of .tagflip/history.jsonl, timed by the host when it is written. */
+function historyEntry(context, event, status) {
+    return {
+        time: NOW,
+        event,
+        status,
+        release: context.release,
+        previousRelease: context.previousRelease,
+        host: context.host,
+        actor: context.actor,
+        runUrl: context.runUrl,
+    };
+}
 function commonAssignments(context) {
     return [
         { name: 'tf_tag', value: context.tag },
@@ -57836,16 +57849,7 @@ tf_say ready "$(tf_now)" "$tf_commit"`;
 function renderBuildScript(context, building) {
     const ready = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
     const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP };
-    const history = {
-        time: NOW,
-        event: 'deploy',
-        status: 'failed',
-        release: context.release,
-        previousRelease: context.previousRelease,
-        host: context.host,
-        actor: context.actor,
-        runUrl: context.runUrl,
-    };
+    const history = historyEntry(context, 'deploy', 'failed');
     return render([
         ...commonAssignments(context),
         { name: 'tf_repository', value: context.repository },
@@ -57879,16 +57883,7 @@ mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
  * and the one before it as inactive.
  */
 function renderFlipScript(context, active, previous) {
-    const history = {
-        time: NOW,
-        event: 'deploy',
-        status: 'deployed',
-        release: context.release,
-        previousRelease: context.previousRelease,
-        host: context.host,
-        actor: context.actor,
-        runUrl: context.runUrl,
-    };
+    const history = historyEntry(context, 'deploy', 'deployed');
     return render([
         ...commonAssignments(context),
         { name: 'tf_manifest_active', value: renderRecord({ ...active, state: 'active', activated: NOW }) },

@@ -34,6 +34,20 @@ function render(assignments: Assignment[], body: string): RenderedScript {
   return { text: join(renderAssignments(assignments)), display: join(renderAssignments(assignments, true)) };
 }
 
+/** A line of .tagflip/history.jsonl, timed by the host when it is written. */
+function historyEntry(context: ScriptContext, event: HistoryEntry['event'], status: string): HistoryEntry {
+  return {
+    time: NOW,
+    event,
+    status,
+    release: context.release,
+    previousRelease: context.previousRelease,
+    host: context.host,
+    actor: context.actor,
+    runUrl: context.runUrl,
+  };
+}
+
 function commonAssignments(context: ScriptContext): Assignment[] {
   return [
     { name: 'tf_tag', value: context.tag },
@@ -199,16 +213,7 @@ tf_say ready "$(tf_now)" "$tf_commit"`;
 export function renderBuildScript(context: ScriptContext, building: Manifest): RenderedScript {
   const ready: Manifest = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
   const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP };
-  const history: HistoryEntry = {
-    time: NOW,
-    event: 'deploy',
-    status: 'failed',
-    release: context.release,
-    previousRelease: context.previousRelease,
-    host: context.host,
-    actor: context.actor,
-    runUrl: context.runUrl,
-  };
+  const history = historyEntry(context, 'deploy', 'failed');
   return render(
     [
       ...commonAssignments(context),
@@ -247,16 +252,7 @@ mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
  * and the one before it as inactive.
  */
 export function renderFlipScript(context: ScriptContext, active: Manifest, previous: Manifest | null): RenderedScript {
-  const history: HistoryEntry = {
-    time: NOW,
-    event: 'deploy',
-    status: 'deployed',
-    release: context.release,
-    previousRelease: context.previousRelease,
-    host: context.host,
-    actor: context.actor,
-    runUrl: context.runUrl,
-  };
+  const history = historyEntry(context, 'deploy', 'deployed');
   return render(
     [
       ...commonAssignments(context),

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from '../../src/cli.js';
-import { InputError } from '../../src/errors.js';
+import { inputErrorOf } from './input-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tagflip-cli-args-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,15 +15,6 @@ function config(text: string): string {
   return path;
 }
 
-function inputErrorOf(action: () => unknown): InputError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    return error as InputError;
-  }
-  throw new Error('expected an InputError');
-}
 
 describe('parseArgs: flags', () => {
   test('--name value pairs and the command', () => {

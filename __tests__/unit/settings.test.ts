@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { InputError } from '../../src/errors.js';
 import { type RawInputs, type RunContext, type Settings, parseEnv, parseSettings } from '../../src/settings.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
+import { inputErrorOf } from './input-error.js';
 
 const TAG_CONTEXT: RunContext = { refType: 'tag', refName: 'v3.0' };
 const SECRET = 'S3cr3t-Value-42';
@@ -57,15 +57,6 @@ function expectedSsh(): Settings {
   };
 }
 
-function inputErrorOf(action: () => unknown): InputError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    return error as InputError;
-  }
-  throw new Error('expected an InputError, but nothing was thrown');
-}
 
 describe('parseSettings: valid inputs', () => {
   test('local host with only the required inputs gets every default', () => {

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { InputError } from './errors.js';
 import type { Logger } from './logger.js';
-import { hostsOutput, renderSummary } from './result.js';
+import { hostsOutput, releasesOutput, renderSummary } from './result.js';
 import { runCommand, secretsOf } from './run.js';
 import { INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
 
@@ -34,10 +34,14 @@ export async function run(): Promise<void> {
     core.setOutput('release', result.release);
     core.setOutput('previous-release', result.previousRelease);
     core.setOutput('release-path', result.releasePath);
+    core.setOutput('data-release', result.dataRelease);
+    core.setOutput('previous-data-release', result.previousDataRelease);
     core.setOutput('status', result.status);
     core.setOutput('hosts', hostsOutput(result.hosts));
+    if (settings.command === 'status') core.setOutput('releases', releasesOutput(result.hosts));
     if (process.env.GITHUB_STEP_SUMMARY) {
-      await core.summary.addRaw(renderSummary(result, `tagflip ${settings.command} ${settings.release}`)).write();
+      const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
+      await core.summary.addRaw(renderSummary(result, title)).write();
     }
     if (result.status === 'failed') {
       const failed = result.hosts.filter((host) => host.status === 'failed');

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { InputError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { RunResult } from './result.js';
+import { type RunResult, releasesOutput } from './result.js';
 import { runCommand } from './run.js';
 import { INPUT_NAMES, type InputName, parseSettings } from './settings.js';
 
 const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
-commands: deploy
+commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
   --dry-run, --insecure-ignore-host-key    boolean flags (no value means true)
   --private-key @FILE, --known-hosts @FILE read the value from a file
@@ -136,8 +136,10 @@ function cliLogger(io: CliIo): Logger {
   };
 }
 
-function renderResult(result: RunResult): string {
+function renderResult(result: RunResult, command: string): string {
   const lines = [`status: ${result.status}`, `release: ${result.release}`, `previous-release: ${result.previousRelease}`, `release-path: ${result.releasePath}`];
+  if (result.dataRelease) lines.push(`data-release: ${result.dataRelease}`, `previous-data-release: ${result.previousDataRelease}`);
+  if (command === 'status') lines.push(`releases: ${releasesOutput(result.hosts)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -155,7 +157,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       actor: io.env.GITHUB_ACTOR || io.env.USER || '',
     });
     const result = await runCommand(settings, cliLogger(io));
-    io.stdout(renderResult(result));
+    io.stdout(renderResult(result, settings.command));
     return result.status === 'failed' ? 1 : 0;
   } catch (error) {
     io.stderr(`error: ${(error as Error).message}\n`);

@@ -1,130 +1,82 @@
-import { DeployError } from './errors.js';
-import { type HostFacts, readHostFacts } from './facts.js';
+import type { HostFacts } from './facts.js';
+import { type HostDependencies, currentPath, runOnHost } from './host-run.js';
 import type { Logger } from './logger.js';
 import type { Manifest } from './manifest.js';
-import { type DeployPlan, PlanError, planDeploy } from './plan.js';
-import { releasePath } from './paths.js';
+import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from './plan.js';
 import type { HostResult } from './result.js';
-import { type RenderedScript, type ScriptContext, renderBuildScript, renderFactsScript, renderFlipScript } from './scripts.js';
-import { type ControlLine, RemoteSession, SessionClosedError, newRunTag } from './session.js';
+import { type RenderedScript, type ScriptContext, renderBuildScript, renderFlipScript } from './scripts.js';
 import type { Settings } from './settings.js';
-import type { Transport } from './transport.js';
-
-/** Extra time the client allows a phase beyond command-timeout before it gives up on the host. */
-const CLIENT_GRACE_SECONDS = 60;
-
-export interface DeployDependencies {
-  transport: Transport;
-  logger: Logger;
-  now?: () => Date;
-}
 
 /**
- * Deploy one release to one host: connect, preflight and facts, plan, build,
- * flip. Each phase is one round trip on one remote shell.
+ * Deploy one release to one host: connect, preflight, lock and facts, plan,
+ * build, flip, prune. Each phase is one round trip on one remote shell.
  */
-export async function deployToHost(settings: Settings, deps: DeployDependencies): Promise<HostResult> {
-  const { transport, logger } = deps;
+export function deployToHost(settings: Settings, deps: HostDependencies): Promise<HostResult> {
+  const { logger } = deps;
   const now = deps.now ?? (() => new Date());
-  const host = transport.label;
-  const started = Date.now();
-  const result: HostResult = {
-    host,
-    status: 'failed',
-    release: '',
-    previousRelease: '',
-    releasePath: '',
-    buildSeconds: 0,
-    totalSeconds: 0,
-    error: '',
-  };
-  const tag = newRunTag();
-  let session: RemoteSession | null = null;
-  let facts: HostFacts | null = null;
-  try {
-    const phase = new PhaseRunner(host, logger);
-    session = await phase.connect(transport, tag);
-    const context: ScriptContext = {
-      tag,
-      host,
-      deployPath: settings.deployPath,
-      release: settings.release,
-      previousRelease: '',
-      repository: settings.repository,
-      ref: settings.ref,
-      build: settings.build,
-      commandTimeout: settings.commandTimeout,
-      env: settings.env,
-      actor: settings.actor,
-      runUrl: settings.runUrl,
-    };
-
-    facts = await phase.facts(session, renderFactsScript(context), settings);
-    const plan = makePlan(host, settings, facts);
+  return runOnHost(settings, deps, async (host, run) => {
+    const context = host.context(settings.release, '');
+    const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
+    run.facts = facts;
+    const plan = planDeploy(settings.deployPath, settings.release, facts);
     context.previousRelease = plan.previousRelease;
     const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
-    logger.info(`${host}: ${plan.reason}${currently}`);
-    result.release = facts.currentRelease;
+    logger.info(`${host.host}: ${plan.reason}${currently}`);
 
+    const data = { dataRelease: facts.currentDataRelease, previousDataRelease: '' };
     if (plan.action === 'unchanged') {
-      return finish(result, started, { status: 'unchanged', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
+      return { ...data, status: 'unchanged', release: plan.release, previousRelease: rollbackTarget(facts), releasePath: plan.releasePath };
     }
-
-    const building = buildingManifest(settings, plan, host, now());
+    const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
+    const warnings: string[] = [];
     if (settings.dryRun) {
-      showDryRun(logger, host, plan, context, building, facts);
-      return finish(result, started, { status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
+      showDryRun(logger, host.host, plan, context, building, facts);
+      return { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) };
     }
 
     let active: Manifest;
+    let dataTarget = '';
     if (plan.action === 'build') {
       const buildStarted = Date.now();
-      const ready = await phase.run(session, 'build', renderBuildScript(context, building), settings.commandTimeout);
-      result.buildSeconds = (Date.now() - buildStarted) / 1000;
-      const [finished = '', commit = ''] = ready.find((line) => line.kind === 'ready')?.args ?? [];
+      const lines = await host.run('build', renderBuildScript(context, building), settings.commandTimeout * 2);
+      run.result.buildSeconds = (Date.now() - buildStarted) / 1000;
+      const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
       active = { ...building, state: 'ready', finished, commit };
+      dataTarget = settings.migrate ? plan.release : '';
     } else {
-      active = reactivatedManifest(plan, facts);
+      dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
+      active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
+      if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
     }
-    const previous = facts.manifests.get(plan.previousRelease) ?? null;
-    await phase.run(session, 'flip', renderFlipScript(context, active, previous), 60);
-    logger.info(`${host}: current -> releases/${plan.release}`);
-    return finish(result, started, { status: 'deployed', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
-  } catch (error) {
-    const explained = explain(host, error);
-    logger.error(explained.message);
-    const rollbackTarget = facts?.manifests.get(facts.currentRelease)?.previousRelease ?? '';
-    const releasePath = facts ? currentPath(settings, facts) : '';
-    return finish(result, started, { status: 'failed', release: facts?.currentRelease ?? '', previousRelease: rollbackTarget, releasePath, error: explained.message });
-  } finally {
-    session?.end();
-    await transport.close();
-  }
+    warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
+    const departed = departedManifest(facts, plan.previousRelease);
+    const flip = renderFlipScript(context, { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease });
+    await host.run('flip', flip, 60);
+    logger.info(`${host.host}: current -> releases/${plan.release}${dataTarget ? `, data/current -> releases/${dataTarget}` : ''}`);
+    const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
+    const removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]));
+    return {
+      status: 'deployed',
+      release: plan.release,
+      previousRelease: plan.previousRelease,
+      releasePath: plan.releasePath,
+      dataRelease: after.currentDataRelease,
+      previousDataRelease: dataTarget ? facts.currentDataRelease : '',
+      removed,
+      warnings,
+    };
+  });
 }
 
-function finish(result: HostResult, started: number, changes: Partial<HostResult>): HostResult {
-  Object.assign(result, changes);
-  result.totalSeconds = (Date.now() - started) / 1000;
-  return result;
-}
-
-/** Path of the release `current` points to, or '' when there is none. */
-function currentPath(settings: Settings, facts: HostFacts): string {
-  return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
+/** The record of the release being replaced, now inactive (null when it has none). */
+function departedManifest(facts: HostFacts, release: string): Manifest | null {
+  const manifest = facts.manifests.get(release);
+  return manifest ? { ...manifest, state: 'inactive' } : null;
 }
 
 /** The record of a complete release that is activated again without a rebuild. */
 function reactivatedManifest(plan: DeployPlan, facts: HostFacts): Manifest {
   return { ...facts.manifests.get(plan.release)!, previousRelease: plan.previousRelease };
-}
-
-function makePlan(host: string, settings: Settings, facts: HostFacts): DeployPlan {
-  try {
-    return planDeploy(settings.deployPath, settings.release, facts);
-  } catch (error) {
-    if (error instanceof PlanError) throw new DeployError(host, 'plan', error.message, error.remedy);
-    throw error;
-  }
 }
 
 function buildingManifest(settings: Settings, plan: DeployPlan, host: string, started: Date): Manifest {
@@ -151,7 +103,9 @@ function showDryRun(logger: Logger, host: string, plan: DeployPlan, context: Scr
   const active = plan.action === 'build' ? { ...building, state: 'ready' as const } : reactivatedManifest(plan, facts);
   const scripts: [string, RenderedScript][] = [];
   if (plan.action === 'build') scripts.push(['build', renderBuildScript(context, building)]);
-  scripts.push(['flip', renderFlipScript(context, active, facts.manifests.get(plan.previousRelease) ?? null)]);
+  const dataTarget = plan.action === 'build' && context.migrate ? plan.release : '';
+  const records = { active, departed: departedManifest(facts, plan.previousRelease), event: 'deploy' as const, dataTarget, dataBefore: facts.currentDataRelease };
+  scripts.push(['flip', renderFlipScript(context, records)]);
   for (const [name, script] of scripts) {
     logger.startGroup(`${name} script for ${host} (dry run, not run)`);
     script.display.split('\n').forEach((line) => logger.info(line));
@@ -159,121 +113,7 @@ function showDryRun(logger: Logger, host: string, plan: DeployPlan, context: Scr
   }
 }
 
-/** Remedies by phase, for failures a script reports. */
-const REMEDIES: Record<string, string> = {
-  prepare: 'check that deploy-path is writable by the deploy user',
-  source: 'check repository and ref, and that the host can fetch the repository (deploy key, network)',
-  build: 'fix the build and deploy again; current was not touched and the failed release was removed',
-  flip: 'check the permissions of deploy-path',
-};
-
-/** Runs phase scripts on the session and turns their failures into DeployErrors. */
-class PhaseRunner {
-  constructor(
-    private readonly host: string,
-    private readonly logger: Logger,
-  ) {}
-
-  async connect(transport: Transport, tag: string): Promise<RemoteSession> {
-    this.logger.startGroup(`connect · ${this.host}`);
-    try {
-      return await RemoteSession.open(transport, tag, (line) => this.logger.warning(`${this.host}: ${line}`));
-    } finally {
-      this.logger.endGroup();
-    }
-  }
-
-  async facts(session: RemoteSession, script: RenderedScript, settings: Settings): Promise<HostFacts> {
-    const lines = await this.run(session, 'preflight', script, 60);
-    const facts = readHostFacts(lines);
-    if (facts.problems.length > 0) {
-      const list = facts.problems.map((problem) => problem.message).join('; ');
-      throw new DeployError(this.host, 'preflight', list, `fix the host, then deploy again; nothing was changed on ${this.host}`);
-    }
-    if (settings.repository === '' && settings.build === '') {
-      this.logger.warning(`${this.host}: neither repository nor build is set; the release directory will be empty`);
-    }
-    return facts;
-  }
-
-  /** Run one phase script; every `step` line opens a log group. */
-  async run(session: RemoteSession, phase: string, script: RenderedScript, timeoutSeconds: number): Promise<ControlLine[]> {
-    this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
-    // Log groups follow the steps the script announces (prepare, source, build…).
-    let step = phase;
-    let grouped = false;
-    const openGroup = (name: string) => {
-      if (grouped) this.logger.endGroup();
-      this.logger.startGroup(`${name} · ${this.host}`);
-      grouped = true;
-    };
-    const timer = new Deadline(timeoutSeconds + CLIENT_GRACE_SECONDS);
-    try {
-      const { status, control } = await timer.race(
-        session.run(script.text, {
-          onOutput: (line) => {
-            if (!grouped) openGroup(step);
-            this.logger.info(line);
-          },
-          onControl: (line) => {
-            if (line.kind === 'step' && (line.args[0] !== step || !grouped)) {
-              step = line.args[0];
-              openGroup(step);
-            } else if (line.kind === 'log') {
-              this.logger.info(`${this.host}: ${line.rest}`);
-            }
-          },
-        }),
-        () => session.end(),
-      );
-      const failure = control.find((line) => line.kind === 'error');
-      if (failure) {
-        const [failedStep = step, code = '1', ...message] = failure.args;
-        throw new DeployError(this.host, failedStep, message.join(' '), REMEDIES[failedStep] ?? '', Number(code));
-      }
-      if (status !== 0) {
-        throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, REMEDIES[step] ?? '');
-      }
-      return control;
-    } catch (error) {
-      if (error instanceof DeadlineError) {
-        throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, 'the connection was closed; check the host');
-      }
-      throw error;
-    } finally {
-      timer.clear();
-      if (grouped) this.logger.endGroup();
-    }
-  }
-}
-
-class DeadlineError extends Error {}
-
-/** A client-side limit, in case the remote `timeout` cannot do its job. */
-class Deadline {
-  private timer: NodeJS.Timeout | null = null;
-  constructor(private readonly seconds: number) {}
-
-  race<T>(work: Promise<T>, onExpire: () => void): Promise<T> {
-    const expired = new Promise<never>((_resolve, reject) => {
-      this.timer = setTimeout(() => {
-        onExpire();
-        reject(new DeadlineError());
-      }, this.seconds * 1000);
-    });
-    return Promise.race([work, expired]);
-  }
-
-  clear(): void {
-    if (this.timer) clearTimeout(this.timer);
-  }
-}
-
-function explain(host: string, error: unknown): Error {
-  if (error instanceof DeployError) return error;
-  if (error instanceof SessionClosedError) {
-    return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; deploy again (an incomplete release is rebuilt)');
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new DeployError(host, 'connection', message, 'check the host and the network');
+/** Said whenever data/current goes back to an older data release. */
+export function dataRollbackWarning(from: string, to: string): string {
+  return `data/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in data/releases/${from}). Set rollback-data: false to keep the current data.`;
 }

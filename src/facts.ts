@@ -1,5 +1,6 @@
+import { RELEASE_NAME } from './names.js';
+import { type HistoryEntry, type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from './manifest.js';
 import type { ControlLine } from './session.js';
-import { type Manifest, parseManifest } from './manifest.js';
 
 /** What the preflight/facts phase learnt about a host. */
 export interface HostFacts {
@@ -8,8 +9,19 @@ export interface HostFacts {
   currentRelease: string;
   /** The raw symlink target, for messages when it is not `releases/<name>`. */
   currentTarget: string;
+  /** Whether releases/<the release being deployed> exists. */
   releaseDirExists: boolean;
+  /** Every directory under releases/ that is named like a release. */
+  releaseDirs: Set<string>;
+  /** The data release data/current points to ('' when there is none). */
+  currentDataRelease: string;
+  /** Every directory under data/releases/ that is named like a release. */
+  dataDirs: Set<string>;
   manifests: Map<string, Manifest>;
+  /** The newest lines of history.jsonl, oldest first. */
+  history: HistoryEntry[];
+  /** Who holds the lock (status only: a deploy holds it itself). */
+  lockHolder: LockHolder | null;
   /** Preflight checks that failed: what is missing and what to do. */
   problems: { check: string; message: string }[];
 }
@@ -21,7 +33,12 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
     currentRelease: '',
     currentTarget: '',
     releaseDirExists: false,
+    releaseDirs: new Set(),
+    currentDataRelease: '',
+    dataDirs: new Set(),
     manifests: new Map(),
+    history: [],
+    lockHolder: null,
     problems: [],
   };
   for (const line of lines) {
@@ -29,18 +46,30 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
       facts.problems.push({ check: line.args[0] ?? '', message: line.args.slice(1).join(' ') });
     } else if (line.kind === 'manifest') {
       const manifest = parseManifest(line.rest);
-      if (manifest) facts.manifests.set(manifest.release, manifest);
+      if (manifest && RELEASE_NAME.test(manifest.release)) facts.manifests.set(manifest.release, manifest);
+    } else if (line.kind === 'history') {
+      const entry = parseHistoryEntry(line.rest);
+      if (entry) facts.history.push(entry);
     } else if (line.kind === 'fact') {
       const [key, ...value] = line.args;
       const text = value.join(' ');
       if (key === 'deploy-path') facts.deployPathExists = text === 'exists';
       if (key === 'release-dir') facts.releaseDirExists = true;
+      if (key === 'dir' && RELEASE_NAME.test(text)) facts.releaseDirs.add(text);
+      if (key === 'data-dir' && RELEASE_NAME.test(text)) facts.dataDirs.add(text);
+      if (key === 'data-current') facts.currentDataRelease = releaseOfLink(text);
+      if (key === 'lock-holder') facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
       if (key === 'current') {
         facts.currentTarget = text;
-        const match = /^releases\/([A-Za-z0-9][A-Za-z0-9._+-]*)\/?$/.exec(text);
-        facts.currentRelease = match ? match[1] : '';
+        facts.currentRelease = releaseOfLink(text);
       }
     }
   }
   return facts;
+}
+
+/** The release a `current` link names (`releases/<name>`), or '' for anything else. */
+function releaseOfLink(target: string): string {
+  const match = /^releases\/([^/]+)\/?$/.exec(target);
+  return match && RELEASE_NAME.test(match[1]) ? match[1] : '';
 }

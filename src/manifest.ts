@@ -34,6 +34,65 @@ export interface HistoryEntry {
   runUrl: string;
   exitCode?: number | null;
   failedStep?: string;
+  /** With event prune: the releases whose directories were removed. */
+  removed?: string[];
+  /** With event prune: the data releases removed. */
+  removedData?: string[];
+}
+
+/** Who holds the deploy lock of a deploy-path (.tagflip/lock.json). */
+export interface LockHolder {
+  command: string;
+  release: string;
+  actor: string;
+  runUrl: string;
+  host: string;
+  since: string;
+}
+
+/** Read one line of history.jsonl; null for anything tagflip did not write. */
+export function parseHistoryEntry(text: string): HistoryEntry | null {
+  const record = parseObject(text);
+  if (!record || !['deploy', 'rollback', 'prune'].includes(record.event as string) || typeof record.status !== 'string') return null;
+  const text_ = (key: string): string => (typeof record[key] === 'string' ? (record[key] as string) : '');
+  return {
+    time: text_('time'),
+    event: record.event as HistoryEntry['event'],
+    status: record.status,
+    release: text_('release'),
+    previousRelease: text_('previousRelease'),
+    host: text_('host'),
+    actor: text_('actor'),
+    runUrl: text_('runUrl'),
+    ...(Array.isArray(record.removed) ? { removed: record.removed.filter((name): name is string => typeof name === 'string') } : {}),
+  };
+}
+
+/** Read .tagflip/lock.json; null when it is missing or not ours. */
+export function parseLockHolder(text: string): LockHolder | null {
+  const record = parseObject(text);
+  if (!record) return null;
+  const text_ = (key: string): string => (typeof record[key] === 'string' ? (record[key] as string) : '');
+  return { command: text_('command'), release: text_('release'), actor: text_('actor'), runUrl: text_('runUrl'), host: text_('host'), since: text_('since') };
+}
+
+/** A lock holder in words, for log lines and errors. */
+export function describeHolder(holder: LockHolder | null): string {
+  if (!holder) return 'another run (no details recorded)';
+  const what = [holder.command, holder.release].filter(Boolean).join(' ') || 'a run';
+  const who = holder.actor ? ` by ${holder.actor}` : '';
+  const where = holder.runUrl ? ` (${holder.runUrl})` : holder.host ? ` from ${holder.host}` : '';
+  const since = holder.since ? `, since ${holder.since}` : '';
+  return `${what}${who}${where}${since}`;
+}
+
+function parseObject(text: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Read a manifest written by tagflip; anything else (hand-edited, truncated) is ignored. */

@@ -1,5 +1,5 @@
 import type { HostFacts } from './facts.js';
-import { COMPLETE_STATES } from './manifest.js';
+import { COMPLETE_STATES, type HistoryEntry, type Manifest } from './manifest.js';
 import { releasePath } from './paths.js';
 
 export type DeployAction = 'build' | 'activate' | 'unchanged';
@@ -59,4 +59,171 @@ export function planDeploy(deployPath: string, release: string, facts: HostFacts
     ? `releases/${release} is left from an incomplete attempt (state: ${manifest?.state ?? 'no record'}); removing it and building again`
     : `building ${release}`;
   return { ...base, action: 'build', previousRelease, removeStale: stale, reason };
+}
+
+/** A release that can be activated: a complete record and its directory. */
+function isComplete(facts: HostFacts, release: string): boolean {
+  const manifest = facts.manifests.get(release);
+  return manifest !== undefined && COMPLETE_STATES.includes(manifest.state) && facts.releaseDirs.has(release);
+}
+
+/**
+ * The releases that were current, as a stack rebuilt from the history: a
+ * deploy pushes its release, a rollback pops back down to its target (or
+ * pushes it, when it went to a release that was not below).
+ */
+export function activationStack(facts: HostFacts): string[] {
+  const stack: string[] = [];
+  for (const entry of facts.history) {
+    if (entry.event === 'deploy' && entry.status === 'deployed') stack.push(entry.release);
+    if (entry.event === 'rollback' && entry.status === 'rolled-back') {
+      const below = stack.lastIndexOf(entry.release);
+      if (below >= 0) stack.splice(below + 1);
+      else stack.push(entry.release);
+    }
+  }
+  return stack;
+}
+
+/**
+ * Where a bare rollback goes: the newest release that was current before the
+ * current one and can still be activated. Rolled-back releases are never
+ * picked. Without a usable history, the current release's record of its
+ * predecessor is followed instead.
+ */
+export function rollbackTarget(facts: HostFacts): string {
+  const current = facts.currentRelease;
+  const usable = (release: string) => release !== '' && release !== current && isComplete(facts, release);
+  const stack = activationStack(facts);
+  const top = stack.lastIndexOf(current);
+  if (top >= 0) {
+    for (let i = top - 1; i >= 0; i--) if (usable(stack[i])) return stack[i];
+    return '';
+  }
+  const seen = new Set<string>();
+  let candidate = facts.manifests.get(current)?.previousRelease ?? '';
+  while (candidate && !seen.has(candidate)) {
+    if (usable(candidate)) return candidate;
+    seen.add(candidate);
+    candidate = facts.manifests.get(candidate)?.previousRelease ?? '';
+  }
+  return '';
+}
+
+export interface RollbackPlan {
+  action: 'flip' | 'unchanged';
+  /** The release to make current. */
+  target: string;
+  /** The release current now, rolled away from. */
+  from: string;
+  /** What `from` becomes: rolled-back when going back, inactive when going forward. */
+  fromState: 'rolled-back' | 'inactive';
+  reason: string;
+}
+
+/** Decide a rollback (SPEC, "Rollback"); `rollbackTo` '' means the previous release. */
+export function planRollback(facts: HostFacts, rollbackTo: string): RollbackPlan {
+  const from = facts.currentRelease;
+  if (!from) {
+    throw new PlanError(facts.currentTarget ? `current points to '${facts.currentTarget}', not to a release` : 'nothing is deployed here (there is no current)', 'deploy a release first');
+  }
+  const choices = () => {
+    const names = [...facts.manifests.values()]
+      .filter((manifest) => manifest.release !== from && facts.releaseDirs.has(manifest.release))
+      .filter((manifest) => COMPLETE_STATES.includes(manifest.state) || manifest.state === 'rolled-back')
+      .map((manifest) => (manifest.state === 'rolled-back' ? `${manifest.release} (rolled-back: only by name)` : manifest.release));
+    return names.length > 0 ? `releases that can be rolled back to: ${names.join(', ')}` : 'no other complete release is on the host';
+  };
+  if (!rollbackTo) {
+    const target = rollbackTarget(facts);
+    if (!target) throw new PlanError(`there is no previous release to roll back to from ${from}`, `${choices()}; name one with rollback-to`);
+    return { action: 'flip', target, from, fromState: 'rolled-back', reason: `rolling back from ${from} to ${target}` };
+  }
+  if (rollbackTo === from) {
+    return { action: 'unchanged', target: from, from, fromState: 'inactive', reason: `${from} is already the current release` };
+  }
+  const manifest = facts.manifests.get(rollbackTo);
+  const explicitOk = manifest?.state === 'rolled-back' && facts.releaseDirs.has(rollbackTo);
+  if (!isComplete(facts, rollbackTo) && !explicitOk) {
+    const found = !facts.releaseDirs.has(rollbackTo) ? 'is not on the host' : `is not complete (state: ${manifest?.state ?? 'no record'})`;
+    throw new PlanError(`rollback-to ${rollbackTo} ${found}`, choices());
+  }
+  // Going to a release that was current before this one is a rollback; any other is a move forward.
+  const stack = activationStack(facts);
+  const goingBack = stack.lastIndexOf(rollbackTo) >= 0 && stack.lastIndexOf(rollbackTo) < stack.lastIndexOf(from);
+  return {
+    action: 'flip',
+    target: rollbackTo,
+    from,
+    fromState: goingBack ? 'rolled-back' : 'inactive',
+    reason: `${goingBack ? 'rolling back' : 'switching'} from ${from} to ${rollbackTo}`,
+  };
+}
+
+export interface PrunePlan {
+  /** Releases whose directories and records go, oldest first. */
+  remove: string[];
+  keep: string[];
+  /** Data releases no kept release uses (never data/current). */
+  removeData: string[];
+}
+
+/**
+ * Retention (SPEC step 12): keep the `keep` newest complete releases by
+ * finished time, plus `current` and the rollback target whatever their age;
+ * remove every other release directory, complete or not.
+ */
+export function planPrune(facts: HostFacts, keep: number, protect: readonly string[]): PrunePlan {
+  const finished = (release: string) => {
+    const manifest = facts.manifests.get(release);
+    return manifest?.finished || manifest?.started || '';
+  };
+  const complete = [...facts.releaseDirs]
+    .filter((release) => {
+      const state = facts.manifests.get(release)?.state;
+      return state !== undefined && (COMPLETE_STATES.includes(state) || state === 'rolled-back');
+    })
+    .sort((a, b) => finished(b).localeCompare(finished(a)) || b.localeCompare(a));
+  const kept = new Set([...complete.slice(0, keep), ...protect.filter(Boolean)]);
+  const byAge = [...facts.releaseDirs].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
+  // Failed releases have no directory left, but their records go too.
+  const failedRecords = [...facts.manifests.values()].filter((manifest) => manifest.state === 'failed' && !facts.releaseDirs.has(manifest.release)).map((manifest) => manifest.release);
+  const keepList = complete.filter((release) => kept.has(release)).concat([...kept].filter((release) => !complete.includes(release) && facts.releaseDirs.has(release)));
+  const usedData = new Set([facts.currentDataRelease, ...keepList.map((release) => facts.manifests.get(release)?.dataRelease ?? '')]);
+  return {
+    remove: [...byAge.filter((release) => !kept.has(release)), ...failedRecords],
+    keep: keepList,
+    removeData: [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
+  };
+}
+
+/** The facts as they are once `active` is current and `departed` has its new state. */
+export function factsAfterFlip(facts: HostFacts, active: Manifest, departed: Manifest | null, event: 'deploy' | 'rollback', dataTarget = ''): HostFacts {
+  const manifests = new Map(facts.manifests);
+  manifests.set(active.release, { ...active, state: 'active' });
+  if (departed) manifests.set(departed.release, departed);
+  const history: HistoryEntry[] = [
+    ...facts.history,
+    { time: '', event, status: event === 'deploy' ? 'deployed' : 'rolled-back', release: active.release, previousRelease: departed?.release ?? '', host: '', actor: '', runUrl: '' },
+  ];
+  return {
+    ...facts,
+    currentRelease: active.release,
+    currentTarget: `releases/${active.release}`,
+    releaseDirs: new Set([...facts.releaseDirs, active.release]),
+    currentDataRelease: dataTarget || facts.currentDataRelease,
+    dataDirs: dataTarget ? new Set([...facts.dataDirs, dataTarget]) : facts.dataDirs,
+    manifests,
+    history,
+  };
+}
+
+/**
+ * Where data/current should point when `release` becomes current: its own
+ * recorded data release, when that differs from the live one and still exists.
+ * '' leaves data/current alone.
+ */
+export function dataTargetFor(facts: HostFacts, release: string): string {
+  const wanted = facts.manifests.get(release)?.dataRelease ?? '';
+  return wanted && wanted !== facts.currentDataRelease && facts.dataDirs.has(wanted) ? wanted : '';
 }

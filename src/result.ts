@@ -1,6 +1,27 @@
 /** What a run reports, whichever front end started it. */
 
-export type HostStatus = 'deployed' | 'unchanged' | 'failed' | 'dry-run';
+import type { LockHolder, ReleaseState } from './manifest.js';
+
+export type HostStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed' | 'dry-run';
+
+/** One release on a host, as `command: status` reports it. */
+export interface ReleaseInfo {
+  release: string;
+  state: ReleaseState | 'no record';
+  commit: string;
+  finished: string;
+  actor: string;
+  current: boolean;
+  rollbackTarget: boolean;
+}
+
+/** What `command: status` found on a host. */
+export interface StatusReport {
+  current: string;
+  rollbackTarget: string;
+  lockHolder: LockHolder | null;
+  releases: ReleaseInfo[];
+}
 
 export interface HostResult {
   host: string;
@@ -10,9 +31,18 @@ export interface HostResult {
   /** The release current before: the rollback target. */
   previousRelease: string;
   releasePath: string;
+  /** The data release data/current points to at the end, and the one before ('' without data). */
+  dataRelease: string;
+  previousDataRelease: string;
   buildSeconds: number;
   totalSeconds: number;
   error: string;
+  /** Releases removed by retention during this run. */
+  removed?: string[];
+  /** With command: status. */
+  report?: StatusReport;
+  /** What the user must know even when all went well (e.g. data rolled back). */
+  warnings?: string[];
 }
 
 export interface RunResult {
@@ -20,6 +50,8 @@ export interface RunResult {
   release: string;
   previousRelease: string;
   releasePath: string;
+  dataRelease: string;
+  previousDataRelease: string;
   hosts: HostResult[];
 }
 
@@ -32,6 +64,8 @@ export function summarize(hosts: HostResult[]): RunResult {
     release: first.release,
     previousRelease: first.previousRelease,
     releasePath: first.releasePath,
+    dataRelease: first.dataRelease,
+    previousDataRelease: first.previousDataRelease,
     hosts,
   };
 }
@@ -51,6 +85,7 @@ export function renderSummary(result: RunResult, title: string): string {
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((row) => `| ${row} |`),
     '',
+    ...result.hosts.flatMap((host) => (host.warnings ?? []).map((warning) => `> [!WARNING]\n> ${host.host}: ${warning.replace(/\n/g, ' ')}\n`)),
   ].join('\n');
 }
 
@@ -63,9 +98,54 @@ export function hostsOutput(hosts: readonly HostResult[]): string {
       release: host.release,
       'previous-release': host.previousRelease,
       'release-path': host.releasePath,
+      'data-release': host.dataRelease,
+      'previous-data-release': host.previousDataRelease,
       'build-seconds': Math.round(host.buildSeconds * 10) / 10,
       'total-seconds': Math.round(host.totalSeconds * 10) / 10,
       error: host.error,
+      ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
     })),
   );
+}
+
+/** The `releases` output of command: status: one object per host. */
+export function releasesOutput(hosts: readonly HostResult[]): string {
+  return JSON.stringify(
+    hosts.map((host) => ({
+      host: host.host,
+      current: host.report?.current ?? '',
+      'rollback-target': host.report?.rollbackTarget ?? '',
+      lock: host.report?.lockHolder ?? null,
+      releases: (host.report?.releases ?? []).map((release) => ({
+        release: release.release,
+        state: release.state,
+        commit: release.commit,
+        finished: release.finished,
+        actor: release.actor,
+        current: release.current,
+        'rollback-target': release.rollbackTarget,
+      })),
+      error: host.error,
+    })),
+  );
+}
+
+/** command: status in words, for the log and the CLI. */
+export function renderStatus(host: HostResult): string[] {
+  const report = host.report;
+  if (!report) return [`${host.host}: ${host.error || 'no status'}`];
+  const lines = [
+    `${host.host}: current ${report.current || '(none)'}, rollback target ${report.rollbackTarget || '(none)'}`,
+    report.lockHolder ? `  locked by ${describeHolderBrief(report.lockHolder)}` : '  not locked',
+  ];
+  for (const release of report.releases) {
+    const marks = [release.current ? 'current' : '', release.rollbackTarget ? 'rollback target' : ''].filter(Boolean).join(', ');
+    const details = [release.commit.slice(0, 12), release.finished, release.actor].filter(Boolean).join('  ');
+    lines.push(`  ${release.release.padEnd(20)} ${release.state.padEnd(11)} ${details}${marks ? `  <- ${marks}` : ''}`);
+  }
+  return lines;
+}
+
+function describeHolderBrief(holder: LockHolder): string {
+  return [holder.command, holder.release, holder.actor && `by ${holder.actor}`, holder.runUrl, holder.since && `since ${holder.since}`].filter(Boolean).join(' ');
 }

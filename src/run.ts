@@ -1,8 +1,11 @@
 import { deployToHost } from './deploy.js';
+import type { HostDependencies } from './host-run.js';
 import { LocalTransport } from './local-transport.js';
 import type { Logger } from './logger.js';
-import { type RunResult, summarize } from './result.js';
-import type { Settings } from './settings.js';
+import { type HostResult, type RunResult, renderStatus, summarize } from './result.js';
+import { rollbackHost } from './rollback.js';
+import type { Command, Settings } from './settings.js';
+import { pruneHost, statusOfHost } from './status.js';
 import { SshTransport } from './ssh-transport.js';
 import type { Transport } from './transport.js';
 
@@ -22,6 +25,13 @@ export function createTransport(settings: Settings): Transport {
   });
 }
 
+const COMMAND_RUNNERS: Record<Command, (settings: Settings, deps: HostDependencies) => Promise<HostResult>> = {
+  deploy: deployToHost,
+  rollback: rollbackHost,
+  status: statusOfHost,
+  prune: pruneHost,
+};
+
 /** Run the command the settings ask for; both front ends call this. */
 export async function runCommand(settings: Settings, logger: Logger, transport: Transport = createTransport(settings)): Promise<RunResult> {
   if (settings.insecureIgnoreHostKey && settings.target.kind === 'ssh') {
@@ -29,7 +39,8 @@ export async function runCommand(settings: Settings, logger: Logger, transport: 
       `insecure-ignore-host-key is true: the host key of ${settings.target.label} is NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`,
     );
   }
-  const host = await deployToHost(settings, { transport, logger });
+  const host = await COMMAND_RUNNERS[settings.command](settings, { transport, logger });
+  if (settings.command === 'status') renderStatus(host).forEach((line) => logger.info(line));
   return summarize([host]);
 }
 

@@ -1,5 +1,5 @@
-import { CODE, COMMIT, type HistoryEntry, type Manifest, NOW, STEP, renderRecord } from './manifest.js';
-import { dataPath, manifestPath, releasePath, sharedPath } from './paths.js';
+import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, STEP, renderRecord } from './manifest.js';
+import { manifestPath, releasePath, sharedPath } from './paths.js';
 import { type Assignment, renderAssignments } from './shell.js';
 
 /**
@@ -23,6 +23,10 @@ export interface ScriptContext {
   repository: string;
   ref: string;
   build: string;
+  sharedDirs: readonly string[];
+  sharedFiles: readonly string[];
+  migrate: string;
+  dataPath: string;
   commandTimeout: number;
   env: readonly { name: string; value: string }[];
   actor: string;
@@ -56,6 +60,7 @@ function commonAssignments(context: ScriptContext): Assignment[] {
     { name: 'tf_release_path', value: releasePath(context.deployPath, context.release) },
     { name: 'tf_manifest_path', value: manifestPath(context.deployPath, context.release) },
     { name: 'tf_history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
+    { name: 'tf_data_path', value: context.dataPath },
   ];
 }
 
@@ -68,7 +73,7 @@ function hookEnvironment(context: ScriptContext): Assignment[] {
     exported('TAGFLIP_RELEASE_PATH', releasePath(context.deployPath, context.release)),
     exported('TAGFLIP_DEPLOY_PATH', context.deployPath),
     exported('TAGFLIP_SHARED_PATH', sharedPath(context.deployPath)),
-    exported('TAGFLIP_DATA_PATH', `${dataPath(context.deployPath)}/current`),
+    exported('TAGFLIP_DATA_PATH', `${context.dataPath}/current`),
     exported('TAGFLIP_HOST', context.host),
     ...context.env.map(({ name, value }) => ({ name, value, exported: true, secret: true })),
   ];
@@ -92,10 +97,22 @@ tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
 tf_append_history() {
   { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_history_path.tmp.$$" &&
     mv -f -- "$tf_history_path.tmp.$$" "$tf_history_path"
+}
+# Run a hook under timeout, which gives it a process group of its own; the
+# session's watchdog reads the group from tf_run_dir to stop it if we vanish.
+tf_hook() {
+  timeout -k 5 "$tf_command_timeout" "$@" &
+  tf_hook_pid=$!
+  if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
+  wait "$tf_hook_pid"
+  tf_hook_status=$?
+  if [ -n "\${tf_run_dir:-}" ]; then rm -f -- "$tf_run_dir/hook"; fi
+  return "$tf_hook_status"
 }`;
 
-const FACTS_BODY = `tf_step preflight
-tf_problem() { tf_say problem "$@"; }
+const PREFLIGHT_BODY = `tf_step preflight
+tf_problems=0
+tf_problem() { tf_problems=$((tf_problems + 1)); tf_say problem "$@"; }
 tf_probe=$(mktemp -d 2>/dev/null) || tf_probe=''
 if [ -z "$tf_probe" ]; then
   tf_problem mktemp "mktemp -d failed: the host needs a writable temporary directory"
@@ -108,6 +125,9 @@ fi
 for tf_tool in timeout sed; do
   command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
 done
+if [ "$tf_lock" = yes ] && ! command -v flock >/dev/null 2>&1; then
+  tf_problem flock "'flock' is not installed; it keeps two runs off one deploy-path; install util-linux"
+fi
 if [ -n "$tf_repository" ]; then
   for tf_tool in git tar; do
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
@@ -115,7 +135,9 @@ if [ -n "$tf_repository" ]; then
 fi
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
-  [ -w "$tf_deploy_path" ] || tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it to that user"
+  if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
+    tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it (and .tagflip in it) to that user"
+  fi
 elif [ -e "$tf_deploy_path" ] || [ -L "$tf_deploy_path" ]; then
   tf_problem writable "$tf_deploy_path exists but is not a directory"
 else
@@ -126,26 +148,122 @@ else
     tf_problem writable "cannot create $tf_deploy_path: $tf_dir is not writable by $(id -un); create $tf_deploy_path and chown it to that user"
   fi
 fi
-tf_step facts
-if [ -L "$tf_deploy_path/current" ]; then
-  tf_say fact current "$(readlink -- "$tf_deploy_path/current")"
-elif [ -e "$tf_deploy_path/current" ]; then
+if [ -e "$tf_deploy_path/current" ] && [ ! -L "$tf_deploy_path/current" ]; then
   tf_problem current "$tf_deploy_path/current is not a symlink; move it aside so tagflip can manage it"
 fi
-if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then tf_say fact release-dir present; fi
+if [ -e "$tf_data_path/current" ] && [ ! -L "$tf_data_path/current" ]; then
+  tf_problem data "$tf_data_path/current is not a symlink; move the data to $tf_data_path/releases/<name> and link current to releases/<name>"
+fi
+[ "$tf_problems" -eq 0 ]`;
+
+const FACTS_BODY = `tf_step facts
+if [ -L "$tf_deploy_path/current" ]; then tf_say fact current "$(readlink -- "$tf_deploy_path/current")"; fi
+if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
+for tf_dir in "$tf_deploy_path"/releases/*/; do
+  if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
+done
+if [ -L "$tf_data_path/current" ]; then tf_say fact data-current "$(readlink -- "$tf_data_path/current")"; fi
+for tf_dir in "$tf_data_path"/releases/*/; do
+  if [ -d "$tf_dir" ]; then tf_say fact data-dir "$(basename -- "$tf_dir")"; fi
+done
 for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
   if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
-done`;
+done
+if [ -f "$tf_history_path" ]; then
+  tail -n 1000 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+fi
+tf_lock_file=$tf_deploy_path/.tagflip/lock
+if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then
+  tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+fi`;
 
-/** Phase 2: preflight and facts in one round trip. Changes nothing. */
-export function renderFactsScript(context: ScriptContext): RenderedScript {
-  return render([...commonAssignments(context), { name: 'tf_repository', value: context.repository }], FACTS_BODY);
+/**
+ * The first round trip, run in the session shell itself (scope 'session'):
+ * start the watchdog, check the host (preflight), take the deploy lock, read
+ * the facts. Preflight and facts run in subshells; only the lock's file
+ * descriptor (9) and the watchdog outlive this script, and both end with the
+ * session.
+ */
+const OPEN_BODY = `tf_run_dir=$(mktemp -d 2>/dev/null) || tf_run_dir=''
+tf_session_pid=$$
+# The watchdog pings on stderr. When a ping cannot be written, the connection is
+# gone: stop the running hook's process group, so no build outlives its deploy.
+(
+  trap '' PIPE
+  while kill -0 "$tf_session_pid" 2>/dev/null; do
+    if ! printf '%s ping\\n' "$tf_tag" >&2; then
+      if [ -f "$tf_run_dir/hook" ]; then kill -TERM "-$(cat "$tf_run_dir/hook")" 2>/dev/null; fi
+      break
+    fi
+    sleep 1 2>/dev/null  # (not holding stderr, so killing the watchdog frees it at once)
+  done
+  rm -rf -- "$tf_run_dir"
+) </dev/null >/dev/null 9>&- &
+tf_watchdog=$!
+(
+${PRELUDE}
+${PREFLIGHT_BODY}
+) 9>&- 2>&1
+tf_ready=$?
+tf_locked=no
+if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
+  tf_lock_file=$tf_deploy_path/.tagflip/lock
+  tf_lock_open=no
+  if mkdir -p -- "$tf_deploy_path/.tagflip" && command exec 9>>"$tf_lock_file"; then
+    tf_lock_open=yes
+    if flock -n 9; then
+      tf_locked=yes
+    else
+      printf '%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+      if flock -w "$tf_lock_timeout" 9; then tf_locked=yes; fi
+    fi
+  fi
+  if [ "$tf_locked" = yes ]; then
+    printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_lock_file.json.tmp" &&
+      mv -f -- "$tf_lock_file.json.tmp" "$tf_lock_file.json"
+    printf '%s locked\\n' "$tf_tag"
+  elif [ "$tf_lock_open" = no ]; then
+    printf '%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
+  else
+    printf '%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+  fi
+fi
+if { [ "$tf_ready" -eq 0 ] && [ "$tf_lock" != yes ]; } || [ "$tf_locked" = yes ]; then
+  (
+${PRELUDE}
+${FACTS_BODY}
+  ) 9>&- 2>&1
+fi`;
+
+export interface OpenOptions {
+  /** yes: take the lock (deploy, rollback, prune); report: only say who holds it (status); no: neither (dry run). */
+  lock: 'yes' | 'report' | 'no';
+  lockTimeout: number;
+  holder: LockHolder;
 }
 
-const BUILD_BODY = `tf_abort() {
+/** Phases 1–3 in one round trip: watchdog, preflight, lock, facts. Changes nothing but the lock. */
+export function renderOpenScript(context: ScriptContext, options: OpenOptions): RenderedScript {
+  const assignments = [
+    ...commonAssignments(context),
+    { name: 'tf_repository', value: context.repository },
+    { name: 'tf_lock', value: options.lock },
+    { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
+    { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
+  ];
+  const text = (redact: boolean) => `${renderAssignments(assignments, redact)}\n${OPEN_BODY}`;
+  return { text: text(false), display: text(true) };
+}
+
+/** Sent as the session ends: stop the watchdog at once instead of at its next ping. */
+export const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
+
+const BUILD_BODY = `tf_data_copy=''
+tf_abort() {
   tf_code=$1
   cd / || :
   rm -rf -- "$tf_release_path"
+  if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_copy"; fi
   tf_write "$tf_manifest_path" "$tf_manifest_failed" || :
   tf_append_history "$tf_history_failed" || :
   tf_fail "$1" "$2"
@@ -168,11 +286,11 @@ if [ -n "$tf_repository" ]; then
   export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
   if [ -d "$tf_mirror" ]; then
     git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
-      timeout -k 10 "$tf_command_timeout" git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
+      tf_hook git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
       tf_abort $? "git fetch from $tf_repository failed"
   else
     rm -rf -- "$tf_mirror.tmp" &&
-      timeout -k 10 "$tf_command_timeout" git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
+      tf_hook git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
       mv -T -- "$tf_mirror.tmp" "$tf_mirror" ||
       tf_abort $? "git clone of $tf_repository failed"
   fi
@@ -184,11 +302,48 @@ if [ -n "$tf_repository" ]; then
     tf_abort 1 "exporting $tf_ref into $tf_release_path failed"
   tf_say commit "$tf_commit"
 fi
+if [ -n "$tf_shared_dirs$tf_shared_files" ]; then
+  tf_step shared
+  tf_shared=$tf_deploy_path/shared
+  # A symlink in the release on the way to a shared path could point anywhere: refuse it.
+  tf_check_parents() {
+    tf_rest=$1
+    tf_prefix=''
+    while case $tf_rest in */*) true ;; *) false ;; esac; do
+      tf_prefix=$tf_prefix\${tf_rest%%/*}
+      tf_rest=\${tf_rest#*/}
+      if [ -L "$tf_release_path/$tf_prefix" ]; then tf_abort 1 "$tf_prefix in the release is a symlink; tagflip will not link $1 through it"; fi
+      tf_prefix=$tf_prefix/
+    done
+  }
+  tf_link_shared() {
+    tf_check_parents "$1"
+    mkdir -p -- "$(dirname -- "$tf_release_path/$1")" && rm -rf -- "$tf_release_path/$1" &&
+      ln -s -- "$tf_shared/$1" "$tf_release_path/$1" || tf_abort 1 "cannot link $tf_shared/$1 into the release"
+  }
+  for tf_entry in $tf_shared_dirs; do
+    mkdir -p -- "$tf_shared/$tf_entry" || tf_abort 1 "cannot create $tf_shared/$tf_entry"
+    tf_link_shared "$tf_entry"
+  done
+  for tf_entry in $tf_shared_files; do
+    if [ ! -e "$tf_shared/$tf_entry" ]; then
+      tf_check_parents "$tf_entry"
+      if [ -f "$tf_release_path/$tf_entry" ] && [ ! -L "$tf_release_path/$tf_entry" ]; then
+        mkdir -p -- "$(dirname -- "$tf_shared/$tf_entry")" && cp -p -- "$tf_release_path/$tf_entry" "$tf_shared/$tf_entry" ||
+          tf_abort 1 "cannot seed $tf_shared/$tf_entry"
+        tf_say log "seeded shared/$tf_entry from the release"
+      else
+        tf_abort 1 "shared file $tf_entry does not exist: create $tf_shared/$tf_entry on the host (or ship $tf_entry in the release to seed it)"
+      fi
+    fi
+    tf_link_shared "$tf_entry"
+  done
+fi
 tf_step build
 if [ -n "$tf_build" ]; then
   cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
   tf_started=$(date +%s)
-  timeout -k 10 "$tf_command_timeout" sh -c "$tf_build"
+  tf_hook sh -c "$tf_build"
   tf_status=$?
   tf_elapsed=$(( $(date +%s) - tf_started ))
   cd / || :
@@ -201,6 +356,29 @@ if [ -n "$tf_build" ]; then
       tf_abort "$tf_status" "build exited with status $tf_status; the host is out of disk space"
     fi
     tf_abort "$tf_status" "build exited with status $tf_status"
+  fi
+fi
+if [ -n "$tf_migrate" ]; then
+  tf_step migrate
+  tf_data_copy=$tf_data_path/releases/$tf_release
+  mkdir -p -- "$tf_data_path/releases" && rm -rf -- "$tf_data_copy" || tf_abort 1 "cannot prepare $tf_data_copy"
+  if [ -e "$tf_data_path/current" ]; then
+    # A copy-on-write clone where the file system can, a full copy elsewhere.
+    cp -a --reflink=auto -- "$tf_data_path/current/" "$tf_data_copy" || tf_abort 1 "copying $tf_data_path/current to $tf_data_copy failed"
+  else
+    mkdir -- "$tf_data_copy" || tf_abort 1 "cannot create $tf_data_copy"
+    tf_say log "no $tf_data_path/current yet: migrating an empty data directory"
+  fi
+  cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
+  export TAGFLIP_DATA_PATH="$tf_data_copy"
+  tf_hook sh -c "$tf_migrate"
+  tf_status=$?
+  export TAGFLIP_DATA_PATH="$tf_data_path/current"
+  cd / || :
+  if [ "$tf_status" -eq 124 ]; then
+    tf_abort "$tf_status" "migrate ran longer than command-timeout ($tf_command_timeout s) and was stopped"
+  elif [ "$tf_status" -ne 0 ]; then
+    tf_abort "$tf_status" "migrate exited with status $tf_status; data/current and current are unchanged"
   fi
 fi
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
@@ -221,6 +399,9 @@ export function renderBuildScript(context: ScriptContext, building: Manifest): R
       { name: 'tf_ref', value: context.ref },
       { name: 'tf_build', value: context.build },
       { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+      { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
+      { name: 'tf_shared_files', value: context.sharedFiles.join(' ') },
+      { name: 'tf_migrate', value: context.migrate },
       { name: 'tf_manifest_building', value: renderRecord(building) },
       { name: 'tf_manifest_ready', value: renderRecord(ready) },
       { name: 'tf_manifest_failed', value: renderRecord(failed) },
@@ -233,34 +414,103 @@ export function renderBuildScript(context: ScriptContext, building: Manifest): R
 
 const FLIP_BODY = `tf_step flip
 [ -d "$tf_release_path" ] || tf_fail 1 "$tf_release_path is missing; nothing was flipped"
-tf_link=$tf_deploy_path/.current.tagflip-$$
-rm -f -- "$tf_link"
-ln -s -- "releases/$tf_release" "$tf_link" || tf_fail 1 "cannot create a symlink in $tf_deploy_path"
-if ! mv -T -- "$tf_link" "$tf_deploy_path/current"; then
+# Point DIR/current at releases/NAME with one rename(2).
+tf_flip() {
+  tf_link=$1/.current.tagflip-$$
   rm -f -- "$tf_link"
+  ln -s -- "releases/$2" "$tf_link" || return 1
+  mv -T -- "$tf_link" "$1/current" || { rm -f -- "$tf_link"; return 1; }
+}
+if [ -n "$tf_data_target" ]; then
+  [ -d "$tf_data_path/releases/$tf_data_target" ] || tf_fail 1 "$tf_data_path/releases/$tf_data_target is missing; nothing was flipped"
+  tf_flip "$tf_data_path" "$tf_data_target" || tf_fail 1 "could not flip $tf_data_path/current; nothing was flipped"
+  tf_say data-flipped
+fi
+if ! tf_flip "$tf_deploy_path" "$tf_release"; then
+  if [ -n "$tf_data_target" ] && [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; then
+    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+  fi
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
 tf_say flipped
 mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
-  { [ -z "$tf_previous_manifest" ] || tf_write "$tf_previous_manifest_path" "$tf_previous_manifest"; } &&
-  tf_append_history "$tf_history_deployed" ||
+  { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
+  tf_append_history "$tf_history_flip" ||
   tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"`;
 
+export interface FlipRecords {
+  /** The record of the release that becomes current. */
+  active: Manifest;
+  /** The record of the release current until now, with its new state (inactive or rolled-back). */
+  departed: Manifest | null;
+  event: 'deploy' | 'rollback';
+  /** The data release to flip data/current to first ('' leaves it), and the one it points to now. */
+  dataTarget: string;
+  dataBefore: string;
+}
+
 /**
- * Phase 9: flip `current` with one rename, then record the new release as active
- * and the one before it as inactive.
+ * Phase 9: flip `current` to context.release with one rename, then record it as
+ * active and the release it replaced with its new state.
  */
-export function renderFlipScript(context: ScriptContext, active: Manifest, previous: Manifest | null): RenderedScript {
-  const history = historyEntry(context, 'deploy', 'deployed');
+export function renderFlipScript(context: ScriptContext, records: FlipRecords): RenderedScript {
+  const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
   return render(
     [
       ...commonAssignments(context),
-      { name: 'tf_manifest_active', value: renderRecord({ ...active, state: 'active', activated: NOW }) },
-      { name: 'tf_previous_manifest_path', value: previous ? manifestPath(context.deployPath, previous.release) : '' },
-      { name: 'tf_previous_manifest', value: previous ? renderRecord({ ...previous, state: 'inactive' }) : '' },
-      { name: 'tf_history_deployed', value: renderRecord(history) },
+      { name: 'tf_manifest_active', value: renderRecord({ ...records.active, state: 'active', activated: NOW }) },
+      { name: 'tf_departed_manifest_path', value: records.departed ? manifestPath(context.deployPath, records.departed.release) : '' },
+      { name: 'tf_departed_manifest', value: records.departed ? renderRecord(records.departed) : '' },
+      { name: 'tf_history_flip', value: renderRecord(historyEntry(context, records.event, status)) },
+      { name: 'tf_data_target', value: records.dataTarget },
+      { name: 'tf_data_before', value: records.dataBefore },
     ],
     FLIP_BODY,
+  );
+}
+
+const PRUNE_BODY = `tf_step prune
+tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
+tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_current=''
+# Never what is live, whatever the plan said: check everything before removing anything.
+for tf_name in $tf_prune; do
+  if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+done
+for tf_name in $tf_prune_data; do
+  if [ "\${tf_data_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove data release $tf_name: it is data/current"; fi
+done
+for tf_name in $tf_prune; do
+  rm -rf -- "$tf_deploy_path/releases/$tf_name" "$tf_deploy_path/.tagflip/releases/$tf_name.json" ||
+    tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
+  tf_say removed "$tf_name"
+done
+for tf_name in $tf_prune_data; do
+  rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
+  tf_say removed-data "$tf_name"
+done
+tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
+
+/**
+ * Step 12: remove releases (directory and record). Release names are
+ * validated names (letters, digits, . _ + -), so a space-separated list is safe
+ * to split.
+ */
+export function renderPruneScript(context: ScriptContext, remove: readonly string[], removeData: readonly string[] = []): RenderedScript {
+  const entry: HistoryEntry = {
+    ...historyEntry(context, 'prune', 'pruned'),
+    release: '',
+    previousRelease: '',
+    removed: [...remove],
+    ...(removeData.length > 0 ? { removedData: [...removeData] } : {}),
+  };
+  return render(
+    [
+      ...commonAssignments(context),
+      { name: 'tf_prune', value: remove.join(' ') },
+      { name: 'tf_prune_data', value: removeData.join(' ') },
+      { name: 'tf_history_prune', value: renderRecord(entry) },
+    ],
+    PRUNE_BODY,
   );
 }

@@ -39,10 +39,33 @@ export class SessionClosedError extends Error {
  * stdin wrapped in a subshell; the wrapper then prints `<tag> end <status>`,
  * which tells us the phase is over without opening another channel.
  */
+export interface RunOptions {
+  /**
+   * 'subshell' (the default) isolates the phase: its variables, `exit` and
+   * redirections end with it. 'session' runs it in the session shell itself,
+   * for what must outlive the phase: the deploy lock's file descriptor and the
+   * watchdog.
+   */
+  scope?: 'subshell' | 'session';
+}
+
+interface Waiter {
+  resolve: (status: number) => void;
+  reject: (error: Error) => void;
+  handlers: PhaseHandlers;
+  control: ControlLine[];
+}
+
+/**
+ * One remote shell kept open for the whole run. Each phase script is sent on
+ * stdin wrapped in a subshell; the wrapper then prints `<tag> end <status>`,
+ * which tells us the phase is over without opening another channel. Phases may
+ * be sent before earlier ones end (pipelined); results arrive in order.
+ */
 export class RemoteSession {
   private buffer = '';
   private heldBlank = false;
-  private waiter: { resolve: (status: number) => void; reject: (error: Error) => void; handlers: PhaseHandlers; control: ControlLine[] } | null = null;
+  private readonly waiters: Waiter[] = [];
   private ended: Error | null = null;
 
   private constructor(
@@ -58,7 +81,8 @@ export class RemoteSession {
       errBuffer += chunk;
       const lines = errBuffer.split('\n');
       errBuffer = lines.pop() ?? '';
-      lines.forEach((line) => this.onStderr(line));
+      // The remote watchdog pings on stderr; only other lines are news.
+      lines.filter((line) => !line.startsWith(`${this.tag} `)).forEach((line) => this.onStderr(line));
     });
     channel.stdin.on('error', () => undefined); // reported through `closed`
     channel.closed.then(
@@ -72,21 +96,29 @@ export class RemoteSession {
   }
 
   /** Run one phase script; resolves with its status once its end marker arrives. */
-  run(script: string, handlers: PhaseHandlers = {}): Promise<PhaseResult> {
+  run(script: string, handlers: PhaseHandlers = {}, options: RunOptions = {}): Promise<PhaseResult> {
     if (this.ended) return Promise.reject(this.ended);
-    if (this.waiter) return Promise.reject(new Error('a phase is already running on this session'));
     const control: ControlLine[] = [];
     const done = new Promise<number>((resolve, reject) => {
-      this.waiter = { resolve, reject, handlers, control };
+      this.waiters.push({ resolve, reject, handlers, control });
     });
-    // stdin of the phase is /dev/null, so no hook can read the next phase.
-    this.channel.stdin.write(`(\n${script}\n) </dev/null 2>&1\nprintf '\\n%s end %s\\n' '${this.tag}' "$?"\n`);
+    // stdin of the phase is /dev/null, so no hook can read the next phase; fd 9
+    // (the lock) is closed, so no process a phase leaves behind holds the lock.
+    // A session-scope group keeps fd 9 (a redirection on the group would be undone
+    // after it) and stderr, where the watchdog it starts must ping.
+    const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', ') </dev/null 2>&1 9>&-'];
+    this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?"\n`);
     return done.then((status) => ({ status, control }));
   }
 
-  /** Close stdin: the remote shell exits after the current phase. */
-  end(): void {
+  /** Send a last script (no answer awaited) and close stdin: the remote shell then exits. */
+  end(lastWords = ''): void {
+    if (!this.ended && lastWords) this.channel.stdin.write(`${lastWords}\n`);
     this.channel.stdin.end();
+  }
+
+  private get waiter(): Waiter | undefined {
+    return this.waiters[0];
   }
 
   private receive(chunk: string): void {
@@ -108,7 +140,7 @@ export class RemoteSession {
       if (kind === 'end') {
         // The wrapper prints a newline before the marker; drop it if it made an empty line.
         this.heldBlank = false;
-        this.waiter = null;
+        this.waiters.shift();
         waiter?.resolve(Number(args[0]));
         return;
       }
@@ -136,8 +168,6 @@ export class RemoteSession {
   private fail(error: Error): void {
     if (this.ended) return;
     this.ended = error;
-    const waiter = this.waiter;
-    this.waiter = null;
-    waiter?.reject(error);
+    this.waiters.splice(0).forEach((waiter) => waiter.reject(error));
   }
 }

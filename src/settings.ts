@@ -25,8 +25,11 @@ export interface EnvVar {
   value: string;
 }
 
+export const COMMANDS = ['deploy', 'rollback', 'status', 'prune'] as const;
+export type Command = (typeof COMMANDS)[number];
+
 export interface Settings {
-  command: 'deploy';
+  command: Command;
   target: HostTarget;
   privateKey: string;
   passphrase: string;
@@ -38,9 +41,20 @@ export interface Settings {
   repository: string;
   ref: string;
   build: string;
+  /** Paths inside each release that live in shared/ instead (SPEC step 7). */
+  sharedDirs: string[];
+  sharedFiles: string[];
+  /** Shell that migrates a copy of the data (SPEC step 8); '' for none. */
+  migrate: string;
+  dataPath: string;
+  rollbackData: boolean;
   env: EnvVar[];
   commandTimeout: number;
   connectTimeout: number;
+  lockTimeout: number;
+  keepReleases: number;
+  /** With rollback: the release to go to; '' for the previous one. */
+  rollbackTo: string;
   dryRun: boolean;
   actor: string;
   runUrl: string;
@@ -61,9 +75,17 @@ export const INPUT_NAMES = [
   'repository',
   'ref',
   'build',
+  'shared-dirs',
+  'shared-files',
+  'migrate',
+  'data-path',
+  'rollback-data',
   'env',
   'command-timeout',
   'connect-timeout',
+  'lock-timeout',
+  'keep-releases',
+  'rollback-to',
   'dry-run',
 ] as const;
 
@@ -89,9 +111,9 @@ const SHELL_SPECIAL_NAMES = new Set(['IFS', 'ENV', 'BASH_ENV', 'CDPATH', 'SHELLO
 export function parseSettings(raw: RawInputs, context: RunContext = {}): Settings {
   const get = (name: InputName): string => (raw[name] ?? '').trim();
 
-  const command = get('command') || 'deploy';
-  if (command !== 'deploy') {
-    throw new InputError('command', `'${printable(command)}' is not a command this version runs`, "'deploy'");
+  const command = (get('command') || 'deploy') as Command;
+  if (!COMMANDS.includes(command)) {
+    throw new InputError('command', `'${printable(command)}' is not a command`, COMMANDS.map((name) => `'${name}'`).join(', '));
   }
 
   const port = parsePort('port', get('port') || '22');
@@ -111,10 +133,13 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
   }
 
-  const release = parseRelease(get('release'), context);
+  // Only a deploy names a release; the other commands work on what is there.
+  const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
   const repository = parseRepository(get('repository'));
-  const ref = parseRef(get('ref') || release);
+  const ref = command === 'deploy' ? parseRef(get('ref') || release) : '';
 
+  const deployPath = parseDeployPath(get('deploy-path'));
+  const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
   return {
     command,
     target,
@@ -123,14 +148,22 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     knownHosts,
     hostFingerprints,
     insecureIgnoreHostKey,
-    deployPath: parseDeployPath(get('deploy-path')),
+    deployPath,
     release,
     repository,
     ref,
     build: parseScript('build', raw['build'] ?? ''),
+    sharedDirs: shared.dirs,
+    sharedFiles: shared.files,
+    migrate: parseScript('migrate', raw['migrate'] ?? ''),
+    dataPath: get('data-path') ? parseDeployPath(get('data-path'), 'data-path') : `${deployPath}/data`,
+    rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
     env: parseEnv(raw['env'] ?? ''),
     commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
     connectTimeout: parseSeconds('connect-timeout', get('connect-timeout'), 30, 600),
+    lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
+    keepReleases: parseCount('keep-releases', get('keep-releases'), 5),
+    rollbackTo: parseRollbackTo(get('rollback-to')),
     dryRun: parseBoolean('dry-run', get('dry-run'), false),
     actor: oneLine(context.actor ?? ''),
     runUrl: oneLine(context.runUrl ?? ''),
@@ -196,12 +229,28 @@ function parseBoolean(input: string, value: string, fallback: boolean): boolean 
   throw new InputError(input, `'${printable(value)}' is not a boolean`, "'true' or 'false'");
 }
 
-function parseSeconds(input: string, value: string, fallback: number, max: number): number {
+function parseSeconds(input: string, value: string, fallback: number, max: number, min = 1): number {
   if (value === '') return fallback;
-  if (!/^[0-9]{1,9}$/.test(value) || Number(value) < 1 || Number(value) > max) {
-    throw new InputError(input, `'${printable(value)}' is not a number of seconds`, `a whole number from 1 to ${max}`);
+  if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new InputError(input, `'${printable(value)}' is not a number of seconds`, `a whole number from ${min} to ${max}`);
   }
   return Number(value);
+}
+
+function parseCount(input: string, value: string, fallback: number): number {
+  if (value === '') return fallback;
+  if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
+    throw new InputError(input, `'${printable(value)}' is not a number of releases to keep`, 'a whole number from 1 to 1000 (current and the rollback target are always kept)');
+  }
+  return Number(value);
+}
+
+function parseRollbackTo(value: string): string {
+  if (value === '' || value === 'previous') return '';
+  if (!RELEASE.test(value) || RESERVED_RELEASES.has(value)) {
+    throw new InputError('rollback-to', `'${printable(value)}' is not a release name`, "'previous' (the default) or the name of a release on the host, e.g. v2.9");
+  }
+  return value;
 }
 
 export function parseRelease(value: string, context: RunContext): string {
@@ -222,19 +271,59 @@ export function parseRelease(value: string, context: RunContext): string {
   return release;
 }
 
-export function parseDeployPath(value: string): string {
+export function parseDeployPath(value: string, input = 'deploy-path'): string {
   const expected = "an absolute path such as '/srv/app/customer-a' (letters, digits and . _ + @ % , = : ~ - only)";
-  if (!value) throw new InputError('deploy-path', 'not given', expected);
-  if (value.length > 1024) throw new InputError('deploy-path', 'longer than 1024 characters', expected);
+  if (!value) throw new InputError(input, 'not given', expected);
+  if (value.length > 1024) throw new InputError(input, 'longer than 1024 characters', expected);
   if (!DEPLOY_PATH_CHARS.test(value)) {
-    throw new InputError('deploy-path', `'${printable(value)}' is not an absolute path of plain characters`, expected);
+    throw new InputError(input, `'${printable(value)}' is not an absolute path of plain characters`, expected);
   }
   const path = value.replace(/\/+$/, '');
   const segments = path.split('/').slice(1);
   if (path === '' || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.startsWith('-'))) {
-    throw new InputError('deploy-path', `'${printable(value)}' has an empty, '.', '..' or '-'-leading segment, or is '/'`, expected);
+    throw new InputError(input, `'${printable(value)}' has an empty, '.', '..' or '-'-leading segment, or is '/'`, expected);
   }
   return path;
+}
+
+const SHARED_PATH = /^[A-Za-z0-9._+@%,=:~-]+(?:\/[A-Za-z0-9._+@%,=:~-]+)*$/;
+
+/**
+ * shared-dirs and shared-files: relative paths inside a release, one a line
+ * (or comma separated). None may contain another, since each becomes one
+ * symlink.
+ */
+export function parseSharedPaths(dirsText: string, filesText: string): { dirs: string[]; files: string[] } {
+  const expected = "relative paths inside the release, one a line, such as 'var/log' or 'etc/app.cfg'";
+  const entries: { input: string; path: string }[] = [];
+  for (const [input, text] of [['shared-dirs', dirsText], ['shared-files', filesText]] as const) {
+    for (const raw of text.split(/[\n,]/)) {
+      const path = raw.trim().replace(/\/+$/, '');
+      if (!path) continue;
+      const segments = path.split('/');
+      if (path.startsWith('/') || segments.some((segment) => segment === '..' || segment === '.')) {
+        throw new InputError(input, `'${printable(path)}' is not a relative path inside the release`, expected);
+      }
+      if (!SHARED_PATH.test(path) || path.length > 512 || segments.some((segment) => segment.startsWith('-'))) {
+        throw new InputError(input, `'${printable(path)}' has characters or segments a shared path cannot have`, `${expected}; letters, digits and . _ + @ % , = : ~ - (no segment starting with -)`);
+      }
+      if (segments[0] === '.git' || segments[0] === '.tagflip-source.tar') {
+        throw new InputError(input, `'${printable(path)}' is reserved`, expected);
+      }
+      for (const other of entries) {
+        const [outer, inner] = other.path.length <= path.length ? [other.path, path] : [path, other.path];
+        if (inner === outer) throw new InputError(input, `'${printable(path)}' is given twice`, 'each path once, in shared-dirs or shared-files');
+        if (inner.startsWith(`${outer}/`)) {
+          throw new InputError(input, `'${printable(inner)}' is inside '${printable(outer)}'`, `${expected}, none inside another`);
+        }
+      }
+      entries.push({ input, path });
+    }
+  }
+  return {
+    dirs: entries.filter((entry) => entry.input === 'shared-dirs').map((entry) => entry.path),
+    files: entries.filter((entry) => entry.input === 'shared-files').map((entry) => entry.path),
+  };
 }
 
 export function parseRepository(value: string): string {

@@ -115,3 +115,25 @@ test('without a tag and without release, the error says what to give', () => {
   expect(run.code).toBe(1);
   expect(run.stdout).toContain('release: not given, and this run was triggered by a branch (main)');
 });
+
+test('a workflow_dispatch rollback with the previous-release output, then status', () => {
+  const site = join(root, 'rolled');
+  const inputs = { ...sshInputs(), 'deploy-path': site };
+  expect(runAction({ ...inputs, release: 'v1' }).code).toBe(0);
+  const deployed = runAction({ ...inputs, release: 'v2' });
+  const previous = deployed.outputs['previous-release'];
+  expect(previous).toBe('v1');
+
+  const rolled = runAction({ ...inputs, command: 'rollback', 'rollback-to': previous }, { GITHUB_EVENT_NAME: 'workflow_dispatch', GITHUB_REF_TYPE: 'branch', GITHUB_REF_NAME: 'main' });
+  expect(rolled.code).toBe(0);
+  expect(rolled.outputs).toMatchObject({ status: 'rolled-back', release: 'v1', 'previous-release': 'v2', 'release-path': `${site}/releases/v1` });
+  expect(rolled.summary).toContain('tagflip rollback v1: rolled-back');
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+
+  const status = runAction({ ...inputs, command: 'status' });
+  expect(status.code).toBe(0);
+  expect(status.outputs).toMatchObject({ status: 'unchanged', release: 'v1' });
+  const [host] = JSON.parse(status.outputs.releases);
+  expect(host).toMatchObject({ current: 'v1', 'rollback-target': '', lock: null });
+  expect(host.releases.map((release: { release: string; state: string }) => `${release.release}:${release.state}`).sort()).toEqual(['v1:active', 'v2:rolled-back']);
+});

@@ -1,41 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
-import { type HostFacts, readHostFacts } from '../../src/facts.js';
-import type { Manifest, ReleaseState } from '../../src/manifest.js';
+import { readHostFacts } from '../../src/facts.js';
 import { PlanError, planDeploy } from '../../src/plan.js';
-import type { ControlLine } from '../../src/session.js';
+import { control, facts, history, manifest } from './host-facts.js';
 
 const DEPLOY_PATH = '/srv/karl/customer-a';
-
-function manifest(release: string, state: ReleaseState, previousRelease = ''): Manifest {
-  return {
-    release,
-    state,
-    commit: '',
-    dataRelease: '',
-    previousRelease,
-    started: '2024-06-01T10:00:00Z',
-    finished: '',
-    activated: '',
-    exitCode: null,
-    failedStep: '',
-    actor: 'octocat',
-    runUrl: '',
-    host: 'deploy@web1',
-  };
-}
-
-function facts(changes: Partial<HostFacts> & { records?: Manifest[] } = {}): HostFacts {
-  const { records = [], ...rest } = changes;
-  return {
-    deployPathExists: true,
-    currentRelease: '',
-    currentTarget: '',
-    releaseDirExists: false,
-    manifests: new Map(records.map((record) => [record.release, record])),
-    problems: [],
-    ...rest,
-  };
-}
 
 const current = (release: string) => ({ currentRelease: release, currentTarget: `releases/${release}` });
 
@@ -198,11 +166,6 @@ describe('planDeploy', () => {
 });
 
 const TAG = 'tagflip-0123456789abcdef01234567';
-/** A control line as RemoteSession builds it from `<tag> <kind> <args…>`. */
-function control(text: string): ControlLine {
-  const [kind, ...args] = text.split(' ');
-  return { kind, args, rest: args.join(' ') };
-}
 
 describe('readHostFacts', () => {
   test('no lines: nothing exists', () => {
@@ -211,7 +174,10 @@ describe('readHostFacts', () => {
       currentRelease: '',
       currentTarget: '',
       releaseDirExists: false,
+      releaseDirs: new Set(),
       manifests: new Map(),
+      history: [],
+      lockHolder: null,
       problems: [],
     });
   });
@@ -225,18 +191,25 @@ describe('readHostFacts', () => {
       'step facts',
       'fact current releases/v2.0',
       'fact release-dir present',
+      'fact dir v1.0',
+      'fact dir v2.0',
       `manifest ${JSON.stringify(v1)}`,
       `manifest ${JSON.stringify(v2)}`,
+      `history ${JSON.stringify(history.deployed('v1.0'))}`,
+      `history ${JSON.stringify(history.deployed('v2.0', 'v1.0'))}`,
     ].map(control);
     expect(readHostFacts(lines)).toEqual({
       deployPathExists: true,
       currentRelease: 'v2.0',
       currentTarget: 'releases/v2.0',
       releaseDirExists: true,
+      releaseDirs: new Set(['v1.0', 'v2.0']),
       manifests: new Map([
         ['v1.0', v1],
         ['v2.0', v2],
       ]),
+      history: [history.deployed('v1.0'), history.deployed('v2.0', 'v1.0')],
+      lockHolder: null,
       problems: [],
     });
   });
@@ -255,6 +228,12 @@ describe('readHostFacts', () => {
     ['releases/with space', ''],
     ['releases/..', ''],
     ['releases/-x', ''],
+    ['releases/current', ''],
+    ['releases/.hidden', ''],
+    ['releases/.', ''],
+    [`releases/v${'1'.repeat(127)}`, `v${'1'.repeat(127)}`],
+    [`releases/v${'1'.repeat(128)}`, ''],
+    ['releases/v1;id', ''],
   ])('current -> %j is release %j', (target, release) => {
     const facts_ = readHostFacts([control(`fact current ${target}`)]);
     expect(facts_.currentTarget).toBe(target);
@@ -288,6 +267,49 @@ describe('readHostFacts', () => {
   test('other kinds and unknown facts are ignored', () => {
     const lines = ['step facts', 'log hello', 'fact colour blue', `${TAG} fact current releases/x`].map(control);
     expect(readHostFacts(lines)).toEqual(readHostFacts([]));
+  });
+
+  test('every release directory is listed; names that are not release names are ignored', () => {
+    const lines = ['fact dir v1', 'fact dir v2.0-rc.1+b5', 'fact dir with space', 'fact dir ..', 'fact dir current', 'fact dir -x', 'fact dir .hidden', 'fact dir', 'fact dir v1'].map(control);
+    expect(readHostFacts(lines).releaseDirs).toEqual(new Set(['v1', 'v2.0-rc.1+b5']));
+  });
+
+  test('a manifest that names no valid release is ignored', () => {
+    const lines = [manifest('../x', 'ready'), manifest('current', 'ready'), manifest('a b', 'ready'), manifest('v1', 'ready')].map((record) =>
+      control(`manifest ${JSON.stringify(record)}`),
+    );
+    expect([...readHostFacts(lines).manifests.keys()]).toEqual(['v1']);
+  });
+
+  test('history lines are read in order; lines tagflip did not write are skipped', () => {
+    const lines = [
+      `history ${JSON.stringify(history.deployed('v1'))}`,
+      'history {not json',
+      'history {"event":"deploy"}',
+      'history {"event":"upgrade","status":"deployed"}',
+      'history []',
+      'history',
+      `history ${JSON.stringify(history.rolledBack('v0', 'v1'))}`,
+      `history ${JSON.stringify(history.pruned('v-old', 'v-older'))}`,
+    ].map(control);
+    expect(readHostFacts(lines).history).toEqual([history.deployed('v1'), history.rolledBack('v0', 'v1'), history.pruned('v-old', 'v-older')]);
+  });
+
+  test('the lock holder is read from its JSON', () => {
+    const holder = { command: 'deploy', release: 'v3.0', actor: 'octocat', runUrl: 'https://github.com/o/r/actions/runs/7', host: 'deploy@web1', since: '2024-06-01T10:00:00Z' };
+    expect(readHostFacts([control(`fact lock-holder ${JSON.stringify(holder)}`)]).lockHolder).toEqual(holder);
+  });
+
+  test.each([
+    ['nothing', 'fact lock-holder'],
+    ['garbage', 'fact lock-holder {broken'],
+    ['an array', 'fact lock-holder []'],
+  ])('a held lock whose holder file is %s still counts as held, with no details', (_what, line) => {
+    expect(readHostFacts([control(line)]).lockHolder).toEqual({ command: '', release: '', actor: '', runUrl: '', host: '', since: '' });
+  });
+
+  test('no lock-holder line: not locked', () => {
+    expect(readHostFacts([control('fact deploy-path exists')]).lockHolder).toBeNull();
   });
 
   test('what readHostFacts reads, planDeploy plans from', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { type HostResult, hostsOutput, renderSummary, summarize } from '../../src/result.js';
+import { type HostResult, type StatusReport, hostsOutput, releasesOutput, renderStatus, renderSummary, summarize } from '../../src/result.js';
 
 function host(changes: Partial<HostResult> = {}): HostResult {
   return {
@@ -27,7 +27,7 @@ describe('summarize', () => {
     });
   });
 
-  test.each(['deployed', 'unchanged', 'failed', 'dry-run'] as const)('one host %s: status %s', (status) => {
+  test.each(['deployed', 'unchanged', 'rolled-back', 'failed', 'dry-run'] as const)('one host %s: the run has that status', (status) => {
     expect(summarize([host({ status })]).status).toBe(status);
   });
 
@@ -116,5 +116,106 @@ describe('hostsOutput', () => {
 
   test('no hosts is an empty array', () => {
     expect(hostsOutput([])).toBe('[]');
+  });
+});
+
+describe('hostsOutput: removed releases', () => {
+  test('listed when retention removed any, left out otherwise', () => {
+    const output = JSON.parse(hostsOutput([host({ removed: ['v1', 'v2'] }), host({ removed: [] }), host({ status: 'rolled-back' })]));
+    expect(output[0]).toEqual({
+      host: 'deploy@web1',
+      status: 'deployed',
+      release: 'v3.0',
+      'previous-release': 'v2.9',
+      'release-path': '/srv/app/releases/v3.0',
+      'build-seconds': 12.3,
+      'total-seconds': 14,
+      error: '',
+      removed: ['v1', 'v2'],
+    });
+    expect(output[1]).not.toHaveProperty('removed');
+    expect(output[2]).not.toHaveProperty('removed');
+    expect(output[2].status).toBe('rolled-back');
+  });
+});
+
+const REPORT: StatusReport = {
+  current: 'v3.0',
+  rollbackTarget: 'v2.9',
+  lockHolder: { command: 'deploy', release: 'v4.0', actor: 'alice', runUrl: 'https://github.com/o/r/actions/runs/9', host: 'deploy@web2', since: '2024-06-01T11:00:00Z' },
+  releases: [
+    { release: 'v3.0', state: 'active', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:03:00Z', actor: 'carol', current: true, rollbackTarget: false },
+    { release: 'v2.9', state: 'inactive', commit: '', finished: '2024-06-01T10:02:00Z', actor: '', current: false, rollbackTarget: true },
+    { release: 'v2.8', state: 'rolled-back', commit: '1111111', finished: '2024-06-01T10:01:00Z', actor: 'bob', current: false, rollbackTarget: false },
+    { release: 'stray', state: 'no record', commit: '', finished: '', actor: '', current: false, rollbackTarget: false },
+  ],
+};
+
+const statusHost = (changes: Partial<HostResult> = {}): HostResult =>
+  host({ status: 'unchanged', release: 'v3.0', previousRelease: 'v2.9', buildSeconds: 0, totalSeconds: 0.5, report: REPORT, ...changes });
+
+describe('releasesOutput', () => {
+  test('one object per host, kebab-case keys, every release field by field', () => {
+    const output = releasesOutput([statusHost()]);
+    expect(output).not.toContain('\n');
+    expect(JSON.parse(output)).toEqual([
+      {
+        host: 'deploy@web1',
+        current: 'v3.0',
+        'rollback-target': 'v2.9',
+        lock: { command: 'deploy', release: 'v4.0', actor: 'alice', runUrl: 'https://github.com/o/r/actions/runs/9', host: 'deploy@web2', since: '2024-06-01T11:00:00Z' },
+        releases: [
+          { release: 'v3.0', state: 'active', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:03:00Z', actor: 'carol', current: true, 'rollback-target': false },
+          { release: 'v2.9', state: 'inactive', commit: '', finished: '2024-06-01T10:02:00Z', actor: '', current: false, 'rollback-target': true },
+          { release: 'v2.8', state: 'rolled-back', commit: '1111111', finished: '2024-06-01T10:01:00Z', actor: 'bob', current: false, 'rollback-target': false },
+          { release: 'stray', state: 'no record', commit: '', finished: '', actor: '', current: false, 'rollback-target': false },
+        ],
+        error: '',
+      },
+    ]);
+  });
+
+  test('not locked: lock is null', () => {
+    expect(JSON.parse(releasesOutput([statusHost({ report: { ...REPORT, lockHolder: null } })]))[0].lock).toBeNull();
+  });
+
+  test('a host that failed before its status was read: empty values and the error', () => {
+    expect(JSON.parse(releasesOutput([statusHost({ status: 'failed', report: undefined, error: 'deploy@web1: connection refused' })]))).toEqual([
+      { host: 'deploy@web1', current: '', 'rollback-target': '', lock: null, releases: [], error: 'deploy@web1: connection refused' },
+    ]);
+  });
+
+  test('no hosts: an empty array', () => {
+    expect(releasesOutput([])).toBe('[]');
+  });
+});
+
+describe('renderStatus', () => {
+  test('current, rollback target, lock holder, then one aligned line per release with its marks', () => {
+    expect(renderStatus(statusHost())).toEqual([
+      'deploy@web1: current v3.0, rollback target v2.9',
+      '  locked by deploy v4.0 by alice https://github.com/o/r/actions/runs/9 since 2024-06-01T11:00:00Z',
+      '  v3.0                 active      abcdef012345  2024-06-01T10:03:00Z  carol  <- current',
+      '  v2.9                 inactive    2024-06-01T10:02:00Z  <- rollback target',
+      '  v2.8                 rolled-back 1111111  2024-06-01T10:01:00Z  bob',
+      '  stray                no record   ',
+    ]);
+  });
+
+  test('nothing deployed, not locked', () => {
+    expect(renderStatus(statusHost({ report: { current: '', rollbackTarget: '', lockHolder: null, releases: [] } }))).toEqual([
+      'deploy@web1: current (none), rollback target (none)',
+      '  not locked',
+    ]);
+  });
+
+  test('a lock holder with few details', () => {
+    const report = { ...REPORT, lockHolder: { command: 'prune', release: '', actor: '', runUrl: '', host: 'h', since: '' }, releases: [] };
+    expect(renderStatus(statusHost({ report }))[1]).toBe('  locked by prune');
+  });
+
+  test('no report: the error, or that there is no status', () => {
+    expect(renderStatus(statusHost({ report: undefined, error: 'deploy@web1: preflight failed' }))).toEqual(['deploy@web1: deploy@web1: preflight failed']);
+    expect(renderStatus(statusHost({ report: undefined }))).toEqual(['deploy@web1: no status']);
   });
 });

@@ -1,9 +1,22 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InputError } from '../../src/errors.js';
-import { CODE, COMMIT, type Manifest, NOW, STEP, parseManifest, renderRecord } from '../../src/manifest.js';
-import { type RenderedScript, type ScriptContext, renderBuildScript, renderFactsScript, renderFlipScript } from '../../src/scripts.js';
+import { CODE, COMMIT, type LockHolder, type Manifest, NOW, STEP, parseManifest, renderRecord } from '../../src/manifest.js';
+import {
+  CLOSE_WORDS,
+  type OpenOptions,
+  type RenderedScript,
+  type ScriptContext,
+  renderBuildScript,
+  renderFlipScript,
+  renderOpenScript,
+  renderPruneScript,
+} from '../../src/scripts.js';
 import { parseEnv } from '../../src/settings.js';
+import { quote } from '../../src/shell.js';
 
 const TAG = 'tagflip-0123456789abcdef01234567';
 
@@ -53,10 +66,34 @@ const previousManifest: Manifest = {
 
 const readyManifest: Manifest = { ...building(), state: 'ready', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:04:00Z' };
 
-/** Header (the assignments), prelude and body of a rendered script. */
+/** The release rolled away from, as a rollback hands it to the flip script. */
+const rolledBackManifest: Manifest = { ...readyManifest, state: 'rolled-back', activated: '2024-06-01T10:04:01Z' };
+
+const HOLDER: LockHolder = {
+  command: 'deploy',
+  release: 'v3.0',
+  actor: 'octocat',
+  runUrl: 'https://github.com/example/app/actions/runs/42',
+  host: 'deploy@web1.example.com',
+  since: '',
+};
+
+const openOptions = (lock: OpenOptions['lock'] = 'yes'): OpenOptions => ({ lock, lockTimeout: 300, holder: HOLDER });
+
+const flipRecords = { active: readyManifest, departed: { ...previousManifest, state: 'inactive' as const }, event: 'deploy' as const };
+
+/** The context of a rollback from v3.0 (current) to v2.9: the scripts see the target as the release. */
+const ROLLBACK_CONTEXT: ScriptContext = { ...CONTEXT, release: 'v2.9', previousRelease: 'v3.0' };
+const rollbackRecords = { active: { ...previousManifest, state: 'inactive' as const }, departed: rolledBackManifest, event: 'rollback' as const };
+
+/**
+ * Header (the assignments) and the rest of a rendered script. The rest starts
+ * with the prelude, or (open script) with the watchdog.
+ */
 function parts(text: string): { header: string; rest: string } {
-  const start = text.indexOf('\nset -u\numask 022\n');
-  expect(start).toBeGreaterThan(0);
+  const starts = ['\nset -u\numask 022\n', '\ntf_run_dir=$(mktemp'].map((marker) => text.indexOf(marker)).filter((index) => index > 0);
+  expect(starts.length).toBeGreaterThan(0);
+  const start = Math.min(...starts);
   return { header: text.slice(0, start), rest: text.slice(start + 1) };
 }
 
@@ -80,15 +117,20 @@ function syntaxCheck(shell: string, text: string): void {
 }
 
 const scripts = (context: ScriptContext): [string, RenderedScript][] => [
-  ['facts', renderFactsScript(context)],
+  ['open (lock)', renderOpenScript(context, openOptions('yes'))],
+  ['open (report the lock)', renderOpenScript(context, openOptions('report'))],
+  ['open (no lock)', renderOpenScript(context, openOptions('no'))],
   ['build', renderBuildScript(context, building(context))],
-  ['flip', renderFlipScript(context, { ...readyManifest, release: context.release }, previousManifest)],
-  ['flip (first deploy)', renderFlipScript({ ...context, previousRelease: '' }, { ...readyManifest, release: context.release, previousRelease: '' }, null)],
+  ['flip', renderFlipScript(context, { ...flipRecords, active: { ...readyManifest, release: context.release } })],
+  ['flip (first deploy)', renderFlipScript({ ...context, previousRelease: '' }, { active: { ...readyManifest, release: context.release, previousRelease: '' }, departed: null, event: 'deploy' })],
+  ['flip (rollback)', renderFlipScript(context, { ...rollbackRecords, active: { ...rollbackRecords.active, release: context.release } })],
+  ['prune', renderPruneScript(context, ['v1.0', 'v2.0-rc.1'])],
+  ['prune (nothing)', renderPruneScript(context, [])],
 ];
 
 describe('rendered scripts, snapshots', () => {
-  test('facts script', () => {
-    expect(renderFactsScript(CONTEXT).text).toMatchSnapshot();
+  test('open script', () => {
+    expect(renderOpenScript(CONTEXT, openOptions('yes')).text).toMatchSnapshot();
   });
 
   test('build script', () => {
@@ -96,18 +138,43 @@ describe('rendered scripts, snapshots', () => {
   });
 
   test('flip script', () => {
-    expect(renderFlipScript(CONTEXT, readyManifest, previousManifest).text).toMatchSnapshot();
+    expect(renderFlipScript(CONTEXT, flipRecords).text).toMatchSnapshot();
   });
 
   test('flip script of a first deploy', () => {
     const context = { ...CONTEXT, previousRelease: '' };
-    expect(renderFlipScript(context, { ...readyManifest, previousRelease: '' }, null).text).toMatchSnapshot();
+    expect(renderFlipScript(context, { active: { ...readyManifest, previousRelease: '' }, departed: null, event: 'deploy' }).text).toMatchSnapshot();
   });
 
-  test('the facts and flip scripts carry no secrets, so they display as sent', () => {
-    expect(renderFactsScript(CONTEXT).display).toBe(renderFactsScript(CONTEXT).text);
-    const flip = renderFlipScript(CONTEXT, readyManifest, previousManifest);
-    expect(flip.display).toBe(flip.text);
+  test('flip script of a rollback', () => {
+    expect(renderFlipScript(ROLLBACK_CONTEXT, rollbackRecords).text).toMatchSnapshot();
+  });
+
+  test('prune script', () => {
+    expect(renderPruneScript(CONTEXT, ['v1.0', 'v2.0-rc.1']).text).toMatchSnapshot();
+  });
+
+  test('the open, flip and prune scripts carry no secrets, so they display as sent', () => {
+    for (const script of [
+      renderOpenScript(CONTEXT, openOptions('yes')),
+      renderFlipScript(CONTEXT, flipRecords),
+      renderFlipScript(ROLLBACK_CONTEXT, rollbackRecords),
+      renderPruneScript(CONTEXT, ['v1.0']),
+    ]) {
+      expect(script.display).toBe(script.text);
+      expect(script.text).not.toContain('hunter2');
+      expect(script.text).not.toContain('TAGFLIP_');
+    }
+  });
+
+  test('the open script differs by lock mode only in tf_lock', () => {
+    const [yes, report, no] = (['yes', 'report', 'no'] as const).map((lock) => renderOpenScript(CONTEXT, openOptions(lock)).text);
+    expect(report).toBe(yes.replace("\ntf_lock='yes'\n", "\ntf_lock='report'\n"));
+    expect(no).toBe(yes.replace("\ntf_lock='yes'\n", "\ntf_lock='no'\n"));
+  });
+
+  test('CLOSE_WORDS stop the watchdog and end the shell', () => {
+    expect(CLOSE_WORDS).toBe('kill "$tf_watchdog" 2>/dev/null; exit 0');
   });
 
   test('the build script displays env values as *** and nothing else differs', () => {
@@ -191,17 +258,17 @@ describe('rendered scripts, values', () => {
     });
   });
 
-  test('the flip script records the new release active and the previous one inactive', () => {
-    const values = headerValues(renderFlipScript(CONTEXT, readyManifest, previousManifest).text, [
+  test('the flip script of a deploy records the new release active and the departed one as given (inactive)', () => {
+    const values = headerValues(renderFlipScript(CONTEXT, flipRecords).text, [
       'tf_manifest_active',
-      'tf_previous_manifest_path',
-      'tf_previous_manifest',
-      'tf_history_deployed',
+      'tf_departed_manifest_path',
+      'tf_departed_manifest',
+      'tf_history_flip',
     ]);
     expect(JSON.parse(values.tf_manifest_active)).toEqual({ ...readyManifest, state: 'active', activated: NOW });
-    expect(values.tf_previous_manifest_path).toBe('/srv/karl/customer-a/.tagflip/releases/v2.9.json');
-    expect(JSON.parse(values.tf_previous_manifest)).toEqual({ ...previousManifest, state: 'inactive' });
-    expect(JSON.parse(values.tf_history_deployed)).toEqual({
+    expect(values.tf_departed_manifest_path).toBe('/srv/karl/customer-a/.tagflip/releases/v2.9.json');
+    expect(JSON.parse(values.tf_departed_manifest)).toEqual({ ...previousManifest, state: 'inactive' });
+    expect(JSON.parse(values.tf_history_flip)).toEqual({
       time: NOW,
       event: 'deploy',
       status: 'deployed',
@@ -213,19 +280,93 @@ describe('rendered scripts, values', () => {
     });
   });
 
-  test('the flip script of a first deploy writes no previous record', () => {
-    const values = headerValues(renderFlipScript({ ...CONTEXT, previousRelease: '' }, readyManifest, null).text, ['tf_previous_manifest_path', 'tf_previous_manifest']);
-    expect(values).toEqual({ tf_previous_manifest_path: '', tf_previous_manifest: '' });
+  test('the flip script of a first deploy writes no departed record', () => {
+    const values = headerValues(renderFlipScript({ ...CONTEXT, previousRelease: '' }, { active: readyManifest, departed: null, event: 'deploy' }).text, [
+      'tf_departed_manifest_path',
+      'tf_departed_manifest',
+    ]);
+    expect(values).toEqual({ tf_departed_manifest_path: '', tf_departed_manifest: '' });
   });
 
-  test('the facts script gets the repository, and no hook environment or secrets', () => {
-    const { text } = renderFactsScript(CONTEXT);
-    expect(headerValues(text, ['tf_repository', 'tf_release_path'])).toEqual({
-      tf_repository: 'https://github.com/example/app.git',
-      tf_release_path: '/srv/karl/customer-a/releases/v3.0',
+  test('the flip script of a rollback: the target becomes active, the departed record keeps the state it was given, history says rollback', () => {
+    const values = headerValues(renderFlipScript(ROLLBACK_CONTEXT, rollbackRecords).text, [
+      'tf_release_path',
+      'tf_manifest_path',
+      'tf_manifest_active',
+      'tf_departed_manifest_path',
+      'tf_departed_manifest',
+      'tf_history_flip',
+    ]);
+    expect(values.tf_release_path).toBe('/srv/karl/customer-a/releases/v2.9');
+    expect(values.tf_manifest_path).toBe('/srv/karl/customer-a/.tagflip/releases/v2.9.json');
+    expect(JSON.parse(values.tf_manifest_active)).toEqual({ ...previousManifest, state: 'active', activated: NOW });
+    expect(values.tf_departed_manifest_path).toBe('/srv/karl/customer-a/.tagflip/releases/v3.0.json');
+    expect(JSON.parse(values.tf_departed_manifest)).toEqual(rolledBackManifest);
+    expect(JSON.parse(values.tf_history_flip)).toEqual({
+      time: NOW,
+      event: 'rollback',
+      status: 'rolled-back',
+      release: 'v2.9',
+      previousRelease: 'v3.0',
+      host: 'deploy@web1.example.com',
+      actor: 'octocat',
+      runUrl: 'https://github.com/example/app/actions/runs/42',
     });
+  });
+
+  test('a rollback forward hands the departed record over as inactive', () => {
+    const departed = { ...readyManifest, state: 'inactive' as const };
+    const values = headerValues(renderFlipScript(ROLLBACK_CONTEXT, { ...rollbackRecords, departed }).text, ['tf_departed_manifest']);
+    expect(JSON.parse(values.tf_departed_manifest)).toEqual(departed);
+  });
+
+  test('the open script header holds exactly these values, and no hook environment or secrets', () => {
+    const { text } = renderOpenScript(CONTEXT, { lock: 'yes', lockTimeout: 17, holder: HOLDER });
+    const expected = {
+      tf_tag: TAG,
+      tf_deploy_path: '/srv/karl/customer-a',
+      tf_release: 'v3.0',
+      tf_release_path: '/srv/karl/customer-a/releases/v3.0',
+      tf_manifest_path: '/srv/karl/customer-a/.tagflip/releases/v3.0.json',
+      tf_history_path: '/srv/karl/customer-a/.tagflip/history.jsonl',
+      tf_repository: 'https://github.com/example/app.git',
+      tf_lock: 'yes',
+      tf_lock_timeout: '17',
+      tf_lock_holder: `{"command":"deploy","release":"v3.0","actor":"octocat","runUrl":"https://github.com/example/app/actions/runs/42","host":"deploy@web1.example.com","since":"${NOW}"}`,
+      tf_build: '<unset>',
+      tf_command_timeout: '<unset>',
+    };
+    expect(headerValues(text, Object.keys(expected))).toEqual(expected);
+    expect(parts(text).header.split('\n')).toHaveLength(10);
     expect(text).not.toContain('TAGFLIP_');
     expect(text).not.toContain('hunter2');
+  });
+
+  test('the lock holder’s own since is replaced by the time the lock is taken', () => {
+    const { text } = renderOpenScript(CONTEXT, { lock: 'yes', lockTimeout: 1, holder: { ...HOLDER, since: 'yesterday' } });
+    expect(JSON.parse(headerValues(text, ['tf_lock_holder']).tf_lock_holder).since).toBe(NOW);
+  });
+
+  test('the prune script header: the releases to remove, space separated, and the history line', () => {
+    const { text } = renderPruneScript(CONTEXT, ['v1.0', 'v2.0-rc.1']);
+    const values = headerValues(text, ['tf_prune', 'tf_history_prune', 'tf_release', 'tf_history_path']);
+    expect(values.tf_prune).toBe('v1.0 v2.0-rc.1');
+    expect(values.tf_history_path).toBe('/srv/karl/customer-a/.tagflip/history.jsonl');
+    expect(JSON.parse(values.tf_history_prune)).toEqual({
+      time: NOW,
+      event: 'prune',
+      status: 'pruned',
+      release: '',
+      previousRelease: '',
+      host: 'deploy@web1.example.com',
+      actor: 'octocat',
+      runUrl: 'https://github.com/example/app/actions/runs/42',
+      removed: ['v1.0', 'v2.0-rc.1'],
+    });
+  });
+
+  test('a prune of nothing has an empty list', () => {
+    expect(headerValues(renderPruneScript(CONTEXT, []).text, ['tf_prune']).tf_prune).toBe('');
   });
 });
 
@@ -306,6 +447,66 @@ describe('syntax', () => {
   });
 });
 
+describe('tf_hook: a hook runs under timeout, in a process group of its own that the watchdog can find', () => {
+  /** Header and prelude of the build script, up to and with tf_hook. */
+  function withHook(): string {
+    const text = renderBuildScript(CONTEXT, building()).text;
+    const start = text.indexOf('\ntf_hook() {');
+    expect(start).toBeGreaterThan(0);
+    return text.slice(0, text.indexOf('\n}\n', start) + 2);
+  }
+
+  /** Run `tf_hook sh -c <command> _ <hook file>` in a real sh; print its status and what is left in the run dir. */
+  function hook(command: string, { timeout = 60, runDir = true, showGroup = false } = {}): { lines: string[]; left: string[]; seconds: number } {
+    const dir = mkdtempSync(join(tmpdir(), 'tagflip-hook-'));
+    try {
+      const script = [
+        withHook(),
+        `tf_command_timeout=${timeout}`,
+        `tf_run_dir=${runDir ? quote(dir) : "''"}`,
+        `tf_hook sh -c ${quote(command)} _ ${quote(`${dir}/hook`)}`,
+        'echo "status $?"',
+        'if [ -n "${show_group:-}" ]; then echo "script $(ps -o pgid= -p $$ | tr -d " ")"; fi',
+      ].join('\n');
+      const started = Date.now();
+      const lines = execFileSync('/bin/sh', ['-c', `show_group=${showGroup ? 1 : ''}\n${script}`]).toString('utf8').trim().split('\n');
+      return { lines, left: readdirSync(dir), seconds: (Date.now() - started) / 1000 };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('the pid recorded in $tf_run_dir/hook is the hook’s process group, not the script’s; the file is removed after', () => {
+    const { lines, left } = hook('echo "recorded $(cat "$1")"; echo "group $(ps -o pgid= -p $$ | tr -d " ")"; echo "parent $PPID"', { showGroup: true });
+    expect(lines.map((line) => line.split(' ')[0])).toEqual(['recorded', 'group', 'parent', 'status', 'script']);
+    const [recorded, group, parent, status, script] = lines.map((line) => line.split(' ')[1]);
+    expect(recorded).toMatch(/^\d+$/);
+    expect(group).toBe(recorded);
+    expect(parent).toBe(recorded); // timeout runs the hook and leads its group
+    expect(script).not.toBe(group);
+    expect(status).toBe('0');
+    expect(left).toEqual([]);
+  });
+
+  test('the hook’s exit status is returned', () => {
+    expect(hook('exit 3').lines).toEqual(['status 3']);
+  });
+
+  test('a hook running longer than command-timeout is stopped with status 124', () => {
+    const { lines, seconds } = hook('sleep 20', { timeout: 1 });
+    expect(lines).toEqual(['status 124']);
+    expect(seconds).toBeLessThan(10);
+  });
+
+  test('without a run dir (no watchdog), the hook still runs and nothing is written', () => {
+    expect(hook('test -e "$1" && echo recorded || echo "not recorded"', { runDir: false }).lines).toEqual(['not recorded', 'status 0']);
+  });
+
+  test('a hook cannot read the script’s stdin', () => {
+    expect(hook('cat; echo "read: $(cat | wc -c)"').lines).toEqual(['read: 0', 'status 0']);
+  });
+});
+
 describe('tf_fill: records after the remote shell fills in the placeholders', () => {
   /** Run tf_fill in a real sh on one of the script's records. */
   function fill(text: string, record: string, step = 'build', code = '3', commit = 'abcdef0123456789abcdef0123456789abcdef01'): string {
@@ -345,7 +546,7 @@ describe('tf_fill: records after the remote shell fills in the placeholders', ()
   });
 
   test('the active manifest gets its activation time', () => {
-    const output = fill(renderFlipScript(CONTEXT, readyManifest, previousManifest).text, 'tf_manifest_active');
+    const output = fill(renderFlipScript(CONTEXT, flipRecords).text, 'tf_manifest_active');
     expect(parseManifest(output)).toEqual({ ...readyManifest, state: 'active', activated: expect.stringMatching(/Z$/) });
   });
 });

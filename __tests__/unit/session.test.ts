@@ -1,5 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/session.js';
 import type { ShellChannel, Transport } from '../../src/transport.js';
@@ -77,9 +80,62 @@ describe('RemoteSession: what is sent', () => {
   test('each phase is wrapped in a subshell reading /dev/null, followed by the end marker', async () => {
     const { channel, phase } = await startPhase('echo one\necho two');
     await tick();
-    expect(channel.written).toBe(`(\necho one\necho two\n) </dev/null 2>&1\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
+    expect(channel.written).toBe(`(\necho one\necho two\n) </dev/null 2>&1 9>&-\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
     await channel.send(end());
     await phase;
+  });
+
+  test("scope 'session' wraps the phase in a group of the session shell, keeping fd 9", async () => {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
+    const phase = session.run('exec 9>>lock', {}, { scope: 'session' });
+    await tick();
+    expect(channel.written).toBe(`{\nexec 9>>lock\n} </dev/null 2>&1\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
+    await channel.send(end(0));
+    expect(await phase).toEqual({ status: 0, control: [] });
+  });
+
+  test("scope 'subshell' is the same as no scope", async () => {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
+    const phase = session.run('x', {}, { scope: 'subshell' });
+    await tick();
+    expect(channel.written.startsWith('(\nx\n) </dev/null 2>&1 9>&-\n')).toBe(true);
+    await channel.send(end(0));
+    await phase;
+  });
+
+  test('end(lastWords) sends the last words, then closes stdin', async () => {
+    const { channel, session, phase } = await startPhase();
+    await channel.send(end());
+    await phase;
+    const before = channel.written;
+    session.end('kill "$tf_watchdog" 2>/dev/null; exit 0');
+    await tick();
+    expect(channel.written.slice(before.length)).toBe('kill "$tf_watchdog" 2>/dev/null; exit 0\n');
+    expect(channel.stdinEnded).toBe(true);
+  });
+
+  test('end() without last words sends nothing more', async () => {
+    const { channel, session, phase } = await startPhase();
+    await channel.send(end());
+    await phase;
+    const before = channel.written;
+    session.end();
+    await tick();
+    expect(channel.written).toBe(before);
+    expect(channel.stdinEnded).toBe(true);
+  });
+
+  test('end(lastWords) after the shell has ended sends nothing', async () => {
+    const { channel, session, phase } = await startPhase();
+    channel.exit({ code: 0, signal: null });
+    await expect(phase).rejects.toBeInstanceOf(SessionClosedError);
+    const before = channel.written;
+    session.end('exit 0');
+    await tick();
+    expect(channel.written).toBe(before);
+    expect(channel.stdinEnded).toBe(true);
   });
 
   test('end() closes the shell’s stdin', async () => {
@@ -252,11 +308,45 @@ describe('RemoteSession: several phases and the end of the shell', () => {
     expect(seen.output).toEqual([]);
   });
 
-  test('a second phase while one runs is refused', async () => {
-    const { channel, session, phase } = await startPhase();
-    await expect(session.run('other')).rejects.toThrow('a phase is already running on this session');
+  test('phases may be sent before earlier ones end (pipelined): all are written at once, results come in order', async () => {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
+    const outputs: string[][] = [[], [], []];
+    const phases = ['one', 'two', 'three'].map((script, index) =>
+      session.run(script, { onOutput: (line) => outputs[index].push(line) }, index === 0 ? { scope: 'session' } : {}),
+    );
+    await tick();
+    const wrapper = (open: string, script: string, close: string) => `${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`;
+    expect(channel.written).toBe(
+      wrapper('{', 'one', '} </dev/null 2>&1') + wrapper('(', 'two', ') </dev/null 2>&1 9>&-') + wrapper('(', 'three', ') </dev/null 2>&1 9>&-'),
+    );
+    const settled: number[] = [];
+    phases.forEach((phase, index) => void phase.then(() => settled.push(index)));
+    await channel.send(`first\n${TAG} locked\n`, end(0), `second\n${TAG} step build\n`);
+    expect(settled).toEqual([0]);
+    await channel.send(end(3), `${TAG} removed v1\nthird\n`, end(0));
+    expect(await Promise.all(phases)).toEqual([
+      { status: 0, control: [{ kind: 'locked', args: [], rest: '' }] },
+      { status: 3, control: [{ kind: 'step', args: ['build'], rest: 'build' }] },
+      { status: 0, control: [{ kind: 'removed', args: ['v1'], rest: 'v1' }] },
+    ]);
+    expect(settled).toEqual([0, 1, 2]);
+    expect(outputs).toEqual([['first'], ['second'], ['third']]);
+  });
+
+  test('when the shell ends, every queued phase is rejected with the same error', async () => {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
+    const first = session.run('one');
+    const second = session.run('two');
     await channel.send(end(0));
-    await phase;
+    expect((await first).status).toBe(0);
+    const third = session.run('three');
+    channel.exit({ code: null, signal: 'SIGHUP' });
+    const errors = await Promise.all([second, third].map((phase) => phase.catch((error: unknown) => error)));
+    expect(errors[0]).toBeInstanceOf(SessionClosedError);
+    expect(errors[1]).toBe(errors[0]);
+    expect((errors[0] as Error).message).toBe('the remote shell ended before the phase finished (signal SIGHUP)');
   });
 
   test('run without handlers still collects control lines', async () => {
@@ -315,6 +405,16 @@ describe('RemoteSession: several phases and the end of the shell', () => {
     await channel.send(end(0));
     await phase;
   });
+
+  test('stderr lines that start with the run tag (the watchdog’s pings) are dropped', async () => {
+    const { channel, phase, stderr } = await startPhase();
+    channel.stderr.write(`${TAG} ping\nreal warning\n${TAG} ping\n${TAG} pi`);
+    channel.stderr.write(`ng\n${OTHER_TAG} ping\n${TAG}\n ${TAG} ping\n${TAG}x ping\n`);
+    await tick();
+    expect(stderr).toEqual(['real warning', `${OTHER_TAG} ping`, TAG, ` ${TAG} ping`, `${TAG}x ping`]);
+    await channel.send(end(0));
+    expect(await phase).toEqual({ status: 0, control: [] });
+  });
 });
 
 describe('RemoteSession: the wrapper in a real sh', () => {
@@ -348,6 +448,49 @@ describe('RemoteSession: the wrapper in a real sh', () => {
 
   test('the phase cannot read the next phase from stdin', async () => {
     expect(await runInSh('cat; echo "read: $(cat | wc -c)"')).toEqual({ result: { status: 0, control: [] }, output: ['read: 0'] });
+  });
+
+  /** Several phases written before any output is read, all run by one real `sh -s`. */
+  async function runPhasesInSh(phases: { script: string; scope?: 'session' | 'subshell' }[]): Promise<{ results: PhaseResult[]; outputs: string[][] }> {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
+    const outputs: string[][] = phases.map(() => []);
+    const running = phases.map(({ script, scope }, index) => session.run(script, { onOutput: (line) => outputs[index].push(line) }, { scope }));
+    await tick();
+    await channel.send(execFileSync('/bin/sh', ['-s'], { input: channel.written }));
+    return { results: await Promise.all(running), outputs };
+  }
+
+  test('session scope: variables outlive the phase; subshell scope: they do not', async () => {
+    const { results, outputs } = await runPhasesInSh([
+      { script: 'kept=yes', scope: 'session' },
+      { script: 'lost=yes' },
+      { script: 'echo "kept=${kept:-} lost=${lost:-}"' },
+    ]);
+    expect(results.map((result) => result.status)).toEqual([0, 0, 0]);
+    expect(outputs).toEqual([[], [], ['kept=yes lost=']]);
+  });
+
+  test('fd 9 opened in session scope stays open for the session, and is closed inside subshell phases', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tagflip-session-'));
+    try {
+      const probe = "if { true >&9; } 2>/dev/null; then echo open; else echo closed; fi";
+      const { outputs } = await runPhasesInSh([
+        { script: `exec 9>>'${dir}/lock'`, scope: 'session' },
+        { script: probe, scope: 'session' },
+        { script: probe },
+        { script: `sh -c '${probe.replace(/'/g, '')}'` },
+      ]);
+      expect(outputs).toEqual([[], ['open'], ['closed'], ['closed']]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a phase ending with exit ends only its subshell; the next phase still runs', async () => {
+    const { results, outputs } = await runPhasesInSh([{ script: 'echo a; exit 4; echo never' }, { script: 'echo b' }]);
+    expect(results.map((result) => result.status)).toEqual([4, 0]);
+    expect(outputs).toEqual([['a'], ['b']]);
   });
 
   test('a forged marker with another tag does not end the phase', async () => {

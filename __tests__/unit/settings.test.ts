@@ -51,6 +51,9 @@ function expectedSsh(): Settings {
     env: [],
     commandTimeout: 3600,
     connectTimeout: 30,
+    lockTimeout: 300,
+    keepReleases: 5,
+    rollbackTo: '',
     dryRun: false,
     actor: '',
     runUrl: '',
@@ -99,6 +102,9 @@ describe('parseSettings: valid inputs', () => {
       env: 'A=1\r\n# comment\n\nB=x y = z\nC=\nD=\ttab',
       'command-timeout': '60',
       'connect-timeout': '600',
+      'lock-timeout': '0',
+      'keep-releases': '1000',
+      'rollback-to': 'v1.2.2',
       'dry-run': 'TRUE',
     };
     expect(parseSettings(raw, { actor: 'octo\ncat', runUrl: 'https://github.com/o/r/actions/runs/1' })).toEqual({
@@ -122,6 +128,9 @@ describe('parseSettings: valid inputs', () => {
       ],
       commandTimeout: 60,
       connectTimeout: 600,
+      lockTimeout: 0,
+      keepReleases: 1000,
+      rollbackTo: 'v1.2.2',
       dryRun: true,
       actor: 'octo cat',
       runUrl: 'https://github.com/o/r/actions/runs/1',
@@ -201,6 +210,74 @@ describe('parseSettings: valid inputs', () => {
   test('timeouts at their limits', () => {
     const settings = parseSettings({ ...sshInputs(), 'command-timeout': '604800', 'connect-timeout': '1' }, TAG_CONTEXT);
     expect([settings.commandTimeout, settings.connectTimeout]).toEqual([604800, 1]);
+  });
+});
+
+describe('parseSettings: commands and the inputs of rollback, retention and the lock', () => {
+  test.each(['rollback', 'status', 'prune'] as const)('%s needs no release: release and ref are empty, even on a tag push', (command) => {
+    const settings = parseSettings({ ...sshInputs(), command }, TAG_CONTEXT);
+    expect(settings).toEqual({ ...expectedSsh(), command, release: '', ref: '' });
+  });
+
+  test.each(['rollback', 'status', 'prune'] as const)('%s on a branch push (no tag) is fine', (command) => {
+    const settings = parseSettings({ ...sshInputs(), command }, { refType: 'branch', refName: 'main' });
+    expect([settings.command, settings.release, settings.ref]).toEqual([command, '', '']);
+  });
+
+  test.each(['rollback', 'status', 'prune'] as const)('%s ignores release and ref inputs', (command) => {
+    const settings = parseSettings({ ...sshInputs(), command, release: 'v9', ref: 'main' }, TAG_CONTEXT);
+    expect([settings.release, settings.ref]).toEqual(['', '']);
+  });
+
+  test('deploy is the default command', () => {
+    expect(parseSettings(sshInputs(), TAG_CONTEXT).command).toBe('deploy');
+    expect(parseSettings({ ...sshInputs(), command: ' deploy\n' }, TAG_CONTEXT).command).toBe('deploy');
+  });
+
+  test.each([
+    ['', ''],
+    ['previous', ''],
+    [' previous ', ''],
+    ['v2.9', 'v2.9'],
+    ['2024-06-01.1', '2024-06-01.1'],
+    ['v1.2.3-rc.1+build.5', 'v1.2.3-rc.1+build.5'],
+    [`v${'1'.repeat(127)}`, `v${'1'.repeat(127)}`],
+  ])('rollback-to %j is %j', (value, expected) => {
+    expect(parseSettings({ ...sshInputs(), command: 'rollback', 'rollback-to': value }, TAG_CONTEXT).rollbackTo).toBe(expected);
+  });
+
+  test.each([
+    ['', 300],
+    ['0', 0],
+    ['1', 1],
+    ['86400', 86400],
+  ])('lock-timeout %j is %j seconds', (value, expected) => {
+    expect(parseSettings({ ...sshInputs(), 'lock-timeout': value }, TAG_CONTEXT).lockTimeout).toBe(expected);
+  });
+
+  test.each([
+    ['', 5],
+    ['1', 1],
+    ['2', 2],
+    ['1000', 1000],
+    ['0007', 7],
+  ])('keep-releases %j keeps %j', (value, expected) => {
+    expect(parseSettings({ ...sshInputs(), command: 'prune', 'keep-releases': value }, TAG_CONTEXT).keepReleases).toBe(expected);
+  });
+
+  test('the error messages of the new inputs', () => {
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), 'keep-releases': '0' }, TAG_CONTEXT)).message).toBe(
+      "keep-releases: '0' is not a number of releases to keep; expected a whole number from 1 to 1000 (current and the rollback target are always kept)",
+    );
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), 'lock-timeout': '86401' }, TAG_CONTEXT)).message).toBe(
+      "lock-timeout: '86401' is not a number of seconds; expected a whole number from 0 to 86400",
+    );
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), command: 'rollback', 'rollback-to': 'a b' }, TAG_CONTEXT)).message).toBe(
+      "rollback-to: 'a b' is not a release name; expected 'previous' (the default) or the name of a release on the host, e.g. v2.9",
+    );
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), command: 'undeploy' }, TAG_CONTEXT)).message).toBe(
+      "command: 'undeploy' is not a command; expected 'deploy', 'rollback', 'status', 'prune'",
+    );
   });
 });
 
@@ -314,7 +391,24 @@ const HOSTILE: Row[] = [
   row('connect-timeout', "'0'", { 'connect-timeout': '0' }),
   row('dry-run', "'yes'", { 'dry-run': 'yes' }),
   row('insecure-ignore-host-key', "'1'", { 'insecure-ignore-host-key': '1' }),
-  row('command', "'rollback' (not in this version)", { command: 'rollback' }),
+  row('command', "'Rollback' (commands are lower case)", { command: 'Rollback' }),
+  row('command', "'undeploy'", { command: 'undeploy' }),
+  row('lock-timeout', "'-1'", { 'lock-timeout': '-1' }),
+  row('lock-timeout', 'more than a day', { 'lock-timeout': '86401' }),
+  row('lock-timeout', "'1.5'", { 'lock-timeout': '1.5' }),
+  row('lock-timeout', "'abc'", { 'lock-timeout': 'abc' }),
+  row('keep-releases', "'0'", { 'keep-releases': '0' }),
+  row('keep-releases', "'-1'", { 'keep-releases': '-1' }),
+  row('keep-releases', "'1001'", { 'keep-releases': '1001' }),
+  row('keep-releases', "'2.5'", { 'keep-releases': '2.5' }),
+  row('keep-releases', "'all'", { 'keep-releases': 'all' }),
+  row('keep-releases', 'huge', { 'keep-releases': '99999999999' }),
+  row('rollback-to', 'command substitution', { command: 'rollback', 'rollback-to': '$(id)' }),
+  row('rollback-to', "'current'", { command: 'rollback', 'rollback-to': 'current' }),
+  row('rollback-to', "'..'", { command: 'rollback', 'rollback-to': '..' }),
+  row('rollback-to', 'a path', { command: 'rollback', 'rollback-to': '../v1' }),
+  row('rollback-to', 'a leading -', { command: 'rollback', 'rollback-to': '-v1' }),
+  row('rollback-to', 'a space', { command: 'rollback', 'rollback-to': 'v1 v2' }),
   row('command', 'shell text', { command: 'deploy; id' }),
   row('build', 'a NUL byte', { build: 'make\0' }),
   row('build', 'longer than 64 KiB', { build: 'x'.repeat(65537) }),

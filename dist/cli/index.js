@@ -34535,11 +34535,147 @@ class DeployError extends Error {
     }
 }
 
+;// CONCATENATED MODULE: ./src/result.ts
+/** What a run reports, whichever front end started it. */
+/** Fold per-host results into the step's outputs. */
+function summarize(hosts) {
+    const first = hosts[0];
+    const failed = hosts.find((host) => host.status === 'failed');
+    return {
+        status: failed ? 'failed' : first.status,
+        release: first.release,
+        previousRelease: first.previousRelease,
+        releasePath: first.releasePath,
+        dataRelease: first.dataRelease,
+        previousDataRelease: first.previousDataRelease,
+        hosts,
+    };
+}
+/** The job summary: one Markdown table, one row per host. */
+function renderSummary(result, title) {
+    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ') || '–';
+    const rows = result.hosts.map((host) => [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, `${host.totalSeconds.toFixed(1)} s`, host.error]
+        .map(cell)
+        .join(' | '));
+    return [
+        `### ${title}: ${result.status}`,
+        '',
+        '| host | status | release | previous | build | total | error |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+        ...rows.map((row) => `| ${row} |`),
+        '',
+        ...result.hosts.flatMap((host) => (host.warnings ?? []).map((warning) => `> [!WARNING]\n> ${host.host}: ${warning.replace(/\n/g, ' ')}\n`)),
+    ].join('\n');
+}
+/** The `hosts` output: one object per host, keys named like the step's outputs. */
+function hostsOutput(hosts) {
+    return JSON.stringify(hosts.map((host) => ({
+        host: host.host,
+        status: host.status,
+        release: host.release,
+        'previous-release': host.previousRelease,
+        'release-path': host.releasePath,
+        'data-release': host.dataRelease,
+        'previous-data-release': host.previousDataRelease,
+        'build-seconds': Math.round(host.buildSeconds * 10) / 10,
+        'total-seconds': Math.round(host.totalSeconds * 10) / 10,
+        error: host.error,
+        ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
+    })));
+}
+/** The `releases` output of command: status: one object per host. */
+function releasesOutput(hosts) {
+    return JSON.stringify(hosts.map((host) => ({
+        host: host.host,
+        current: host.report?.current ?? '',
+        'rollback-target': host.report?.rollbackTarget ?? '',
+        lock: host.report?.lockHolder ?? null,
+        releases: (host.report?.releases ?? []).map((release) => ({
+            release: release.release,
+            state: release.state,
+            commit: release.commit,
+            finished: release.finished,
+            actor: release.actor,
+            current: release.current,
+            'rollback-target': release.rollbackTarget,
+        })),
+        error: host.error,
+    })));
+}
+/** command: status in words, for the log and the CLI. */
+function renderStatus(host) {
+    const report = host.report;
+    if (!report)
+        return [`${host.host}: ${host.error || 'no status'}`];
+    const lines = [
+        `${host.host}: current ${report.current || '(none)'}, rollback target ${report.rollbackTarget || '(none)'}`,
+        report.lockHolder ? `  locked by ${describeHolderBrief(report.lockHolder)}` : '  not locked',
+    ];
+    for (const release of report.releases) {
+        const marks = [release.current ? 'current' : '', release.rollbackTarget ? 'rollback target' : ''].filter(Boolean).join(', ');
+        const details = [release.commit.slice(0, 12), release.finished, release.actor].filter(Boolean).join('  ');
+        lines.push(`  ${release.release.padEnd(20)} ${release.state.padEnd(11)} ${details}${marks ? `  <- ${marks}` : ''}`);
+    }
+    return lines;
+}
+function describeHolderBrief(holder) {
+    return [holder.command, holder.release, holder.actor && `by ${holder.actor}`, holder.runUrl, holder.since && `since ${holder.since}`].filter(Boolean).join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/names.ts
+/** What a release may be called: a tag-like name that is safe as a path segment. */
+const RELEASE_NAME = /^(?!current$)[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
 ;// CONCATENATED MODULE: ./src/manifest.ts
 /** The release record kept on each host under .tagflip/. */
 const STATES = ['building', 'ready', 'active', 'inactive', 'failed', 'rolled-back'];
 /** States of a release that may be activated. */
 const COMPLETE_STATES = ['ready', 'active', 'inactive'];
+/** Read one line of history.jsonl; null for anything tagflip did not write. */
+function parseHistoryEntry(text) {
+    const record = parseObject(text);
+    if (!record || !['deploy', 'rollback', 'prune'].includes(record.event) || typeof record.status !== 'string')
+        return null;
+    const text_ = (key) => (typeof record[key] === 'string' ? record[key] : '');
+    return {
+        time: text_('time'),
+        event: record.event,
+        status: record.status,
+        release: text_('release'),
+        previousRelease: text_('previousRelease'),
+        host: text_('host'),
+        actor: text_('actor'),
+        runUrl: text_('runUrl'),
+        ...(Array.isArray(record.removed) ? { removed: record.removed.filter((name) => typeof name === 'string') } : {}),
+    };
+}
+/** Read .tagflip/lock.json; null when it is missing or not ours. */
+function parseLockHolder(text) {
+    const record = parseObject(text);
+    if (!record)
+        return null;
+    const text_ = (key) => (typeof record[key] === 'string' ? record[key] : '');
+    return { command: text_('command'), release: text_('release'), actor: text_('actor'), runUrl: text_('runUrl'), host: text_('host'), since: text_('since') };
+}
+/** A lock holder in words, for log lines and errors. */
+function describeHolder(holder) {
+    if (!holder)
+        return 'another run (no details recorded)';
+    const what = [holder.command, holder.release].filter(Boolean).join(' ') || 'a run';
+    const who = holder.actor ? ` by ${holder.actor}` : '';
+    const where = holder.runUrl ? ` (${holder.runUrl})` : holder.host ? ` from ${holder.host}` : '';
+    const since = holder.since ? `, since ${holder.since}` : '';
+    return `${what}${who}${where}${since}`;
+}
+function parseObject(text) {
+    try {
+        const value = JSON.parse(text);
+        return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : null;
+    }
+    catch {
+        return null;
+    }
+}
 /** Read a manifest written by tagflip; anything else (hand-edited, truncated) is ignored. */
 function parseManifest(text) {
     let value;
@@ -34590,6 +34726,7 @@ function renderRecord(record) {
 
 ;// CONCATENATED MODULE: ./src/facts.ts
 
+
 /** Build HostFacts from the control lines the facts script printed. */
 function readHostFacts(lines) {
     const facts = {
@@ -34597,7 +34734,12 @@ function readHostFacts(lines) {
         currentRelease: '',
         currentTarget: '',
         releaseDirExists: false,
+        releaseDirs: new Set(),
+        currentDataRelease: '',
+        dataDirs: new Set(),
         manifests: new Map(),
+        history: [],
+        lockHolder: null,
         problems: [],
     };
     for (const line of lines) {
@@ -34606,8 +34748,13 @@ function readHostFacts(lines) {
         }
         else if (line.kind === 'manifest') {
             const manifest = parseManifest(line.rest);
-            if (manifest)
+            if (manifest && RELEASE_NAME.test(manifest.release))
                 facts.manifests.set(manifest.release, manifest);
+        }
+        else if (line.kind === 'history') {
+            const entry = parseHistoryEntry(line.rest);
+            if (entry)
+                facts.history.push(entry);
         }
         else if (line.kind === 'fact') {
             const [key, ...value] = line.args;
@@ -34616,14 +34763,26 @@ function readHostFacts(lines) {
                 facts.deployPathExists = text === 'exists';
             if (key === 'release-dir')
                 facts.releaseDirExists = true;
+            if (key === 'dir' && RELEASE_NAME.test(text))
+                facts.releaseDirs.add(text);
+            if (key === 'data-dir' && RELEASE_NAME.test(text))
+                facts.dataDirs.add(text);
+            if (key === 'data-current')
+                facts.currentDataRelease = releaseOfLink(text);
+            if (key === 'lock-holder')
+                facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
             if (key === 'current') {
                 facts.currentTarget = text;
-                const match = /^releases\/([A-Za-z0-9][A-Za-z0-9._+-]*)\/?$/.exec(text);
-                facts.currentRelease = match ? match[1] : '';
+                facts.currentRelease = releaseOfLink(text);
             }
         }
     }
     return facts;
+}
+/** The release a `current` link names (`releases/<name>`), or '' for anything else. */
+function releaseOfLink(target) {
+    const match = /^releases\/([^/]+)\/?$/.exec(target);
+    return match && RELEASE_NAME.test(match[1]) ? match[1] : '';
 }
 
 ;// CONCATENATED MODULE: ./src/paths.ts
@@ -34676,6 +34835,155 @@ function planDeploy(deployPath, release, facts) {
         ? `releases/${release} is left from an incomplete attempt (state: ${manifest?.state ?? 'no record'}); removing it and building again`
         : `building ${release}`;
     return { ...base, action: 'build', previousRelease, removeStale: stale, reason };
+}
+/** A release that can be activated: a complete record and its directory. */
+function isComplete(facts, release) {
+    const manifest = facts.manifests.get(release);
+    return manifest !== undefined && COMPLETE_STATES.includes(manifest.state) && facts.releaseDirs.has(release);
+}
+/**
+ * The releases that were current, as a stack rebuilt from the history: a
+ * deploy pushes its release, a rollback pops back down to its target (or
+ * pushes it, when it went to a release that was not below).
+ */
+function activationStack(facts) {
+    const stack = [];
+    for (const entry of facts.history) {
+        if (entry.event === 'deploy' && entry.status === 'deployed')
+            stack.push(entry.release);
+        if (entry.event === 'rollback' && entry.status === 'rolled-back') {
+            const below = stack.lastIndexOf(entry.release);
+            if (below >= 0)
+                stack.splice(below + 1);
+            else
+                stack.push(entry.release);
+        }
+    }
+    return stack;
+}
+/**
+ * Where a bare rollback goes: the newest release that was current before the
+ * current one and can still be activated. Rolled-back releases are never
+ * picked. Without a usable history, the current release's record of its
+ * predecessor is followed instead.
+ */
+function rollbackTarget(facts) {
+    const current = facts.currentRelease;
+    const usable = (release) => release !== '' && release !== current && isComplete(facts, release);
+    const stack = activationStack(facts);
+    const top = stack.lastIndexOf(current);
+    if (top >= 0) {
+        for (let i = top - 1; i >= 0; i--)
+            if (usable(stack[i]))
+                return stack[i];
+        return '';
+    }
+    const seen = new Set();
+    let candidate = facts.manifests.get(current)?.previousRelease ?? '';
+    while (candidate && !seen.has(candidate)) {
+        if (usable(candidate))
+            return candidate;
+        seen.add(candidate);
+        candidate = facts.manifests.get(candidate)?.previousRelease ?? '';
+    }
+    return '';
+}
+/** Decide a rollback (SPEC, "Rollback"); `rollbackTo` '' means the previous release. */
+function planRollback(facts, rollbackTo) {
+    const from = facts.currentRelease;
+    if (!from) {
+        throw new PlanError(facts.currentTarget ? `current points to '${facts.currentTarget}', not to a release` : 'nothing is deployed here (there is no current)', 'deploy a release first');
+    }
+    const choices = () => {
+        const names = [...facts.manifests.values()]
+            .filter((manifest) => manifest.release !== from && facts.releaseDirs.has(manifest.release))
+            .filter((manifest) => COMPLETE_STATES.includes(manifest.state) || manifest.state === 'rolled-back')
+            .map((manifest) => (manifest.state === 'rolled-back' ? `${manifest.release} (rolled-back: only by name)` : manifest.release));
+        return names.length > 0 ? `releases that can be rolled back to: ${names.join(', ')}` : 'no other complete release is on the host';
+    };
+    if (!rollbackTo) {
+        const target = rollbackTarget(facts);
+        if (!target)
+            throw new PlanError(`there is no previous release to roll back to from ${from}`, `${choices()}; name one with rollback-to`);
+        return { action: 'flip', target, from, fromState: 'rolled-back', reason: `rolling back from ${from} to ${target}` };
+    }
+    if (rollbackTo === from) {
+        return { action: 'unchanged', target: from, from, fromState: 'inactive', reason: `${from} is already the current release` };
+    }
+    const manifest = facts.manifests.get(rollbackTo);
+    const explicitOk = manifest?.state === 'rolled-back' && facts.releaseDirs.has(rollbackTo);
+    if (!isComplete(facts, rollbackTo) && !explicitOk) {
+        const found = !facts.releaseDirs.has(rollbackTo) ? 'is not on the host' : `is not complete (state: ${manifest?.state ?? 'no record'})`;
+        throw new PlanError(`rollback-to ${rollbackTo} ${found}`, choices());
+    }
+    // Going to a release that was current before this one is a rollback; any other is a move forward.
+    const stack = activationStack(facts);
+    const goingBack = stack.lastIndexOf(rollbackTo) >= 0 && stack.lastIndexOf(rollbackTo) < stack.lastIndexOf(from);
+    return {
+        action: 'flip',
+        target: rollbackTo,
+        from,
+        fromState: goingBack ? 'rolled-back' : 'inactive',
+        reason: `${goingBack ? 'rolling back' : 'switching'} from ${from} to ${rollbackTo}`,
+    };
+}
+/**
+ * Retention (SPEC step 12): keep the `keep` newest complete releases by
+ * finished time, plus `current` and the rollback target whatever their age;
+ * remove every other release directory, complete or not.
+ */
+function planPrune(facts, keep, protect) {
+    const finished = (release) => {
+        const manifest = facts.manifests.get(release);
+        return manifest?.finished || manifest?.started || '';
+    };
+    const complete = [...facts.releaseDirs]
+        .filter((release) => {
+        const state = facts.manifests.get(release)?.state;
+        return state !== undefined && (COMPLETE_STATES.includes(state) || state === 'rolled-back');
+    })
+        .sort((a, b) => finished(b).localeCompare(finished(a)) || b.localeCompare(a));
+    const kept = new Set([...complete.slice(0, keep), ...protect.filter(Boolean)]);
+    const byAge = [...facts.releaseDirs].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
+    // Failed releases have no directory left, but their records go too.
+    const failedRecords = [...facts.manifests.values()].filter((manifest) => manifest.state === 'failed' && !facts.releaseDirs.has(manifest.release)).map((manifest) => manifest.release);
+    const keepList = complete.filter((release) => kept.has(release)).concat([...kept].filter((release) => !complete.includes(release) && facts.releaseDirs.has(release)));
+    const usedData = new Set([facts.currentDataRelease, ...keepList.map((release) => facts.manifests.get(release)?.dataRelease ?? '')]);
+    return {
+        remove: [...byAge.filter((release) => !kept.has(release)), ...failedRecords],
+        keep: keepList,
+        removeData: [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
+    };
+}
+/** The facts as they are once `active` is current and `departed` has its new state. */
+function factsAfterFlip(facts, active, departed, event, dataTarget = '') {
+    const manifests = new Map(facts.manifests);
+    manifests.set(active.release, { ...active, state: 'active' });
+    if (departed)
+        manifests.set(departed.release, departed);
+    const history = [
+        ...facts.history,
+        { time: '', event, status: event === 'deploy' ? 'deployed' : 'rolled-back', release: active.release, previousRelease: departed?.release ?? '', host: '', actor: '', runUrl: '' },
+    ];
+    return {
+        ...facts,
+        currentRelease: active.release,
+        currentTarget: `releases/${active.release}`,
+        releaseDirs: new Set([...facts.releaseDirs, active.release]),
+        currentDataRelease: dataTarget || facts.currentDataRelease,
+        dataDirs: dataTarget ? new Set([...facts.dataDirs, dataTarget]) : facts.dataDirs,
+        manifests,
+        history,
+    };
+}
+/**
+ * Where data/current should point when `release` becomes current: its own
+ * recorded data release, when that differs from the live one and still exists.
+ * '' leaves data/current alone.
+ */
+function dataTargetFor(facts, release) {
+    const wanted = facts.manifests.get(release)?.dataRelease ?? '';
+    return wanted && wanted !== facts.currentDataRelease && facts.dataDirs.has(wanted) ? wanted : '';
 }
 
 ;// CONCATENATED MODULE: ./src/shell.ts
@@ -34734,6 +35042,7 @@ function commonAssignments(context) {
         { name: 'tf_release_path', value: releasePath(context.deployPath, context.release) },
         { name: 'tf_manifest_path', value: manifestPath(context.deployPath, context.release) },
         { name: 'tf_history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
+        { name: 'tf_data_path', value: context.dataPath },
     ];
 }
 /** The environment of every hook (SPEC: "Hooks see …"), user env last. */
@@ -34745,7 +35054,7 @@ function hookEnvironment(context) {
         exported('TAGFLIP_RELEASE_PATH', releasePath(context.deployPath, context.release)),
         exported('TAGFLIP_DEPLOY_PATH', context.deployPath),
         exported('TAGFLIP_SHARED_PATH', sharedPath(context.deployPath)),
-        exported('TAGFLIP_DATA_PATH', `${dataPath(context.deployPath)}/current`),
+        exported('TAGFLIP_DATA_PATH', `${context.dataPath}/current`),
         exported('TAGFLIP_HOST', context.host),
         ...context.env.map(({ name, value }) => ({ name, value, exported: true, secret: true })),
     ];
@@ -34768,9 +35077,21 @@ tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
 tf_append_history() {
   { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_history_path.tmp.$$" &&
     mv -f -- "$tf_history_path.tmp.$$" "$tf_history_path"
+}
+# Run a hook under timeout, which gives it a process group of its own; the
+# session's watchdog reads the group from tf_run_dir to stop it if we vanish.
+tf_hook() {
+  timeout -k 5 "$tf_command_timeout" "$@" &
+  tf_hook_pid=$!
+  if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
+  wait "$tf_hook_pid"
+  tf_hook_status=$?
+  if [ -n "\${tf_run_dir:-}" ]; then rm -f -- "$tf_run_dir/hook"; fi
+  return "$tf_hook_status"
 }`;
-const FACTS_BODY = `tf_step preflight
-tf_problem() { tf_say problem "$@"; }
+const PREFLIGHT_BODY = `tf_step preflight
+tf_problems=0
+tf_problem() { tf_problems=$((tf_problems + 1)); tf_say problem "$@"; }
 tf_probe=$(mktemp -d 2>/dev/null) || tf_probe=''
 if [ -z "$tf_probe" ]; then
   tf_problem mktemp "mktemp -d failed: the host needs a writable temporary directory"
@@ -34783,6 +35104,9 @@ fi
 for tf_tool in timeout sed; do
   command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
 done
+if [ "$tf_lock" = yes ] && ! command -v flock >/dev/null 2>&1; then
+  tf_problem flock "'flock' is not installed; it keeps two runs off one deploy-path; install util-linux"
+fi
 if [ -n "$tf_repository" ]; then
   for tf_tool in git tar; do
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
@@ -34790,7 +35114,9 @@ if [ -n "$tf_repository" ]; then
 fi
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
-  [ -w "$tf_deploy_path" ] || tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it to that user"
+  if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
+    tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it (and .tagflip in it) to that user"
+  fi
 elif [ -e "$tf_deploy_path" ] || [ -L "$tf_deploy_path" ]; then
   tf_problem writable "$tf_deploy_path exists but is not a directory"
 else
@@ -34801,24 +35127,110 @@ else
     tf_problem writable "cannot create $tf_deploy_path: $tf_dir is not writable by $(id -un); create $tf_deploy_path and chown it to that user"
   fi
 fi
-tf_step facts
-if [ -L "$tf_deploy_path/current" ]; then
-  tf_say fact current "$(readlink -- "$tf_deploy_path/current")"
-elif [ -e "$tf_deploy_path/current" ]; then
+if [ -e "$tf_deploy_path/current" ] && [ ! -L "$tf_deploy_path/current" ]; then
   tf_problem current "$tf_deploy_path/current is not a symlink; move it aside so tagflip can manage it"
 fi
-if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then tf_say fact release-dir present; fi
+if [ -e "$tf_data_path/current" ] && [ ! -L "$tf_data_path/current" ]; then
+  tf_problem data "$tf_data_path/current is not a symlink; move the data to $tf_data_path/releases/<name> and link current to releases/<name>"
+fi
+[ "$tf_problems" -eq 0 ]`;
+const FACTS_BODY = `tf_step facts
+if [ -L "$tf_deploy_path/current" ]; then tf_say fact current "$(readlink -- "$tf_deploy_path/current")"; fi
+if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
+for tf_dir in "$tf_deploy_path"/releases/*/; do
+  if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
+done
+if [ -L "$tf_data_path/current" ]; then tf_say fact data-current "$(readlink -- "$tf_data_path/current")"; fi
+for tf_dir in "$tf_data_path"/releases/*/; do
+  if [ -d "$tf_dir" ]; then tf_say fact data-dir "$(basename -- "$tf_dir")"; fi
+done
 for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
   if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
-done`;
-/** Phase 2: preflight and facts in one round trip. Changes nothing. */
-function renderFactsScript(context) {
-    return render([...commonAssignments(context), { name: 'tf_repository', value: context.repository }], FACTS_BODY);
+done
+if [ -f "$tf_history_path" ]; then
+  tail -n 1000 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+fi
+tf_lock_file=$tf_deploy_path/.tagflip/lock
+if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then
+  tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+fi`;
+/**
+ * The first round trip, run in the session shell itself (scope 'session'):
+ * start the watchdog, check the host (preflight), take the deploy lock, read
+ * the facts. Preflight and facts run in subshells; only the lock's file
+ * descriptor (9) and the watchdog outlive this script, and both end with the
+ * session.
+ */
+const OPEN_BODY = `tf_run_dir=$(mktemp -d 2>/dev/null) || tf_run_dir=''
+tf_session_pid=$$
+# The watchdog pings on stderr. When a ping cannot be written, the connection is
+# gone: stop the running hook's process group, so no build outlives its deploy.
+(
+  trap '' PIPE
+  while kill -0 "$tf_session_pid" 2>/dev/null; do
+    if ! printf '%s ping\\n' "$tf_tag" >&2; then
+      if [ -f "$tf_run_dir/hook" ]; then kill -TERM "-$(cat "$tf_run_dir/hook")" 2>/dev/null; fi
+      break
+    fi
+    sleep 1 2>/dev/null  # (not holding stderr, so killing the watchdog frees it at once)
+  done
+  rm -rf -- "$tf_run_dir"
+) </dev/null >/dev/null 9>&- &
+tf_watchdog=$!
+(
+${PRELUDE}
+${PREFLIGHT_BODY}
+) 9>&- 2>&1
+tf_ready=$?
+tf_locked=no
+if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
+  tf_lock_file=$tf_deploy_path/.tagflip/lock
+  tf_lock_open=no
+  if mkdir -p -- "$tf_deploy_path/.tagflip" && command exec 9>>"$tf_lock_file"; then
+    tf_lock_open=yes
+    if flock -n 9; then
+      tf_locked=yes
+    else
+      printf '%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+      if flock -w "$tf_lock_timeout" 9; then tf_locked=yes; fi
+    fi
+  fi
+  if [ "$tf_locked" = yes ]; then
+    printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_lock_file.json.tmp" &&
+      mv -f -- "$tf_lock_file.json.tmp" "$tf_lock_file.json"
+    printf '%s locked\\n' "$tf_tag"
+  elif [ "$tf_lock_open" = no ]; then
+    printf '%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
+  else
+    printf '%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+  fi
+fi
+if { [ "$tf_ready" -eq 0 ] && [ "$tf_lock" != yes ]; } || [ "$tf_locked" = yes ]; then
+  (
+${PRELUDE}
+${FACTS_BODY}
+  ) 9>&- 2>&1
+fi`;
+/** Phases 1–3 in one round trip: watchdog, preflight, lock, facts. Changes nothing but the lock. */
+function renderOpenScript(context, options) {
+    const assignments = [
+        ...commonAssignments(context),
+        { name: 'tf_repository', value: context.repository },
+        { name: 'tf_lock', value: options.lock },
+        { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
+        { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
+    ];
+    const text = (redact) => `${renderAssignments(assignments, redact)}\n${OPEN_BODY}`;
+    return { text: text(false), display: text(true) };
 }
-const BUILD_BODY = `tf_abort() {
+/** Sent as the session ends: stop the watchdog at once instead of at its next ping. */
+const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
+const BUILD_BODY = `tf_data_copy=''
+tf_abort() {
   tf_code=$1
   cd / || :
   rm -rf -- "$tf_release_path"
+  if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_copy"; fi
   tf_write "$tf_manifest_path" "$tf_manifest_failed" || :
   tf_append_history "$tf_history_failed" || :
   tf_fail "$1" "$2"
@@ -34841,11 +35253,11 @@ if [ -n "$tf_repository" ]; then
   export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
   if [ -d "$tf_mirror" ]; then
     git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
-      timeout -k 10 "$tf_command_timeout" git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
+      tf_hook git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
       tf_abort $? "git fetch from $tf_repository failed"
   else
     rm -rf -- "$tf_mirror.tmp" &&
-      timeout -k 10 "$tf_command_timeout" git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
+      tf_hook git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
       mv -T -- "$tf_mirror.tmp" "$tf_mirror" ||
       tf_abort $? "git clone of $tf_repository failed"
   fi
@@ -34857,11 +35269,48 @@ if [ -n "$tf_repository" ]; then
     tf_abort 1 "exporting $tf_ref into $tf_release_path failed"
   tf_say commit "$tf_commit"
 fi
+if [ -n "$tf_shared_dirs$tf_shared_files" ]; then
+  tf_step shared
+  tf_shared=$tf_deploy_path/shared
+  # A symlink in the release on the way to a shared path could point anywhere: refuse it.
+  tf_check_parents() {
+    tf_rest=$1
+    tf_prefix=''
+    while case $tf_rest in */*) true ;; *) false ;; esac; do
+      tf_prefix=$tf_prefix\${tf_rest%%/*}
+      tf_rest=\${tf_rest#*/}
+      if [ -L "$tf_release_path/$tf_prefix" ]; then tf_abort 1 "$tf_prefix in the release is a symlink; tagflip will not link $1 through it"; fi
+      tf_prefix=$tf_prefix/
+    done
+  }
+  tf_link_shared() {
+    tf_check_parents "$1"
+    mkdir -p -- "$(dirname -- "$tf_release_path/$1")" && rm -rf -- "$tf_release_path/$1" &&
+      ln -s -- "$tf_shared/$1" "$tf_release_path/$1" || tf_abort 1 "cannot link $tf_shared/$1 into the release"
+  }
+  for tf_entry in $tf_shared_dirs; do
+    mkdir -p -- "$tf_shared/$tf_entry" || tf_abort 1 "cannot create $tf_shared/$tf_entry"
+    tf_link_shared "$tf_entry"
+  done
+  for tf_entry in $tf_shared_files; do
+    if [ ! -e "$tf_shared/$tf_entry" ]; then
+      tf_check_parents "$tf_entry"
+      if [ -f "$tf_release_path/$tf_entry" ] && [ ! -L "$tf_release_path/$tf_entry" ]; then
+        mkdir -p -- "$(dirname -- "$tf_shared/$tf_entry")" && cp -p -- "$tf_release_path/$tf_entry" "$tf_shared/$tf_entry" ||
+          tf_abort 1 "cannot seed $tf_shared/$tf_entry"
+        tf_say log "seeded shared/$tf_entry from the release"
+      else
+        tf_abort 1 "shared file $tf_entry does not exist: create $tf_shared/$tf_entry on the host (or ship $tf_entry in the release to seed it)"
+      fi
+    fi
+    tf_link_shared "$tf_entry"
+  done
+fi
 tf_step build
 if [ -n "$tf_build" ]; then
   cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
   tf_started=$(date +%s)
-  timeout -k 10 "$tf_command_timeout" sh -c "$tf_build"
+  tf_hook sh -c "$tf_build"
   tf_status=$?
   tf_elapsed=$(( $(date +%s) - tf_started ))
   cd / || :
@@ -34874,6 +35323,29 @@ if [ -n "$tf_build" ]; then
       tf_abort "$tf_status" "build exited with status $tf_status; the host is out of disk space"
     fi
     tf_abort "$tf_status" "build exited with status $tf_status"
+  fi
+fi
+if [ -n "$tf_migrate" ]; then
+  tf_step migrate
+  tf_data_copy=$tf_data_path/releases/$tf_release
+  mkdir -p -- "$tf_data_path/releases" && rm -rf -- "$tf_data_copy" || tf_abort 1 "cannot prepare $tf_data_copy"
+  if [ -e "$tf_data_path/current" ]; then
+    # A copy-on-write clone where the file system can, a full copy elsewhere.
+    cp -a --reflink=auto -- "$tf_data_path/current/" "$tf_data_copy" || tf_abort 1 "copying $tf_data_path/current to $tf_data_copy failed"
+  else
+    mkdir -- "$tf_data_copy" || tf_abort 1 "cannot create $tf_data_copy"
+    tf_say log "no $tf_data_path/current yet: migrating an empty data directory"
+  fi
+  cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
+  export TAGFLIP_DATA_PATH="$tf_data_copy"
+  tf_hook sh -c "$tf_migrate"
+  tf_status=$?
+  export TAGFLIP_DATA_PATH="$tf_data_path/current"
+  cd / || :
+  if [ "$tf_status" -eq 124 ]; then
+    tf_abort "$tf_status" "migrate ran longer than command-timeout ($tf_command_timeout s) and was stopped"
+  elif [ "$tf_status" -ne 0 ]; then
+    tf_abort "$tf_status" "migrate exited with status $tf_status; data/current and current are unchanged"
   fi
 fi
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
@@ -34892,6 +35364,9 @@ function renderBuildScript(context, building) {
         { name: 'tf_ref', value: context.ref },
         { name: 'tf_build', value: context.build },
         { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+        { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
+        { name: 'tf_shared_files', value: context.sharedFiles.join(' ') },
+        { name: 'tf_migrate', value: context.migrate },
         { name: 'tf_manifest_building', value: renderRecord(building) },
         { name: 'tf_manifest_ready', value: renderRecord(ready) },
         { name: 'tf_manifest_failed', value: renderRecord(failed) },
@@ -34901,32 +35376,85 @@ function renderBuildScript(context, building) {
 }
 const FLIP_BODY = `tf_step flip
 [ -d "$tf_release_path" ] || tf_fail 1 "$tf_release_path is missing; nothing was flipped"
-tf_link=$tf_deploy_path/.current.tagflip-$$
-rm -f -- "$tf_link"
-ln -s -- "releases/$tf_release" "$tf_link" || tf_fail 1 "cannot create a symlink in $tf_deploy_path"
-if ! mv -T -- "$tf_link" "$tf_deploy_path/current"; then
+# Point DIR/current at releases/NAME with one rename(2).
+tf_flip() {
+  tf_link=$1/.current.tagflip-$$
   rm -f -- "$tf_link"
+  ln -s -- "releases/$2" "$tf_link" || return 1
+  mv -T -- "$tf_link" "$1/current" || { rm -f -- "$tf_link"; return 1; }
+}
+if [ -n "$tf_data_target" ]; then
+  [ -d "$tf_data_path/releases/$tf_data_target" ] || tf_fail 1 "$tf_data_path/releases/$tf_data_target is missing; nothing was flipped"
+  tf_flip "$tf_data_path" "$tf_data_target" || tf_fail 1 "could not flip $tf_data_path/current; nothing was flipped"
+  tf_say data-flipped
+fi
+if ! tf_flip "$tf_deploy_path" "$tf_release"; then
+  if [ -n "$tf_data_target" ] && [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; then
+    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+  fi
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
 tf_say flipped
 mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
-  { [ -z "$tf_previous_manifest" ] || tf_write "$tf_previous_manifest_path" "$tf_previous_manifest"; } &&
-  tf_append_history "$tf_history_deployed" ||
+  { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
+  tf_append_history "$tf_history_flip" ||
   tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"`;
 /**
- * Phase 9: flip `current` with one rename, then record the new release as active
- * and the one before it as inactive.
+ * Phase 9: flip `current` to context.release with one rename, then record it as
+ * active and the release it replaced with its new state.
  */
-function renderFlipScript(context, active, previous) {
-    const history = historyEntry(context, 'deploy', 'deployed');
+function renderFlipScript(context, records) {
+    const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
     return render([
         ...commonAssignments(context),
-        { name: 'tf_manifest_active', value: renderRecord({ ...active, state: 'active', activated: NOW }) },
-        { name: 'tf_previous_manifest_path', value: previous ? manifestPath(context.deployPath, previous.release) : '' },
-        { name: 'tf_previous_manifest', value: previous ? renderRecord({ ...previous, state: 'inactive' }) : '' },
-        { name: 'tf_history_deployed', value: renderRecord(history) },
+        { name: 'tf_manifest_active', value: renderRecord({ ...records.active, state: 'active', activated: NOW }) },
+        { name: 'tf_departed_manifest_path', value: records.departed ? manifestPath(context.deployPath, records.departed.release) : '' },
+        { name: 'tf_departed_manifest', value: records.departed ? renderRecord(records.departed) : '' },
+        { name: 'tf_history_flip', value: renderRecord(historyEntry(context, records.event, status)) },
+        { name: 'tf_data_target', value: records.dataTarget },
+        { name: 'tf_data_before', value: records.dataBefore },
     ], FLIP_BODY);
+}
+const PRUNE_BODY = `tf_step prune
+tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
+tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_current=''
+# Never what is live, whatever the plan said: check everything before removing anything.
+for tf_name in $tf_prune; do
+  if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+done
+for tf_name in $tf_prune_data; do
+  if [ "\${tf_data_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove data release $tf_name: it is data/current"; fi
+done
+for tf_name in $tf_prune; do
+  rm -rf -- "$tf_deploy_path/releases/$tf_name" "$tf_deploy_path/.tagflip/releases/$tf_name.json" ||
+    tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
+  tf_say removed "$tf_name"
+done
+for tf_name in $tf_prune_data; do
+  rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
+  tf_say removed-data "$tf_name"
+done
+tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
+/**
+ * Step 12: remove releases (directory and record). Release names are
+ * validated names (letters, digits, . _ + -), so a space-separated list is safe
+ * to split.
+ */
+function renderPruneScript(context, remove, removeData = []) {
+    const entry = {
+        ...historyEntry(context, 'prune', 'pruned'),
+        release: '',
+        previousRelease: '',
+        removed: [...remove],
+        ...(removeData.length > 0 ? { removedData: [...removeData] } : {}),
+    };
+    return render([
+        ...commonAssignments(context),
+        { name: 'tf_prune', value: remove.join(' ') },
+        { name: 'tf_prune_data', value: removeData.join(' ') },
+        { name: 'tf_history_prune', value: renderRecord(entry) },
+    ], PRUNE_BODY);
 }
 
 ;// CONCATENATED MODULE: external "node:crypto"
@@ -34948,7 +35476,8 @@ class SessionClosedError extends Error {
 /**
  * One remote shell kept open for the whole run. Each phase script is sent on
  * stdin wrapped in a subshell; the wrapper then prints `<tag> end <status>`,
- * which tells us the phase is over without opening another channel.
+ * which tells us the phase is over without opening another channel. Phases may
+ * be sent before earlier ones end (pipelined); results arrive in order.
  */
 class RemoteSession {
     channel;
@@ -34956,7 +35485,7 @@ class RemoteSession {
     onStderr;
     buffer = '';
     heldBlank = false;
-    waiter = null;
+    waiters = [];
     ended = null;
     constructor(channel, tag, onStderr) {
         this.channel = channel;
@@ -34970,7 +35499,8 @@ class RemoteSession {
             errBuffer += chunk;
             const lines = errBuffer.split('\n');
             errBuffer = lines.pop() ?? '';
-            lines.forEach((line) => this.onStderr(line));
+            // The remote watchdog pings on stderr; only other lines are news.
+            lines.filter((line) => !line.startsWith(`${this.tag} `)).forEach((line) => this.onStderr(line));
         });
         channel.stdin.on('error', () => undefined); // reported through `closed`
         channel.closed.then(({ code, signal }) => this.fail(new SessionClosedError(signal ? `signal ${signal}` : `exit status ${code}`)), (error) => this.fail(error));
@@ -34979,22 +35509,29 @@ class RemoteSession {
         return new RemoteSession(await transport.openShell(), tag, onStderr);
     }
     /** Run one phase script; resolves with its status once its end marker arrives. */
-    run(script, handlers = {}) {
+    run(script, handlers = {}, options = {}) {
         if (this.ended)
             return Promise.reject(this.ended);
-        if (this.waiter)
-            return Promise.reject(new Error('a phase is already running on this session'));
         const control = [];
         const done = new Promise((resolve, reject) => {
-            this.waiter = { resolve, reject, handlers, control };
+            this.waiters.push({ resolve, reject, handlers, control });
         });
-        // stdin of the phase is /dev/null, so no hook can read the next phase.
-        this.channel.stdin.write(`(\n${script}\n) </dev/null 2>&1\nprintf '\\n%s end %s\\n' '${this.tag}' "$?"\n`);
+        // stdin of the phase is /dev/null, so no hook can read the next phase; fd 9
+        // (the lock) is closed, so no process a phase leaves behind holds the lock.
+        // A session-scope group keeps fd 9 (a redirection on the group would be undone
+        // after it) and stderr, where the watchdog it starts must ping.
+        const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', ') </dev/null 2>&1 9>&-'];
+        this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?"\n`);
         return done.then((status) => ({ status, control }));
     }
-    /** Close stdin: the remote shell exits after the current phase. */
-    end() {
+    /** Send a last script (no answer awaited) and close stdin: the remote shell then exits. */
+    end(lastWords = '') {
+        if (!this.ended && lastWords)
+            this.channel.stdin.write(`${lastWords}\n`);
         this.channel.stdin.end();
+    }
+    get waiter() {
+        return this.waiters[0];
     }
     receive(chunk) {
         this.buffer += chunk;
@@ -35014,7 +35551,7 @@ class RemoteSession {
             if (kind === 'end') {
                 // The wrapper prints a newline before the marker; drop it if it made an empty line.
                 this.heldBlank = false;
-                this.waiter = null;
+                this.waiters.shift();
                 waiter?.resolve(Number(args[0]));
                 return;
             }
@@ -35041,124 +35578,357 @@ class RemoteSession {
         if (this.ended)
             return;
         this.ended = error;
-        const waiter = this.waiter;
-        this.waiter = null;
-        waiter?.reject(error);
+        this.waiters.splice(0).forEach((waiter) => waiter.reject(error));
     }
+}
+
+;// CONCATENATED MODULE: ./src/host-session.ts
+
+
+
+
+
+
+/** Extra time the client allows a phase beyond its own limit before it gives up on the host. */
+const CLIENT_GRACE_SECONDS = 60;
+/** Remedies by step, for failures a script reports. */
+const REMEDIES = {
+    prepare: 'check that deploy-path is writable by the deploy user',
+    source: 'check repository and ref, and that the host can fetch the repository (deploy key, network)',
+    build: 'fix the build and deploy again; current was not touched and the failed release was removed',
+    flip: 'check the permissions of deploy-path',
+    prune: 'check the permissions of deploy-path/releases',
+};
+/**
+ * One host's connection for one run: a single remote shell that phase scripts
+ * are sent to, with log groups per step and failures turned into DeployErrors
+ * that name the host, the phase and a remedy.
+ */
+class HostSession {
+    transport;
+    session;
+    logger;
+    settings;
+    host;
+    tag;
+    constructor(transport, session, logger, settings) {
+        this.transport = transport;
+        this.session = session;
+        this.logger = logger;
+        this.settings = settings;
+        this.host = transport.label;
+        this.tag = session.tag;
+    }
+    static async start(transport, logger, settings) {
+        logger.startGroup(`connect · ${transport.label}`);
+        try {
+            const session = await RemoteSession.open(transport, newRunTag(), (line) => logger.warning(`${transport.label}: ${line}`));
+            return new HostSession(transport, session, logger, settings);
+        }
+        catch (error) {
+            await transport.close();
+            throw error;
+        }
+        finally {
+            logger.endGroup();
+        }
+    }
+    /** What every script of this run knows; release '' for commands that name none. */
+    context(release, previousRelease) {
+        const { settings } = this;
+        return {
+            tag: this.tag,
+            host: this.host,
+            deployPath: settings.deployPath,
+            release,
+            previousRelease,
+            repository: settings.command === 'deploy' ? settings.repository : '',
+            ref: settings.ref,
+            build: settings.build,
+            sharedDirs: settings.command === 'deploy' ? settings.sharedDirs : [],
+            sharedFiles: settings.command === 'deploy' ? settings.sharedFiles : [],
+            migrate: settings.command === 'deploy' ? settings.migrate : '',
+            dataPath: settings.dataPath,
+            commandTimeout: settings.commandTimeout,
+            env: settings.env,
+            actor: settings.actor,
+            runUrl: settings.runUrl,
+        };
+    }
+    /** Phases 1–3: preflight, the lock (waiting for it if another run holds it), facts. */
+    async open(context, lock) {
+        const holder = {
+            command: this.settings.command,
+            release: context.release,
+            actor: this.settings.actor,
+            runUrl: this.settings.runUrl,
+            host: this.host,
+            since: '',
+        };
+        const script = renderOpenScript(context, { lock, lockTimeout: this.settings.lockTimeout, holder });
+        let waitedFor = null;
+        const lines = await this.run('preflight', script, this.settings.lockTimeout, {
+            scope: 'session',
+            onControl: (line) => {
+                if (line.kind === 'waiting') {
+                    waitedFor = parseLockHolder(line.rest);
+                    this.logger.info(`${this.host}: waiting up to ${this.settings.lockTimeout} s for the lock held by ${describeHolder(waitedFor)}`);
+                }
+            },
+        });
+        const facts = readHostFacts(lines);
+        if (facts.problems.length > 0) {
+            const list = facts.problems.map((problem) => problem.message).join('; ');
+            throw new DeployError(this.host, 'preflight', list, `fix the host, then run again; nothing was changed on ${this.host}`);
+        }
+        const timedOut = lines.find((line) => line.kind === 'lock-timeout');
+        if (timedOut) {
+            const holderNow = parseLockHolder(timedOut.rest) ?? waitedFor;
+            throw new DeployError(this.host, 'lock', `another run held the lock of ${this.settings.deployPath} for all of lock-timeout (${this.settings.lockTimeout} s): ${describeHolder(holderNow)}`, 'wait for it to finish and run again, or raise lock-timeout; nothing was changed');
+        }
+        if (lock === 'yes' && !lines.some((line) => line.kind === 'locked')) {
+            const why = lines.find((line) => line.kind === 'lock-error')?.rest ?? `could not take ${this.settings.deployPath}/.tagflip/lock`;
+            throw new DeployError(this.host, 'lock', why, 'check that .tagflip/lock in deploy-path is a file the deploy user can write');
+        }
+        return facts;
+    }
+    /** Step 12: remove what the plan says; returns the releases removed. */
+    async prune(context, plan) {
+        if (plan.remove.length === 0 && plan.removeData.length === 0)
+            return [];
+        const lines = await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600);
+        const removed = lines.filter((line) => line.kind === 'removed').map((line) => line.rest);
+        const removedData = lines.filter((line) => line.kind === 'removed-data').map((line) => line.rest);
+        if (removed.length > 0)
+            this.logger.info(`${this.host}: removed ${removed.join(', ')} (keep-releases: ${this.settings.keepReleases})`);
+        if (removedData.length > 0)
+            this.logger.info(`${this.host}: removed data releases ${removedData.join(', ')} (no kept release uses them)`);
+        return removed;
+    }
+    /** Run one phase script; every `step` line it prints opens a log group. */
+    async run(phase, script, timeoutSeconds, options = {}) {
+        this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
+        let step = phase;
+        let grouped = false;
+        const openGroup = (name) => {
+            if (grouped)
+                this.logger.endGroup();
+            this.logger.startGroup(`${name} · ${this.host}`);
+            grouped = true;
+        };
+        const deadline = new Deadline(timeoutSeconds + CLIENT_GRACE_SECONDS);
+        try {
+            const { status, control } = await deadline.race(this.session.run(script.text, {
+                onOutput: (line) => {
+                    if (!grouped)
+                        openGroup(step);
+                    this.logger.info(line);
+                },
+                onControl: (line) => {
+                    if (line.kind === 'step' && (line.args[0] !== step || !grouped)) {
+                        step = line.args[0];
+                        openGroup(step);
+                    }
+                    else if (line.kind === 'log') {
+                        this.logger.info(`${this.host}: ${line.rest}`);
+                    }
+                    options.onControl?.(line);
+                },
+            }, { scope: options.scope }), () => this.session.end());
+            const failure = control.find((line) => line.kind === 'error');
+            if (failure) {
+                const [failedStep = step, code = '1', ...message] = failure.args;
+                throw new DeployError(this.host, failedStep, message.join(' '), REMEDIES[failedStep] ?? '', Number(code));
+            }
+            if (status !== 0 && options.scope !== 'session') {
+                throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, REMEDIES[step] ?? '');
+            }
+            return control;
+        }
+        catch (error) {
+            if (error instanceof DeadlineError) {
+                throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, 'the connection was closed; check the host');
+            }
+            throw error;
+        }
+        finally {
+            deadline.clear();
+            if (grouped)
+                this.logger.endGroup();
+        }
+    }
+    /** End the remote shell (which releases the lock) and the connection. */
+    async close() {
+        this.session.end(CLOSE_WORDS);
+        await this.transport.close();
+    }
+}
+/** Turn any failure into one that names the host and the phase. */
+function explainFailure(host, error) {
+    if (error instanceof DeployError)
+        return error;
+    if (error instanceof PlanError)
+        return new DeployError(host, 'plan', error.message, error.remedy);
+    if (error instanceof SessionClosedError) {
+        return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; run again (an incomplete release is rebuilt)');
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    return new DeployError(host, 'connection', message, 'check the host and the network');
+}
+class DeadlineError extends Error {
+}
+/** A client-side limit, in case the remote `timeout` cannot do its job. */
+class Deadline {
+    seconds;
+    timer = null;
+    constructor(seconds) {
+        this.seconds = seconds;
+    }
+    race(work, onExpire) {
+        const expired = new Promise((_resolve, reject) => {
+            this.timer = setTimeout(() => {
+                onExpire();
+                reject(new DeadlineError());
+            }, this.seconds * 1000);
+        });
+        return Promise.race([work, expired]);
+    }
+    clear() {
+        if (this.timer)
+            clearTimeout(this.timer);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/host-run.ts
+
+
+
+/** Path of the release `current` points to, or '' when there is none. */
+function currentPath(settings, facts) {
+    return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
+}
+/**
+ * Run a command's work on one host: connect, hand over the session, and turn
+ * the outcome (or any failure) into the host's result. The session, and with
+ * it the lock, always ends here.
+ */
+async function runOnHost(settings, deps, work) {
+    const started = Date.now();
+    const run = {
+        result: {
+            host: deps.transport.label,
+            status: 'failed',
+            release: '',
+            previousRelease: '',
+            releasePath: '',
+            dataRelease: '',
+            previousDataRelease: '',
+            buildSeconds: 0,
+            totalSeconds: 0,
+            error: '',
+        },
+        facts: null,
+    };
+    let host = null;
+    try {
+        host = await HostSession.start(deps.transport, deps.logger, settings);
+        Object.assign(run.result, await work(host, run));
+    }
+    catch (error) {
+        const explained = explainFailure(run.result.host, error);
+        deps.logger.error(explained.message);
+        const facts = run.facts;
+        Object.assign(run.result, {
+            status: 'failed',
+            release: facts?.currentRelease ?? '',
+            previousRelease: facts ? rollbackTarget(facts) : '',
+            releasePath: facts ? currentPath(settings, facts) : '',
+            dataRelease: facts?.currentDataRelease ?? '',
+            error: explained.message,
+        });
+    }
+    finally {
+        if (host)
+            await host.close();
+        else
+            await deps.transport.close();
+    }
+    run.result.totalSeconds = (Date.now() - started) / 1000;
+    return run.result;
 }
 
 ;// CONCATENATED MODULE: ./src/deploy.ts
 
 
 
-
-
-
-/** Extra time the client allows a phase beyond command-timeout before it gives up on the host. */
-const CLIENT_GRACE_SECONDS = 60;
 /**
- * Deploy one release to one host: connect, preflight and facts, plan, build,
- * flip. Each phase is one round trip on one remote shell.
+ * Deploy one release to one host: connect, preflight, lock and facts, plan,
+ * build, flip, prune. Each phase is one round trip on one remote shell.
  */
-async function deployToHost(settings, deps) {
-    const { transport, logger } = deps;
+function deployToHost(settings, deps) {
+    const { logger } = deps;
     const now = deps.now ?? (() => new Date());
-    const host = transport.label;
-    const started = Date.now();
-    const result = {
-        host,
-        status: 'failed',
-        release: '',
-        previousRelease: '',
-        releasePath: '',
-        buildSeconds: 0,
-        totalSeconds: 0,
-        error: '',
-    };
-    const tag = newRunTag();
-    let session = null;
-    let facts = null;
-    try {
-        const phase = new PhaseRunner(host, logger);
-        session = await phase.connect(transport, tag);
-        const context = {
-            tag,
-            host,
-            deployPath: settings.deployPath,
-            release: settings.release,
-            previousRelease: '',
-            repository: settings.repository,
-            ref: settings.ref,
-            build: settings.build,
-            commandTimeout: settings.commandTimeout,
-            env: settings.env,
-            actor: settings.actor,
-            runUrl: settings.runUrl,
-        };
-        facts = await phase.facts(session, renderFactsScript(context), settings);
-        const plan = makePlan(host, settings, facts);
+    return runOnHost(settings, deps, async (host, run) => {
+        const context = host.context(settings.release, '');
+        const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
+        run.facts = facts;
+        const plan = planDeploy(settings.deployPath, settings.release, facts);
         context.previousRelease = plan.previousRelease;
         const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
-        logger.info(`${host}: ${plan.reason}${currently}`);
-        result.release = facts.currentRelease;
+        logger.info(`${host.host}: ${plan.reason}${currently}`);
+        const data = { dataRelease: facts.currentDataRelease, previousDataRelease: '' };
         if (plan.action === 'unchanged') {
-            return finish(result, started, { status: 'unchanged', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
+            return { ...data, status: 'unchanged', release: plan.release, previousRelease: rollbackTarget(facts), releasePath: plan.releasePath };
         }
-        const building = buildingManifest(settings, plan, host, now());
+        const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
+        const warnings = [];
         if (settings.dryRun) {
-            showDryRun(logger, host, plan, context, building, facts);
-            return finish(result, started, { status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
+            showDryRun(logger, host.host, plan, context, building, facts);
+            return { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) };
         }
         let active;
+        let dataTarget = '';
         if (plan.action === 'build') {
             const buildStarted = Date.now();
-            const ready = await phase.run(session, 'build', renderBuildScript(context, building), settings.commandTimeout);
-            result.buildSeconds = (Date.now() - buildStarted) / 1000;
-            const [finished = '', commit = ''] = ready.find((line) => line.kind === 'ready')?.args ?? [];
+            const lines = await host.run('build', renderBuildScript(context, building), settings.commandTimeout * 2);
+            run.result.buildSeconds = (Date.now() - buildStarted) / 1000;
+            const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
             active = { ...building, state: 'ready', finished, commit };
+            dataTarget = settings.migrate ? plan.release : '';
         }
         else {
-            active = reactivatedManifest(plan, facts);
+            dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
+            active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
+            if (dataTarget)
+                warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
         }
-        const previous = facts.manifests.get(plan.previousRelease) ?? null;
-        await phase.run(session, 'flip', renderFlipScript(context, active, previous), 60);
-        logger.info(`${host}: current -> releases/${plan.release}`);
-        return finish(result, started, { status: 'deployed', release: plan.release, previousRelease: plan.previousRelease, releasePath: plan.releasePath });
-    }
-    catch (error) {
-        const explained = explain(host, error);
-        logger.error(explained.message);
-        const rollbackTarget = facts?.manifests.get(facts.currentRelease)?.previousRelease ?? '';
-        const releasePath = facts ? currentPath(settings, facts) : '';
-        return finish(result, started, { status: 'failed', release: facts?.currentRelease ?? '', previousRelease: rollbackTarget, releasePath, error: explained.message });
-    }
-    finally {
-        session?.end();
-        await transport.close();
-    }
+        warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
+        const departed = departedManifest(facts, plan.previousRelease);
+        const flip = renderFlipScript(context, { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease });
+        await host.run('flip', flip, 60);
+        logger.info(`${host.host}: current -> releases/${plan.release}${dataTarget ? `, data/current -> releases/${dataTarget}` : ''}`);
+        const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
+        const removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]));
+        return {
+            status: 'deployed',
+            release: plan.release,
+            previousRelease: plan.previousRelease,
+            releasePath: plan.releasePath,
+            dataRelease: after.currentDataRelease,
+            previousDataRelease: dataTarget ? facts.currentDataRelease : '',
+            removed,
+            warnings,
+        };
+    });
 }
-function finish(result, started, changes) {
-    Object.assign(result, changes);
-    result.totalSeconds = (Date.now() - started) / 1000;
-    return result;
-}
-/** Path of the release `current` points to, or '' when there is none. */
-function currentPath(settings, facts) {
-    return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
+/** The record of the release being replaced, now inactive (null when it has none). */
+function departedManifest(facts, release) {
+    const manifest = facts.manifests.get(release);
+    return manifest ? { ...manifest, state: 'inactive' } : null;
 }
 /** The record of a complete release that is activated again without a rebuild. */
 function reactivatedManifest(plan, facts) {
     return { ...facts.manifests.get(plan.release), previousRelease: plan.previousRelease };
-}
-function makePlan(host, settings, facts) {
-    try {
-        return planDeploy(settings.deployPath, settings.release, facts);
-    }
-    catch (error) {
-        if (error instanceof PlanError)
-            throw new DeployError(host, 'plan', error.message, error.remedy);
-        throw error;
-    }
 }
 function buildingManifest(settings, plan, host, started) {
     return {
@@ -35184,133 +35954,18 @@ function showDryRun(logger, host, plan, context, building, facts) {
     const scripts = [];
     if (plan.action === 'build')
         scripts.push(['build', renderBuildScript(context, building)]);
-    scripts.push(['flip', renderFlipScript(context, active, facts.manifests.get(plan.previousRelease) ?? null)]);
+    const dataTarget = plan.action === 'build' && context.migrate ? plan.release : '';
+    const records = { active, departed: departedManifest(facts, plan.previousRelease), event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease };
+    scripts.push(['flip', renderFlipScript(context, records)]);
     for (const [name, script] of scripts) {
         logger.startGroup(`${name} script for ${host} (dry run, not run)`);
         script.display.split('\n').forEach((line) => logger.info(line));
         logger.endGroup();
     }
 }
-/** Remedies by phase, for failures a script reports. */
-const REMEDIES = {
-    prepare: 'check that deploy-path is writable by the deploy user',
-    source: 'check repository and ref, and that the host can fetch the repository (deploy key, network)',
-    build: 'fix the build and deploy again; current was not touched and the failed release was removed',
-    flip: 'check the permissions of deploy-path',
-};
-/** Runs phase scripts on the session and turns their failures into DeployErrors. */
-class PhaseRunner {
-    host;
-    logger;
-    constructor(host, logger) {
-        this.host = host;
-        this.logger = logger;
-    }
-    async connect(transport, tag) {
-        this.logger.startGroup(`connect · ${this.host}`);
-        try {
-            return await RemoteSession.open(transport, tag, (line) => this.logger.warning(`${this.host}: ${line}`));
-        }
-        finally {
-            this.logger.endGroup();
-        }
-    }
-    async facts(session, script, settings) {
-        const lines = await this.run(session, 'preflight', script, 60);
-        const facts = readHostFacts(lines);
-        if (facts.problems.length > 0) {
-            const list = facts.problems.map((problem) => problem.message).join('; ');
-            throw new DeployError(this.host, 'preflight', list, `fix the host, then deploy again; nothing was changed on ${this.host}`);
-        }
-        if (settings.repository === '' && settings.build === '') {
-            this.logger.warning(`${this.host}: neither repository nor build is set; the release directory will be empty`);
-        }
-        return facts;
-    }
-    /** Run one phase script; every `step` line opens a log group. */
-    async run(session, phase, script, timeoutSeconds) {
-        this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
-        // Log groups follow the steps the script announces (prepare, source, build…).
-        let step = phase;
-        let grouped = false;
-        const openGroup = (name) => {
-            if (grouped)
-                this.logger.endGroup();
-            this.logger.startGroup(`${name} · ${this.host}`);
-            grouped = true;
-        };
-        const timer = new Deadline(timeoutSeconds + CLIENT_GRACE_SECONDS);
-        try {
-            const { status, control } = await timer.race(session.run(script.text, {
-                onOutput: (line) => {
-                    if (!grouped)
-                        openGroup(step);
-                    this.logger.info(line);
-                },
-                onControl: (line) => {
-                    if (line.kind === 'step' && (line.args[0] !== step || !grouped)) {
-                        step = line.args[0];
-                        openGroup(step);
-                    }
-                    else if (line.kind === 'log') {
-                        this.logger.info(`${this.host}: ${line.rest}`);
-                    }
-                },
-            }), () => session.end());
-            const failure = control.find((line) => line.kind === 'error');
-            if (failure) {
-                const [failedStep = step, code = '1', ...message] = failure.args;
-                throw new DeployError(this.host, failedStep, message.join(' '), REMEDIES[failedStep] ?? '', Number(code));
-            }
-            if (status !== 0) {
-                throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, REMEDIES[step] ?? '');
-            }
-            return control;
-        }
-        catch (error) {
-            if (error instanceof DeadlineError) {
-                throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, 'the connection was closed; check the host');
-            }
-            throw error;
-        }
-        finally {
-            timer.clear();
-            if (grouped)
-                this.logger.endGroup();
-        }
-    }
-}
-class DeadlineError extends Error {
-}
-/** A client-side limit, in case the remote `timeout` cannot do its job. */
-class Deadline {
-    seconds;
-    timer = null;
-    constructor(seconds) {
-        this.seconds = seconds;
-    }
-    race(work, onExpire) {
-        const expired = new Promise((_resolve, reject) => {
-            this.timer = setTimeout(() => {
-                onExpire();
-                reject(new DeadlineError());
-            }, this.seconds * 1000);
-        });
-        return Promise.race([work, expired]);
-    }
-    clear() {
-        if (this.timer)
-            clearTimeout(this.timer);
-    }
-}
-function explain(host, error) {
-    if (error instanceof DeployError)
-        return error;
-    if (error instanceof SessionClosedError) {
-        return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; deploy again (an incomplete release is rebuilt)');
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    return new DeployError(host, 'connection', message, 'check the host and the network');
+/** Said whenever data/current goes back to an older data release. */
+function dataRollbackWarning(from, to) {
+    return `data/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in data/releases/${from}). Set rollback-data: false to keep the current data.`;
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -35353,47 +36008,116 @@ class LocalTransport {
     }
 }
 
-;// CONCATENATED MODULE: ./src/result.ts
-/** What a run reports, whichever front end started it. */
-/** Fold per-host results into the step's outputs. */
-function summarize(hosts) {
-    const first = hosts[0];
-    const failed = hosts.find((host) => host.status === 'failed');
-    return {
-        status: failed ? 'failed' : first.status,
-        release: first.release,
-        previousRelease: first.previousRelease,
-        releasePath: first.releasePath,
-        hosts,
-    };
+;// CONCATENATED MODULE: ./src/rollback.ts
+
+
+
+
+
+/**
+ * Roll back one host (SPEC, "Rollback"): flip `current` to rollback-to, or to
+ * the release that was current before, with no rebuild.
+ */
+function rollbackHost(settings, deps) {
+    const { logger } = deps;
+    return runOnHost(settings, deps, async (host, run) => {
+        const facts = await host.open(host.context('', ''), settings.dryRun ? 'no' : 'yes');
+        run.facts = facts;
+        const plan = planRollback(facts, settings.rollbackTo);
+        logger.info(`${host.host}: ${plan.reason}`);
+        const data = { dataRelease: facts.currentDataRelease, previousDataRelease: '' };
+        if (plan.action === 'unchanged') {
+            return { ...data, status: 'unchanged', release: plan.target, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts) };
+        }
+        const context = host.context(plan.target, plan.from);
+        const wanted = dataTargetFor(facts, plan.target);
+        const dataTarget = settings.rollbackData ? wanted : '';
+        const warnings = [];
+        if (dataTarget)
+            warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+        if (wanted && !dataTarget) {
+            warnings.push(`rollback-data is false: data/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
+        }
+        const target = { ...facts.manifests.get(plan.target), dataRelease: dataTarget || facts.currentDataRelease };
+        const from = facts.manifests.get(plan.from);
+        const departed = from ? { ...from, state: plan.fromState } : null;
+        const flip = renderFlipScript(context, { active: target, departed, event: 'rollback', dataTarget, dataBefore: facts.currentDataRelease });
+        if (settings.dryRun) {
+            logger.info(`${host.host}: dry run: would flip current to releases/${plan.target}; nothing is changed`);
+            logger.startGroup(`flip script for ${host.host} (dry run, not run)`);
+            flip.display.split('\n').forEach((line) => logger.info(line));
+            logger.endGroup();
+            return { ...data, status: 'dry-run', release: plan.from, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), warnings };
+        }
+        warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
+        await host.run('flip', flip, 60);
+        logger.info(`${host.host}: current -> releases/${plan.target} (${plan.from} is now ${plan.fromState})`);
+        const after = factsAfterFlip(facts, target, departed, 'rollback', dataTarget);
+        const removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.target, rollbackTarget(after)]));
+        return {
+            status: 'rolled-back',
+            release: plan.target,
+            previousRelease: plan.from,
+            releasePath: releasePath(settings.deployPath, plan.target),
+            dataRelease: after.currentDataRelease,
+            previousDataRelease: dataTarget ? facts.currentDataRelease : '',
+            removed,
+            warnings,
+        };
+    });
 }
-/** The job summary: one Markdown table, one row per host. */
-function renderSummary(result, title) {
-    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ') || '–';
-    const rows = result.hosts.map((host) => [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, `${host.totalSeconds.toFixed(1)} s`, host.error]
-        .map(cell)
-        .join(' | '));
-    return [
-        `### ${title}: ${result.status}`,
-        '',
-        '| host | status | release | previous | build | total | error |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
-        ...rows.map((row) => `| ${row} |`),
-        '',
-    ].join('\n');
+
+;// CONCATENATED MODULE: ./src/status.ts
+
+
+/** Everything `command: status` says about a host, from its facts. Pure. */
+function statusReport(facts) {
+    const target = rollbackTarget(facts);
+    const names = new Set([...facts.manifests.keys(), ...facts.releaseDirs]);
+    const releases = [...names].map((release) => {
+        const manifest = facts.manifests.get(release);
+        return {
+            release,
+            state: manifest?.state ?? 'no record',
+            commit: manifest?.commit ?? '',
+            finished: manifest?.finished ?? '',
+            actor: manifest?.actor ?? '',
+            current: release === facts.currentRelease,
+            rollbackTarget: release === target,
+        };
+    });
+    // Newest first, as a log reads best; releases without a time last.
+    const started = (release) => facts.manifests.get(release)?.started ?? '';
+    releases.sort((a, b) => b.finished.localeCompare(a.finished) || started(b.release).localeCompare(started(a.release)) || b.release.localeCompare(a.release));
+    return { current: facts.currentRelease, rollbackTarget: target, lockHolder: facts.lockHolder, releases };
 }
-/** The `hosts` output: one object per host, keys named like the step's outputs. */
-function hostsOutput(hosts) {
-    return JSON.stringify(hosts.map((host) => ({
-        host: host.host,
-        status: host.status,
-        release: host.release,
-        'previous-release': host.previousRelease,
-        'release-path': host.releasePath,
-        'build-seconds': Math.round(host.buildSeconds * 10) / 10,
-        'total-seconds': Math.round(host.totalSeconds * 10) / 10,
-        error: host.error,
-    })));
+/** command: status — read-only; does not take the lock, but says who holds it. */
+function statusOfHost(settings, deps) {
+    return runOnHost(settings, deps, async (host, run) => {
+        const facts = await host.open(host.context('', ''), 'report');
+        run.facts = facts;
+        const report = statusReport(facts);
+        return { status: 'unchanged', release: report.current, previousRelease: report.rollbackTarget, releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease, report };
+    });
+}
+/** command: prune — retention on its own, under the lock. */
+function pruneHost(settings, deps) {
+    return runOnHost(settings, deps, async (host, run) => {
+        const context = host.context('', '');
+        const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
+        run.facts = facts;
+        const plan = planPrune(facts, settings.keepReleases, [facts.currentRelease, rollbackTarget(facts)]);
+        const outcome = { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease };
+        if (settings.dryRun) {
+            const data = plan.removeData.length > 0 ? ` and data releases ${plan.removeData.join(', ')}` : '';
+            deps.logger.info(`${host.host}: dry run: would remove ${plan.remove.join(', ') || 'nothing'}${data}; would keep ${plan.keep.join(', ') || 'nothing'}`);
+            return { ...outcome, status: 'dry-run' };
+        }
+        const removed = await host.prune(context, plan);
+        if (removed.length === 0)
+            deps.logger.info(`${host.host}: nothing to remove (keep-releases: ${settings.keepReleases})`);
+        return { ...outcome, status: 'unchanged', removed };
+    });
 }
 
 // EXTERNAL MODULE: external "assert"
@@ -36510,6 +37234,8 @@ class SshTransport {
 
 
 
+
+
 /** The transport for the settings' host: SSH, or this machine for `local`. */
 function createTransport(settings) {
     const { target } = settings;
@@ -36526,12 +37252,20 @@ function createTransport(settings) {
         hostKeys: { knownHosts: settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
     });
 }
+const COMMAND_RUNNERS = {
+    deploy: deployToHost,
+    rollback: rollbackHost,
+    status: statusOfHost,
+    prune: pruneHost,
+};
 /** Run the command the settings ask for; both front ends call this. */
 async function runCommand(settings, logger, transport = createTransport(settings)) {
     if (settings.insecureIgnoreHostKey && settings.target.kind === 'ssh') {
         logger.warning(`insecure-ignore-host-key is true: the host key of ${settings.target.label} is NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`);
     }
-    const host = await deployToHost(settings, { transport, logger });
+    const host = await COMMAND_RUNNERS[settings.command](settings, { transport, logger });
+    if (settings.command === 'status')
+        renderStatus(host).forEach((line) => logger.info(line));
     return summarize([host]);
 }
 /** Secret values a front end must mask before anything is logged. */
@@ -36556,6 +37290,7 @@ function secretsOf(raw) {
 
 
 
+const COMMANDS = ['deploy', 'rollback', 'status', 'prune'];
 const INPUT_NAMES = [
     'command',
     'hosts',
@@ -36571,9 +37306,17 @@ const INPUT_NAMES = [
     'repository',
     'ref',
     'build',
+    'shared-dirs',
+    'shared-files',
+    'migrate',
+    'data-path',
+    'rollback-data',
     'env',
     'command-timeout',
     'connect-timeout',
+    'lock-timeout',
+    'keep-releases',
+    'rollback-to',
     'dry-run',
 ];
 /** Names a release may not take: they mean something else in the layout. */
@@ -36594,9 +37337,9 @@ const SHELL_SPECIAL_NAMES = new Set(['IFS', 'ENV', 'BASH_ENV', 'CDPATH', 'SHELLO
 /** Turn raw inputs into validated settings, or throw an InputError naming the input. */
 function parseSettings(raw, context = {}) {
     const get = (name) => (raw[name] ?? '').trim();
-    const command = get('command') || 'deploy';
-    if (command !== 'deploy') {
-        throw new InputError('command', `'${printable(command)}' is not a command this version runs`, "'deploy'");
+    const command = (get('command') || 'deploy');
+    if (!COMMANDS.includes(command)) {
+        throw new InputError('command', `'${printable(command)}' is not a command`, COMMANDS.map((name) => `'${name}'`).join(', '));
     }
     const port = parsePort('port', get('port') || '22');
     const user = get('user');
@@ -36613,9 +37356,12 @@ function parseSettings(raw, context = {}) {
         checkPrivateKey(privateKey, passphrase);
         checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
     }
-    const release = parseRelease(get('release'), context);
+    // Only a deploy names a release; the other commands work on what is there.
+    const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
     const repository = parseRepository(get('repository'));
-    const ref = parseRef(get('ref') || release);
+    const ref = command === 'deploy' ? parseRef(get('ref') || release) : '';
+    const deployPath = parseDeployPath(get('deploy-path'));
+    const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
     return {
         command,
         target,
@@ -36624,14 +37370,22 @@ function parseSettings(raw, context = {}) {
         knownHosts,
         hostFingerprints,
         insecureIgnoreHostKey,
-        deployPath: parseDeployPath(get('deploy-path')),
+        deployPath,
         release,
         repository,
         ref,
         build: parseScript('build', raw['build'] ?? ''),
+        sharedDirs: shared.dirs,
+        sharedFiles: shared.files,
+        migrate: parseScript('migrate', raw['migrate'] ?? ''),
+        dataPath: get('data-path') ? parseDeployPath(get('data-path'), 'data-path') : `${deployPath}/data`,
+        rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
         env: parseEnv(raw['env'] ?? ''),
         commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
         connectTimeout: parseSeconds('connect-timeout', get('connect-timeout'), 30, 600),
+        lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
+        keepReleases: parseCount('keep-releases', get('keep-releases'), 5),
+        rollbackTo: parseRollbackTo(get('rollback-to')),
         dryRun: parseBoolean('dry-run', get('dry-run'), false),
         actor: oneLine(context.actor ?? ''),
         runUrl: oneLine(context.runUrl ?? ''),
@@ -36695,13 +37449,29 @@ function parseBoolean(input, value, fallback) {
         return false;
     throw new InputError(input, `'${printable(value)}' is not a boolean`, "'true' or 'false'");
 }
-function parseSeconds(input, value, fallback, max) {
+function parseSeconds(input, value, fallback, max, min = 1) {
     if (value === '')
         return fallback;
-    if (!/^[0-9]{1,9}$/.test(value) || Number(value) < 1 || Number(value) > max) {
-        throw new InputError(input, `'${printable(value)}' is not a number of seconds`, `a whole number from 1 to ${max}`);
+    if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+        throw new InputError(input, `'${printable(value)}' is not a number of seconds`, `a whole number from ${min} to ${max}`);
     }
     return Number(value);
+}
+function parseCount(input, value, fallback) {
+    if (value === '')
+        return fallback;
+    if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
+        throw new InputError(input, `'${printable(value)}' is not a number of releases to keep`, 'a whole number from 1 to 1000 (current and the rollback target are always kept)');
+    }
+    return Number(value);
+}
+function parseRollbackTo(value) {
+    if (value === '' || value === 'previous')
+        return '';
+    if (!RELEASE.test(value) || RESERVED_RELEASES.has(value)) {
+        throw new InputError('rollback-to', `'${printable(value)}' is not a release name`, "'previous' (the default) or the name of a release on the host, e.g. v2.9");
+    }
+    return value;
 }
 function parseRelease(value, context) {
     let release = value;
@@ -36720,21 +37490,61 @@ function parseRelease(value, context) {
     }
     return release;
 }
-function parseDeployPath(value) {
+function parseDeployPath(value, input = 'deploy-path') {
     const expected = "an absolute path such as '/srv/app/customer-a' (letters, digits and . _ + @ % , = : ~ - only)";
     if (!value)
-        throw new InputError('deploy-path', 'not given', expected);
+        throw new InputError(input, 'not given', expected);
     if (value.length > 1024)
-        throw new InputError('deploy-path', 'longer than 1024 characters', expected);
+        throw new InputError(input, 'longer than 1024 characters', expected);
     if (!DEPLOY_PATH_CHARS.test(value)) {
-        throw new InputError('deploy-path', `'${printable(value)}' is not an absolute path of plain characters`, expected);
+        throw new InputError(input, `'${printable(value)}' is not an absolute path of plain characters`, expected);
     }
     const path = value.replace(/\/+$/, '');
     const segments = path.split('/').slice(1);
     if (path === '' || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.startsWith('-'))) {
-        throw new InputError('deploy-path', `'${printable(value)}' has an empty, '.', '..' or '-'-leading segment, or is '/'`, expected);
+        throw new InputError(input, `'${printable(value)}' has an empty, '.', '..' or '-'-leading segment, or is '/'`, expected);
     }
     return path;
+}
+const SHARED_PATH = /^[A-Za-z0-9._+@%,=:~-]+(?:\/[A-Za-z0-9._+@%,=:~-]+)*$/;
+/**
+ * shared-dirs and shared-files: relative paths inside a release, one a line
+ * (or comma separated). None may contain another, since each becomes one
+ * symlink.
+ */
+function parseSharedPaths(dirsText, filesText) {
+    const expected = "relative paths inside the release, one a line, such as 'var/log' or 'etc/app.cfg'";
+    const entries = [];
+    for (const [input, text] of [['shared-dirs', dirsText], ['shared-files', filesText]]) {
+        for (const raw of text.split(/[\n,]/)) {
+            const path = raw.trim().replace(/\/+$/, '');
+            if (!path)
+                continue;
+            const segments = path.split('/');
+            if (path.startsWith('/') || segments.some((segment) => segment === '..' || segment === '.')) {
+                throw new InputError(input, `'${printable(path)}' is not a relative path inside the release`, expected);
+            }
+            if (!SHARED_PATH.test(path) || path.length > 512 || segments.some((segment) => segment.startsWith('-'))) {
+                throw new InputError(input, `'${printable(path)}' has characters or segments a shared path cannot have`, `${expected}; letters, digits and . _ + @ % , = : ~ - (no segment starting with -)`);
+            }
+            if (segments[0] === '.git' || segments[0] === '.tagflip-source.tar') {
+                throw new InputError(input, `'${printable(path)}' is reserved`, expected);
+            }
+            for (const other of entries) {
+                const [outer, inner] = other.path.length <= path.length ? [other.path, path] : [path, other.path];
+                if (inner === outer)
+                    throw new InputError(input, `'${printable(path)}' is given twice`, 'each path once, in shared-dirs or shared-files');
+                if (inner.startsWith(`${outer}/`)) {
+                    throw new InputError(input, `'${printable(inner)}' is inside '${printable(outer)}'`, `${expected}, none inside another`);
+                }
+            }
+            entries.push({ input, path });
+        }
+    }
+    return {
+        dirs: entries.filter((entry) => entry.input === 'shared-dirs').map((entry) => entry.path),
+        files: entries.filter((entry) => entry.input === 'shared-files').map((entry) => entry.path),
+    };
 }
 function parseRepository(value) {
     if (!value)
@@ -36850,9 +37660,10 @@ function checkHostKeyPolicy(target, knownHosts, fingerprints, insecure) {
 
 
 
+
 const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
-commands: deploy
+commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
   --dry-run, --insecure-ignore-host-key    boolean flags (no value means true)
   --private-key @FILE, --known-hosts @FILE read the value from a file
@@ -36982,8 +37793,12 @@ function cliLogger(io) {
         endGroup: () => undefined,
     };
 }
-function renderResult(result) {
+function renderResult(result, command) {
     const lines = [`status: ${result.status}`, `release: ${result.release}`, `previous-release: ${result.previousRelease}`, `release-path: ${result.releasePath}`];
+    if (result.dataRelease)
+        lines.push(`data-release: ${result.dataRelease}`, `previous-data-release: ${result.previousDataRelease}`);
+    if (command === 'status')
+        lines.push(`releases: ${releasesOutput(result.hosts)}`);
     return `${lines.join('\n')}\n`;
 }
 /** The CLI: returns the process exit code (0 ok, 1 failed, 2 bad usage). */
@@ -37000,7 +37815,7 @@ async function runCli(argv, io) {
             actor: io.env.GITHUB_ACTOR || io.env.USER || '',
         });
         const result = await runCommand(settings, cliLogger(io));
-        io.stdout(renderResult(result));
+        io.stdout(renderResult(result, settings.command));
         return result.status === 'failed' ? 1 : 0;
     }
     catch (error) {

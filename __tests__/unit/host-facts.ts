@@ -1,0 +1,68 @@
+/** Builders of HostFacts, manifests and history entries for the unit tests of the pure core. */
+import type { HostFacts } from '../../src/facts.js';
+import type { HistoryEntry, Manifest, ReleaseState } from '../../src/manifest.js';
+import type { ControlLine } from '../../src/session.js';
+
+/** A release record; `changes` overrides any field (finished time, commit, …). */
+export function manifest(release: string, state: ReleaseState, previousRelease = '', changes: Partial<Manifest> = {}): Manifest {
+  return {
+    release,
+    state,
+    commit: '',
+    dataRelease: '',
+    previousRelease,
+    started: '2024-06-01T10:00:00Z',
+    finished: '',
+    activated: '',
+    exitCode: null,
+    failedStep: '',
+    actor: 'octocat',
+    runUrl: '',
+    host: 'deploy@web1',
+    ...changes,
+  };
+}
+
+export interface FactsChanges extends Partial<HostFacts> {
+  /** Manifests, keyed by their release. */
+  records?: Manifest[];
+  /** Directories under releases/. */
+  dirs?: string[];
+  /** What `current` points to: sets currentRelease and currentTarget. */
+  current?: string;
+}
+
+/** HostFacts of an existing deploy-path; empty unless changed. */
+export function facts(changes: FactsChanges = {}): HostFacts {
+  const { records = [], dirs = [], current, ...rest } = changes;
+  return {
+    deployPathExists: true,
+    currentRelease: current ?? '',
+    currentTarget: current ? `releases/${current}` : '',
+    releaseDirExists: false,
+    releaseDirs: new Set(dirs),
+    manifests: new Map(records.map((record) => [record.release, record])),
+    history: [],
+    lockHolder: null,
+    problems: [],
+    ...rest,
+  };
+}
+
+function entry(event: HistoryEntry['event'], status: string, release: string, previousRelease: string): HistoryEntry {
+  return { time: '', event, status, release, previousRelease, host: 'deploy@web1', actor: 'octocat', runUrl: '' };
+}
+
+/** History lines as the build, flip and prune scripts write them. */
+export const history = {
+  deployed: (release: string, previous = '') => entry('deploy', 'deployed', release, previous),
+  failed: (release: string, previous = '') => entry('deploy', 'failed', release, previous),
+  rolledBack: (release: string, from: string) => entry('rollback', 'rolled-back', release, from),
+  pruned: (...removed: string[]) => ({ ...entry('prune', 'pruned', '', ''), removed }),
+};
+
+/** A control line as RemoteSession builds it from `<tag> <kind> <args…>`. */
+export function control(text: string): ControlLine {
+  const [kind, ...args] = text.split(' ');
+  return { kind, args, rest: args.join(' ') };
+}

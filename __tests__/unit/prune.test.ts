@@ -1,0 +1,176 @@
+import { describe, expect, test } from '@jest/globals';
+import type { Manifest, ReleaseState } from '../../src/manifest.js';
+import { planPrune } from '../../src/plan.js';
+import { facts, manifest } from './host-facts.js';
+import { SimulatedHost } from './simulated-host.js';
+
+/** A record finished at minute `minute` past 10:00. */
+function at(release: string, state: ReleaseState, minute: number): Manifest {
+  const time = `2024-06-01T10:${String(minute).padStart(2, '0')}:00Z`;
+  return manifest(release, state, '', { started: time, finished: time });
+}
+
+/** v1 … v5, finished in that order, each with its directory; v5 current. */
+const five = () =>
+  facts({
+    current: 'v5',
+    dirs: ['v1', 'v2', 'v3', 'v4', 'v5'],
+    records: [at('v1', 'inactive', 1), at('v2', 'inactive', 2), at('v3', 'inactive', 3), at('v4', 'inactive', 4), at('v5', 'active', 5)],
+  });
+
+describe('planPrune', () => {
+  test('keeps the keep-releases newest complete releases by finished time; removes the rest, oldest first', () => {
+    expect(planPrune(five(), 3, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2'], keep: ['v5', 'v4', 'v3'] });
+  });
+
+  test('keep 1: only the current one (and the rollback target)', () => {
+    expect(planPrune(five(), 1, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2', 'v3'], keep: ['v5', 'v4'] });
+  });
+
+  test('keep as many as there are, or more: nothing to remove', () => {
+    expect(planPrune(five(), 5, ['v5', 'v4'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'] });
+    expect(planPrune(five(), 1000, ['v5'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'] });
+  });
+
+  test('finished time decides, not the name or the order of the directories', () => {
+    const f = facts({
+      current: 'b',
+      dirs: ['c', 'a', 'b', 'd'],
+      records: [at('a', 'inactive', 40), at('b', 'active', 30), at('c', 'inactive', 10), at('d', 'inactive', 20)],
+    });
+    expect(planPrune(f, 2, ['b'])).toEqual({ remove: ['c', 'd'], keep: ['a', 'b'] });
+  });
+
+  test('current and the rollback target are kept even when they are the oldest', () => {
+    const f = facts({
+      current: 'v1',
+      dirs: ['v1', 'v2', 'v3', 'v4', 'v5'],
+      records: [at('v1', 'active', 1), at('v2', 'inactive', 2), at('v3', 'inactive', 3), at('v4', 'inactive', 4), at('v5', 'inactive', 5)],
+    });
+    expect(planPrune(f, 1, ['v1', 'v2'])).toEqual({ remove: ['v3', 'v4'], keep: ['v5', 'v2', 'v1'] });
+  });
+
+  test('an empty rollback target protects nothing', () => {
+    expect(planPrune(five(), 1, ['v5', ''])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v5'] });
+  });
+
+  test('rolled-back releases count as complete', () => {
+    const f = facts({ current: 'v2', dirs: ['v1', 'v2', 'v3'], records: [at('v1', 'inactive', 1), at('v2', 'active', 2), at('v3', 'rolled-back', 3)] });
+    expect(planPrune(f, 2, ['v2', 'v1'])).toEqual({ remove: [], keep: ['v3', 'v2', 'v1'] });
+    expect(planPrune(f, 2, ['v2'])).toEqual({ remove: ['v1'], keep: ['v3', 'v2'] });
+  });
+
+  test('ready releases (built, never activated) count as complete', () => {
+    const f = facts({ current: 'v1', dirs: ['v1', 'v2'], records: [at('v1', 'active', 1), at('v2', 'ready', 2)] });
+    expect(planPrune(f, 2, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'] });
+  });
+
+  test('failed and half-built directories and directories without a record are removed whatever keep-releases says', () => {
+    const f = facts({
+      current: 'v3',
+      dirs: ['v1', 'v2', 'v3', 'stray', 'v4'],
+      records: [at('v1', 'failed', 1), at('v2', 'building', 2), at('v3', 'active', 3), manifest('v4', 'building', '', { started: '2024-06-01T10:04:00Z' })],
+    });
+    // Oldest first: the directory without a record has no time at all.
+    expect(planPrune(f, 1000, ['v3'])).toEqual({ remove: ['stray', 'v1', 'v2', 'v4'], keep: ['v3'] });
+  });
+
+  test('records of failed releases (their directories are gone) are removed too, after the directories', () => {
+    const f = facts({
+      current: 'v3',
+      dirs: ['v1', 'v3'],
+      records: [at('v1', 'inactive', 1), at('v2', 'failed', 2), at('v3', 'active', 3), at('v4', 'failed', 4)],
+    });
+    expect(planPrune(f, 1, ['v3'])).toEqual({ remove: ['v1', 'v2', 'v4'], keep: ['v3'] });
+    expect(planPrune(f, 5, ['v3'])).toEqual({ remove: ['v2', 'v4'], keep: ['v3', 'v1'] });
+  });
+
+  test('records of complete releases whose directories are gone are left alone', () => {
+    const f = facts({ current: 'v3', dirs: ['v3'], records: [at('v1', 'inactive', 1), at('v2', 'rolled-back', 2), at('v3', 'active', 3)] });
+    expect(planPrune(f, 1, ['v3'])).toEqual({ remove: [], keep: ['v3'] });
+  });
+
+  test('a protected current release without a record (made by hand) is kept, listed last', () => {
+    const f = facts({ current: 'hand', dirs: ['hand', 'v1', 'v2'], records: [at('v1', 'inactive', 1), at('v2', 'inactive', 2)] });
+    expect(planPrune(f, 1, ['hand', 'v2'])).toEqual({ remove: ['v1'], keep: ['v2', 'hand'] });
+  });
+
+  test('a protected release without a directory is not listed as kept', () => {
+    expect(planPrune(five(), 1, ['v5', 'gone'])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v5'] });
+  });
+
+  test('finished missing: started decides; equal times: the name decides', () => {
+    const f = facts({
+      current: 'v9',
+      dirs: ['x', 'y', 'z', 'v9'],
+      records: [
+        manifest('x', 'inactive', '', { started: '2024-06-01T10:05:00Z', finished: '' }),
+        at('y', 'inactive', 5),
+        at('z', 'inactive', 5),
+        at('v9', 'active', 9),
+      ],
+    });
+    expect(planPrune(f, 2, ['v9'])).toEqual({ remove: ['x', 'y'], keep: ['v9', 'z'] });
+  });
+
+  test('an empty host: nothing to do', () => {
+    expect(planPrune(facts({ deployPathExists: false }), 5, ['', ''])).toEqual({ remove: [], keep: [] });
+  });
+});
+
+describe('keep-releases 2 over 6 deploys with a failure and a rollback in between', () => {
+  const host = new SimulatedHost(2);
+
+  test('deploy v1, v2: both kept', () => {
+    host.deploy('v1');
+    host.deploy('v2');
+    expect([host.dirs, host.removed]).toEqual([['v1', 'v2'], []]);
+  });
+
+  test('deploy v3: the oldest, v1, goes with its record', () => {
+    host.deploy('v3');
+    expect(host.removed).toEqual(['v1']);
+    expect(host.dirs).toEqual(['v2', 'v3']);
+    expect(host.states).toEqual({ v2: 'inactive', v3: 'active' });
+  });
+
+  test('rollback: v2 current, v3 rolled-back and kept; no rollback target left (v1 is gone)', () => {
+    expect(host.rollback()).toMatchObject({ target: 'v2', from: 'v3' });
+    expect([host.current, host.rollbackTarget]).toEqual(['v2', '']);
+    expect([host.dirs, host.removed]).toEqual([['v2', 'v3'], []]);
+    expect(host.states).toEqual({ v2: 'active', v3: 'rolled-back' });
+  });
+
+  test('deploy v4 fails: current untouched, nothing pruned, a failed record', () => {
+    expect(host.deploy('v4', { fail: true }).action).toBe('build');
+    expect([host.current, host.dirs]).toEqual(['v2', ['v2', 'v3']]);
+    expect(host.states).toEqual({ v2: 'active', v3: 'rolled-back', v4: 'failed' });
+  });
+
+  test('deploy v5: v2, the oldest, is kept as the rollback target; the failed record goes', () => {
+    host.deploy('v5');
+    expect([host.current, host.rollbackTarget]).toEqual(['v5', 'v2']);
+    expect(host.removed).toEqual(['v4']);
+    expect(host.dirs).toEqual(['v2', 'v3', 'v5']);
+    expect(host.states).toEqual({ v2: 'inactive', v3: 'rolled-back', v5: 'active' });
+  });
+
+  test('deploy v6: exactly v5 and v6 remain', () => {
+    host.deploy('v6');
+    expect([host.current, host.rollbackTarget]).toEqual(['v6', 'v5']);
+    expect(host.removed).toEqual(['v2', 'v3']);
+    expect(host.dirs).toEqual(['v5', 'v6']);
+    expect(host.states).toEqual({ v5: 'inactive', v6: 'active' });
+  });
+
+  test('the history records each prune with what it removed', () => {
+    expect(host.facts.history.filter((entry) => entry.event === 'prune').map((entry) => entry.removed)).toEqual([['v1'], ['v4'], ['v2', 'v3']]);
+  });
+
+  test('rollback to v5, then prune with keep 1: current v5, the oldest, stays with the newer rolled-back v6', () => {
+    host.rollback();
+    expect([host.current, host.rollbackTarget, host.dirs]).toEqual(['v5', '', ['v5', 'v6']]);
+    expect(host.prune(undefined, 1)).toEqual([]);
+    expect(host.dirs).toEqual(['v5', 'v6']);
+  });
+});

@@ -1,0 +1,540 @@
+/**
+ * The open, prune and flip scripts run for real in /bin/sh against a temporary
+ * deploy-path, with real flock. What they print on stdout is read back the way
+ * RemoteSession does: lines starting with the run tag are control lines.
+ */
+import { afterAll, afterEach, describe, expect, test } from '@jest/globals';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readHostFacts } from '../../src/facts.js';
+import { type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from '../../src/manifest.js';
+import { CLOSE_WORDS, type OpenOptions, type ScriptContext, renderBuildScript, renderFlipScript, renderOpenScript, renderPruneScript } from '../../src/scripts.js';
+import { type ControlLine, RemoteSession } from '../../src/session.js';
+import type { ShellChannel, Transport } from '../../src/transport.js';
+import { control, history, manifest } from './host-facts.js';
+
+const TAG = 'tagflip-0123456789abcdef01234567';
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+const STOP_WATCHDOG = '\nkill "$tf_watchdog" 2>/dev/null\n';
+
+const HOLDER: LockHolder = {
+  command: 'deploy',
+  release: 'v2',
+  actor: 'octocat',
+  runUrl: 'https://github.com/o/r/actions/runs/42',
+  host: 'deploy@web1',
+  since: '',
+};
+/** Another run's lock.json, as its open script wrote it. */
+const OTHER: LockHolder = { command: 'rollback', release: '', actor: 'alice', runUrl: 'https://github.com/o/r/actions/runs/7', host: 'deploy@web1', since: '2024-06-01T09:00:00Z' };
+
+const root = mkdtempSync(join(tmpdir(), 'tagflip-scripts-'));
+/** $TMPDIR of the shells: the watchdog's run directory lands here, not in /tmp (see the CLOSE_WORDS test). */
+const shellTemp = join(root, 'tmp');
+mkdirSync(shellTemp);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let count = 0;
+/** A fresh deploy-path (created unless `create` is false). */
+function deployPath(create = true): string {
+  count += 1;
+  const path = join(root, `site-${count}`);
+  if (create) mkdirSync(path);
+  return path;
+}
+
+function context(path: string, changes: Partial<ScriptContext> = {}): ScriptContext {
+  return {
+    tag: TAG,
+    host: 'deploy@web1',
+    deployPath: path,
+    release: 'v2',
+    previousRelease: '',
+    repository: '',
+    ref: '',
+    build: '',
+    commandTimeout: 60,
+    env: [],
+    actor: 'octocat',
+    runUrl: 'https://github.com/o/r/actions/runs/42',
+    ...changes,
+  };
+}
+
+interface ShellRun {
+  /** Control lines, in order. */
+  lines: ControlLine[];
+  /** Their text after the tag, for exact comparisons. */
+  texts: string[];
+  /** Lines without the tag. */
+  output: string[];
+  code: number | null;
+  seconds: number;
+}
+
+/** Pipe `text` into `sh -s` and read what it prints. */
+function runShell(text: string, env: NodeJS.ProcessEnv = {}): Promise<ShellRun> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-s'], { env: { ...process.env, TMPDIR: shellTemp, ...env }, stdio: ['pipe', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (stdout += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const all = stdout.split('\n').filter((line, index, list) => line !== '' || index < list.length - 1);
+      const texts = all.filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1));
+      resolve({ lines: texts.map(control), texts, output: all.filter((line) => !line.startsWith(`${TAG} `)), code, seconds: (Date.now() - started) / 1000 });
+    });
+    child.stdin.end(text);
+  });
+}
+
+function openScript(path: string, lock: OpenOptions['lock'], lockTimeout = 1, changes: Partial<ScriptContext> = {}): string {
+  return renderOpenScript(context(path, changes), { lock, lockTimeout, holder: HOLDER }).text;
+}
+
+/** The open script, then the watchdog stopped, as a session would end. */
+const runOpen = (path: string, lock: OpenOptions['lock'], lockTimeout = 1, changes: Partial<ScriptContext> = {}) =>
+  runShell(openScript(path, lock, lockTimeout, changes) + STOP_WATCHDOG);
+
+/** Whether another process could take the lock of `path` right now. */
+function lockIsFree(path: string): boolean {
+  try {
+    execFileSync('flock', ['-n', join(path, '.tagflip/lock'), 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const holders: ChildProcess[] = [];
+afterEach(() => {
+  // Only the lock holders this file started, each by its own process group.
+  for (const holder of holders.splice(0)) {
+    if (holder.exitCode === null && holder.signalCode === null && holder.pid) {
+      try {
+        process.kill(-holder.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
+/** Another run holding the lock of `path` (`flock …/.tagflip/lock sleep N`), with its lock.json. */
+async function holdLock(path: string, seconds: number): Promise<ChildProcess> {
+  mkdirSync(join(path, '.tagflip'), { recursive: true });
+  writeFileSync(join(path, '.tagflip/lock.json'), `${JSON.stringify(OTHER)}\n`);
+  const holder = spawn('flock', [join(path, '.tagflip/lock'), 'sleep', String(seconds)], { detached: true, stdio: 'ignore' });
+  holders.push(holder);
+  for (let i = 0; i < 100 && lockIsFree(path); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(lockIsFree(path)).toBe(false);
+  return holder;
+}
+
+function writeManifest(path: string, record: Manifest, pretty = false): void {
+  mkdirSync(join(path, '.tagflip/releases'), { recursive: true });
+  writeFileSync(join(path, `.tagflip/releases/${record.release}.json`), `${JSON.stringify(record, null, pretty ? 2 : undefined)}\n`);
+}
+
+describe('open script: preflight, lock, facts', () => {
+  test("lock 'yes' on an empty deploy-path: locked, then the facts; lock.json names this run", async () => {
+    const path = deployPath();
+    const run = await runOpen(path, 'yes');
+    expect(run.texts).toEqual(['step preflight', 'fact deploy-path exists', 'locked', 'step facts']);
+    expect(run.output).toEqual([]);
+    const holder = parseLockHolder(readFileSync(join(path, '.tagflip/lock.json'), 'utf8'));
+    expect(holder).toEqual({ ...HOLDER, since: expect.stringMatching(ISO_TIME) });
+    expect(lstatSync(join(path, '.tagflip/lock')).isFile()).toBe(true);
+  });
+
+  test("lock 'yes' on a deploy-path that does not exist yet: it is created to hold the lock", async () => {
+    const path = deployPath(false);
+    const run = await runOpen(path, 'yes');
+    expect(run.texts).toEqual(['step preflight', 'fact deploy-path absent', 'locked', 'step facts']);
+    expect(existsSync(join(path, '.tagflip/lock'))).toBe(true);
+  });
+
+  test("lock 'no' (dry run): no lock taken, nothing created, the facts all the same", async () => {
+    const path = deployPath();
+    const run = await runOpen(path, 'no');
+    expect(run.texts).toEqual(['step preflight', 'fact deploy-path exists', 'step facts']);
+    expect(readdirSync(path)).toEqual([]);
+  });
+
+  test('the facts of a deploy-path with releases, records, history and current, read back by readHostFacts', async () => {
+    const path = deployPath();
+    for (const dir of ['v1', 'v2', 'with space']) mkdirSync(join(path, 'releases', dir), { recursive: true });
+    writeFileSync(join(path, 'releases/a-file'), '');
+    symlinkSync('releases/v2', join(path, 'current'));
+    const v1 = manifest('v1', 'inactive', '', { finished: '2024-06-01T10:01:00Z' });
+    const v2 = manifest('v2', 'active', 'v1', { finished: '2024-06-01T10:02:00Z', actor: 'two  spaces' });
+    writeManifest(path, v1, true);
+    writeManifest(path, v2);
+    writeFileSync(join(path, '.tagflip/releases/broken.json'), '{"release":');
+    writeFileSync(join(path, '.tagflip/history.jsonl'), `${JSON.stringify(history.deployed('v1'))}\nnot json\n${JSON.stringify(history.deployed('v2', 'v1'))}\n`);
+
+    const run = await runOpen(path, 'yes');
+    expect(run.texts.slice(0, 5)).toEqual(['step preflight', 'fact deploy-path exists', 'locked', 'step facts', 'fact current releases/v2']);
+    expect(readHostFacts(run.lines)).toEqual({
+      deployPathExists: true,
+      currentRelease: 'v2',
+      currentTarget: 'releases/v2',
+      releaseDirExists: true,
+      releaseDirs: new Set(['v1', 'v2']),
+      manifests: new Map([
+        ['v1', v1],
+        ['v2', v2],
+      ]),
+      history: [history.deployed('v1'), history.deployed('v2', 'v1')],
+      lockHolder: null,
+      problems: [],
+    });
+  });
+
+  test('the release being deployed: release-dir present only when releases/<release> exists', async () => {
+    const path = deployPath();
+    mkdirSync(join(path, 'releases/v1'), { recursive: true });
+    expect(readHostFacts((await runOpen(path, 'no', 1, { release: 'v2' })).lines).releaseDirExists).toBe(false);
+    expect(readHostFacts((await runOpen(path, 'no', 1, { release: 'v1' })).lines).releaseDirExists).toBe(true);
+    expect(readHostFacts((await runOpen(path, 'no', 1, { release: '' })).lines).releaseDirExists).toBe(false);
+  });
+
+  test('while another run holds the lock: waiting (naming it), then lock-timeout after lock-timeout seconds; no facts', async () => {
+    const path = deployPath();
+    await holdLock(path, 10);
+    const run = await runOpen(path, 'yes', 1);
+    const other = JSON.stringify(OTHER);
+    expect(run.texts).toEqual(['step preflight', 'fact deploy-path exists', `waiting ${other}`, `lock-timeout ${other}`]);
+    expect(run.seconds).toBeGreaterThanOrEqual(0.9);
+    expect(parseLockHolder(run.lines[2].rest)).toEqual(OTHER);
+    // The holder's record is left as it was.
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/lock.json'), 'utf8'))).toEqual(OTHER);
+  });
+
+  test('lock-timeout 0: gives up at once', async () => {
+    const path = deployPath();
+    await holdLock(path, 10);
+    const run = await runOpen(path, 'yes', 0);
+    expect(run.lines.map((line) => line.kind)).toEqual(['step', 'fact', 'waiting', 'lock-timeout']);
+    expect(run.seconds).toBeLessThan(5);
+  });
+
+  test('a lock released while waiting is taken: waiting, then locked and the facts', async () => {
+    const path = deployPath();
+    await holdLock(path, 1);
+    const run = await runOpen(path, 'yes', 20);
+    expect(run.texts).toEqual(['step preflight', 'fact deploy-path exists', `waiting ${JSON.stringify(OTHER)}`, 'locked', 'step facts']);
+    expect(parseLockHolder(readFileSync(join(path, '.tagflip/lock.json'), 'utf8'))).toEqual({ ...HOLDER, since: expect.stringMatching(ISO_TIME) });
+  });
+
+  test("lock 'report' (status) while another run holds it: the facts say who, and nothing waits", async () => {
+    const path = deployPath();
+    await holdLock(path, 10);
+    const run = await runOpen(path, 'report');
+    expect(run.texts).toEqual(['step preflight', 'fact deploy-path exists', 'step facts', `fact lock-holder ${JSON.stringify(OTHER)}`]);
+    expect(readHostFacts(run.lines).lockHolder).toEqual(OTHER);
+    expect(lockIsFree(path)).toBe(false);
+  });
+
+  test("lock 'report' when the lock is free: a stale lock.json is not reported", async () => {
+    const path = deployPath();
+    mkdirSync(join(path, '.tagflip'));
+    writeFileSync(join(path, '.tagflip/lock'), '');
+    writeFileSync(join(path, '.tagflip/lock.json'), JSON.stringify(OTHER));
+    const run = await runOpen(path, 'report');
+    expect(run.texts).toEqual(['step preflight', 'fact deploy-path exists', 'step facts']);
+    expect(readHostFacts(run.lines).lockHolder).toBeNull();
+  });
+
+  test("lock 'report' on a host never deployed to: no lock, nothing created", async () => {
+    const path = deployPath();
+    expect((await runOpen(path, 'report')).texts).toEqual(['step preflight', 'fact deploy-path exists', 'step facts']);
+    expect(readdirSync(path)).toEqual([]);
+  });
+
+  test('the lock is held as long as the shell lives, by the shell itself, and released when it exits', async () => {
+    const path = deployPath();
+    const probe = `\nif flock -n "$tf_lock_file" true 9>&-; then echo free; else echo held; fi`;
+    const run = await runShell(openScript(path, 'yes') + probe + STOP_WATCHDOG);
+    expect(run.texts).toContain('locked');
+    expect(run.output).toEqual(['held']);
+    expect(lockIsFree(path)).toBe(true);
+  });
+
+  test('preflight: current that is a plain directory is a problem; no lock is taken and no facts are read', async () => {
+    const path = deployPath();
+    mkdirSync(join(path, 'current'));
+    const run = await runOpen(path, 'yes');
+    expect(run.texts).toEqual([
+      'step preflight',
+      'fact deploy-path exists',
+      `problem current ${path}/current is not a symlink; move it aside so tagflip can manage it`,
+    ]);
+    expect(readHostFacts(run.lines).problems).toEqual([{ check: 'current', message: `${path}/current is not a symlink; move it aside so tagflip can manage it` }]);
+    expect(existsSync(join(path, '.tagflip'))).toBe(false);
+  });
+
+  test('preflight: a deploy-path that is a file is a problem', async () => {
+    const path = deployPath(false);
+    writeFileSync(path, '');
+    const run = await runOpen(path, 'report');
+    expect(run.texts).toEqual(['step preflight', `problem writable ${path} exists but is not a directory`]);
+  });
+
+  test('without a usable lock file the lock is not taken; the facts are not read', async () => {
+    const path = deployPath();
+    mkdirSync(join(path, '.tagflip/lock'), { recursive: true });
+    const run = await runOpen(path, 'yes');
+    expect(run.texts).not.toContain('locked');
+    expect(run.texts).not.toContain('step facts');
+  });
+
+  // HostSession.open reports a `lock-timeout` line as "another run held the lock … for all of
+  // lock-timeout", and has its own message for "could not open …/.tagflip/lock". But the open
+  // script prints `lock-timeout` for any lock not taken, at once and without having waited, so a
+  // lock file that cannot be opened (here a directory; also a read-only .tagflip) is blamed on
+  // another run.
+  test.failing('a lock file that cannot be opened is not reported as a lock timeout', async () => {
+    const path = deployPath();
+    mkdirSync(join(path, '.tagflip/lock'), { recursive: true });
+    const run = await runOpen(path, 'yes', 300);
+    expect(run.lines.map((line) => line.kind)).not.toContain('lock-timeout');
+  });
+});
+
+describe('open script: the watchdog', () => {
+  test('when the session shell ends without the last words, the watchdog ends too and removes its run directory', async () => {
+    const path = deployPath();
+    const temp = mkdtempSync(join(root, 'tmp-'));
+    await runShell(openScript(path, 'yes'), { TMPDIR: temp });
+    for (let i = 0; i < 40 && readdirSync(temp).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
+  // CLOSE_WORDS `kill "$tf_watchdog"` end the watchdog before its `rm -rf -- "$tf_run_dir"`, so
+  // every session that ends normally leaves an empty mktemp directory behind in the host's $TMPDIR.
+  test.failing('a session ended with CLOSE_WORDS leaves no run directory behind in $TMPDIR', async () => {
+    const path = deployPath();
+    const temp = mkdtempSync(join(root, 'tmp-'));
+    await runShell(`${openScript(path, 'yes')}\n${CLOSE_WORDS}\n`, { TMPDIR: temp });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(readdirSync(temp)).toEqual([]);
+  });
+
+  test('when the connection goes (the shell’s output is closed), the running hook’s process group is stopped', async () => {
+    const path = deployPath();
+    const ctx = context(path, { release: 'v1', build: 'echo started; sleep 3; touch "$TAGFLIP_DEPLOY_PATH/not-stopped"' });
+    const building = manifest('v1', 'building');
+    const wrap = (open: string, text: string, close: string) => `${open}\n${text}\n${close}\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`;
+    const child = spawn('/bin/sh', ['-s'], { env: { ...process.env, TMPDIR: shellTemp }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      if (chunk.includes('started')) {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }
+    });
+    child.stderr.resume();
+    child.stdin.write(wrap('{', openScript(path, 'yes', 1, { release: 'v1' }), '} </dev/null 2>&1'));
+    child.stdin.write(wrap('(', renderBuildScript(ctx, building).text, ') </dev/null 2>&1 9>&-'));
+    child.stdin.end(`${CLOSE_WORDS}\n`);
+    await closed;
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(existsSync(join(path, 'not-stopped'))).toBe(false);
+    expect(lockIsFree(path)).toBe(true);
+  });
+});
+
+describe('open script through RemoteSession on a local shell', () => {
+  /** Like LocalTransport (`sh -s` on this machine), with $TMPDIR set for the shell. */
+  class TestTransport implements Transport {
+    readonly label = 'local';
+    private child: ChildProcess | null = null;
+
+    async openShell(): Promise<ShellChannel> {
+      const child = spawn('/bin/sh', ['-s'], { env: { ...process.env, TMPDIR: shellTemp }, stdio: ['pipe', 'pipe', 'pipe'] });
+      this.child = child;
+      const closed = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+      return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed };
+    }
+
+    async close(): Promise<void> {
+      const child = this.child;
+      if (child && child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('close', resolve));
+    }
+  }
+
+  async function session(): Promise<{ session: RemoteSession; transport: Transport; stderr: string[] }> {
+    const transport = new TestTransport();
+    const stderr: string[] = [];
+    return { session: await RemoteSession.open(transport, TAG, (line) => stderr.push(line)), transport, stderr };
+  }
+
+  test('the lock taken in session scope outlives the phase; later phases cannot free it; ending the session frees it', async () => {
+    const path = deployPath();
+    const { session: shell, transport } = await session();
+    try {
+      const open = await shell.run(openScript(path, 'yes'), {}, { scope: 'session' });
+      expect(open.control.map((line) => line.kind)).toContain('locked');
+      const output: string[] = [];
+      await shell.run(`if flock -n '${path}/.tagflip/lock' true; then echo free; else echo held; fi`, { onOutput: (line) => output.push(line) });
+      expect(output).toEqual(['held']);
+      expect(lockIsFree(path)).toBe(false);
+    } finally {
+      shell.end(CLOSE_WORDS);
+      await transport.close();
+    }
+    expect(lockIsFree(path)).toBe(true);
+  });
+
+  // The watchdog is meant to ping on stderr, where RemoteSession drops lines that start with
+  // the run tag. But it is started inside the session-scope group `{ … } </dev/null 2>&1`, so
+  // its stderr is the session's stdout: every second a `<tag> ping` line joins the output of
+  // whatever phase runs, as a control line, or glued to a line the build has not ended yet
+  // ("50%<tag> ping").
+  test.failing('the watchdog’s pings never reach a phase’s output or control lines', async () => {
+    const path = deployPath();
+    const { session: shell, transport } = await session();
+    try {
+      await shell.run(openScript(path, 'yes'), {}, { scope: 'session' });
+      const output: string[] = [];
+      const phase = await shell.run("printf 'progress'; sleep 2.5; echo ' done'", { onOutput: (line) => output.push(line) });
+      expect(phase.control).toEqual([]);
+      expect(output).toEqual(['progress done']);
+    } finally {
+      shell.end(CLOSE_WORDS);
+      await transport.close();
+    }
+  });
+});
+
+describe('prune script', () => {
+  /** releases v1, v2, v3 with records, current -> releases/v3 (or `target`), one history line. */
+  function site(target = 'releases/v3'): string {
+    const path = deployPath();
+    for (const release of ['v1', 'v2', 'v3']) {
+      mkdirSync(join(path, 'releases', release), { recursive: true });
+      writeFileSync(join(path, 'releases', release, 'app.py'), 'print(1)\n');
+      writeManifest(path, manifest(release, release === 'v3' ? 'active' : 'inactive'));
+    }
+    symlinkSync(target, join(path, 'current'));
+    writeFileSync(join(path, '.tagflip/history.jsonl'), `${JSON.stringify(history.deployed('v3', 'v2'))}\n`);
+    return path;
+  }
+
+  const prune = (path: string, remove: string[]) => runShell(renderPruneScript(context(path, { release: '' }), remove).text);
+  const dirs = (path: string) => readdirSync(join(path, 'releases')).sort();
+  const records = (path: string) => readdirSync(join(path, '.tagflip/releases')).sort();
+  const historyLines = (path: string) => readFileSync(join(path, '.tagflip/history.jsonl'), 'utf8').split('\n').filter(Boolean);
+
+  test('removes the listed releases, directory and record, and appends one history line naming them', async () => {
+    const path = site();
+    const run = await prune(path, ['v1', 'v2']);
+    expect([run.code, run.texts, run.output]).toEqual([0, ['step prune', 'removed v1', 'removed v2'], []]);
+    expect(dirs(path)).toEqual(['v3']);
+    expect(records(path)).toEqual(['v3.json']);
+    const lines = historyLines(path);
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[0])).toEqual(history.deployed('v3', 'v2'));
+    expect(JSON.parse(lines[1])).toEqual({
+      time: expect.stringMatching(ISO_TIME),
+      event: 'prune',
+      status: 'pruned',
+      release: '',
+      previousRelease: '',
+      host: 'deploy@web1',
+      actor: 'octocat',
+      runUrl: 'https://github.com/o/r/actions/runs/42',
+      removed: ['v1', 'v2'],
+    });
+    expect(parseHistoryEntry(lines[1])?.removed).toEqual(['v1', 'v2']);
+    expect(readlinkSync(join(path, 'current'))).toBe('releases/v3');
+  });
+
+  test('never removes the release current points to, whatever the list says', async () => {
+    const path = site();
+    const run = await prune(path, ['v1', 'v3']);
+    expect(run.texts).toEqual(['step prune', 'removed v1']);
+    expect(dirs(path)).toEqual(['v2', 'v3']);
+    expect(records(path)).toEqual(['v2.json', 'v3.json']);
+  });
+
+  test('only current listed: nothing removed, no history line', async () => {
+    const path = site();
+    const run = await prune(path, ['v3']);
+    expect(run.texts).toEqual(['step prune']);
+    expect(historyLines(path)).toHaveLength(1);
+  });
+
+  test('a failed release (a record without a directory) loses its record', async () => {
+    const path = site();
+    writeManifest(path, manifest('v4', 'failed'));
+    const run = await prune(path, ['v4']);
+    expect(run.texts).toEqual(['step prune', 'removed v4']);
+    expect(records(path)).toEqual(['v1.json', 'v2.json', 'v3.json']);
+    expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
+  });
+
+  test('without a history file yet: one is started', async () => {
+    const path = site();
+    rmSync(join(path, '.tagflip/history.jsonl'));
+    await prune(path, ['v1']);
+    expect(historyLines(path).map((line) => JSON.parse(line).event)).toEqual(['prune']);
+  });
+
+  test('an empty list: nothing happens', async () => {
+    const path = site();
+    expect((await prune(path, [])).texts).toEqual(['step prune']);
+    expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
+  });
+
+  // The history line is rendered before the script runs, from the plan; the script may skip
+  // current, but the line still says it was removed ("record what was deleted in the history").
+  test.failing('the history line names only the releases actually removed', async () => {
+    const path = site();
+    await prune(path, ['v1', 'v3']);
+    expect(JSON.parse(historyLines(path)[1]).removed).toEqual(['v1']);
+  });
+
+  // readHostFacts reads `current -> releases/v3/` as release v3, but the prune script compares
+  // the raw link text with "releases/v3", so its own guard misses and it deletes the live release.
+  test.failing('current written with a trailing slash (releases/v3/) is still never removed', async () => {
+    const path = site('releases/v3/');
+    await prune(path, ['v3']);
+    expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
+  });
+});
+
+describe('flip script of a rollback, run for real', () => {
+  test('current flips to the target; the target is recorded active, the departed release as given; history says rollback', async () => {
+    const path = deployPath();
+    for (const release of ['v2', 'v3']) mkdirSync(join(path, 'releases', release), { recursive: true });
+    symlinkSync('releases/v3', join(path, 'current'));
+    const v2 = manifest('v2', 'inactive', 'v1', { finished: '2024-06-01T10:02:00Z' });
+    const v3 = manifest('v3', 'active', 'v2', { finished: '2024-06-01T10:03:00Z' });
+    writeManifest(path, v2);
+    writeManifest(path, v3);
+    const ctx = context(path, { release: 'v2', previousRelease: 'v3' });
+    const run = await runShell(renderFlipScript(ctx, { active: v2, departed: { ...v3, state: 'rolled-back' }, event: 'rollback' }).text);
+    expect([run.code, run.texts]).toEqual([0, ['step flip', 'flipped']]);
+    expect(readlinkSync(join(path, 'current'))).toBe('releases/v2');
+    expect(parseManifest(readFileSync(join(path, '.tagflip/releases/v2.json'), 'utf8'))).toEqual({ ...v2, state: 'active', activated: expect.stringMatching(ISO_TIME) });
+    expect(parseManifest(readFileSync(join(path, '.tagflip/releases/v3.json'), 'utf8'))).toEqual({ ...v3, state: 'rolled-back' });
+    const line = readFileSync(join(path, '.tagflip/history.jsonl'), 'utf8').trim();
+    expect(parseHistoryEntry(line)).toEqual({
+      time: expect.stringMatching(ISO_TIME),
+      event: 'rollback',
+      status: 'rolled-back',
+      release: 'v2',
+      previousRelease: 'v3',
+      host: 'deploy@web1',
+      actor: 'octocat',
+      runUrl: 'https://github.com/o/r/actions/runs/42',
+    });
+  });
+});

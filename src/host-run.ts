@@ -1,0 +1,75 @@
+import type { HostFacts } from './facts.js';
+import { HostSession, explainFailure } from './host-session.js';
+import type { Logger } from './logger.js';
+import { releasePath } from './paths.js';
+import { rollbackTarget } from './plan.js';
+import type { HostResult } from './result.js';
+import type { Settings } from './settings.js';
+import type { Transport } from './transport.js';
+
+export interface HostDependencies {
+  transport: Transport;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** What a command learns on a host as it goes, for the result if it fails. */
+export interface HostRun {
+  result: HostResult;
+  facts: HostFacts | null;
+}
+
+/** Path of the release `current` points to, or '' when there is none. */
+export function currentPath(settings: Settings, facts: HostFacts): string {
+  return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
+}
+
+/**
+ * Run a command's work on one host: connect, hand over the session, and turn
+ * the outcome (or any failure) into the host's result. The session, and with
+ * it the lock, always ends here.
+ */
+export async function runOnHost(
+  settings: Settings,
+  deps: HostDependencies,
+  work: (host: HostSession, run: HostRun) => Promise<Partial<HostResult>>,
+): Promise<HostResult> {
+  const started = Date.now();
+  const run: HostRun = {
+    result: {
+      host: deps.transport.label,
+      status: 'failed',
+      release: '',
+      previousRelease: '',
+      releasePath: '',
+      dataRelease: '',
+      previousDataRelease: '',
+      buildSeconds: 0,
+      totalSeconds: 0,
+      error: '',
+    },
+    facts: null,
+  };
+  let host: HostSession | null = null;
+  try {
+    host = await HostSession.start(deps.transport, deps.logger, settings);
+    Object.assign(run.result, await work(host, run));
+  } catch (error) {
+    const explained = explainFailure(run.result.host, error);
+    deps.logger.error(explained.message);
+    const facts = run.facts;
+    Object.assign(run.result, {
+      status: 'failed',
+      release: facts?.currentRelease ?? '',
+      previousRelease: facts ? rollbackTarget(facts) : '',
+      releasePath: facts ? currentPath(settings, facts) : '',
+      dataRelease: facts?.currentDataRelease ?? '',
+      error: explained.message,
+    });
+  } finally {
+    if (host) await host.close();
+    else await deps.transport.close();
+  }
+  run.result.totalSeconds = (Date.now() - started) / 1000;
+  return run.result;
+}

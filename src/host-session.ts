@@ -1,0 +1,229 @@
+import { DeployError } from './errors.js';
+import { type HostFacts, readHostFacts } from './facts.js';
+import type { Logger } from './logger.js';
+import { type LockHolder, describeHolder, parseLockHolder } from './manifest.js';
+import { type PrunePlan, PlanError } from './plan.js';
+import { CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
+import { type ControlLine, RemoteSession, SessionClosedError, newRunTag } from './session.js';
+import type { Settings } from './settings.js';
+import type { Transport } from './transport.js';
+
+/** Extra time the client allows a phase beyond its own limit before it gives up on the host. */
+const CLIENT_GRACE_SECONDS = 60;
+
+/** Remedies by step, for failures a script reports. */
+const REMEDIES: Record<string, string> = {
+  prepare: 'check that deploy-path is writable by the deploy user',
+  source: 'check repository and ref, and that the host can fetch the repository (deploy key, network)',
+  build: 'fix the build and deploy again; current was not touched and the failed release was removed',
+  flip: 'check the permissions of deploy-path',
+  prune: 'check the permissions of deploy-path/releases',
+};
+
+/**
+ * One host's connection for one run: a single remote shell that phase scripts
+ * are sent to, with log groups per step and failures turned into DeployErrors
+ * that name the host, the phase and a remedy.
+ */
+export class HostSession {
+  readonly host: string;
+  readonly tag: string;
+
+  private constructor(
+    private readonly transport: Transport,
+    private readonly session: RemoteSession,
+    private readonly logger: Logger,
+    private readonly settings: Settings,
+  ) {
+    this.host = transport.label;
+    this.tag = session.tag;
+  }
+
+  static async start(transport: Transport, logger: Logger, settings: Settings): Promise<HostSession> {
+    logger.startGroup(`connect · ${transport.label}`);
+    try {
+      const session = await RemoteSession.open(transport, newRunTag(), (line) => logger.warning(`${transport.label}: ${line}`));
+      return new HostSession(transport, session, logger, settings);
+    } catch (error) {
+      await transport.close();
+      throw error;
+    } finally {
+      logger.endGroup();
+    }
+  }
+
+  /** What every script of this run knows; release '' for commands that name none. */
+  context(release: string, previousRelease: string): ScriptContext {
+    const { settings } = this;
+    return {
+      tag: this.tag,
+      host: this.host,
+      deployPath: settings.deployPath,
+      release,
+      previousRelease,
+      repository: settings.command === 'deploy' ? settings.repository : '',
+      ref: settings.ref,
+      build: settings.build,
+      sharedDirs: settings.command === 'deploy' ? settings.sharedDirs : [],
+      sharedFiles: settings.command === 'deploy' ? settings.sharedFiles : [],
+      migrate: settings.command === 'deploy' ? settings.migrate : '',
+      dataPath: settings.dataPath,
+      commandTimeout: settings.commandTimeout,
+      env: settings.env,
+      actor: settings.actor,
+      runUrl: settings.runUrl,
+    };
+  }
+
+  /** Phases 1–3: preflight, the lock (waiting for it if another run holds it), facts. */
+  async open(context: ScriptContext, lock: OpenOptions['lock']): Promise<HostFacts> {
+    const holder: LockHolder = {
+      command: this.settings.command,
+      release: context.release,
+      actor: this.settings.actor,
+      runUrl: this.settings.runUrl,
+      host: this.host,
+      since: '',
+    };
+    const script = renderOpenScript(context, { lock, lockTimeout: this.settings.lockTimeout, holder });
+    let waitedFor: LockHolder | null = null;
+    const lines = await this.run('preflight', script, this.settings.lockTimeout, {
+      scope: 'session',
+      onControl: (line) => {
+        if (line.kind === 'waiting') {
+          waitedFor = parseLockHolder(line.rest);
+          this.logger.info(`${this.host}: waiting up to ${this.settings.lockTimeout} s for the lock held by ${describeHolder(waitedFor)}`);
+        }
+      },
+    });
+    const facts = readHostFacts(lines);
+    if (facts.problems.length > 0) {
+      const list = facts.problems.map((problem) => problem.message).join('; ');
+      throw new DeployError(this.host, 'preflight', list, `fix the host, then run again; nothing was changed on ${this.host}`);
+    }
+    const timedOut = lines.find((line) => line.kind === 'lock-timeout');
+    if (timedOut) {
+      const holderNow = parseLockHolder(timedOut.rest) ?? waitedFor;
+      throw new DeployError(
+        this.host,
+        'lock',
+        `another run held the lock of ${this.settings.deployPath} for all of lock-timeout (${this.settings.lockTimeout} s): ${describeHolder(holderNow)}`,
+        'wait for it to finish and run again, or raise lock-timeout; nothing was changed',
+      );
+    }
+    if (lock === 'yes' && !lines.some((line) => line.kind === 'locked')) {
+      const why = lines.find((line) => line.kind === 'lock-error')?.rest ?? `could not take ${this.settings.deployPath}/.tagflip/lock`;
+      throw new DeployError(this.host, 'lock', why, 'check that .tagflip/lock in deploy-path is a file the deploy user can write');
+    }
+    return facts;
+  }
+
+  /** Step 12: remove what the plan says; returns the releases removed. */
+  async prune(context: ScriptContext, plan: PrunePlan): Promise<string[]> {
+    if (plan.remove.length === 0 && plan.removeData.length === 0) return [];
+    const lines = await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600);
+    const removed = lines.filter((line) => line.kind === 'removed').map((line) => line.rest);
+    const removedData = lines.filter((line) => line.kind === 'removed-data').map((line) => line.rest);
+    if (removed.length > 0) this.logger.info(`${this.host}: removed ${removed.join(', ')} (keep-releases: ${this.settings.keepReleases})`);
+    if (removedData.length > 0) this.logger.info(`${this.host}: removed data releases ${removedData.join(', ')} (no kept release uses them)`);
+    return removed;
+  }
+
+  /** Run one phase script; every `step` line it prints opens a log group. */
+  async run(
+    phase: string,
+    script: RenderedScript,
+    timeoutSeconds: number,
+    options: { scope?: 'subshell' | 'session'; onControl?: (line: ControlLine) => void } = {},
+  ): Promise<ControlLine[]> {
+    this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
+    let step = phase;
+    let grouped = false;
+    const openGroup = (name: string) => {
+      if (grouped) this.logger.endGroup();
+      this.logger.startGroup(`${name} · ${this.host}`);
+      grouped = true;
+    };
+    const deadline = new Deadline(timeoutSeconds + CLIENT_GRACE_SECONDS);
+    try {
+      const { status, control } = await deadline.race(
+        this.session.run(
+          script.text,
+          {
+            onOutput: (line) => {
+              if (!grouped) openGroup(step);
+              this.logger.info(line);
+            },
+            onControl: (line) => {
+              if (line.kind === 'step' && (line.args[0] !== step || !grouped)) {
+                step = line.args[0];
+                openGroup(step);
+              } else if (line.kind === 'log') {
+                this.logger.info(`${this.host}: ${line.rest}`);
+              }
+              options.onControl?.(line);
+            },
+          },
+          { scope: options.scope },
+        ),
+        () => this.session.end(),
+      );
+      const failure = control.find((line) => line.kind === 'error');
+      if (failure) {
+        const [failedStep = step, code = '1', ...message] = failure.args;
+        throw new DeployError(this.host, failedStep, message.join(' '), REMEDIES[failedStep] ?? '', Number(code));
+      }
+      if (status !== 0 && options.scope !== 'session') {
+        throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, REMEDIES[step] ?? '');
+      }
+      return control;
+    } catch (error) {
+      if (error instanceof DeadlineError) {
+        throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, 'the connection was closed; check the host');
+      }
+      throw error;
+    } finally {
+      deadline.clear();
+      if (grouped) this.logger.endGroup();
+    }
+  }
+
+  /** End the remote shell (which releases the lock) and the connection. */
+  async close(): Promise<void> {
+    this.session.end(CLOSE_WORDS);
+    await this.transport.close();
+  }
+}
+
+/** Turn any failure into one that names the host and the phase. */
+export function explainFailure(host: string, error: unknown): DeployError {
+  if (error instanceof DeployError) return error;
+  if (error instanceof PlanError) return new DeployError(host, 'plan', error.message, error.remedy);
+  if (error instanceof SessionClosedError) {
+    return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; run again (an incomplete release is rebuilt)');
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new DeployError(host, 'connection', message, 'check the host and the network');
+}
+
+class DeadlineError extends Error {}
+
+/** A client-side limit, in case the remote `timeout` cannot do its job. */
+class Deadline {
+  private timer: NodeJS.Timeout | null = null;
+  constructor(private readonly seconds: number) {}
+
+  race<T>(work: Promise<T>, onExpire: () => void): Promise<T> {
+    const expired = new Promise<never>((_resolve, reject) => {
+      this.timer = setTimeout(() => {
+        onExpire();
+        reject(new DeadlineError());
+      }, this.seconds * 1000);
+    });
+    return Promise.race([work, expired]);
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -43,9 +43,9 @@ export async function run(): Promise<void> {
       const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
       await core.summary.addRaw(renderSummary(result, title)).write();
     }
-    if (result.status === 'failed') {
-      const failed = result.hosts.filter((host) => host.status === 'failed');
-      core.setFailed(failed.map((host) => host.error).join('\n'));
+    if (!result.ok) {
+      const failed = result.hosts.filter((host) => host.error);
+      core.setFailed(failed.map((host) => host.error).join('\n') || `status: ${result.status}`);
     }
   } catch (error) {
     core.setFailed(error instanceof InputError ? `bad input: ${error.message}` : (error as Error).message);

@@ -158,7 +158,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
     const result = await runCommand(settings, cliLogger(io));
     io.stdout(renderResult(result, settings.command));
-    return result.status === 'failed' ? 1 : 0;
+    return result.ok ? 0 : 1;
   } catch (error) {
     io.stderr(`error: ${(error as Error).message}\n`);
     return error instanceof InputError ? 2 : 1;

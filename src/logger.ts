@@ -17,3 +17,19 @@ export const silentLogger: Logger = {
   startGroup: () => undefined,
   endGroup: () => undefined,
 };
+
+/**
+ * With several hosts at once their lines interleave: prefix each with its
+ * host, and leave log groups to the fleet (GitHub's groups cannot interleave).
+ */
+export function hostLogger(logger: Logger, host: string): Logger {
+  const prefix = (message: string) => (message.startsWith(`${host}: `) ? message : `${host} | ${message}`);
+  return {
+    info: (message) => logger.info(prefix(message)),
+    warning: (message) => logger.warning(prefix(message)),
+    error: (message) => logger.error(prefix(message)),
+    debug: (message) => logger.debug(prefix(message)),
+    startGroup: (name) => logger.info(prefix(`── ${name}`)),
+    endGroup: () => undefined,
+  };
+}

@@ -46,6 +46,8 @@ export interface HostResult {
 }
 
 export interface RunResult {
+  /** False when the step must fail. */
+  ok: boolean;
   status: HostStatus;
   release: string;
   previousRelease: string;
@@ -56,11 +58,15 @@ export interface RunResult {
 }
 
 /** Fold per-host results into the step's outputs. */
-export function summarize(hosts: HostResult[]): RunResult {
+export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
   const first = hosts[0];
-  const failed = hosts.find((host) => host.status === 'failed');
+  const failed = hosts.some((host) => host.status === 'failed');
+  // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
+  const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');
+  const status = failed ? 'failed' : rolledBack ? 'rolled-back' : first.status;
   return {
-    status: failed ? 'failed' : first.status,
+    ok: !failed && !rolledBack,
+    status,
     release: first.release,
     previousRelease: first.previousRelease,
     releasePath: first.releasePath,

@@ -1,17 +1,17 @@
-import { deployToHost } from './deploy.js';
+import { deployFleet } from './deploy.js';
 import type { HostDependencies } from './host-run.js';
 import { LocalTransport } from './local-transport.js';
-import type { Logger } from './logger.js';
+import { type Logger, hostLogger } from './logger.js';
+import { inPool } from './pool.js';
 import { type HostResult, type RunResult, renderStatus, summarize } from './result.js';
 import { rollbackHost } from './rollback.js';
-import type { Command, Settings } from './settings.js';
+import type { Command, HostTarget, Settings } from './settings.js';
 import { pruneHost, statusOfHost } from './status.js';
 import { SshTransport } from './ssh-transport.js';
 import type { Transport } from './transport.js';
 
 /** The transport for the settings' host: SSH, or this machine for `local`. */
-export function createTransport(settings: Settings): Transport {
-  const { target } = settings;
+export function createTransport(settings: Settings, target: HostTarget = settings.target): Transport {
   if (target.kind === 'local') return new LocalTransport();
   return new SshTransport({
     label: target.label,
@@ -22,26 +22,35 @@ export function createTransport(settings: Settings): Transport {
     passphrase: settings.passphrase,
     connectTimeout: settings.connectTimeout,
     hostKeys: { knownHosts: settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
+    jump: settings.jumpHost,
   });
 }
 
-const COMMAND_RUNNERS: Record<Command, (settings: Settings, deps: HostDependencies) => Promise<HostResult>> = {
-  deploy: deployToHost,
+const COMMAND_RUNNERS: Record<Exclude<Command, 'deploy'>, (settings: Settings, deps: HostDependencies) => Promise<HostResult>> = {
   rollback: rollbackHost,
   status: statusOfHost,
   prune: pruneHost,
 };
 
 /** Run the command the settings ask for; both front ends call this. */
-export async function runCommand(settings: Settings, logger: Logger, transport: Transport = createTransport(settings)): Promise<RunResult> {
-  if (settings.insecureIgnoreHostKey && settings.target.kind === 'ssh') {
+export async function runCommand(settings: Settings, logger: Logger, transports: Transport[] = settings.targets.map((target) => createTransport(settings, target))): Promise<RunResult> {
+  if (settings.insecureIgnoreHostKey && settings.targets.some((target) => target.kind === 'ssh')) {
+    const labels = settings.targets.map((target) => target.label).join(', ');
     logger.warning(
-      `insecure-ignore-host-key is true: the host key of ${settings.target.label} is NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`,
+      `insecure-ignore-host-key is true: the host keys of ${labels} are NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`,
     );
   }
-  const host = await COMMAND_RUNNERS[settings.command](settings, { transport, logger });
-  if (settings.command === 'status') renderStatus(host).forEach((line) => logger.info(line));
-  return summarize([host]);
+  const members = transports.map((transport) => ({ transport, logger }));
+  let hosts: HostResult[];
+  if (settings.command === 'deploy') {
+    hosts = await deployFleet(settings, members, logger);
+  } else {
+    const runner = COMMAND_RUNNERS[settings.command];
+    const fleet = members.length > 1;
+    hosts = await inPool(members, settings.maxParallel, (member) => runner(settings, fleet ? { ...member, logger: hostLogger(logger, member.transport.label) } : member));
+  }
+  if (settings.command === 'status') hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
+  return summarize(hosts, settings.command);
 }
 
 /** Secret values a front end must mask before anything is logged. */

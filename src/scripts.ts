@@ -514,3 +514,54 @@ export function renderPruneScript(context: ScriptContext, remove: readonly strin
     PRUNE_BODY,
   );
 }
+
+const HOOK_BODY = `tf_step "$tf_hook_name"
+cd "$tf_release_path" || tf_fail 1 "cannot enter $tf_release_path"
+tf_hook sh -c "$tf_hook_command"
+tf_status=$?
+if [ "$tf_status" -eq 124 ]; then
+  tf_fail "$tf_status" "$tf_hook_name ran longer than command-timeout ($tf_command_timeout s) and was stopped"
+elif [ "$tf_status" -ne 0 ]; then
+  tf_fail "$tf_status" "$tf_hook_name exited with status $tf_status"
+fi`;
+
+/** Steps 10–11: run `activate` or `verify` in the release that is now current. */
+export function renderHookScript(context: ScriptContext, name: 'activate' | 'verify', command: string): RenderedScript {
+  return render(
+    [
+      ...commonAssignments(context),
+      { name: 'tf_hook_name', value: name },
+      { name: 'tf_hook_command', value: command },
+      { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+      ...hookEnvironment(context),
+    ],
+    HOOK_BODY,
+  );
+}
+
+const DISCARD_BODY = `tf_step discard
+if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
+  tf_fail 1 "releases/$tf_release is current; it is not discarded"
+fi
+rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove $tf_release_path"
+if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_path/releases/$tf_data_copy"; fi
+tf_write "$tf_manifest_path" "$tf_manifest_failed" && tf_append_history "$tf_history_failed" ||
+  tf_fail 1 "cannot write $tf_manifest_path"`;
+
+/**
+ * When another host of the step failed before the flip: remove the release
+ * built here (and its data copy), so no host runs what not all hosts could.
+ */
+export function renderDiscardScript(context: ScriptContext, built: Manifest, dataCopy: string, reason: string): RenderedScript {
+  const failed = { ...built, state: 'failed', finished: NOW, exitCode: null, failedStep: 'barrier' };
+  const history = { ...historyEntry(context, 'deploy', 'failed'), failedStep: 'barrier', reason };
+  return render(
+    [
+      ...commonAssignments(context),
+      { name: 'tf_data_copy', value: dataCopy },
+      { name: 'tf_manifest_failed', value: renderRecord(failed) },
+      { name: 'tf_history_failed', value: renderRecord(history) },
+    ],
+    DISCARD_BODY,
+  );
+}

@@ -30,7 +30,16 @@ export type Command = (typeof COMMANDS)[number];
 
 export interface Settings {
   command: Command;
+  /** Every host of the step, in the order given. */
+  targets: HostTarget[];
+  /** The first host (what single-host code paths and messages use). */
   target: HostTarget;
+  /** A bastion to reach the hosts through, or null. */
+  jumpHost: Extract<HostTarget, { kind: 'ssh' }> | null;
+  maxParallel: number;
+  /** Shell run after the flip (e.g. a reload), and the health check after it. */
+  activate: string;
+  verify: string;
   privateKey: string;
   passphrase: string;
   knownHosts: KnownHostEntry[];
@@ -70,6 +79,10 @@ export const INPUT_NAMES = [
   'known-hosts',
   'host-fingerprint',
   'insecure-ignore-host-key',
+  'jump-host',
+  'max-parallel',
+  'activate',
+  'verify',
   'deploy-path',
   'release',
   'repository',
@@ -121,17 +134,17 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   if (user && !USER.test(user)) {
     throw new InputError('user', `'${printable(user)}' is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
   }
-  const target = parseHosts(get('hosts'), user, port);
+  const targets = parseHosts(get('hosts'), user, port);
+  const jumpHost = parseJumpHost(get('jump-host'), user, port);
 
   const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
   const privateKey = raw['private-key'] ?? '';
   const passphrase = raw['passphrase'] ?? '';
   const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
   const hostFingerprints = parseFingerprints(get('host-fingerprint'));
-  if (target.kind === 'ssh') {
-    checkPrivateKey(privateKey, passphrase);
-    checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
-  }
+  const sshTargets = [...targets, ...(jumpHost ? [jumpHost] : [])].filter((target) => target.kind === 'ssh');
+  if (sshTargets.length > 0) checkPrivateKey(privateKey, passphrase);
+  for (const target of sshTargets) checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
 
   // Only a deploy names a release; the other commands work on what is there.
   const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
@@ -142,7 +155,12 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
   return {
     command,
-    target,
+    targets,
+    target: targets[0],
+    jumpHost,
+    maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
+    activate: parseScript('activate', raw['activate'] ?? ''),
+    verify: parseScript('verify', raw['verify'] ?? ''),
     privateKey,
     passphrase,
     knownHosts,
@@ -180,36 +198,51 @@ function oneLine(value: string): string {
   return value.replace(/[\r\n]+/g, ' ').slice(0, 512);
 }
 
-export function parseHosts(value: string, user: string, port: number): HostTarget {
+export function parseHosts(value: string, user: string, port: number): HostTarget[] {
   const entries = value.split(/[,\n]/).map((entry) => entry.trim()).filter(Boolean);
   if (entries.length === 0) {
-    throw new InputError('hosts', 'no host given', "one '[user@]host[:port]' entry, or 'local' for this machine");
+    throw new InputError('hosts', 'no host given', "one or more '[user@]host[:port]' entries, comma or newline separated, or 'local' for this machine");
   }
-  if (entries.length > 1) {
-    throw new InputError('hosts', `${entries.length} entries given, but this version deploys to one host per step`, "a single '[user@]host[:port]' entry (use a matrix for several hosts)");
+  if (entries.length > 256) throw new InputError('hosts', `${entries.length} entries given`, 'at most 256 hosts per step (use a matrix)');
+  const targets = entries.map((entry) => parseHostEntry(entry, user, port));
+  if (targets.length > 1 && targets.some((target) => target.kind === 'local')) {
+    throw new InputError('hosts', "'local' is given together with other hosts", "'local' alone, or SSH hosts only");
   }
-  return parseHostEntry(entries[0], user, port);
+  const seen = new Set<string>();
+  for (const target of targets) {
+    const key = target.kind === 'ssh' ? `${target.host.toLowerCase()}:${target.port}` : 'local';
+    if (seen.has(key)) throw new InputError('hosts', `'${printable(target.label)}' is given twice`, 'each host once');
+    seen.add(key);
+  }
+  return targets;
 }
 
-export function parseHostEntry(entry: string, defaultUser: string, defaultPort: number): HostTarget {
+function parseJumpHost(value: string, user: string, port: number): Extract<HostTarget, { kind: 'ssh' }> | null {
+  if (!value) return null;
+  const target = parseHostEntry(value, user, port, 'jump-host');
+  if (target.kind !== 'ssh') throw new InputError('jump-host', "'local' is not a bastion", "'[user@]host[:port]' of an SSH server that can reach the hosts");
+  return target;
+}
+
+export function parseHostEntry(entry: string, defaultUser: string, defaultPort: number, input = 'hosts'): HostTarget {
   if (entry === 'local') return { kind: 'local', label: 'local' };
   const expected = "'[user@]host[:port]', e.g. 'deploy@web1.example.com:2222' or 'local'";
   const match = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(entry);
-  if (!match) throw new InputError('hosts', `'${printable(entry)}' is not a host entry`, expected);
+  if (!match) throw new InputError(input, `'${printable(entry)}' is not a host entry`, expected);
   const [, entryUser, rawHost, rawPort] = match;
   if (entryUser !== undefined && !USER.test(entryUser)) {
-    throw new InputError('hosts', `'${printable(entry)}' has an invalid user '${printable(entryUser)}'`, expected);
+    throw new InputError(input, `'${printable(entry)}' has an invalid user '${printable(entryUser)}'`, expected);
   }
   const bracketed = rawHost.startsWith('[');
   const host = bracketed ? rawHost.slice(1, -1) : rawHost;
   const validHost = bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
   if (!validHost) {
-    throw new InputError('hosts', `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
+    throw new InputError(input, `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
   }
-  const port = rawPort === undefined ? defaultPort : parsePort('hosts', rawPort);
+  const port = rawPort === undefined ? defaultPort : parsePort(input, rawPort);
   const user = entryUser ?? defaultUser;
   if (!user) {
-    throw new InputError('hosts', `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
+    throw new InputError(input, `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
   }
   const label = `${user}@${bracketed ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
   return { kind: 'ssh', label, host, port, user };
@@ -237,10 +270,11 @@ function parseSeconds(input: string, value: string, fallback: number, max: numbe
   return Number(value);
 }
 
-function parseCount(input: string, value: string, fallback: number): number {
+function parseCount(input: string, value: string, fallback: number, max = 1000, what = 'releases to keep'): number {
   if (value === '') return fallback;
-  if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
-    throw new InputError(input, `'${printable(value)}' is not a number of releases to keep`, 'a whole number from 1 to 1000 (current and the rollback target are always kept)');
+  if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    const note = input === 'keep-releases' ? ' (current and the rollback target are always kept)' : '';
+    throw new InputError(input, `'${printable(value)}' is not a number of ${what}`, `a whole number from 1 to ${max}${note}`);
   }
   return Number(value);
 }

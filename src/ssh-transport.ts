@@ -1,4 +1,5 @@
 import { NodeSSH } from 'node-ssh';
+import type { Duplex } from 'node:stream';
 import type { Algorithms, ClientChannel } from 'ssh2';
 import { DeployError } from './errors.js';
 import {
@@ -20,6 +21,8 @@ export interface SshTarget {
   passphrase: string;
   connectTimeout: number;
   hostKeys: HostKeyPolicy;
+  /** A bastion to tunnel through (same key and host-key policy), or null. */
+  jump: { label: string; host: string; port: number; user: string } | null;
 }
 
 /** Seconds between keepalives, and how many may go unanswered before we give up. */
@@ -29,6 +32,7 @@ const KEEPALIVE_COUNT_MAX = 3;
 export class SshTransport implements Transport {
   readonly label: string;
   private readonly ssh = new NodeSSH();
+  private readonly bastion = new NodeSSH();
   private channel: ClientChannel | null = null;
   /** The last connection-level error, kept for the message when the shell dies. */
   private connectionError: Error | null = null;
@@ -61,14 +65,46 @@ export class SshTransport implements Transport {
     this.channel?.end();
     this.channel = null;
     this.ssh.dispose();
+    this.bastion.dispose();
+  }
+
+  /** Connect to the bastion and open a tunnel to the target's SSH port. */
+  private async tunnel(): Promise<Duplex | undefined> {
+    const { jump } = this.target;
+    if (!jump) return undefined;
+    await this.open(this.bastion, jump, undefined, `the jump host ${jump.label}`);
+    const bastion = this.bastion.connection!;
+    bastion.on('error', () => undefined); // reported through the target connection
+    return new Promise<Duplex>((resolve, reject) => {
+      bastion.forwardOut('127.0.0.1', 0, this.target.host, this.target.port, (error, stream) => {
+        if (error) {
+          reject(new DeployError(this.label, 'connect', `the jump host ${jump.label} could not reach ${this.target.host}:${this.target.port}: ${error.message}`, 'check that the bastion can connect to the host (AllowTcpForwarding on the bastion)'));
+        } else {
+          resolve(stream);
+        }
+      });
+    });
   }
 
   private async connect(): Promise<void> {
-    const { host, port, user, hostKeys } = this.target;
+    const sock = await this.tunnel();
+    await this.open(this.ssh, this.target, sock, '');
+    // node-ssh drops its error listener once connected; without ours, a late
+    // error (a keepalive timeout) would be an unhandled 'error' event.
+    this.ssh.connection!.on('error', (error: Error) => {
+      this.connectionError = error;
+    });
+  }
+
+  /** Connect one SSH client to `to`, verifying its host key; `via` names a bastion in errors. */
+  private async open(client: NodeSSH, to: { label: string; host: string; port: number; user: string }, sock: Duplex | undefined, via: string): Promise<void> {
+    const { host, port, user } = to;
+    const { hostKeys } = this.target;
     let offered: Buffer | null = null;
     const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
     try {
-      await this.ssh.connect({
+      await client.connect({
+        ...(sock ? { sock } : { host }),
         host,
         port,
         username: user,
@@ -88,18 +124,20 @@ export class SshTransport implements Transport {
         },
       });
     } catch (error) {
-      throw this.explainConnectError(error as Error & { level?: string; code?: string }, offered);
+      throw this.explainConnectError(error as Error & { level?: string; code?: string }, offered, to, via);
     }
-    // node-ssh drops its error listener once connected; without ours, a late
-    // error (a keepalive timeout) would be an unhandled 'error' event.
-    this.ssh.connection!.on('error', (error: Error) => {
-      this.connectionError = error;
-    });
   }
 
-  private explainConnectError(error: Error & { level?: string; code?: string }, offered: Buffer | null): DeployError {
-    const { label, host, port, user, connectTimeout, hostKeys } = this.target;
-    const fail = (problem: string, remedy: string) => new DeployError(label, 'connect', problem, remedy);
+  private explainConnectError(
+    error: Error & { level?: string; code?: string },
+    offered: Buffer | null,
+    to: { host: string; port: number; user: string },
+    via: string,
+  ): DeployError {
+    if (error instanceof DeployError) return error;
+    const { host, port, user } = to;
+    const { label, connectTimeout, hostKeys } = this.target;
+    const fail = (problem: string, remedy: string) => new DeployError(label, 'connect', via ? `${via}: ${problem}` : problem, remedy);
     if (offered && !verifyHostKey(hostKeys, host, port, offered).accepted) {
       const verdict = verifyHostKey(hostKeys, host, port, offered);
       const reason = verdict.accepted ? '' : verdict.reason;

@@ -253,5 +253,5 @@ test('insecure-ignore-host-key accepts any key, and says so loudly', async () =>
   const site = newSite();
   const { result, log } = await deploy(site, { release: 'v1', 'known-hosts': sshd.otherKnownHosts, 'insecure-ignore-host-key': 'true' });
   expect(result.status).toBe('deployed');
-  expect(log).toMatch(/warning: insecure-ignore-host-key is true: the host key of .* is NOT verified/);
+  expect(log).toMatch(/warning: insecure-ignore-host-key is true: the host keys of .* are NOT verified/);
 });

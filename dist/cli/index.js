@@ -34538,11 +34538,15 @@ class DeployError extends Error {
 ;// CONCATENATED MODULE: ./src/result.ts
 /** What a run reports, whichever front end started it. */
 /** Fold per-host results into the step's outputs. */
-function summarize(hosts) {
+function summarize(hosts, command = 'deploy') {
     const first = hosts[0];
-    const failed = hosts.find((host) => host.status === 'failed');
+    const failed = hosts.some((host) => host.status === 'failed');
+    // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
+    const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');
+    const status = failed ? 'failed' : rolledBack ? 'rolled-back' : first.status;
     return {
-        status: failed ? 'failed' : first.status,
+        ok: !failed && !rolledBack,
+        status,
         release: first.release,
         previousRelease: first.previousRelease,
         releasePath: first.releasePath,
@@ -35456,6 +35460,47 @@ function renderPruneScript(context, remove, removeData = []) {
         { name: 'tf_history_prune', value: renderRecord(entry) },
     ], PRUNE_BODY);
 }
+const HOOK_BODY = `tf_step "$tf_hook_name"
+cd "$tf_release_path" || tf_fail 1 "cannot enter $tf_release_path"
+tf_hook sh -c "$tf_hook_command"
+tf_status=$?
+if [ "$tf_status" -eq 124 ]; then
+  tf_fail "$tf_status" "$tf_hook_name ran longer than command-timeout ($tf_command_timeout s) and was stopped"
+elif [ "$tf_status" -ne 0 ]; then
+  tf_fail "$tf_status" "$tf_hook_name exited with status $tf_status"
+fi`;
+/** Steps 10–11: run `activate` or `verify` in the release that is now current. */
+function renderHookScript(context, name, command) {
+    return render([
+        ...commonAssignments(context),
+        { name: 'tf_hook_name', value: name },
+        { name: 'tf_hook_command', value: command },
+        { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+        ...hookEnvironment(context),
+    ], HOOK_BODY);
+}
+const DISCARD_BODY = `tf_step discard
+if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
+  tf_fail 1 "releases/$tf_release is current; it is not discarded"
+fi
+rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove $tf_release_path"
+if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_path/releases/$tf_data_copy"; fi
+tf_write "$tf_manifest_path" "$tf_manifest_failed" && tf_append_history "$tf_history_failed" ||
+  tf_fail 1 "cannot write $tf_manifest_path"`;
+/**
+ * When another host of the step failed before the flip: remove the release
+ * built here (and its data copy), so no host runs what not all hosts could.
+ */
+function renderDiscardScript(context, built, dataCopy, reason) {
+    const failed = { ...built, state: 'failed', finished: NOW, exitCode: null, failedStep: 'barrier' };
+    const history = { ...historyEntry(context, 'deploy', 'failed'), failedStep: 'barrier', reason };
+    return render([
+        ...commonAssignments(context),
+        { name: 'tf_data_copy', value: dataCopy },
+        { name: 'tf_manifest_failed', value: renderRecord(failed) },
+        { name: 'tf_history_failed', value: renderRecord(history) },
+    ], DISCARD_BODY);
+}
 
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = require("node:crypto");
@@ -35857,68 +35902,284 @@ async function runOnHost(settings, deps, work) {
     return run.result;
 }
 
+;// CONCATENATED MODULE: ./src/logger.ts
+/** A logger that discards everything (tests, quiet callers). */
+const silentLogger = {
+    info: () => undefined,
+    warning: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+    startGroup: () => undefined,
+    endGroup: () => undefined,
+};
+/**
+ * With several hosts at once their lines interleave: prefix each with its
+ * host, and leave log groups to the fleet (GitHub's groups cannot interleave).
+ */
+function hostLogger(logger, host) {
+    const prefix = (message) => (message.startsWith(`${host}: `) ? message : `${host} | ${message}`);
+    return {
+        info: (message) => logger.info(prefix(message)),
+        warning: (message) => logger.warning(prefix(message)),
+        error: (message) => logger.error(prefix(message)),
+        debug: (message) => logger.debug(prefix(message)),
+        startGroup: (name) => logger.info(prefix(`── ${name}`)),
+        endGroup: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/pool.ts
+/** Run `work` on every item, at most `limit` at a time; results in input order. */
+async function inPool(items, limit, work) {
+    const results = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const index = next++;
+            results[index] = await work(items[index], index);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    return results;
+}
+
 ;// CONCATENATED MODULE: ./src/deploy.ts
 
 
 
+
+
+
+/** Deploy one release to one host (a fleet of one). */
+async function deployToHost(settings, deps) {
+    const [result] = await deployFleet(settings, [deps], deps.logger);
+    return result;
+}
 /**
- * Deploy one release to one host: connect, preflight, lock and facts, plan,
- * build, flip, prune. Each phase is one round trip on one remote shell.
+ * Deploy to every host of the step: all build, then all flip, or none does. A
+ * failing `activate` or `verify` flips every host back.
  */
-function deployToHost(settings, deps) {
-    const { logger } = deps;
-    const now = deps.now ?? (() => new Date());
-    return runOnHost(settings, deps, async (host, run) => {
-        const context = host.context(settings.release, '');
-        const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
-        run.facts = facts;
-        const plan = planDeploy(settings.deployPath, settings.release, facts);
-        context.previousRelease = plan.previousRelease;
-        const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
-        logger.info(`${host.host}: ${plan.reason}${currently}`);
-        const data = { dataRelease: facts.currentDataRelease, previousDataRelease: '' };
-        if (plan.action === 'unchanged') {
-            return { ...data, status: 'unchanged', release: plan.release, previousRelease: rollbackTarget(facts), releasePath: plan.releasePath };
+async function deployFleet(settings, members, logger) {
+    const fleet = members.length > 1;
+    const hosts = members.map((deps) => ({
+        deps: fleet ? { ...deps, logger: hostLogger(deps.logger, deps.transport.label) } : deps,
+        result: emptyResult(deps.transport.label),
+        started: Date.now(),
+        host: null,
+        facts: null,
+        context: null,
+        plan: null,
+        active: null,
+        departed: null,
+        dataTarget: '',
+        warnings: [],
+        stage: 'ready',
+        flipped: false,
+    }));
+    const phase = async (name, work) => {
+        if (fleet)
+            logger.startGroup(`${name} · ${hosts.length} hosts`);
+        try {
+            await work();
         }
-        const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
-        const warnings = [];
-        if (settings.dryRun) {
-            showDryRun(logger, host.host, plan, context, building, facts);
-            return { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) };
+        finally {
+            if (fleet)
+                logger.endGroup();
         }
-        let active;
-        let dataTarget = '';
-        if (plan.action === 'build') {
-            const buildStarted = Date.now();
+    };
+    try {
+        await phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member))).then(() => undefined));
+        const failed = hosts.filter((member) => member.stage === 'failed');
+        const ready = hosts.filter((member) => member.stage === 'ready');
+        if (failed.length > 0) {
+            const names = failed.map((member) => member.result.host).join(', ');
+            await Promise.all(ready.map((member) => attempt(settings, member, () => discard(settings, member, `${names} failed`))));
+            return finishAll(hosts);
+        }
+        await phase('flip', () => Promise.all(ready.map((member) => attempt(settings, member, () => flip(member)))).then(() => undefined));
+        const hooks = [
+            ['activate', settings.activate],
+            ['verify', settings.verify],
+        ];
+        for (const [name, command] of hooks) {
+            if (!command || hosts.some((member) => member.stage === 'failed'))
+                continue;
+            await phase(name, () => Promise.all(hosts.filter((member) => member.stage === 'flipped').map((member) => attempt(settings, member, () => runHook(member, name, command)))).then(() => undefined));
+        }
+        if (hosts.some((member) => member.stage === 'failed') && hosts.some((member) => member.flipped)) {
+            await phase('roll back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, member))).then(() => undefined));
+            return finishAll(hosts);
+        }
+        await phase('prune', () => Promise.all(hosts.filter((member) => member.stage === 'flipped').map((member) => attempt(settings, member, () => prune(settings, member)))).then(() => undefined));
+        return finishAll(hosts);
+    }
+    finally {
+        await Promise.all(hosts.map((member) => (member.host ? member.host.close() : member.deps.transport.close())));
+    }
+}
+function emptyResult(host) {
+    return { host, status: 'failed', release: '', previousRelease: '', releasePath: '', dataRelease: '', previousDataRelease: '', buildSeconds: 0, totalSeconds: 0, error: '' };
+}
+/** Run one step of a host's deploy; a failure marks that host failed and says why. */
+async function attempt(settings, member, work) {
+    try {
+        await work();
+    }
+    catch (error) {
+        const explained = explainFailure(member.result.host, error);
+        member.deps.logger.error(explained.message);
+        const facts = member.facts;
+        member.stage = 'failed';
+        Object.assign(member.result, {
+            status: 'failed',
+            error: explained.message,
+            // Until a flip back, a host that flipped runs the new release.
+            ...(member.flipped || !facts
+                ? {}
+                : { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease }),
+        });
+    }
+}
+/** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
+async function prepare(settings, member) {
+    const { logger } = member.deps;
+    const now = member.deps.now ?? (() => new Date());
+    const host = await HostSession.start(member.deps.transport, logger, settings);
+    member.host = host;
+    const context = host.context(settings.release, '');
+    const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
+    member.facts = facts;
+    member.context = context;
+    const plan = planDeploy(settings.deployPath, settings.release, facts);
+    member.plan = plan;
+    context.previousRelease = plan.previousRelease;
+    const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
+    logger.info(`${host.host}: ${plan.reason}${currently}`);
+    const data = { dataRelease: facts.currentDataRelease, previousDataRelease: '' };
+    if (plan.action === 'unchanged') {
+        member.stage = 'done';
+        Object.assign(member.result, { ...data, status: 'unchanged', release: plan.release, previousRelease: rollbackTarget(facts), releasePath: plan.releasePath });
+        return;
+    }
+    const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
+    if (settings.dryRun) {
+        showDryRun(logger, host.host, plan, context, building, facts);
+        member.stage = 'done';
+        Object.assign(member.result, { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
+        return;
+    }
+    if (plan.action === 'build') {
+        const buildStarted = Date.now();
+        try {
             const lines = await host.run('build', renderBuildScript(context, building), settings.commandTimeout * 2);
-            run.result.buildSeconds = (Date.now() - buildStarted) / 1000;
             const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
-            active = { ...building, state: 'ready', finished, commit };
-            dataTarget = settings.migrate ? plan.release : '';
+            member.active = { ...building, state: 'ready', finished, commit };
         }
-        else {
-            dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
-            active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
-            if (dataTarget)
-                warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+        finally {
+            member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
         }
-        warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-        const departed = departedManifest(facts, plan.previousRelease);
-        const flip = renderFlipScript(context, { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease });
-        await host.run('flip', flip, 60);
-        logger.info(`${host.host}: current -> releases/${plan.release}${dataTarget ? `, data/current -> releases/${dataTarget}` : ''}`);
-        const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
-        const removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]));
-        return {
-            status: 'deployed',
-            release: plan.release,
-            previousRelease: plan.previousRelease,
-            releasePath: plan.releasePath,
-            dataRelease: after.currentDataRelease,
-            previousDataRelease: dataTarget ? facts.currentDataRelease : '',
-            removed,
-            warnings,
-        };
+        member.dataTarget = settings.migrate ? plan.release : '';
+    }
+    else {
+        member.dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
+        member.active = { ...reactivatedManifest(plan, facts), dataRelease: member.dataTarget || facts.currentDataRelease };
+        if (member.dataTarget)
+            member.warnings.push(dataRollbackWarning(facts.currentDataRelease, member.dataTarget));
+    }
+    member.departed = departedManifest(facts, plan.previousRelease);
+    member.stage = 'ready';
+}
+/** Another host failed before the flip: remove what was built here. */
+async function discard(settings, member, reason) {
+    const { host, context, plan, active } = member;
+    if (host && context && plan && active && plan.action === 'build') {
+        await host.run('discard', renderDiscardScript(context, active, settings.migrate ? plan.release : '', reason), 600);
+        member.deps.logger.info(`${host.host}: removed releases/${plan.release}: not flipped because ${reason}`);
+    }
+    throw new Error(`not flipped because ${reason}; current is unchanged here`);
+}
+/** Phase 9 on one host: flip data/current (if migrated), then current. */
+async function flip(member) {
+    const { host, context, plan, active, facts } = member;
+    if (!host || !context || !plan || !active || !facts)
+        return;
+    member.warnings.forEach((warning) => member.deps.logger.warning(`${host.host}: ${warning}`));
+    const records = { active, departed: member.departed, event: 'deploy', dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease };
+    await host.run('flip', renderFlipScript(context, records), 60);
+    member.stage = 'flipped';
+    member.flipped = true;
+    const data = member.dataTarget ? `, data/current -> releases/${member.dataTarget}` : '';
+    member.deps.logger.info(`${host.host}: current -> releases/${plan.release}${data}`);
+    Object.assign(member.result, {
+        status: 'deployed',
+        release: plan.release,
+        previousRelease: plan.previousRelease,
+        releasePath: plan.releasePath,
+        dataRelease: member.dataTarget || facts.currentDataRelease,
+        previousDataRelease: member.dataTarget ? facts.currentDataRelease : '',
+        warnings: member.warnings,
+    });
+}
+/** Phases 10–11 on one host: `activate` or `verify` in the new release. */
+async function runHook(member, name, command) {
+    const { host, context } = member;
+    if (!host || !context)
+        return;
+    await host.run(name, renderHookScript(context, name, command), context.commandTimeout);
+}
+/**
+ * A host failed after the flip (activate or verify, here or elsewhere): put
+ * this host back on the previous release, code and data, and activate that.
+ */
+async function flipBack(settings, member) {
+    const { host, plan, facts, active } = member;
+    if (!host || !plan || !facts || !active || !member.flipped)
+        return;
+    const { logger } = member.deps;
+    const previous = facts.manifests.get(plan.previousRelease);
+    const error = member.result.error;
+    try {
+        if (!previous)
+            throw new Error(`there is no previous release to go back to (this was the first deploy)`);
+        const context = host.context(previous.release, plan.release);
+        const dataTarget = member.dataTarget ? facts.currentDataRelease : '';
+        const records = { active: previous, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget, dataBefore: member.dataTarget };
+        await host.run('flip', renderFlipScript(context, records), 60);
+        logger.warning(`${host.host}: flipped back to releases/${previous.release}${dataTarget ? ` and data release ${dataTarget}` : ''}`);
+        if (settings.activate)
+            await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
+        Object.assign(member.result, {
+            status: 'rolled-back',
+            release: previous.release,
+            previousRelease: plan.release,
+            releasePath: currentPath(settings, { ...facts, currentRelease: previous.release }),
+            dataRelease: facts.currentDataRelease,
+            previousDataRelease: member.dataTarget,
+            error: error || `rolled back because another host failed after the flip`,
+        });
+        member.stage = 'done';
+        member.flipped = false;
+    }
+    catch (failure) {
+        const message = `NEEDS ATTENTION: ${host.host} could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}: ${explainFailure(host.host, failure).message}`;
+        logger.error(message);
+        Object.assign(member.result, { status: 'failed', release: plan.release, error: [error, message].filter(Boolean).join('; ') });
+        member.stage = 'failed';
+    }
+}
+/** Phase 12 on one host: retention. */
+async function prune(settings, member) {
+    const { host, context, plan, active, facts } = member;
+    if (!host || !context || !plan || !active || !facts)
+        return;
+    const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
+    member.result.removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]));
+    member.stage = 'done';
+}
+function finishAll(hosts) {
+    return hosts.map((member) => {
+        member.result.totalSeconds = (Date.now() - member.started) / 1000;
+        return member.result;
     });
 }
 /** The record of the release being replaced, now inactive (null when it has none). */
@@ -37137,6 +37398,7 @@ class SshTransport {
     target;
     label;
     ssh = new NodeSSH();
+    bastion = new NodeSSH();
     channel = null;
     /** The last connection-level error, kept for the message when the shell dies. */
     connectionError = null;
@@ -37167,13 +37429,45 @@ class SshTransport {
         this.channel?.end();
         this.channel = null;
         this.ssh.dispose();
+        this.bastion.dispose();
+    }
+    /** Connect to the bastion and open a tunnel to the target's SSH port. */
+    async tunnel() {
+        const { jump } = this.target;
+        if (!jump)
+            return undefined;
+        await this.open(this.bastion, jump, undefined, `the jump host ${jump.label}`);
+        const bastion = this.bastion.connection;
+        bastion.on('error', () => undefined); // reported through the target connection
+        return new Promise((resolve, reject) => {
+            bastion.forwardOut('127.0.0.1', 0, this.target.host, this.target.port, (error, stream) => {
+                if (error) {
+                    reject(new DeployError(this.label, 'connect', `the jump host ${jump.label} could not reach ${this.target.host}:${this.target.port}: ${error.message}`, 'check that the bastion can connect to the host (AllowTcpForwarding on the bastion)'));
+                }
+                else {
+                    resolve(stream);
+                }
+            });
+        });
     }
     async connect() {
-        const { host, port, user, hostKeys } = this.target;
+        const sock = await this.tunnel();
+        await this.open(this.ssh, this.target, sock, '');
+        // node-ssh drops its error listener once connected; without ours, a late
+        // error (a keepalive timeout) would be an unhandled 'error' event.
+        this.ssh.connection.on('error', (error) => {
+            this.connectionError = error;
+        });
+    }
+    /** Connect one SSH client to `to`, verifying its host key; `via` names a bastion in errors. */
+    async open(client, to, sock, via) {
+        const { host, port, user } = to;
+        const { hostKeys } = this.target;
         let offered = null;
         const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
         try {
-            await this.ssh.connect({
+            await client.connect({
+                ...(sock ? { sock } : { host }),
                 host,
                 port,
                 username: user,
@@ -37194,17 +37488,15 @@ class SshTransport {
             });
         }
         catch (error) {
-            throw this.explainConnectError(error, offered);
+            throw this.explainConnectError(error, offered, to, via);
         }
-        // node-ssh drops its error listener once connected; without ours, a late
-        // error (a keepalive timeout) would be an unhandled 'error' event.
-        this.ssh.connection.on('error', (error) => {
-            this.connectionError = error;
-        });
     }
-    explainConnectError(error, offered) {
-        const { label, host, port, user, connectTimeout, hostKeys } = this.target;
-        const fail = (problem, remedy) => new DeployError(label, 'connect', problem, remedy);
+    explainConnectError(error, offered, to, via) {
+        if (error instanceof DeployError)
+            return error;
+        const { host, port, user } = to;
+        const { label, connectTimeout, hostKeys } = this.target;
+        const fail = (problem, remedy) => new DeployError(label, 'connect', via ? `${via}: ${problem}` : problem, remedy);
         if (offered && !verifyHostKey(hostKeys, host, port, offered).accepted) {
             const verdict = verifyHostKey(hostKeys, host, port, offered);
             const reason = verdict.accepted ? '' : verdict.reason;
@@ -37236,9 +37528,10 @@ class SshTransport {
 
 
 
+
+
 /** The transport for the settings' host: SSH, or this machine for `local`. */
-function createTransport(settings) {
-    const { target } = settings;
+function createTransport(settings, target = settings.target) {
     if (target.kind === 'local')
         return new LocalTransport();
     return new SshTransport({
@@ -37250,23 +37543,33 @@ function createTransport(settings) {
         passphrase: settings.passphrase,
         connectTimeout: settings.connectTimeout,
         hostKeys: { knownHosts: settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
+        jump: settings.jumpHost,
     });
 }
 const COMMAND_RUNNERS = {
-    deploy: deployToHost,
     rollback: rollbackHost,
     status: statusOfHost,
     prune: pruneHost,
 };
 /** Run the command the settings ask for; both front ends call this. */
-async function runCommand(settings, logger, transport = createTransport(settings)) {
-    if (settings.insecureIgnoreHostKey && settings.target.kind === 'ssh') {
-        logger.warning(`insecure-ignore-host-key is true: the host key of ${settings.target.label} is NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`);
+async function runCommand(settings, logger, transports = settings.targets.map((target) => createTransport(settings, target))) {
+    if (settings.insecureIgnoreHostKey && settings.targets.some((target) => target.kind === 'ssh')) {
+        const labels = settings.targets.map((target) => target.label).join(', ');
+        logger.warning(`insecure-ignore-host-key is true: the host keys of ${labels} are NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`);
     }
-    const host = await COMMAND_RUNNERS[settings.command](settings, { transport, logger });
+    const members = transports.map((transport) => ({ transport, logger }));
+    let hosts;
+    if (settings.command === 'deploy') {
+        hosts = await deployFleet(settings, members, logger);
+    }
+    else {
+        const runner = COMMAND_RUNNERS[settings.command];
+        const fleet = members.length > 1;
+        hosts = await inPool(members, settings.maxParallel, (member) => runner(settings, fleet ? { ...member, logger: hostLogger(logger, member.transport.label) } : member));
+    }
     if (settings.command === 'status')
-        renderStatus(host).forEach((line) => logger.info(line));
-    return summarize([host]);
+        hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
+    return summarize(hosts, settings.command);
 }
 /** Secret values a front end must mask before anything is logged. */
 function secretsOf(raw) {
@@ -37301,6 +37604,10 @@ const INPUT_NAMES = [
     'known-hosts',
     'host-fingerprint',
     'insecure-ignore-host-key',
+    'jump-host',
+    'max-parallel',
+    'activate',
+    'verify',
     'deploy-path',
     'release',
     'repository',
@@ -37346,16 +37653,18 @@ function parseSettings(raw, context = {}) {
     if (user && !USER.test(user)) {
         throw new InputError('user', `'${printable(user)}' is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
     }
-    const target = parseHosts(get('hosts'), user, port);
+    const targets = parseHosts(get('hosts'), user, port);
+    const jumpHost = parseJumpHost(get('jump-host'), user, port);
     const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
     const privateKey = raw['private-key'] ?? '';
     const passphrase = raw['passphrase'] ?? '';
     const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
     const hostFingerprints = parseFingerprints(get('host-fingerprint'));
-    if (target.kind === 'ssh') {
+    const sshTargets = [...targets, ...(jumpHost ? [jumpHost] : [])].filter((target) => target.kind === 'ssh');
+    if (sshTargets.length > 0)
         checkPrivateKey(privateKey, passphrase);
+    for (const target of sshTargets)
         checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
-    }
     // Only a deploy names a release; the other commands work on what is there.
     const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
     const repository = parseRepository(get('repository'));
@@ -37364,7 +37673,12 @@ function parseSettings(raw, context = {}) {
     const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
     return {
         command,
-        target,
+        targets,
+        target: targets[0],
+        jumpHost,
+        maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
+        activate: parseScript('activate', raw['activate'] ?? ''),
+        verify: parseScript('verify', raw['verify'] ?? ''),
         privateKey,
         passphrase,
         knownHosts,
@@ -37402,34 +37716,52 @@ function oneLine(value) {
 function parseHosts(value, user, port) {
     const entries = value.split(/[,\n]/).map((entry) => entry.trim()).filter(Boolean);
     if (entries.length === 0) {
-        throw new InputError('hosts', 'no host given', "one '[user@]host[:port]' entry, or 'local' for this machine");
+        throw new InputError('hosts', 'no host given', "one or more '[user@]host[:port]' entries, comma or newline separated, or 'local' for this machine");
     }
-    if (entries.length > 1) {
-        throw new InputError('hosts', `${entries.length} entries given, but this version deploys to one host per step`, "a single '[user@]host[:port]' entry (use a matrix for several hosts)");
+    if (entries.length > 256)
+        throw new InputError('hosts', `${entries.length} entries given`, 'at most 256 hosts per step (use a matrix)');
+    const targets = entries.map((entry) => parseHostEntry(entry, user, port));
+    if (targets.length > 1 && targets.some((target) => target.kind === 'local')) {
+        throw new InputError('hosts', "'local' is given together with other hosts", "'local' alone, or SSH hosts only");
     }
-    return parseHostEntry(entries[0], user, port);
+    const seen = new Set();
+    for (const target of targets) {
+        const key = target.kind === 'ssh' ? `${target.host.toLowerCase()}:${target.port}` : 'local';
+        if (seen.has(key))
+            throw new InputError('hosts', `'${printable(target.label)}' is given twice`, 'each host once');
+        seen.add(key);
+    }
+    return targets;
 }
-function parseHostEntry(entry, defaultUser, defaultPort) {
+function parseJumpHost(value, user, port) {
+    if (!value)
+        return null;
+    const target = parseHostEntry(value, user, port, 'jump-host');
+    if (target.kind !== 'ssh')
+        throw new InputError('jump-host', "'local' is not a bastion", "'[user@]host[:port]' of an SSH server that can reach the hosts");
+    return target;
+}
+function parseHostEntry(entry, defaultUser, defaultPort, input = 'hosts') {
     if (entry === 'local')
         return { kind: 'local', label: 'local' };
     const expected = "'[user@]host[:port]', e.g. 'deploy@web1.example.com:2222' or 'local'";
     const match = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(entry);
     if (!match)
-        throw new InputError('hosts', `'${printable(entry)}' is not a host entry`, expected);
+        throw new InputError(input, `'${printable(entry)}' is not a host entry`, expected);
     const [, entryUser, rawHost, rawPort] = match;
     if (entryUser !== undefined && !USER.test(entryUser)) {
-        throw new InputError('hosts', `'${printable(entry)}' has an invalid user '${printable(entryUser)}'`, expected);
+        throw new InputError(input, `'${printable(entry)}' has an invalid user '${printable(entryUser)}'`, expected);
     }
     const bracketed = rawHost.startsWith('[');
     const host = bracketed ? rawHost.slice(1, -1) : rawHost;
     const validHost = bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
     if (!validHost) {
-        throw new InputError('hosts', `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
+        throw new InputError(input, `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
     }
-    const port = rawPort === undefined ? defaultPort : parsePort('hosts', rawPort);
+    const port = rawPort === undefined ? defaultPort : parsePort(input, rawPort);
     const user = entryUser ?? defaultUser;
     if (!user) {
-        throw new InputError('hosts', `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
+        throw new InputError(input, `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
     }
     const label = `${user}@${bracketed ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
     return { kind: 'ssh', label, host, port, user };
@@ -37457,11 +37789,12 @@ function parseSeconds(input, value, fallback, max, min = 1) {
     }
     return Number(value);
 }
-function parseCount(input, value, fallback) {
+function parseCount(input, value, fallback, max = 1000, what = 'releases to keep') {
     if (value === '')
         return fallback;
-    if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1000) {
-        throw new InputError(input, `'${printable(value)}' is not a number of releases to keep`, 'a whole number from 1 to 1000 (current and the rollback target are always kept)');
+    if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+        const note = input === 'keep-releases' ? ' (current and the rollback target are always kept)' : '';
+        throw new InputError(input, `'${printable(value)}' is not a number of ${what}`, `a whole number from 1 to ${max}${note}`);
     }
     return Number(value);
 }
@@ -37816,7 +38149,7 @@ async function runCli(argv, io) {
         });
         const result = await runCommand(settings, cliLogger(io));
         io.stdout(renderResult(result, settings.command));
-        return result.status === 'failed' ? 1 : 0;
+        return result.ok ? 0 : 1;
     }
     catch (error) {
         io.stderr(`error: ${error.message}\n`);

@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { InputError } from './errors.js';
 import type { Logger } from './logger.js';
 import { hostsOutput, releasesOutput, renderSummary } from './result.js';
-import { runCommand, secretsOf } from './run.js';
+import { abortOnSignals, runCommand, secretsOf } from './run.js';
 import { INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
 
 const actionLogger: Logger = {
@@ -24,6 +24,7 @@ function runContext(env: NodeJS.ProcessEnv): RunContext {
 
 /** The GitHub Action: inputs → settings → run → outputs and job summary. */
 export async function run(): Promise<void> {
+  abortOnSignals(actionLogger, (code) => process.exit(code));
   try {
     const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, core.getInput(name)]));
     // Mask first: nothing that follows may print a secret, even in an error.

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { InputError } from './errors.js';
 import type { Logger } from './logger.js';
 import { type RunResult, releasesOutput } from './result.js';
-import { runCommand } from './run.js';
+import { abortOnSignals, runCommand } from './run.js';
 import { INPUT_NAMES, type InputName, parseSettings } from './settings.js';
 
 const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
@@ -156,7 +156,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       refName: io.env.GITHUB_REF_NAME,
       actor: io.env.GITHUB_ACTOR || io.env.USER || '',
     });
-    const result = await runCommand(settings, cliLogger(io));
+    const logger = cliLogger(io);
+    abortOnSignals(logger, (code) => process.exit(code));
+    const result = await runCommand(settings, logger);
     io.stdout(renderResult(result, settings.command));
     return result.ok ? 0 : 1;
   } catch (error) {

@@ -227,6 +227,12 @@ async function flipBack(settings: Settings, member: HostDeploy): Promise<void> {
   const { logger } = member.deps;
   const previous = facts.manifests.get(plan.previousRelease);
   const error = member.result.error;
+  const attention = (what: string, failure: unknown) => {
+    const message = `NEEDS ATTENTION: ${host.host} ${what}: ${explainFailure(host.host, failure).message}`;
+    logger.error(message);
+    Object.assign(member.result, { status: 'failed', error: [error, message].filter(Boolean).join('; ') });
+    member.stage = 'failed';
+  };
   try {
     if (!previous) throw new Error(`there is no previous release to go back to (this was the first deploy)`);
     const context = host.context(previous.release, plan.release);
@@ -234,7 +240,7 @@ async function flipBack(settings: Settings, member: HostDeploy): Promise<void> {
     const records = { active: previous, departed: { ...active, state: 'rolled-back' as const }, event: 'rollback' as const, dataTarget, dataBefore: member.dataTarget };
     await host.run('flip', renderFlipScript(context, records), 60);
     logger.warning(`${host.host}: flipped back to releases/${previous.release}${dataTarget ? ` and data release ${dataTarget}` : ''}`);
-    if (settings.activate) await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
+    member.flipped = false;
     Object.assign(member.result, {
       status: 'rolled-back',
       release: previous.release,
@@ -245,12 +251,15 @@ async function flipBack(settings: Settings, member: HostDeploy): Promise<void> {
       error: error || `rolled back because another host failed after the flip`,
     });
     member.stage = 'done';
-    member.flipped = false;
+    if (settings.activate) {
+      try {
+        await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
+      } catch (failure) {
+        attention(`is back on ${previous.release}, but activate failed there`, failure);
+      }
+    }
   } catch (failure) {
-    const message = `NEEDS ATTENTION: ${host.host} could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}: ${explainFailure(host.host, failure).message}`;
-    logger.error(message);
-    Object.assign(member.result, { status: 'failed', release: plan.release, error: [error, message].filter(Boolean).join('; ') });
-    member.stage = 'failed';
+    attention(`could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}`, failure);
   }
 }
 

@@ -139,6 +139,7 @@ export class HostSession {
     this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
     let step = phase;
     let grouped = false;
+    let outOfSpace = false;
     const openGroup = (name: string) => {
       if (grouped) this.logger.endGroup();
       this.logger.startGroup(`${name} · ${this.host}`);
@@ -152,6 +153,7 @@ export class HostSession {
           {
             onOutput: (line) => {
               if (!grouped) openGroup(step);
+              if (/No space left on device|Disk quota exceeded|File too large/.test(line)) outOfSpace = true;
               this.logger.info(line);
             },
             onControl: (line) => {
@@ -171,7 +173,9 @@ export class HostSession {
       const failure = control.find((line) => line.kind === 'error');
       if (failure) {
         const [failedStep = step, code = '1', ...message] = failure.args;
-        throw new DeployError(this.host, failedStep, message.join(' '), REMEDIES[failedStep] ?? '', Number(code));
+        let problem = message.join(' ');
+        if (outOfSpace && !/out of (disk )?space/.test(problem)) problem += '; the host ran out of disk space (see the output above)';
+        throw new DeployError(this.host, failedStep, problem, REMEDIES[failedStep] ?? '', Number(code));
       }
       if (status !== 0 && options.scope !== 'session') {
         throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, REMEDIES[step] ?? '');
@@ -191,6 +195,8 @@ export class HostSession {
   /** End the remote shell (which releases the lock) and the connection. */
   async close(): Promise<void> {
     this.session.end(CLOSE_WORDS);
+    // Half a round trip, so that when a run returns, its lock is already free.
+    await this.session.exited(2000);
     await this.transport.close();
   }
 }

@@ -18,7 +18,8 @@ export class LocalTransport implements Transport {
       child.once('spawn', resolve);
       child.once('error', reject);
     });
-    return { stdin: child.stdin!, stdout: child.stdout!, stderr: child.stderr!, closed };
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { stdin: child.stdin!, stdout: child.stdout!, stderr: child.stderr!, closed, exited };
   }
 
   async close(): Promise<void> {

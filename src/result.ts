@@ -59,7 +59,8 @@ export interface RunResult {
 
 /** Fold per-host results into the step's outputs. */
 export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
-  const first = hosts[0];
+  // The outputs name what most hosts run; an unreachable host has nothing to say.
+  const first = hosts.find((host) => host.release) ?? hosts[0];
   const failed = hosts.some((host) => host.status === 'failed');
   // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
   const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');

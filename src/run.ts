@@ -40,6 +40,7 @@ export async function runCommand(settings: Settings, logger: Logger, transports:
       `insecure-ignore-host-key is true: the host keys of ${labels} are NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`,
     );
   }
+  transports.forEach((transport) => openTransports.add(transport));
   const members = transports.map((transport) => ({ transport, logger }));
   let hosts: HostResult[];
   if (settings.command === 'deploy') {
@@ -49,8 +50,28 @@ export async function runCommand(settings: Settings, logger: Logger, transports:
     const fleet = members.length > 1;
     hosts = await inPool(members, settings.maxParallel, (member) => runner(settings, fleet ? { ...member, logger: hostLogger(logger, member.transport.label) } : member));
   }
+  transports.forEach((transport) => openTransports.delete(transport));
   if (settings.command === 'status') hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
   return summarize(hosts, settings.command);
+}
+
+const openTransports = new Set<Transport>();
+
+/**
+ * On SIGTERM or SIGINT (a cancelled job): drop every connection now. Each
+ * host's watchdog then stops the remote build's process group, and the remote
+ * shell's exit releases the lock; `current` was not touched.
+ */
+export function abortOnSignals(logger: Logger, exit: (code: number) => void): void {
+  const abort = (signal: NodeJS.Signals) => {
+    const hosts = [...openTransports].map((transport) => transport.label);
+    logger.warning(`received ${signal}: stopping the remote work${hosts.length > 0 ? ` on ${hosts.join(', ')}` : ''} and releasing the lock; current is not changed`);
+    // Do not wait long: a local shell only learns we are gone when we exit.
+    const closed = Promise.allSettled([...openTransports].map((transport) => transport.close()));
+    void Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]).then(() => exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGTERM', abort);
+  process.once('SIGINT', abort);
 }
 
 /** Secret values a front end must mask before anything is logged. */

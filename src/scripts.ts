@@ -100,12 +100,16 @@ tf_append_history() {
 }
 # Run a hook under timeout, which gives it a process group of its own; the
 # session's watchdog reads the group from tf_run_dir to stop it if we vanish.
+# timeout exits as soon as its child does, so a failed hook's stragglers (say,
+# children ignoring SIGTERM) are killed here; a hook that succeeds may leave a
+# daemon running.
 tf_hook() {
   timeout -k 5 "$tf_command_timeout" "$@" &
   tf_hook_pid=$!
   if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
   wait "$tf_hook_pid"
   tf_hook_status=$?
+  if [ "$tf_hook_status" -ne 0 ]; then kill -KILL "-$tf_hook_pid" 2>/dev/null; fi
   if [ -n "\${tf_run_dir:-}" ]; then rm -f -- "$tf_run_dir/hook"; fi
   return "$tf_hook_status"
 }`;
@@ -192,7 +196,12 @@ tf_session_pid=$$
   trap '' PIPE
   while kill -0 "$tf_session_pid" 2>/dev/null; do
     if ! printf '%s ping\\n' "$tf_tag" >&2; then
-      if [ -f "$tf_run_dir/hook" ]; then kill -TERM "-$(cat "$tf_run_dir/hook")" 2>/dev/null; fi
+      tf_group=$(cat "$tf_run_dir/hook" 2>/dev/null) || tf_group=''
+      if [ -n "$tf_group" ]; then
+        kill -TERM "-$tf_group" 2>/dev/null
+        sleep 3
+        kill -KILL "-$tf_group" 2>/dev/null
+      fi
       break
     fi
     sleep 1 2>/dev/null  # (not holding stderr, so killing the watchdog frees it at once)
@@ -349,6 +358,8 @@ if [ -n "$tf_build" ]; then
   cd / || :
   if [ "$tf_status" -eq 124 ] || { [ "$tf_status" -eq 137 ] && [ "$tf_elapsed" -ge "$tf_command_timeout" ]; }; then
     tf_abort "$tf_status" "build ran longer than command-timeout ($tf_command_timeout s) and was stopped"
+  elif [ "$tf_status" -eq 153 ]; then
+    tf_abort "$tf_status" "build exceeded the file size limit (SIGXFSZ, ulimit -f): the host is out of space for it"
   elif [ "$tf_status" -gt 128 ]; then
     tf_abort "$tf_status" "build was killed by signal $((tf_status - 128))"
   elif [ "$tf_status" -ne 0 ]; then

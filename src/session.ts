@@ -117,6 +117,16 @@ export class RemoteSession {
     this.channel.stdin.end();
   }
 
+  /** Resolves once the remote shell has exited (and with it, the lock is free), or after `ms`. */
+  async exited(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    await Promise.race([this.channel.exited, late]);
+    clearTimeout(timer);
+  }
+
   private get waiter(): Waiter | undefined {
     return this.waiters[0];
   }

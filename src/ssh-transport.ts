@@ -58,7 +58,11 @@ export class SshTransport implements Transport {
       channel.on('close', () => resolve(exit));
       connection.on('close', () => (this.connectionError ? reject(this.connectionError) : resolve(exit)));
     });
-    return { stdin: channel, stdout: channel, stderr: channel.stderr, closed };
+    const exited = new Promise<void>((resolve) => {
+      channel.once('exit', () => resolve());
+      channel.once('close', () => resolve());
+    });
+    return { stdin: channel, stdout: channel, stderr: channel.stderr, closed, exited };
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,8 @@ export interface ShellChannel {
   stderr: Readable;
   /** Resolves when the shell has exited and its output is drained. */
   closed: Promise<{ code: number | null; signal: string | null }>;
+  /** Resolves when the shell process has exited (a daemon may still hold its output open). */
+  exited: Promise<void>;
 }
 
 export interface Transport {

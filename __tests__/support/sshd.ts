@@ -6,7 +6,8 @@
  * side by side. Nothing is written to the login user's home: the authorized key
  * lives in the temp dir and is referenced by an absolute `AuthorizedKeysFile`.
  *
- * Linux only for `sessionPids()` (reads /proc); the rest works anywhere sshd does.
+ * Linux only for `sessionPids()` (reads /proc) and `bindMount` (mount namespaces, root
+ * only); the rest works anywhere sshd does.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,12 +16,29 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const SSHD = '/usr/sbin/sshd';
+const UNSHARE = 'unshare';
 const HOST = '127.0.0.1';
 const DEFAULT_ROOT_USER = 'tagflip-test';
 
 export interface StartSshdOptions {
   /** Login user. Only honoured when running as root; otherwise it must be the current user. */
   user?: string;
+  /**
+   * Give this "host" its own files: sshd runs in a mount namespace of its own in which
+   * `source` is bind-mounted onto `target`, so several sshd can each see their own
+   * directory at the same path (as a fleet of real hosts has one deploy-path). Only the
+   * processes of this sshd (its sessions and what they run) see the mount; the test
+   * process must read this host's files through `source`. Both directories are created
+   * if missing and given to the login user; `target`'s parents must be traversable by
+   * that user. Root only.
+   */
+  bindMount?: { source: string; target: string };
+  /**
+   * The client key pair to authorize, instead of a fresh one: lets one private key log
+   * in to several sshd (tagflip takes one private-key for all hosts). `publicKey` is the
+   * `.pub` line; `privateKey` the OpenSSH private key text, returned as `privateKey`.
+   */
+  clientKey?: { privateKey: string; publicKey: string };
 }
 
 export interface TestSshd {
@@ -32,6 +50,8 @@ export interface TestSshd {
   user: string;
   /** OpenSSH private key text (ed25519) authorized for `user`. */
   privateKey: string;
+  /** The matching public key line (`ssh-ed25519 <base64> <comment>`), for `clientKey` of another sshd. */
+  publicKey: string;
   /** Another ed25519 private key that is NOT authorized. */
   wrongPrivateKey: string;
   /** known_hosts lines (`[127.0.0.1]:PORT <type> <base64>`) for both host keys, newline-terminated. */
@@ -80,6 +100,20 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   }
 
+  const { bindMount, clientKey } = options;
+  if (bindMount) {
+    if (!isRoot) throw new Error('startSshd: bindMount needs root (mount namespaces)');
+    if (!path.isAbsolute(bindMount.source) || !path.isAbsolute(bindMount.target)) {
+      throw new Error(`startSshd: bindMount paths must be absolute: ${JSON.stringify(bindMount)}`);
+    }
+    const { uid, gid } = await userIds(user);
+    for (const dirPath of [bindMount.source, bindMount.target]) {
+      fs.mkdirSync(dirPath, { recursive: true, mode: 0o755 });
+      fs.chownSync(dirPath, uid, gid);
+    }
+    fs.chmodSync(bindMount.target, 0o755);
+  }
+
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tagflip-sshd-'));
   try {
     // When root, sshd reads the AuthorizedKeysFile with the login user's uid, so the dir
@@ -90,7 +124,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     await Promise.all([
       keygen(key('host_ed25519'), ['-t', 'ed25519']),
       keygen(key('host_rsa'), ['-t', 'rsa', '-b', '2048']),
-      keygen(key('client_ed25519'), ['-t', 'ed25519']),
+      clientKey ? writeKeyPair(key('client_ed25519'), clientKey) : keygen(key('client_ed25519'), ['-t', 'ed25519']),
       keygen(key('wrong_ed25519'), ['-t', 'ed25519']),
       keygen(key('other_host_ed25519'), ['-t', 'ed25519']),
     ]);
@@ -103,7 +137,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     const hostKeyFingerprints = await Promise.all(hostKeyFiles.map((f) => fingerprint(`${f}.pub`)));
 
     const configPath = key('sshd_config');
-    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys);
+    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys, bindMount);
     const { port, child } = server;
 
     const knownHostsLine = (pubFile: string) => {
@@ -141,6 +175,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
       port,
       user,
       privateKey: fs.readFileSync(key('client_ed25519'), 'utf8'),
+      publicKey: fs.readFileSync(key('client_ed25519.pub'), 'utf8').trim(),
       wrongPrivateKey: fs.readFileSync(key('wrong_ed25519'), 'utf8'),
       knownHosts: hostKeyFiles.map((f) => knownHostsLine(`${f}.pub`)).join(''),
       hostKeyFingerprints,
@@ -172,12 +207,16 @@ interface Launched {
  * The free port is found by binding :0 and closing again, so another process can grab
  * it before sshd binds; in that case sshd exits with "Address already in use" and we
  * retry with a new port.
+ *
+ * With `bindMount`, sshd is started through `unshare -m` (no --fork, so unshare execs in
+ * place, then sh execs sshd): the child's pid is sshd's, as without it.
  */
 async function launch(
   dir: string,
   configPath: string,
   hostKeyFiles: string[],
   authorizedKeys: string,
+  bindMount: StartSshdOptions['bindMount'],
 ): Promise<Launched> {
   const maxAttempts = 3;
   for (let attempt = 1; ; attempt++) {
@@ -190,7 +229,24 @@ async function launch(
     }
 
     let stderr = '';
-    const child = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, args] = bindMount
+      ? [
+          UNSHARE,
+          [
+            '-m',
+            '--propagation',
+            'private',
+            'sh',
+            '-c',
+            `mount --bind "$1" "$2" && exec ${SSHD} -D -e -f "$3"`,
+            'sh',
+            bindMount.source,
+            bindMount.target,
+            configPath,
+          ],
+        ]
+      : [SSHD, ['-D', '-e', '-f', configPath]];
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const log = () => stderr;
@@ -416,6 +472,12 @@ function accountField(file: string, user: string, index: number): string | undef
   return line?.split(':')[index];
 }
 
+/** uid and gid of `user`. */
+async function userIds(user: string): Promise<{ uid: number; gid: number }> {
+  const [uid, gid] = await Promise.all([runOk('id', ['-u', user]), runOk('id', ['-g', user])]);
+  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+}
+
 function userExists(user: string): boolean {
   return accountField('/etc/passwd', user, 0) !== undefined;
 }
@@ -458,6 +520,14 @@ async function runOk(cmd: string, args: string[]): Promise<string> {
 async function keygen(file: string, typeArgs: string[]): Promise<void> {
   await runOk('ssh-keygen', ['-q', '-N', '', ...typeArgs, '-C', 'tagflip-test', '-f', file]);
   fs.chmodSync(file, 0o600);
+}
+
+/** Write a given key pair to `file` / `file.pub`, as keygen() would have. */
+async function writeKeyPair(file: string, pair: { privateKey: string; publicKey: string }): Promise<void> {
+  const privateKey = pair.privateKey.endsWith('\n') ? pair.privateKey : `${pair.privateKey}\n`;
+  fs.writeFileSync(file, privateKey, { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  fs.writeFileSync(`${file}.pub`, `${pair.publicKey.trim()}\n`, { mode: 0o644 });
 }
 
 /** 'SHA256:...' fingerprint of a public key file, from `ssh-keygen -lf`. */

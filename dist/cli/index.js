@@ -34539,7 +34539,8 @@ class DeployError extends Error {
 /** What a run reports, whichever front end started it. */
 /** Fold per-host results into the step's outputs. */
 function summarize(hosts, command = 'deploy') {
-    const first = hosts[0];
+    // The outputs name what most hosts run; an unreachable host has nothing to say.
+    const first = hosts.find((host) => host.release) ?? hosts[0];
     const failed = hosts.some((host) => host.status === 'failed');
     // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
     const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');
@@ -35084,12 +35085,16 @@ tf_append_history() {
 }
 # Run a hook under timeout, which gives it a process group of its own; the
 # session's watchdog reads the group from tf_run_dir to stop it if we vanish.
+# timeout exits as soon as its child does, so a failed hook's stragglers (say,
+# children ignoring SIGTERM) are killed here; a hook that succeeds may leave a
+# daemon running.
 tf_hook() {
   timeout -k 5 "$tf_command_timeout" "$@" &
   tf_hook_pid=$!
   if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
   wait "$tf_hook_pid"
   tf_hook_status=$?
+  if [ "$tf_hook_status" -ne 0 ]; then kill -KILL "-$tf_hook_pid" 2>/dev/null; fi
   if [ -n "\${tf_run_dir:-}" ]; then rm -f -- "$tf_run_dir/hook"; fi
   return "$tf_hook_status"
 }`;
@@ -35173,7 +35178,12 @@ tf_session_pid=$$
   trap '' PIPE
   while kill -0 "$tf_session_pid" 2>/dev/null; do
     if ! printf '%s ping\\n' "$tf_tag" >&2; then
-      if [ -f "$tf_run_dir/hook" ]; then kill -TERM "-$(cat "$tf_run_dir/hook")" 2>/dev/null; fi
+      tf_group=$(cat "$tf_run_dir/hook" 2>/dev/null) || tf_group=''
+      if [ -n "$tf_group" ]; then
+        kill -TERM "-$tf_group" 2>/dev/null
+        sleep 3
+        kill -KILL "-$tf_group" 2>/dev/null
+      fi
       break
     fi
     sleep 1 2>/dev/null  # (not holding stderr, so killing the watchdog frees it at once)
@@ -35320,6 +35330,8 @@ if [ -n "$tf_build" ]; then
   cd / || :
   if [ "$tf_status" -eq 124 ] || { [ "$tf_status" -eq 137 ] && [ "$tf_elapsed" -ge "$tf_command_timeout" ]; }; then
     tf_abort "$tf_status" "build ran longer than command-timeout ($tf_command_timeout s) and was stopped"
+  elif [ "$tf_status" -eq 153 ]; then
+    tf_abort "$tf_status" "build exceeded the file size limit (SIGXFSZ, ulimit -f): the host is out of space for it"
   elif [ "$tf_status" -gt 128 ]; then
     tf_abort "$tf_status" "build was killed by signal $((tf_status - 128))"
   elif [ "$tf_status" -ne 0 ]; then
@@ -35575,6 +35587,15 @@ class RemoteSession {
             this.channel.stdin.write(`${lastWords}\n`);
         this.channel.stdin.end();
     }
+    /** Resolves once the remote shell has exited (and with it, the lock is free), or after `ms`. */
+    async exited(ms) {
+        let timer;
+        const late = new Promise((resolve) => {
+            timer = setTimeout(resolve, ms);
+        });
+        await Promise.race([this.channel.exited, late]);
+        clearTimeout(timer);
+    }
     get waiter() {
         return this.waiters[0];
     }
@@ -35755,6 +35776,7 @@ class HostSession {
         this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
         let step = phase;
         let grouped = false;
+        let outOfSpace = false;
         const openGroup = (name) => {
             if (grouped)
                 this.logger.endGroup();
@@ -35767,6 +35789,8 @@ class HostSession {
                 onOutput: (line) => {
                     if (!grouped)
                         openGroup(step);
+                    if (/No space left on device|Disk quota exceeded|File too large/.test(line))
+                        outOfSpace = true;
                     this.logger.info(line);
                 },
                 onControl: (line) => {
@@ -35783,7 +35807,10 @@ class HostSession {
             const failure = control.find((line) => line.kind === 'error');
             if (failure) {
                 const [failedStep = step, code = '1', ...message] = failure.args;
-                throw new DeployError(this.host, failedStep, message.join(' '), REMEDIES[failedStep] ?? '', Number(code));
+                let problem = message.join(' ');
+                if (outOfSpace && !/out of (disk )?space/.test(problem))
+                    problem += '; the host ran out of disk space (see the output above)';
+                throw new DeployError(this.host, failedStep, problem, REMEDIES[failedStep] ?? '', Number(code));
             }
             if (status !== 0 && options.scope !== 'session') {
                 throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, REMEDIES[step] ?? '');
@@ -35805,6 +35832,8 @@ class HostSession {
     /** End the remote shell (which releases the lock) and the connection. */
     async close() {
         this.session.end(CLOSE_WORDS);
+        // Half a round trip, so that when a run returns, its lock is already free.
+        await this.session.exited(2000);
         await this.transport.close();
     }
 }
@@ -36138,6 +36167,12 @@ async function flipBack(settings, member) {
     const { logger } = member.deps;
     const previous = facts.manifests.get(plan.previousRelease);
     const error = member.result.error;
+    const attention = (what, failure) => {
+        const message = `NEEDS ATTENTION: ${host.host} ${what}: ${explainFailure(host.host, failure).message}`;
+        logger.error(message);
+        Object.assign(member.result, { status: 'failed', error: [error, message].filter(Boolean).join('; ') });
+        member.stage = 'failed';
+    };
     try {
         if (!previous)
             throw new Error(`there is no previous release to go back to (this was the first deploy)`);
@@ -36146,8 +36181,7 @@ async function flipBack(settings, member) {
         const records = { active: previous, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget, dataBefore: member.dataTarget };
         await host.run('flip', renderFlipScript(context, records), 60);
         logger.warning(`${host.host}: flipped back to releases/${previous.release}${dataTarget ? ` and data release ${dataTarget}` : ''}`);
-        if (settings.activate)
-            await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
+        member.flipped = false;
         Object.assign(member.result, {
             status: 'rolled-back',
             release: previous.release,
@@ -36158,13 +36192,17 @@ async function flipBack(settings, member) {
             error: error || `rolled back because another host failed after the flip`,
         });
         member.stage = 'done';
-        member.flipped = false;
+        if (settings.activate) {
+            try {
+                await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
+            }
+            catch (failure) {
+                attention(`is back on ${previous.release}, but activate failed there`, failure);
+            }
+        }
     }
     catch (failure) {
-        const message = `NEEDS ATTENTION: ${host.host} could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}: ${explainFailure(host.host, failure).message}`;
-        logger.error(message);
-        Object.assign(member.result, { status: 'failed', release: plan.release, error: [error, message].filter(Boolean).join('; ') });
-        member.stage = 'failed';
+        attention(`could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}`, failure);
     }
 }
 /** Phase 12 on one host: retention. */
@@ -36254,7 +36292,8 @@ class LocalTransport {
             child.once('spawn', resolve);
             child.once('error', reject);
         });
-        return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed };
+        const exited = new Promise((resolve) => child.once('exit', () => resolve()));
+        return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, exited };
     }
     async close() {
         const child = this.child;
@@ -37423,7 +37462,11 @@ class SshTransport {
             channel.on('close', () => resolve(exit));
             connection.on('close', () => (this.connectionError ? reject(this.connectionError) : resolve(exit)));
         });
-        return { stdin: channel, stdout: channel, stderr: channel.stderr, closed };
+        const exited = new Promise((resolve) => {
+            channel.once('exit', () => resolve());
+            channel.once('close', () => resolve());
+        });
+        return { stdin: channel, stdout: channel, stderr: channel.stderr, closed, exited };
     }
     async close() {
         this.channel?.end();
@@ -37557,6 +37600,7 @@ async function runCommand(settings, logger, transports = settings.targets.map((t
         const labels = settings.targets.map((target) => target.label).join(', ');
         logger.warning(`insecure-ignore-host-key is true: the host keys of ${labels} are NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`);
     }
+    transports.forEach((transport) => openTransports.add(transport));
     const members = transports.map((transport) => ({ transport, logger }));
     let hosts;
     if (settings.command === 'deploy') {
@@ -37567,9 +37611,27 @@ async function runCommand(settings, logger, transports = settings.targets.map((t
         const fleet = members.length > 1;
         hosts = await inPool(members, settings.maxParallel, (member) => runner(settings, fleet ? { ...member, logger: hostLogger(logger, member.transport.label) } : member));
     }
+    transports.forEach((transport) => openTransports.delete(transport));
     if (settings.command === 'status')
         hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
     return summarize(hosts, settings.command);
+}
+const openTransports = new Set();
+/**
+ * On SIGTERM or SIGINT (a cancelled job): drop every connection now. Each
+ * host's watchdog then stops the remote build's process group, and the remote
+ * shell's exit releases the lock; `current` was not touched.
+ */
+function abortOnSignals(logger, exit) {
+    const abort = (signal) => {
+        const hosts = [...openTransports].map((transport) => transport.label);
+        logger.warning(`received ${signal}: stopping the remote work${hosts.length > 0 ? ` on ${hosts.join(', ')}` : ''} and releasing the lock; current is not changed`);
+        // Do not wait long: a local shell only learns we are gone when we exit.
+        const closed = Promise.allSettled([...openTransports].map((transport) => transport.close()));
+        void Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]).then(() => exit(signal === 'SIGINT' ? 130 : 143));
+    };
+    process.once('SIGTERM', abort);
+    process.once('SIGINT', abort);
 }
 /** Secret values a front end must mask before anything is logged. */
 function secretsOf(raw) {
@@ -38147,7 +38209,9 @@ async function runCli(argv, io) {
             refName: io.env.GITHUB_REF_NAME,
             actor: io.env.GITHUB_ACTOR || io.env.USER || '',
         });
-        const result = await runCommand(settings, cliLogger(io));
+        const logger = cliLogger(io);
+        abortOnSignals(logger, (code) => process.exit(code));
+        const result = await runCommand(settings, logger);
         io.stdout(renderResult(result, settings.command));
         return result.ok ? 0 : 1;
     }

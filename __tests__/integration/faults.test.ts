@@ -1,0 +1,181 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from '../../src/run.js';
+import { parseSettings } from '../../src/settings.js';
+import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
+
+// The faults deploys meet, against a real sshd. After each: no process of the
+// deploy left on the host, no lock held, current unchanged, and the next
+// deploy of the same tag succeeds.
+let sshd: TestSshd;
+let repo: string;
+let root: string;
+let files: string;
+let sites = 0;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  repo = gitRepoWithTags(['v1', 'v2'], sshd.user);
+  root = deployRootFor(sshd.user);
+  files = openTempDir('tagflip-faults-');
+  writeFileSync(join(files, 'key'), sshd.privateKey);
+  chmodSync(join(files, 'key'), 0o600);
+  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+});
+
+afterAll(async () => {
+  spawnSync('pkill', ['-KILL', '-u', sshd.user, '-f', '^sleep 300[0-9]']);
+  await sshd?.stop();
+});
+
+const newSite = () => join(root, `site${++sites}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function deploy(site: string, inputs: Record<string, string>) {
+  const logger = recordingLogger();
+  const settings = parseSettings({
+    hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
+    'private-key': sshd.privateKey,
+    'known-hosts': sshd.knownHosts,
+    'deploy-path': site,
+    repository: repo,
+    ...inputs,
+  });
+  const result = await runCommand(settings, logger);
+  return { result, host: result.hosts[0], log: logger.text() };
+}
+
+/** The CLI deploying in a child process, as a runner would run it. */
+function deployInChild(site: string, release: string, build: string): { child: ChildProcess; output: () => string } {
+  let output = '';
+  const child = spawn(
+    process.execPath,
+    ['bin/tagflip.js', 'deploy', '--hosts', `${sshd.user}@${sshd.host}:${sshd.port}`, '--private-key', `@${join(files, 'key')}`,
+      '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', site, '--release', release, '--repository', repo, '--build', build],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return { child, output: () => output };
+}
+
+async function waitFor(path: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > until) throw new Error(`${path} never appeared`);
+    await sleep(100);
+  }
+}
+
+/** Processes of the test user whose command line has `marker`, after waiting up to `ms` for them to go. */
+async function leftovers(marker: string, ms = 10_000): Promise<string> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const found = spawnSync('pgrep', ['-a', '-u', sshd.user, '-f', marker]).stdout.toString().trim();
+    if (!found || Date.now() > until) return found;
+    await sleep(200);
+  }
+}
+
+/** The lock of a site is free: flock -n on it succeeds (as the test user). */
+function lockIsFree(site: string): boolean {
+  const lock = join(site, '.tagflip/lock');
+  return !existsSync(lock) || spawnSync('flock', ['-n', lock, 'true']).status === 0;
+}
+
+/**
+ * A build that starts a child ignoring SIGHUP and SIGTERM, then waits: only a
+ * group SIGKILL ends it. `marker` is a sleep duration no other test uses, so
+ * `sleep <marker>` finds exactly this build's processes.
+ */
+const stubbornBuild = (marker: string, started: string) => `touch ${started}; sh -c 'trap "" HUP TERM; exec ${marker}' & trap "" HUP; ${marker}`;
+
+async function expectCleanAfter(site: string, marker: string, current: string) {
+  expect(await leftovers(marker)).toBe('');
+  expect(lockIsFree(site)).toBe(true);
+  expect(readlinkSync(join(site, 'current'))).toBe(current);
+  const next = await deploy(site, { release: 'v2', 'lock-timeout': '30' });
+  expect(next.host.error).toBe('');
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v2');
+}
+
+test('SIGKILL of the client mid-build', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const marker = 'sleep 3001';
+  const { child } = deployInChild(site, 'v2', stubbornBuild(marker, `${site}.started`));
+  await waitFor(`${site}.started`);
+  child.kill('SIGKILL');
+  await expectCleanAfter(site, marker, 'releases/v1');
+});
+
+test('SIGTERM of the client mid-build: it says so, stops the remote work and exits non-zero', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const marker = 'sleep 3002';
+  const { child, output } = deployInChild(site, 'v2', stubbornBuild(marker, `${site}.started`));
+  await waitFor(`${site}.started`);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  expect(await exited).toBe(143);
+  expect(output()).toContain('received SIGTERM: stopping the remote work on');
+  await expectCleanAfter(site, marker, 'releases/v1');
+});
+
+test('the sshd session process killed mid-build', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const marker = 'sleep 3003';
+  const running = deploy(site, { release: 'v2', build: stubbornBuild(marker, `${site}.started`) });
+  await waitFor(`${site}.started`);
+  sshd.killSessions('SIGKILL');
+  const { host } = await running;
+  expect(host.status).toBe('failed');
+  expect(host.error).toMatch(/connection|ended/);
+  await expectCleanAfter(site, marker, 'releases/v1');
+});
+
+test('a server that goes silent is detected by keepalive, and the host is left consistent', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const marker = 'sleep 3004';
+  const started = Date.now();
+  const running = deploy(site, { release: 'v2', build: stubbornBuild(marker, `${site}.started`) });
+  await waitFor(`${site}.started`);
+  const stopped = sshd.sessionPids();
+  // Stop every process of the session on the server side: no packets at all.
+  for (const pid of stopped) spawnSync('pkill', ['-STOP', '-P', String(pid)]);
+  stopped.forEach((pid) => process.kill(pid, 'SIGSTOP'));
+  const { host } = await running;
+  expect(host.status).toBe('failed');
+  expect(Date.now() - started).toBeLessThan(90_000);
+  expect(host.error).toMatch(/connection|Keepalive|timed out/i);
+  // The server wakes up, finds the client gone, and cleans up.
+  for (const pid of stopped) spawnSync('pkill', ['-CONT', '-P', String(pid)]);
+  stopped.forEach((pid) => process.kill(pid, 'SIGCONT'));
+  await expectCleanAfter(site, marker, 'releases/v1');
+}, 150_000);
+
+test('a full disk (file size limit) fails the build cleanly and says so', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const { host } = await deploy(site, { release: 'v2', build: 'ulimit -f 8; dd if=/dev/zero of=big bs=1k count=64' });
+  expect(host.status).toBe('failed');
+  expect(host.error).toMatch(/out of space/);
+  expect(readdirSync(join(site, 'releases'))).toEqual(['v1']);
+  await expectCleanAfter(site, 'sleep 3005', 'releases/v1');
+});
+
+test('a hook that starts a background daemon does not hang the deploy', async () => {
+  const site = newSite();
+  const marker = 'sleep 3006';
+  const started = Date.now();
+  const { host } = await deploy(site, { release: 'v1', build: `nohup ${marker} >/dev/null 2>&1 & echo started` });
+  expect(host.status).toBe('deployed');
+  expect(Date.now() - started).toBeLessThan(20_000);
+  expect(lockIsFree(site)).toBe(true);
+  // The daemon is the user's to keep; this test stops it.
+  execFileSync('pkill', ['-u', sshd.user, '-f', marker]);
+});

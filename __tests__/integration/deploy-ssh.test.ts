@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type HostResult } from '../../src/result.js';
 import { runCommand } from '../../src/run.js';
@@ -254,4 +255,15 @@ test('insecure-ignore-host-key accepts any key, and says so loudly', async () =>
   const { result, log } = await deploy(site, { release: 'v1', 'known-hosts': sshd.otherKnownHosts, 'insecure-ignore-host-key': 'true' });
   expect(result.status).toBe('deployed');
   expect(log).toMatch(/warning: insecure-ignore-host-key is true: the host keys of .* are NOT verified/);
+});
+
+test('a known-hosts line of another key type than the server offers is still a mismatch', async () => {
+  const site = newSite();
+  const dir = mkdtempSync(join(tmpdir(), 'tagflip-ecdsa-'));
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-t', 'ecdsa', '-f', join(dir, 'key')]);
+  const [type, blob] = readFileSync(join(dir, 'key.pub'), 'utf8').split(' ');
+  const { result } = await deploy(site, { release: 'v1', 'known-hosts': `[${sshd.host}]:${sshd.port} ${type} ${blob}` });
+  expect(result.status).toBe('failed');
+  expect(result.hosts[0].error).toMatch(/the server offered ssh-ed25519 SHA256:\S+, but known-hosts lists only ecdsa-sha2-nistp256 SHA256:/);
+  expect(existsSync(site)).toBe(false);
 });

@@ -137,3 +137,19 @@ test('a workflow_dispatch rollback with the previous-release output, then status
   expect(host).toMatchObject({ current: 'v1', 'rollback-target': '', lock: null });
   expect(host.releases.map((release: { release: string; state: string }) => `${release.release}:${release.state}`).sort()).toEqual(['v1:active', 'v2:rolled-back']);
 });
+
+test('with debug logging on, neither the key, the passphrase-free key body nor env values reach the log', () => {
+  const site = join(root, 'debugged');
+  const secret = 'sup3r-s3cret-t0ken';
+  const run = runAction({ ...sshInputs(), 'deploy-path': site, release: 'v1', env: `API_TOKEN=${secret}`, build: 'test -n "$API_TOKEN"' }, { RUNNER_DEBUG: '1' });
+  expect(run.code).toBe(0);
+  expect(run.stdout).toContain('::debug::');
+  const logged = run.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::'));
+  expect(logged.join('\n')).not.toContain(secret);
+  expect(logged.join('\n')).toContain("export API_TOKEN='***'");
+  for (const line of sshd.privateKey.split('\n').filter((keyLine) => keyLine.length > 20)) {
+    expect(logged.join('\n')).not.toContain(line);
+  }
+  expect(run.summary).not.toContain(secret);
+  expect(JSON.stringify(run.outputs)).not.toContain(secret);
+});

@@ -13,8 +13,10 @@ export interface HostFacts {
   releaseDirExists: boolean;
   /** Every directory under releases/ that is named like a release. */
   releaseDirs: Set<string>;
-  /** The data release data/current points to ('' when there is none). */
+  /** The data release data/current points to ('' when there is none, or it is not releases/<name>). */
   currentDataRelease: string;
+  /** The raw target of data/current ('' when there is none). */
+  currentDataTarget: string;
   /** Every directory under data/releases/ that is named like a release. */
   dataDirs: Set<string>;
   manifests: Map<string, Manifest>;
@@ -35,6 +37,7 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
     releaseDirExists: false,
     releaseDirs: new Set(),
     currentDataRelease: '',
+    currentDataTarget: '',
     dataDirs: new Set(),
     manifests: new Map(),
     history: [],
@@ -57,7 +60,10 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
       if (key === 'release-dir') facts.releaseDirExists = true;
       if (key === 'dir' && RELEASE_NAME.test(text)) facts.releaseDirs.add(text);
       if (key === 'data-dir' && RELEASE_NAME.test(text)) facts.dataDirs.add(text);
-      if (key === 'data-current') facts.currentDataRelease = releaseOfLink(text);
+      if (key === 'data-current') {
+        facts.currentDataTarget = text;
+        facts.currentDataRelease = releaseOfLink(text);
+      }
       if (key === 'lock-holder') facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
       if (key === 'current') {
         facts.currentTarget = text;

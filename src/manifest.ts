@@ -65,6 +65,7 @@ export function parseHistoryEntry(text: string): HistoryEntry | null {
     actor: text_('actor'),
     runUrl: text_('runUrl'),
     ...(Array.isArray(record.removed) ? { removed: record.removed.filter((name): name is string => typeof name === 'string') } : {}),
+    ...(Array.isArray(record.removedData) ? { removedData: record.removedData.filter((name): name is string => typeof name === 'string') } : {}),
   };
 }
 

@@ -193,7 +193,8 @@ export function planPrune(facts: HostFacts, keep: number, protect: readonly stri
   return {
     remove: [...byAge.filter((release) => !kept.has(release)), ...failedRecords],
     keep: keepList,
-    removeData: [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
+    // If data/current is not a link tagflip can read, nothing tells which data is live: keep all.
+    removeData: facts.currentDataTarget && !facts.currentDataRelease ? [] : [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
   };
 }
 

@@ -157,6 +157,11 @@ if [ -e "$tf_deploy_path/current" ] && [ ! -L "$tf_deploy_path/current" ]; then
 fi
 if [ -e "$tf_data_path/current" ] && [ ! -L "$tf_data_path/current" ]; then
   tf_problem data "$tf_data_path/current is not a symlink; move the data to $tf_data_path/releases/<name> and link current to releases/<name>"
+elif [ -L "$tf_data_path/current" ]; then
+  case $(readlink -- "$tf_data_path/current") in
+    releases/?*) ;;
+    *) tf_problem data "$tf_data_path/current must be a relative link to releases/<name>; relink it: ln -sfn releases/<name> $tf_data_path/current" ;;
+  esac
 fi
 [ "$tf_problems" -eq 0 ]`;
 
@@ -371,6 +376,13 @@ if [ -n "$tf_build" ]; then
 fi
 if [ -n "$tf_migrate" ]; then
   tf_step migrate
+  tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
+  if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
+    tf_abort 1 "data release $tf_release is the live data (data/current); deploy under a new release name"
+  fi
+  if [ -L "$tf_data_path/current" ] && [ ! -e "$tf_data_path/current" ]; then
+    tf_abort 1 "$tf_data_path/current points to $(readlink -- "$tf_data_path/current"), which is missing; restore it before migrating"
+  fi
   tf_data_copy=$tf_data_path/releases/$tf_release
   mkdir -p -- "$tf_data_path/releases" && rm -rf -- "$tf_data_copy" || tf_abort 1 "cannot prepare $tf_data_copy"
   if [ -e "$tf_data_path/current" ]; then
@@ -438,8 +450,13 @@ if [ -n "$tf_data_target" ]; then
   tf_say data-flipped
 fi
 if ! tf_flip "$tf_deploy_path" "$tf_release"; then
-  if [ -n "$tf_data_target" ] && [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; then
-    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+  if [ -n "$tf_data_target" ]; then
+    # Put data/current back as it was: on its old release, or absent on a first migration.
+    if { [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; } ||
+      { [ -z "$tf_data_before" ] && rm -f -- "$tf_data_path/current"; }; then
+      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+    fi
+    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and data/current could not be put back: it points to releases/$tf_data_target"
   fi
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
@@ -488,8 +505,12 @@ tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_cu
 for tf_name in $tf_prune; do
   if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
 done
+tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
 for tf_name in $tf_prune_data; do
-  if [ "\${tf_data_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove data release $tf_name: it is data/current"; fi
+  if [ "\${tf_data_current%/}" = "releases/$tf_name" ] ||
+    { [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_name")" ]; }; then
+    tf_fail 1 "refusing to remove data release $tf_name: it is data/current"
+  fi
 done
 for tf_name in $tf_prune; do
   rm -rf -- "$tf_deploy_path/releases/$tf_name" "$tf_deploy_path/.tagflip/releases/$tf_name.json" ||

@@ -174,7 +174,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     sharedDirs: shared.dirs,
     sharedFiles: shared.files,
     migrate: parseScript('migrate', raw['migrate'] ?? ''),
-    dataPath: get('data-path') ? parseDeployPath(get('data-path'), 'data-path') : `${deployPath}/data`,
+    dataPath: parseDataPath(get('data-path'), deployPath),
     rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
     env: parseEnv(raw['env'] ?? ''),
     commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
@@ -320,6 +320,18 @@ export function parseDeployPath(value: string, input = 'deploy-path'): string {
   return path;
 }
 
+/** data-path: anywhere but inside what tagflip manages for code (or around it). */
+function parseDataPath(value: string, deployPath: string): string {
+  if (!value) return `${deployPath}/data`;
+  const path = parseDeployPath(value, 'data-path');
+  const inside = (outer: string, inner: string) => inner === outer || inner.startsWith(`${outer}/`);
+  const managed = ['releases', 'shared', '.tagflip', 'current'].map((name) => `${deployPath}/${name}`);
+  if (path === deployPath || inside(path, deployPath) || managed.some((dir) => inside(dir, path))) {
+    throw new InputError('data-path', `'${printable(value)}' overlaps deploy-path's own directories`, `a directory of its own, such as '${deployPath}/data' (the default) or one outside deploy-path`);
+  }
+  return path;
+}
+
 const SHARED_PATH = /^[A-Za-z0-9._+@%,=:~-]+(?:\/[A-Za-z0-9._+@%,=:~-]+)*$/;
 
 /**
@@ -332,8 +344,10 @@ export function parseSharedPaths(dirsText: string, filesText: string): { dirs: s
   const entries: { input: string; path: string }[] = [];
   for (const [input, text] of [['shared-dirs', dirsText], ['shared-files', filesText]] as const) {
     for (const raw of text.split(/[\n,]/)) {
-      const path = raw.trim().replace(/\/+$/, '');
-      if (!path) continue;
+      const trimmed = raw.trim();
+      const path = trimmed.replace(/\/+$/, '');
+      if (!trimmed) continue;
+      if (!path) throw new InputError(input, `'${printable(trimmed)}' is not a relative path inside the release`, expected);
       const segments = path.split('/');
       if (path.startsWith('/') || segments.some((segment) => segment === '..' || segment === '.')) {
         throw new InputError(input, `'${printable(path)}' is not a relative path inside the release`, expected);

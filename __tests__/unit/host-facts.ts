@@ -30,17 +30,24 @@ export interface FactsChanges extends Partial<HostFacts> {
   dirs?: string[];
   /** What `current` points to: sets currentRelease and currentTarget. */
   current?: string;
+  /** Directories under data/releases/. */
+  data?: string[];
+  /** The data release data/current points to. */
+  dataCurrent?: string;
 }
 
 /** HostFacts of an existing deploy-path; empty unless changed. */
 export function facts(changes: FactsChanges = {}): HostFacts {
-  const { records = [], dirs = [], current, ...rest } = changes;
+  const { records = [], dirs = [], current, data = [], dataCurrent = '', ...rest } = changes;
   return {
     deployPathExists: true,
     currentRelease: current ?? '',
     currentTarget: current ? `releases/${current}` : '',
     releaseDirExists: false,
     releaseDirs: new Set(dirs),
+    currentDataRelease: dataCurrent,
+    currentDataTarget: dataCurrent ? `releases/${dataCurrent}` : '',
+    dataDirs: new Set(data),
     manifests: new Map(records.map((record) => [record.release, record])),
     history: [],
     lockHolder: null,
@@ -59,6 +66,7 @@ export const history = {
   failed: (release: string, previous = '') => entry('deploy', 'failed', release, previous),
   rolledBack: (release: string, from: string) => entry('rollback', 'rolled-back', release, from),
   pruned: (...removed: string[]) => ({ ...entry('prune', 'pruned', '', ''), removed }),
+  prunedWithData: (removed: string[], removedData: string[]) => ({ ...entry('prune', 'pruned', '', ''), removed, removedData }),
 };
 
 /** A control line as RemoteSession builds it from `<tag> <kind> <args…>`. */

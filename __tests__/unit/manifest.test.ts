@@ -53,6 +53,13 @@ describe('parseHistoryEntry', () => {
     });
   });
 
+  // HistoryEntry declares removedData ("with event prune: the data releases removed") and the
+  // prune script writes it, but parseHistoryEntry reads back only `removed`: the data releases a
+  // prune removed are lost from HostFacts.history. (Minor: nothing reads them back yet.)
+  test('a prune line keeps the data releases it removed (removedData)', () => {
+    expect(parseHistoryEntry('{"event":"prune","status":"pruned","removed":["v1"],"removedData":["d1","d2"]}')?.removedData).toEqual(['d1', 'd2']);
+  });
+
   test('removed that is not a list is left out', () => {
     expect(parseHistoryEntry('{"event":"prune","status":"pruned","removed":"v1"}')).not.toHaveProperty('removed');
   });

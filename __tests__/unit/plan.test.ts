@@ -175,6 +175,9 @@ describe('readHostFacts', () => {
       currentTarget: '',
       releaseDirExists: false,
       releaseDirs: new Set(),
+      currentDataRelease: '',
+      currentDataTarget: '',
+      dataDirs: new Set(),
       manifests: new Map(),
       history: [],
       lockHolder: null,
@@ -193,6 +196,9 @@ describe('readHostFacts', () => {
       'fact release-dir present',
       'fact dir v1.0',
       'fact dir v2.0',
+      'fact data-current releases/v1.0',
+      'fact data-dir v0.9',
+      'fact data-dir v1.0',
       `manifest ${JSON.stringify(v1)}`,
       `manifest ${JSON.stringify(v2)}`,
       `history ${JSON.stringify(history.deployed('v1.0'))}`,
@@ -204,6 +210,9 @@ describe('readHostFacts', () => {
       currentTarget: 'releases/v2.0',
       releaseDirExists: true,
       releaseDirs: new Set(['v1.0', 'v2.0']),
+      currentDataRelease: 'v1.0',
+      currentDataTarget: 'releases/v1.0',
+      dataDirs: new Set(['v0.9', 'v1.0']),
       manifests: new Map([
         ['v1.0', v1],
         ['v2.0', v2],
@@ -238,6 +247,28 @@ describe('readHostFacts', () => {
     const facts_ = readHostFacts([control(`fact current ${target}`)]);
     expect(facts_.currentTarget).toBe(target);
     expect(facts_.currentRelease).toBe(release);
+  });
+
+  test.each([
+    ['releases/v2.0', 'v2.0'],
+    ['releases/v2.0/', 'v2.0'],
+    ['/srv/app/data/releases/v2.0', ''],
+    ['releases/v2.0/sub', ''],
+    ['releases/', ''],
+    ['other/v2.0', ''],
+    ['releases/..', ''],
+    ['releases/current', ''],
+    ['releases/v1;id', ''],
+  ])('data/current -> %j is data release %j; current is not touched', (target, release) => {
+    const facts_ = readHostFacts([control(`fact data-current ${target}`)]);
+    expect([facts_.currentDataRelease, facts_.currentRelease, facts_.currentTarget]).toEqual([release, '', '']);
+  });
+
+  test('every data release directory is listed; names that are not release names are ignored; code releases are separate', () => {
+    const lines = ['fact data-dir v1', 'fact data-dir v2.0-rc.1+b5', 'fact data-dir with space', 'fact data-dir ..', 'fact data-dir current', 'fact data-dir', 'fact dir v9'].map(control);
+    const facts_ = readHostFacts(lines);
+    expect(facts_.dataDirs).toEqual(new Set(['v1', 'v2.0-rc.1+b5']));
+    expect(facts_.releaseDirs).toEqual(new Set(['v9']));
   });
 
   test('a manifest with spaces in its values is read whole', () => {

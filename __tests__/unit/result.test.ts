@@ -8,6 +8,8 @@ function host(changes: Partial<HostResult> = {}): HostResult {
     release: 'v3.0',
     previousRelease: 'v2.9',
     releasePath: '/srv/app/releases/v3.0',
+    dataRelease: '',
+    previousDataRelease: '',
     buildSeconds: 12.345,
     totalSeconds: 14,
     error: '',
@@ -19,10 +21,13 @@ describe('summarize', () => {
   test('one host: its values are the outputs', () => {
     const only = host();
     expect(summarize([only])).toEqual({
+      ok: true,
       status: 'deployed',
       release: 'v3.0',
       previousRelease: 'v2.9',
       releasePath: '/srv/app/releases/v3.0',
+      dataRelease: '',
+      previousDataRelease: '',
       hosts: [only],
     });
   });
@@ -34,12 +39,20 @@ describe('summarize', () => {
   test('any failed host fails the run; release values come from the first host', () => {
     const hosts = [host(), host({ host: 'deploy@web2', status: 'failed', release: 'v2.9', previousRelease: 'v2.8', error: 'boom' })];
     expect(summarize(hosts)).toEqual({
+      ok: false,
       status: 'failed',
       release: 'v3.0',
       previousRelease: 'v2.9',
       releasePath: '/srv/app/releases/v3.0',
+      dataRelease: '',
+      previousDataRelease: '',
       hosts,
     });
+  });
+
+  test('data-release and previous-data-release come from the first host', () => {
+    const hosts = [host({ dataRelease: 'v3.0', previousDataRelease: 'v2.0' }), host({ host: 'deploy@web2', dataRelease: 'x', previousDataRelease: 'y' })];
+    expect(summarize(hosts)).toMatchObject({ dataRelease: 'v3.0', previousDataRelease: 'v2.0' });
   });
 
   test('a failed first host: its (unchanged) current release is reported', () => {
@@ -80,6 +93,32 @@ describe('renderSummary', () => {
     expect(text.split('\n')[4]).toBe('| deploy@web1 | failed | v3.0 | v2.9 | 12.3 s | 14.0 s | a  b  |');
   });
 
+  test('warnings follow the table, one WARNING block each, naming the host, on one line', () => {
+    const result = summarize([
+      host({ status: 'rolled-back', warnings: ['data/current goes back from data release v3.0 to v2.0:\ndata written since is not in v2.0'] }),
+      host({ host: 'deploy@web2', warnings: [] }),
+      host({ host: 'deploy@web3', warnings: ['first', 'second'] }),
+    ]);
+    expect(renderSummary(result, 'T').split('\n').slice(7)).toEqual([
+      '',
+      '> [!WARNING]',
+      '> deploy@web1: data/current goes back from data release v3.0 to v2.0: data written since is not in v2.0',
+      '',
+      '> [!WARNING]',
+      '> deploy@web3: first',
+      '',
+      '> [!WARNING]',
+      '> deploy@web3: second',
+      '',
+    ]);
+  });
+
+  test('no warnings: nothing after the table', () => {
+    const text = renderSummary(summarize([host({ warnings: [] }), host({ host: 'deploy@web2' })]), 'T');
+    expect(text.endsWith('| 14.0 s | – |\n')).toBe(true);
+    expect(text).not.toContain('WARNING');
+  });
+
   test('the title line carries the run status', () => {
     const text = renderSummary(summarize([host(), host({ status: 'failed' })]), 'tagflip deploy v3.0');
     expect(text.startsWith('### tagflip deploy v3.0: failed\n')).toBe(true);
@@ -96,6 +135,8 @@ describe('hostsOutput', () => {
         release: 'v3.0',
         'previous-release': 'v2.9',
         'release-path': '/srv/app/releases/v3.0',
+        'data-release': '',
+        'previous-data-release': '',
         'build-seconds': 12.3,
         'total-seconds': 14,
         error: '',
@@ -106,6 +147,8 @@ describe('hostsOutput', () => {
         release: 'v3.0',
         'previous-release': 'v2.9',
         'release-path': '/srv/app/releases/v3.0',
+        'data-release': '',
+        'previous-data-release': '',
         'build-seconds': 0.1,
         'total-seconds': 1.3,
         error: 'x "quoted"',
@@ -116,6 +159,23 @@ describe('hostsOutput', () => {
 
   test('no hosts is an empty array', () => {
     expect(hostsOutput([])).toBe('[]');
+  });
+
+  test('data-release and previous-data-release, in that order after release-path', () => {
+    const [output] = JSON.parse(hostsOutput([host({ status: 'rolled-back', dataRelease: 'v2.0', previousDataRelease: 'v3.0', warnings: ['w'] })]));
+    expect(Object.keys(output)).toEqual([
+      'host',
+      'status',
+      'release',
+      'previous-release',
+      'release-path',
+      'data-release',
+      'previous-data-release',
+      'build-seconds',
+      'total-seconds',
+      'error',
+    ]);
+    expect([output['data-release'], output['previous-data-release']]).toEqual(['v2.0', 'v3.0']);
   });
 });
 
@@ -128,6 +188,8 @@ describe('hostsOutput: removed releases', () => {
       release: 'v3.0',
       'previous-release': 'v2.9',
       'release-path': '/srv/app/releases/v3.0',
+      'data-release': '',
+      'previous-data-release': '',
       'build-seconds': 12.3,
       'total-seconds': 14,
       error: '',

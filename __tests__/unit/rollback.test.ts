@@ -252,16 +252,25 @@ describe('planRollback', () => {
 
   // The issue: "anything else is refused with a message listing the releases that can be
   // rolled back to". planRollback accepts a rolled-back release when rollback-to names it
-  // (the issue's own scenario does so), yet the list leaves such releases out, and after two
-  // rollbacks even says there is none while asking the user to name one.
-  test.failing('the refusal lists the rolled-back releases that rollback-to accepts', () => {
+  // (the issue's own scenario does so), so the list names those too, marked as such.
+  test('the refusal lists the rolled-back releases that rollback-to accepts, marked "only by name"', () => {
     const f = threeDeployed({
       current: 'v1',
       records: [manifest('v1', 'active'), manifest('v2', 'rolled-back'), manifest('v3', 'rolled-back')],
       history: [...threeDeployed().history, history.rolledBack('v2', 'v3'), history.rolledBack('v1', 'v2')],
     });
     expect(planRollback(f, 'v3').target).toBe('v3'); // accepted when named …
-    expect(planError(() => planRollback(f, '')).remedy).toContain('v3'); // … so it is a release that can be rolled back to
+    const error = planError(() => planRollback(f, ''));
+    expect(error.message).toBe('there is no previous release to roll back to from v1');
+    expect(error.remedy).toBe('releases that can be rolled back to: v2 (rolled-back: only by name), v3 (rolled-back: only by name); name one with rollback-to');
+  });
+
+  test('the list mixes complete and rolled-back releases, in record order; rolled-back ones without a directory are left out', () => {
+    const f = threeDeployed({
+      dirs: ['v1', 'v2', 'v3', 'v5'],
+      records: [manifest('v1', 'rolled-back'), manifest('v2', 'inactive'), manifest('v3', 'active'), manifest('v4', 'rolled-back'), manifest('v5', 'ready')],
+    });
+    expect(planError(() => planRollback(f, 'v4')).remedy).toBe('releases that can be rolled back to: v1 (rolled-back: only by name), v2, v5');
   });
 });
 

@@ -29,6 +29,10 @@ const CONTEXT: ScriptContext = {
   repository: 'https://github.com/example/app.git',
   ref: 'v3.0',
   build: 'python3 -m venv .\nbin/pip install -e .',
+  sharedDirs: ['var/log', 'var/mailout'],
+  sharedFiles: ['etc/production.cfg'],
+  migrate: 'bin/evolve --data "$TAGFLIP_DATA_PATH"',
+  dataPath: '/srv/karl/customer-a/data',
   commandTimeout: 3600,
   env: [
     { name: 'DATABASE_URL', value: 'postgres://app:hunter2@db/app' },
@@ -80,11 +84,26 @@ const HOLDER: LockHolder = {
 
 const openOptions = (lock: OpenOptions['lock'] = 'yes'): OpenOptions => ({ lock, lockTimeout: 300, holder: HOLDER });
 
-const flipRecords = { active: readyManifest, departed: { ...previousManifest, state: 'inactive' as const }, event: 'deploy' as const };
+/** A deploy of v3.0 with migrate: data/current flips from v2.9 to v3.0 first. */
+const flipRecords = {
+  active: { ...readyManifest, dataRelease: 'v3.0' },
+  departed: { ...previousManifest, state: 'inactive' as const },
+  event: 'deploy' as const,
+  dataTarget: 'v3.0',
+  dataBefore: 'v2.9',
+};
+/** The same without migrate: data/current is left alone. */
+const flipRecordsNoData = { ...flipRecords, active: readyManifest, dataTarget: '', dataBefore: '' };
 
 /** The context of a rollback from v3.0 (current) to v2.9: the scripts see the target as the release. */
 const ROLLBACK_CONTEXT: ScriptContext = { ...CONTEXT, release: 'v2.9', previousRelease: 'v3.0' };
-const rollbackRecords = { active: { ...previousManifest, state: 'inactive' as const }, departed: rolledBackManifest, event: 'rollback' as const };
+const rollbackRecords = {
+  active: { ...previousManifest, state: 'inactive' as const },
+  departed: rolledBackManifest,
+  event: 'rollback' as const,
+  dataTarget: 'v2.9',
+  dataBefore: 'v3.0',
+};
 
 /**
  * Header (the assignments) and the rest of a rendered script. The rest starts
@@ -121,10 +140,19 @@ const scripts = (context: ScriptContext): [string, RenderedScript][] => [
   ['open (report the lock)', renderOpenScript(context, openOptions('report'))],
   ['open (no lock)', renderOpenScript(context, openOptions('no'))],
   ['build', renderBuildScript(context, building(context))],
+  ['build (no shared paths, no migrate)', renderBuildScript({ ...context, sharedDirs: [], sharedFiles: [], migrate: '' }, building(context))],
   ['flip', renderFlipScript(context, { ...flipRecords, active: { ...readyManifest, release: context.release } })],
-  ['flip (first deploy)', renderFlipScript({ ...context, previousRelease: '' }, { active: { ...readyManifest, release: context.release, previousRelease: '' }, departed: null, event: 'deploy' })],
+  ['flip (no data)', renderFlipScript(context, { ...flipRecordsNoData, active: { ...readyManifest, release: context.release } })],
+  [
+    'flip (first deploy)',
+    renderFlipScript(
+      { ...context, previousRelease: '' },
+      { active: { ...readyManifest, release: context.release, previousRelease: '' }, departed: null, event: 'deploy', dataTarget: '', dataBefore: '' },
+    ),
+  ],
   ['flip (rollback)', renderFlipScript(context, { ...rollbackRecords, active: { ...rollbackRecords.active, release: context.release } })],
   ['prune', renderPruneScript(context, ['v1.0', 'v2.0-rc.1'])],
+  ['prune (with data)', renderPruneScript(context, ['v1.0'], ['v0.9', 'v1.0'])],
   ['prune (nothing)', renderPruneScript(context, [])],
 ];
 
@@ -143,7 +171,8 @@ describe('rendered scripts, snapshots', () => {
 
   test('flip script of a first deploy', () => {
     const context = { ...CONTEXT, previousRelease: '' };
-    expect(renderFlipScript(context, { active: { ...readyManifest, previousRelease: '' }, departed: null, event: 'deploy' }).text).toMatchSnapshot();
+    const records = { active: { ...readyManifest, previousRelease: '' }, departed: null, event: 'deploy' as const, dataTarget: 'v3.0', dataBefore: '' };
+    expect(renderFlipScript(context, records).text).toMatchSnapshot();
   });
 
   test('flip script of a rollback', () => {
@@ -151,7 +180,13 @@ describe('rendered scripts, snapshots', () => {
   });
 
   test('prune script', () => {
-    expect(renderPruneScript(CONTEXT, ['v1.0', 'v2.0-rc.1']).text).toMatchSnapshot();
+    expect(renderPruneScript(CONTEXT, ['v1.0', 'v2.0-rc.1'], ['v0.9']).text).toMatchSnapshot();
+  });
+
+  test('the flip script without data differs only in the data values', () => {
+    const withData = renderFlipScript(CONTEXT, flipRecords).text;
+    const without = renderFlipScript(CONTEXT, { ...flipRecords, dataTarget: '', dataBefore: '' }).text;
+    expect(without).toBe(withData.replace("\ntf_data_target='v3.0'\ntf_data_before='v2.9'\n", "\ntf_data_target=''\ntf_data_before=''\n"));
   });
 
   test('the open, flip and prune scripts carry no secrets, so they display as sent', () => {
@@ -159,7 +194,7 @@ describe('rendered scripts, snapshots', () => {
       renderOpenScript(CONTEXT, openOptions('yes')),
       renderFlipScript(CONTEXT, flipRecords),
       renderFlipScript(ROLLBACK_CONTEXT, rollbackRecords),
-      renderPruneScript(CONTEXT, ['v1.0']),
+      renderPruneScript(CONTEXT, ['v1.0'], ['v0.9']),
     ]) {
       expect(script.display).toBe(script.text);
       expect(script.text).not.toContain('hunter2');
@@ -173,8 +208,8 @@ describe('rendered scripts, snapshots', () => {
     expect(no).toBe(yes.replace("\ntf_lock='yes'\n", "\ntf_lock='no'\n"));
   });
 
-  test('CLOSE_WORDS stop the watchdog and end the shell', () => {
-    expect(CLOSE_WORDS).toBe('kill "$tf_watchdog" 2>/dev/null; exit 0');
+  test('CLOSE_WORDS stop the watchdog, remove its run directory and end the shell', () => {
+    expect(CLOSE_WORDS).toBe('kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0');
   });
 
   test('the build script displays env values as *** and nothing else differs', () => {
@@ -198,10 +233,14 @@ describe('rendered scripts, values', () => {
       tf_release_path: '/srv/karl/customer-a/releases/v3.0',
       tf_manifest_path: '/srv/karl/customer-a/.tagflip/releases/v3.0.json',
       tf_history_path: '/srv/karl/customer-a/.tagflip/history.jsonl',
+      tf_data_path: '/srv/karl/customer-a/data',
       tf_repository: 'https://github.com/example/app.git',
       tf_ref: 'v3.0',
       tf_build: 'python3 -m venv .\nbin/pip install -e .',
       tf_command_timeout: '3600',
+      tf_shared_dirs: 'var/log var/mailout',
+      tf_shared_files: 'etc/production.cfg',
+      tf_migrate: 'bin/evolve --data "$TAGFLIP_DATA_PATH"',
       TAGFLIP_RELEASE: 'v3.0',
       TAGFLIP_PREVIOUS_RELEASE: 'v2.9',
       TAGFLIP_RELEASE_PATH: '/srv/karl/customer-a/releases/v3.0',
@@ -264,8 +303,12 @@ describe('rendered scripts, values', () => {
       'tf_departed_manifest_path',
       'tf_departed_manifest',
       'tf_history_flip',
+      'tf_data_path',
+      'tf_data_target',
+      'tf_data_before',
     ]);
-    expect(JSON.parse(values.tf_manifest_active)).toEqual({ ...readyManifest, state: 'active', activated: NOW });
+    expect(JSON.parse(values.tf_manifest_active)).toEqual({ ...readyManifest, dataRelease: 'v3.0', state: 'active', activated: NOW });
+    expect([values.tf_data_path, values.tf_data_target, values.tf_data_before]).toEqual(['/srv/karl/customer-a/data', 'v3.0', 'v2.9']);
     expect(values.tf_departed_manifest_path).toBe('/srv/karl/customer-a/.tagflip/releases/v2.9.json');
     expect(JSON.parse(values.tf_departed_manifest)).toEqual({ ...previousManifest, state: 'inactive' });
     expect(JSON.parse(values.tf_history_flip)).toEqual({
@@ -281,11 +324,14 @@ describe('rendered scripts, values', () => {
   });
 
   test('the flip script of a first deploy writes no departed record', () => {
-    const values = headerValues(renderFlipScript({ ...CONTEXT, previousRelease: '' }, { active: readyManifest, departed: null, event: 'deploy' }).text, [
+    const records = { active: readyManifest, departed: null, event: 'deploy' as const, dataTarget: '', dataBefore: '' };
+    const values = headerValues(renderFlipScript({ ...CONTEXT, previousRelease: '' }, records).text, [
       'tf_departed_manifest_path',
       'tf_departed_manifest',
+      'tf_data_target',
+      'tf_data_before',
     ]);
-    expect(values).toEqual({ tf_departed_manifest_path: '', tf_departed_manifest: '' });
+    expect(values).toEqual({ tf_departed_manifest_path: '', tf_departed_manifest: '', tf_data_target: '', tf_data_before: '' });
   });
 
   test('the flip script of a rollback: the target becomes active, the departed record keeps the state it was given, history says rollback', () => {
@@ -296,7 +342,10 @@ describe('rendered scripts, values', () => {
       'tf_departed_manifest_path',
       'tf_departed_manifest',
       'tf_history_flip',
+      'tf_data_target',
+      'tf_data_before',
     ]);
+    expect([values.tf_data_target, values.tf_data_before]).toEqual(['v2.9', 'v3.0']);
     expect(values.tf_release_path).toBe('/srv/karl/customer-a/releases/v2.9');
     expect(values.tf_manifest_path).toBe('/srv/karl/customer-a/.tagflip/releases/v2.9.json');
     expect(JSON.parse(values.tf_manifest_active)).toEqual({ ...previousManifest, state: 'active', activated: NOW });
@@ -329,6 +378,7 @@ describe('rendered scripts, values', () => {
       tf_release_path: '/srv/karl/customer-a/releases/v3.0',
       tf_manifest_path: '/srv/karl/customer-a/.tagflip/releases/v3.0.json',
       tf_history_path: '/srv/karl/customer-a/.tagflip/history.jsonl',
+      tf_data_path: '/srv/karl/customer-a/data',
       tf_repository: 'https://github.com/example/app.git',
       tf_lock: 'yes',
       tf_lock_timeout: '17',
@@ -337,7 +387,7 @@ describe('rendered scripts, values', () => {
       tf_command_timeout: '<unset>',
     };
     expect(headerValues(text, Object.keys(expected))).toEqual(expected);
-    expect(parts(text).header.split('\n')).toHaveLength(10);
+    expect(parts(text).header.split('\n')).toHaveLength(11);
     expect(text).not.toContain('TAGFLIP_');
     expect(text).not.toContain('hunter2');
   });
@@ -349,9 +399,11 @@ describe('rendered scripts, values', () => {
 
   test('the prune script header: the releases to remove, space separated, and the history line', () => {
     const { text } = renderPruneScript(CONTEXT, ['v1.0', 'v2.0-rc.1']);
-    const values = headerValues(text, ['tf_prune', 'tf_history_prune', 'tf_release', 'tf_history_path']);
+    const values = headerValues(text, ['tf_prune', 'tf_prune_data', 'tf_history_prune', 'tf_release', 'tf_history_path', 'tf_data_path']);
     expect(values.tf_prune).toBe('v1.0 v2.0-rc.1');
+    expect(values.tf_prune_data).toBe('');
     expect(values.tf_history_path).toBe('/srv/karl/customer-a/.tagflip/history.jsonl');
+    expect(values.tf_data_path).toBe('/srv/karl/customer-a/data');
     expect(JSON.parse(values.tf_history_prune)).toEqual({
       time: NOW,
       event: 'prune',
@@ -365,8 +417,26 @@ describe('rendered scripts, values', () => {
     });
   });
 
-  test('a prune of nothing has an empty list', () => {
-    expect(headerValues(renderPruneScript(CONTEXT, []).text, ['tf_prune']).tf_prune).toBe('');
+  test('the prune script header with data releases to remove: the history line names them as removedData', () => {
+    const { text } = renderPruneScript(CONTEXT, ['v1.0'], ['v0.9', 'v1.0']);
+    const values = headerValues(text, ['tf_prune', 'tf_prune_data', 'tf_history_prune']);
+    expect([values.tf_prune, values.tf_prune_data]).toEqual(['v1.0', 'v0.9 v1.0']);
+    expect(JSON.parse(values.tf_history_prune)).toEqual({
+      time: NOW,
+      event: 'prune',
+      status: 'pruned',
+      release: '',
+      previousRelease: '',
+      host: 'deploy@web1.example.com',
+      actor: 'octocat',
+      runUrl: 'https://github.com/example/app/actions/runs/42',
+      removed: ['v1.0'],
+      removedData: ['v0.9', 'v1.0'],
+    });
+  });
+
+  test('a prune of nothing has empty lists', () => {
+    expect(headerValues(renderPruneScript(CONTEXT, []).text, ['tf_prune', 'tf_prune_data'])).toEqual({ tf_prune: '', tf_prune_data: '' });
   });
 });
 
@@ -382,6 +452,8 @@ describe('hostile values', () => {
     repository: "https://example.com/$(id)'.git",
     ref: "main'$(id)",
     build: "echo 'build' && $(id) `id`",
+    migrate: "evolve '$(id)' `id`",
+    dataPath: "/srv/it's $(id)/data",
     env: [{ name: 'TOKEN', value: HOSTILE_ENV }],
     actor: "o'ctocat\"$(id)",
     runUrl: 'https://x/$(id)',
@@ -403,13 +475,18 @@ describe('hostile values', () => {
 
   test('a real sh reads the hostile values back literally', () => {
     const { text } = renderBuildScript(hostile, building(hostile));
-    expect(headerValues(text, ['tf_release', 'tf_release_path', 'tf_deploy_path', 'tf_repository', 'tf_ref', 'tf_build', 'TOKEN', 'TAGFLIP_HOST', 'TAGFLIP_PREVIOUS_RELEASE'])).toEqual({
+    expect(
+      headerValues(text, ['tf_release', 'tf_release_path', 'tf_deploy_path', 'tf_repository', 'tf_ref', 'tf_build', 'tf_migrate', 'tf_data_path', 'TAGFLIP_DATA_PATH', 'TOKEN', 'TAGFLIP_HOST', 'TAGFLIP_PREVIOUS_RELEASE']),
+    ).toEqual({
       tf_release: HOSTILE_RELEASE,
       tf_release_path: `/srv/it's $(id)/releases/${HOSTILE_RELEASE}`,
       tf_deploy_path: "/srv/it's $(id)",
       tf_repository: "https://example.com/$(id)'.git",
       tf_ref: "main'$(id)",
       tf_build: "echo 'build' && $(id) `id`",
+      tf_migrate: "evolve '$(id)' `id`",
+      tf_data_path: "/srv/it's $(id)/data",
+      TAGFLIP_DATA_PATH: "/srv/it's $(id)/data/current",
       TOKEN: HOSTILE_ENV,
       TAGFLIP_HOST: "deploy@web1'`id`",
       TAGFLIP_PREVIOUS_RELEASE: "v0';id;'",
@@ -547,7 +624,7 @@ describe('tf_fill: records after the remote shell fills in the placeholders', ()
 
   test('the active manifest gets its activation time', () => {
     const output = fill(renderFlipScript(CONTEXT, flipRecords).text, 'tf_manifest_active');
-    expect(parseManifest(output)).toEqual({ ...readyManifest, state: 'active', activated: expect.stringMatching(/Z$/) });
+    expect(parseManifest(output)).toEqual({ ...readyManifest, dataRelease: 'v3.0', state: 'active', activated: expect.stringMatching(/Z$/) });
   });
 });
 
@@ -567,6 +644,10 @@ describe('user env cannot change the script’s own variables', () => {
     'tf_manifest_path',
     'tf_tag',
     'tf_command_timeout',
+    'tf_data_path',
+    'tf_shared_dirs',
+    'tf_shared_files',
+    'tf_migrate',
   ]);
 
   test.each(Object.keys(own))('env %s=… does not replace the build script’s own value', (name) => {

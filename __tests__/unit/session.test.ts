@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ class FakeChannel implements ShellChannel {
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
   readonly closed: Promise<Exit>;
+  readonly exited: Promise<void>;
   /** Everything the session wrote to the shell's stdin. */
   written = '';
   stdinEnded = false;
@@ -29,6 +30,10 @@ class FakeChannel implements ShellChannel {
       this.exit = resolve;
       this.crash = reject;
     });
+    this.exited = this.closed.then(
+      () => undefined,
+      () => undefined,
+    );
     this.stdin.setEncoding('utf8');
     this.stdin.on('data', (chunk: string) => (this.written += chunk));
     this.stdin.on('end', () => (this.stdinEnded = true));
@@ -85,12 +90,12 @@ describe('RemoteSession: what is sent', () => {
     await phase;
   });
 
-  test("scope 'session' wraps the phase in a group of the session shell, keeping fd 9", async () => {
+  test("scope 'session' wraps the phase in a group of the session shell, keeping fd 9 and stderr", async () => {
     const channel = new FakeChannel();
     const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
     const phase = session.run('exec 9>>lock', {}, { scope: 'session' });
     await tick();
-    expect(channel.written).toBe(`{\nexec 9>>lock\n} </dev/null 2>&1\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
+    expect(channel.written).toBe(`{\nexec 9>>lock\n} </dev/null\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
     await channel.send(end(0));
     expect(await phase).toEqual({ status: 0, control: [] });
   });
@@ -318,7 +323,7 @@ describe('RemoteSession: several phases and the end of the shell', () => {
     await tick();
     const wrapper = (open: string, script: string, close: string) => `${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`;
     expect(channel.written).toBe(
-      wrapper('{', 'one', '} </dev/null 2>&1') + wrapper('(', 'two', ') </dev/null 2>&1 9>&-') + wrapper('(', 'three', ') </dev/null 2>&1 9>&-'),
+      wrapper('{', 'one', '} </dev/null') + wrapper('(', 'two', ') </dev/null 2>&1 9>&-') + wrapper('(', 'three', ') </dev/null 2>&1 9>&-'),
     );
     const settled: number[] = [];
     phases.forEach((phase, index) => void phase.then(() => settled.push(index)));
@@ -485,6 +490,24 @@ describe('RemoteSession: the wrapper in a real sh', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('session scope: stderr is the channel’s stderr, not merged into the output; the run tag’s lines on it are dropped', async () => {
+    const channel = new FakeChannel();
+    const stderr: string[] = [];
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, (line) => stderr.push(line));
+    const outputs: string[][] = [[], []];
+    const running = [
+      session.run(`echo out; echo err >&2; printf '%s ping\\n' '${TAG}' >&2`, { onOutput: (line) => outputs[0].push(line) }, { scope: 'session' }),
+      session.run('echo out2; echo err2 >&2', { onOutput: (line) => outputs[1].push(line) }),
+    ];
+    await tick();
+    const shell = spawnSync('/bin/sh', ['-s'], { input: channel.written });
+    channel.stderr.write(shell.stderr);
+    await channel.send(shell.stdout);
+    expect((await Promise.all(running)).map((result) => result.status)).toEqual([0, 0]);
+    expect(outputs).toEqual([['out'], ['out2', 'err2']]);
+    expect(stderr).toEqual(['err']);
   });
 
   test('a phase ending with exit ends only its subshell; the next phase still runs', async () => {

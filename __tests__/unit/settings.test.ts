@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { type RawInputs, type RunContext, type Settings, parseEnv, parseSettings } from '../../src/settings.js';
+import { type RawInputs, type RunContext, type Settings, parseEnv, parseSettings, parseSharedPaths } from '../../src/settings.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
 import { inputErrorOf } from './input-error.js';
 
@@ -35,9 +35,15 @@ function sshInputs(): Record<string, string> {
 }
 
 function expectedSsh(): Settings {
+  const target = { kind: 'ssh', label: 'deploy@127.0.0.1:2222', host: '127.0.0.1', port: 2222, user: 'deploy' } as const;
   return {
     command: 'deploy',
-    target: { kind: 'ssh', label: 'deploy@127.0.0.1:2222', host: '127.0.0.1', port: 2222, user: 'deploy' },
+    targets: [target],
+    target,
+    jumpHost: null,
+    maxParallel: 16,
+    activate: '',
+    verify: '',
     privateKey: client.privateKey,
     passphrase: '',
     knownHosts: [{ patterns: ['[127.0.0.1]:2222'], keyType: 'ssh-ed25519', key: host.blob, revoked: false, line: 1 }],
@@ -48,6 +54,11 @@ function expectedSsh(): Settings {
     repository: '',
     ref: 'v3.0',
     build: '',
+    sharedDirs: [],
+    sharedFiles: [],
+    migrate: '',
+    dataPath: '/srv/karl/customer-a/data',
+    rollbackData: true,
     env: [],
     commandTimeout: 3600,
     connectTimeout: 30,
@@ -65,10 +76,12 @@ describe('parseSettings: valid inputs', () => {
   test('local host with only the required inputs gets every default', () => {
     expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app' }, TAG_CONTEXT)).toEqual({
       ...expectedSsh(),
+      targets: [{ kind: 'local', label: 'local' }],
       target: { kind: 'local', label: 'local' },
       privateKey: '',
       knownHosts: [],
       deployPath: '/srv/app',
+      dataPath: '/srv/app/data',
     });
   });
 
@@ -99,6 +112,11 @@ describe('parseSettings: valid inputs', () => {
       repository: 'https://github.com/example/app.git',
       ref: 'refs/tags/v1.2.3-rc.1',
       build: 'make\nmake install\n',
+      'shared-dirs': 'var/log\nvar/mailout/\n',
+      'shared-files': ' etc/production.cfg , .env',
+      migrate: 'bin/evolve --data "$TAGFLIP_DATA_PATH"',
+      'data-path': '/var/lib/app/data/',
+      'rollback-data': 'False',
       env: 'A=1\r\n# comment\n\nB=x y = z\nC=\nD=\ttab',
       'command-timeout': '60',
       'connect-timeout': '600',
@@ -107,9 +125,15 @@ describe('parseSettings: valid inputs', () => {
       'rollback-to': 'v1.2.2',
       'dry-run': 'TRUE',
     };
+    const target = { kind: 'ssh', label: 'deploy_user@web1.example.com:2200', host: 'web1.example.com', port: 2200, user: 'deploy_user' };
     expect(parseSettings(raw, { actor: 'octo\ncat', runUrl: 'https://github.com/o/r/actions/runs/1' })).toEqual({
       command: 'deploy',
-      target: { kind: 'ssh', label: 'deploy_user@web1.example.com:2200', host: 'web1.example.com', port: 2200, user: 'deploy_user' },
+      targets: [target],
+      target,
+      jumpHost: null,
+      maxParallel: 16,
+      activate: '',
+      verify: '',
       privateKey: client.privateKey,
       passphrase: '',
       knownHosts: [{ patterns: ['[web1.example.com]:2200'], keyType: 'ssh-ed25519', key: host.blob, revoked: false, line: 2 }],
@@ -120,6 +144,11 @@ describe('parseSettings: valid inputs', () => {
       repository: 'https://github.com/example/app.git',
       ref: 'refs/tags/v1.2.3-rc.1',
       build: 'make\nmake install\n',
+      sharedDirs: ['var/log', 'var/mailout'],
+      sharedFiles: ['etc/production.cfg', '.env'],
+      migrate: 'bin/evolve --data "$TAGFLIP_DATA_PATH"',
+      dataPath: '/var/lib/app/data',
+      rollbackData: false,
       env: [
         { name: 'A', value: '1' },
         { name: 'B', value: 'x y = z' },
@@ -281,6 +310,153 @@ describe('parseSettings: commands and the inputs of rollback, retention and the 
   });
 });
 
+describe('parseSharedPaths: shared-dirs and shared-files', () => {
+  const EXPECTED = "relative paths inside the release, one a line, such as 'var/log' or 'etc/app.cfg'";
+  const CHARACTERS = `${EXPECTED}; letters, digits and . _ + @ % , = : ~ - (no segment starting with -)`;
+
+  test.each([
+    ['nothing', '', '', { dirs: [], files: [] }],
+    ['only blank lines and separators', ' \n\n , \r\n', ' ,, ', { dirs: [], files: [] }],
+    ['one a line', 'var/log\nvar/mailout', 'etc/production.cfg', { dirs: ['var/log', 'var/mailout'], files: ['etc/production.cfg'] }],
+    ['comma separated, in the order given', 'var/mailout, var/log', 'b.cfg,a.cfg', { dirs: ['var/mailout', 'var/log'], files: ['b.cfg', 'a.cfg'] }],
+    ['trimmed, CRLF lines', '  var/log \r\n\tvar/run\t', '', { dirs: ['var/log', 'var/run'], files: [] }],
+    ['trailing slashes dropped', 'var/log/\nvar/run///', '', { dirs: ['var/log', 'var/run'], files: [] }],
+    ['dot files and every allowed character', '.cache', '.env\netc/a_b+c@d%e=f:g~h-i.cfg', { dirs: ['.cache'], files: ['.env', 'etc/a_b+c@d%e=f:g~h-i.cfg'] }],
+    ['siblings that share a prefix are not nested', 'var/log\nvar/logs', 'var/log.cfg', { dirs: ['var/log', 'var/logs'], files: ['var/log.cfg'] }],
+    ['a name that only starts like a reserved one', '.github', '.gitignore\nsub/.git', { dirs: ['.github'], files: ['.gitignore', 'sub/.git'] }],
+    ['a path of exactly 512 characters', `${'a'.repeat(255)}/${'b'.repeat(256)}`, '', { dirs: [`${'a'.repeat(255)}/${'b'.repeat(256)}`], files: [] }],
+  ])('%s', (_what, dirs, files, expected) => {
+    expect(parseSharedPaths(dirs, files)).toEqual(expected);
+  });
+
+  test('through parseSettings: shared-dirs and shared-files land in the settings', () => {
+    const settings = parseSettings({ ...sshInputs(), 'shared-dirs': 'var/log\n', 'shared-files': 'etc/app.cfg' }, TAG_CONTEXT);
+    expect([settings.sharedDirs, settings.sharedFiles]).toEqual([['var/log'], ['etc/app.cfg']]);
+  });
+
+  const relative = (input: string, path: string) => `${input}: '${path}' is not a relative path inside the release; expected ${EXPECTED}`;
+  const characters = (input: string, path: string) => `${input}: '${path}' has characters or segments a shared path cannot have; expected ${CHARACTERS}`;
+
+  test.each([
+    ['an absolute dir', '/var/log', '', relative('shared-dirs', '/var/log')],
+    ['an absolute file', '', '/etc/passwd', relative('shared-files', '/etc/passwd')],
+    ["'..'", '..', '', relative('shared-dirs', '..')],
+    ["a leading '..'", '../shared', '', relative('shared-dirs', '../shared')],
+    ["a '..' inside", 'var/../../etc', '', relative('shared-dirs', 'var/../../etc')],
+    ["a trailing '..'", 'var/..', '', relative('shared-dirs', 'var/..')],
+    ["'.'", '.', '', relative('shared-dirs', '.')],
+    ["a '.' segment", '', 'etc/./app.cfg', relative('shared-files', 'etc/./app.cfg')],
+    ['an empty segment', 'var//log', '', characters('shared-dirs', 'var//log')],
+    ['a space', 'var/my log', '', characters('shared-dirs', 'var/my log')],
+    ['command substitution', '', 'etc/$(id).cfg', characters('shared-files', 'etc/$(id).cfg')],
+    ['backticks', '', '`id`', characters('shared-files', '`id`')],
+    ['a semicolon', 'var;rm -rf ~', '', characters('shared-dirs', 'var;rm -rf ~')],
+    ['a glob', 'var/*', '', characters('shared-dirs', 'var/*')],
+    ['a glob bracket', 'var/[ab]', '', characters('shared-dirs', 'var/[ab]')],
+    ['a question mark', 'var/lo?', '', characters('shared-dirs', 'var/lo?')],
+    ['a quote', '', "it's.cfg", characters('shared-files', "it's.cfg")],
+    ['a double quote', 'a"b', '', characters('shared-dirs', 'a\\"b')],
+    ['a backslash', 'a\\b', '', characters('shared-dirs', 'a\\\\b')],
+    ['a tab inside', 'var/\tlog', '', characters('shared-dirs', 'var/\\tlog')],
+    ['a NUL', 'var/log\0', '', characters('shared-dirs', 'var/log\\u0000')],
+    ['an escape sequence', '\u001b[2Jvar', '', characters('shared-dirs', '\\u001b[2Jvar')],
+    ['a non-ASCII letter', 'vаr/log', '', characters('shared-dirs', 'vаr/log')],
+    ['a leading -', '-rf', '', characters('shared-dirs', '-rf')],
+    ['a segment starting with -', '', 'etc/--help', characters('shared-files', 'etc/--help')],
+    ['513 characters', 'a'.repeat(513), '', characters('shared-dirs', `${'a'.repeat(80)}…`)],
+    ['.git', '.git', '', `shared-dirs: '.git' is reserved; expected ${EXPECTED}`],
+    ['inside .git', '', '.git/config', `shared-files: '.git/config' is reserved; expected ${EXPECTED}`],
+    ['the source archive', '', '.tagflip-source.tar', `shared-files: '.tagflip-source.tar' is reserved; expected ${EXPECTED}`],
+    ['a dir given twice', 'var/log\nvar/log/', '', "shared-dirs: 'var/log' is given twice; expected each path once, in shared-dirs or shared-files"],
+    ['a path both a dir and a file', 'etc', 'etc', "shared-files: 'etc' is given twice; expected each path once, in shared-dirs or shared-files"],
+    ['a dir inside a dir', 'var\nvar/log', '', `shared-dirs: 'var/log' is inside 'var'; expected ${EXPECTED}, none inside another`],
+    ['a dir around an earlier dir', 'var/log\nvar', '', `shared-dirs: 'var/log' is inside 'var'; expected ${EXPECTED}, none inside another`],
+    ['a file inside a dir', 'etc', 'etc/app.cfg', `shared-files: 'etc/app.cfg' is inside 'etc'; expected ${EXPECTED}, none inside another`],
+    ['a file inside a file', '', 'etc/app.cfg\netc/app.cfg/x', `shared-files: 'etc/app.cfg/x' is inside 'etc/app.cfg'; expected ${EXPECTED}, none inside another`],
+  ])('%s is refused', (_what, dirs, files, message) => {
+    const error = inputErrorOf(() => parseSharedPaths(dirs, files));
+    expect(error.message).toBe(message);
+    expect(error.input).toBe(message.slice(0, message.indexOf(':')));
+  });
+
+  test('parseSettings refuses the same, naming the input, before anything else is used', () => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), 'shared-files': '../../etc/passwd' }, TAG_CONTEXT));
+    expect(error.message).toBe(relative('shared-files', '../../etc/passwd'));
+  });
+
+  // The issue: "absolute paths and `..` are refused". '/' is absolute, but the trailing
+  // slashes are stripped first, which leaves '', and an empty entry is skipped: `shared-dirs: /`
+  // is silently ignored (nothing is shared) instead of refused.
+  test.each(['/', '//', ' / '])('shared-dirs %j (the root, an absolute path) is refused, not ignored', (value) => {
+    expect(inputErrorOf(() => parseSharedPaths(value, '')).input).toBe('shared-dirs');
+  });
+});
+
+describe('parseSettings: data-path, migrate and rollback-data', () => {
+  test.each([
+    ['', '/srv/karl/customer-a/data'],
+    ['  ', '/srv/karl/customer-a/data'],
+    ['/var/lib/app/data', '/var/lib/app/data'],
+    ['/var/lib/app/data///', '/var/lib/app/data'],
+    ['/srv/karl/customer-a/data', '/srv/karl/customer-a/data'],
+    [' /data ', '/data'],
+  ])('data-path %j is %j', (value, expected) => {
+    expect(parseSettings({ ...sshInputs(), 'data-path': value }, TAG_CONTEXT).dataPath).toBe(expected);
+  });
+
+  test('the default follows deploy-path, trailing slash and all', () => {
+    expect(parseSettings({ ...sshInputs(), 'deploy-path': '/srv/x//' }, TAG_CONTEXT).dataPath).toBe('/srv/x/data');
+  });
+
+  test.each([
+    ['relative', 'data', "data-path: 'data' is not an absolute path of plain characters"],
+    ['$HOME', '$HOME/data', "data-path: '$HOME/data' is not an absolute path of plain characters"],
+    ['a newline', '/srv/data\n/x', "data-path: '/srv/data\\n/x' is not an absolute path of plain characters"],
+    ["'/'", '/', "data-path: '/' has an empty, '.', '..' or '-'-leading segment, or is '/'"],
+    ["a '..' segment", '/srv/../etc', "data-path: '/srv/../etc' has an empty, '.', '..' or '-'-leading segment, or is '/'"],
+    ["'//' inside", '/srv//data', "data-path: '/srv//data' has an empty, '.', '..' or '-'-leading segment, or is '/'"],
+    ['a leading-dash segment', '/srv/-data', "data-path: '/srv/-data' has an empty, '.', '..' or '-'-leading segment, or is '/'"],
+    ['1025 characters', `/${'d'.repeat(1024)}`, 'data-path: longer than 1024 characters'],
+  ])('data-path %s is refused as data-path, like deploy-path', (_what, value, problem) => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), 'data-path': value }, TAG_CONTEXT));
+    expect(error.input).toBe('data-path');
+    expect(error.message).toBe(`${problem}; expected an absolute path such as '/srv/app/customer-a' (letters, digits and . _ + @ % , = : ~ - only)`);
+  });
+
+  // data-path is where data/releases/<tag> and data/current live. Set to deploy-path itself,
+  // the migrate step's data copy is releases/<tag>, the release it has just built: the build
+  // script removes it, copies the previous release's code (current/) in its place and flips
+  // current to that. Nothing refuses such a data-path.
+  test('data-path equal to deploy-path is refused', () => {
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), 'data-path': '/srv/karl/customer-a/' }, TAG_CONTEXT)).input).toBe('data-path');
+  });
+
+  test.each([
+    ['', true],
+    ['true', true],
+    ['True', true],
+    ['TRUE', true],
+    ['false', false],
+    ['False', false],
+    ['FALSE', false],
+    [' false\n', false],
+  ])('rollback-data %j is %j', (value, expected) => {
+    expect(parseSettings({ ...sshInputs(), command: 'rollback', 'rollback-data': value }, TAG_CONTEXT).rollbackData).toBe(expected);
+  });
+
+  test.each(['yes', 'no', '0', '1', 'on', 'tru', 'true false'])('rollback-data %j is refused', (value) => {
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), 'rollback-data': value }, TAG_CONTEXT)).message).toBe(
+      `rollback-data: '${value}' is not a boolean; expected 'true' or 'false'`,
+    );
+  });
+
+  test('migrate is kept as given (a shell script); only whitespace is no migrate', () => {
+    const script = '  bin/evolve --data "$TAGFLIP_DATA_PATH"\n';
+    expect(parseSettings({ ...sshInputs(), migrate: script }, TAG_CONTEXT).migrate).toBe(script);
+    expect(parseSettings({ ...sshInputs(), migrate: ' \n\t' }, TAG_CONTEXT).migrate).toBe('');
+  });
+});
+
 type Overrides = Record<string, string | (() => string)>;
 interface Row {
   input: string;
@@ -330,8 +506,8 @@ const HOSTILE: Row[] = [
   // hosts, port, user
   row('hosts', 'empty', { hosts: '' }),
   row('hosts', 'only separators', { hosts: ' , \n ' }),
-  row('hosts', 'two hosts', { hosts: 'web1,web2' }),
-  row('hosts', 'two hosts on lines', { hosts: 'web1\nweb2' }),
+  row('hosts', "'local' with another host", { hosts: 'local,deploy@127.0.0.1:2222' }),
+  row('hosts', 'a host given twice', { hosts: 'deploy@127.0.0.1:2222\ndeploy@127.0.0.1:2222' }),
   row('hosts', "'user@'", { hosts: 'user@' }),
   row('hosts', 'port 0', { hosts: 'deploy@web1:0' }),
   row('hosts', 'port 65536', { hosts: 'deploy@web1:65536' }),
@@ -411,6 +587,19 @@ const HOSTILE: Row[] = [
   row('rollback-to', 'a space', { command: 'rollback', 'rollback-to': 'v1 v2' }),
   row('command', 'shell text', { command: 'deploy; id' }),
   row('build', 'a NUL byte', { build: 'make\0' }),
+  row('migrate', 'a NUL byte', { migrate: 'bin/evolve\0' }),
+  row('migrate', 'longer than 64 KiB', { migrate: 'x'.repeat(65537) }),
+  // shared paths, data
+  row('shared-dirs', 'an absolute path', { 'shared-dirs': '/var/log' }),
+  row('shared-dirs', "a '..' segment", { 'shared-dirs': 'var/../../etc' }),
+  row('shared-files', 'shell text', { 'shared-files': 'etc/$(id).cfg' }),
+  row('shared-files', 'nested in a shared dir', { 'shared-dirs': 'etc', 'shared-files': 'etc/app.cfg' }),
+  row('data-path', 'relative', { 'data-path': 'data' }),
+  row('data-path', "'/'", { 'data-path': '/' }),
+  row('data-path', "a '..' segment", { 'data-path': '/srv/app/../../etc' }),
+  row('data-path', 'a space', { 'data-path': '/srv/my data' }),
+  row('rollback-data', "'yes'", { 'rollback-data': 'yes' }),
+  row('rollback-data', "'0'", { 'rollback-data': '0' }),
   row('build', 'longer than 64 KiB', { build: 'x'.repeat(65537) }),
   // private key and passphrase
   row('private-key', 'missing for an ssh host', { 'private-key': '' }),

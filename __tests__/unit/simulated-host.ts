@@ -5,13 +5,15 @@
  */
 import type { HostFacts } from '../../src/facts.js';
 import type { Manifest } from '../../src/manifest.js';
-import { type DeployPlan, type RollbackPlan, factsAfterFlip, planDeploy, planPrune, planRollback, rollbackTarget } from '../../src/plan.js';
+import { type DeployPlan, type RollbackPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, planRollback, rollbackTarget } from '../../src/plan.js';
 import { facts, history, manifest } from './host-facts.js';
 
 export class SimulatedHost {
   facts: HostFacts = facts({ deployPathExists: false });
   /** What the last run's prune removed. */
   removed: string[] = [];
+  /** The data releases the last run's prune removed. */
+  removedData: string[] = [];
   private minute = 0;
 
   constructor(readonly keepReleases = 5) {}
@@ -22,17 +24,30 @@ export class SimulatedHost {
     return `2024-06-01T${String(10 + Math.floor(this.minute / 60)).padStart(2, '0')}:${String(this.minute % 60).padStart(2, '0')}:00Z`;
   }
 
-  /** command: deploy of `release`; `fail` makes its build exit 1. */
-  deploy(release: string, { fail = false } = {}): DeployPlan {
+  /**
+   * command: deploy of `release`; `fail` makes its build (or migrate) exit 1;
+   * `migrate` migrates a copy of the data into data release `release`, as
+   * deploy.ts does; `rollbackData` is the input of that name (used when a
+   * complete release is activated again).
+   */
+  deploy(release: string, { fail = false, migrate = false, rollbackData = true } = {}): DeployPlan {
     this.removed = [];
+    this.removedData = [];
     const plan = planDeploy('/srv/app', release, { ...this.facts, releaseDirExists: this.facts.releaseDirs.has(release) });
     if (plan.action === 'unchanged') return plan;
     let active: Manifest;
+    let dataTarget = '';
     if (plan.action === 'build') {
       const started = this.now();
       if (fail) {
-        // The build script removes the directory, records the failure; current is untouched, nothing is pruned.
-        const failed = manifest(release, 'failed', plan.previousRelease, { started, finished: this.now(), exitCode: 1, failedStep: 'build' });
+        // The build script removes the directory (and the data copy), records the failure; current is untouched, nothing is pruned.
+        const failed = manifest(release, 'failed', plan.previousRelease, {
+          started,
+          finished: this.now(),
+          exitCode: 1,
+          failedStep: migrate ? 'migrate' : 'build',
+          dataRelease: migrate ? release : this.facts.currentDataRelease,
+        });
         const releaseDirs = new Set(this.facts.releaseDirs);
         releaseDirs.delete(release);
         this.facts = {
@@ -44,26 +59,35 @@ export class SimulatedHost {
         };
         return plan;
       }
-      active = manifest(release, 'ready', plan.previousRelease, { started, finished: this.now(), commit: `commit-of-${release}` });
+      dataTarget = migrate ? release : '';
+      active = manifest(release, 'ready', plan.previousRelease, {
+        started,
+        finished: this.now(),
+        commit: `commit-of-${release}`,
+        dataRelease: migrate ? release : this.facts.currentDataRelease,
+      });
     } else {
-      active = { ...this.facts.manifests.get(release)!, previousRelease: plan.previousRelease };
+      dataTarget = rollbackData ? dataTargetFor(this.facts, release) : '';
+      active = { ...this.facts.manifests.get(release)!, previousRelease: plan.previousRelease, dataRelease: dataTarget || this.facts.currentDataRelease };
     }
     const current = this.facts.manifests.get(plan.previousRelease);
     const departed = current ? { ...current, state: 'inactive' as const } : null;
-    this.facts = { ...factsAfterFlip(this.facts, active, departed, 'deploy'), deployPathExists: true };
+    this.facts = { ...factsAfterFlip(this.facts, active, departed, 'deploy', dataTarget), deployPathExists: true };
     this.prune([release, rollbackTarget(this.facts)]);
     return plan;
   }
 
-  /** command: rollback, with rollback-to `to` ('' for the previous release). */
-  rollback(to = ''): RollbackPlan {
+  /** command: rollback, with rollback-to `to` ('' for the previous release) and rollback-data. */
+  rollback(to = '', { rollbackData = true } = {}): RollbackPlan {
     this.removed = [];
+    this.removedData = [];
     const plan = planRollback(this.facts, to);
     if (plan.action === 'unchanged') return plan;
-    const target = this.facts.manifests.get(plan.target)!;
+    const dataTarget = rollbackData ? dataTargetFor(this.facts, plan.target) : '';
+    const target = { ...this.facts.manifests.get(plan.target)!, dataRelease: dataTarget || this.facts.currentDataRelease };
     const from = this.facts.manifests.get(plan.from);
     const departed = from ? { ...from, state: plan.fromState } : null;
-    this.facts = factsAfterFlip(this.facts, target, departed, 'rollback');
+    this.facts = factsAfterFlip(this.facts, target, departed, 'rollback', dataTarget);
     this.prune([plan.target, rollbackTarget(this.facts)]);
     return plan;
   }
@@ -71,15 +95,20 @@ export class SimulatedHost {
   /** command: prune (also the end of every deploy and rollback). */
   prune(protect: string[] = [this.facts.currentRelease, rollbackTarget(this.facts)], keep = this.keepReleases): string[] {
     const plan = planPrune(this.facts, keep, protect);
-    if (plan.remove.length === 0) return [];
+    // As HostSession.prune: no prune script (and no history line) when there is nothing to remove.
+    if (plan.remove.length === 0 && plan.removeData.length === 0) return [];
     const releaseDirs = new Set(this.facts.releaseDirs);
     const manifests = new Map(this.facts.manifests);
+    const dataDirs = new Set(this.facts.dataDirs);
     for (const release of plan.remove) {
       releaseDirs.delete(release);
       manifests.delete(release);
     }
-    this.facts = { ...this.facts, releaseDirs, manifests, history: [...this.facts.history, history.pruned(...plan.remove)] };
+    for (const release of plan.removeData) dataDirs.delete(release);
+    const line = plan.removeData.length > 0 ? history.prunedWithData(plan.remove, plan.removeData) : history.pruned(...plan.remove);
+    this.facts = { ...this.facts, releaseDirs, manifests, dataDirs, history: [...this.facts.history, line] };
     this.removed = plan.remove;
+    this.removedData = plan.removeData;
     return plan.remove;
   }
 
@@ -95,6 +124,20 @@ export class SimulatedHost {
 
   get current(): string {
     return this.facts.currentRelease;
+  }
+
+  /** Directories under data/releases/, sorted. */
+  get dataDirs(): string[] {
+    return [...this.facts.dataDirs].sort();
+  }
+
+  get dataCurrent(): string {
+    return this.facts.currentDataRelease;
+  }
+
+  /** Every record's data release, by release. */
+  get dataReleases(): Record<string, string> {
+    return Object.fromEntries([...this.facts.manifests.values()].map((record) => [record.release, record.dataRelease]).sort());
   }
 
   get rollbackTarget(): string {

@@ -34652,6 +34652,7 @@ function parseHistoryEntry(text) {
         actor: text_('actor'),
         runUrl: text_('runUrl'),
         ...(Array.isArray(record.removed) ? { removed: record.removed.filter((name) => typeof name === 'string') } : {}),
+        ...(Array.isArray(record.removedData) ? { removedData: record.removedData.filter((name) => typeof name === 'string') } : {}),
     };
 }
 /** Read .tagflip/lock.json; null when it is missing or not ours. */
@@ -34741,6 +34742,7 @@ function readHostFacts(lines) {
         releaseDirExists: false,
         releaseDirs: new Set(),
         currentDataRelease: '',
+        currentDataTarget: '',
         dataDirs: new Set(),
         manifests: new Map(),
         history: [],
@@ -34772,8 +34774,10 @@ function readHostFacts(lines) {
                 facts.releaseDirs.add(text);
             if (key === 'data-dir' && RELEASE_NAME.test(text))
                 facts.dataDirs.add(text);
-            if (key === 'data-current')
+            if (key === 'data-current') {
+                facts.currentDataTarget = text;
                 facts.currentDataRelease = releaseOfLink(text);
+            }
             if (key === 'lock-holder')
                 facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
             if (key === 'current') {
@@ -34957,7 +34961,8 @@ function planPrune(facts, keep, protect) {
     return {
         remove: [...byAge.filter((release) => !kept.has(release)), ...failedRecords],
         keep: keepList,
-        removeData: [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
+        // If data/current is not a link tagflip can read, nothing tells which data is live: keep all.
+        removeData: facts.currentDataTarget && !facts.currentDataRelease ? [] : [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
     };
 }
 /** The facts as they are once `active` is current and `departed` has its new state. */
@@ -35141,6 +35146,11 @@ if [ -e "$tf_deploy_path/current" ] && [ ! -L "$tf_deploy_path/current" ]; then
 fi
 if [ -e "$tf_data_path/current" ] && [ ! -L "$tf_data_path/current" ]; then
   tf_problem data "$tf_data_path/current is not a symlink; move the data to $tf_data_path/releases/<name> and link current to releases/<name>"
+elif [ -L "$tf_data_path/current" ]; then
+  case $(readlink -- "$tf_data_path/current") in
+    releases/?*) ;;
+    *) tf_problem data "$tf_data_path/current must be a relative link to releases/<name>; relink it: ln -sfn releases/<name> $tf_data_path/current" ;;
+  esac
 fi
 [ "$tf_problems" -eq 0 ]`;
 const FACTS_BODY = `tf_step facts
@@ -35343,6 +35353,13 @@ if [ -n "$tf_build" ]; then
 fi
 if [ -n "$tf_migrate" ]; then
   tf_step migrate
+  tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
+  if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
+    tf_abort 1 "data release $tf_release is the live data (data/current); deploy under a new release name"
+  fi
+  if [ -L "$tf_data_path/current" ] && [ ! -e "$tf_data_path/current" ]; then
+    tf_abort 1 "$tf_data_path/current points to $(readlink -- "$tf_data_path/current"), which is missing; restore it before migrating"
+  fi
   tf_data_copy=$tf_data_path/releases/$tf_release
   mkdir -p -- "$tf_data_path/releases" && rm -rf -- "$tf_data_copy" || tf_abort 1 "cannot prepare $tf_data_copy"
   if [ -e "$tf_data_path/current" ]; then
@@ -35405,8 +35422,13 @@ if [ -n "$tf_data_target" ]; then
   tf_say data-flipped
 fi
 if ! tf_flip "$tf_deploy_path" "$tf_release"; then
-  if [ -n "$tf_data_target" ] && [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; then
-    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+  if [ -n "$tf_data_target" ]; then
+    # Put data/current back as it was: on its old release, or absent on a first migration.
+    if { [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; } ||
+      { [ -z "$tf_data_before" ] && rm -f -- "$tf_data_path/current"; }; then
+      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+    fi
+    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and data/current could not be put back: it points to releases/$tf_data_target"
   fi
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
@@ -35439,8 +35461,12 @@ tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_cu
 for tf_name in $tf_prune; do
   if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
 done
+tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
 for tf_name in $tf_prune_data; do
-  if [ "\${tf_data_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove data release $tf_name: it is data/current"; fi
+  if [ "\${tf_data_current%/}" = "releases/$tf_name" ] ||
+    { [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_name")" ]; }; then
+    tf_fail 1 "refusing to remove data release $tf_name: it is data/current"
+  fi
 done
 for tf_name in $tf_prune; do
   rm -rf -- "$tf_deploy_path/releases/$tf_name" "$tf_deploy_path/.tagflip/releases/$tf_name.json" ||
@@ -37754,7 +37780,7 @@ function parseSettings(raw, context = {}) {
         sharedDirs: shared.dirs,
         sharedFiles: shared.files,
         migrate: parseScript('migrate', raw['migrate'] ?? ''),
-        dataPath: get('data-path') ? parseDeployPath(get('data-path'), 'data-path') : `${deployPath}/data`,
+        dataPath: parseDataPath(get('data-path'), deployPath),
         rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
         env: parseEnv(raw['env'] ?? ''),
         commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
@@ -37901,6 +37927,18 @@ function parseDeployPath(value, input = 'deploy-path') {
     }
     return path;
 }
+/** data-path: anywhere but inside what tagflip manages for code (or around it). */
+function parseDataPath(value, deployPath) {
+    if (!value)
+        return `${deployPath}/data`;
+    const path = parseDeployPath(value, 'data-path');
+    const inside = (outer, inner) => inner === outer || inner.startsWith(`${outer}/`);
+    const managed = ['releases', 'shared', '.tagflip', 'current'].map((name) => `${deployPath}/${name}`);
+    if (path === deployPath || inside(path, deployPath) || managed.some((dir) => inside(dir, path))) {
+        throw new InputError('data-path', `'${printable(value)}' overlaps deploy-path's own directories`, `a directory of its own, such as '${deployPath}/data' (the default) or one outside deploy-path`);
+    }
+    return path;
+}
 const SHARED_PATH = /^[A-Za-z0-9._+@%,=:~-]+(?:\/[A-Za-z0-9._+@%,=:~-]+)*$/;
 /**
  * shared-dirs and shared-files: relative paths inside a release, one a line
@@ -37912,9 +37950,12 @@ function parseSharedPaths(dirsText, filesText) {
     const entries = [];
     for (const [input, text] of [['shared-dirs', dirsText], ['shared-files', filesText]]) {
         for (const raw of text.split(/[\n,]/)) {
-            const path = raw.trim().replace(/\/+$/, '');
-            if (!path)
+            const trimmed = raw.trim();
+            const path = trimmed.replace(/\/+$/, '');
+            if (!trimmed)
                 continue;
+            if (!path)
+                throw new InputError(input, `'${printable(trimmed)}' is not a relative path inside the release`, expected);
             const segments = path.split('/');
             if (path.startsWith('/') || segments.some((segment) => segment === '..' || segment === '.')) {
                 throw new InputError(input, `'${printable(path)}' is not a relative path inside the release`, expected);

@@ -554,7 +554,8 @@ describe('tf_hook: a hook runs under timeout, in a process group of its own that
   }
 
   test('the pid recorded in $tf_run_dir/hook is the hook’s process group, not the script’s; the file is removed after', () => {
-    const { lines, left } = hook('echo "recorded $(cat "$1")"; echo "group $(ps -o pgid= -p $$ | tr -d " ")"; echo "parent $PPID"', { showGroup: true });
+    // (The hook starts before tf_hook has written the file: give it a moment.)
+    const { lines, left } = hook('sleep 0.3; echo "recorded $(cat "$1")"; echo "group $(ps -o pgid= -p $$ | tr -d " ")"; echo "parent $PPID"', { showGroup: true });
     expect(lines.map((line) => line.split(' ')[0])).toEqual(['recorded', 'group', 'parent', 'status', 'script']);
     const [recorded, group, parent, status, script] = lines.map((line) => line.split(' ')[1]);
     expect(recorded).toMatch(/^\d+$/);

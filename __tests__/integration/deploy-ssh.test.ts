@@ -2,10 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type HostResult } from '../../src/result.js';
 import { runCommand } from '../../src/run.js';
 import { parseSettings } from '../../src/settings.js';
-import { deployRootFor, gitRepoWithTags, recordingLogger } from '../support/fixtures.js';
+import { deployRootFor, gitRepoWithTags, recordingLogger, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // Every test here deploys over SSH to a real OpenSSH sshd started for the suite.
@@ -31,21 +30,7 @@ function newSite(): string {
   return join(root, `site${siteCount}`);
 }
 
-async function deploy(site: string, inputs: Record<string, string>) {
-  const logger = recordingLogger();
-  const settings = parseSettings({
-    hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
-    'private-key': sshd.privateKey,
-    'known-hosts': sshd.knownHosts,
-    'deploy-path': site,
-    repository: repo,
-    build: 'sh build.sh',
-    ...inputs,
-  });
-  const result = await runCommand(settings, logger);
-  if (process.env.DEBUG_TESTS) console.log(logger.text());
-  return { result, host: result.hosts[0] as HostResult, log: logger.text() };
-}
+const deploy = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, repo, { build: 'sh build.sh', ...inputs });
 
 const current = (site: string) => readlinkSync(join(site, 'current'));
 const manifest = (site: string, release: string) => JSON.parse(readFileSync(join(site, '.tagflip/releases', `${release}.json`), 'utf8'));

@@ -1,9 +1,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
-import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
+import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // The faults deploys meet, against a real sshd. After each: no process of the
@@ -33,19 +31,7 @@ afterAll(async () => {
 const newSite = () => join(root, `site${++sites}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function deploy(site: string, inputs: Record<string, string>) {
-  const logger = recordingLogger();
-  const settings = parseSettings({
-    hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
-    'private-key': sshd.privateKey,
-    'known-hosts': sshd.knownHosts,
-    'deploy-path': site,
-    repository: repo,
-    ...inputs,
-  });
-  const result = await runCommand(settings, logger);
-  return { result, host: result.hosts[0], log: logger.text() };
-}
+const deploy = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, repo, inputs);
 
 /** The CLI deploying in a child process, as a runner would run it. */
 function deployInChild(site: string, release: string, build: string): { child: ChildProcess; output: () => string } {

@@ -1,9 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand } from '../../src/run.js';
-import { type RunContext, parseSettings } from '../../src/settings.js';
-import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
+import type { RunContext } from '../../src/settings.js';
+import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // Rollback, status, retention and the deploy lock, over SSH to a real sshd.
@@ -26,23 +25,8 @@ afterAll(async () => {
 
 const newSite = () => join(root, `site${++sites}`);
 
-async function run(site: string, inputs: Record<string, string>, context: RunContext = {}) {
-  const logger = recordingLogger();
-  const settings = parseSettings(
-    {
-      hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
-      'private-key': sshd.privateKey,
-      'known-hosts': sshd.knownHosts,
-      'deploy-path': site,
-      repository: repo,
-      build: 'sh build.sh',
-      ...inputs,
-    },
-    context,
-  );
-  const result = await runCommand(settings, logger);
-  return { result, host: result.hosts[0], log: logger.text() };
-}
+const run = (site: string, inputs: Record<string, string>, context: RunContext = {}) =>
+  runTagflip(sshd, site, repo, { build: 'sh build.sh', ...inputs }, context);
 
 const deploy = (site: string, release: string, inputs: Record<string, string> = {}) => run(site, { release, ...inputs });
 const rollback = (site: string, inputs: Record<string, string> = {}) => run(site, { command: 'rollback', ...inputs });

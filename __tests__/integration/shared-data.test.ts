@@ -2,9 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runCommand } from '../../src/run.js';
 import { parseSettings } from '../../src/settings.js';
-import { deployRootFor, gitRepoWithTags, recordingLogger } from '../support/fixtures.js';
+import { deployRootFor, gitRepoWithTags, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // Shared paths and versioned data (SPEC steps 7–9), over SSH to a real sshd.
@@ -25,19 +24,7 @@ afterAll(async () => {
 
 const newSite = () => join(root, `site${++sites}`);
 
-async function run(site: string, inputs: Record<string, string>) {
-  const logger = recordingLogger();
-  const settings = parseSettings({
-    hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
-    'private-key': sshd.privateKey,
-    'known-hosts': sshd.knownHosts,
-    'deploy-path': site,
-    repository: repo,
-    ...inputs,
-  });
-  const result = await runCommand(settings, logger);
-  return { result, host: result.hosts[0], log: logger.text() };
-}
+const run = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, repo, inputs);
 
 const read = (path: string) => readFileSync(path, 'utf8');
 const link = (path: string) => readlinkSync(path);

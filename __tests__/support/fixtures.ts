@@ -3,6 +3,9 @@ import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
+import { runCommand } from '../../src/run.js';
+import { type RunContext, parseSettings } from '../../src/settings.js';
+import type { TestSshd } from './sshd.js';
 
 /** A directory anyone can enter (the test user reads repositories from here). */
 export function openTempDir(prefix: string): string {
@@ -58,4 +61,26 @@ export function recordingLogger(): Logger & { lines: string[]; text(): string } 
     startGroup: (name) => lines.push(`group: ${name}`),
     endGroup: () => undefined,
   };
+}
+
+/**
+ * Run tagflip in-process against a test sshd, as the action would: `inputs`
+ * over a deploy to `site` from `repo`. Returns the result, the (only or first)
+ * host's result and the log.
+ */
+export async function runTagflip(sshd: TestSshd, site: string, repo: string, inputs: Record<string, string>, context: RunContext = {}) {
+  const logger = recordingLogger();
+  const settings = parseSettings(
+    {
+      hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
+      'private-key': sshd.privateKey,
+      'known-hosts': sshd.knownHosts,
+      'deploy-path': site,
+      repository: repo,
+      ...inputs,
+    },
+    context,
+  );
+  const result = await runCommand(settings, logger);
+  return { result, host: result.hosts[0], log: logger.text() };
 }

@@ -57465,7 +57465,9 @@ function summarize(hosts, command = 'deploy') {
     const failed = hosts.some((host) => host.status === 'failed');
     // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
     const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');
-    const status = failed ? 'failed' : rolledBack ? 'rolled-back' : first.status;
+    // With several hosts, the most telling status wins: one host deployed means current changed.
+    const deployed = command === 'deploy' && hosts.some((host) => host.status === 'deployed');
+    const status = failed ? 'failed' : rolledBack ? 'rolled-back' : deployed ? 'deployed' : first.status;
     return {
         ok: !failed && !rolledBack,
         status,
@@ -57987,7 +57989,9 @@ function hookEnvironment(context) {
         exported('TAGFLIP_SHARED_PATH', sharedPath(context.deployPath)),
         exported('TAGFLIP_DATA_PATH', `${context.dataPath}/current`),
         exported('TAGFLIP_HOST', context.host),
-        ...context.env.map(({ name, value }) => ({ name, value, exported: true, secret: true })),
+        // The user's env reaches the hooks only (through `env` in tf_hook), never
+        // tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
+        { name: 'tf_user_env', value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'), secret: context.env.length > 0 },
     ];
 }
 /** Shared helpers at the top of every script. `tf_say` prints a control line. */
@@ -58015,7 +58019,13 @@ tf_append_history() {
 # children ignoring SIGTERM) are killed here; a hook that succeeds may leave a
 # daemon running.
 tf_hook() {
-  timeout -k 5 "$tf_command_timeout" "$@" &
+  # One NAME=value per line in tf_user_env; split on newlines only, no globbing.
+  (
+    IFS='
+'
+    set -f
+    exec timeout -k 5 "$tf_command_timeout" env \${tf_user_env:-} "$@"
+  ) &
   tf_hook_pid=$!
   if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
   wait "$tf_hook_pid"
@@ -60658,6 +60668,9 @@ function parseSettings(raw, context = {}) {
     }
     const targets = parseHosts(get('hosts'), user, port);
     const jumpHost = parseJumpHost(get('jump-host'), user, port);
+    if (jumpHost && targets[0].kind === 'local') {
+        throw new InputError('jump-host', "is set, but hosts is 'local', which needs no SSH", "no jump-host with 'local', or SSH hosts");
+    }
     const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
     const privateKey = raw['private-key'] ?? '';
     const passphrase = raw['passphrase'] ?? '';
@@ -60729,12 +60742,23 @@ function parseHosts(value, user, port) {
     }
     const seen = new Set();
     for (const target of targets) {
-        const key = target.kind === 'ssh' ? `${target.host.toLowerCase()}:${target.port}` : 'local';
+        const key = target.kind === 'ssh' ? `${canonicalHost(target.host)}:${target.port}` : 'local';
         if (seen.has(key))
             throw new InputError('hosts', `'${printable(target.label)}' is given twice`, 'each host once');
         seen.add(key);
     }
     return targets;
+}
+/** A host name or address in one spelling: lower case, IPv6 compressed. */
+function canonicalHost(host) {
+    if (!host.includes(':'))
+        return host.toLowerCase();
+    try {
+        return new URL(`http://[${host}]/`).hostname;
+    }
+    catch {
+        return host.toLowerCase();
+    }
 }
 function parseJumpHost(value, user, port) {
     if (!value)
@@ -61027,7 +61051,9 @@ function runContext(env) {
 async function run() {
     abortOnSignals(actionLogger, (code) => process.exit(code));
     try {
-        const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, getInput(name)]));
+        // Secrets keep their spaces: a passphrase or an env value may end with one.
+        const untrimmed = new Set(['passphrase', 'env']);
+        const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, getInput(name, { trimWhitespace: !untrimmed.has(name) })]));
         // Mask first: nothing that follows may print a secret, even in an error.
         secretsOf(raw).forEach((secret) => core_setSecret(secret));
         const settings = parseSettings(raw, runContext(process.env));

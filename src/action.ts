@@ -26,7 +26,9 @@ function runContext(env: NodeJS.ProcessEnv): RunContext {
 export async function run(): Promise<void> {
   abortOnSignals(actionLogger, (code) => process.exit(code));
   try {
-    const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, core.getInput(name)]));
+    // Secrets keep their spaces: a passphrase or an env value may end with one.
+    const untrimmed = new Set(['passphrase', 'env']);
+    const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, core.getInput(name, { trimWhitespace: !untrimmed.has(name) })]));
     // Mask first: nothing that follows may print a secret, even in an error.
     secretsOf(raw).forEach((secret) => core.setSecret(secret));
     const settings = parseSettings(raw, runContext(process.env));

@@ -64,7 +64,9 @@ export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
   const failed = hosts.some((host) => host.status === 'failed');
   // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
   const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');
-  const status = failed ? 'failed' : rolledBack ? 'rolled-back' : first.status;
+  // With several hosts, the most telling status wins: one host deployed means current changed.
+  const deployed = command === 'deploy' && hosts.some((host) => host.status === 'deployed');
+  const status = failed ? 'failed' : rolledBack ? 'rolled-back' : deployed ? 'deployed' : first.status;
   return {
     ok: !failed && !rolledBack,
     status,

@@ -75,7 +75,9 @@ function hookEnvironment(context: ScriptContext): Assignment[] {
     exported('TAGFLIP_SHARED_PATH', sharedPath(context.deployPath)),
     exported('TAGFLIP_DATA_PATH', `${context.dataPath}/current`),
     exported('TAGFLIP_HOST', context.host),
-    ...context.env.map(({ name, value }) => ({ name, value, exported: true, secret: true })),
+    // The user's env reaches the hooks only (through `env` in tf_hook), never
+    // tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
+    { name: 'tf_user_env', value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'), secret: context.env.length > 0 },
   ];
 }
 
@@ -104,7 +106,13 @@ tf_append_history() {
 # children ignoring SIGTERM) are killed here; a hook that succeeds may leave a
 # daemon running.
 tf_hook() {
-  timeout -k 5 "$tf_command_timeout" "$@" &
+  # One NAME=value per line in tf_user_env; split on newlines only, no globbing.
+  (
+    IFS='
+'
+    set -f
+    exec timeout -k 5 "$tf_command_timeout" env \${tf_user_env:-} "$@"
+  ) &
   tf_hook_pid=$!
   if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
   wait "$tf_hook_pid"

@@ -136,6 +136,9 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   }
   const targets = parseHosts(get('hosts'), user, port);
   const jumpHost = parseJumpHost(get('jump-host'), user, port);
+  if (jumpHost && targets[0].kind === 'local') {
+    throw new InputError('jump-host', "is set, but hosts is 'local', which needs no SSH", "no jump-host with 'local', or SSH hosts");
+  }
 
   const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
   const privateKey = raw['private-key'] ?? '';
@@ -210,11 +213,21 @@ export function parseHosts(value: string, user: string, port: number): HostTarge
   }
   const seen = new Set<string>();
   for (const target of targets) {
-    const key = target.kind === 'ssh' ? `${target.host.toLowerCase()}:${target.port}` : 'local';
+    const key = target.kind === 'ssh' ? `${canonicalHost(target.host)}:${target.port}` : 'local';
     if (seen.has(key)) throw new InputError('hosts', `'${printable(target.label)}' is given twice`, 'each host once');
     seen.add(key);
   }
   return targets;
+}
+
+/** A host name or address in one spelling: lower case, IPv6 compressed. */
+function canonicalHost(host: string): string {
+  if (!host.includes(':')) return host.toLowerCase();
+  try {
+    return new URL(`http://[${host}]/`).hostname;
+  } catch {
+    return host.toLowerCase();
+  }
 }
 
 function parseJumpHost(value: string, user: string, port: number): Extract<HostTarget, { kind: 'ssh' }> | null {

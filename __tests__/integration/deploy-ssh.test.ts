@@ -205,7 +205,7 @@ test('dry-run prints the plan and the scripts, masks env values, and changes not
   const { result, log } = await deploy(site, { release: 'v1', 'dry-run': 'true', env: 'API_TOKEN=s3cr3t-value' });
   expect(result.status).toBe('dry-run');
   expect(log).toContain('dry run: would build v1');
-  expect(log).toContain("export API_TOKEN='***'");
+  expect(log).toContain("tf_user_env='***'");
   expect(log).toContain('mv -T -- "$tf_link" "$1/current"');
   expect(log).not.toContain('s3cr3t-value');
   expect(existsSync(site)).toBe(false);

@@ -146,7 +146,7 @@ test('with debug logging on, neither the key, the passphrase-free key body nor e
   expect(run.stdout).toContain('::debug::');
   const logged = run.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::'));
   expect(logged.join('\n')).not.toContain(secret);
-  expect(logged.join('\n')).toContain("export API_TOKEN='***'");
+  expect(logged.join('\n')).toContain("tf_user_env='***'");
   for (const line of sshd.privateKey.split('\n').filter((keyLine) => keyLine.length > 20)) {
     expect(logged.join('\n')).not.toContain(line);
   }

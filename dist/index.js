@@ -58018,13 +58018,22 @@ tf_append_history() {
 # timeout exits as soon as its child does, so a failed hook's stragglers (say,
 # children ignoring SIGTERM) are killed here; a hook that succeeds may leave a
 # daemon running.
-tf_hook() {
-  # One NAME=value per line in tf_user_env; split on newlines only, no globbing.
+tf_hook() { tf_timed yes "$@"; }
+# tagflip's own commands under the same limit, without the user's env.
+tf_git() { tf_timed no git "$@"; }
+tf_timed() {
+  tf_with_env=$1
+  shift
   (
+    # One NAME=value per line in tf_user_env; split on newlines only, no globbing.
     IFS='
 '
     set -f
-    exec timeout -k 5 "$tf_command_timeout" env \${tf_user_env:-} "$@"
+    # Find the program before the user's PATH (if any) applies.
+    tf_program=$(command -v "$1") || tf_program=$1
+    shift
+    if [ "$tf_with_env" = yes ]; then set -- env \${tf_user_env:-} "$tf_program" "$@"; else set -- "$tf_program" "$@"; fi
+    exec timeout -k 5 "$tf_command_timeout" "$@"
   ) &
   tf_hook_pid=$!
   if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
@@ -58208,11 +58217,11 @@ if [ -n "$tf_repository" ]; then
   export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
   if [ -d "$tf_mirror" ]; then
     git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
-      tf_hook git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
+      tf_git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
       tf_abort $? "git fetch from $tf_repository failed"
   else
     rm -rf -- "$tf_mirror.tmp" &&
-      tf_hook git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
+      tf_git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
       mv -T -- "$tf_mirror.tmp" "$tf_mirror" ||
       tf_abort $? "git clone of $tf_repository failed"
   fi

@@ -124,6 +124,17 @@ function headerValues(text: string, names: readonly string[]): Record<string, st
   return Object.fromEntries(names.map((name, index) => [name, out[index]]));
 }
 
+/**
+ * The assignments of a header, in order. A quoted value may span lines (tf_build,
+ * tf_user_env), so the header is read as a sequence of quoted words, not line by line.
+ */
+function assignments(header: string): { exported: boolean; name: string }[] {
+  const pattern = /(export )?([A-Za-z_][A-Za-z0-9_]*)='(?:[^']|'\\'')*'(?:\n|$)/gy;
+  const list = [...header.matchAll(pattern)];
+  expect(list.map((match) => match[0]).join('')).toBe(header);
+  return list.map((match) => ({ exported: match[1] !== undefined, name: match[2] }));
+}
+
 /** The text up to the body: header and prelude, so tf_fill and friends are defined. */
 function headerAndPrelude(text: string): string {
   const end = text.indexOf('\ntf_fill() {');
@@ -212,14 +223,20 @@ describe('rendered scripts, snapshots', () => {
     expect(CLOSE_WORDS).toBe('kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0');
   });
 
-  test('the build script displays env values as *** and nothing else differs', () => {
+  test('the build script displays the user env (one tf_user_env assignment) as *** and nothing else differs', () => {
     const { text, display } = renderBuildScript(CONTEXT, building());
-    expect(text).toContain("export DATABASE_URL='postgres://app:hunter2@db/app'\n");
-    expect(text).toContain("export EMPTY=''\n");
+    const userEnv = "\ntf_user_env='DATABASE_URL=postgres://app:hunter2@db/app\nEMPTY='\n";
+    expect(text).toContain(userEnv);
+    expect(text).not.toContain('export DATABASE_URL');
+    expect(text).not.toContain('export EMPTY');
     expect(display).not.toContain('hunter2');
-    expect(display).toBe(
-      text.replace("export DATABASE_URL='postgres://app:hunter2@db/app'", "export DATABASE_URL='***'").replace("export EMPTY=''", "export EMPTY='***'"),
-    );
+    expect(display).toBe(text.replace(userEnv, "\ntf_user_env='***'\n"));
+  });
+
+  test('without env, tf_user_env is empty and not secret: the build script displays as sent', () => {
+    const { text, display } = renderBuildScript({ ...CONTEXT, env: [] }, building());
+    expect(text).toContain("\ntf_user_env=''\n");
+    expect(display).toBe(text);
   });
 });
 
@@ -248,16 +265,18 @@ describe('rendered scripts, values', () => {
       TAGFLIP_SHARED_PATH: '/srv/karl/customer-a/shared',
       TAGFLIP_DATA_PATH: '/srv/karl/customer-a/data/current',
       TAGFLIP_HOST: 'deploy@web1.example.com',
-      DATABASE_URL: 'postgres://app:hunter2@db/app',
-      EMPTY: '',
+      tf_user_env: 'DATABASE_URL=postgres://app:hunter2@db/app\nEMPTY=',
+      // The user env is only for the hooks (tf_hook passes it through env): the script's own shell never has it.
+      DATABASE_URL: '<unset>',
+      EMPTY: '<unset>',
     };
     expect(headerValues(text, Object.keys(expected))).toEqual(expected);
   });
 
-  test('hook variables are exported, the script’s own are not', () => {
+  test('the TAGFLIP_* variables are exported; the script’s own and the user env (tf_user_env) are not', () => {
     const { header } = parts(renderBuildScript(CONTEXT, building()).text);
-    const exported = header.split('\n').filter((line) => line.startsWith('export ')).map((line) => line.slice(7, line.indexOf('=')));
-    expect(exported).toEqual([
+    const list = assignments(header);
+    expect(list.filter(({ exported }) => exported).map(({ name }) => name)).toEqual([
       'TAGFLIP_RELEASE',
       'TAGFLIP_PREVIOUS_RELEASE',
       'TAGFLIP_RELEASE_PATH',
@@ -265,9 +284,10 @@ describe('rendered scripts, values', () => {
       'TAGFLIP_SHARED_PATH',
       'TAGFLIP_DATA_PATH',
       'TAGFLIP_HOST',
-      'DATABASE_URL',
-      'EMPTY',
     ]);
+    // One assignment for the whole user env, the last of the header.
+    expect(list.filter(({ name }) => name === 'tf_user_env')).toEqual([{ exported: false, name: 'tf_user_env' }]);
+    expect(list[list.length - 1].name).toBe('tf_user_env');
   });
 
   test('the records in the build script are the building, ready and failed manifests', () => {
@@ -476,7 +496,21 @@ describe('hostile values', () => {
   test('a real sh reads the hostile values back literally', () => {
     const { text } = renderBuildScript(hostile, building(hostile));
     expect(
-      headerValues(text, ['tf_release', 'tf_release_path', 'tf_deploy_path', 'tf_repository', 'tf_ref', 'tf_build', 'tf_migrate', 'tf_data_path', 'TAGFLIP_DATA_PATH', 'TOKEN', 'TAGFLIP_HOST', 'TAGFLIP_PREVIOUS_RELEASE']),
+      headerValues(text, [
+        'tf_release',
+        'tf_release_path',
+        'tf_deploy_path',
+        'tf_repository',
+        'tf_ref',
+        'tf_build',
+        'tf_migrate',
+        'tf_data_path',
+        'TAGFLIP_DATA_PATH',
+        'tf_user_env',
+        'TOKEN',
+        'TAGFLIP_HOST',
+        'TAGFLIP_PREVIOUS_RELEASE',
+      ]),
     ).toEqual({
       tf_release: HOSTILE_RELEASE,
       tf_release_path: `/srv/it's $(id)/releases/${HOSTILE_RELEASE}`,
@@ -487,7 +521,8 @@ describe('hostile values', () => {
       tf_migrate: "evolve '$(id)' `id`",
       tf_data_path: "/srv/it's $(id)/data",
       TAGFLIP_DATA_PATH: "/srv/it's $(id)/data/current",
-      TOKEN: HOSTILE_ENV,
+      tf_user_env: `TOKEN=${HOSTILE_ENV}`,
+      TOKEN: '<unset>',
       TAGFLIP_HOST: "deploy@web1'`id`",
       TAGFLIP_PREVIOUS_RELEASE: "v0';id;'",
     });
@@ -495,12 +530,13 @@ describe('hostile values', () => {
     expect(JSON.parse(records.tf_manifest_building)).toEqual(building(hostile));
   });
 
-  test('the env value is in the text, and *** in the display', () => {
+  test('the env value is in the text (in tf_user_env), and *** in the display', () => {
     const { text, display } = renderBuildScript(hostile, building(hostile));
-    expect(text).toContain(`export TOKEN='a'\\''b$(id)'`);
-    expect(display).toContain("export TOKEN='***'");
+    expect(text).toContain(`\ntf_user_env='TOKEN=a'\\''b$(id)'\n`);
+    expect(display).toContain("\ntf_user_env='***'\n");
     expect(display).not.toContain('a\'\\\'\'b$(id)');
-    expect(headerValues(display, ['TOKEN', 'TAGFLIP_RELEASE'])).toEqual({ TOKEN: '***', TAGFLIP_RELEASE: HOSTILE_RELEASE });
+    expect(display).not.toContain('TOKEN');
+    expect(headerValues(display, ['tf_user_env', 'TOKEN', 'TAGFLIP_RELEASE'])).toEqual({ tf_user_env: '***', TOKEN: '<unset>', TAGFLIP_RELEASE: HOSTILE_RELEASE });
   });
 });
 
@@ -526,19 +562,22 @@ describe('syntax', () => {
 
 describe('tf_hook: a hook runs under timeout, in a process group of its own that the watchdog can find', () => {
   /** Header and prelude of the build script, up to and with tf_hook. */
-  function withHook(): string {
-    const text = renderBuildScript(CONTEXT, building()).text;
+  function withHook(context: ScriptContext = CONTEXT): string {
+    const text = renderBuildScript(context, building(context)).text;
     const start = text.indexOf('\ntf_hook() {');
     expect(start).toBeGreaterThan(0);
     return text.slice(0, text.indexOf('\n}\n', start) + 2);
   }
 
   /** Run `tf_hook sh -c <command> _ <hook file>` in a real sh; print its status and what is left in the run dir. */
-  function hook(command: string, { timeout = 60, runDir = true, showGroup = false } = {}): { lines: string[]; left: string[]; seconds: number } {
+  function hook(
+    command: string,
+    { timeout = 60, runDir = true, showGroup = false, context = CONTEXT } = {},
+  ): { lines: string[]; left: string[]; seconds: number } {
     const dir = mkdtempSync(join(tmpdir(), 'tagflip-hook-'));
     try {
       const script = [
-        withHook(),
+        withHook(context),
         `tf_command_timeout=${timeout}`,
         `tf_run_dir=${runDir ? quote(dir) : "''"}`,
         `tf_hook sh -c ${quote(command)} _ ${quote(`${dir}/hook`)}`,
@@ -582,6 +621,34 @@ describe('tf_hook: a hook runs under timeout, in a process group of its own that
 
   test('a hook cannot read the script’s stdin', () => {
     expect(hook('cat; echo "read: $(cat | wc -c)"').lines).toEqual(['read: 0', 'status 0']);
+  });
+
+  test('the user env reaches the hook through env; tf_user_env itself does not', () => {
+    const { lines } = hook('echo "DATABASE_URL=${DATABASE_URL-unset}"; echo "EMPTY=${EMPTY-unset}"; echo "tf_user_env=${tf_user_env-unset}"');
+    expect(lines).toEqual(['DATABASE_URL=postgres://app:hunter2@db/app', 'EMPTY=', 'tf_user_env=unset', 'status 0']);
+  });
+
+  test('after the hook, the script’s shell still has neither the user env nor the hook’s IFS and set -f', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tagflip-hook-'));
+    try {
+      const script = [
+        withHook(),
+        'tf_command_timeout=60',
+        "tf_run_dir=''",
+        'tf_hook true',
+        'echo "DATABASE_URL=${DATABASE_URL-unset}"',
+        "tf_words='a b'",
+        'set -- $tf_words',
+        'echo "fields $#"',
+        ': > globbed',
+        'set -- glob*',
+        'echo "glob $1"',
+      ].join('\n');
+      const lines = execFileSync('/bin/sh', ['-c', script], { cwd: dir }).toString('utf8').trim().split('\n');
+      expect(lines).toEqual(['DATABASE_URL=unset', 'fields 2', 'glob globbed']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -629,11 +696,11 @@ describe('tf_fill: records after the remote shell fills in the placeholders', ()
   });
 });
 
-// User env is exported for the hooks, after the script's own assignments. A name
-// the script uses itself (release_path, build, ref, …) must not replace the
-// script's value: otherwise `env: release_path=/home/deploy` makes tf_abort run
-// `rm -rf -- /home/deploy`, and `env: build=prod` runs `prod` as the build.
-// Either parseEnv refuses such names, or the script keeps its own value.
+// User env goes to the hooks only: one tf_user_env assignment that tf_hook hands
+// to env. A name the script uses itself (release_path, build, ref, …) must not
+// replace the script's value: otherwise `env: release_path=/home/deploy` makes
+// tf_abort run `rm -rf -- /home/deploy`, and `env: build=prod` runs `prod` as the
+// build. Either parseEnv refuses such names, or the script keeps its own value.
 describe('user env cannot change the script’s own variables', () => {
   const own = headerValues(renderBuildScript(CONTEXT, building()).text, [
     'tf_release_path',
@@ -663,11 +730,12 @@ describe('user env cannot change the script’s own variables', () => {
     expect(headerValues(text, [name])[name]).toBe(own[name]);
   });
 
-  test('names the script does not use are passed through', () => {
+  test('names the script does not use are passed through to the hooks, in tf_user_env, and not set in the script’s shell', () => {
     const env = parseEnv('APP_ENV=production\nlower_case=ok');
-    expect(headerValues(renderBuildScript({ ...CONTEXT, env }, building()).text, ['APP_ENV', 'lower_case', 'tf_release_path'])).toEqual({
-      APP_ENV: 'production',
-      lower_case: 'ok',
+    expect(headerValues(renderBuildScript({ ...CONTEXT, env }, building()).text, ['tf_user_env', 'APP_ENV', 'lower_case', 'tf_release_path'])).toEqual({
+      tf_user_env: 'APP_ENV=production\nlower_case=ok',
+      APP_ENV: '<unset>',
+      lower_case: '<unset>',
       tf_release_path: '/srv/karl/customer-a/releases/v3.0',
     });
   });

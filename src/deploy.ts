@@ -1,5 +1,5 @@
 import type { HostFacts } from './facts.js';
-import { type HostDependencies, currentPath } from './host-run.js';
+import { type HostDependencies, currentPath, emptyHostResult } from './host-run.js';
 import { HostSession, explainFailure } from './host-session.js';
 import { type Logger, hostLogger } from './logger.js';
 import type { Manifest } from './manifest.js';
@@ -53,7 +53,7 @@ export async function deployFleet(settings: Settings, members: HostDependencies[
   const fleet = members.length > 1;
   const hosts: HostDeploy[] = members.map((deps) => ({
     deps: fleet ? { ...deps, logger: hostLogger(deps.logger, deps.transport.label) } : deps,
-    result: emptyResult(deps.transport.label),
+    result: emptyHostResult(deps.transport.label),
     started: Date.now(),
     host: null,
     facts: null,
@@ -104,10 +104,6 @@ export async function deployFleet(settings: Settings, members: HostDependencies[
   } finally {
     await Promise.all(hosts.map((member) => (member.host ? member.host.close() : member.deps.transport.close())));
   }
-}
-
-function emptyResult(host: string): HostResult {
-  return { host, status: 'failed', release: '', previousRelease: '', releasePath: '', dataRelease: '', previousDataRelease: '', buildSeconds: 0, totalSeconds: 0, error: '' };
 }
 
 /** Run one step of a host's deploy; a failure marks that host failed and says why. */

@@ -19,6 +19,11 @@ export interface HostRun {
   facts: HostFacts | null;
 }
 
+/** A host's result before anything is known: failed until proven otherwise. */
+export function emptyHostResult(host: string): HostResult {
+  return { host, status: 'failed', release: '', previousRelease: '', releasePath: '', dataRelease: '', previousDataRelease: '', buildSeconds: 0, totalSeconds: 0, error: '' };
+}
+
 /** Path of the release `current` points to, or '' when there is none. */
 export function currentPath(settings: Settings, facts: HostFacts): string {
   return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
@@ -35,21 +40,7 @@ export async function runOnHost(
   work: (host: HostSession, run: HostRun) => Promise<Partial<HostResult>>,
 ): Promise<HostResult> {
   const started = Date.now();
-  const run: HostRun = {
-    result: {
-      host: deps.transport.label,
-      status: 'failed',
-      release: '',
-      previousRelease: '',
-      releasePath: '',
-      dataRelease: '',
-      previousDataRelease: '',
-      buildSeconds: 0,
-      totalSeconds: 0,
-      error: '',
-    },
-    facts: null,
-  };
+  const run: HostRun = { result: emptyHostResult(deps.transport.label), facts: null };
   let host: HostSession | null = null;
   try {
     host = await HostSession.start(deps.transport, deps.logger, settings);

@@ -35922,6 +35922,10 @@ class Deadline {
 
 
 
+/** A host's result before anything is known: failed until proven otherwise. */
+function emptyHostResult(host) {
+    return { host, status: 'failed', release: '', previousRelease: '', releasePath: '', dataRelease: '', previousDataRelease: '', buildSeconds: 0, totalSeconds: 0, error: '' };
+}
 /** Path of the release `current` points to, or '' when there is none. */
 function currentPath(settings, facts) {
     return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
@@ -35933,21 +35937,7 @@ function currentPath(settings, facts) {
  */
 async function runOnHost(settings, deps, work) {
     const started = Date.now();
-    const run = {
-        result: {
-            host: deps.transport.label,
-            status: 'failed',
-            release: '',
-            previousRelease: '',
-            releasePath: '',
-            dataRelease: '',
-            previousDataRelease: '',
-            buildSeconds: 0,
-            totalSeconds: 0,
-            error: '',
-        },
-        facts: null,
-    };
+    const run = { result: emptyHostResult(deps.transport.label), facts: null };
     let host = null;
     try {
         host = await HostSession.start(deps.transport, deps.logger, settings);
@@ -36037,7 +36027,7 @@ async function deployFleet(settings, members, logger) {
     const fleet = members.length > 1;
     const hosts = members.map((deps) => ({
         deps: fleet ? { ...deps, logger: hostLogger(deps.logger, deps.transport.label) } : deps,
-        result: emptyResult(deps.transport.label),
+        result: emptyHostResult(deps.transport.label),
         started: Date.now(),
         host: null,
         facts: null,
@@ -36090,9 +36080,6 @@ async function deployFleet(settings, members, logger) {
     finally {
         await Promise.all(hosts.map((member) => (member.host ? member.host.close() : member.deps.transport.close())));
     }
-}
-function emptyResult(host) {
-    return { host, status: 'failed', release: '', previousRelease: '', releasePath: '', dataRelease: '', previousDataRelease: '', buildSeconds: 0, totalSeconds: 0, error: '' };
 }
 /** Run one step of a host's deploy; a failure marks that host failed and says why. */
 async function attempt(settings, member, work) {

@@ -58384,6 +58384,7 @@ mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
  */
 function renderFlipScript(context, records) {
     const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
+    const prune = records.prune && records.prune.remove.length + records.prune.removeData.length > 0 ? records.prune : null;
     return render([
         ...commonAssignments(context),
         { name: 'tf_manifest_active', value: renderRecord({ ...records.active, state: 'active', activated: NOW }) },
@@ -58392,7 +58393,8 @@ function renderFlipScript(context, records) {
         { name: 'tf_history_flip', value: renderRecord(historyEntry(context, records.event, status)) },
         { name: 'tf_data_target', value: records.dataTarget },
         { name: 'tf_data_before', value: records.dataBefore },
-    ], FLIP_BODY);
+        ...(prune ? pruneAssignments(context, prune.remove, prune.removeData) : []),
+    ], prune ? `${FLIP_BODY}\n${PRUNE_BODY}` : FLIP_BODY);
 }
 const PRUNE_BODY = `tf_step prune
 tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
@@ -58424,6 +58426,9 @@ tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_pat
  * to split.
  */
 function renderPruneScript(context, remove, removeData = []) {
+    return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData)], PRUNE_BODY);
+}
+function pruneAssignments(context, remove, removeData) {
     const entry = {
         ...historyEntry(context, 'prune', 'pruned'),
         release: '',
@@ -58431,12 +58436,11 @@ function renderPruneScript(context, remove, removeData = []) {
         removed: [...remove],
         ...(removeData.length > 0 ? { removedData: [...removeData] } : {}),
     };
-    return render([
-        ...commonAssignments(context),
+    return [
         { name: 'tf_prune', value: remove.join(' ') },
         { name: 'tf_prune_data', value: removeData.join(' ') },
         { name: 'tf_history_prune', value: renderRecord(entry) },
-    ], PRUNE_BODY);
+    ];
 }
 const HOOK_BODY = `tf_step "$tf_hook_name"
 cd "$tf_release_path" || tf_fail 1 "cannot enter $tf_release_path"
@@ -58728,7 +58732,10 @@ class HostSession {
     async prune(context, plan) {
         if (plan.remove.length === 0 && plan.removeData.length === 0)
             return [];
-        const lines = await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600);
+        return this.reportRemoved(await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600));
+    }
+    /** Log what a prune step removed (by itself or after a flip); returns the releases removed. */
+    reportRemoved(lines) {
         const removed = lines.filter((line) => line.kind === 'removed').map((line) => line.rest);
         const removedData = lines.filter((line) => line.kind === 'removed-data').map((line) => line.rest);
         if (removed.length > 0)
@@ -58981,7 +58988,7 @@ async function deployFleet(settings, members, logger) {
             await Promise.all(ready.map((member) => attempt(settings, member, () => discard(settings, member, `${names} failed`))));
             return finishAll(hosts);
         }
-        await phase('flip', () => Promise.all(ready.map((member) => attempt(settings, member, () => flip(member)))).then(() => undefined));
+        await phase('flip', () => Promise.all(ready.map((member) => attempt(settings, member, () => flip(settings, member)))).then(() => undefined));
         const hooks = [
             ['activate', settings.activate],
             ['verify', settings.verify],
@@ -58995,7 +59002,7 @@ async function deployFleet(settings, members, logger) {
             await phase('roll back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, member))).then(() => undefined));
             return finishAll(hosts);
         }
-        await phase('prune', () => Promise.all(hosts.filter((member) => member.stage === 'flipped').map((member) => attempt(settings, member, () => prune(settings, member)))).then(() => undefined));
+        hosts.filter((member) => member.stage === 'flipped').forEach((member) => (member.stage = 'done'));
         return finishAll(hosts);
     }
     finally {
@@ -59080,14 +59087,19 @@ async function discard(settings, member, reason) {
     }
     throw new Error(`not flipped because ${reason}; current is unchanged here`);
 }
-/** Phase 9 on one host: flip data/current (if migrated), then current. */
-async function flip(member) {
+/** Phase 9 on one host: flip data/current (if migrated), then current; then retention. */
+async function flip(settings, member) {
     const { host, context, plan, active, facts } = member;
     if (!host || !context || !plan || !active || !facts)
         return;
     member.warnings.forEach((warning) => member.deps.logger.warning(`${host.host}: ${warning}`));
-    const records = { active, departed: member.departed, event: 'deploy', dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease };
-    await host.run('flip', renderFlipScript(context, records), 60);
+    const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
+    // Retention rides along with the flip (one round trip); it keeps the release flipped away
+    // from, so a flip back after activate or verify stays possible.
+    const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
+    const records = { active, departed: member.departed, event: 'deploy', dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease, prune };
+    const lines = await host.run('flip', renderFlipScript(context, records), 600);
+    member.result.removed = host.reportRemoved(lines);
     member.stage = 'flipped';
     member.flipped = true;
     const data = member.dataTarget ? `, data/current -> releases/${member.dataTarget}` : '';
@@ -59157,15 +59169,6 @@ async function flipBack(settings, member) {
     catch (failure) {
         attention(`could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}`, failure);
     }
-}
-/** Phase 12 on one host: retention. */
-async function prune(settings, member) {
-    const { host, context, plan, active, facts } = member;
-    if (!host || !context || !plan || !active || !facts)
-        return;
-    const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
-    member.result.removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]));
-    member.stage = 'done';
 }
 function finishAll(hosts) {
     return hosts.map((member) => {

@@ -85,7 +85,7 @@ export async function deployFleet(settings: Settings, members: HostDependencies[
       return finishAll(hosts);
     }
 
-    await phase('flip', () => Promise.all(ready.map((member) => attempt(settings, member, () => flip(member)))).then(() => undefined));
+    await phase('flip', () => Promise.all(ready.map((member) => attempt(settings, member, () => flip(settings, member)))).then(() => undefined));
     const hooks: ['activate' | 'verify', string][] = [
       ['activate', settings.activate],
       ['verify', settings.verify],
@@ -99,7 +99,7 @@ export async function deployFleet(settings: Settings, members: HostDependencies[
       return finishAll(hosts);
     }
 
-    await phase('prune', () => Promise.all(hosts.filter((member) => member.stage === 'flipped').map((member) => attempt(settings, member, () => prune(settings, member)))).then(() => undefined));
+    hosts.filter((member) => member.stage === 'flipped').forEach((member) => (member.stage = 'done'));
     return finishAll(hosts);
   } finally {
     await Promise.all(hosts.map((member) => (member.host ? member.host.close() : member.deps.transport.close())));
@@ -184,13 +184,18 @@ async function discard(settings: Settings, member: HostDeploy, reason: string): 
   throw new Error(`not flipped because ${reason}; current is unchanged here`);
 }
 
-/** Phase 9 on one host: flip data/current (if migrated), then current. */
-async function flip(member: HostDeploy): Promise<void> {
+/** Phase 9 on one host: flip data/current (if migrated), then current; then retention. */
+async function flip(settings: Settings, member: HostDeploy): Promise<void> {
   const { host, context, plan, active, facts } = member;
   if (!host || !context || !plan || !active || !facts) return;
   member.warnings.forEach((warning) => member.deps.logger.warning(`${host.host}: ${warning}`));
-  const records = { active, departed: member.departed, event: 'deploy' as const, dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease };
-  await host.run('flip', renderFlipScript(context, records), 60);
+  const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
+  // Retention rides along with the flip (one round trip); it keeps the release flipped away
+  // from, so a flip back after activate or verify stays possible.
+  const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
+  const records = { active, departed: member.departed, event: 'deploy' as const, dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease, prune };
+  const lines = await host.run('flip', renderFlipScript(context, records), 600);
+  member.result.removed = host.reportRemoved(lines);
   member.stage = 'flipped';
   member.flipped = true;
   const data = member.dataTarget ? `, data/current -> releases/${member.dataTarget}` : '';
@@ -257,15 +262,6 @@ async function flipBack(settings: Settings, member: HostDeploy): Promise<void> {
   } catch (failure) {
     attention(`could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}`, failure);
   }
-}
-
-/** Phase 12 on one host: retention. */
-async function prune(settings: Settings, member: HostDeploy): Promise<void> {
-  const { host, context, plan, active, facts } = member;
-  if (!host || !context || !plan || !active || !facts) return;
-  const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
-  member.result.removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]));
-  member.stage = 'done';
 }
 
 function finishAll(hosts: HostDeploy[]): HostResult[] {

@@ -121,7 +121,11 @@ export class HostSession {
   /** Step 12: remove what the plan says; returns the releases removed. */
   async prune(context: ScriptContext, plan: PrunePlan): Promise<string[]> {
     if (plan.remove.length === 0 && plan.removeData.length === 0) return [];
-    const lines = await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600);
+    return this.reportRemoved(await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600));
+  }
+
+  /** Log what a prune step removed (by itself or after a flip); returns the releases removed. */
+  reportRemoved(lines: readonly ControlLine[]): string[] {
     const removed = lines.filter((line) => line.kind === 'removed').map((line) => line.rest);
     const removedData = lines.filter((line) => line.kind === 'removed-data').map((line) => line.rest);
     if (removed.length > 0) this.logger.info(`${this.host}: removed ${removed.join(', ')} (keep-releases: ${this.settings.keepReleases})`);

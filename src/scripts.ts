@@ -493,6 +493,11 @@ export interface FlipRecords {
   /** The data release to flip data/current to first ('' leaves it), and the one it points to now. */
   dataTarget: string;
   dataBefore: string;
+  /**
+   * Retention to apply right after a successful flip, in the same round trip.
+   * Safe before activate/verify: the plan keeps the release flipped away from.
+   */
+  prune?: { remove: readonly string[]; removeData: readonly string[] };
 }
 
 /**
@@ -501,6 +506,7 @@ export interface FlipRecords {
  */
 export function renderFlipScript(context: ScriptContext, records: FlipRecords): RenderedScript {
   const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
+  const prune = records.prune && records.prune.remove.length + records.prune.removeData.length > 0 ? records.prune : null;
   return render(
     [
       ...commonAssignments(context),
@@ -510,8 +516,9 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords): 
       { name: 'tf_history_flip', value: renderRecord(historyEntry(context, records.event, status)) },
       { name: 'tf_data_target', value: records.dataTarget },
       { name: 'tf_data_before', value: records.dataBefore },
+      ...(prune ? pruneAssignments(context, prune.remove, prune.removeData) : []),
     ],
-    FLIP_BODY,
+    prune ? `${FLIP_BODY}\n${PRUNE_BODY}` : FLIP_BODY,
   );
 }
 
@@ -546,6 +553,10 @@ tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_pat
  * to split.
  */
 export function renderPruneScript(context: ScriptContext, remove: readonly string[], removeData: readonly string[] = []): RenderedScript {
+  return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData)], PRUNE_BODY);
+}
+
+function pruneAssignments(context: ScriptContext, remove: readonly string[], removeData: readonly string[]): Assignment[] {
   const entry: HistoryEntry = {
     ...historyEntry(context, 'prune', 'pruned'),
     release: '',
@@ -553,15 +564,11 @@ export function renderPruneScript(context: ScriptContext, remove: readonly strin
     removed: [...remove],
     ...(removeData.length > 0 ? { removedData: [...removeData] } : {}),
   };
-  return render(
-    [
-      ...commonAssignments(context),
-      { name: 'tf_prune', value: remove.join(' ') },
-      { name: 'tf_prune_data', value: removeData.join(' ') },
-      { name: 'tf_history_prune', value: renderRecord(entry) },
-    ],
-    PRUNE_BODY,
-  );
+  return [
+    { name: 'tf_prune', value: remove.join(' ') },
+    { name: 'tf_prune_data', value: removeData.join(' ') },
+    { name: 'tf_history_prune', value: renderRecord(entry) },
+  ];
 }
 
 const HOOK_BODY = `tf_step "$tf_hook_name"

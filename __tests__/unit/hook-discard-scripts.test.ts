@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { type Manifest, NOW, parseHistoryEntry, parseManifest } from '../../src/manifest.js';
 import { type RenderedScript, type ScriptContext, renderDiscardScript, renderHookScript } from '../../src/scripts.js';
 import { manifest } from './host-facts.js';
+import { TAG, scriptContext as context } from './script-runner.js';
 
-const TAG = 'tagflip-00112233445566778899aabb';
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
 const root = mkdtempSync(join(tmpdir(), 'tagflip-hooks-'));
@@ -27,27 +27,6 @@ function site(releases: string[] = ['v1', 'v2']): string {
   return path;
 }
 
-function context(path: string, changes: Partial<ScriptContext> = {}): ScriptContext {
-  return {
-    tag: TAG,
-    host: 'deploy@web1',
-    deployPath: path,
-    release: 'v2',
-    previousRelease: 'v1',
-    repository: '',
-    ref: '',
-    build: '',
-    sharedDirs: [],
-    sharedFiles: [],
-    migrate: '',
-    dataPath: join(path, 'data'),
-    commandTimeout: 60,
-    env: [],
-    actor: 'octocat',
-    runUrl: 'https://github.com/o/r/actions/runs/42',
-    ...changes,
-  };
-}
 
 /** The rendered text up to the prelude: the header of assignments. */
 function header(text: string): string {

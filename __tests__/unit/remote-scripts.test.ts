@@ -15,8 +15,11 @@ import { CLOSE_WORDS, type OpenOptions, type ScriptContext, renderBuildScript, r
 import { type ControlLine, RemoteSession } from '../../src/session.js';
 import type { ShellChannel, Transport } from '../../src/transport.js';
 import { control, history, manifest } from './host-facts.js';
+import { TAG, scriptContext } from './script-runner.js';
 
-const TAG = 'tagflip-0123456789abcdef01234567';
+/** A first deploy of v2 at `path`. */
+const context = (path: string, changes: Partial<ScriptContext> = {}) => scriptContext(path, { previousRelease: '', ...changes });
+
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 const STOP_WATCHDOG = '\nkill "$tf_watchdog" 2>/dev/null\n';
 
@@ -46,27 +49,6 @@ function deployPath(create = true): string {
   return path;
 }
 
-function context(path: string, changes: Partial<ScriptContext> = {}): ScriptContext {
-  return {
-    tag: TAG,
-    host: 'deploy@web1',
-    deployPath: path,
-    release: 'v2',
-    previousRelease: '',
-    repository: '',
-    ref: '',
-    build: '',
-    sharedDirs: [],
-    sharedFiles: [],
-    migrate: '',
-    dataPath: join(path, 'data'),
-    commandTimeout: 60,
-    env: [],
-    actor: 'octocat',
-    runUrl: 'https://github.com/o/r/actions/runs/42',
-    ...changes,
-  };
-}
 
 interface ShellRun {
   /** Control lines, in order. */

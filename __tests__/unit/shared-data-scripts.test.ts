@@ -7,7 +7,6 @@
  * right before the shared step (see withCheckout).
  */
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -29,8 +28,8 @@ import { type Manifest, parseHistoryEntry, parseManifest } from '../../src/manif
 import { type ScriptContext, renderBuildScript, renderFlipScript, renderPruneScript } from '../../src/scripts.js';
 import { quote } from '../../src/shell.js';
 import { history, manifest } from './host-facts.js';
+import { type ShRun as Run, runSh as run, scriptContext as context } from './script-runner.js';
 
-const TAG = 'tagflip-0123456789abcdef01234567';
 const READY = /^ready \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ $/;
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
@@ -46,48 +45,8 @@ function fresh(name = 'site'): string {
   return path;
 }
 
-function context(path: string, changes: Partial<ScriptContext> = {}): ScriptContext {
-  return {
-    tag: TAG,
-    host: 'deploy@web1',
-    deployPath: path,
-    release: 'v2',
-    previousRelease: 'v1',
-    repository: '',
-    ref: '',
-    build: '',
-    sharedDirs: [],
-    sharedFiles: [],
-    migrate: '',
-    dataPath: join(path, 'data'),
-    commandTimeout: 60,
-    env: [],
-    actor: 'octocat',
-    runUrl: 'https://github.com/o/r/actions/runs/42',
-    ...changes,
-  };
-}
 
-interface Run {
-  code: number | null;
-  /** Control lines after the tag. */
-  texts: string[];
-  /** Other stdout lines (the hooks' output). */
-  output: string[];
-  stderr: string;
-}
 
-/** Run a script in `sh -s`, as RemoteSession would (stdin is the script, nothing else). */
-function run(text: string): Run {
-  const result = spawnSync('/bin/sh', ['-s'], { input: text, encoding: 'utf8', timeout: 60_000 });
-  const lines = result.stdout.split('\n').slice(0, -1);
-  return {
-    code: result.status,
-    texts: lines.filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1)),
-    output: lines.filter((line) => !line.startsWith(`${TAG} `)),
-    stderr: result.stderr,
-  };
-}
 
 const SHARED_STEP = '\nif [ -n "$tf_shared_dirs$tf_shared_files" ]; then\n';
 

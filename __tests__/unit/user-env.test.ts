@@ -7,15 +7,17 @@
  * byte for byte.
  */
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ScriptContext, renderBuildScript, renderHookScript } from '../../src/scripts.js';
 import { parseEnv } from '../../src/settings.js';
 import { manifest } from './host-facts.js';
+import { runSh, scriptContext as context } from './script-runner.js';
 
-const TAG = 'tagflip-0123456789abcdef01234567';
+/** Feed a script to `sh -s` with BASE_ENV only. */
+const run = (text: string) => runSh(text, BASE_ENV);
+
 const READY = /^ready \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ $/;
 
 const root = mkdtempSync(join(tmpdir(), 'tagflip-user-env-'));
@@ -48,48 +50,8 @@ function site(releases: string[] = []): string {
   return path;
 }
 
-function context(path: string, changes: Partial<ScriptContext> = {}): ScriptContext {
-  return {
-    tag: TAG,
-    host: 'deploy@web1',
-    deployPath: path,
-    release: 'v2',
-    previousRelease: 'v1',
-    repository: '',
-    ref: '',
-    build: '',
-    sharedDirs: [],
-    sharedFiles: [],
-    migrate: '',
-    dataPath: join(path, 'data'),
-    commandTimeout: 60,
-    env: [],
-    actor: 'octocat',
-    runUrl: 'https://github.com/o/r/actions/runs/42',
-    ...changes,
-  };
-}
 
-interface Run {
-  code: number | null;
-  /** Control lines, after the tag. */
-  texts: string[];
-  /** Other stdout lines. */
-  output: string[];
-  stderr: string;
-}
 
-/** Feed a script to `sh -s`, as RemoteSession does, with BASE_ENV only. */
-function run(text: string): Run {
-  const result = spawnSync('/bin/sh', ['-s'], { input: text, encoding: 'utf8', env: BASE_ENV, timeout: 60_000 });
-  const lines = result.stdout.split('\n').slice(0, -1);
-  return {
-    code: result.status,
-    texts: lines.filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1)),
-    output: lines.filter((line) => !line.startsWith(`${TAG} `)),
-    stderr: result.stderr,
-  };
-}
 
 const buildScript = (ctx: ScriptContext) => renderBuildScript(ctx, manifest(ctx.release, 'building', ctx.previousRelease)).text;
 

@@ -4,14 +4,16 @@
  * temporary deploy-path.
  */
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Manifest, NOW, parseHistoryEntry, parseManifest } from '../../src/manifest.js';
 import { type RenderedScript, type ScriptContext, renderDiscardScript, renderHookScript } from '../../src/scripts.js';
 import { manifest } from './host-facts.js';
-import { TAG, scriptContext as context } from './script-runner.js';
+import { TAG, assignments, headerValues, parts, scriptContext as context, syntaxCheck } from './script-runner.js';
+
+const header = (text: string) => parts(text).header;
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 
@@ -29,33 +31,9 @@ function site(releases: string[] = ['v1', 'v2']): string {
 
 
 /** The rendered text up to the prelude: the header of assignments. */
-function header(text: string): string {
-  const start = text.indexOf('\nset -u\numask 022\n');
-  expect(start).toBeGreaterThan(0);
-  return text.slice(0, start);
-}
 
-/** Run the header in a real sh and read back the named variables. */
-function headerValues(text: string, names: readonly string[]): Record<string, string> {
-  const reads = names.map((name) => `printf '%s\\0' "\${${name}-<unset>}"`).join('\n');
-  const out = execFileSync('/bin/sh', ['-c', `set -u\n${header(text)}\n${reads}`]).toString('utf8').split('\0');
-  return Object.fromEntries(names.map((name, index) => [name, out[index]]));
-}
 
-/**
- * The assignments of a header, in order. A quoted value may span lines
- * (tf_user_env), so the header is read as a sequence of quoted words.
- */
-function assignments(text: string): { exported: boolean; name: string }[] {
-  const pattern = /(export )?([A-Za-z_][A-Za-z0-9_]*)='(?:[^']|'\\'')*'(?:\n|$)/gy;
-  const list = [...text.matchAll(pattern)];
-  expect(list.map((match) => match[0]).join('')).toBe(text);
-  return list.map((match) => ({ exported: match[1] !== undefined, name: match[2] }));
-}
 
-function syntaxCheck(shell: string, text: string): void {
-  execFileSync(shell, ['-n'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
-}
 
 interface ShellRun {
   code: number | null;

@@ -1,13 +1,17 @@
 import { expect } from '@jest/globals';
 import { InputError } from '../../src/errors.js';
+import { PlanError } from '../../src/plan.js';
 
-/** Run `action` and return the InputError it throws (failing the test otherwise). */
-export function inputErrorOf(action: () => unknown): InputError {
+/** Run `action` and return the error of class `kind` it throws (failing the test otherwise). */
+export function thrownBy<E extends Error>(kind: new (...args: never[]) => E, action: () => unknown): E {
   try {
     action();
   } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    return error as InputError;
+    expect(error).toBeInstanceOf(kind);
+    return error as E;
   }
-  throw new Error('expected an InputError, but nothing was thrown');
+  throw new Error(`expected a ${kind.name}, but nothing was thrown`);
 }
+
+export const inputErrorOf = (action: () => unknown): InputError => thrownBy(InputError, action);
+export const planError = (action: () => unknown): PlanError => thrownBy(PlanError, action);

@@ -2,20 +2,12 @@ import { describe, expect, test } from '@jest/globals';
 import { readHostFacts } from '../../src/facts.js';
 import { PlanError, planDeploy } from '../../src/plan.js';
 import { control, facts, history, manifest } from './host-facts.js';
+import { planError } from './input-error.js';
 
 const DEPLOY_PATH = '/srv/karl/customer-a';
 
 const current = (release: string) => ({ currentRelease: release, currentTarget: `releases/${release}` });
 
-function planError(action: () => unknown): PlanError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(PlanError);
-    return error as PlanError;
-  }
-  throw new Error('expected a PlanError');
-}
 
 describe('planDeploy', () => {
   test('first deploy: build, no previous release', () => {

@@ -1,18 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
 import type { HostFacts } from '../../src/facts.js';
-import { PlanError, activationStack, factsAfterFlip, planRollback, rollbackTarget } from '../../src/plan.js';
+import { activationStack, factsAfterFlip, planRollback, rollbackTarget } from '../../src/plan.js';
 import { facts, history, manifest } from './host-facts.js';
 import { SimulatedHost } from './simulated-host.js';
+import { planError } from './input-error.js';
 
-function planError(action: () => unknown): PlanError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(PlanError);
-    return error as PlanError;
-  }
-  throw new Error('expected a PlanError');
-}
 
 /** v1, v2, v3 deployed in turn, each with its directory; v3 current. */
 function threeDeployed(changes: Parameters<typeof facts>[0] = {}): HostFacts {

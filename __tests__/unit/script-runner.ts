@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { expect } from '@jest/globals';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { ScriptContext } from '../../src/scripts.js';
 
@@ -47,4 +48,38 @@ export function runSh(text: string, env?: NodeJS.ProcessEnv): ShRun {
     output: lines.filter((line) => !line.startsWith(`${TAG} `)),
     stderr: result.stderr,
   };
+}
+
+/**
+ * Header (the assignments) and the rest of a rendered script. The rest starts
+ * with the prelude, or (open script) with the watchdog.
+ */
+export function parts(text: string): { header: string; rest: string } {
+  const starts = ['\nset -u\numask 022\n', '\ntf_run_dir=$(mktemp'].map((marker) => text.indexOf(marker)).filter((index) => index > 0);
+  expect(starts.length).toBeGreaterThan(0);
+  const start = Math.min(...starts);
+  return { header: text.slice(0, start), rest: text.slice(start + 1) };
+}
+
+/** Run the header in a real sh and read back the named variables. */
+export function headerValues(text: string, names: readonly string[]): Record<string, string> {
+  const { header } = parts(text);
+  const reads = names.map((name) => `printf '%s\\0' "\${${name}-<unset>}"`).join('\n');
+  const out = execFileSync('/bin/sh', ['-c', `set -u\n${header}\n${reads}`]).toString('utf8').split('\0');
+  return Object.fromEntries(names.map((name, index) => [name, out[index]]));
+}
+
+/**
+ * The assignments of a header, in order. A quoted value may span lines (tf_build,
+ * tf_user_env), so the header is read as a sequence of quoted words, not line by line.
+ */
+export function assignments(header: string): { exported: boolean; name: string }[] {
+  const pattern = /(export )?([A-Za-z_][A-Za-z0-9_]*)='(?:[^']|'\\'')*'(?:\n|$)/gy;
+  const list = [...header.matchAll(pattern)];
+  expect(list.map((match) => match[0]).join('')).toBe(header);
+  return list.map((match) => ({ exported: match[1] !== undefined, name: match[2] }));
+}
+
+export function syntaxCheck(shell: string, text: string): void {
+  execFileSync(shell, ['-n'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
 }

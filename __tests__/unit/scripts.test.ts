@@ -17,8 +17,8 @@ import {
 } from '../../src/scripts.js';
 import { parseEnv } from '../../src/settings.js';
 import { quote } from '../../src/shell.js';
+import { TAG, assignments, headerValues, parts, syntaxCheck } from './script-runner.js';
 
-const TAG = 'tagflip-0123456789abcdef01234567';
 
 const CONTEXT: ScriptContext = {
   tag: TAG,
@@ -105,35 +105,8 @@ const rollbackRecords = {
   dataBefore: 'v3.0',
 };
 
-/**
- * Header (the assignments) and the rest of a rendered script. The rest starts
- * with the prelude, or (open script) with the watchdog.
- */
-function parts(text: string): { header: string; rest: string } {
-  const starts = ['\nset -u\numask 022\n', '\ntf_run_dir=$(mktemp'].map((marker) => text.indexOf(marker)).filter((index) => index > 0);
-  expect(starts.length).toBeGreaterThan(0);
-  const start = Math.min(...starts);
-  return { header: text.slice(0, start), rest: text.slice(start + 1) };
-}
 
-/** Run the header in a real sh and read back the named variables. */
-function headerValues(text: string, names: readonly string[]): Record<string, string> {
-  const { header } = parts(text);
-  const reads = names.map((name) => `printf '%s\\0' "\${${name}-<unset>}"`).join('\n');
-  const out = execFileSync('/bin/sh', ['-c', `set -u\n${header}\n${reads}`]).toString('utf8').split('\0');
-  return Object.fromEntries(names.map((name, index) => [name, out[index]]));
-}
 
-/**
- * The assignments of a header, in order. A quoted value may span lines (tf_build,
- * tf_user_env), so the header is read as a sequence of quoted words, not line by line.
- */
-function assignments(header: string): { exported: boolean; name: string }[] {
-  const pattern = /(export )?([A-Za-z_][A-Za-z0-9_]*)='(?:[^']|'\\'')*'(?:\n|$)/gy;
-  const list = [...header.matchAll(pattern)];
-  expect(list.map((match) => match[0]).join('')).toBe(header);
-  return list.map((match) => ({ exported: match[1] !== undefined, name: match[2] }));
-}
 
 /** The text up to the body: header and prelude, so tf_fill and friends are defined. */
 function headerAndPrelude(text: string): string {
@@ -142,9 +115,6 @@ function headerAndPrelude(text: string): string {
   return text.slice(0, close + 2);
 }
 
-function syntaxCheck(shell: string, text: string): void {
-  execFileSync(shell, ['-n'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] });
-}
 
 const scripts = (context: ScriptContext): [string, RenderedScript][] => [
   ['open (lock)', renderOpenScript(context, openOptions('yes'))],

@@ -11,7 +11,7 @@ import { SshTransport } from './ssh-transport.js';
 import type { Transport } from './transport.js';
 
 /** The transport for the settings' host: SSH, or this machine for `local`. */
-export function createTransport(settings: Settings, target: HostTarget = settings.target): Transport {
+export function createTransport(settings: Settings, target: HostTarget): Transport {
   if (target.kind === 'local') return new LocalTransport();
   return new SshTransport({
     label: target.label,

@@ -32,8 +32,6 @@ export interface Settings {
   command: Command;
   /** Every host of the step, in the order given. */
   targets: HostTarget[];
-  /** The first host (what single-host code paths and messages use). */
-  target: HostTarget;
   /** A bastion to reach the hosts through, or null. */
   jumpHost: Extract<HostTarget, { kind: 'ssh' }> | null;
   maxParallel: number;
@@ -159,7 +157,6 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   return {
     command,
     targets,
-    target: targets[0],
     jumpHost,
     maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
     activate: parseScript('activate', raw['activate'] ?? ''),

@@ -44,7 +44,6 @@ describe('hosts: lists', () => {
   ])('%s: three targets, in order', (_what, hosts) => {
     const settings = parseSettings(unverified({ hosts, user: 'deploy' }), TAG_CONTEXT);
     expect(settings.targets).toEqual([ssh('deploy@web1', 'web1', 22, 'deploy'), ssh('deploy@web2', 'web2', 22, 'deploy'), ssh('deploy@web3', 'web3', 22, 'deploy')]);
-    expect(settings.target).toEqual(settings.targets[0]);
   });
 
   test('per-entry user and port override the user and port inputs, each on its own', () => {

@@ -39,7 +39,6 @@ function expectedSsh(): Settings {
   return {
     command: 'deploy',
     targets: [target],
-    target,
     jumpHost: null,
     maxParallel: 16,
     activate: '',
@@ -77,7 +76,6 @@ describe('parseSettings: valid inputs', () => {
     expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app' }, TAG_CONTEXT)).toEqual({
       ...expectedSsh(),
       targets: [{ kind: 'local', label: 'local' }],
-      target: { kind: 'local', label: 'local' },
       privateKey: '',
       knownHosts: [],
       deployPath: '/srv/app',
@@ -87,7 +85,7 @@ describe('parseSettings: valid inputs', () => {
 
   test('local host needs neither a key nor known-hosts', () => {
     const settings = parseSettings({ hosts: 'local', 'deploy-path': '/srv/app', release: 'v1' });
-    expect(settings.target).toEqual({ kind: 'local', label: 'local' });
+    expect(settings.targets[0]).toEqual({ kind: 'local', label: 'local' });
     expect(settings.release).toBe('v1');
     expect(settings.ref).toBe('v1');
   });
@@ -129,7 +127,6 @@ describe('parseSettings: valid inputs', () => {
     expect(parseSettings(raw, { actor: 'octo\ncat', runUrl: 'https://github.com/o/r/actions/runs/1' })).toEqual({
       command: 'deploy',
       targets: [target],
-      target,
       jumpHost: null,
       maxParallel: 16,
       activate: '',
@@ -195,7 +192,7 @@ describe('parseSettings: valid inputs', () => {
     ['web1,\n', 'deploy', '', { label: 'deploy@web1', host: 'web1', port: 22, user: 'deploy' }],
   ])('hosts %j (user %j, port %j) is %j', (hosts, user, port, expected) => {
     const raw = { ...sshInputs(), hosts, user, port, 'known-hosts': '', 'insecure-ignore-host-key': 'true' };
-    expect(parseSettings(raw, TAG_CONTEXT).target).toEqual({ kind: 'ssh', ...expected });
+    expect(parseSettings(raw, TAG_CONTEXT).targets[0]).toEqual({ kind: 'ssh', ...expected });
   });
 
   test('host-fingerprint instead of known-hosts', () => {
@@ -223,7 +220,7 @@ describe('parseSettings: valid inputs', () => {
 
   test('a known_hosts line for port 22 names the bare host', () => {
     const raw = { ...sshInputs(), hosts: 'deploy@127.0.0.1', 'known-hosts': `127.0.0.1 ssh-ed25519 ${host.blob}` };
-    expect(parseSettings(raw, TAG_CONTEXT).target).toEqual({ kind: 'ssh', label: 'deploy@127.0.0.1', host: '127.0.0.1', port: 22, user: 'deploy' });
+    expect(parseSettings(raw, TAG_CONTEXT).targets[0]).toEqual({ kind: 'ssh', label: 'deploy@127.0.0.1', host: '127.0.0.1', port: 22, user: 'deploy' });
   });
 
   test('a build of only whitespace is no build', () => {

@@ -1,5 +1,5 @@
 import type { HostFacts } from './facts.js';
-import { type HostDependencies, currentPath, emptyHostResult } from './host-run.js';
+import { type HostDependencies, currentPath, emptyHostResult, recordFailure } from './host-run.js';
 import { HostSession, explainFailure } from './host-session.js';
 import { type Logger, hostLogger } from './logger.js';
 import type { Manifest } from './manifest.js';
@@ -7,7 +7,7 @@ import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, 
 import { inPool } from './pool.js';
 import type { HostResult } from './result.js';
 import {
-  type RenderedScript,
+  type FlipRecords,
   type ScriptContext,
   renderBuildScript,
   renderDiscardScript,
@@ -111,18 +111,9 @@ async function attempt(settings: Settings, member: HostDeploy, work: () => Promi
   try {
     await work();
   } catch (error) {
-    const explained = explainFailure(member.result.host, error);
-    member.deps.logger.error(explained.message);
-    const facts = member.facts;
     member.stage = 'failed';
-    Object.assign(member.result, {
-      status: 'failed',
-      error: explained.message,
-      // Until a flip back, a host that flipped runs the new release.
-      ...(member.flipped || !facts
-        ? {}
-        : { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease }),
-    });
+    // Until a flip back, a host that flipped runs the new release: keep reporting that.
+    recordFailure(settings, member.result, member.flipped ? null : member.facts, error, member.deps.logger);
   }
 }
 
@@ -149,29 +140,47 @@ async function prepare(settings: Settings, member: HostDeploy): Promise<void> {
     return;
   }
   const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
-  if (settings.dryRun) {
-    showDryRun(logger, host.host, plan, context, building, facts);
-    member.stage = 'done';
-    Object.assign(member.result, { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
-    return;
-  }
-  if (plan.action === 'build') {
-    const buildStarted = Date.now();
-    try {
-      const lines = await host.run('build', renderBuildScript(context, building), settings.commandTimeout * 2);
-      const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
-      member.active = { ...building, state: 'ready', finished, commit };
-    } finally {
-      member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
-    }
+  const build = plan.action === 'build' ? renderBuildScript(context, building) : null;
+  if (build) {
+    member.active = { ...building, state: 'ready' };
     member.dataTarget = settings.migrate ? plan.release : '';
+    if (!settings.dryRun) {
+      const buildStarted = Date.now();
+      try {
+        const lines = await host.run('build', build, settings.commandTimeout * 2);
+        const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
+        member.active = { ...member.active, finished, commit };
+      } finally {
+        member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
+      }
+    }
   } else {
     member.dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
     member.active = { ...reactivatedManifest(plan, facts), dataRelease: member.dataTarget || facts.currentDataRelease };
     if (member.dataTarget) member.warnings.push(dataRollbackWarning(facts.currentDataRelease, member.dataTarget));
   }
   member.departed = departedManifest(facts, plan.previousRelease);
+  if (settings.dryRun) {
+    const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+    const flip = renderFlipScript(context, flipRecords(settings, member));
+    host.showDryRun(`${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
+    member.stage = 'done';
+    Object.assign(member.result, { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
+    return;
+  }
   member.stage = 'ready';
+}
+
+/**
+ * What the flip of a prepared host writes. Retention rides along with the flip
+ * (one round trip); it keeps the release flipped away from, so a flip back
+ * after activate or verify stays possible.
+ */
+function flipRecords(settings: Settings, member: HostDeploy): FlipRecords {
+  const { plan, active, facts } = member;
+  const after = factsAfterFlip(facts!, active!, member.departed, 'deploy', member.dataTarget);
+  const prune = planPrune(after, settings.keepReleases, [plan!.release, rollbackTarget(after)]);
+  return { active: active!, departed: member.departed, event: 'deploy', dataTarget: member.dataTarget, dataBefore: facts!.currentDataRelease, prune };
 }
 
 /** Another host failed before the flip: remove what was built here. */
@@ -189,12 +198,7 @@ async function flip(settings: Settings, member: HostDeploy): Promise<void> {
   const { host, context, plan, active, facts } = member;
   if (!host || !context || !plan || !active || !facts) return;
   member.warnings.forEach((warning) => member.deps.logger.warning(`${host.host}: ${warning}`));
-  const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
-  // Retention rides along with the flip (one round trip); it keeps the release flipped away
-  // from, so a flip back after activate or verify stays possible.
-  const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
-  const records = { active, departed: member.departed, event: 'deploy' as const, dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease, prune };
-  const lines = await host.run('flip', renderFlipScript(context, records), 600);
+  const lines = await host.run('flip', renderFlipScript(context, flipRecords(settings, member)), 600);
   member.result.removed = host.reportRemoved(lines);
   member.stage = 'flipped';
   member.flipped = true;
@@ -300,21 +304,6 @@ function buildingManifest(settings: Settings, plan: DeployPlan, host: string, st
   };
 }
 
-function showDryRun(logger: Logger, host: string, plan: DeployPlan, context: ScriptContext, building: Manifest, facts: HostFacts): void {
-  const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
-  logger.info(`${host}: dry run: would ${plan.action} ${plan.release} in ${plan.releasePath}${removal}; nothing is changed`);
-  const active = plan.action === 'build' ? { ...building, state: 'ready' as const } : reactivatedManifest(plan, facts);
-  const scripts: [string, RenderedScript][] = [];
-  if (plan.action === 'build') scripts.push(['build', renderBuildScript(context, building)]);
-  const dataTarget = plan.action === 'build' && context.migrate ? plan.release : '';
-  const records = { active, departed: departedManifest(facts, plan.previousRelease), event: 'deploy' as const, dataTarget, dataBefore: facts.currentDataRelease };
-  scripts.push(['flip', renderFlipScript(context, records)]);
-  for (const [name, script] of scripts) {
-    logger.startGroup(`${name} script for ${host} (dry run, not run)`);
-    script.display.split('\n').forEach((line) => logger.info(line));
-    logger.endGroup();
-  }
-}
 
 /** Said whenever data/current goes back to an older data release. */
 export function dataRollbackWarning(from: string, to: string): string {

@@ -24,6 +24,22 @@ export function emptyHostResult(host: string): HostResult {
   return { host, status: 'failed', release: '', previousRelease: '', releasePath: '', dataRelease: '', previousDataRelease: '', buildSeconds: 0, totalSeconds: 0, error: '' };
 }
 
+/**
+ * A host failed: log why, and report what is current there, as read before
+ * anything changed (null facts: nothing was read, so nothing is claimed).
+ */
+export function recordFailure(settings: Settings, result: HostResult, facts: HostFacts | null, error: unknown, logger: Logger): void {
+  const explained = explainFailure(result.host, error);
+  logger.error(explained.message);
+  Object.assign(result, {
+    status: 'failed',
+    error: explained.message,
+    ...(facts
+      ? { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease }
+      : {}),
+  });
+}
+
 /** Path of the release `current` points to, or '' when there is none. */
 export function currentPath(settings: Settings, facts: HostFacts): string {
   return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
@@ -46,17 +62,7 @@ export async function runOnHost(
     host = await HostSession.start(deps.transport, deps.logger, settings);
     Object.assign(run.result, await work(host, run));
   } catch (error) {
-    const explained = explainFailure(run.result.host, error);
-    deps.logger.error(explained.message);
-    const facts = run.facts;
-    Object.assign(run.result, {
-      status: 'failed',
-      release: facts?.currentRelease ?? '',
-      previousRelease: facts ? rollbackTarget(facts) : '',
-      releasePath: facts ? currentPath(settings, facts) : '',
-      dataRelease: facts?.currentDataRelease ?? '',
-      error: explained.message,
-    });
+    recordFailure(settings, run.result, run.facts, error, deps.logger);
   } finally {
     if (host) await host.close();
     else await deps.transport.close();

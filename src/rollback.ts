@@ -32,19 +32,17 @@ export function rollbackHost(settings: Settings, deps: HostDependencies): Promis
     const target = { ...facts.manifests.get(plan.target)!, dataRelease: dataTarget || facts.currentDataRelease };
     const from = facts.manifests.get(plan.from);
     const departed = from ? { ...from, state: plan.fromState } : null;
-    const flip = renderFlipScript(context, { active: target, departed, event: 'rollback', dataTarget, dataBefore: facts.currentDataRelease });
+    // Retention rides along with the flip, as on a deploy.
+    const after = factsAfterFlip(facts, target, departed, 'rollback', dataTarget);
+    const prune = planPrune(after, settings.keepReleases, [plan.target, rollbackTarget(after)]);
+    const flip = renderFlipScript(context, { active: target, departed, event: 'rollback', dataTarget, dataBefore: facts.currentDataRelease, prune });
     if (settings.dryRun) {
-      logger.info(`${host.host}: dry run: would flip current to releases/${plan.target}; nothing is changed`);
-      logger.startGroup(`flip script for ${host.host} (dry run, not run)`);
-      flip.display.split('\n').forEach((line) => logger.info(line));
-      logger.endGroup();
+      host.showDryRun(`flip current to releases/${plan.target}`, [['flip', flip]]);
       return { ...data, status: 'dry-run', release: plan.from, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), warnings };
     }
     warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-    await host.run('flip', flip, 60);
+    const removed = host.reportRemoved(await host.run('flip', flip, 600));
     logger.info(`${host.host}: current -> releases/${plan.target} (${plan.from} is now ${plan.fromState})`);
-    const after = factsAfterFlip(facts, target, departed, 'rollback', dataTarget);
-    const removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.target, rollbackTarget(after)]));
     return {
       status: 'rolled-back',
       release: plan.target,

@@ -196,7 +196,7 @@ for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
   if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
 done
 if [ -f "$tf_history_path" ]; then
-  tail -n 1000 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+  tail -n 200 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
 fi
 tf_lock_file=$tf_deploy_path/.tagflip/lock
 if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then

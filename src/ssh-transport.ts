@@ -108,7 +108,7 @@ export class SshTransport implements Transport {
     const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
     try {
       await client.connect({
-        ...(sock ? { sock } : { host }),
+        sock,
         host,
         port,
         username: user,

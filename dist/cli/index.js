@@ -35186,7 +35186,7 @@ for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
   if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
 done
 if [ -f "$tf_history_path" ]; then
-  tail -n 1000 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+  tail -n 200 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
 fi
 tf_lock_file=$tf_deploy_path/.tagflip/lock
 if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then
@@ -35807,6 +35807,15 @@ class HostSession {
         }
         return facts;
     }
+    /** A dry run: say what would happen, and show the scripts that would be sent (secrets as ***). */
+    showDryRun(what, scripts) {
+        this.logger.info(`${this.host}: dry run: would ${what}; nothing is changed`);
+        for (const [name, script] of scripts) {
+            this.logger.startGroup(`${name} script for ${this.host} (dry run, not run)`);
+            script.display.split('\n').forEach((line) => this.logger.info(line));
+            this.logger.endGroup();
+        }
+    }
     /** Step 12: remove what the plan says; returns the releases removed. */
     async prune(context, plan) {
         if (plan.remove.length === 0 && plan.removeData.length === 0)
@@ -35933,6 +35942,21 @@ class Deadline {
 function emptyHostResult(host) {
     return { host, status: 'failed', release: '', previousRelease: '', releasePath: '', dataRelease: '', previousDataRelease: '', buildSeconds: 0, totalSeconds: 0, error: '' };
 }
+/**
+ * A host failed: log why, and report what is current there, as read before
+ * anything changed (null facts: nothing was read, so nothing is claimed).
+ */
+function recordFailure(settings, result, facts, error, logger) {
+    const explained = explainFailure(result.host, error);
+    logger.error(explained.message);
+    Object.assign(result, {
+        status: 'failed',
+        error: explained.message,
+        ...(facts
+            ? { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease }
+            : {}),
+    });
+}
 /** Path of the release `current` points to, or '' when there is none. */
 function currentPath(settings, facts) {
     return facts.currentRelease ? releasePath(settings.deployPath, facts.currentRelease) : '';
@@ -35951,17 +35975,7 @@ async function runOnHost(settings, deps, work) {
         Object.assign(run.result, await work(host, run));
     }
     catch (error) {
-        const explained = explainFailure(run.result.host, error);
-        deps.logger.error(explained.message);
-        const facts = run.facts;
-        Object.assign(run.result, {
-            status: 'failed',
-            release: facts?.currentRelease ?? '',
-            previousRelease: facts ? rollbackTarget(facts) : '',
-            releasePath: facts ? currentPath(settings, facts) : '',
-            dataRelease: facts?.currentDataRelease ?? '',
-            error: explained.message,
-        });
+        recordFailure(settings, run.result, run.facts, error, deps.logger);
     }
     finally {
         if (host)
@@ -36094,18 +36108,9 @@ async function attempt(settings, member, work) {
         await work();
     }
     catch (error) {
-        const explained = explainFailure(member.result.host, error);
-        member.deps.logger.error(explained.message);
-        const facts = member.facts;
         member.stage = 'failed';
-        Object.assign(member.result, {
-            status: 'failed',
-            error: explained.message,
-            // Until a flip back, a host that flipped runs the new release.
-            ...(member.flipped || !facts
-                ? {}
-                : { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease }),
-        });
+        // Until a flip back, a host that flipped runs the new release: keep reporting that.
+        recordFailure(settings, member.result, member.flipped ? null : member.facts, error, member.deps.logger);
     }
 }
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
@@ -36130,23 +36135,21 @@ async function prepare(settings, member) {
         return;
     }
     const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
-    if (settings.dryRun) {
-        showDryRun(logger, host.host, plan, context, building, facts);
-        member.stage = 'done';
-        Object.assign(member.result, { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
-        return;
-    }
-    if (plan.action === 'build') {
-        const buildStarted = Date.now();
-        try {
-            const lines = await host.run('build', renderBuildScript(context, building), settings.commandTimeout * 2);
-            const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
-            member.active = { ...building, state: 'ready', finished, commit };
-        }
-        finally {
-            member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
-        }
+    const build = plan.action === 'build' ? renderBuildScript(context, building) : null;
+    if (build) {
+        member.active = { ...building, state: 'ready' };
         member.dataTarget = settings.migrate ? plan.release : '';
+        if (!settings.dryRun) {
+            const buildStarted = Date.now();
+            try {
+                const lines = await host.run('build', build, settings.commandTimeout * 2);
+                const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
+                member.active = { ...member.active, finished, commit };
+            }
+            finally {
+                member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
+            }
+        }
     }
     else {
         member.dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
@@ -36155,7 +36158,26 @@ async function prepare(settings, member) {
             member.warnings.push(dataRollbackWarning(facts.currentDataRelease, member.dataTarget));
     }
     member.departed = departedManifest(facts, plan.previousRelease);
+    if (settings.dryRun) {
+        const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+        const flip = renderFlipScript(context, flipRecords(settings, member));
+        host.showDryRun(`${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
+        member.stage = 'done';
+        Object.assign(member.result, { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
+        return;
+    }
     member.stage = 'ready';
+}
+/**
+ * What the flip of a prepared host writes. Retention rides along with the flip
+ * (one round trip); it keeps the release flipped away from, so a flip back
+ * after activate or verify stays possible.
+ */
+function flipRecords(settings, member) {
+    const { plan, active, facts } = member;
+    const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
+    const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
+    return { active: active, departed: member.departed, event: 'deploy', dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease, prune };
 }
 /** Another host failed before the flip: remove what was built here. */
 async function discard(settings, member, reason) {
@@ -36172,12 +36194,7 @@ async function flip(settings, member) {
     if (!host || !context || !plan || !active || !facts)
         return;
     member.warnings.forEach((warning) => member.deps.logger.warning(`${host.host}: ${warning}`));
-    const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
-    // Retention rides along with the flip (one round trip); it keeps the release flipped away
-    // from, so a flip back after activate or verify stays possible.
-    const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
-    const records = { active, departed: member.departed, event: 'deploy', dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease, prune };
-    const lines = await host.run('flip', renderFlipScript(context, records), 600);
+    const lines = await host.run('flip', renderFlipScript(context, flipRecords(settings, member)), 600);
     member.result.removed = host.reportRemoved(lines);
     member.stage = 'flipped';
     member.flipped = true;
@@ -36281,22 +36298,6 @@ function buildingManifest(settings, plan, host, started) {
         host,
     };
 }
-function showDryRun(logger, host, plan, context, building, facts) {
-    const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
-    logger.info(`${host}: dry run: would ${plan.action} ${plan.release} in ${plan.releasePath}${removal}; nothing is changed`);
-    const active = plan.action === 'build' ? { ...building, state: 'ready' } : reactivatedManifest(plan, facts);
-    const scripts = [];
-    if (plan.action === 'build')
-        scripts.push(['build', renderBuildScript(context, building)]);
-    const dataTarget = plan.action === 'build' && context.migrate ? plan.release : '';
-    const records = { active, departed: departedManifest(facts, plan.previousRelease), event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease };
-    scripts.push(['flip', renderFlipScript(context, records)]);
-    for (const [name, script] of scripts) {
-        logger.startGroup(`${name} script for ${host} (dry run, not run)`);
-        script.display.split('\n').forEach((line) => logger.info(line));
-        logger.endGroup();
-    }
-}
 /** Said whenever data/current goes back to an older data release. */
 function dataRollbackWarning(from, to) {
     return `data/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in data/releases/${from}). Set rollback-data: false to keep the current data.`;
@@ -36376,19 +36377,17 @@ function rollbackHost(settings, deps) {
         const target = { ...facts.manifests.get(plan.target), dataRelease: dataTarget || facts.currentDataRelease };
         const from = facts.manifests.get(plan.from);
         const departed = from ? { ...from, state: plan.fromState } : null;
-        const flip = renderFlipScript(context, { active: target, departed, event: 'rollback', dataTarget, dataBefore: facts.currentDataRelease });
+        // Retention rides along with the flip, as on a deploy.
+        const after = factsAfterFlip(facts, target, departed, 'rollback', dataTarget);
+        const prune = planPrune(after, settings.keepReleases, [plan.target, rollbackTarget(after)]);
+        const flip = renderFlipScript(context, { active: target, departed, event: 'rollback', dataTarget, dataBefore: facts.currentDataRelease, prune });
         if (settings.dryRun) {
-            logger.info(`${host.host}: dry run: would flip current to releases/${plan.target}; nothing is changed`);
-            logger.startGroup(`flip script for ${host.host} (dry run, not run)`);
-            flip.display.split('\n').forEach((line) => logger.info(line));
-            logger.endGroup();
+            host.showDryRun(`flip current to releases/${plan.target}`, [['flip', flip]]);
             return { ...data, status: 'dry-run', release: plan.from, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), warnings };
         }
         warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-        await host.run('flip', flip, 60);
+        const removed = host.reportRemoved(await host.run('flip', flip, 600));
         logger.info(`${host.host}: current -> releases/${plan.target} (${plan.from} is now ${plan.fromState})`);
-        const after = factsAfterFlip(facts, target, departed, 'rollback', dataTarget);
-        const removed = await host.prune(context, planPrune(after, settings.keepReleases, [plan.target, rollbackTarget(after)]));
         return {
             status: 'rolled-back',
             release: plan.target,
@@ -37545,7 +37544,7 @@ class SshTransport {
         const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
         try {
             await client.connect({
-                ...(sock ? { sock } : { host }),
+                sock,
                 host,
                 port,
                 username: user,
@@ -37609,7 +37608,7 @@ class SshTransport {
 
 
 /** The transport for the settings' host: SSH, or this machine for `local`. */
-function createTransport(settings, target = settings.target) {
+function createTransport(settings, target) {
     if (target.kind === 'local')
         return new LocalTransport();
     return new SshTransport({
@@ -37774,7 +37773,6 @@ function parseSettings(raw, context = {}) {
     return {
         command,
         targets,
-        target: targets[0],
         jumpHost,
         maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
         activate: parseScript('activate', raw['activate'] ?? ''),

@@ -23,3 +23,16 @@ export class DeployError extends Error {
     this.name = 'DeployError';
   }
 }
+
+/**
+ * A healthy host that was held back at the barrier because another host of the
+ * step failed: nothing went wrong here, so it names neither a phase nor a remedy.
+ */
+export class NotFlippedError extends DeployError {
+  constructor(host: string, failedHosts: readonly string[], detail = '') {
+    const others = `${failedHosts.length > 1 ? 'other hosts' : 'another host'} (${failedHosts.join(', ')})`;
+    super(host, 'barrier', `not flipped because ${others} failed`, '');
+    this.message = `${host}: not flipped because ${others} failed; nothing changed here${detail ? ` ${detail}` : ''}`;
+    this.name = 'NotFlippedError';
+  }
+}

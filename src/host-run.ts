@@ -31,13 +31,17 @@ export function emptyHostResult(host: string): HostResult {
 export function recordFailure(settings: Settings, result: HostResult, facts: HostFacts | null, error: unknown, logger: Logger): void {
   const explained = explainFailure(result.host, error);
   logger.error(explained.message);
-  Object.assign(result, {
-    status: 'failed',
-    error: explained.message,
-    ...(facts
-      ? { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease }
-      : {}),
-  });
+  Object.assign(result, { status: 'failed', error: explained.message, ...(facts ? restingResult(settings, facts) : {}) });
+}
+
+/**
+ * What a host reports when this step did not move its `current` (it failed
+ * before the flip, was held back, was unchanged, or it was a dry run): what
+ * runs there, and as previous-release the release a bare rollback would go
+ * to. One rule for one host and for a fleet.
+ */
+export function restingResult(settings: Settings, facts: HostFacts): Pick<HostResult, 'release' | 'previousRelease' | 'releasePath' | 'dataRelease'> {
+  return { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease };
 }
 
 /** Path of the release `current` points to, or '' when there is none. */

@@ -160,6 +160,65 @@ export function planRollback(facts: HostFacts, rollbackTo: string): RollbackPlan
   };
 }
 
+/** One host's facts, named, for decisions about the whole fleet. */
+export interface NamedFacts {
+  host: string;
+  facts: HostFacts;
+}
+
+/**
+ * A rollback of the whole step: every host goes to `target` (its plan may be
+ * `unchanged` where it is already there), or no host moves.
+ */
+export type FleetRollbackPlan =
+  | { kind: 'go'; target: string; plans: RollbackPlan[] }
+  | {
+      kind: 'refused';
+      /** Why the step is refused, naming the hosts concerned. */
+      refusal: PlanError;
+      /** Per host, in order: why it cannot go, or null when it could have (it is held back). */
+      errors: (PlanError | null)[];
+    };
+
+/**
+ * Decide one target for every host of a rollback (SPEC "Rollback", issue 9):
+ * a named `rollbackTo` must be complete on every host; a bare rollback goes to
+ * the hosts' rollback target only if every host has one and they all agree.
+ * Hosts whose histories differ must not end up on different releases.
+ */
+export function planFleetRollback(hosts: readonly NamedFacts[], rollbackTo: string): FleetRollbackPlan {
+  const outcomes = hosts.map(({ facts }): RollbackPlan | PlanError => {
+    try {
+      return planRollback(facts, rollbackTo);
+    } catch (error) {
+      if (error instanceof PlanError) return error;
+      throw error;
+    }
+  });
+  const errors = outcomes.map((outcome) => (outcome instanceof PlanError ? outcome : null));
+  const plans = outcomes.filter((outcome): outcome is RollbackPlan => !(outcome instanceof PlanError));
+  const targets = new Set(plans.map((plan) => plan.target));
+  if (plans.length === hosts.length && targets.size === 1) return { kind: 'go', target: plans[0].target, plans };
+  // One host: its own reason is the whole story.
+  if (hosts.length === 1) return { kind: 'refused', refusal: errors[0]!, errors };
+
+  if (rollbackTo) {
+    const missing = hosts.flatMap(({ host }, i) => (errors[i] ? [`${host}: ${errors[i]!.message.replace(`rollback-to ${rollbackTo} `, '')}`] : []));
+    return {
+      kind: 'refused',
+      refusal: new PlanError(`rollback-to ${rollbackTo} cannot be activated on every host (${missing.join('; ')})`, 'no host was flipped; name a release that is complete on every host'),
+      errors,
+    };
+  }
+  const candidates = hosts.map(({ host }, i) => `${host}: ${outcomes[i] instanceof PlanError ? 'none' : (outcomes[i] as RollbackPlan).target}`);
+  const refusal = new PlanError(
+    `the hosts do not agree on the release to roll back to (${candidates.join('; ')})`,
+    'no host was flipped; name the release with rollback-to (it must be complete on every host)',
+  );
+  // Every host has a candidate, but they differ: no host is to blame, each is refused.
+  return { kind: 'refused', refusal, errors: errors.some(Boolean) ? errors : hosts.map(() => refusal) };
+}
+
 export interface PrunePlan {
   /** Releases whose directories and records go, oldest first. */
   remove: string[];

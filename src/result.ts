@@ -43,6 +43,8 @@ export interface HostResult {
   report?: StatusReport;
   /** What the user must know even when all went well (e.g. data rolled back). */
   warnings?: string[];
+  /** Why a person must look at this host now (NEEDS ATTENTION: what it runs, what failed). */
+  attention?: string;
 }
 
 export interface RunResult {
@@ -61,14 +63,15 @@ export interface RunResult {
 export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
   // The outputs name what most hosts run; an unreachable host has nothing to say.
   const first = hosts.find((host) => host.release) ?? hosts[0];
+  // Any host that needs attention, or failed, fails the step: failed wins over rolled-back.
   const failed = hosts.some((host) => host.status === 'failed');
-  // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
-  const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');
-  // With several hosts, the most telling status wins: one host deployed means current changed.
+  const rolledBack = hosts.some((host) => host.status === 'rolled-back');
+  // With several hosts, the most telling status wins: one host deployed (or rolled back) means current changed.
   const deployed = command === 'deploy' && hosts.some((host) => host.status === 'deployed');
-  const status = failed ? 'failed' : rolledBack ? 'rolled-back' : deployed ? 'deployed' : first.status;
+  const status = failed ? 'failed' : command === 'deploy' && rolledBack ? 'rolled-back' : deployed ? 'deployed' : rolledBack ? 'rolled-back' : first.status;
   return {
-    ok: !failed && !rolledBack,
+    // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
+    ok: !failed && !(command === 'deploy' && rolledBack),
     status,
     release: first.release,
     previousRelease: first.previousRelease,
@@ -87,13 +90,15 @@ export function renderSummary(result: RunResult, title: string): string {
       .map(cell)
       .join(' | '),
   );
+  const attention = result.hosts.filter((host) => host.attention).map((host) => host.host);
   return [
-    `### ${title}: ${result.status}`,
+    `### ${title}: ${result.status}${attention.length > 0 ? ` (NEEDS ATTENTION: ${attention.join(', ')})` : ''}`,
     '',
     '| host | status | release | previous | build | total | error |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map((row) => `| ${row} |`),
     '',
+    ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${host.attention.replace(/\n/g, ' ')}\n`] : [])),
     ...result.hosts.flatMap((host) => (host.warnings ?? []).map((warning) => `> [!WARNING]\n> ${host.host}: ${warning.replace(/\n/g, ' ')}\n`)),
   ].join('\n');
 }
@@ -112,6 +117,7 @@ export function hostsOutput(hosts: readonly HostResult[]): string {
       'build-seconds': Math.round(host.buildSeconds * 10) / 10,
       'total-seconds': Math.round(host.totalSeconds * 10) / 10,
       error: host.error,
+      ...(host.attention ? { attention: host.attention } : {}),
       ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
     })),
   );

@@ -4,7 +4,7 @@ import { LocalTransport } from './local-transport.js';
 import { type Logger, hostLogger } from './logger.js';
 import { inPool } from './pool.js';
 import { type HostResult, type RunResult, renderStatus, summarize } from './result.js';
-import { rollbackHost } from './rollback.js';
+import { rollbackFleet } from './rollback.js';
 import type { Command, HostTarget, Settings } from './settings.js';
 import { pruneHost, statusOfHost } from './status.js';
 import { SshTransport } from './ssh-transport.js';
@@ -26,8 +26,8 @@ export function createTransport(settings: Settings, target: HostTarget): Transpo
   });
 }
 
-const COMMAND_RUNNERS: Record<Exclude<Command, 'deploy'>, (settings: Settings, deps: HostDependencies) => Promise<HostResult>> = {
-  rollback: rollbackHost,
+/** Commands that work on each host on its own; deploy and rollback move current on all hosts together. */
+const COMMAND_RUNNERS: Record<Exclude<Command, 'deploy' | 'rollback'>, (settings: Settings, deps: HostDependencies) => Promise<HostResult>> = {
   status: statusOfHost,
   prune: pruneHost,
 };
@@ -45,6 +45,8 @@ export async function runCommand(settings: Settings, logger: Logger, transports:
   let hosts: HostResult[];
   if (settings.command === 'deploy') {
     hosts = await deployFleet(settings, members, logger);
+  } else if (settings.command === 'rollback') {
+    hosts = await rollbackFleet(settings, members, logger);
   } else {
     const runner = COMMAND_RUNNERS[settings.command];
     const fleet = members.length > 1;

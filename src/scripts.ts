@@ -621,3 +621,15 @@ export function renderDiscardScript(context: ScriptContext, built: Manifest, dat
     DISCARD_BODY,
   );
 }
+
+const HISTORY_BODY = `tf_step record
+mkdir -p -- "$tf_deploy_path/.tagflip" && tf_append_history "$tf_history_line" || tf_fail 1 "cannot write $tf_history_path"`;
+
+/**
+ * Append one line to the history, e.g. that a rollback's activate or verify
+ * failed after its flip. Such a line (status failed) is not an activation:
+ * the flip's own line already said where current went.
+ */
+export function renderHistoryScript(context: ScriptContext, event: HistoryEntry['event'], status: string, details: { failedStep: string; exitCode: number | null; reason: string }): RenderedScript {
+  return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }], HISTORY_BODY);
+}

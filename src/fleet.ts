@@ -1,0 +1,283 @@
+import { NotFlippedError } from './errors.js';
+import type { HostFacts } from './facts.js';
+import { type HostDependencies, emptyHostResult, recordFailure } from './host-run.js';
+import { type HostSession, explainFailure } from './host-session.js';
+import { type Logger, hostLogger } from './logger.js';
+import { releasePath } from './paths.js';
+import type { HostResult } from './result.js';
+import { type FlipRecords, type RenderedScript, type ScriptContext, renderFlipScript, renderHistoryScript, renderHookScript } from './scripts.js';
+import type { Settings } from './settings.js';
+
+/**
+ * The shape of every step that moves `current` (SPEC, deploy steps 9–11 and
+ * "Rollback"): a first phase gets each host ready (a deploy builds, a rollback
+ * agrees on one target); then the barrier (all flip, or none does); the flip on
+ * every host; `activate`, then `verify`; and, if one of them fails, what the
+ * command does about it.
+ */
+
+/** What a ready host's flip does, and how to undo it. */
+export interface Change {
+  /** release: the release flipped to; previousRelease: the one flipped from (TAGFLIP_PREVIOUS_RELEASE). */
+  context: ScriptContext;
+  records: FlipRecords;
+  /** The host's result once flipped. */
+  outcome: Partial<HostResult>;
+  /** The flip back to the release that ran before (null: there was none, a first deploy). */
+  back: FlipRecords | null;
+  /** A deploy's release built here, removed when another host fails before the flip. */
+  discard: ((reason: string) => RenderedScript) | null;
+  /** Logged just before the flip, and shown in the summary. */
+  warnings: string[];
+}
+
+/** One host as it moves through the phases of the step. */
+export interface FleetHost {
+  deps: HostDependencies;
+  result: HostResult;
+  started: number;
+  /** Set once connected. */
+  host: HostSession | null;
+  /** Set once read, before anything changed. */
+  facts: HostFacts | null;
+  /** Set when the host is ready to flip. */
+  change: Change | null;
+  /** ready: waiting at the barrier; flipped: current moved; done: nothing (more) to do; failed: see `failure`. */
+  stage: 'ready' | 'flipped' | 'done' | 'failed';
+  failure: unknown;
+  /** current was moved by this run (and not yet moved back). */
+  flipped: boolean;
+}
+
+/** Runs one phase of the step, as one log group when there are several hosts. */
+export type Phase = (name: string, work: () => Promise<unknown>) => Promise<void>;
+
+export interface FleetOperation {
+  command: 'deploy' | 'rollback';
+  /** The first phase, on every host: each ends ready (with its change), done, or failed. */
+  prepare(hosts: FleetHost[], phase: Phase): Promise<void>;
+  /**
+   * When activate or verify fails after the flip. A deploy flips every host back
+   * to the release that ran before. A rollback does not flip forward again to
+   * the release it left (presumably the broken one): it stays, and names each
+   * host where a hook failed as needing attention.
+   */
+  afterHookFailure: 'flip back' | 'stay';
+}
+
+/** Run a step that moves `current` on every host: all flip, or none does. */
+export async function runFleet(settings: Settings, members: HostDependencies[], logger: Logger, operation: FleetOperation): Promise<HostResult[]> {
+  const fleet = members.length > 1;
+  const hosts: FleetHost[] = members.map((deps) => ({
+    deps: fleet ? { ...deps, logger: hostLogger(deps.logger, deps.transport.label) } : deps,
+    result: emptyHostResult(deps.transport.label),
+    started: Date.now(),
+    host: null,
+    facts: null,
+    change: null,
+    stage: 'ready',
+    failure: null,
+    flipped: false,
+  }));
+  const phase: Phase = async (name, work) => {
+    if (fleet) logger.startGroup(`${name} · ${hosts.length} hosts`);
+    try {
+      await work();
+    } finally {
+      if (fleet) logger.endGroup();
+    }
+  };
+  const onEach = (name: string, selected: FleetHost[], work: (member: FleetHost) => Promise<void>) =>
+    phase(name, () => Promise.all(selected.map((member) => attempt(settings, member, () => work(member)))));
+  const inStage = (stage: FleetHost['stage']) => hosts.filter((member) => member.stage === stage);
+  const named = (selected: FleetHost[]) => selected.map((member) => member.result.host);
+  try {
+    await operation.prepare(hosts, phase);
+
+    const failed = inStage('failed');
+    if (failed.length > 0) {
+      await Promise.all(inStage('ready').map((member) => attempt(settings, member, () => holdBack(member, named(failed)))));
+      return finishAll(hosts);
+    }
+
+    await onEach('flip', inStage('ready'), flip);
+    const notFlipped = inStage('failed');
+    if (notFlipped.length > 0) {
+      // All or none, whatever the command: the hosts that flipped go back.
+      const why = `flipped back because ${others(named(notFlipped))} failed at the flip`;
+      await phase('flip back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
+      return finishAll(hosts);
+    }
+
+    const hooks = [
+      ['activate', settings.activate],
+      ['verify', settings.verify],
+    ] as const;
+    for (const [name, command] of hooks) {
+      if (!command) continue;
+      // A deploy flips back after any failure, so it stops there; a rollback stays, so every host gets its verdict.
+      if (operation.afterHookFailure === 'flip back' && inStage('failed').length > 0) break;
+      await onEach(name, inStage('flipped'), (member) => runHook(member, name, command));
+    }
+    const sick = inStage('failed');
+    if (sick.length > 0 && operation.afterHookFailure === 'flip back') {
+      const why = 'rolled back because another host failed after the flip';
+      await phase('roll back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
+    } else if (sick.length > 0) {
+      await Promise.all(sick.map((member) => needsAttention(member)));
+    }
+    inStage('flipped').forEach((member) => (member.stage = 'done'));
+    return finishAll(hosts);
+  } finally {
+    await Promise.all(hosts.map((member) => (member.host ? member.host.close() : member.deps.transport.close())));
+  }
+}
+
+/** Run one step of a host's work; a failure marks that host failed and says why. */
+export async function attempt(settings: Settings, member: FleetHost, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    fail(settings, member, error);
+  }
+}
+
+/** Mark a host failed and say why. */
+export function fail(settings: Settings, member: FleetHost, error: unknown): void {
+  member.stage = 'failed';
+  member.failure = error;
+  // Until a flip back, a host that flipped runs the new release: keep reporting that.
+  recordFailure(settings, member.result, member.flipped ? null : member.facts, error, member.deps.logger);
+}
+
+/** A dry run on a ready host: what it would do, the exact scripts, and the hooks that would follow. */
+export function showDryRun(settings: Settings, member: FleetHost, what: string, scripts: readonly [string, RenderedScript][]): void {
+  const { host } = member;
+  if (!host) return;
+  host.showDryRun(what, scripts);
+  for (const [name, command] of [
+    ['activate', settings.activate],
+    ['verify', settings.verify],
+  ] as const) {
+    if (command) member.deps.logger.info(`${host.host}: dry run: then would run ${name}: ${command}`);
+  }
+}
+
+/** Another host failed before the flip: nothing moves here (a deploy removes what it built). */
+async function holdBack(member: FleetHost, failedHosts: string[]): Promise<void> {
+  const { host, change } = member;
+  if (host && change?.discard) {
+    const release = change.context.release;
+    await host.run('discard', change.discard(`${failedHosts.join(', ')} failed`), 600);
+    member.deps.logger.info(`${host.host}: removed releases/${release}: not flipped because ${others(failedHosts)} failed`);
+    throw new NotFlippedError(host.host, failedHosts, `(the release ${release} built here was removed)`);
+  }
+  throw new NotFlippedError(member.result.host, failedHosts);
+}
+
+/** Flip data/current (if it moves), then current; retention rides along. */
+async function flip(member: FleetHost): Promise<void> {
+  const { host, change } = member;
+  if (!host || !change) return;
+  const { logger } = member.deps;
+  change.warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
+  const lines = await host.run('flip', renderFlipScript(change.context, change.records), 600);
+  member.stage = 'flipped';
+  member.flipped = true;
+  member.result.removed = host.reportRemoved(lines);
+  const { records } = change;
+  const data = records.dataTarget ? `, data/current -> releases/${records.dataTarget}` : '';
+  const departed = records.departed ? ` (${records.departed.release} is now ${records.departed.state})` : '';
+  logger.info(`${host.host}: current -> releases/${records.active.release}${data}${departed}`);
+  Object.assign(member.result, change.outcome, { warnings: change.warnings });
+}
+
+/** `activate` or `verify` in the release that is now current, with the hook environment. */
+async function runHook(member: FleetHost, name: 'activate' | 'verify', command: string): Promise<void> {
+  const { host, change } = member;
+  if (!host || !change) return;
+  await host.run(name, renderHookScript(change.context, name, command), change.context.commandTimeout);
+}
+
+/**
+ * Put a flipped host back on the release it ran before, code and data, and
+ * activate that (every flip is followed by activate).
+ */
+async function flipBack(settings: Settings, operation: FleetOperation, member: FleetHost, why: string): Promise<void> {
+  const { host, change } = member;
+  if (!host || !change || !member.flipped) return;
+  const { logger } = member.deps;
+  const flippedTo = change.context.release;
+  const error = member.result.error;
+  const attention = (what: string, failure: unknown) => {
+    const message = `NEEDS ATTENTION: ${host.host} ${what}: ${explainFailure(host.host, failure).message}`;
+    logger.error(message);
+    Object.assign(member.result, { status: 'failed', error: [error, message].filter(Boolean).join('; '), attention: message });
+    member.stage = 'failed';
+  };
+  try {
+    const back = change.back;
+    if (!back) throw new Error('there is no previous release to go back to (this was the first deploy)');
+    const context = host.context(back.active.release, flippedTo);
+    await host.run('flip', renderFlipScript(context, back), 60);
+    logger.warning(`${host.host}: flipped back to releases/${back.active.release}${back.dataTarget ? ` and data release ${back.dataTarget}` : ''}`);
+    member.flipped = false;
+    // A deploy that ends where it started was rolled back; a rollback that ends where it started failed.
+    const deploy = operation.command === 'deploy';
+    Object.assign(member.result, {
+      status: deploy ? 'rolled-back' : 'failed',
+      release: back.active.release,
+      previousRelease: flippedTo,
+      releasePath: releasePath(settings.deployPath, back.active.release),
+      dataRelease: back.dataTarget || change.outcome.dataRelease,
+      previousDataRelease: back.dataTarget ? change.records.dataTarget : '',
+      error: error || `${host.host}: ${why}`,
+    });
+    member.stage = deploy ? 'done' : 'failed';
+    if (settings.activate) {
+      try {
+        await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
+      } catch (failure) {
+        attention(`is back on ${back.active.release}, but activate failed there`, failure);
+      }
+    }
+  } catch (failure) {
+    attention(`could not be put back on ${change.context.previousRelease || 'a previous release'} and still runs ${flippedTo}`, failure);
+  }
+}
+
+/**
+ * A rollback's activate or verify failed on this host after its flip. It stays
+ * on the target (going forward again would bring back what was rolled away
+ * from); the history says the hooks failed, and the host needs attention.
+ */
+async function needsAttention(member: FleetHost): Promise<void> {
+  const { host, change } = member;
+  if (!host || !change || !member.flipped) return;
+  const failure = explainFailure(host.host, member.failure);
+  const { release, previousRelease: from } = change.context;
+  const reason = `${failure.phase} failed after the rollback; current stays on ${release}, not flipped forward to ${from}`;
+  let unrecorded = '';
+  try {
+    await host.run('record', renderHistoryScript(change.context, 'rollback', 'failed', { failedStep: failure.phase, exitCode: failure.exitCode, reason }), 60);
+  } catch (error) {
+    unrecorded = ` (the history line saying so could not be written: ${explainFailure(host.host, error).message})`;
+  }
+  const message =
+    `NEEDS ATTENTION: ${host.host} now runs ${release} (rolled back from ${from}), but ${failure.phase} failed there; ` +
+    `tagflip did not flip forward to ${from} again, as that is presumably the broken release. ` +
+    `Check the app on ${host.host}, then deploy a fixed release or roll back to another one with rollback-to${unrecorded}`;
+  member.deps.logger.error(message);
+  Object.assign(member.result, { status: 'failed', error: `${member.result.error}; ${message}`, attention: message });
+}
+
+function others(hosts: readonly string[]): string {
+  return `${hosts.length > 1 ? 'other hosts' : 'another host'} (${hosts.join(', ')})`;
+}
+
+function finishAll(hosts: FleetHost[]): HostResult[] {
+  return hosts.map((member) => {
+    member.result.totalSeconds = (Date.now() - member.started) / 1000;
+    return member.result;
+  });
+}

@@ -87,8 +87,9 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
       if (fleet) logger.endGroup();
     }
   };
-  const onEach = (name: string, selected: FleetHost[], work: (member: FleetHost) => Promise<void>) =>
-    phase(name, () => Promise.all(selected.map((member) => attempt(settings, member, () => work(member)))));
+  const onEach = async (name: string, selected: FleetHost[], work: (member: FleetHost) => Promise<void>) => {
+    if (selected.length > 0) await phase(name, () => Promise.all(selected.map((member) => attempt(settings, member, () => work(member)))));
+  };
   const inStage = (stage: FleetHost['stage']) => hosts.filter((member) => member.stage === stage);
   const named = (selected: FleetHost[]) => selected.map((member) => member.result.host);
   try {

@@ -212,7 +212,7 @@ export function planFleetRollback(hosts: readonly NamedFacts[], rollbackTo: stri
   }
   const candidates = hosts.map(({ host }, i) => `${host}: ${outcomes[i] instanceof PlanError ? 'none' : (outcomes[i] as RollbackPlan).target}`);
   const refusal = new PlanError(
-    `the hosts do not agree on the release to roll back to (${candidates.join('; ')})`,
+    `${plans.length > 0 ? 'the hosts do not agree on the release to roll back to' : 'no host has a release to roll back to'} (${candidates.join('; ')})`,
     'no host was flipped; name the release with rollback-to (it must be complete on every host)',
   );
   // Every host has a candidate, but they differ: no host is to blame, each is refused.

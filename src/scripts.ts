@@ -623,7 +623,9 @@ export function renderDiscardScript(context: ScriptContext, built: Manifest, dat
 }
 
 const HISTORY_BODY = `tf_step record
-mkdir -p -- "$tf_deploy_path/.tagflip" && tf_append_history "$tf_history_line" || tf_fail 1 "cannot write $tf_history_path"`;
+if ! { mkdir -p -- "$tf_deploy_path/.tagflip" && tf_append_history "$tf_history_line"; }; then
+  tf_fail 1 "cannot write $tf_history_path"
+fi`;
 
 /**
  * Append one line to the history, e.g. that a rollback's activate or verify

@@ -163,8 +163,8 @@ test('one host fails its build: no host flips, the others discard their new rele
     if (host === broken) {
       expect(hostResult.error).toContain(`${broken.entry}: build failed: build exited with status 3`);
     } else {
-      expect(hostResult.error).toContain(`not flipped because ${broken.entry} failed`);
-      expect(hostResult.error).toContain(host.entry);
+      // A healthy host says what happened there; it does not blame the network.
+      expect(hostResult.error).toBe(`${host.entry}: not flipped because another host (${broken.entry}) failed; nothing changed here (the release v2 built here was removed)`);
     }
     expect(on(host, site).current()).toBe('releases/v1');
     expect(on(host, site).built()).toBe('v1\n');
@@ -175,6 +175,8 @@ test('one host fails its build: no host flips, the others discard their new rele
   const summary = renderSummary(result, 'tagflip deploy');
   expect(summary).toContain('### tagflip deploy: failed');
   expect(hostRow(summary, broken)).toContain('build exited with status 3');
+  expect(hostRow(summary, hosts[0])).toContain(`not flipped because another host (${broken.entry}) failed; nothing changed here`);
+  for (const text of [summary, hostsOutput(result.hosts), log]) expect(text).not.toMatch(/connection failed|check the host and the network/);
 }, 120_000);
 
 test('verify fails on one host after the flip: every host flips back and activates the previous release again', async () => {
@@ -281,7 +283,8 @@ test('one host unreachable (closed port): nothing flips anywhere, the error name
   expect(result.hosts[3].error).toContain(`${gone}: connect failed: connection refused on port ${port}`);
   for (const [i, host] of live.entries()) {
     expect(result.hosts[i]).toMatchObject({ status: 'failed', release: 'v1' });
-    expect(result.hosts[i].error).toContain(`not flipped because ${gone} failed`);
+    expect(result.hosts[i].error).toContain(`not flipped because another host (${gone}) failed; nothing changed here`);
+    expect(result.hosts[i].error).not.toContain('network');
     expect(on(host, site).current()).toBe('releases/v1');
     expect(on(host, site).releases()).toEqual(['v1']);
   }
@@ -301,7 +304,7 @@ test('one host with a wrong host key: nothing flips anywhere, the error names th
     expect(result.hosts[i]).toMatchObject({ host: host.entry, status: 'failed' });
     if (host !== impostor) {
       expect(result.hosts[i].release).toBe('v1');
-      expect(result.hosts[i].error).toContain(`not flipped because ${impostor.entry} failed`);
+      expect(result.hosts[i].error).toContain(`not flipped because another host (${impostor.entry}) failed; nothing changed here`);
     }
     expect(on(host, site).current()).toBe('releases/v1');
     expect(on(host, site).releases()).toEqual(['v1']);

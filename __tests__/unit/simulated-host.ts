@@ -88,7 +88,7 @@ export class SimulatedHost {
     const from = this.facts.manifests.get(plan.from);
     const departed = from ? { ...from, state: plan.fromState } : null;
     this.facts = factsAfterFlip(this.facts, target, departed, 'rollback', dataTarget);
-    this.prune([plan.target, rollbackTarget(this.facts)]);
+    this.prune([plan.target, plan.from, rollbackTarget(this.facts)]);
     return plan;
   }
 

@@ -278,11 +278,13 @@ describe('one host', () => {
     expect(on(host(), site).rawHistory()).toBe(before);
   }, 60_000);
 
-  test('a dry run of the current release reports dry-run, as every dry run does', async () => {
+  test('a dry run reports dry-run, of the current release too; previous-release is the rollback target, as whenever current stays', async () => {
     const site = newSite();
-    await deployAll([host()], site, ['v1']);
-    const { result } = await run([host()], site, { release: 'v1', 'dry-run': 'true' });
-    expect(result).toMatchObject({ ok: true, status: 'dry-run', release: 'v1' });
+    await deployAll([host()], site, ['v1', 'v2']);
+    const same = await run([host()], site, { release: 'v2', 'dry-run': 'true' });
+    expect(same.result).toMatchObject({ ok: true, status: 'dry-run', release: 'v2', previousRelease: 'v1' });
+    const next = await run([host()], site, { release: 'v3', 'dry-run': 'true' });
+    expect(next.result).toMatchObject({ ok: true, status: 'dry-run', release: 'v2', previousRelease: 'v1' });
   }, 60_000);
 
   test('re-activating a built release without a rebuild runs activate after its flip', async () => {

@@ -88,9 +88,9 @@ describe.each([
     expect(host.error).toMatch(/verify/);
     expect(log).toContain('flipped back to releases/good2');
     expect(current(site)).toBe('releases/good2');
+    await app.waitForBody(served('good2'));
     // bad really ran and failed its health check; then good2 was started again.
     expect(events.slice(0, 3)).toEqual(['start bad', 'health bad 500', 'start good2']);
-    await app.waitForBody(served('good2'));
   });
 
   test('command: rollback flips to good1, then runs activate and verify: good1 is served', async () => {

@@ -36,9 +36,19 @@ const HOST = '127.0.0.1';
 const NEEDED = [SUPERVISORD, SUPERVISORCTL, PYTHON, '/usr/bin/curl'];
 
 /** The app: see the module comment. Arguments: port, events file, data file. */
-const APP_SERVER = `import http.server, os, sys
+const APP_SERVER = `import socket, sys
 
+# Listen before anything else: a health check that connects while the rest loads
+# waits in the backlog rather than being refused (supervisord calls the app started
+# after startsecs, whether or not it listens by then).
 port, events, data_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(('127.0.0.1', port))
+listener.listen(16)
+
+import http.server, os
+
 version = open('version').read().strip()
 broken = os.path.exists('broken')
 data = open(data_file).read().strip() if os.path.exists(data_file) else None
@@ -68,7 +78,8 @@ class App(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.HTTPServer(('127.0.0.1', port), App)
+server = http.server.HTTPServer(('127.0.0.1', port), App, bind_and_activate=False)
+server.socket = listener
 event('start %s' % version)
 server.serve_forever()
 `;

@@ -1,3 +1,4 @@
+import { departedRecord } from './adopt.js';
 import type { HostFacts } from './facts.js';
 import { type HostDependencies, currentPath, emptyHostResult, recordFailure } from './host-run.js';
 import { HostSession, explainFailure } from './host-session.js';
@@ -159,7 +160,8 @@ async function prepare(settings: Settings, member: HostDeploy): Promise<void> {
     member.active = { ...reactivatedManifest(plan, facts), dataRelease: member.dataTarget || facts.currentDataRelease };
     if (member.dataTarget) member.warnings.push(dataRollbackWarning(facts.currentDataRelease, member.dataTarget));
   }
-  member.departed = departedManifest(facts, plan.previousRelease);
+  // A current release tagflip has no record of is adopted by this flip (adopt.ts).
+  member.departed = departedRecord(facts, plan.previousRelease);
   if (settings.dryRun) {
     const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
     const flip = renderFlipScript(context, flipRecords(settings, member));
@@ -230,7 +232,8 @@ async function flipBack(settings: Settings, member: HostDeploy): Promise<void> {
   const { host, plan, facts, active } = member;
   if (!host || !plan || !facts || !active || !member.flipped) return;
   const { logger } = member.deps;
-  const previous = facts.manifests.get(plan.previousRelease);
+  // The record the flip wrote for the release replaced (an adopted one included).
+  const previous = member.departed;
   const error = member.result.error;
   const attention = (what: string, failure: unknown) => {
     const message = `NEEDS ATTENTION: ${host.host} ${what}: ${explainFailure(host.host, failure).message}`;
@@ -273,12 +276,6 @@ function finishAll(hosts: HostDeploy[]): HostResult[] {
     member.result.totalSeconds = (Date.now() - member.started) / 1000;
     return member.result;
   });
-}
-
-/** The record of the release being replaced, now inactive (null when it has none). */
-function departedManifest(facts: HostFacts, release: string): Manifest | null {
-  const manifest = facts.manifests.get(release);
-  return manifest ? { ...manifest, state: 'inactive' } : null;
 }
 
 /** The record of a complete release that is activated again without a rebuild. */

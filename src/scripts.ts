@@ -499,7 +499,6 @@ tf_say flipped
 mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
   { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
-  { [ -z "$tf_adopted" ] || tf_append_history "$tf_history_adopt"; } &&
   tf_append_history "$tf_history_flip" ||
   tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"
 if [ -n "$tf_adopted" ]; then
@@ -538,8 +537,8 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords): 
       { name: 'tf_departed_manifest_path', value: records.departed ? manifestPath(context.deployPath, records.departed.release) : '' },
       { name: 'tf_departed_manifest', value: records.departed ? renderRecord(records.departed) : '' },
       { name: 'tf_adopted', value: adopted },
-      { name: 'tf_history_adopt', value: adopted ? renderRecord(adoption) : '' },
-      { name: 'tf_history_flip', value: renderRecord(historyEntry(context, records.event, status)) },
+      // An adoption goes in the history just before the flip away from the adopted release.
+      { name: 'tf_history_flip', value: [...(adopted ? [adoption] : []), historyEntry(context, records.event, status)].map(renderRecord).join('\n') },
       { name: 'tf_data_target', value: records.dataTarget },
       { name: 'tf_data_before', value: records.dataBefore },
       ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),

@@ -273,7 +273,7 @@ describe('renderStatus', () => {
     ];
     const lines = renderStatus(statusHost({ report: { ...REPORT, releases } })).slice(2);
     expect(lines[2]).toBe('  a-much-longer-name  inactive  abc1234  -                     -                  <- rollback target, adopted');
-    const starts = (line: string) => [...line.matchAll(/(?<=  )\S/g)].map((match) => match.index);
+    const starts = (line: string) => [...line.matchAll(/(?<= {2})\S/g)].map((match) => match.index);
     for (const line of lines) expect(starts(line).slice(0, 5)).toEqual(starts(lines[0]).slice(0, 5));
   });
 

@@ -1,3 +1,4 @@
+import { departedRecord } from './adopt.js';
 import type { HostFacts } from './facts.js';
 import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
@@ -71,9 +72,11 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
     active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
     if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
   }
-  const departed = departedManifest(facts, plan.previousRelease);
+  // A current release tagflip has no record of is adopted by this flip (adopt.ts).
+  const departed = departedRecord(facts, plan.previousRelease);
   const records = flipRecords(settings, plan, facts, active, departed, dataTarget);
-  const previous = facts.manifests.get(plan.previousRelease);
+  // The flip back goes to the release replaced, adopted or not.
+  const previous = departed;
   member.change = {
     context,
     records,
@@ -111,12 +114,6 @@ function flipRecords(settings: Settings, plan: DeployPlan, facts: HostFacts, act
   const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
   const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
   return { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease, prune };
-}
-
-/** The record of the release being replaced, now inactive (null when it has none). */
-function departedManifest(facts: HostFacts, release: string): Manifest | null {
-  const manifest = facts.manifests.get(release);
-  return manifest ? { ...manifest, state: 'inactive' } : null;
 }
 
 /** The record of a complete release that is activated again without a rebuild. */

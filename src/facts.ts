@@ -9,6 +9,12 @@ export interface HostFacts {
   currentRelease: string;
   /** The raw symlink target, for messages when it is not `releases/<name>`. */
   currentTarget: string;
+  /**
+   * The commit the current release's directory names (its git checkout's HEAD,
+   * or the REVISION file Capistrano writes), read only when tagflip has no
+   * record of that release: what is known about it when it is adopted. '' when unknown.
+   */
+  currentCommit: string;
   /** Whether releases/<the release being deployed> exists. */
   releaseDirExists: boolean;
   /** Every directory under releases/ that is named like a release. */
@@ -28,12 +34,16 @@ export interface HostFacts {
   problems: { check: string; message: string }[];
 }
 
+/** A full or abbreviated git object name: anything else in a REVISION file is not trusted as a commit. */
+const COMMIT_ID = /^[0-9a-f]{7,64}$/;
+
 /** Build HostFacts from the control lines the facts script printed. */
 export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
   const facts: HostFacts = {
     deployPathExists: false,
     currentRelease: '',
     currentTarget: '',
+    currentCommit: '',
     releaseDirExists: false,
     releaseDirs: new Set(),
     currentDataRelease: '',
@@ -65,6 +75,7 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
         facts.currentDataRelease = releaseOfLink(text);
       }
       if (key === 'lock-holder') facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
+      if (key === 'current-commit' && COMMIT_ID.test(text)) facts.currentCommit = text;
       if (key === 'current') {
         facts.currentTarget = text;
         facts.currentRelease = releaseOfLink(text);

@@ -128,19 +128,40 @@ export class HostSession {
     }
   }
 
-  /** Step 12: remove what the plan says; returns the releases removed. */
+  /** Step 12: remove what the plan says; returns the releases whose directories were removed. */
   async prune(context: ScriptContext, plan: PrunePlan): Promise<string[]> {
-    if (plan.remove.length === 0 && plan.removeData.length === 0) return [];
-    return this.reportRemoved(await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600));
+    if (plan.remove.length === 0 && plan.removeData.length === 0) {
+      this.reportLeftAlone(plan.unknown);
+      return [];
+    }
+    return this.reportRemoved(await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData, plan.unknown), 600));
   }
 
-  /** Log what a prune step removed (by itself or after a flip); returns the releases removed. */
+  /**
+   * Log what a prune step did (by itself or after a flip), as the host saw it:
+   * a directory is claimed removed only if it existed. Returns the releases
+   * whose directories were removed.
+   */
   reportRemoved(lines: readonly ControlLine[]): string[] {
-    const removed = lines.filter((line) => line.kind === 'removed').map((line) => line.rest);
-    const removedData = lines.filter((line) => line.kind === 'removed-data').map((line) => line.rest);
-    if (removed.length > 0) this.logger.info(`${this.host}: removed ${removed.join(', ')} (keep-releases: ${this.settings.keepReleases})`);
+    const names = (kind: string) => lines.filter((line) => line.kind === kind).map((line) => line.rest);
+    const removed = names('removed');
+    const records = names('removed-record');
+    const removedData = names('removed-data');
+    this.reportLeftAlone(lines.filter((line) => line.kind === 'left-alone').flatMap((line) => line.args));
+    if (removed.length > 0) this.logger.info(`${this.host}: removed ${removed.map((name) => `releases/${name}`).join(', ')} (keep-releases: ${this.settings.keepReleases})`);
+    if (records.length > 0) {
+      const [of, its] = records.length > 1 ? ['records', 'their directories were'] : ['record', 'its directory was'];
+      this.logger.info(`${this.host}: removed the ${of} of ${records.join(', ')} (${its} already gone: a failed build removes its own)`);
+    }
     if (removedData.length > 0) this.logger.info(`${this.host}: removed data releases ${removedData.join(', ')} (no kept release uses them)`);
     return removed;
+  }
+
+  /** Say once which directories retention leaves alone, and why. */
+  private reportLeftAlone(unknown: readonly string[]): void {
+    if (unknown.length === 0) return;
+    const list = unknown.map((name) => `releases/${name}`).join(', ');
+    this.logger.info(`${this.host}: left ${list} alone: tagflip has no record of ${unknown.length > 1 ? 'them' : 'it'} (made by hand or another tool); remove by hand what is not needed`);
   }
 
   /** Run one phase script; every `step` line it prints opens a log group. */

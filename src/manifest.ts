@@ -21,11 +21,17 @@ export interface Manifest {
   actor: string;
   runUrl: string;
   host: string;
+  /**
+   * Set on a release tagflip did not build but found current on its first flip
+   * (made by hand, by Capistrano): when it was adopted. Absent otherwise.
+   */
+  adopted?: string;
 }
 
 export interface HistoryEntry {
   time: string;
-  event: 'deploy' | 'rollback' | 'prune';
+  /** adopt: a release made without tagflip was current before this host's first flip (see adopt.ts). */
+  event: 'adopt' | 'deploy' | 'rollback' | 'prune';
   status: string;
   release: string;
   previousRelease: string;
@@ -34,7 +40,7 @@ export interface HistoryEntry {
   runUrl: string;
   exitCode?: number | null;
   failedStep?: string;
-  /** With event prune: the releases whose directories were removed. */
+  /** With event prune: the releases removed (directory and record, or only the record of a failed one). */
   removed?: string[];
   /** With event prune: the data releases removed. */
   removedData?: string[];
@@ -53,7 +59,7 @@ export interface LockHolder {
 /** Read one line of history.jsonl; null for anything tagflip did not write. */
 export function parseHistoryEntry(text: string): HistoryEntry | null {
   const record = parseObject(text);
-  if (!record || !['deploy', 'rollback', 'prune'].includes(record.event as string) || typeof record.status !== 'string') return null;
+  if (!record || !['adopt', 'deploy', 'rollback', 'prune'].includes(record.event as string) || typeof record.status !== 'string') return null;
   const text_ = (key: string): string => (typeof record[key] === 'string' ? (record[key] as string) : '');
   return {
     time: text_('time'),
@@ -122,6 +128,7 @@ export function parseManifest(text: string): Manifest | null {
     actor: text_('actor'),
     runUrl: text_('runUrl'),
     host: text_('host'),
+    ...(text_('adopted') ? { adopted: text_('adopted') } : {}),
   };
 }
 

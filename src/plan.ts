@@ -1,3 +1,4 @@
+import { adoptedNow } from './adopt.js';
 import type { HostFacts } from './facts.js';
 import { COMPLETE_STATES, type HistoryEntry, type Manifest } from './manifest.js';
 import { releasePath } from './paths.js';
@@ -69,13 +70,14 @@ function isComplete(facts: HostFacts, release: string): boolean {
 
 /**
  * The releases that were current, as a stack rebuilt from the history: a
- * deploy pushes its release, a rollback pops back down to its target (or
- * pushes it, when it went to a release that was not below).
+ * deploy pushes its release, and so does the adoption of a release that was
+ * current before tagflip's first flip; a rollback pops back down to its target
+ * (or pushes it, when it went to a release that was not below).
  */
 export function activationStack(facts: HostFacts): string[] {
   const stack: string[] = [];
   for (const entry of facts.history) {
-    if (entry.event === 'deploy' && entry.status === 'deployed') stack.push(entry.release);
+    if (entry.event === 'adopt' || (entry.event === 'deploy' && entry.status === 'deployed')) stack.push(entry.release);
     if (entry.event === 'rollback' && entry.status === 'rolled-back') {
       const below = stack.lastIndexOf(entry.release);
       if (below >= 0) stack.splice(below + 1);
@@ -225,35 +227,41 @@ export interface PrunePlan {
   keep: string[];
   /** Data releases no kept release uses (never data/current). */
   removeData: string[];
+  /** Directories tagflip has no record of (made by hand, by another tool): never removed, only named. */
+  unknown: string[];
 }
 
 /**
  * Retention (SPEC step 12): keep the `keep` newest complete releases by
  * finished time, plus `current` and the rollback target whatever their age;
- * remove every other release directory, complete or not.
+ * remove every other release directory tagflip has a record of, complete or
+ * not. A directory without a record is left alone: tagflip cannot tell what it
+ * is, and it may be the only copy of a release made before tagflip.
  */
 export function planPrune(facts: HostFacts, keep: number, protect: readonly string[]): PrunePlan {
   const finished = (release: string) => {
     const manifest = facts.manifests.get(release);
     return manifest?.finished || manifest?.started || '';
   };
-  const complete = [...facts.releaseDirs]
+  const recorded = [...facts.releaseDirs].filter((release) => facts.manifests.has(release));
+  const complete = recorded
     .filter((release) => {
-      const state = facts.manifests.get(release)?.state;
-      return state !== undefined && (COMPLETE_STATES.includes(state) || state === 'rolled-back');
+      const state = facts.manifests.get(release)!.state;
+      return COMPLETE_STATES.includes(state) || state === 'rolled-back';
     })
     .sort((a, b) => finished(b).localeCompare(finished(a)) || b.localeCompare(a));
   const kept = new Set([...complete.slice(0, keep), ...protect.filter(Boolean)]);
-  const byAge = [...facts.releaseDirs].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
+  const byAge = [...recorded].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
   // Failed releases have no directory left, but their records go too.
   const failedRecords = [...facts.manifests.values()].filter((manifest) => manifest.state === 'failed' && !facts.releaseDirs.has(manifest.release)).map((manifest) => manifest.release);
-  const keepList = complete.filter((release) => kept.has(release)).concat([...kept].filter((release) => !complete.includes(release) && facts.releaseDirs.has(release)));
+  const keepList = complete.filter((release) => kept.has(release)).concat([...kept].filter((release) => !complete.includes(release) && recorded.includes(release)));
   const usedData = new Set([facts.currentDataRelease, ...keepList.map((release) => facts.manifests.get(release)?.dataRelease ?? '')]);
   return {
     remove: [...byAge.filter((release) => !kept.has(release)), ...failedRecords],
     keep: keepList,
     // If data/current is not a link tagflip can read, nothing tells which data is live: keep all.
     removeData: facts.currentDataTarget && !facts.currentDataRelease ? [] : [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
+    unknown: [...facts.releaseDirs].filter((release) => !facts.manifests.has(release)).sort(),
   };
 }
 
@@ -262,9 +270,11 @@ export function factsAfterFlip(facts: HostFacts, active: Manifest, departed: Man
   const manifests = new Map(facts.manifests);
   manifests.set(active.release, { ...active, state: 'active' });
   if (departed) manifests.set(departed.release, departed);
+  const line = (entry: Pick<HistoryEntry, 'event' | 'status' | 'release' | 'previousRelease'>): HistoryEntry => ({ time: '', host: '', actor: '', runUrl: '', ...entry });
   const history: HistoryEntry[] = [
     ...facts.history,
-    { time: '', event, status: event === 'deploy' ? 'deployed' : 'rolled-back', release: active.release, previousRelease: departed?.release ?? '', host: '', actor: '', runUrl: '' },
+    ...(adoptedNow(departed) ? [line({ event: 'adopt', status: 'adopted', release: departed!.release, previousRelease: '' })] : []),
+    line({ event, status: event === 'deploy' ? 'deployed' : 'rolled-back', release: active.release, previousRelease: departed?.release ?? '' }),
   ];
   return {
     ...facts,

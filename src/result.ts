@@ -7,12 +7,15 @@ export type HostStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed' | '
 /** One release on a host, as `command: status` reports it. */
 export interface ReleaseInfo {
   release: string;
-  state: ReleaseState | 'no record';
+  /** unknown: a directory tagflip has no record of (made by hand or another tool); retention leaves it alone. */
+  state: ReleaseState | 'unknown';
   commit: string;
   finished: string;
   actor: string;
   current: boolean;
   rollbackTarget: boolean;
+  /** Made without tagflip, recorded when tagflip first flipped away from it. */
+  adopted: boolean;
 }
 
 /** What `command: status` found on a host. */
@@ -139,13 +142,14 @@ export function releasesOutput(hosts: readonly HostResult[]): string {
         actor: release.actor,
         current: release.current,
         'rollback-target': release.rollbackTarget,
+        adopted: release.adopted,
       })),
       error: host.error,
     })),
   );
 }
 
-/** command: status in words, for the log and the CLI. */
+/** command: status in words, for the log and the CLI: one line per release, in columns. */
 export function renderStatus(host: HostResult): string[] {
   const report = host.report;
   if (!report) return [`${host.host}: ${host.error || 'no status'}`];
@@ -153,12 +157,15 @@ export function renderStatus(host: HostResult): string[] {
     `${host.host}: current ${report.current || '(none)'}, rollback target ${report.rollbackTarget || '(none)'}`,
     report.lockHolder ? `  locked by ${describeHolderBrief(report.lockHolder)}` : '  not locked',
   ];
-  for (const release of report.releases) {
-    const marks = [release.current ? 'current' : '', release.rollbackTarget ? 'rollback target' : ''].filter(Boolean).join(', ');
-    const details = [release.commit.slice(0, 12), release.finished, release.actor].filter(Boolean).join('  ');
-    lines.push(`  ${release.release.padEnd(20)} ${release.state.padEnd(11)} ${details}${marks ? `  <- ${marks}` : ''}`);
-  }
-  return lines;
+  if (report.releases.length === 0) return lines;
+  const rows = report.releases.map((release) => {
+    const marks = [release.current && 'current', release.rollbackTarget && 'rollback target', release.adopted && 'adopted'].filter(Boolean).join(', ');
+    // An empty value shows as '-', so that every column stays under its heading.
+    return [release.release, release.state, release.commit.slice(0, 12), release.finished, release.actor].map((value) => value || '-').concat(marks ? `<- ${marks}` : '');
+  });
+  const table = [['release', 'state', 'commit', 'finished', 'actor', ''], ...rows];
+  const widths = table[0].map((_, column) => Math.max(...table.map((row) => row[column].length)));
+  return lines.concat(table.map((row) => `  ${row.map((value, column) => value.padEnd(widths[column])).join('  ')}`.trimEnd()));
 }
 
 function describeHolderBrief(holder: LockHolder): string {

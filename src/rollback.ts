@@ -1,3 +1,4 @@
+import { departedRecord } from './adopt.js';
 import { dataRollbackWarning } from './deploy.js';
 import { type FleetHost, attempt, fail, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
@@ -77,7 +78,8 @@ function ready(settings: Settings, member: FleetHost, plan: RollbackPlan): void 
     warnings.push(`rollback-data is false: data/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
   }
   const target = { ...facts.manifests.get(plan.target)!, dataRelease: dataTarget || facts.currentDataRelease };
-  const from = facts.manifests.get(plan.from);
+  // A current release tagflip has no record of is adopted by this flip, as on a deploy.
+  const from = departedRecord(facts, plan.from);
   const departed = from ? { ...from, state: plan.fromState } : null;
   // Retention rides along with the flip, as on a deploy; it keeps the release
   // rolled away from, so a flip back (if another host cannot flip) stays possible.

@@ -1,3 +1,4 @@
+import { adoptedNow } from './adopt.js';
 import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, STEP, renderRecord } from './manifest.js';
 import { manifestPath, releasePath, sharedPath } from './paths.js';
 import { type Assignment, renderAssignments } from './shell.js';
@@ -184,6 +185,23 @@ fi
 
 const FACTS_BODY = `tf_step facts
 if [ -L "$tf_deploy_path/current" ]; then tf_say fact current "$(readlink -- "$tf_deploy_path/current")"; fi
+# A current release without a record (made by hand, by Capistrano) is adopted by
+# the next flip: say its commit, when its directory tells it cheaply.
+tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
+case $tf_link in
+  releases/?*)
+    tf_name=\${tf_link#releases/}
+    tf_name=\${tf_name%/}
+    tf_dir=$tf_deploy_path/releases/$tf_name
+    if [ -d "$tf_dir" ] && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
+      if [ -f "$tf_dir/REVISION" ]; then
+        tf_say fact current-commit "$(head -c 64 -- "$tf_dir/REVISION" | tr -d '[:space:]')"
+      elif [ -e "$tf_dir/.git" ] && command -v git >/dev/null 2>&1; then
+        tf_say fact current-commit "$(git -C "$tf_dir" rev-parse --verify --quiet HEAD 2>/dev/null </dev/null)"
+      fi
+    fi
+    ;;
+esac
 if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
 for tf_dir in "$tf_deploy_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
@@ -482,7 +500,10 @@ mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
   { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
   tf_append_history "$tf_history_flip" ||
-  tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"`;
+  tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"
+if [ -n "$tf_adopted" ]; then
+  tf_say log "adopted releases/$tf_adopted (made without tagflip): recorded as inactive, the release to go back to"
+fi`;
 
 export interface FlipRecords {
   /** The record of the release that becomes current. */
@@ -497,7 +518,7 @@ export interface FlipRecords {
    * Retention to apply right after a successful flip, in the same round trip.
    * Safe before activate/verify: the plan keeps the release flipped away from.
    */
-  prune?: { remove: readonly string[]; removeData: readonly string[] };
+  prune?: { remove: readonly string[]; removeData: readonly string[]; unknown?: readonly string[] };
 }
 
 /**
@@ -506,28 +527,38 @@ export interface FlipRecords {
  */
 export function renderFlipScript(context: ScriptContext, records: FlipRecords): RenderedScript {
   const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
-  const prune = records.prune && records.prune.remove.length + records.prune.removeData.length > 0 ? records.prune : null;
+  const prune = records.prune && records.prune.remove.length + records.prune.removeData.length + (records.prune.unknown?.length ?? 0) > 0 ? records.prune : null;
+  const adopted = adoptedNow(records.departed) ? records.departed!.release : '';
+  const adoption: HistoryEntry = { ...historyEntry(context, 'adopt', 'adopted'), release: adopted, previousRelease: '' };
   return render(
     [
       ...commonAssignments(context),
       { name: 'tf_manifest_active', value: renderRecord({ ...records.active, state: 'active', activated: NOW }) },
       { name: 'tf_departed_manifest_path', value: records.departed ? manifestPath(context.deployPath, records.departed.release) : '' },
       { name: 'tf_departed_manifest', value: records.departed ? renderRecord(records.departed) : '' },
-      { name: 'tf_history_flip', value: renderRecord(historyEntry(context, records.event, status)) },
+      { name: 'tf_adopted', value: adopted },
+      // An adoption goes in the history just before the flip away from the adopted release.
+      { name: 'tf_history_flip', value: [...(adopted ? [adoption] : []), historyEntry(context, records.event, status)].map(renderRecord).join('\n') },
       { name: 'tf_data_target', value: records.dataTarget },
       { name: 'tf_data_before', value: records.dataBefore },
-      ...(prune ? pruneAssignments(context, prune.remove, prune.removeData) : []),
+      ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ],
     prune ? `${FLIP_BODY}\n${PRUNE_BODY}` : FLIP_BODY,
   );
 }
 
 const PRUNE_BODY = `tf_step prune
+if [ -n "$tf_prune_unknown" ]; then tf_say left-alone "$tf_prune_unknown"; fi
 tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
 tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_current=''
-# Never what is live, whatever the plan said: check everything before removing anything.
+tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
+# Never what is live, nor a directory tagflip has no record of, whatever the
+# plan said: check everything before removing anything.
 for tf_name in $tf_prune; do
   if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+  if tf_exists "$tf_deploy_path/releases/$tf_name" && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
+    tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
+  fi
 done
 tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
 for tf_name in $tf_prune_data; do
@@ -536,27 +567,33 @@ for tf_name in $tf_prune_data; do
     tf_fail 1 "refusing to remove data release $tf_name: it is data/current"
   fi
 done
+# The directory goes before its record: a directory half removed keeps its
+# record, so the next prune may finish the job.
 for tf_name in $tf_prune; do
-  rm -rf -- "$tf_deploy_path/releases/$tf_name" "$tf_deploy_path/.tagflip/releases/$tf_name.json" ||
-    tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
-  tf_say removed "$tf_name"
+  if tf_exists "$tf_deploy_path/releases/$tf_name"; then
+    rm -rf -- "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
+    tf_say removed "$tf_name"
+  else
+    tf_say removed-record "$tf_name"
+  fi
+  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" || tf_fail 1 "cannot remove the record of $tf_name"
 done
 for tf_name in $tf_prune_data; do
   rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
   tf_say removed-data "$tf_name"
 done
-tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
+[ -z "$tf_prune$tf_prune_data" ] || tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
 
 /**
- * Step 12: remove releases (directory and record). Release names are
- * validated names (letters, digits, . _ + -), so a space-separated list is safe
- * to split.
+ * Step 12: remove releases (directory and record); name the directories left
+ * alone because tagflip has no record of them. Release names are validated
+ * names (letters, digits, . _ + -), so a space-separated list is safe to split.
  */
-export function renderPruneScript(context: ScriptContext, remove: readonly string[], removeData: readonly string[] = []): RenderedScript {
-  return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData)], PRUNE_BODY);
+export function renderPruneScript(context: ScriptContext, remove: readonly string[], removeData: readonly string[] = [], unknown: readonly string[] = []): RenderedScript {
+  return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
 }
 
-function pruneAssignments(context: ScriptContext, remove: readonly string[], removeData: readonly string[]): Assignment[] {
+function pruneAssignments(context: ScriptContext, remove: readonly string[], removeData: readonly string[], unknown: readonly string[] = []): Assignment[] {
   const entry: HistoryEntry = {
     ...historyEntry(context, 'prune', 'pruned'),
     release: '',
@@ -567,6 +604,7 @@ function pruneAssignments(context: ScriptContext, remove: readonly string[], rem
   return [
     { name: 'tf_prune', value: remove.join(' ') },
     { name: 'tf_prune_data', value: removeData.join(' ') },
+    { name: 'tf_prune_unknown', value: unknown.join(' ') },
     { name: 'tf_history_prune', value: renderRecord(entry) },
   ];
 }

@@ -12,12 +12,13 @@ export function statusReport(facts: HostFacts): StatusReport {
     const manifest = facts.manifests.get(release);
     return {
       release,
-      state: manifest?.state ?? 'no record',
+      state: manifest?.state ?? 'unknown',
       commit: manifest?.commit ?? '',
       finished: manifest?.finished ?? '',
       actor: manifest?.actor ?? '',
       current: release === facts.currentRelease,
       rollbackTarget: release === target,
+      adopted: Boolean(manifest?.adopted),
     };
   });
   // Newest first, as a log reads best; releases without a time last.
@@ -46,7 +47,8 @@ export function pruneHost(settings: Settings, deps: HostDependencies): Promise<H
     const outcome = { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease };
     if (settings.dryRun) {
       const data = plan.removeData.length > 0 ? ` and data releases ${plan.removeData.join(', ')}` : '';
-      deps.logger.info(`${host.host}: dry run: would remove ${plan.remove.join(', ') || 'nothing'}${data}; would keep ${plan.keep.join(', ') || 'nothing'}`);
+      const unknown = plan.unknown.length > 0 ? `; would leave alone ${plan.unknown.join(', ')} (no record)` : '';
+      deps.logger.info(`${host.host}: dry run: would remove ${plan.remove.join(', ') || 'nothing'}${data}; would keep ${plan.keep.join(', ') || 'nothing'}${unknown}`);
       return { ...outcome, status: 'dry-run' };
     }
     const removed = await host.prune(context, plan);

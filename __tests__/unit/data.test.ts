@@ -124,15 +124,15 @@ describe('planPrune with data', () => {
     });
 
   test('a data release no kept release uses goes; the ones kept releases use stay', () => {
-    expect(planPrune(host(), 5, ['v5', 'v4'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'], removeData: ['d0'] });
+    expect(planPrune(host(), 5, ['v5', 'v4'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'], removeData: ['d0'], unknown: [] });
   });
 
   test('the releases that used a data release are removed: it goes with them', () => {
-    expect(planPrune(host(), 3, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2'], keep: ['v5', 'v4', 'v3'], removeData: ['d0', 'v1'] });
+    expect(planPrune(host(), 3, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2'], keep: ['v5', 'v4', 'v3'], removeData: ['d0', 'v1'], unknown: [] });
   });
 
   test('one kept release still using a data release is enough to keep it', () => {
-    expect(planPrune(host(), 2, ['v5', 'v2'])).toEqual({ remove: ['v1', 'v3'], keep: ['v5', 'v4', 'v2'], removeData: ['d0'] });
+    expect(planPrune(host(), 2, ['v5', 'v2'])).toEqual({ remove: ['v1', 'v3'], keep: ['v5', 'v4', 'v2'], removeData: ['d0'], unknown: [] });
   });
 
   test('data/current is never removed, even when no kept release uses it', () => {
@@ -140,11 +140,11 @@ describe('planPrune with data', () => {
     expect(planPrune(f, 1, ['v5']).removeData).toEqual(['v1']);
     // After a rollback with rollback-data false, data/current may be a data release no kept record names.
     const g = host({ current: 'v1', dirs: ['v1', 'v2'], records: [at('v1', 'active', 1, 'v1'), at('v2', 'inactive', 2, 'v1')], dataCurrent: 'v3' });
-    expect(planPrune(g, 5, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: ['d0'] });
+    expect(planPrune(g, 5, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: ['d0'], unknown: [] });
   });
 
   test('the rollback target’s data release stays when its age alone would not keep the release', () => {
-    expect(planPrune(host(), 1, ['v5', 'v1'])).toEqual({ remove: ['v2', 'v3', 'v4'], keep: ['v5', 'v1'], removeData: ['d0'] });
+    expect(planPrune(host(), 1, ['v5', 'v1'])).toEqual({ remove: ['v2', 'v3', 'v4'], keep: ['v5', 'v1'], removeData: ['d0'], unknown: [] });
   });
 
   test('a rolled-back release kept by keep-releases keeps its data release', () => {
@@ -155,8 +155,8 @@ describe('planPrune with data', () => {
       data: ['v1', 'v2'],
       dataCurrent: 'v1',
     });
-    expect(planPrune(f, 2, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: [] });
-    expect(planPrune(f, 1, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: [] });
+    expect(planPrune(f, 2, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: [], unknown: [] });
+    expect(planPrune(f, 1, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: [], unknown: [] });
   });
 
   test('records that are removed (failed releases) or have no directory protect no data', () => {
@@ -165,7 +165,7 @@ describe('planPrune with data', () => {
       records: [at('v4', 'inactive', 4, 'v1'), at('v5', 'active', 5, 'v3'), at('v6', 'failed', 6, 'v6')],
       data: ['v1', 'v3', 'v6'],
     });
-    expect(planPrune(f, 5, ['v5'])).toEqual({ remove: ['v6'], keep: ['v5'], removeData: ['v1', 'v6'] });
+    expect(planPrune(f, 5, ['v5'])).toEqual({ remove: ['v6'], keep: ['v5'], removeData: ['v1', 'v6'], unknown: [] });
   });
 
   test('data releases to remove are sorted by name', () => {
@@ -181,7 +181,7 @@ describe('planPrune with data', () => {
   test('after a deploy with migrate (factsAfterFlip with the data target), the new data release is live and kept', () => {
     const before = host();
     const after = factsAfterFlip(before, at('v6', 'ready', 6, 'v6'), at('v5', 'inactive', 5, 'v3'), 'deploy', 'v6');
-    expect(planPrune(after, 2, ['v6', rollbackTarget(after)])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v6', 'v5'], removeData: ['d0', 'v1'] });
+    expect(planPrune(after, 2, ['v6', rollbackTarget(after)])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v6', 'v5'], removeData: ['d0', 'v1'], unknown: [] });
   });
 
   // The preflight tells whoever adopts tagflip with existing data to "move the data to

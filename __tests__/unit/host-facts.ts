@@ -43,6 +43,7 @@ export function facts(changes: FactsChanges = {}): HostFacts {
     deployPathExists: true,
     currentRelease: current ?? '',
     currentTarget: current ? `releases/${current}` : '',
+    currentCommit: '',
     releaseDirExists: false,
     releaseDirs: new Set(dirs),
     currentDataRelease: dataCurrent,

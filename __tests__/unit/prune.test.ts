@@ -20,16 +20,16 @@ const five = () =>
 
 describe('planPrune', () => {
   test('keeps the keep-releases newest complete releases by finished time; removes the rest, oldest first', () => {
-    expect(planPrune(five(), 3, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2'], keep: ['v5', 'v4', 'v3'], removeData: [] });
+    expect(planPrune(five(), 3, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2'], keep: ['v5', 'v4', 'v3'], removeData: [], unknown: [] });
   });
 
   test('keep 1: only the current one (and the rollback target)', () => {
-    expect(planPrune(five(), 1, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2', 'v3'], keep: ['v5', 'v4'], removeData: [] });
+    expect(planPrune(five(), 1, ['v5', 'v4'])).toEqual({ remove: ['v1', 'v2', 'v3'], keep: ['v5', 'v4'], removeData: [], unknown: [] });
   });
 
   test('keep as many as there are, or more: nothing to remove', () => {
-    expect(planPrune(five(), 5, ['v5', 'v4'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'], removeData: [] });
-    expect(planPrune(five(), 1000, ['v5'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'], removeData: [] });
+    expect(planPrune(five(), 5, ['v5', 'v4'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'], removeData: [], unknown: [] });
+    expect(planPrune(five(), 1000, ['v5'])).toEqual({ remove: [], keep: ['v5', 'v4', 'v3', 'v2', 'v1'], removeData: [], unknown: [] });
   });
 
   test('finished time decides, not the name or the order of the directories', () => {
@@ -38,7 +38,7 @@ describe('planPrune', () => {
       dirs: ['c', 'a', 'b', 'd'],
       records: [at('a', 'inactive', 40), at('b', 'active', 30), at('c', 'inactive', 10), at('d', 'inactive', 20)],
     });
-    expect(planPrune(f, 2, ['b'])).toEqual({ remove: ['c', 'd'], keep: ['a', 'b'], removeData: [] });
+    expect(planPrune(f, 2, ['b'])).toEqual({ remove: ['c', 'd'], keep: ['a', 'b'], removeData: [], unknown: [] });
   });
 
   test('current and the rollback target are kept even when they are the oldest', () => {
@@ -47,32 +47,31 @@ describe('planPrune', () => {
       dirs: ['v1', 'v2', 'v3', 'v4', 'v5'],
       records: [at('v1', 'active', 1), at('v2', 'inactive', 2), at('v3', 'inactive', 3), at('v4', 'inactive', 4), at('v5', 'inactive', 5)],
     });
-    expect(planPrune(f, 1, ['v1', 'v2'])).toEqual({ remove: ['v3', 'v4'], keep: ['v5', 'v2', 'v1'], removeData: [] });
+    expect(planPrune(f, 1, ['v1', 'v2'])).toEqual({ remove: ['v3', 'v4'], keep: ['v5', 'v2', 'v1'], removeData: [], unknown: [] });
   });
 
   test('an empty rollback target protects nothing', () => {
-    expect(planPrune(five(), 1, ['v5', ''])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v5'], removeData: [] });
+    expect(planPrune(five(), 1, ['v5', ''])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v5'], removeData: [], unknown: [] });
   });
 
   test('rolled-back releases count as complete', () => {
     const f = facts({ current: 'v2', dirs: ['v1', 'v2', 'v3'], records: [at('v1', 'inactive', 1), at('v2', 'active', 2), at('v3', 'rolled-back', 3)] });
-    expect(planPrune(f, 2, ['v2', 'v1'])).toEqual({ remove: [], keep: ['v3', 'v2', 'v1'], removeData: [] });
-    expect(planPrune(f, 2, ['v2'])).toEqual({ remove: ['v1'], keep: ['v3', 'v2'], removeData: [] });
+    expect(planPrune(f, 2, ['v2', 'v1'])).toEqual({ remove: [], keep: ['v3', 'v2', 'v1'], removeData: [], unknown: [] });
+    expect(planPrune(f, 2, ['v2'])).toEqual({ remove: ['v1'], keep: ['v3', 'v2'], removeData: [], unknown: [] });
   });
 
   test('ready releases (built, never activated) count as complete', () => {
     const f = facts({ current: 'v1', dirs: ['v1', 'v2'], records: [at('v1', 'active', 1), at('v2', 'ready', 2)] });
-    expect(planPrune(f, 2, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: [] });
+    expect(planPrune(f, 2, ['v1'])).toEqual({ remove: [], keep: ['v2', 'v1'], removeData: [], unknown: [] });
   });
 
-  test('failed and half-built directories and directories without a record are removed whatever keep-releases says', () => {
+  test('failed and half-built directories are removed whatever keep-releases says; directories without a record are left alone', () => {
     const f = facts({
       current: 'v3',
       dirs: ['v1', 'v2', 'v3', 'stray', 'v4'],
       records: [at('v1', 'failed', 1), at('v2', 'building', 2), at('v3', 'active', 3), manifest('v4', 'building', '', { started: '2024-06-01T10:04:00Z' })],
     });
-    // Oldest first: the directory without a record has no time at all.
-    expect(planPrune(f, 1000, ['v3'])).toEqual({ remove: ['stray', 'v1', 'v2', 'v4'], keep: ['v3'], removeData: [] });
+    expect(planPrune(f, 1000, ['v3'])).toEqual({ remove: ['v1', 'v2', 'v4'], keep: ['v3'], removeData: [], unknown: ['stray'] });
   });
 
   test('records of failed releases (their directories are gone) are removed too, after the directories', () => {
@@ -81,22 +80,37 @@ describe('planPrune', () => {
       dirs: ['v1', 'v3'],
       records: [at('v1', 'inactive', 1), at('v2', 'failed', 2), at('v3', 'active', 3), at('v4', 'failed', 4)],
     });
-    expect(planPrune(f, 1, ['v3'])).toEqual({ remove: ['v1', 'v2', 'v4'], keep: ['v3'], removeData: [] });
-    expect(planPrune(f, 5, ['v3'])).toEqual({ remove: ['v2', 'v4'], keep: ['v3', 'v1'], removeData: [] });
+    expect(planPrune(f, 1, ['v3'])).toEqual({ remove: ['v1', 'v2', 'v4'], keep: ['v3'], removeData: [], unknown: [] });
+    expect(planPrune(f, 5, ['v3'])).toEqual({ remove: ['v2', 'v4'], keep: ['v3', 'v1'], removeData: [], unknown: [] });
   });
 
   test('records of complete releases whose directories are gone are left alone', () => {
     const f = facts({ current: 'v3', dirs: ['v3'], records: [at('v1', 'inactive', 1), at('v2', 'rolled-back', 2), at('v3', 'active', 3)] });
-    expect(planPrune(f, 1, ['v3'])).toEqual({ remove: [], keep: ['v3'], removeData: [] });
+    expect(planPrune(f, 1, ['v3'])).toEqual({ remove: [], keep: ['v3'], removeData: [], unknown: [] });
   });
 
-  test('a protected current release without a record (made by hand) is kept, listed last', () => {
+  test('a current release without a record (made by hand) is left alone, protected or not', () => {
     const f = facts({ current: 'hand', dirs: ['hand', 'v1', 'v2'], records: [at('v1', 'inactive', 1), at('v2', 'inactive', 2)] });
-    expect(planPrune(f, 1, ['hand', 'v2'])).toEqual({ remove: ['v1'], keep: ['v2', 'hand'], removeData: [] });
+    expect(planPrune(f, 1, ['hand', 'v2'])).toEqual({ remove: ['v1'], keep: ['v2'], removeData: [], unknown: ['hand'] });
+    expect(planPrune(f, 0, [])).toEqual({ remove: ['v1', 'v2'], keep: [], removeData: [], unknown: ['hand'] });
+  });
+
+  test('directories without a record are never removed, whatever keep-releases and whatever their names', () => {
+    const f = facts({
+      current: 'v3',
+      dirs: ['a-old', 'v0', 'v1', 'v3', 'zz'],
+      records: [at('v1', 'inactive', 1), at('v3', 'active', 3)],
+    });
+    for (const keep of [0, 1, 2, 100]) {
+      const plan = planPrune(f, keep, ['v3']);
+      expect(plan.unknown).toEqual(['a-old', 'v0', 'zz']);
+      expect(plan.remove.filter((release) => plan.unknown.includes(release))).toEqual([]);
+      expect(plan.keep.filter((release) => plan.unknown.includes(release))).toEqual([]);
+    }
   });
 
   test('a protected release without a directory is not listed as kept', () => {
-    expect(planPrune(five(), 1, ['v5', 'gone'])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v5'], removeData: [] });
+    expect(planPrune(five(), 1, ['v5', 'gone'])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v5'], removeData: [], unknown: [] });
   });
 
   test('finished missing: started decides; equal times: the name decides', () => {
@@ -110,11 +124,11 @@ describe('planPrune', () => {
         at('v9', 'active', 9),
       ],
     });
-    expect(planPrune(f, 2, ['v9'])).toEqual({ remove: ['x', 'y'], keep: ['v9', 'z'], removeData: [] });
+    expect(planPrune(f, 2, ['v9'])).toEqual({ remove: ['x', 'y'], keep: ['v9', 'z'], removeData: [], unknown: [] });
   });
 
   test('an empty host: nothing to do', () => {
-    expect(planPrune(facts({ deployPathExists: false }), 5, ['', ''])).toEqual({ remove: [], keep: [], removeData: [] });
+    expect(planPrune(facts({ deployPathExists: false }), 5, ['', ''])).toEqual({ remove: [], keep: [], removeData: [], unknown: [] });
   });
 });
 

@@ -198,6 +198,7 @@ describe('open script: preflight, lock, facts', () => {
       deployPathExists: true,
       currentRelease: 'v2',
       currentTarget: 'releases/v2',
+      currentCommit: '',
       releaseDirExists: true,
       releaseDirs: new Set(['v1', 'v2']),
       currentDataRelease: '',
@@ -576,7 +577,8 @@ describe('prune script', () => {
     const path = site();
     writeManifest(path, manifest('v4', 'failed'));
     const run = await prune(path, ['v4']);
-    expect(run.texts).toEqual(['step prune', 'removed v4']);
+    // Only its record: no directory is claimed removed.
+    expect(run.texts).toEqual(['step prune', 'removed-record v4']);
     expect(records(path)).toEqual(['v1.json', 'v2.json', 'v3.json']);
     expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
   });
@@ -588,12 +590,18 @@ describe('prune script', () => {
     expect(historyLines(path).map((line) => JSON.parse(line).event)).toEqual(['prune']);
   });
 
-  test('an empty list: nothing is removed; the history line is still appended (HostSession does not run an empty prune)', async () => {
+  test('an empty list: nothing is removed and no history line is appended', async () => {
     const path = site();
     const run = await prune(path, []);
     expect([run.code, run.texts]).toEqual([0, ['step prune']]);
     expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
-    expect(JSON.parse(historyLines(path)[1])).toMatchObject({ event: 'prune', status: 'pruned', removed: [] });
+    expect(historyLines(path)).toHaveLength(1);
+  });
+
+  test('the history line has no removedData when no data release goes', async () => {
+    const path = site();
+    await prune(path, ['v1']);
+    expect(JSON.parse(historyLines(path)[1])).toMatchObject({ event: 'prune', status: 'pruned', removed: ['v1'] });
     expect(JSON.parse(historyLines(path)[1])).not.toHaveProperty('removedData');
   });
 
@@ -609,6 +617,7 @@ describe('prune script', () => {
   test('a release whose name only starts like current’s is removed (the guard compares whole names)', async () => {
     const path = site();
     mkdirSync(join(path, 'releases/v3.1'));
+    writeManifest(path, manifest('v3.1', 'inactive'));
     const run = await prune(path, ['v3.1']);
     expect([run.code, run.texts]).toEqual([0, ['step prune', 'removed v3.1']]);
     expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);

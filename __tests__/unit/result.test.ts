@@ -206,10 +206,10 @@ const REPORT: StatusReport = {
   rollbackTarget: 'v2.9',
   lockHolder: { command: 'deploy', release: 'v4.0', actor: 'alice', runUrl: 'https://github.com/o/r/actions/runs/9', host: 'deploy@web2', since: '2024-06-01T11:00:00Z' },
   releases: [
-    { release: 'v3.0', state: 'active', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:03:00Z', actor: 'carol', current: true, rollbackTarget: false },
-    { release: 'v2.9', state: 'inactive', commit: '', finished: '2024-06-01T10:02:00Z', actor: '', current: false, rollbackTarget: true },
-    { release: 'v2.8', state: 'rolled-back', commit: '1111111', finished: '2024-06-01T10:01:00Z', actor: 'bob', current: false, rollbackTarget: false },
-    { release: 'stray', state: 'no record', commit: '', finished: '', actor: '', current: false, rollbackTarget: false },
+    { release: 'v3.0', state: 'active', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:03:00Z', actor: 'carol', current: true, rollbackTarget: false, adopted: false },
+    { release: 'v2.9', state: 'inactive', commit: '', finished: '2024-06-01T10:02:00Z', actor: '', current: false, rollbackTarget: true, adopted: false },
+    { release: 'v2.8', state: 'rolled-back', commit: '1111111', finished: '2024-06-01T10:01:00Z', actor: 'bob', current: false, rollbackTarget: false, adopted: false },
+    { release: 'stray', state: 'unknown', commit: '', finished: '', actor: '', current: false, rollbackTarget: false, adopted: false },
   ],
 };
 
@@ -227,10 +227,10 @@ describe('releasesOutput', () => {
         'rollback-target': 'v2.9',
         lock: { command: 'deploy', release: 'v4.0', actor: 'alice', runUrl: 'https://github.com/o/r/actions/runs/9', host: 'deploy@web2', since: '2024-06-01T11:00:00Z' },
         releases: [
-          { release: 'v3.0', state: 'active', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:03:00Z', actor: 'carol', current: true, 'rollback-target': false },
-          { release: 'v2.9', state: 'inactive', commit: '', finished: '2024-06-01T10:02:00Z', actor: '', current: false, 'rollback-target': true },
-          { release: 'v2.8', state: 'rolled-back', commit: '1111111', finished: '2024-06-01T10:01:00Z', actor: 'bob', current: false, 'rollback-target': false },
-          { release: 'stray', state: 'no record', commit: '', finished: '', actor: '', current: false, 'rollback-target': false },
+          { release: 'v3.0', state: 'active', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:03:00Z', actor: 'carol', current: true, 'rollback-target': false, adopted: false },
+          { release: 'v2.9', state: 'inactive', commit: '', finished: '2024-06-01T10:02:00Z', actor: '', current: false, 'rollback-target': true, adopted: false },
+          { release: 'v2.8', state: 'rolled-back', commit: '1111111', finished: '2024-06-01T10:01:00Z', actor: 'bob', current: false, 'rollback-target': false, adopted: false },
+          { release: 'stray', state: 'unknown', commit: '', finished: '', actor: '', current: false, 'rollback-target': false, adopted: false },
         ],
         error: '',
       },
@@ -257,11 +257,24 @@ describe('renderStatus', () => {
     expect(renderStatus(statusHost())).toEqual([
       'deploy@web1: current v3.0, rollback target v2.9',
       '  locked by deploy v4.0 by alice https://github.com/o/r/actions/runs/9 since 2024-06-01T11:00:00Z',
-      '  v3.0                 active      abcdef012345  2024-06-01T10:03:00Z  carol  <- current',
-      '  v2.9                 inactive    2024-06-01T10:02:00Z  <- rollback target',
-      '  v2.8                 rolled-back 1111111  2024-06-01T10:01:00Z  bob',
-      '  stray                no record   ',
+      '  release  state        commit        finished              actor',
+      '  v3.0     active       abcdef012345  2024-06-01T10:03:00Z  carol  <- current',
+      '  v2.9     inactive     -             2024-06-01T10:02:00Z  -      <- rollback target',
+      '  v2.8     rolled-back  1111111       2024-06-01T10:01:00Z  bob',
+      '  stray    unknown      -             -                     -',
     ]);
+  });
+
+  test('every column starts at the same place on every line, whatever is empty; adopted releases are marked', () => {
+    const releases = [
+      { release: 'r1', state: 'active' as const, commit: '', finished: '2024-06-01T10:05:00Z', actor: 'a-long-actor-name', current: true, rollbackTarget: false, adopted: false },
+      { release: 'a-much-longer-name', state: 'inactive' as const, commit: 'abc1234', finished: '', actor: '', current: false, rollbackTarget: true, adopted: true },
+      { release: 'old-by-hand', state: 'unknown' as const, commit: '', finished: '', actor: '', current: false, rollbackTarget: false, adopted: false },
+    ];
+    const lines = renderStatus(statusHost({ report: { ...REPORT, releases } })).slice(2);
+    expect(lines[2]).toBe('  a-much-longer-name  inactive  abc1234  -                     -                  <- rollback target, adopted');
+    const starts = (line: string) => [...line.matchAll(/(?<= {2})\S/g)].map((match) => match.index);
+    for (const line of lines) expect(starts(line).slice(0, 5)).toEqual(starts(lines[0]).slice(0, 5));
   });
 
   test('nothing deployed, not locked', () => {

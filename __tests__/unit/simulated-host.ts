@@ -3,8 +3,9 @@
  * deploy.ts and rollback.ts do (build → flip → prune), but to HostFacts in
  * memory instead of a real deploy-path. Each step is one run of tagflip.
  */
+import { departedRecord } from '../../src/adopt.js';
 import type { HostFacts } from '../../src/facts.js';
-import type { Manifest } from '../../src/manifest.js';
+import { type Manifest, NOW } from '../../src/manifest.js';
 import { type DeployPlan, type RollbackPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, planRollback, rollbackTarget } from '../../src/plan.js';
 import { facts, history, manifest } from './host-facts.js';
 
@@ -70,9 +71,10 @@ export class SimulatedHost {
       dataTarget = rollbackData ? dataTargetFor(this.facts, release) : '';
       active = { ...this.facts.manifests.get(release)!, previousRelease: plan.previousRelease, dataRelease: dataTarget || this.facts.currentDataRelease };
     }
-    const current = this.facts.manifests.get(plan.previousRelease);
-    const departed = current ? { ...current, state: 'inactive' as const } : null;
+    const departed = departedRecord(this.facts, plan.previousRelease);
     this.facts = { ...factsAfterFlip(this.facts, active, departed, 'deploy', dataTarget), deployPathExists: true };
+    // The flip script fills an adopted record's time as it writes it.
+    if (departed?.adopted === NOW) this.facts.manifests.set(departed.release, { ...departed, adopted: this.now() });
     this.prune([release, rollbackTarget(this.facts)]);
     return plan;
   }

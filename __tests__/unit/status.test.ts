@@ -37,11 +37,11 @@ describe('statusReport', () => {
       rollbackTarget: 'v2',
       lockHolder: HOLDER,
       releases: [
-        { release: 'v4', state: 'failed', commit: '', finished: done(4), actor: 'dave', current: false, rollbackTarget: false },
-        { release: 'v3', state: 'active', commit: 'c3', finished: done(3), actor: 'carol', current: true, rollbackTarget: false },
-        { release: 'v2', state: 'inactive', commit: 'c2', finished: done(2), actor: 'bob', current: false, rollbackTarget: true },
-        { release: 'v1', state: 'inactive', commit: 'c1', finished: done(1), actor: 'alice', current: false, rollbackTarget: false },
-        { release: 'stray', state: 'no record', commit: '', finished: '', actor: '', current: false, rollbackTarget: false },
+        { release: 'v4', state: 'failed', commit: '', finished: done(4), actor: 'dave', current: false, rollbackTarget: false, adopted: false },
+        { release: 'v3', state: 'active', commit: 'c3', finished: done(3), actor: 'carol', current: true, rollbackTarget: false, adopted: false },
+        { release: 'v2', state: 'inactive', commit: 'c2', finished: done(2), actor: 'bob', current: false, rollbackTarget: true, adopted: false },
+        { release: 'v1', state: 'inactive', commit: 'c1', finished: done(1), actor: 'alice', current: false, rollbackTarget: false, adopted: false },
+        { release: 'stray', state: 'unknown', commit: '', finished: '', actor: '', current: false, rollbackTarget: false, adopted: false },
       ],
     });
   });
@@ -84,7 +84,7 @@ describe('statusReport', () => {
       current: 'hand',
       rollbackTarget: '',
       lockHolder: null,
-      releases: [{ release: 'hand', state: 'no record', commit: '', finished: '', actor: '', current: true, rollbackTarget: false }],
+      releases: [{ release: 'hand', state: 'unknown', commit: '', finished: '', actor: '', current: true, rollbackTarget: false, adopted: false }],
     });
   });
 });

@@ -3,22 +3,24 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { InputError } from './errors.js';
-import type { Logger } from './logger.js';
-import { type RunResult, releasesOutput } from './result.js';
-import { abortOnSignals, runCommand } from './run.js';
-import { INPUT_NAMES, type InputName, parseSettings } from './settings.js';
+import { type Logger, maskingLogger, secretMasker } from './logger.js';
+import { type RunResult, renderStatus } from './result.js';
+import { abortOnSignals, runCommand, secretsOf } from './run.js';
+import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, parseSettings } from './settings.js';
 
 const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
 commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
-  --dry-run, --insecure-ignore-host-key    boolean flags (no value means true)
+  --dry-run, --insecure-ignore-host-key    boolean flags (no value means true; --dry-run=false)
   --private-key @FILE, --known-hosts @FILE read the value from a file
   --config FILE                            a YAML map of input names to values
 without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
-without --known-hosts, ~/.ssh/known_hosts is used.`;
+without --known-hosts, ~/.ssh/known_hosts is used.
+a flag the command does not use is refused (a --config file may hold more).`;
 
 const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'insecure-ignore-host-key']);
+const BOOLEAN_WORDS = new Set<string>(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 const FILE_INPUTS = new Set<string>(['private-key', 'known-hosts']);
 
 export interface CliIo {
@@ -43,19 +45,33 @@ export function parseArgs(argv: readonly string[]): Record<string, string> {
     if (!known.has(name)) throw new InputError(name || arg, `'${arg}' is not an option`, 'one of --' + [...known].join(', --'));
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
-    else if (BOOLEAN_INPUTS.has(name) && (i + 1 >= argv.length || argv[i + 1].startsWith('--'))) value = 'true';
+    // A boolean flag takes the next word only if it is a boolean: `--dry-run deploy` is a flag and a command.
+    else if (BOOLEAN_INPUTS.has(name)) value = BOOLEAN_WORDS.has(argv[i + 1] ?? '') ? argv[++i] : 'true';
     else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) value = argv[++i];
     else throw new InputError(name, 'has no value', `--${name} VALUE (or --${name}=VALUE for a value starting with --)`);
     raw[name] = value;
   }
   if (positional.length > 1) throw new InputError('command', `unexpected arguments: ${positional.slice(1).join(' ')}`, 'one command');
   if (positional.length === 1) raw.command = positional[0];
-  if (raw.config) {
-    const config = readConfig(raw.config);
-    delete raw.config;
-    return { ...config, ...raw };
-  }
-  return raw;
+  const { config: configPath, ...flags } = raw;
+  const merged = configPath ? { ...readConfig(configPath), ...flags } : flags;
+  refuseUnusedFlags(Object.keys(flags), merged.command || 'deploy');
+  return merged;
+}
+
+/**
+ * A flag the command would ignore is a mistake (`rollback --release v1.0` goes
+ * to the previous release, not to v1.0): refuse it. A --config file may hold
+ * inputs for other commands; those are left unused.
+ */
+function refuseUnusedFlags(given: readonly string[], command: string): void {
+  if (!(COMMANDS as readonly string[]).includes(command)) return; // parseSettings names the bad command
+  const uses = COMMAND_INPUTS[command as Command];
+  const unused = given.filter((name) => name !== 'command' && !(uses as readonly string[]).includes(name));
+  if (unused.length === 0) return;
+  const flags = unused.map((name) => `--${name}`).join(', ');
+  const hint = unused.includes('release') && command === 'rollback' ? " (to go to a named release: --rollback-to)" : '';
+  throw new InputError(unused[0], `${flags} ${unused.length > 1 ? 'are' : 'is'} not used by ${command}${hint}`, `only the inputs ${command} uses: ${uses.filter((name) => name !== 'command').map((name) => `--${name}`).join(', ')}`);
 }
 
 function readConfig(path: string): Record<string, string> {
@@ -121,8 +137,17 @@ function withDefaults(raw: Record<string, string>, env: NodeJS.ProcessEnv): Reco
   if (!filled['known-hosts'] && !filled['host-fingerprint'] && existsSync(join(ssh, 'known_hosts'))) {
     filled['known-hosts'] = readFileSync(join(ssh, 'known_hosts'), 'utf8');
   }
-  if (!filled.user) filled.user = env.USER || userInfo().username;
+  if (!filled.user) filled.user = env.USER || loginName();
   return filled;
+}
+
+/** The login name of this process, '' when the system has none for its uid. */
+function loginName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
 }
 
 function cliLogger(io: CliIo): Logger {
@@ -136,10 +161,11 @@ function cliLogger(io: CliIo): Logger {
   };
 }
 
+/** What the command produced, for stdout: the status report, or the outputs as `name: value` lines. */
 function renderResult(result: RunResult, command: string): string {
+  if (command === 'status') return `${result.hosts.flatMap(renderStatus).join('\n')}\n`;
   const lines = [`status: ${result.status}`, `release: ${result.release}`, `previous-release: ${result.previousRelease}`, `release-path: ${result.releasePath}`];
   if (result.dataRelease) lines.push(`data-release: ${result.dataRelease}`, `previous-data-release: ${result.previousDataRelease}`);
-  if (command === 'status') lines.push(`releases: ${releasesOutput(result.hosts)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -149,20 +175,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stdout(`${USAGE}\n`);
     return argv.length === 0 ? 2 : 0;
   }
+  let mask = secretMasker([]);
   try {
     const raw = withDefaults(parseArgs(argv), io.env);
+    // No runner masks for us: every line we print passes through this.
+    const secrets = secretsOf(raw);
+    mask = secretMasker(secrets);
     const settings = parseSettings(raw as Partial<Record<InputName, string>>, {
       refType: io.env.GITHUB_REF_TYPE,
       refName: io.env.GITHUB_REF_NAME,
-      actor: io.env.GITHUB_ACTOR || io.env.USER || '',
+      actor: io.env.GITHUB_ACTOR || io.env.USER || loginName(),
     });
-    const logger = cliLogger(io);
+    const logger = maskingLogger(cliLogger(io), secrets);
     abortOnSignals(logger, (code) => process.exit(code));
     const result = await runCommand(settings, logger);
-    io.stdout(renderResult(result, settings.command));
+    io.stdout(mask(renderResult(result, settings.command)));
     return result.ok ? 0 : 1;
   } catch (error) {
-    io.stderr(`error: ${(error as Error).message}\n`);
+    io.stderr(mask(`error: ${(error as Error).message}\n`));
     return error instanceof InputError ? 2 : 1;
   }
 }

@@ -38,6 +38,16 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
   return entries;
 }
 
+/** A host name or address in one spelling: lower case, IPv6 compressed (no brackets). */
+export function canonicalHost(host: string): string {
+  if (!host.includes(':')) return host.toLowerCase();
+  try {
+    return new URL(`http://[${host}]/`).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return host.toLowerCase();
+  }
+}
+
 /** The name known_hosts uses for a host: 'host' on port 22, '[host]:port' elsewhere. */
 export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
@@ -96,13 +106,28 @@ export function algorithmsForKeyType(keyType: string): string[] {
   return ALGORITHMS_BY_KEY_TYPE[keyType] ?? [];
 }
 
+/** A host key fingerprint (host-fingerprint), bound to the host and port whose key it is. */
+export interface HostFingerprint {
+  /** As canonicalHost spells it. */
+  host: string;
+  port: number;
+  fingerprint: string;
+}
+
 export interface HostKeyPolicy {
   knownHosts: readonly KnownHostEntry[];
-  fingerprints: readonly string[];
+  /** Each is accepted only from its own host and port: with a fleet or a bastion, one host's key never vouches for another. */
+  fingerprints: readonly HostFingerprint[];
   insecure: boolean;
 }
 
 export type HostKeyVerdict = { accepted: true } | { accepted: false; reason: string };
+
+/** The fingerprints host-fingerprint binds to this host and port. */
+export function fingerprintsFor(fingerprints: readonly HostFingerprint[], host: string, port: number): string[] {
+  const name = canonicalHost(host);
+  return fingerprints.filter((bound) => bound.host === name && bound.port === port).map((bound) => bound.fingerprint);
+}
 
 /** Decide whether the key a server offered may be trusted. */
 export function verifyHostKey(policy: HostKeyPolicy, host: string, port: number, blob: Buffer): HostKeyVerdict {
@@ -113,14 +138,18 @@ export function verifyHostKey(policy: HostKeyPolicy, host: string, port: number,
     return { accepted: false, reason: 'that key is marked @revoked in known-hosts' };
   }
   if (forHost.some((entry) => !entry.revoked && entry.key === offered)) return { accepted: true };
-  if (policy.fingerprints.includes(fingerprintOf(blob))) return { accepted: true };
+  const fingerprints = fingerprintsFor(policy.fingerprints, host, port);
+  if (fingerprints.includes(fingerprintOf(blob))) return { accepted: true };
   const known = forHost.filter((entry) => !entry.revoked);
   if (known.length > 0) {
     const listed = known.map((entry) => `${entry.keyType} ${fingerprintOf(Buffer.from(entry.key, 'base64'))}`).join(', ');
     return { accepted: false, reason: `known-hosts lists only ${listed} for ${knownHostsName(host, port)}` };
   }
+  if (fingerprints.length > 0) {
+    return { accepted: false, reason: `host-fingerprint lists only ${fingerprints.join(', ')} for ${knownHostsName(host, port)}` };
+  }
   if (policy.fingerprints.length > 0) {
-    return { accepted: false, reason: `host-fingerprint lists only ${policy.fingerprints.join(', ')}` };
+    return { accepted: false, reason: `neither host-fingerprint nor known-hosts names ${knownHostsName(host, port)}` };
   }
   return { accepted: false, reason: `known-hosts has no line for ${knownHostsName(host, port)}` };
 }

@@ -33,3 +33,26 @@ export function hostLogger(logger: Logger, host: string): Logger {
     endGroup: () => undefined,
   };
 }
+
+/** A function that replaces every given secret in a text by ***. */
+export function secretMasker(secrets: readonly string[]): (text: string) => string {
+  // Longest first: a secret that contains a shorter one is replaced whole.
+  const ordered = [...new Set(secrets.filter((secret) => secret !== ''))].sort((a, b) => b.length - a.length);
+  return (text) => ordered.reduce((masked, secret) => masked.split(secret).join('***'), text);
+}
+
+/**
+ * The CLI has no runner to mask secrets for it: everything it logs, streamed
+ * build output included, passes through this first.
+ */
+export function maskingLogger(logger: Logger, secrets: readonly string[]): Logger {
+  const mask = secretMasker(secrets);
+  return {
+    info: (message) => logger.info(mask(message)),
+    warning: (message) => logger.warning(mask(message)),
+    error: (message) => logger.error(mask(message)),
+    debug: (message) => logger.debug(mask(message)),
+    startGroup: (name) => logger.startGroup(mask(name)),
+    endGroup: () => logger.endGroup(),
+  };
+}

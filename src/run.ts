@@ -3,7 +3,7 @@ import type { HostDependencies } from './host-run.js';
 import { LocalTransport } from './local-transport.js';
 import { type Logger, hostLogger } from './logger.js';
 import { inPool } from './pool.js';
-import { type HostResult, type RunResult, renderStatus, summarize } from './result.js';
+import { type HostResult, type RunResult, summarize } from './result.js';
 import { rollbackFleet } from './rollback.js';
 import type { Command, HostTarget, Settings } from './settings.js';
 import { pruneHost, statusOfHost } from './status.js';
@@ -53,7 +53,6 @@ export async function runCommand(settings: Settings, logger: Logger, transports:
     hosts = await inPool(members, settings.maxParallel, (member) => runner(settings, fleet ? { ...member, logger: hostLogger(logger, member.transport.label) } : member));
   }
   transports.forEach((transport) => openTransports.delete(transport));
-  if (settings.command === 'status') hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
   return summarize(hosts, settings.command);
 }
 
@@ -76,7 +75,12 @@ export function abortOnSignals(logger: Logger, exit: (code: number) => void): vo
   process.once('SIGINT', abort);
 }
 
-/** Secret values a front end must mask before anything is logged. */
+/**
+ * Secret values a front end must mask before anything is logged: the key, its
+ * passphrase and secret-env's values. env's values are not: masking `1` or
+ * `production` would turn every such string of the job log into ***, and
+ * values from `${{ secrets.* }}` are masked by the runner already.
+ */
 export function secretsOf(raw: Readonly<Record<string, string | undefined>>): string[] {
   const secrets: string[] = [];
   const key = raw['private-key'] ?? '';
@@ -84,9 +88,9 @@ export function secretsOf(raw: Readonly<Record<string, string | undefined>>): st
     secrets.push(key, ...key.split('\n').map((line) => line.trim()).filter((line) => line.length > 8));
   }
   if (raw['passphrase']) secrets.push(raw['passphrase']);
-  for (const line of (raw['env'] ?? '').split('\n')) {
+  for (const line of (raw['secret-env'] ?? '').split('\n')) {
     const eq = line.indexOf('=');
-    const value = eq < 0 ? '' : line.slice(eq + 1).replace(/\r$/, '');
+    const value = eq < 0 || line.trim().startsWith('#') ? '' : line.slice(eq + 1).replace(/\r$/, '');
     if (value.trim()) secrets.push(value);
   }
   return secrets;

@@ -29,7 +29,7 @@ export interface ScriptContext {
   migrate: string;
   dataPath: string;
   commandTimeout: number;
-  env: readonly { name: string; value: string }[];
+  env: readonly { name: string; value: string; secret?: boolean }[];
   actor: string;
   runUrl: string;
 }
@@ -78,7 +78,12 @@ function hookEnvironment(context: ScriptContext): Assignment[] {
     exported('TAGFLIP_HOST', context.host),
     // The user's env reaches the hooks only (through `env` in tf_hook), never
     // tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
-    { name: 'tf_user_env', value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'), secret: context.env.length > 0 },
+    {
+      name: 'tf_user_env',
+      value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'),
+      // Shown with secret-env's values as ***; env's values are not secrets.
+      shown: context.env.map(({ name, value, secret }) => `${name}=${secret ? '***' : value}`).join('\n'),
+    },
   ];
 }
 

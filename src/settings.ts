@@ -1,6 +1,6 @@
 import { InputError } from './errors.js';
 import ssh2 from 'ssh2';
-import { type KnownHostEntry, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
+import { type HostFingerprint, type KnownHostEntry, canonicalHost, fingerprintsFor, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
 
 /**
  * Inputs, by their action.yml names, as the front ends read them: every value a
@@ -23,7 +23,10 @@ export type HostTarget =
 export interface EnvVar {
   name: string;
   value: string;
+  /** From secret-env: shown as *** wherever tagflip prints it. */
+  secret?: boolean;
 }
+
 
 export const COMMANDS = ['deploy', 'rollback', 'status', 'prune'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -41,7 +44,7 @@ export interface Settings {
   privateKey: string;
   passphrase: string;
   knownHosts: KnownHostEntry[];
-  hostFingerprints: string[];
+  hostFingerprints: HostFingerprint[];
   insecureIgnoreHostKey: boolean;
   deployPath: string;
   release: string;
@@ -55,6 +58,7 @@ export interface Settings {
   migrate: string;
   dataPath: string;
   rollbackData: boolean;
+  /** env, then secret-env (those marked secret); no name twice. */
   env: EnvVar[];
   commandTimeout: number;
   connectTimeout: number;
@@ -92,6 +96,7 @@ export const INPUT_NAMES = [
   'data-path',
   'rollback-data',
   'env',
+  'secret-env',
   'command-timeout',
   'connect-timeout',
   'lock-timeout',
@@ -101,6 +106,21 @@ export const INPUT_NAMES = [
 ] as const;
 
 export type InputName = (typeof INPUT_NAMES)[number];
+
+/** What every command reads: where the site is and how to reach it. */
+const REACH_INPUTS: readonly InputName[] = [
+  'command', 'hosts', 'user', 'port', 'private-key', 'passphrase', 'known-hosts', 'host-fingerprint',
+  'insecure-ignore-host-key', 'jump-host', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
+];
+const HOOK_INPUTS: readonly InputName[] = ['activate', 'verify', 'env', 'secret-env', 'command-timeout'];
+
+/** The inputs each command reads; the CLI refuses a flag its command would ignore. */
+export const COMMAND_INPUTS: Readonly<Record<Command, readonly InputName[]>> = {
+  deploy: INPUT_NAMES.filter((name) => name !== 'rollback-to'),
+  rollback: [...REACH_INPUTS, ...HOOK_INPUTS, 'lock-timeout', 'keep-releases', 'rollback-to', 'rollback-data', 'dry-run'],
+  status: REACH_INPUTS,
+  prune: [...REACH_INPUTS, 'lock-timeout', 'keep-releases', 'dry-run'],
+};
 
 /** Names a release may not take: they mean something else in the layout. */
 const RESERVED_RELEASES = new Set(['current', '.', '..']);
@@ -142,8 +162,8 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   const privateKey = raw['private-key'] ?? '';
   const passphrase = raw['passphrase'] ?? '';
   const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
-  const hostFingerprints = parseFingerprints(get('host-fingerprint'));
   const sshTargets = [...targets, ...(jumpHost ? [jumpHost] : [])].filter((target) => target.kind === 'ssh');
+  const hostFingerprints = parseFingerprints(get('host-fingerprint'), sshTargets);
   if (sshTargets.length > 0) checkPrivateKey(privateKey, passphrase);
   for (const target of sshTargets) checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
 
@@ -176,7 +196,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     migrate: parseScript('migrate', raw['migrate'] ?? ''),
     dataPath: parseDataPath(get('data-path'), deployPath),
     rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
-    env: parseEnv(raw['env'] ?? ''),
+    env: parseHookEnv(raw['env'] ?? '', raw['secret-env'] ?? ''),
     commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
     connectTimeout: parseSeconds('connect-timeout', get('connect-timeout'), 30, 600),
     lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
@@ -215,16 +235,6 @@ export function parseHosts(value: string, user: string, port: number): HostTarge
     seen.add(key);
   }
   return targets;
-}
-
-/** A host name or address in one spelling: lower case, IPv6 compressed. */
-function canonicalHost(host: string): string {
-  if (!host.includes(':')) return host.toLowerCase();
-  try {
-    return new URL(`http://[${host}]/`).hostname;
-  } catch {
-    return host.toLowerCase();
-  }
 }
 
 function parseJumpHost(value: string, user: string, port: number): Extract<HostTarget, { kind: 'ssh' }> | null {
@@ -384,9 +394,17 @@ export function parseSharedPaths(dirsText: string, filesText: string): { dirs: s
   };
 }
 
+/** Transports git can fetch over without running a helper program. */
+const REPOSITORY_SCHEMES = new Set(['https', 'http', 'ssh', 'git', 'git+ssh', 'ssh+git', 'file']);
+
+/**
+ * repository: a URL, git's scp form (`[user@]host:path`, no slash before the
+ * colon) or an absolute path on the host. A relative path is refused: the host
+ * would resolve it against whatever directory the fetch runs in.
+ */
 export function parseRepository(value: string): string {
   if (!value) return '';
-  const expected = "a git URL the host can fetch: 'https://…', 'ssh://…', 'git@host:path' or an absolute path";
+  const expected = "a git URL the host can fetch: 'https://…', 'ssh://…', 'file:///path', 'git@host:path', or an absolute path on the host such as '/srv/git/app.git'";
   if (value.startsWith('-')) throw new InputError('repository', `'${printable(value)}' starts with '-'`, expected);
   if (value.length > 2048) throw new InputError('repository', 'longer than 2048 characters', expected);
   if (!REPOSITORY_CHARS.test(value)) {
@@ -395,7 +413,17 @@ export function parseRepository(value: string): string {
   if (/^ext::/i.test(value) || /^[A-Za-z][A-Za-z0-9+.-]*::/.test(value)) {
     throw new InputError('repository', `'${printable(value)}' uses a git remote helper, which can run commands on the host`, expected);
   }
-  return value;
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value)?.[1].toLowerCase();
+  if (scheme !== undefined) {
+    if (!REPOSITORY_SCHEMES.has(scheme)) throw new InputError('repository', `'${printable(value)}' uses ${scheme}://, which is not a git transport`, expected);
+    return value;
+  }
+  if (value.startsWith('/')) return value;
+  // git's own rule: a colon before any slash makes it [user@]host:path.
+  const colon = value.indexOf(':');
+  const slash = value.indexOf('/');
+  if (colon > 0 && (slash < 0 || colon < slash) && value.slice(colon + 1) !== '') return value;
+  throw new InputError('repository', `'${printable(value)}' is a relative path, which the host would resolve against an unknown directory`, expected);
 }
 
 export function parseRef(value: string): string {
@@ -412,7 +440,22 @@ function parseScript(input: string, value: string): string {
   return value.trim() ? value : '';
 }
 
-export function parseEnv(value: string): EnvVar[] {
+/**
+ * env and secret-env: the same lines, given to every hook the same way. Only
+ * secret-env's values are secrets: the front ends mask them in everything they
+ * print, and dry runs show them as ***. env's values are printed as they are,
+ * so that `1` or `production` does not turn into *** all over the job log.
+ */
+function parseHookEnv(envText: string, secretText: string): EnvVar[] {
+  const env = parseEnv(envText);
+  const secrets = parseEnv(secretText, 'secret-env');
+  const plain = new Set(env.map(({ name }) => name));
+  const clash = secrets.find(({ name }) => plain.has(name));
+  if (clash) throw new InputError('secret-env', `sets ${clash.name}, which env sets too`, 'each name in env or in secret-env, not in both');
+  return [...env, ...secrets];
+}
+
+export function parseEnv(value: string, input: 'env' | 'secret-env' = 'env'): EnvVar[] {
   const env: EnvVar[] = [];
   const seen = new Set<string>();
   value.split('\n').forEach((rawLine, index) => {
@@ -423,19 +466,19 @@ export function parseEnv(value: string): EnvVar[] {
     const name = eq < 0 ? line.trim() : line.slice(0, eq).trim();
     if (eq < 0 || !ENV_NAME.test(name)) {
       // The value may be a secret: name the line, never echo it.
-      throw new InputError('env', `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
+      throw new InputError(input, `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
     }
     if (name.startsWith('TAGFLIP_') || /^tf_/i.test(name)) {
-      throw new InputError('env', `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
+      throw new InputError(input, `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
     }
     if (SHELL_SPECIAL_NAMES.has(name)) {
-      throw new InputError('env', `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
+      throw new InputError(input, `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
     }
-    if (seen.has(name)) throw new InputError('env', `${where} sets ${name} a second time`, 'each name once');
+    if (seen.has(name)) throw new InputError(input, `${where} sets ${name} a second time`, 'each name once');
     const envValue = line.slice(eq + 1);
-    if (CONTROL.test(envValue) || envValue.includes('\0')) throw new InputError('env', `${where} (${name}) has a control character in its value`, 'printable values');
+    if (CONTROL.test(envValue) || envValue.includes('\0')) throw new InputError(input, `${where} (${name}) has a control character in its value`, 'printable values');
     seen.add(name);
-    env.push({ name, value: envValue });
+    env.push(input === 'secret-env' ? { name, value: envValue, secret: true } : { name, value: envValue });
   });
   return env;
 }
@@ -448,14 +491,61 @@ function parseKnownHostsInput(value: string): KnownHostEntry[] {
   }
 }
 
-function parseFingerprints(value: string): string[] {
+const FINGERPRINT_FORM =
+  "'SHA256:…' for a single host, or 'HOST=SHA256:…' binding each fingerprint to a host of hosts or jump-host (HOST as written there; 'HOST:PORT=' or '[HOST]:PORT=' for one port of it); comma or newline separated";
+
+/**
+ * host-fingerprint: each fingerprint is bound to the host whose key it is, so
+ * that in a fleet (or through a bastion) one host's key never vouches for
+ * another. A bare fingerprint is bound to the one SSH host there is; with
+ * several, it would vouch for any of them, so it is refused.
+ */
+function parseFingerprints(value: string, sshTargets: readonly Extract<HostTarget, { kind: 'ssh' }>[]): HostFingerprint[] {
   if (!value) return [];
-  return value.split(/[,\s]+/).filter(Boolean).map((fingerprint) => {
+  const bound: HostFingerprint[] = [];
+  for (const item of value.split(/[,\s]+/).filter(Boolean)) {
+    const eq = item.indexOf('=');
+    const fingerprint = eq < 0 ? item : item.slice(eq + 1);
     if (!FINGERPRINT.test(fingerprint)) {
-      throw new InputError('host-fingerprint', `'${printable(fingerprint)}' is not an OpenSSH SHA256 fingerprint`, "'SHA256:' and 43 base64 characters, as 'ssh-keygen -lf' prints them; comma separated");
+      throw new InputError('host-fingerprint', `'${printable(fingerprint)}' is not an OpenSSH SHA256 fingerprint`, `'SHA256:' and 43 base64 characters, as 'ssh-keygen -lf' prints them; ${FINGERPRINT_FORM}`);
     }
-    return fingerprint;
-  });
+    const hosts = eq < 0 ? bareFingerprintHosts(item, sshTargets) : boundFingerprintHosts(item.slice(0, eq), sshTargets);
+    for (const { host, port } of hosts) bound.push({ host: canonicalHost(host), port, fingerprint });
+  }
+  return bound;
+}
+
+/** How host-fingerprint names a host: 'web1', '[2001:db8::1]', '[web1]:2222'. */
+function fingerprintName(target: { host: string; port: number }): string {
+  if (target.port !== 22) return `[${target.host}]:${target.port}`;
+  return target.host.includes(':') ? `[${target.host}]` : target.host;
+}
+
+function bareFingerprintHosts(fingerprint: string, sshTargets: readonly Extract<HostTarget, { kind: 'ssh' }>[]): readonly { host: string; port: number }[] {
+  if (sshTargets.length <= 1) return sshTargets;
+  const labels = sshTargets.map((target) => target.label).join(', ');
+  throw new InputError(
+    'host-fingerprint',
+    `'${fingerprint}' names no host, and this step connects to ${sshTargets.length} SSH hosts (${labels}): it would be accepted from any of them`,
+    `one 'HOST=SHA256:…' per host, e.g. '${fingerprintName(sshTargets[0])}=${fingerprint}'; ${FINGERPRINT_FORM}`,
+  );
+}
+
+function boundFingerprintHosts(name: string, sshTargets: readonly Extract<HostTarget, { kind: 'ssh' }>[]): { host: string; port: number }[] {
+  const match = /^\[([^\]]+)\](?::([^:]*))?$/.exec(name) ?? /^([^:[\]]+)(?::([^:]*))?$/.exec(name);
+  if (!match) throw new InputError('host-fingerprint', `'${printable(name)}' is not a host name (an IPv6 address goes in brackets)`, FINGERPRINT_FORM);
+  const host = canonicalHost(match[1]);
+  const port = match[2] === undefined ? null : parsePort('host-fingerprint', match[2]);
+  const named = sshTargets.filter((target) => canonicalHost(target.host) === host && (port === null || target.port === port));
+  if (named.length === 0) {
+    const labels = sshTargets.map((target) => target.label).join(', ') || 'none';
+    throw new InputError('host-fingerprint', `'${printable(name)}' names no SSH host of hosts or jump-host (${labels})`, FINGERPRINT_FORM);
+  }
+  const ports = [...new Set(named.map((target) => target.port))];
+  if (ports.length > 1) {
+    throw new InputError('host-fingerprint', `'${printable(name)}' names ${ports.length} hosts, on ports ${ports.join(', ')}`, `the port too, e.g. '${name}:${ports[0]}=SHA256:…'`);
+  }
+  return named;
 }
 
 function checkPrivateKey(privateKey: string, passphrase: string): void {
@@ -475,13 +565,16 @@ function checkPrivateKey(privateKey: string, passphrase: string): void {
   }
 }
 
-function checkHostKeyPolicy(target: Extract<HostTarget, { kind: 'ssh' }>, knownHosts: KnownHostEntry[], fingerprints: string[], insecure: boolean): void {
-  if (insecure || fingerprints.length > 0) return;
+function checkHostKeyPolicy(target: Extract<HostTarget, { kind: 'ssh' }>, knownHosts: KnownHostEntry[], fingerprints: HostFingerprint[], insecure: boolean): void {
+  if (insecure || fingerprintsFor(fingerprints, target.host, target.port).length > 0) return;
   const remedy = `known_hosts lines from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server), or host-fingerprint`;
+  const listed = knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port));
+  if (listed) return;
+  if (fingerprints.length > 0) {
+    throw new InputError('host-fingerprint', `has no fingerprint for ${target.label}, and known-hosts no line for it`, `'${fingerprintName(target)}=SHA256:…' too, or its known_hosts line`);
+  }
   if (knownHosts.length === 0) {
     throw new InputError('known-hosts', `no way to verify the host key of ${target.label}`, remedy);
   }
-  if (!knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port))) {
-    throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
-  }
+  throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
 }

@@ -20,6 +20,8 @@ export interface Assignment {
   exported?: boolean;
   /** Replaced by *** when a script is shown (dry run, debug). */
   secret?: boolean;
+  /** Shown instead of the value (dry run, debug): the value with its secret parts as ***. */
+  shown?: string;
 }
 
 const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -27,10 +29,10 @@ const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Render the header block of a script. `redact` is for display only. */
 export function renderAssignments(assignments: readonly Assignment[], redact = false): string {
   return assignments
-    .map(({ name, value, exported, secret }) => {
+    .map(({ name, value, exported, secret, shown }) => {
       if (!SHELL_NAME.test(name)) throw new Error(`not a shell variable name: ${name}`);
-      const shown = secret && redact ? quote('***') : quote(value);
-      return `${exported ? 'export ' : ''}${name}=${shown}`;
+      const displayed = redact ? (secret ? '***' : (shown ?? value)) : value;
+      return `${exported ? 'export ' : ''}${name}=${quote(displayed)}`;
     })
     .join('\n');
 }

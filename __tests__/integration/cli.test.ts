@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { deployRootFor, gitRepoWithTags, openTempDir } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
@@ -69,4 +70,60 @@ test('a bad flag or value exits 2 with an error naming it; a failed build exits 
   expect(failed.code).toBe(1);
   expect(failed.stdout).toContain('status: failed');
   expect(failed.stderr).toContain('build exited with status 5');
+});
+
+describe('secrets in the CLI (no runner masks for it)', () => {
+  test('a build that echoes a secret-env value prints ***; a plain env value is printed as is', () => {
+    const site = join(openTempDir('tagflip-local-'), 'site');
+    const secret = 'sup3r-s3cret-t0ken';
+    const run = tagflip([
+      'deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1',
+      '--env', 'APP_ENV=production',
+      '--secret-env', `APP_SECRET=${secret}`,
+      '--build', 'echo "secret is $APP_SECRET"; echo "env is $APP_ENV"; test "$APP_SECRET" = sup3r-s3cret-t0ken',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('secret is ***');
+    expect(run.stderr).toContain('env is production');
+    expect(run.stdout + run.stderr).not.toContain(secret);
+    // Nor is it written into the records on the host.
+    const records = [readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'), readFileSync(join(site, '.tagflip/history.jsonl'), 'utf8')].join('\n');
+    expect(records).not.toContain(secret);
+  });
+
+  test('dry runs and debug logs show secret-env values as *** and env values as they are', () => {
+    const site = join(openTempDir('tagflip-local-'), 'site');
+    const secret = 'an0ther-s3cret';
+    const run = tagflip(['--dry-run', 'deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--env', 'WORKERS=4', '--secret-env', `TOKEN=${secret}`, '--build', 'true'], {
+      TAGFLIP_DEBUG: '1',
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('status: dry-run');
+    expect(run.stderr).toContain("tf_user_env='WORKERS=4\nTOKEN=***'");
+    expect(run.stdout + run.stderr).not.toContain(secret);
+  });
+});
+
+describe('flags', () => {
+  test('a flag the command does not use is refused before anything is contacted', () => {
+    const run = tagflip(['rollback', '--hosts', 'local', '--deploy-path', '/nonexistent/site', '--release', 'v1.0']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^error: release: --release is not used by rollback \(to go to a named release: --rollback-to\); expected only the inputs rollback uses: /);
+  });
+
+  test('status prints its report on stdout; the log stays on stderr', () => {
+    const site = join(openTempDir('tagflip-local-'), 'site');
+    expect(tagflip(['deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--build', 'true']).code).toBe(0);
+    const run = tagflip(['status', '--hosts', 'local', '--deploy-path', site]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^local: current v1, rollback target \(none\)\n {2}not locked\n {2}v1 +active .*<- current\n$/);
+    expect(run.stderr).not.toContain('current v1');
+  });
+
+  test('without GITHUB_ACTOR and USER, the actor is the login name', () => {
+    const site = join(openTempDir('tagflip-local-'), 'site');
+    expect(tagflip(['deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--build', 'true']).code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'));
+    expect(manifest.actor).toBe(userInfo().username);
+  });
 });

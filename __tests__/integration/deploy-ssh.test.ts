@@ -200,26 +200,27 @@ test('a wrong client key is refused with a clear message', async () => {
   expect(existsSync(site)).toBe(false);
 });
 
-test('dry-run prints the plan and the scripts, masks env values, and changes nothing', async () => {
+test('dry-run prints the plan and the scripts, masks secret-env values, and changes nothing', async () => {
   const site = newSite();
-  const { result, log } = await deploy(site, { release: 'v1', 'dry-run': 'true', env: 'API_TOKEN=s3cr3t-value' });
+  const { result, log } = await deploy(site, { release: 'v1', 'dry-run': 'true', env: 'APP_ENV=production', 'secret-env': 'API_TOKEN=s3cr3t-value' });
   expect(result.status).toBe('dry-run');
   expect(log).toContain('dry run: would build v1');
-  expect(log).toContain("tf_user_env='***'");
+  expect(log).toContain("tf_user_env='APP_ENV=production\nAPI_TOKEN=***'");
   expect(log).toContain('mv -T -- "$tf_link" "$1/current"');
   expect(log).not.toContain('s3cr3t-value');
   expect(existsSync(site)).toBe(false);
 });
 
-test('env lines reach the build, the TAGFLIP_* variables are set', async () => {
+test('env and secret-env lines reach the build, the TAGFLIP_* variables are set', async () => {
   const site = newSite();
   const { result } = await deploy(site, {
     release: 'v1',
     env: "GREETING=it's $(not run)",
-    build: 'printf "%s|%s|%s|%s\\n" "$GREETING" "$TAGFLIP_RELEASE" "$TAGFLIP_RELEASE_PATH" "$PWD" > env.txt',
+    'secret-env': 'TOKEN=t0k en',
+    build: 'printf "%s|%s|%s|%s|%s\\n" "$GREETING" "$TOKEN" "$TAGFLIP_RELEASE" "$TAGFLIP_RELEASE_PATH" "$PWD" > env.txt',
   });
   expect(result.status).toBe('deployed');
-  expect(readFileSync(join(site, 'current/env.txt'), 'utf8')).toBe(`it's $(not run)|v1|${site}/releases/v1|${site}/releases/v1\n`);
+  expect(readFileSync(join(site, 'current/env.txt'), 'utf8')).toBe(`it's $(not run)|t0k en|v1|${site}/releases/v1|${site}/releases/v1\n`);
 });
 
 test('an unreachable port fails with a clear connect error', async () => {

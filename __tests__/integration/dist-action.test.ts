@@ -107,7 +107,21 @@ test('a bad input is refused before connecting, naming the input; nothing is cre
   expect(run.code).toBe(1);
   expect(run.stdout).toMatch(/::error::bad input: release: 'v1;touch \/tmp\/pwned' is not a valid release name; expected/);
   expect(existsSync(site)).toBe(false);
-  expect(run.outputs).toEqual({});
+  // A follow-up job can react: status is failed, and the summary says why.
+  expect(run.outputs).toEqual({ status: 'failed' });
+  expect(run.summary).toContain('### tagflip deploy: failed');
+  expect(run.summary).toContain("bad input: release: 'v1;touch /tmp/pwned' is not a valid release name; expected");
+  expect(run.summary).toContain('nothing changed on any host');
+});
+
+test('a refused input that quotes a secret-env value keeps it out of the summary and outputs', () => {
+  const secret = 'refused-s3cret';
+  // A secret pasted into another input is quoted back by its error; the masks apply there too.
+  const run = runAction({ ...sshInputs(), 'deploy-path': join(root, 'refused-secret'), release: secret.replace('-', ';'), 'secret-env': `TOKEN=${secret.replace('-', ';')}` });
+  expect(run.code).toBe(1);
+  expect(run.outputs).toEqual({ status: 'failed' });
+  expect(run.summary).toContain("release: '***' is not a valid release name");
+  expect(run.summary).not.toContain(secret.replace('-', ';'));
 });
 
 test('without a tag and without release, the error says what to give', () => {
@@ -138,18 +152,46 @@ test('a workflow_dispatch rollback with the previous-release output, then status
   expect(host.releases.map((release: { release: string; state: string }) => `${release.release}:${release.state}`).sort()).toEqual(['v1:active', 'v2:rolled-back']);
 });
 
-test('with debug logging on, neither the key, the passphrase-free key body nor env values reach the log', () => {
+test('with debug logging on, neither the key, the passphrase-free key body nor secret-env values reach the log', () => {
   const site = join(root, 'debugged');
   const secret = 'sup3r-s3cret-t0ken';
-  const run = runAction({ ...sshInputs(), 'deploy-path': site, release: 'v1', env: `API_TOKEN=${secret}`, build: 'test -n "$API_TOKEN"' }, { RUNNER_DEBUG: '1' });
+  const run = runAction(
+    { ...sshInputs(), 'deploy-path': site, release: 'v1', env: 'APP_ENV=production', 'secret-env': `API_TOKEN=${secret}`, build: 'test -n "$API_TOKEN"' },
+    { RUNNER_DEBUG: '1' },
+  );
   expect(run.code).toBe(0);
   expect(run.stdout).toContain('::debug::');
   const logged = run.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::'));
   expect(logged.join('\n')).not.toContain(secret);
-  expect(logged.join('\n')).toContain("tf_user_env='***'");
+  // (core.debug writes the newline inside the value as %0A.)
+  expect(logged.join('\n')).toContain("tf_user_env='APP_ENV=production%0AAPI_TOKEN=***'");
   for (const line of sshd.privateKey.split('\n').filter((keyLine) => keyLine.length > 20)) {
     expect(logged.join('\n')).not.toContain(line);
   }
   expect(run.summary).not.toContain(secret);
   expect(JSON.stringify(run.outputs)).not.toContain(secret);
+});
+
+test('only secret values are registered with ::add-mask::, never plain env values', () => {
+  const site = join(root, 'masked');
+  const run = runAction({
+    ...sshInputs(),
+    'deploy-path': site,
+    release: 'v1',
+    env: 'APP_ENV=production\nWORKERS=4',
+    'secret-env': 'API_TOKEN=t0ken-value\nDB_PASSWORD=hunter2-pw',
+    build: 'echo "env $APP_ENV $WORKERS"; sh build.sh',
+  });
+  expect(run.code).toBe(0);
+  const masks = run.stdout.split('\n').filter((line) => line.startsWith('::add-mask::')).map((line) => line.slice('::add-mask::'.length));
+  expect(masks).toContain('t0ken-value');
+  expect(masks).toContain('hunter2-pw');
+  expect(masks).not.toContain('production');
+  expect(masks).not.toContain('4');
+  // Besides the two values, only the private key (whole and line by line) is registered.
+  const keyLines = sshd.privateKey.split('\n').map((line) => line.trim()).filter((line) => line.length > 8);
+  // (The whole key is one command, its newlines written as %0A.)
+  const wholeKey = sshd.privateKey.replace(/\n/g, '%0A').replace(/%0A$/, '');
+  expect(masks.filter((mask) => !['t0ken-value', 'hunter2-pw', wholeKey].includes(mask) && !keyLines.includes(mask))).toEqual([]);
+  expect(run.stdout).toContain('env production 4');
 });

@@ -128,7 +128,8 @@ function secretsIn(inputs: Record<string, string>): string[] {
     if (trimmed.length >= 8 && !trimmed.startsWith('-----')) secrets.push(trimmed);
   }
   if (inputs.passphrase) secrets.push(inputs.passphrase);
-  for (const line of (inputs.env ?? '').split('\n')) {
+  // env values are not secrets, but none is ever echoed by an error either.
+  for (const line of [inputs.env ?? '', inputs['secret-env'] ?? ''].join('\n').split('\n')) {
     const value = line.includes('=') ? line.slice(line.indexOf('=') + 1) : line;
     if (value.trim().length >= 6) secrets.push(value.trim());
   }
@@ -224,10 +225,15 @@ const HOSTILE: Case[] = [
   c('env', 'an escape sequence in the value', 'local', set({ env: `TOKEN=${ENV_SECRET}\u001b[2J` })),
   c('env', 'a line without =', 'local', set({ env: `TOKEN=${ENV_SECRET_2}\n${ENV_SECRET}` })),
   c('env', 'a dash in the name', 'local', set({ env: `API-TOKEN=${ENV_SECRET}` })),
+  // secret-env
+  c('secret-env', 'a name starting with a digit', 'local', set({ 'secret-env': `1TOKEN=${ENV_SECRET}` })),
+  c('secret-env', 'a name env sets too', 'local', set({ env: 'TOKEN=public', 'secret-env': `TOKEN=${ENV_SECRET}` })),
+  c('secret-env', 'a control character in the value', 'local', set({ 'secret-env': `TOKEN=${ENV_SECRET}\u0007` })),
   // repository and ref
   c('repository', 'an option', 'local', set({ repository: '--upload-pack=touch /tmp/pwned' })),
   c('repository', 'the ext:: remote helper', 'local', set({ repository: 'ext::sh -c touch% /tmp/pwned' })),
   c('repository', 'the fd:: remote helper', 'local', set({ repository: 'fd::17' })),
+  c('repository', 'a relative path', 'local', set({ repository: 'relative/path' })),
   c('repository', 'a space', 'local', set({ repository: 'https://example.com/a b.git' })),
   c('repository', 'backticks', 'local', set({ repository: 'https://example.com/`id`.git' })),
   c('repository', 'longer than 2048 characters', 'local', set({ repository: `https://example.com/${'a'.repeat(2048)}.git` })),
@@ -334,6 +340,7 @@ describe('hostile and malformed inputs are refused before anything happens', () 
       'shared-dirs',
       'shared-files',
       'env',
+      'secret-env',
       'repository',
       'ref',
       'command',
@@ -367,19 +374,19 @@ describe('hostile and malformed inputs are refused before anything happens', () 
     expect(errors[0]).toContain('expected');
     // Refused before any connection: no phase was started.
     expect(run.stdout).not.toContain('::group::');
-    // No outputs, no summary, nothing created.
-    expect(run.output).toBe('');
-    expect(run.summary).toBe('');
+    // Only status: failed, and the error in the summary, for a later job to read; nothing created.
+    expect(run.output).toMatch(/^status<<(\S+)\nfailed\n\1\n$/);
+    expect(run.summary).toContain(`bad input: ${input}: `);
     expect(existsSync(dirs.site)).toBe(false);
     expect(readdirSync(dirs.dir)).toEqual([]);
     // No secret outside the lines that register it as one.
-    const logged = [...run.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')), run.stderr].join('\n');
+    const logged = [...run.stdout.split('\n').filter((line) => !line.startsWith('::add-mask::')), run.stderr, run.summary].join('\n');
     for (const secret of secretsIn(inputs)) expect(logged).not.toContain(secret);
   });
 
   test('the secrets of the key cases are registered with ::add-mask:: before the error', () => {
     const dirs = caseDirs();
-    const inputs = { ...baseInputs('ssh', dirs), 'private-key': keys.encrypted, passphrase: WRONG_PASSPHRASE, env: `TOKEN=${ENV_SECRET}\n1BAD=${ENV_SECRET_2}` };
+    const inputs = { ...baseInputs('ssh', dirs), 'private-key': keys.encrypted, passphrase: WRONG_PASSPHRASE, 'secret-env': `TOKEN=${ENV_SECRET}\n1BAD=${ENV_SECRET_2}` };
     const run = runAction(inputs, dirs);
     const lines = run.stdout.split('\n');
     const errorAt = lines.findIndex((line) => line.startsWith('::error::'));

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderStatus } from '../../src/result.js';
 import type { RunContext } from '../../src/settings.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
@@ -172,7 +173,7 @@ describe('status', () => {
     await run(site, { release: 'v2' }, context);
     await deploy(site, 'v3', { build: 'exit 2' });
 
-    const { result, host, log } = await run(site, { command: 'status' });
+    const { result, host } = await run(site, { command: 'status' });
     expect(result).toMatchObject({ status: 'unchanged', release: 'v2', previousRelease: 'v1', releasePath: `${site}/releases/v2` });
     const report = host.report!;
     expect(report.current).toBe('v2');
@@ -188,10 +189,12 @@ describe('status', () => {
     expect(v2.actor).toBe('octocat');
     expect(v2.finished).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
-    expect(log).toContain(`current v2, rollback target v1`);
-    expect(log).toContain('not locked');
-    expect(log).toMatch(/ {2}v2 +active +[0-9a-f]{12} {2}\S+Z {2}octocat {2}<- current/);
-    expect(log).toMatch(/ {2}v1 +inactive .*<- rollback target/);
+    // The front ends print this report (the CLI on stdout, the action in its log).
+    const shown = renderStatus(host).join('\n');
+    expect(shown).toContain(`current v2, rollback target v1`);
+    expect(shown).toContain('not locked');
+    expect(shown).toMatch(/ {2}v2 +active +[0-9a-f]{12} {2}\S+Z {2}octocat {2}<- current/);
+    expect(shown).toMatch(/ {2}v1 +inactive .*<- rollback target/);
   });
 });
 

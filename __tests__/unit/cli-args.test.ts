@@ -61,6 +61,19 @@ describe('parseArgs: flags', () => {
     expect(parseArgs(argv)).toEqual(expected);
   });
 
+  test.each([
+    [['--dry-run', 'deploy', '--hosts', 'local'], { 'dry-run': 'true', command: 'deploy', hosts: 'local' }],
+    [['--dry-run', 'rollback'], { 'dry-run': 'true', command: 'rollback' }],
+    [['--insecure-ignore-host-key', 'status'], { 'insecure-ignore-host-key': 'true', command: 'status' }],
+    [['--dry-run', 'TRUE', 'prune'], { 'dry-run': 'TRUE', command: 'prune' }],
+  ])('a boolean flag never swallows the next word, unless it is true or false: %j', (argv, expected) => {
+    expect(parseArgs(argv)).toEqual(expected);
+  });
+
+  test('a boolean flag before a word that is neither command nor boolean leaves it positional', () => {
+    expect(inputErrorOf(() => parseArgs(['deploy', '--dry-run', 'yes'])).message).toBe('command: unexpected arguments: yes; expected one command');
+  });
+
   test('a non-boolean flag at the end without a value is an error', () => {
     const error = inputErrorOf(() => parseArgs(['deploy', '--hosts']));
     expect(error.input).toBe('hosts');
@@ -89,6 +102,54 @@ describe('parseArgs: flags', () => {
 
   test('a single-dash argument is positional', () => {
     expect(inputErrorOf(() => parseArgs(['deploy', '-x'])).message).toBe('command: unexpected arguments: -x; expected one command');
+  });
+});
+
+describe('parseArgs: a flag the command does not use is refused', () => {
+  test('rollback --release names the flag, the command, the flag to use instead and what rollback uses', () => {
+    const error = inputErrorOf(() => parseArgs(['rollback', '--hosts', 'local', '--deploy-path', '/srv/app', '--release', 'v1.0']));
+    expect(error.input).toBe('release');
+    expect(error.message).toContain('release: --release is not used by rollback (to go to a named release: --rollback-to); expected only the inputs rollback uses: --hosts,');
+    const uses = error.message.split('; expected ')[1];
+    expect(uses).toContain('--rollback-to');
+    expect(uses).not.toMatch(/--release\b/);
+  });
+
+  test.each([
+    [['status', '--build', 'make'], 'build', '--build is not used by status'],
+    [['status', '--dry-run'], 'dry-run', '--dry-run is not used by status'],
+    [['status', '--lock-timeout', '5'], 'lock-timeout', '--lock-timeout is not used by status'],
+    [['prune', '--repository', '/srv/git/app.git', '--build=make'], 'repository', '--repository, --build are not used by prune'],
+    [['--command=prune', '--activate', 'true'], 'activate', '--activate is not used by prune'],
+    [['deploy', '--rollback-to', 'v1'], 'rollback-to', '--rollback-to is not used by deploy'],
+    [['--rollback-to', 'v1'], 'rollback-to', '--rollback-to is not used by deploy'],
+  ])('%j is refused', (argv, input, problem) => {
+    const error = inputErrorOf(() => parseArgs(argv));
+    expect(error.input).toBe(input);
+    expect(error.message).toContain(problem);
+  });
+
+  test.each([
+    ['rollback', ['--rollback-to', 'v1', '--rollback-data', 'false', '--activate', 'make restart', '--verify', 'true', '--env', 'A=1', '--secret-env', 'B=2', '--keep-releases', '3', '--dry-run']],
+    ['prune', ['--keep-releases', '3', '--dry-run', '--lock-timeout', '5', '--data-path', '/srv/data']],
+    ['status', ['--hosts', 'web1', '--user', 'deploy', '--port', '2222', '--jump-host', 'bastion', '--host-fingerprint', 'x', '--connect-timeout', '5', '--max-parallel', '2']],
+    ['deploy', ['--release', 'v1', '--build', 'make', '--migrate', 'true', '--shared-dirs', 'var', '--rollback-data', 'true', '--keep-releases', '2']],
+  ])('%s takes the inputs it uses', (command, flags) => {
+    expect(parseArgs([command, ...flags]).command).toBe(command);
+  });
+
+  test('a --config file may hold inputs the command does not use: one file serves every command', () => {
+    const path = config('hosts: web1\ndeploy-path: /srv/app\nrepository: /srv/git/app.git\nbuild: make\n');
+    expect(parseArgs(['status', '--config', path])).toEqual({ command: 'status', hosts: 'web1', 'deploy-path': '/srv/app', repository: '/srv/git/app.git', build: 'make' });
+  });
+
+  test('the command may come from the config file', () => {
+    const path = config('command: status\n');
+    expect(inputErrorOf(() => parseArgs(['--config', path, '--build', 'make'])).message).toContain('--build is not used by status');
+  });
+
+  test('an unknown command is left for parseSettings to name', () => {
+    expect(parseArgs(['undeploy', '--build', 'make'])).toEqual({ command: 'undeploy', build: 'make' });
   });
 });
 

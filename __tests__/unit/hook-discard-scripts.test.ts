@@ -88,7 +88,7 @@ describe('renderHookScript: header', () => {
     commandTimeout: 90,
     host: 'deploy@web1.example.com:2222',
     env: [
-      { name: 'API_TOKEN', value: "s3cret'$(id)`x`" },
+      { name: 'API_TOKEN', value: "s3cret'$(id)`x`", secret: true },
       { name: 'EMPTY', value: '' },
     ],
   });
@@ -143,19 +143,18 @@ describe('renderHookScript: header', () => {
     expect(exported).toEqual(names.slice(10, -1));
   });
 
-  test('the display text masks the user env (tf_user_env, names and values) and nothing else', () => {
+  test('the display text masks the secret-env values in tf_user_env and nothing else', () => {
     const { text, display } = renderHookScript(CONTEXT, 'verify', 'curl localhost');
     expect(display).not.toContain('s3cret');
-    expect(display).not.toContain('API_TOKEN');
     expect(text).toContain('s3cret');
     expect(headerValues(display, ['tf_user_env', 'API_TOKEN', 'EMPTY', 'tf_hook_command', 'TAGFLIP_RELEASE'])).toEqual({
-      tf_user_env: '***',
+      tf_user_env: 'API_TOKEN=***\nEMPTY=',
       API_TOKEN: '<unset>',
       EMPTY: '<unset>',
       tf_hook_command: 'curl localhost',
       TAGFLIP_RELEASE: 'v3.0',
     });
-    expect(display).toBe(text.replace(`\ntf_user_env='API_TOKEN=s3cret'\\''$(id)\`x\`\nEMPTY='\n`, "\ntf_user_env='***'\n"));
+    expect(display).toBe(text.replace(`\ntf_user_env='API_TOKEN=s3cret'\\''$(id)\`x\`\nEMPTY='\n`, "\ntf_user_env='API_TOKEN=***\nEMPTY='\n"));
     expect(display.slice(header(display).length)).toBe(text.slice(header(text).length));
   });
 

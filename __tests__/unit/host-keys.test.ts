@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
+  type HostFingerprint,
   type HostKeyPolicy,
   type KnownHostEntry,
   algorithmsForKeyType,
@@ -197,8 +198,11 @@ describe('keyTypeOfBlob and fingerprintOf', () => {
   });
 });
 
+/** A host-fingerprint entry as settings binds it. */
+const bound = (fingerprint: string, host = 'web1', port = 22): HostFingerprint => ({ host, port, fingerprint });
+
 describe('verifyHostKey', () => {
-  const policy = (knownHosts: string, fingerprints: string[] = [], insecure = false): HostKeyPolicy => ({
+  const policy = (knownHosts: string, fingerprints: HostFingerprint[] = [], insecure = false): HostKeyPolicy => ({
     knownHosts: parseKnownHosts(knownHosts),
     fingerprints,
     insecure,
@@ -242,7 +246,7 @@ describe('verifyHostKey', () => {
 
   test('rejects a revoked key, even when it is also listed and fingerprinted', () => {
     const known = `@revoked [127.0.0.1]:2222 ssh-ed25519 ${ed.blob}\n[127.0.0.1]:2222 ssh-ed25519 ${ed.blob}`;
-    expect(verifyHostKey(policy(known, [fingerprintOf(blobOf(ed))]), '127.0.0.1', 2222, blobOf(ed))).toEqual({
+    expect(verifyHostKey(policy(known, [bound(fingerprintOf(blobOf(ed)), '127.0.0.1', 2222)]), '127.0.0.1', 2222, blobOf(ed))).toEqual({
       accepted: false,
       reason: 'that key is marked @revoked in known-hosts',
     });
@@ -257,19 +261,33 @@ describe('verifyHostKey', () => {
   });
 
   test('accepts a key by its fingerprint', () => {
-    expect(verifyHostKey(policy('', [fingerprintOf(blobOf(rsa)), fingerprintOf(blobOf(ed))]), 'web1', 22, blobOf(ed))).toEqual({ accepted: true });
+    expect(verifyHostKey(policy('', [bound(fingerprintOf(blobOf(rsa))), bound(fingerprintOf(blobOf(ed)))]), 'web1', 22, blobOf(ed))).toEqual({ accepted: true });
   });
 
   test('a fingerprint is accepted even when known-hosts lists another key', () => {
-    expect(verifyHostKey(policy(`web1 ssh-rsa ${rsa.blob}`, [fingerprintOf(blobOf(ed))]), 'web1', 22, blobOf(ed))).toEqual({ accepted: true });
+    expect(verifyHostKey(policy(`web1 ssh-rsa ${rsa.blob}`, [bound(fingerprintOf(blobOf(ed)))]), 'web1', 22, blobOf(ed))).toEqual({ accepted: true });
   });
 
   test('rejects a key whose fingerprint is not listed', () => {
     const fingerprint = fingerprintOf(blobOf(rsa));
-    expect(verifyHostKey(policy('', [fingerprint]), 'web1', 22, blobOf(ed))).toEqual({
+    expect(verifyHostKey(policy('', [bound(fingerprint)]), 'web1', 22, blobOf(ed))).toEqual({
       accepted: false,
-      reason: `host-fingerprint lists only ${fingerprint}`,
+      reason: `host-fingerprint lists only ${fingerprint} for web1`,
     });
+  });
+
+  test('a fingerprint bound to another host, or to another port of the same host, vouches for nothing here', () => {
+    const fingerprint = fingerprintOf(blobOf(ed));
+    const fleet = policy('', [bound(fingerprint, 'web1', 22), bound(fingerprintOf(blobOf(rsa)), 'web2', 22)]);
+    expect(verifyHostKey(fleet, 'web1', 22, blobOf(ed))).toEqual({ accepted: true });
+    expect(verifyHostKey(fleet, 'web2', 22, blobOf(ed))).toEqual({ accepted: false, reason: `host-fingerprint lists only ${fingerprintOf(blobOf(rsa))} for web2` });
+    expect(verifyHostKey(fleet, 'web1', 2222, blobOf(ed))).toEqual({ accepted: false, reason: 'neither host-fingerprint nor known-hosts names [web1]:2222' });
+  });
+
+  test('the host is matched in one spelling: any case, IPv6 compressed', () => {
+    const fingerprint = fingerprintOf(blobOf(ed));
+    expect(verifyHostKey(policy('', [bound(fingerprint, 'web1.example.com')]), 'WEB1.Example.com', 22, blobOf(ed))).toEqual({ accepted: true });
+    expect(verifyHostKey(policy('', [bound(fingerprint, '2001:db8::1')]), '2001:0db8:0:0:0:0:0:1', 22, blobOf(ed))).toEqual({ accepted: true });
   });
 
   test('rejects when nothing is known', () => {

@@ -35,7 +35,7 @@ const CONTEXT: ScriptContext = {
   dataPath: '/srv/karl/customer-a/data',
   commandTimeout: 3600,
   env: [
-    { name: 'DATABASE_URL', value: 'postgres://app:hunter2@db/app' },
+    { name: 'DATABASE_URL', value: 'postgres://app:hunter2@db/app', secret: true },
     { name: 'EMPTY', value: '' },
   ],
   actor: 'octocat',
@@ -193,14 +193,24 @@ describe('rendered scripts, snapshots', () => {
     expect(CLOSE_WORDS).toBe('kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0');
   });
 
-  test('the build script displays the user env (one tf_user_env assignment) as *** and nothing else differs', () => {
+  test('the build script displays the secret-env values in tf_user_env as *** and nothing else differs', () => {
     const { text, display } = renderBuildScript(CONTEXT, building());
     const userEnv = "\ntf_user_env='DATABASE_URL=postgres://app:hunter2@db/app\nEMPTY='\n";
     expect(text).toContain(userEnv);
     expect(text).not.toContain('export DATABASE_URL');
     expect(text).not.toContain('export EMPTY');
     expect(display).not.toContain('hunter2');
-    expect(display).toBe(text.replace(userEnv, "\ntf_user_env='***'\n"));
+    expect(display).toBe(text.replace(userEnv, "\ntf_user_env='DATABASE_URL=***\nEMPTY='\n"));
+  });
+
+  test("plain env values are not secrets: they display as sent (masking '1' or 'production' would ruin logs)", () => {
+    const env = [
+      { name: 'APP_ENV', value: 'production' },
+      { name: 'WORKERS', value: '4' },
+    ];
+    const { text, display } = renderBuildScript({ ...CONTEXT, env }, building());
+    expect(text).toContain("\ntf_user_env='APP_ENV=production\nWORKERS=4'\n");
+    expect(display).toBe(text);
   });
 
   test('without env, tf_user_env is empty and not secret: the build script displays as sent', () => {
@@ -444,7 +454,7 @@ describe('hostile values', () => {
     build: "echo 'build' && $(id) `id`",
     migrate: "evolve '$(id)' `id`",
     dataPath: "/srv/it's $(id)/data",
-    env: [{ name: 'TOKEN', value: HOSTILE_ENV }],
+    env: [{ name: 'TOKEN', value: HOSTILE_ENV, secret: true }],
     actor: "o'ctocat\"$(id)",
     runUrl: 'https://x/$(id)',
   };
@@ -500,13 +510,12 @@ describe('hostile values', () => {
     expect(JSON.parse(records.tf_manifest_building)).toEqual(building(hostile));
   });
 
-  test('the env value is in the text (in tf_user_env), and *** in the display', () => {
+  test('the secret env value is in the text (in tf_user_env), and *** in the display', () => {
     const { text, display } = renderBuildScript(hostile, building(hostile));
     expect(text).toContain(`\ntf_user_env='TOKEN=a'\\''b$(id)'\n`);
-    expect(display).toContain("\ntf_user_env='***'\n");
+    expect(display).toContain("\ntf_user_env='TOKEN=***'\n");
     expect(display).not.toContain('a\'\\\'\'b$(id)');
-    expect(display).not.toContain('TOKEN');
-    expect(headerValues(display, ['tf_user_env', 'TOKEN', 'TAGFLIP_RELEASE'])).toEqual({ tf_user_env: '***', TOKEN: '<unset>', TAGFLIP_RELEASE: HOSTILE_RELEASE });
+    expect(headerValues(display, ['tf_user_env', 'TOKEN', 'TAGFLIP_RELEASE'])).toEqual({ tf_user_env: 'TOKEN=***', TOKEN: '<unset>', TAGFLIP_RELEASE: HOSTILE_RELEASE });
   });
 });
 

@@ -267,9 +267,14 @@ describe('jump-host', () => {
     expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app' }, TAG_CONTEXT).jumpHost).toBeNull();
   });
 
-  test('host-fingerprint or insecure-ignore-host-key also cover the bastion', () => {
-    const fingerprint = `SHA256:${'A'.repeat(43)}`;
-    expect(parseSettings(verified({ 'known-hosts': '', 'host-fingerprint': fingerprint }), TAG_CONTEXT).jumpHost?.label).toBe('jump@bastion.example.com:2200');
+  test('host-fingerprint bound to the host and to the bastion, or insecure-ignore-host-key, cover the bastion', () => {
+    const [a, b] = [`SHA256:${'A'.repeat(43)}`, `SHA256:${'B'.repeat(43)}`];
+    const settings = parseSettings(verified({ 'known-hosts': '', 'host-fingerprint': `10.0.0.5=${a}, [bastion.example.com]:2200=${b}` }), TAG_CONTEXT);
+    expect(settings.jumpHost?.label).toBe('jump@bastion.example.com:2200');
+    expect(settings.hostFingerprints).toEqual([
+      { host: '10.0.0.5', port: 22, fingerprint: a },
+      { host: 'bastion.example.com', port: 2200, fingerprint: b },
+    ]);
     expect(parseSettings(verified({ 'known-hosts': '', 'insecure-ignore-host-key': 'true' }), TAG_CONTEXT).jumpHost?.label).toBe('jump@bastion.example.com:2200');
   });
 
@@ -340,5 +345,81 @@ describe.each(['activate', 'verify'] as const)('%s', (input) => {
   test('the other hook is not affected', () => {
     const settings = parseSettings(unverified({ [input]: 'true' }), TAG_CONTEXT);
     expect(settings[input === 'activate' ? 'verify' : 'activate']).toBe('');
+  });
+});
+
+describe('host-fingerprint: bound to its host', () => {
+  const [a, b, c] = ['A', 'B', 'C'].map((letter) => `SHA256:${letter.repeat(43)}`);
+  const fleet = (fingerprints: string, changes: Record<string, string> = {}) =>
+    parseSettings({ hosts: 'deploy@web1.example.com, deploy@web2.example.com:2222', 'private-key': client.privateKey, 'deploy-path': '/srv/app', 'host-fingerprint': fingerprints, ...changes }, TAG_CONTEXT);
+
+  test('each fingerprint is bound to the host it names: by name (any case), name:port or [name]:port', () => {
+    expect(fleet(`WEB1.example.com=${a}\nweb2.example.com:2222=${b}, [web2.example.com]:2222=${c}`).hostFingerprints).toEqual([
+      { host: 'web1.example.com', port: 22, fingerprint: a },
+      { host: 'web2.example.com', port: 2222, fingerprint: b },
+      { host: 'web2.example.com', port: 2222, fingerprint: c },
+    ]);
+  });
+
+  test('a name without a port binds to that host on the port it is reached on', () => {
+    expect(fleet(`web1.example.com=${a}, web2.example.com=${b}`).hostFingerprints).toEqual([
+      { host: 'web1.example.com', port: 22, fingerprint: a },
+      { host: 'web2.example.com', port: 2222, fingerprint: b },
+    ]);
+  });
+
+  test('IPv6 hosts are named in brackets, in any spelling', () => {
+    const settings = parseSettings(
+      { hosts: 'deploy@[2001:db8::1], deploy@[2001:db8::2]:2200', 'private-key': client.privateKey, 'deploy-path': '/srv/app', 'host-fingerprint': `[2001:DB8:0::1]=${a}, [2001:db8::2]:2200=${b}` },
+      TAG_CONTEXT,
+    );
+    expect(settings.hostFingerprints).toEqual([
+      { host: '2001:db8::1', port: 22, fingerprint: a },
+      { host: '2001:db8::2', port: 2200, fingerprint: b },
+    ]);
+  });
+
+  test('a bare fingerprint with several hosts is refused: it would vouch for any of them', () => {
+    const error = inputErrorOf(() => fleet(`web1.example.com=${a}, ${b}`));
+    expect(error.input).toBe('host-fingerprint');
+    expect(error.message).toContain(`'${b}' names no host, and this step connects to 2 SSH hosts (deploy@web1.example.com, deploy@web2.example.com:2222): it would be accepted from any of them`);
+    expect(error.message).toContain(`expected one 'HOST=SHA256:…' per host, e.g. 'web1.example.com=${b}'`);
+  });
+
+  test('a bare fingerprint with one host and a jump host is refused too', () => {
+    const error = inputErrorOf(() =>
+      parseSettings({ hosts: 'deploy@10.0.0.5', 'jump-host': 'jump@bastion:2200', 'private-key': client.privateKey, 'deploy-path': '/srv/app', 'host-fingerprint': a }, TAG_CONTEXT),
+    );
+    expect(error.input).toBe('host-fingerprint');
+    expect(error.message).toContain('connects to 2 SSH hosts (deploy@10.0.0.5, jump@bastion:2200)');
+  });
+
+  test.each([
+    ['a host that is not in hosts', `web3.example.com=${a}`, "'web3.example.com' names no SSH host of hosts or jump-host (deploy@web1.example.com, deploy@web2.example.com:2222)"],
+    ['a port the host is not reached on', `web1.example.com:2222=${a}`, "'web1.example.com:2222' names no SSH host"],
+    ['a bad port', `web1.example.com:0=${a}`, "'0' is not a port"],
+    ['an IPv6 address without brackets', `2001:db8::1=${a}`, "'2001:db8::1' is not a host name (an IPv6 address goes in brackets)"],
+    ['a bad fingerprint after the name', 'web1.example.com=SHA256:short', "'SHA256:short' is not an OpenSSH SHA256 fingerprint"],
+  ])('%s is refused, naming the input', (_what, value, problem) => {
+    const error = inputErrorOf(() => fleet(value));
+    expect(error.input).toBe('host-fingerprint');
+    expect(error.message).toContain(problem);
+  });
+
+  test('a name matching hosts on two ports must say which', () => {
+    const error = inputErrorOf(() =>
+      parseSettings({ hosts: 'deploy@127.0.0.1:2201, deploy@127.0.0.1:2202', 'private-key': client.privateKey, 'deploy-path': '/srv/app', 'host-fingerprint': `127.0.0.1=${a}` }, TAG_CONTEXT),
+    );
+    expect(error.message).toBe(`host-fingerprint: '127.0.0.1' names 2 hosts, on ports 2201, 2202; expected the port too, e.g. '127.0.0.1:2201=SHA256:…'`);
+  });
+
+  test('a host without a fingerprint needs its known-hosts line; the error names that host', () => {
+    const error = inputErrorOf(() => fleet(`web1.example.com=${a}`));
+    expect(error.message).toBe(
+      "host-fingerprint: has no fingerprint for deploy@web2.example.com:2222, and known-hosts no line for it; expected '[web2.example.com]:2222=SHA256:…' too, or its known_hosts line",
+    );
+    const mixed = fleet(`web1.example.com=${a}`, { 'known-hosts': `[web2.example.com]:2222 ssh-ed25519 ${hostKey.blob}` });
+    expect(mixed.hostFingerprints).toEqual([{ host: 'web1.example.com', port: 22, fingerprint: a }]);
+    expect(mixed.knownHosts).toHaveLength(1);
   });
 });

@@ -198,7 +198,11 @@ describe('parseSettings: valid inputs', () => {
   test('host-fingerprint instead of known-hosts', () => {
     const fingerprint = `SHA256:${'A'.repeat(43)}`;
     const settings = parseSettings({ ...sshInputs(), 'known-hosts': '', 'host-fingerprint': `${fingerprint}, SHA256:${'b'.repeat(43)}` }, TAG_CONTEXT);
-    expect(settings.hostFingerprints).toEqual([fingerprint, `SHA256:${'b'.repeat(43)}`]);
+    // With one host, a bare fingerprint is bound to it.
+    expect(settings.hostFingerprints).toEqual([
+      { host: '127.0.0.1', port: 2222, fingerprint },
+      { host: '127.0.0.1', port: 2222, fingerprint: `SHA256:${'b'.repeat(43)}` },
+    ]);
     expect(settings.knownHosts).toEqual([]);
   });
 
@@ -526,6 +530,13 @@ const HOSTILE: Row[] = [
   row('user', 'a leading digit', { user: '1deploy' }),
   // repository, ref
   row('repository', "'-u'", { repository: '-u' }),
+  row('repository', 'a relative path', { repository: 'relative/path' }),
+  row('repository', "a './' path", { repository: './app.git' }),
+  row('repository', 'a bare name', { repository: 'app' }),
+  row('repository', "a '~/' path", { repository: '~/app.git' }),
+  row('repository', 'a slash before the colon', { repository: 'srv/git:app' }),
+  row('repository', 'scp form without a path', { repository: 'git@github.com:' }),
+  row('repository', 'a scheme git does not fetch over', { repository: 'javascript://x/app.git' }),
   row('repository', 'ext:: with a command', { repository: 'ext::sh -c id' }),
   row('repository', 'ext:: remote helper', { repository: 'ext::sh' }),
   row('repository', 'fd:: remote helper', { repository: 'fd::17' }),
@@ -551,6 +562,11 @@ const HOSTILE: Row[] = [
   row('env', 'a control character in the value', { env: `A=${SECRET}\u0001` }),
   row('env', 'a carriage return inside the value', { env: `A=${SECRET}\rX` }),
   row('env', 'an escape in the value', { env: `A=\u001b[2J${SECRET}` }),
+  row('secret-env', 'a name starting with a digit', { 'secret-env': `1X=${SECRET}` }),
+  row('secret-env', "a line without '='", { 'secret-env': `A=1\n${SECRET}` }),
+  row('secret-env', 'a control character in the value', { 'secret-env': `A=${SECRET}\u0001` }),
+  row('secret-env', 'a TAGFLIP_ name', { 'secret-env': `TAGFLIP_HOST=${SECRET}` }),
+  row('secret-env', 'a name env sets too', { env: 'TOKEN=public', 'secret-env': `TOKEN=${SECRET}` }),
   row('env', 'DEL in the value', { env: `A=${SECRET}\u007f` }),
   // numbers and booleans
   row('command-timeout', "'0'", { 'command-timeout': '0' }),
@@ -675,11 +691,11 @@ describe('parseSettings: hostile and malformed values', () => {
 });
 
 describe('secrets never appear in error messages', () => {
-  const envRows = HOSTILE.filter((r) => r.input === 'env');
-  test.each(envRows.map((r) => [r.what, r] as const))('env: %s', (_what, r) => {
+  const envRows = HOSTILE.filter((r) => r.input === 'env' || r.input === 'secret-env');
+  test.each(envRows.map((r) => [r.input, r.what, r] as const))('%s: %s', (_input, _what, r) => {
     const error = inputErrorOf(() => parseSettings({ ...sshInputs(), ...resolve(r.overrides) }, TAG_CONTEXT));
     expect(error.message).not.toContain(SECRET);
-    expect(error.message).toMatch(/line \d/);
+    expect(error.message).toMatch(/line \d|env sets too/);
   });
 
   test('env errors name the line and the variable, not the value', () => {
@@ -706,5 +722,49 @@ describe('secrets never appear in error messages', () => {
     const error = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': `${other.privateKey.slice(0, 200)}` }, TAG_CONTEXT));
     expect(error.input).toBe('private-key');
     for (const line of other.privateKey.split('\n').slice(1, 3)) expect(error.message).not.toContain(line.slice(0, 20));
+  });
+});
+
+describe('secret-env', () => {
+  test('given to the hooks after env, its values marked secret; env values are not', () => {
+    const settings = parseSettings({ ...sshInputs(), env: 'APP_ENV=production\nWORKERS=4', 'secret-env': `API_TOKEN=${SECRET}\n# a comment\nDB_PASSWORD= spaced ` }, TAG_CONTEXT);
+    expect(settings.env).toEqual([
+      { name: 'APP_ENV', value: 'production' },
+      { name: 'WORKERS', value: '4' },
+      { name: 'API_TOKEN', value: SECRET, secret: true },
+      { name: 'DB_PASSWORD', value: ' spaced ', secret: true },
+    ]);
+  });
+
+  test('a name in both env and secret-env is refused, naming secret-env and the name, not the value', () => {
+    const error = inputErrorOf(() => parseSettings({ ...sshInputs(), env: 'A=1\nTOKEN=x', 'secret-env': `TOKEN=${SECRET}` }, TAG_CONTEXT));
+    expect(error.message).toBe('secret-env: sets TOKEN, which env sets too; expected each name in env or in secret-env, not in both');
+  });
+
+  test('its own errors name secret-env', () => {
+    expect(inputErrorOf(() => parseEnv(`A=1\nA=${SECRET}`, 'secret-env')).message).toBe('secret-env: line 2 sets A a second time; expected each name once');
+  });
+});
+
+describe('repository: the forms the host can fetch', () => {
+  test.each([
+    'https://github.com/acme/app.git',
+    'http://git.internal/app.git',
+    'ssh://git@github.com:22/acme/app.git',
+    'git://git.internal/app.git',
+    'git+ssh://git@github.com/acme/app.git',
+    'file:///srv/git/app.git',
+    'git@github.com:acme/app.git',
+    'github.com:acme/app.git',
+    'git@[2001:db8::1]:acme/app.git',
+    '/srv/git/app.git',
+  ])('%s is accepted as given', (repository) => {
+    expect(parseSettings({ ...sshInputs(), repository }, TAG_CONTEXT).repository).toBe(repository);
+  });
+
+  test('a relative path is refused before connecting, naming the input and the forms', () => {
+    expect(inputErrorOf(() => parseSettings({ ...sshInputs(), repository: 'relative/path' }, TAG_CONTEXT)).message).toBe(
+      "repository: 'relative/path' is a relative path, which the host would resolve against an unknown directory; expected a git URL the host can fetch: 'https://…', 'ssh://…', 'file:///path', 'git@host:path', or an absolute path on the host such as '/srv/git/app.git'",
+    );
   });
 });

@@ -97,6 +97,12 @@ describe('renderAssignments', () => {
     expect(renderAssignments(assignments)).toBe(renderAssignments(assignments, false));
   });
 
+  test("redact shows 'shown' in place of the value (quoted), and only when redacting", () => {
+    const assignments = [{ name: 'tf_user_env', value: "APP_ENV=prod\nTOKEN=hunt'er2", shown: 'APP_ENV=prod\nTOKEN=***' }];
+    expect(renderAssignments(assignments, true)).toBe("tf_user_env='APP_ENV=prod\nTOKEN=***'");
+    expect(renderAssignments(assignments, false)).toBe("tf_user_env='APP_ENV=prod\nTOKEN=hunt'\\''er2'");
+  });
+
   test('no assignments render as the empty string', () => {
     expect(renderAssignments([])).toBe('');
   });

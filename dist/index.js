@@ -57455,6 +57455,65 @@ class DeployError extends Error {
         this.name = 'DeployError';
     }
 }
+/**
+ * A healthy host that was held back at the barrier because another host of the
+ * step failed: nothing went wrong here, so it names neither a phase nor a remedy.
+ */
+class NotFlippedError extends DeployError {
+    constructor(host, failedHosts, detail = '') {
+        const others = `${failedHosts.length > 1 ? 'other hosts' : 'another host'} (${failedHosts.join(', ')})`;
+        super(host, 'barrier', `not flipped because ${others} failed`, '');
+        this.message = `${host}: not flipped because ${others} failed; nothing changed here${detail ? ` ${detail}` : ''}`;
+        this.name = 'NotFlippedError';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/logger.ts
+/** A logger that discards everything (tests, quiet callers). */
+const silentLogger = {
+    info: () => undefined,
+    warning: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+    startGroup: () => undefined,
+    endGroup: () => undefined,
+};
+/**
+ * With several hosts at once their lines interleave: prefix each with its
+ * host, and leave log groups to the fleet (GitHub's groups cannot interleave).
+ */
+function hostLogger(logger, host) {
+    const prefix = (message) => (message.startsWith(`${host}: `) ? message : `${host} | ${message}`);
+    return {
+        info: (message) => logger.info(prefix(message)),
+        warning: (message) => logger.warning(prefix(message)),
+        error: (message) => logger.error(prefix(message)),
+        debug: (message) => logger.debug(prefix(message)),
+        startGroup: (name) => logger.info(prefix(`── ${name}`)),
+        endGroup: () => undefined,
+    };
+}
+/** A function that replaces every given secret in a text by ***. */
+function secretMasker(secrets) {
+    // Longest first: a secret that contains a shorter one is replaced whole.
+    const ordered = [...new Set(secrets.filter((secret) => secret !== ''))].sort((a, b) => b.length - a.length);
+    return (text) => ordered.reduce((masked, secret) => masked.split(secret).join('***'), text);
+}
+/**
+ * The CLI has no runner to mask secrets for it: everything it logs, streamed
+ * build output included, passes through this first.
+ */
+function maskingLogger(logger, secrets) {
+    const mask = secretMasker(secrets);
+    return {
+        info: (message) => logger.info(mask(message)),
+        warning: (message) => logger.warning(mask(message)),
+        error: (message) => logger.error(mask(message)),
+        debug: (message) => logger.debug(mask(message)),
+        startGroup: (name) => logger.startGroup(mask(name)),
+        endGroup: () => logger.endGroup(),
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/result.ts
 /** What a run reports, whichever front end started it. */
@@ -57462,14 +57521,15 @@ class DeployError extends Error {
 function summarize(hosts, command = 'deploy') {
     // The outputs name what most hosts run; an unreachable host has nothing to say.
     const first = hosts.find((host) => host.release) ?? hosts[0];
+    // Any host that needs attention, or failed, fails the step: failed wins over rolled-back.
     const failed = hosts.some((host) => host.status === 'failed');
-    // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
-    const rolledBack = command === 'deploy' && hosts.some((host) => host.status === 'rolled-back');
-    // With several hosts, the most telling status wins: one host deployed means current changed.
+    const rolledBack = hosts.some((host) => host.status === 'rolled-back');
+    // With several hosts, the most telling status wins: one host deployed (or rolled back) means current changed.
     const deployed = command === 'deploy' && hosts.some((host) => host.status === 'deployed');
-    const status = failed ? 'failed' : rolledBack ? 'rolled-back' : deployed ? 'deployed' : first.status;
+    const status = failed ? 'failed' : command === 'deploy' && rolledBack ? 'rolled-back' : deployed ? 'deployed' : rolledBack ? 'rolled-back' : first.status;
     return {
-        ok: !failed && !rolledBack,
+        // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
+        ok: !failed && !(command === 'deploy' && rolledBack),
         status,
         release: first.release,
         previousRelease: first.previousRelease,
@@ -57485,13 +57545,15 @@ function renderSummary(result, title) {
     const rows = result.hosts.map((host) => [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, `${host.totalSeconds.toFixed(1)} s`, host.error]
         .map(cell)
         .join(' | '));
+    const attention = result.hosts.filter((host) => host.attention).map((host) => host.host);
     return [
-        `### ${title}: ${result.status}`,
+        `### ${title}: ${result.status}${attention.length > 0 ? ` (NEEDS ATTENTION: ${attention.join(', ')})` : ''}`,
         '',
         '| host | status | release | previous | build | total | error |',
         '| --- | --- | --- | --- | --- | --- | --- |',
         ...rows.map((row) => `| ${row} |`),
         '',
+        ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${host.attention.replace(/\n/g, ' ')}\n`] : [])),
         ...result.hosts.flatMap((host) => (host.warnings ?? []).map((warning) => `> [!WARNING]\n> ${host.host}: ${warning.replace(/\n/g, ' ')}\n`)),
     ].join('\n');
 }
@@ -57508,6 +57570,7 @@ function hostsOutput(hosts) {
         'build-seconds': Math.round(host.buildSeconds * 10) / 10,
         'total-seconds': Math.round(host.totalSeconds * 10) / 10,
         error: host.error,
+        ...(host.attention ? { attention: host.attention } : {}),
         ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
     })));
 }
@@ -57526,11 +57589,12 @@ function releasesOutput(hosts) {
             actor: release.actor,
             current: release.current,
             'rollback-target': release.rollbackTarget,
+            adopted: release.adopted,
         })),
         error: host.error,
     })));
 }
-/** command: status in words, for the log and the CLI. */
+/** command: status in words, for the log and the CLI: one line per release, in columns. */
 function renderStatus(host) {
     const report = host.report;
     if (!report)
@@ -57539,20 +57603,20 @@ function renderStatus(host) {
         `${host.host}: current ${report.current || '(none)'}, rollback target ${report.rollbackTarget || '(none)'}`,
         report.lockHolder ? `  locked by ${describeHolderBrief(report.lockHolder)}` : '  not locked',
     ];
-    for (const release of report.releases) {
-        const marks = [release.current ? 'current' : '', release.rollbackTarget ? 'rollback target' : ''].filter(Boolean).join(', ');
-        const details = [release.commit.slice(0, 12), release.finished, release.actor].filter(Boolean).join('  ');
-        lines.push(`  ${release.release.padEnd(20)} ${release.state.padEnd(11)} ${details}${marks ? `  <- ${marks}` : ''}`);
-    }
-    return lines;
+    if (report.releases.length === 0)
+        return lines;
+    const rows = report.releases.map((release) => {
+        const marks = [release.current && 'current', release.rollbackTarget && 'rollback target', release.adopted && 'adopted'].filter(Boolean).join(', ');
+        // An empty value shows as '-', so that every column stays under its heading.
+        return [release.release, release.state, release.commit.slice(0, 12), release.finished, release.actor].map((value) => value || '-').concat(marks ? `<- ${marks}` : '');
+    });
+    const table = [['release', 'state', 'commit', 'finished', 'actor', ''], ...rows];
+    const widths = table[0].map((_, column) => Math.max(...table.map((row) => row[column].length)));
+    return lines.concat(table.map((row) => `  ${row.map((value, column) => value.padEnd(widths[column])).join('  ')}`.trimEnd()));
 }
 function describeHolderBrief(holder) {
     return [holder.command, holder.release, holder.actor && `by ${holder.actor}`, holder.runUrl, holder.since && `since ${holder.since}`].filter(Boolean).join(' ');
 }
-
-;// CONCATENATED MODULE: ./src/names.ts
-/** What a release may be called: a tag-like name that is safe as a path segment. */
-const RELEASE_NAME = /^(?!current$)[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
 ;// CONCATENATED MODULE: ./src/manifest.ts
 /** The release record kept on each host under .tagflip/. */
@@ -57562,7 +57626,7 @@ const COMPLETE_STATES = ['ready', 'active', 'inactive'];
 /** Read one line of history.jsonl; null for anything tagflip did not write. */
 function parseHistoryEntry(text) {
     const record = parseObject(text);
-    if (!record || !['deploy', 'rollback', 'prune'].includes(record.event) || typeof record.status !== 'string')
+    if (!record || !['adopt', 'deploy', 'rollback', 'prune'].includes(record.event) || typeof record.status !== 'string')
         return null;
     const text_ = (key) => (typeof record[key] === 'string' ? record[key] : '');
     return {
@@ -57634,6 +57698,7 @@ function parseManifest(text) {
         actor: text_('actor'),
         runUrl: text_('runUrl'),
         host: text_('host'),
+        ...(text_('adopted') ? { adopted: text_('adopted') } : {}),
     };
 }
 /**
@@ -57653,15 +57718,68 @@ function renderRecord(record) {
     return JSON.stringify(record).replace(/"@tagflip:code@"/g, CODE);
 }
 
+;// CONCATENATED MODULE: ./src/adopt.ts
+
+/**
+ * The record of the release a deploy replaces, now inactive; null when there
+ * is none (first deploy to an empty site, or a current whose directory is gone).
+ */
+function departedRecord(facts, release) {
+    const manifest = facts.manifests.get(release);
+    if (manifest)
+        return { ...manifest, state: 'inactive' };
+    return release && facts.releaseDirs.has(release) ? adoptedRecord(facts, release) : null;
+}
+/**
+ * A release tagflip has no record of, recorded with what is known: its name,
+ * its commit when the directory tells it, and the data release it runs with.
+ * Its build times are unknown and stay empty (retention counts it the oldest);
+ * `adopted` is filled with the host's time as the record is written.
+ */
+function adoptedRecord(facts, release) {
+    return {
+        release,
+        state: 'inactive',
+        commit: release === facts.currentRelease ? facts.currentCommit : '',
+        dataRelease: release === facts.currentRelease ? facts.currentDataRelease : '',
+        previousRelease: '',
+        started: '',
+        finished: '',
+        activated: '',
+        exitCode: null,
+        failedStep: '',
+        actor: '',
+        runUrl: '',
+        host: '',
+        adopted: NOW,
+    };
+}
+/**
+ * Whether `record` is adopted by the flip that writes it. Only a record made
+ * by adoptedRecord still holds the placeholder for the host's time; the flip
+ * then also writes the `adopt` history line that puts the release below the
+ * new one (see activationStack).
+ */
+function adoptedNow(record) {
+    return record?.adopted === NOW;
+}
+
+;// CONCATENATED MODULE: ./src/names.ts
+/** What a release may be called: a tag-like name that is safe as a path segment. */
+const RELEASE_NAME = /^(?!current$)[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
 ;// CONCATENATED MODULE: ./src/facts.ts
 
 
+/** A full or abbreviated git object name: anything else in a REVISION file is not trusted as a commit. */
+const COMMIT_ID = /^[0-9a-f]{7,64}$/;
 /** Build HostFacts from the control lines the facts script printed. */
 function readHostFacts(lines) {
     const facts = {
         deployPathExists: false,
         currentRelease: '',
         currentTarget: '',
+        currentCommit: '',
         releaseDirExists: false,
         releaseDirs: new Set(),
         currentDataRelease: '',
@@ -57703,6 +57821,8 @@ function readHostFacts(lines) {
             }
             if (key === 'lock-holder')
                 facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
+            if (key === 'current-commit' && COMMIT_ID.test(text))
+                facts.currentCommit = text;
             if (key === 'current') {
                 facts.currentTarget = text;
                 facts.currentRelease = releaseOfLink(text);
@@ -57733,6 +57853,7 @@ function dataPath(deployPath) {
 }
 
 ;// CONCATENATED MODULE: ./src/plan.ts
+
 
 
 /** The plan cannot be carried out; the message says why and what to do. */
@@ -57775,13 +57896,14 @@ function isComplete(facts, release) {
 }
 /**
  * The releases that were current, as a stack rebuilt from the history: a
- * deploy pushes its release, a rollback pops back down to its target (or
- * pushes it, when it went to a release that was not below).
+ * deploy pushes its release, and so does the adoption of a release that was
+ * current before tagflip's first flip; a rollback pops back down to its target
+ * (or pushes it, when it went to a release that was not below).
  */
 function activationStack(facts) {
     const stack = [];
     for (const entry of facts.history) {
-        if (entry.event === 'deploy' && entry.status === 'deployed')
+        if (entry.event === 'adopt' || (entry.event === 'deploy' && entry.status === 'deployed'))
             stack.push(entry.release);
         if (entry.event === 'rollback' && entry.status === 'rolled-back') {
             const below = stack.lastIndexOf(entry.release);
@@ -57860,32 +57982,74 @@ function planRollback(facts, rollbackTo) {
     };
 }
 /**
+ * Decide one target for every host of a rollback (SPEC "Rollback", issue 9):
+ * a named `rollbackTo` must be complete on every host; a bare rollback goes to
+ * the hosts' rollback target only if every host has one and they all agree.
+ * Hosts whose histories differ must not end up on different releases.
+ */
+function planFleetRollback(hosts, rollbackTo) {
+    const outcomes = hosts.map(({ facts }) => {
+        try {
+            return planRollback(facts, rollbackTo);
+        }
+        catch (error) {
+            if (error instanceof PlanError)
+                return error;
+            throw error;
+        }
+    });
+    const errors = outcomes.map((outcome) => (outcome instanceof PlanError ? outcome : null));
+    const plans = outcomes.filter((outcome) => !(outcome instanceof PlanError));
+    const targets = new Set(plans.map((plan) => plan.target));
+    if (plans.length === hosts.length && targets.size === 1)
+        return { kind: 'go', target: plans[0].target, plans };
+    // One host: its own reason is the whole story.
+    if (hosts.length === 1)
+        return { kind: 'refused', refusal: errors[0], errors };
+    if (rollbackTo) {
+        const missing = hosts.flatMap(({ host }, i) => (errors[i] ? [`${host}: ${errors[i].message.replace(`rollback-to ${rollbackTo} `, '')}`] : []));
+        return {
+            kind: 'refused',
+            refusal: new PlanError(`rollback-to ${rollbackTo} cannot be activated on every host (${missing.join('; ')})`, 'no host was flipped; name a release that is complete on every host'),
+            errors,
+        };
+    }
+    const candidates = hosts.map(({ host }, i) => `${host}: ${outcomes[i] instanceof PlanError ? 'none' : outcomes[i].target}`);
+    const refusal = new PlanError(`${plans.length > 0 ? 'the hosts do not agree on the release to roll back to' : 'no host has a release to roll back to'} (${candidates.join('; ')})`, 'no host was flipped; name the release with rollback-to (it must be complete on every host)');
+    // Every host has a candidate, but they differ: no host is to blame, each is refused.
+    return { kind: 'refused', refusal, errors: errors.some(Boolean) ? errors : hosts.map(() => refusal) };
+}
+/**
  * Retention (SPEC step 12): keep the `keep` newest complete releases by
  * finished time, plus `current` and the rollback target whatever their age;
- * remove every other release directory, complete or not.
+ * remove every other release directory tagflip has a record of, complete or
+ * not. A directory without a record is left alone: tagflip cannot tell what it
+ * is, and it may be the only copy of a release made before tagflip.
  */
 function planPrune(facts, keep, protect) {
     const finished = (release) => {
         const manifest = facts.manifests.get(release);
         return manifest?.finished || manifest?.started || '';
     };
-    const complete = [...facts.releaseDirs]
+    const recorded = [...facts.releaseDirs].filter((release) => facts.manifests.has(release));
+    const complete = recorded
         .filter((release) => {
-        const state = facts.manifests.get(release)?.state;
-        return state !== undefined && (COMPLETE_STATES.includes(state) || state === 'rolled-back');
+        const state = facts.manifests.get(release).state;
+        return COMPLETE_STATES.includes(state) || state === 'rolled-back';
     })
         .sort((a, b) => finished(b).localeCompare(finished(a)) || b.localeCompare(a));
     const kept = new Set([...complete.slice(0, keep), ...protect.filter(Boolean)]);
-    const byAge = [...facts.releaseDirs].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
+    const byAge = [...recorded].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
     // Failed releases have no directory left, but their records go too.
     const failedRecords = [...facts.manifests.values()].filter((manifest) => manifest.state === 'failed' && !facts.releaseDirs.has(manifest.release)).map((manifest) => manifest.release);
-    const keepList = complete.filter((release) => kept.has(release)).concat([...kept].filter((release) => !complete.includes(release) && facts.releaseDirs.has(release)));
+    const keepList = complete.filter((release) => kept.has(release)).concat([...kept].filter((release) => !complete.includes(release) && recorded.includes(release)));
     const usedData = new Set([facts.currentDataRelease, ...keepList.map((release) => facts.manifests.get(release)?.dataRelease ?? '')]);
     return {
         remove: [...byAge.filter((release) => !kept.has(release)), ...failedRecords],
         keep: keepList,
         // If data/current is not a link tagflip can read, nothing tells which data is live: keep all.
         removeData: facts.currentDataTarget && !facts.currentDataRelease ? [] : [...facts.dataDirs].filter((release) => !usedData.has(release)).sort(),
+        unknown: [...facts.releaseDirs].filter((release) => !facts.manifests.has(release)).sort(),
     };
 }
 /** The facts as they are once `active` is current and `departed` has its new state. */
@@ -57894,9 +58058,11 @@ function factsAfterFlip(facts, active, departed, event, dataTarget = '') {
     manifests.set(active.release, { ...active, state: 'active' });
     if (departed)
         manifests.set(departed.release, departed);
+    const line = (entry) => ({ time: '', host: '', actor: '', runUrl: '', ...entry });
     const history = [
         ...facts.history,
-        { time: '', event, status: event === 'deploy' ? 'deployed' : 'rolled-back', release: active.release, previousRelease: departed?.release ?? '', host: '', actor: '', runUrl: '' },
+        ...(adoptedNow(departed) ? [line({ event: 'adopt', status: 'adopted', release: departed.release, previousRelease: '' })] : []),
+        line({ event, status: event === 'deploy' ? 'deployed' : 'rolled-back', release: active.release, previousRelease: departed?.release ?? '' }),
     ];
     return {
         ...facts,
@@ -57937,16 +58103,17 @@ const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Render the header block of a script. `redact` is for display only. */
 function renderAssignments(assignments, redact = false) {
     return assignments
-        .map(({ name, value, exported, secret }) => {
+        .map(({ name, value, exported, secret, shown }) => {
         if (!SHELL_NAME.test(name))
             throw new Error(`not a shell variable name: ${name}`);
-        const shown = secret && redact ? quote('***') : quote(value);
-        return `${exported ? 'export ' : ''}${name}=${shown}`;
+        const displayed = redact ? (secret ? '***' : (shown ?? value)) : value;
+        return `${exported ? 'export ' : ''}${name}=${quote(displayed)}`;
     })
         .join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/scripts.ts
+
 
 
 
@@ -57991,7 +58158,12 @@ function hookEnvironment(context) {
         exported('TAGFLIP_HOST', context.host),
         // The user's env reaches the hooks only (through `env` in tf_hook), never
         // tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
-        { name: 'tf_user_env', value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'), secret: context.env.length > 0 },
+        {
+            name: 'tf_user_env',
+            value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'),
+            // Shown with secret-env's values as ***; env's values are not secrets.
+            shown: context.env.map(({ name, value, secret }) => `${name}=${secret ? '***' : value}`).join('\n'),
+        },
     ];
 }
 /** Shared helpers at the top of every script. `tf_say` prints a control line. */
@@ -58095,6 +58267,23 @@ fi
 [ "$tf_problems" -eq 0 ]`;
 const FACTS_BODY = `tf_step facts
 if [ -L "$tf_deploy_path/current" ]; then tf_say fact current "$(readlink -- "$tf_deploy_path/current")"; fi
+# A current release without a record (made by hand, by Capistrano) is adopted by
+# the next flip: say its commit, when its directory tells it cheaply.
+tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
+case $tf_link in
+  releases/?*)
+    tf_name=\${tf_link#releases/}
+    tf_name=\${tf_name%/}
+    tf_dir=$tf_deploy_path/releases/$tf_name
+    if [ -d "$tf_dir" ] && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
+      if [ -f "$tf_dir/REVISION" ]; then
+        tf_say fact current-commit "$(head -c 64 -- "$tf_dir/REVISION" | tr -d '[:space:]')"
+      elif [ -e "$tf_dir/.git" ] && command -v git >/dev/null 2>&1; then
+        tf_say fact current-commit "$(git -C "$tf_dir" rev-parse --verify --quiet HEAD 2>/dev/null </dev/null)"
+      fi
+    fi
+    ;;
+esac
 if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
 for tf_dir in "$tf_deploy_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
@@ -58377,31 +58566,44 @@ mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
   { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
   tf_append_history "$tf_history_flip" ||
-  tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"`;
+  tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"
+if [ -n "$tf_adopted" ]; then
+  tf_say log "adopted releases/$tf_adopted (made without tagflip): recorded as inactive, the release to go back to"
+fi`;
 /**
  * Phase 9: flip `current` to context.release with one rename, then record it as
  * active and the release it replaced with its new state.
  */
 function renderFlipScript(context, records) {
     const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
-    const prune = records.prune && records.prune.remove.length + records.prune.removeData.length > 0 ? records.prune : null;
+    const prune = records.prune && records.prune.remove.length + records.prune.removeData.length + (records.prune.unknown?.length ?? 0) > 0 ? records.prune : null;
+    const adopted = adoptedNow(records.departed) ? records.departed.release : '';
+    const adoption = { ...historyEntry(context, 'adopt', 'adopted'), release: adopted, previousRelease: '' };
     return render([
         ...commonAssignments(context),
         { name: 'tf_manifest_active', value: renderRecord({ ...records.active, state: 'active', activated: NOW }) },
         { name: 'tf_departed_manifest_path', value: records.departed ? manifestPath(context.deployPath, records.departed.release) : '' },
         { name: 'tf_departed_manifest', value: records.departed ? renderRecord(records.departed) : '' },
-        { name: 'tf_history_flip', value: renderRecord(historyEntry(context, records.event, status)) },
+        { name: 'tf_adopted', value: adopted },
+        // An adoption goes in the history just before the flip away from the adopted release.
+        { name: 'tf_history_flip', value: [...(adopted ? [adoption] : []), historyEntry(context, records.event, status)].map(renderRecord).join('\n') },
         { name: 'tf_data_target', value: records.dataTarget },
         { name: 'tf_data_before', value: records.dataBefore },
-        ...(prune ? pruneAssignments(context, prune.remove, prune.removeData) : []),
+        ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ], prune ? `${FLIP_BODY}\n${PRUNE_BODY}` : FLIP_BODY);
 }
 const PRUNE_BODY = `tf_step prune
+if [ -n "$tf_prune_unknown" ]; then tf_say left-alone "$tf_prune_unknown"; fi
 tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
 tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_current=''
-# Never what is live, whatever the plan said: check everything before removing anything.
+tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
+# Never what is live, nor a directory tagflip has no record of, whatever the
+# plan said: check everything before removing anything.
 for tf_name in $tf_prune; do
   if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+  if tf_exists "$tf_deploy_path/releases/$tf_name" && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
+    tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
+  fi
 done
 tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
 for tf_name in $tf_prune_data; do
@@ -58410,25 +58612,31 @@ for tf_name in $tf_prune_data; do
     tf_fail 1 "refusing to remove data release $tf_name: it is data/current"
   fi
 done
+# The directory goes before its record: a directory half removed keeps its
+# record, so the next prune may finish the job.
 for tf_name in $tf_prune; do
-  rm -rf -- "$tf_deploy_path/releases/$tf_name" "$tf_deploy_path/.tagflip/releases/$tf_name.json" ||
-    tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
-  tf_say removed "$tf_name"
+  if tf_exists "$tf_deploy_path/releases/$tf_name"; then
+    rm -rf -- "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
+    tf_say removed "$tf_name"
+  else
+    tf_say removed-record "$tf_name"
+  fi
+  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" || tf_fail 1 "cannot remove the record of $tf_name"
 done
 for tf_name in $tf_prune_data; do
   rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
   tf_say removed-data "$tf_name"
 done
-tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
+[ -z "$tf_prune$tf_prune_data" ] || tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
 /**
- * Step 12: remove releases (directory and record). Release names are
- * validated names (letters, digits, . _ + -), so a space-separated list is safe
- * to split.
+ * Step 12: remove releases (directory and record); name the directories left
+ * alone because tagflip has no record of them. Release names are validated
+ * names (letters, digits, . _ + -), so a space-separated list is safe to split.
  */
-function renderPruneScript(context, remove, removeData = []) {
-    return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData)], PRUNE_BODY);
+function renderPruneScript(context, remove, removeData = [], unknown = []) {
+    return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
 }
-function pruneAssignments(context, remove, removeData) {
+function pruneAssignments(context, remove, removeData, unknown = []) {
     const entry = {
         ...historyEntry(context, 'prune', 'pruned'),
         release: '',
@@ -58439,6 +58647,7 @@ function pruneAssignments(context, remove, removeData) {
     return [
         { name: 'tf_prune', value: remove.join(' ') },
         { name: 'tf_prune_data', value: removeData.join(' ') },
+        { name: 'tf_prune_unknown', value: unknown.join(' ') },
         { name: 'tf_history_prune', value: renderRecord(entry) },
     ];
 }
@@ -58482,6 +58691,18 @@ function renderDiscardScript(context, built, dataCopy, reason) {
         { name: 'tf_manifest_failed', value: renderRecord(failed) },
         { name: 'tf_history_failed', value: renderRecord(history) },
     ], DISCARD_BODY);
+}
+const HISTORY_BODY = `tf_step record
+if ! { mkdir -p -- "$tf_deploy_path/.tagflip" && tf_append_history "$tf_history_line"; }; then
+  tf_fail 1 "cannot write $tf_history_path"
+fi`;
+/**
+ * Append one line to the history, e.g. that a rollback's activate or verify
+ * failed after its flip. Such a line (status failed) is not an activation:
+ * the flip's own line already said where current went.
+ */
+function renderHistoryScript(context, event, status, details) {
+    return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }], HISTORY_BODY);
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -58737,21 +58958,41 @@ class HostSession {
             this.logger.endGroup();
         }
     }
-    /** Step 12: remove what the plan says; returns the releases removed. */
+    /** Step 12: remove what the plan says; returns the releases whose directories were removed. */
     async prune(context, plan) {
-        if (plan.remove.length === 0 && plan.removeData.length === 0)
+        if (plan.remove.length === 0 && plan.removeData.length === 0) {
+            this.reportLeftAlone(plan.unknown);
             return [];
-        return this.reportRemoved(await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData), 600));
+        }
+        return this.reportRemoved(await this.run('prune', renderPruneScript(context, plan.remove, plan.removeData, plan.unknown), 600));
     }
-    /** Log what a prune step removed (by itself or after a flip); returns the releases removed. */
+    /**
+     * Log what a prune step did (by itself or after a flip), as the host saw it:
+     * a directory is claimed removed only if it existed. Returns the releases
+     * whose directories were removed.
+     */
     reportRemoved(lines) {
-        const removed = lines.filter((line) => line.kind === 'removed').map((line) => line.rest);
-        const removedData = lines.filter((line) => line.kind === 'removed-data').map((line) => line.rest);
+        const names = (kind) => lines.filter((line) => line.kind === kind).map((line) => line.rest);
+        const removed = names('removed');
+        const records = names('removed-record');
+        const removedData = names('removed-data');
+        this.reportLeftAlone(lines.filter((line) => line.kind === 'left-alone').flatMap((line) => line.args));
         if (removed.length > 0)
-            this.logger.info(`${this.host}: removed ${removed.join(', ')} (keep-releases: ${this.settings.keepReleases})`);
+            this.logger.info(`${this.host}: removed ${removed.map((name) => `releases/${name}`).join(', ')} (keep-releases: ${this.settings.keepReleases})`);
+        if (records.length > 0) {
+            const [of, its] = records.length > 1 ? ['records', 'their directories were'] : ['record', 'its directory was'];
+            this.logger.info(`${this.host}: removed the ${of} of ${records.join(', ')} (${its} already gone: a failed build removes its own)`);
+        }
         if (removedData.length > 0)
             this.logger.info(`${this.host}: removed data releases ${removedData.join(', ')} (no kept release uses them)`);
         return removed;
+    }
+    /** Say once which directories retention leaves alone, and why. */
+    reportLeftAlone(unknown) {
+        if (unknown.length === 0)
+            return;
+        const list = unknown.map((name) => `releases/${name}`).join(', ');
+        this.logger.info(`${this.host}: left ${list} alone: tagflip has no record of ${unknown.length > 1 ? 'them' : 'it'} (made by hand or another tool); remove by hand what is not needed`);
     }
     /** Run one phase script; every `step` line it prints opens a log group. */
     async run(phase, script, timeoutSeconds, options = {}) {
@@ -58870,13 +59111,16 @@ function emptyHostResult(host) {
 function recordFailure(settings, result, facts, error, logger) {
     const explained = explainFailure(result.host, error);
     logger.error(explained.message);
-    Object.assign(result, {
-        status: 'failed',
-        error: explained.message,
-        ...(facts
-            ? { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease }
-            : {}),
-    });
+    Object.assign(result, { status: 'failed', error: explained.message, ...(facts ? restingResult(settings, facts) : {}) });
+}
+/**
+ * What a host reports when this step did not move its `current` (it failed
+ * before the flip, was held back, was unchanged, or it was a dry run): what
+ * runs there, and as previous-release the release a bare rollback would go
+ * to. One rule for one host and for a fleet.
+ */
+function restingResult(settings, facts) {
+    return { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease };
 }
 /** Path of the release `current` points to, or '' when there is none. */
 function currentPath(settings, facts) {
@@ -58908,30 +59152,234 @@ async function runOnHost(settings, deps, work) {
     return run.result;
 }
 
-;// CONCATENATED MODULE: ./src/logger.ts
-/** A logger that discards everything (tests, quiet callers). */
-const silentLogger = {
-    info: () => undefined,
-    warning: () => undefined,
-    error: () => undefined,
-    debug: () => undefined,
-    startGroup: () => undefined,
-    endGroup: () => undefined,
-};
-/**
- * With several hosts at once their lines interleave: prefix each with its
- * host, and leave log groups to the fleet (GitHub's groups cannot interleave).
- */
-function hostLogger(logger, host) {
-    const prefix = (message) => (message.startsWith(`${host}: `) ? message : `${host} | ${message}`);
-    return {
-        info: (message) => logger.info(prefix(message)),
-        warning: (message) => logger.warning(prefix(message)),
-        error: (message) => logger.error(prefix(message)),
-        debug: (message) => logger.debug(prefix(message)),
-        startGroup: (name) => logger.info(prefix(`── ${name}`)),
-        endGroup: () => undefined,
+;// CONCATENATED MODULE: ./src/fleet.ts
+
+
+
+
+
+
+/** Run a step that moves `current` on every host: all flip, or none does. */
+async function runFleet(settings, members, logger, operation) {
+    const fleet = members.length > 1;
+    const hosts = members.map((deps) => ({
+        deps: fleet ? { ...deps, logger: hostLogger(deps.logger, deps.transport.label) } : deps,
+        result: emptyHostResult(deps.transport.label),
+        started: Date.now(),
+        host: null,
+        facts: null,
+        change: null,
+        stage: 'ready',
+        failure: null,
+        flipped: false,
+    }));
+    const phase = async (name, work) => {
+        if (fleet)
+            logger.startGroup(`${name} · ${hosts.length} hosts`);
+        try {
+            await work();
+        }
+        finally {
+            if (fleet)
+                logger.endGroup();
+        }
     };
+    const onEach = async (name, selected, work) => {
+        if (selected.length > 0)
+            await phase(name, () => Promise.all(selected.map((member) => attempt(settings, member, () => work(member)))));
+    };
+    const inStage = (stage) => hosts.filter((member) => member.stage === stage);
+    const named = (selected) => selected.map((member) => member.result.host);
+    try {
+        await operation.prepare(hosts, phase);
+        const failed = inStage('failed');
+        if (failed.length > 0) {
+            await Promise.all(inStage('ready').map((member) => attempt(settings, member, () => holdBack(member, named(failed)))));
+            return finishAll(hosts);
+        }
+        await onEach('flip', inStage('ready'), flip);
+        const notFlipped = inStage('failed');
+        if (notFlipped.length > 0) {
+            // All or none, whatever the command: the hosts that flipped go back.
+            const why = `flipped back because ${others(named(notFlipped))} failed at the flip`;
+            await phase('flip back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
+            return finishAll(hosts);
+        }
+        const hooks = [
+            ['activate', settings.activate],
+            ['verify', settings.verify],
+        ];
+        for (const [name, command] of hooks) {
+            if (!command)
+                continue;
+            // A deploy flips back after any failure, so it stops there; a rollback stays, so every host gets its verdict.
+            if (operation.afterHookFailure === 'flip back' && inStage('failed').length > 0)
+                break;
+            await onEach(name, inStage('flipped'), (member) => runHook(member, name, command));
+        }
+        const sick = inStage('failed');
+        if (sick.length > 0 && operation.afterHookFailure === 'flip back') {
+            const why = 'rolled back because another host failed after the flip';
+            await phase('roll back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
+        }
+        else if (sick.length > 0) {
+            await Promise.all(sick.map((member) => needsAttention(member)));
+        }
+        inStage('flipped').forEach((member) => (member.stage = 'done'));
+        return finishAll(hosts);
+    }
+    finally {
+        await Promise.all(hosts.map((member) => (member.host ? member.host.close() : member.deps.transport.close())));
+    }
+}
+/** Run one step of a host's work; a failure marks that host failed and says why. */
+async function attempt(settings, member, work) {
+    try {
+        await work();
+    }
+    catch (error) {
+        fail(settings, member, error);
+    }
+}
+/** Mark a host failed and say why. */
+function fail(settings, member, error) {
+    member.stage = 'failed';
+    member.failure = error;
+    // Until a flip back, a host that flipped runs the new release: keep reporting that.
+    recordFailure(settings, member.result, member.flipped ? null : member.facts, error, member.deps.logger);
+}
+/** A dry run on a ready host: what it would do, the exact scripts, and the hooks that would follow. */
+function showDryRun(settings, member, what, scripts) {
+    const { host } = member;
+    if (!host)
+        return;
+    host.showDryRun(what, scripts);
+    for (const [name, command] of [
+        ['activate', settings.activate],
+        ['verify', settings.verify],
+    ]) {
+        if (command)
+            member.deps.logger.info(`${host.host}: dry run: then would run ${name}: ${command}`);
+    }
+}
+/** Another host failed before the flip: nothing moves here (a deploy removes what it built). */
+async function holdBack(member, failedHosts) {
+    const { host, change } = member;
+    if (host && change?.discard) {
+        const release = change.context.release;
+        await host.run('discard', change.discard(`${failedHosts.join(', ')} failed`), 600);
+        member.deps.logger.info(`${host.host}: removed releases/${release}: not flipped because ${others(failedHosts)} failed`);
+        throw new NotFlippedError(host.host, failedHosts, `(the release ${release} built here was removed)`);
+    }
+    throw new NotFlippedError(member.result.host, failedHosts);
+}
+/** Flip data/current (if it moves), then current; retention rides along. */
+async function flip(member) {
+    const { host, change } = member;
+    if (!host || !change)
+        return;
+    const { logger } = member.deps;
+    change.warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
+    const lines = await host.run('flip', renderFlipScript(change.context, change.records), 600);
+    member.stage = 'flipped';
+    member.flipped = true;
+    member.result.removed = host.reportRemoved(lines);
+    const { records } = change;
+    const data = records.dataTarget ? `, data/current -> releases/${records.dataTarget}` : '';
+    const departed = records.departed ? ` (${records.departed.release} is now ${records.departed.state})` : '';
+    logger.info(`${host.host}: current -> releases/${records.active.release}${data}${departed}`);
+    Object.assign(member.result, change.outcome, { warnings: change.warnings });
+}
+/** `activate` or `verify` in the release that is now current, with the hook environment. */
+async function runHook(member, name, command) {
+    const { host, change } = member;
+    if (!host || !change)
+        return;
+    await host.run(name, renderHookScript(change.context, name, command), change.context.commandTimeout);
+}
+/**
+ * Put a flipped host back on the release it ran before, code and data, and
+ * activate that (every flip is followed by activate).
+ */
+async function flipBack(settings, operation, member, why) {
+    const { host, change } = member;
+    if (!host || !change || !member.flipped)
+        return;
+    const { logger } = member.deps;
+    const flippedTo = change.context.release;
+    const error = member.result.error;
+    const attention = (what, failure) => {
+        const message = `NEEDS ATTENTION: ${host.host} ${what}: ${explainFailure(host.host, failure).message}`;
+        logger.error(message);
+        Object.assign(member.result, { status: 'failed', error: [error, message].filter(Boolean).join('; '), attention: message });
+        member.stage = 'failed';
+    };
+    try {
+        const back = change.back;
+        if (!back)
+            throw new Error('there is no previous release to go back to (this was the first deploy)');
+        const context = host.context(back.active.release, flippedTo);
+        await host.run('flip', renderFlipScript(context, back), 60);
+        logger.warning(`${host.host}: flipped back to releases/${back.active.release}${back.dataTarget ? ` and data release ${back.dataTarget}` : ''}`);
+        member.flipped = false;
+        // A deploy that ends where it started was rolled back; a rollback that ends where it started failed.
+        const deploy = operation.command === 'deploy';
+        Object.assign(member.result, {
+            status: deploy ? 'rolled-back' : 'failed',
+            release: back.active.release,
+            previousRelease: flippedTo,
+            releasePath: releasePath(settings.deployPath, back.active.release),
+            dataRelease: back.dataTarget || change.outcome.dataRelease,
+            previousDataRelease: back.dataTarget ? change.records.dataTarget : '',
+            error: error || `${host.host}: ${why}`,
+        });
+        member.stage = deploy ? 'done' : 'failed';
+        if (settings.activate) {
+            try {
+                await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
+            }
+            catch (failure) {
+                attention(`is back on ${back.active.release}, but activate failed there`, failure);
+            }
+        }
+    }
+    catch (failure) {
+        attention(`could not be put back on ${change.context.previousRelease || 'a previous release'} and still runs ${flippedTo}`, failure);
+    }
+}
+/**
+ * A rollback's activate or verify failed on this host after its flip. It stays
+ * on the target (going forward again would bring back what was rolled away
+ * from); the history says the hooks failed, and the host needs attention.
+ */
+async function needsAttention(member) {
+    const { host, change } = member;
+    if (!host || !change || !member.flipped)
+        return;
+    const failure = explainFailure(host.host, member.failure);
+    const { release, previousRelease: from } = change.context;
+    const reason = `${failure.phase} failed after the rollback; current stays on ${release}, not flipped forward to ${from}`;
+    let unrecorded = '';
+    try {
+        await host.run('record', renderHistoryScript(change.context, 'rollback', 'failed', { failedStep: failure.phase, exitCode: failure.exitCode, reason }), 60);
+    }
+    catch (error) {
+        unrecorded = ` (the history line saying so could not be written: ${explainFailure(host.host, error).message})`;
+    }
+    const message = `NEEDS ATTENTION: ${host.host} now runs ${release} (rolled back from ${from}), but ${failure.phase} failed there; ` +
+        `tagflip did not flip forward to ${from} again, as that is presumably the broken release. ` +
+        `Check the app on ${host.host}, then deploy a fixed release or roll back to another one with rollback-to${unrecorded}`;
+    member.deps.logger.error(message);
+    Object.assign(member.result, { status: 'failed', error: `${member.result.error}; ${message}`, attention: message });
+}
+function others(hosts) {
+    return `${hosts.length > 1 ? 'other hosts' : 'another host'} (${hosts.join(', ')})`;
+}
+function finishAll(hosts) {
+    return hosts.map((member) => {
+        member.result.totalSeconds = (Date.now() - member.started) / 1000;
+        return member.result;
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/pool.ts
@@ -58956,83 +59404,22 @@ async function inPool(items, limit, work) {
 
 
 
+
 /** Deploy one release to one host (a fleet of one). */
 async function deployToHost(settings, deps) {
     const [result] = await deployFleet(settings, [deps], deps.logger);
     return result;
 }
 /**
- * Deploy to every host of the step: all build, then all flip, or none does. A
- * failing `activate` or `verify` flips every host back.
+ * Deploy to every host of the step: all build (phases 1–8), then all flip, or
+ * none does (9–11). A failing `activate` or `verify` flips every host back.
  */
-async function deployFleet(settings, members, logger) {
-    const fleet = members.length > 1;
-    const hosts = members.map((deps) => ({
-        deps: fleet ? { ...deps, logger: hostLogger(deps.logger, deps.transport.label) } : deps,
-        result: emptyHostResult(deps.transport.label),
-        started: Date.now(),
-        host: null,
-        facts: null,
-        context: null,
-        plan: null,
-        active: null,
-        departed: null,
-        dataTarget: '',
-        warnings: [],
-        stage: 'ready',
-        flipped: false,
-    }));
-    const phase = async (name, work) => {
-        if (fleet)
-            logger.startGroup(`${name} · ${hosts.length} hosts`);
-        try {
-            await work();
-        }
-        finally {
-            if (fleet)
-                logger.endGroup();
-        }
-    };
-    try {
-        await phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member))).then(() => undefined));
-        const failed = hosts.filter((member) => member.stage === 'failed');
-        const ready = hosts.filter((member) => member.stage === 'ready');
-        if (failed.length > 0) {
-            const names = failed.map((member) => member.result.host).join(', ');
-            await Promise.all(ready.map((member) => attempt(settings, member, () => discard(settings, member, `${names} failed`))));
-            return finishAll(hosts);
-        }
-        await phase('flip', () => Promise.all(ready.map((member) => attempt(settings, member, () => flip(settings, member)))).then(() => undefined));
-        const hooks = [
-            ['activate', settings.activate],
-            ['verify', settings.verify],
-        ];
-        for (const [name, command] of hooks) {
-            if (!command || hosts.some((member) => member.stage === 'failed'))
-                continue;
-            await phase(name, () => Promise.all(hosts.filter((member) => member.stage === 'flipped').map((member) => attempt(settings, member, () => runHook(member, name, command)))).then(() => undefined));
-        }
-        if (hosts.some((member) => member.stage === 'failed') && hosts.some((member) => member.flipped)) {
-            await phase('roll back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, member))).then(() => undefined));
-            return finishAll(hosts);
-        }
-        hosts.filter((member) => member.stage === 'flipped').forEach((member) => (member.stage = 'done'));
-        return finishAll(hosts);
-    }
-    finally {
-        await Promise.all(hosts.map((member) => (member.host ? member.host.close() : member.deps.transport.close())));
-    }
-}
-/** Run one step of a host's deploy; a failure marks that host failed and says why. */
-async function attempt(settings, member, work) {
-    try {
-        await work();
-    }
-    catch (error) {
-        member.stage = 'failed';
-        // Until a flip back, a host that flipped runs the new release: keep reporting that.
-        recordFailure(settings, member.result, member.flipped ? null : member.facts, error, member.deps.logger);
-    }
+function deployFleet(settings, members, logger) {
+    return runFleet(settings, members, logger, {
+        command: 'deploy',
+        prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member)))),
+        afterHookFailure: 'flip back',
+    });
 }
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
 async function prepare(settings, member) {
@@ -59043,29 +59430,30 @@ async function prepare(settings, member) {
     const context = host.context(settings.release, '');
     const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
     member.facts = facts;
-    member.context = context;
     const plan = planDeploy(settings.deployPath, settings.release, facts);
-    member.plan = plan;
     context.previousRelease = plan.previousRelease;
     const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
     logger.info(`${host.host}: ${plan.reason}${currently}`);
-    const data = { dataRelease: facts.currentDataRelease, previousDataRelease: '' };
     if (plan.action === 'unchanged') {
+        // A dry run reports dry-run whatever it found, as README says.
+        Object.assign(member.result, { ...restingResult(settings, facts), status: settings.dryRun ? 'dry-run' : 'unchanged' });
         member.stage = 'done';
-        Object.assign(member.result, { ...data, status: 'unchanged', release: plan.release, previousRelease: rollbackTarget(facts), releasePath: plan.releasePath });
         return;
     }
     const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
     const build = plan.action === 'build' ? renderBuildScript(context, building) : null;
+    let active;
+    let dataTarget;
+    const warnings = [];
     if (build) {
-        member.active = { ...building, state: 'ready' };
-        member.dataTarget = settings.migrate ? plan.release : '';
+        active = { ...building, state: 'ready' };
+        dataTarget = settings.migrate ? plan.release : '';
         if (!settings.dryRun) {
             const buildStarted = Date.now();
             try {
                 const lines = await host.run('build', build, settings.commandTimeout * 2);
                 const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
-                member.active = { ...member.active, finished, commit };
+                active = { ...active, finished, commit };
             }
             finally {
                 member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
@@ -59073,18 +59461,39 @@ async function prepare(settings, member) {
         }
     }
     else {
-        member.dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
-        member.active = { ...reactivatedManifest(plan, facts), dataRelease: member.dataTarget || facts.currentDataRelease };
-        if (member.dataTarget)
-            member.warnings.push(dataRollbackWarning(facts.currentDataRelease, member.dataTarget));
+        dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
+        active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
+        if (dataTarget)
+            warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
     }
-    member.departed = departedManifest(facts, plan.previousRelease);
+    // A current release tagflip has no record of is adopted by this flip (adopt.ts).
+    const departed = departedRecord(facts, plan.previousRelease);
+    const records = flipRecords(settings, plan, facts, active, departed, dataTarget);
+    // The flip back goes to the release replaced, adopted or not.
+    const previous = departed;
+    member.change = {
+        context,
+        records,
+        outcome: {
+            status: 'deployed',
+            release: plan.release,
+            previousRelease: plan.previousRelease,
+            releasePath: plan.releasePath,
+            dataRelease: dataTarget || facts.currentDataRelease,
+            previousDataRelease: dataTarget ? facts.currentDataRelease : '',
+        },
+        back: previous
+            ? { active: previous, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget: dataTarget ? facts.currentDataRelease : '', dataBefore: dataTarget }
+            : null,
+        discard: build ? (reason) => renderDiscardScript(context, active, settings.migrate ? plan.release : '', reason) : null,
+        warnings,
+    };
     if (settings.dryRun) {
         const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
-        const flip = renderFlipScript(context, flipRecords(settings, member));
-        host.showDryRun(`${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
+        const flip = renderFlipScript(context, records);
+        showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
         member.stage = 'done';
-        Object.assign(member.result, { ...data, status: 'dry-run', release: facts.currentRelease, previousRelease: plan.previousRelease, releasePath: currentPath(settings, facts) });
+        Object.assign(member.result, { ...restingResult(settings, facts), status: 'dry-run', warnings });
         return;
     }
     member.stage = 'ready';
@@ -59094,109 +59503,10 @@ async function prepare(settings, member) {
  * (one round trip); it keeps the release flipped away from, so a flip back
  * after activate or verify stays possible.
  */
-function flipRecords(settings, member) {
-    const { plan, active, facts } = member;
-    const after = factsAfterFlip(facts, active, member.departed, 'deploy', member.dataTarget);
+function flipRecords(settings, plan, facts, active, departed, dataTarget) {
+    const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
     const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
-    return { active: active, departed: member.departed, event: 'deploy', dataTarget: member.dataTarget, dataBefore: facts.currentDataRelease, prune };
-}
-/** Another host failed before the flip: remove what was built here. */
-async function discard(settings, member, reason) {
-    const { host, context, plan, active } = member;
-    if (host && context && plan && active && plan.action === 'build') {
-        await host.run('discard', renderDiscardScript(context, active, settings.migrate ? plan.release : '', reason), 600);
-        member.deps.logger.info(`${host.host}: removed releases/${plan.release}: not flipped because ${reason}`);
-    }
-    throw new Error(`not flipped because ${reason}; current is unchanged here`);
-}
-/** Phase 9 on one host: flip data/current (if migrated), then current; then retention. */
-async function flip(settings, member) {
-    const { host, context, plan, active, facts } = member;
-    if (!host || !context || !plan || !active || !facts)
-        return;
-    member.warnings.forEach((warning) => member.deps.logger.warning(`${host.host}: ${warning}`));
-    const lines = await host.run('flip', renderFlipScript(context, flipRecords(settings, member)), 600);
-    member.result.removed = host.reportRemoved(lines);
-    member.stage = 'flipped';
-    member.flipped = true;
-    const data = member.dataTarget ? `, data/current -> releases/${member.dataTarget}` : '';
-    member.deps.logger.info(`${host.host}: current -> releases/${plan.release}${data}`);
-    Object.assign(member.result, {
-        status: 'deployed',
-        release: plan.release,
-        previousRelease: plan.previousRelease,
-        releasePath: plan.releasePath,
-        dataRelease: member.dataTarget || facts.currentDataRelease,
-        previousDataRelease: member.dataTarget ? facts.currentDataRelease : '',
-        warnings: member.warnings,
-    });
-}
-/** Phases 10–11 on one host: `activate` or `verify` in the new release. */
-async function runHook(member, name, command) {
-    const { host, context } = member;
-    if (!host || !context)
-        return;
-    await host.run(name, renderHookScript(context, name, command), context.commandTimeout);
-}
-/**
- * A host failed after the flip (activate or verify, here or elsewhere): put
- * this host back on the previous release, code and data, and activate that.
- */
-async function flipBack(settings, member) {
-    const { host, plan, facts, active } = member;
-    if (!host || !plan || !facts || !active || !member.flipped)
-        return;
-    const { logger } = member.deps;
-    const previous = facts.manifests.get(plan.previousRelease);
-    const error = member.result.error;
-    const attention = (what, failure) => {
-        const message = `NEEDS ATTENTION: ${host.host} ${what}: ${explainFailure(host.host, failure).message}`;
-        logger.error(message);
-        Object.assign(member.result, { status: 'failed', error: [error, message].filter(Boolean).join('; ') });
-        member.stage = 'failed';
-    };
-    try {
-        if (!previous)
-            throw new Error(`there is no previous release to go back to (this was the first deploy)`);
-        const context = host.context(previous.release, plan.release);
-        const dataTarget = member.dataTarget ? facts.currentDataRelease : '';
-        const records = { active: previous, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget, dataBefore: member.dataTarget };
-        await host.run('flip', renderFlipScript(context, records), 60);
-        logger.warning(`${host.host}: flipped back to releases/${previous.release}${dataTarget ? ` and data release ${dataTarget}` : ''}`);
-        member.flipped = false;
-        Object.assign(member.result, {
-            status: 'rolled-back',
-            release: previous.release,
-            previousRelease: plan.release,
-            releasePath: currentPath(settings, { ...facts, currentRelease: previous.release }),
-            dataRelease: facts.currentDataRelease,
-            previousDataRelease: member.dataTarget,
-            error: error || `rolled back because another host failed after the flip`,
-        });
-        member.stage = 'done';
-        if (settings.activate) {
-            try {
-                await host.run('activate', renderHookScript(context, 'activate', settings.activate), settings.commandTimeout);
-            }
-            catch (failure) {
-                attention(`is back on ${previous.release}, but activate failed there`, failure);
-            }
-        }
-    }
-    catch (failure) {
-        attention(`could not be put back on ${plan.previousRelease || 'a previous release'} and still runs ${plan.release}`, failure);
-    }
-}
-function finishAll(hosts) {
-    return hosts.map((member) => {
-        member.result.totalSeconds = (Date.now() - member.started) / 1000;
-        return member.result;
-    });
-}
-/** The record of the release being replaced, now inactive (null when it has none). */
-function departedManifest(facts, release) {
-    const manifest = facts.manifests.get(release);
-    return manifest ? { ...manifest, state: 'inactive' } : null;
+    return { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease, prune };
 }
 /** The record of a complete release that is activated again without a rebuild. */
 function reactivatedManifest(plan, facts) {
@@ -59271,55 +59581,106 @@ class LocalTransport {
 
 
 
+
+
+
+
 /**
- * Roll back one host (SPEC, "Rollback"): flip `current` to rollback-to, or to
- * the release that was current before, with no rebuild.
+ * Roll back every host of the step (SPEC, "Rollback"): the deploy's shape with
+ * another first phase. Every host is read (and locked) first, then one target
+ * is decided for all; then all flip or none does, and `activate` and `verify`
+ * run as after a deploy. If they fail, the hosts stay on the target.
  */
-function rollbackHost(settings, deps) {
-    const { logger } = deps;
-    return runOnHost(settings, deps, async (host, run) => {
-        const facts = await host.open(host.context('', ''), settings.dryRun ? 'no' : 'yes');
-        run.facts = facts;
-        const plan = planRollback(facts, settings.rollbackTo);
-        logger.info(`${host.host}: ${plan.reason}`);
-        const data = { dataRelease: facts.currentDataRelease, previousDataRelease: '' };
-        if (plan.action === 'unchanged') {
-            return { ...data, status: 'unchanged', release: plan.target, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts) };
-        }
-        const context = host.context(plan.target, plan.from);
-        const wanted = dataTargetFor(facts, plan.target);
-        const dataTarget = settings.rollbackData ? wanted : '';
-        const warnings = [];
-        if (dataTarget)
-            warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
-        if (wanted && !dataTarget) {
-            warnings.push(`rollback-data is false: data/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
-        }
-        const target = { ...facts.manifests.get(plan.target), dataRelease: dataTarget || facts.currentDataRelease };
-        const from = facts.manifests.get(plan.from);
-        const departed = from ? { ...from, state: plan.fromState } : null;
-        // Retention rides along with the flip, as on a deploy.
-        const after = factsAfterFlip(facts, target, departed, 'rollback', dataTarget);
-        const prune = planPrune(after, settings.keepReleases, [plan.target, rollbackTarget(after)]);
-        const flip = renderFlipScript(context, { active: target, departed, event: 'rollback', dataTarget, dataBefore: facts.currentDataRelease, prune });
-        if (settings.dryRun) {
-            host.showDryRun(`flip current to releases/${plan.target}`, [['flip', flip]]);
-            return { ...data, status: 'dry-run', release: plan.from, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), warnings };
-        }
-        warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-        const removed = host.reportRemoved(await host.run('flip', flip, 600));
-        logger.info(`${host.host}: current -> releases/${plan.target} (${plan.from} is now ${plan.fromState})`);
-        return {
+function rollbackFleet(settings, members, logger) {
+    return runFleet(settings, members, logger, {
+        command: 'rollback',
+        prepare: (hosts, phase) => phase('plan', () => rollback_prepare(settings, hosts, logger)),
+        afterHookFailure: 'stay',
+    });
+}
+/** Connect, preflight, lock and read every host; then decide one target and get each host ready for it. */
+async function rollback_prepare(settings, hosts, logger) {
+    await inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => rollback_open(settings, member)));
+    // A host that cannot be reached or locked stops the rollback (the barrier holds the others back).
+    if (hosts.some((member) => member.stage === 'failed'))
+        return;
+    const decision = planFleetRollback(hosts.map((member) => ({ host: member.result.host, facts: member.facts })), settings.rollbackTo);
+    if (decision.kind === 'refused') {
+        if (hosts.length > 1)
+            logger.error(`rollback refused: ${decision.refusal.message}; ${decision.refusal.remedy}`);
+        hosts.forEach((member, i) => {
+            const error = decision.errors[i];
+            if (error)
+                fail(settings, member, error);
+        });
+        return;
+    }
+    if (hosts.length > 1)
+        logger.info(`rollback target for all ${hosts.length} hosts: ${decision.target}`);
+    hosts.forEach((member, i) => ready(settings, member, decision.plans[i]));
+}
+/** Phases 1–3 on one host: connect, preflight, lock (not in a dry run), facts. */
+async function rollback_open(settings, member) {
+    const host = await HostSession.start(member.deps.transport, member.deps.logger, settings);
+    member.host = host;
+    member.facts = await host.open(host.context('', ''), settings.dryRun ? 'no' : 'yes');
+}
+/**
+ * Get one host ready to flip to the fleet's target. A host already on it is
+ * left alone: no flip, and no activate or verify (it already serves that
+ * release; tagflip runs the hooks only where it moved current).
+ */
+function ready(settings, member, plan) {
+    const host = member.host;
+    const facts = member.facts;
+    const { logger } = member.deps;
+    logger.info(`${host.host}: ${plan.reason}`);
+    if (plan.action === 'unchanged') {
+        Object.assign(member.result, { ...restingResult(settings, facts), status: settings.dryRun ? 'dry-run' : 'unchanged' });
+        member.stage = 'done';
+        return;
+    }
+    const context = host.context(plan.target, plan.from);
+    const wanted = dataTargetFor(facts, plan.target);
+    const dataTarget = settings.rollbackData ? wanted : '';
+    const warnings = [];
+    if (dataTarget)
+        warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+    if (wanted && !dataTarget) {
+        warnings.push(`rollback-data is false: data/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
+    }
+    const target = { ...facts.manifests.get(plan.target), dataRelease: dataTarget || facts.currentDataRelease };
+    // A current release tagflip has no record of is adopted by this flip, as on a deploy.
+    const from = departedRecord(facts, plan.from);
+    const departed = from ? { ...from, state: plan.fromState } : null;
+    // Retention rides along with the flip, as on a deploy; it keeps the release
+    // rolled away from, so a flip back (if another host cannot flip) stays possible.
+    const after = factsAfterFlip(facts, target, departed, 'rollback', dataTarget);
+    const prune = planPrune(after, settings.keepReleases, [plan.target, plan.from, rollbackTarget(after)]);
+    const records = { active: target, departed, event: 'rollback', dataTarget, dataBefore: facts.currentDataRelease, prune };
+    member.change = {
+        context,
+        records,
+        outcome: {
             status: 'rolled-back',
             release: plan.target,
             previousRelease: plan.from,
             releasePath: releasePath(settings.deployPath, plan.target),
             dataRelease: after.currentDataRelease,
             previousDataRelease: dataTarget ? facts.currentDataRelease : '',
-            removed,
-            warnings,
-        };
-    });
+        },
+        // Undoing the flip restores both records as they were.
+        back: from ? { active: from, departed: facts.manifests.get(plan.target), event: 'rollback', dataTarget: dataTarget ? facts.currentDataRelease : '', dataBefore: dataTarget } : null,
+        discard: null,
+        warnings,
+    };
+    if (settings.dryRun) {
+        showDryRun(settings, member, `flip current to releases/${plan.target} (from ${plan.from})`, [['flip', renderFlipScript(context, records)]]);
+        Object.assign(member.result, { ...restingResult(settings, facts), status: 'dry-run', warnings });
+        member.stage = 'done';
+        return;
+    }
+    member.stage = 'ready';
 }
 
 ;// CONCATENATED MODULE: ./src/status.ts
@@ -59333,12 +59694,13 @@ function statusReport(facts) {
         const manifest = facts.manifests.get(release);
         return {
             release,
-            state: manifest?.state ?? 'no record',
+            state: manifest?.state ?? 'unknown',
             commit: manifest?.commit ?? '',
             finished: manifest?.finished ?? '',
             actor: manifest?.actor ?? '',
             current: release === facts.currentRelease,
             rollbackTarget: release === target,
+            adopted: Boolean(manifest?.adopted),
         };
     });
     // Newest first, as a log reads best; releases without a time last.
@@ -59365,7 +59727,8 @@ function pruneHost(settings, deps) {
         const outcome = { release: facts.currentRelease, previousRelease: rollbackTarget(facts), releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease };
         if (settings.dryRun) {
             const data = plan.removeData.length > 0 ? ` and data releases ${plan.removeData.join(', ')}` : '';
-            deps.logger.info(`${host.host}: dry run: would remove ${plan.remove.join(', ') || 'nothing'}${data}; would keep ${plan.keep.join(', ') || 'nothing'}`);
+            const unknown = plan.unknown.length > 0 ? `; would leave alone ${plan.unknown.join(', ')} (no record)` : '';
+            deps.logger.info(`${host.host}: dry run: would remove ${plan.remove.join(', ') || 'nothing'}${data}; would keep ${plan.keep.join(', ') || 'nothing'}${unknown}`);
             return { ...outcome, status: 'dry-run' };
         }
         const removed = await host.prune(context, plan);
@@ -60291,6 +60654,17 @@ function parseKnownHosts(text) {
     });
     return entries;
 }
+/** A host name or address in one spelling: lower case, IPv6 compressed (no brackets). */
+function canonicalHost(host) {
+    if (!host.includes(':'))
+        return host.toLowerCase();
+    try {
+        return new URL(`http://[${host}]/`).hostname.replace(/^\[|\]$/g, '');
+    }
+    catch {
+        return host.toLowerCase();
+    }
+}
 /** The name known_hosts uses for a host: 'host' on port 22, '[host]:port' elsewhere. */
 function knownHostsName(host, port) {
     return port === 22 ? host : `[${host}]:${port}`;
@@ -60345,6 +60719,11 @@ const ALGORITHMS_BY_KEY_TYPE = {
 function algorithmsForKeyType(keyType) {
     return ALGORITHMS_BY_KEY_TYPE[keyType] ?? [];
 }
+/** The fingerprints host-fingerprint binds to this host and port. */
+function fingerprintsFor(fingerprints, host, port) {
+    const name = canonicalHost(host);
+    return fingerprints.filter((bound) => bound.host === name && bound.port === port).map((bound) => bound.fingerprint);
+}
 /** Decide whether the key a server offered may be trusted. */
 function verifyHostKey(policy, host, port, blob) {
     if (policy.insecure)
@@ -60356,15 +60735,19 @@ function verifyHostKey(policy, host, port, blob) {
     }
     if (forHost.some((entry) => !entry.revoked && entry.key === offered))
         return { accepted: true };
-    if (policy.fingerprints.includes(fingerprintOf(blob)))
+    const fingerprints = fingerprintsFor(policy.fingerprints, host, port);
+    if (fingerprints.includes(fingerprintOf(blob)))
         return { accepted: true };
     const known = forHost.filter((entry) => !entry.revoked);
     if (known.length > 0) {
         const listed = known.map((entry) => `${entry.keyType} ${fingerprintOf(Buffer.from(entry.key, 'base64'))}`).join(', ');
         return { accepted: false, reason: `known-hosts lists only ${listed} for ${knownHostsName(host, port)}` };
     }
+    if (fingerprints.length > 0) {
+        return { accepted: false, reason: `host-fingerprint lists only ${fingerprints.join(', ')} for ${knownHostsName(host, port)}` };
+    }
     if (policy.fingerprints.length > 0) {
-        return { accepted: false, reason: `host-fingerprint lists only ${policy.fingerprints.join(', ')}` };
+        return { accepted: false, reason: `neither host-fingerprint nor known-hosts names ${knownHostsName(host, port)}` };
     }
     return { accepted: false, reason: `known-hosts has no line for ${knownHostsName(host, port)}` };
 }
@@ -60538,8 +60921,8 @@ function createTransport(settings, target) {
         jump: settings.jumpHost,
     });
 }
+/** Commands that work on each host on its own; deploy and rollback move current on all hosts together. */
 const COMMAND_RUNNERS = {
-    rollback: rollbackHost,
     status: statusOfHost,
     prune: pruneHost,
 };
@@ -60555,14 +60938,15 @@ async function runCommand(settings, logger, transports = settings.targets.map((t
     if (settings.command === 'deploy') {
         hosts = await deployFleet(settings, members, logger);
     }
+    else if (settings.command === 'rollback') {
+        hosts = await rollbackFleet(settings, members, logger);
+    }
     else {
         const runner = COMMAND_RUNNERS[settings.command];
         const fleet = members.length > 1;
         hosts = await inPool(members, settings.maxParallel, (member) => runner(settings, fleet ? { ...member, logger: hostLogger(logger, member.transport.label) } : member));
     }
     transports.forEach((transport) => openTransports.delete(transport));
-    if (settings.command === 'status')
-        hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
     return summarize(hosts, settings.command);
 }
 const openTransports = new Set();
@@ -60582,7 +60966,12 @@ function abortOnSignals(logger, exit) {
     process.once('SIGTERM', abort);
     process.once('SIGINT', abort);
 }
-/** Secret values a front end must mask before anything is logged. */
+/**
+ * Secret values a front end must mask before anything is logged: the key, its
+ * passphrase and secret-env's values. env's values are not: masking `1` or
+ * `production` would turn every such string of the job log into ***, and
+ * values from `${{ secrets.* }}` are masked by the runner already.
+ */
 function secretsOf(raw) {
     const secrets = [];
     const key = raw['private-key'] ?? '';
@@ -60591,9 +60980,9 @@ function secretsOf(raw) {
     }
     if (raw['passphrase'])
         secrets.push(raw['passphrase']);
-    for (const line of (raw['env'] ?? '').split('\n')) {
+    for (const line of (raw['secret-env'] ?? '').split('\n')) {
         const eq = line.indexOf('=');
-        const value = eq < 0 ? '' : line.slice(eq + 1).replace(/\r$/, '');
+        const value = eq < 0 || line.trim().startsWith('#') ? '' : line.slice(eq + 1).replace(/\r$/, '');
         if (value.trim())
             secrets.push(value);
     }
@@ -60630,6 +61019,7 @@ const INPUT_NAMES = [
     'data-path',
     'rollback-data',
     'env',
+    'secret-env',
     'command-timeout',
     'connect-timeout',
     'lock-timeout',
@@ -60637,6 +61027,19 @@ const INPUT_NAMES = [
     'rollback-to',
     'dry-run',
 ];
+/** What every command reads: where the site is and how to reach it. */
+const REACH_INPUTS = [
+    'command', 'hosts', 'user', 'port', 'private-key', 'passphrase', 'known-hosts', 'host-fingerprint',
+    'insecure-ignore-host-key', 'jump-host', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
+];
+const HOOK_INPUTS = ['activate', 'verify', 'env', 'secret-env', 'command-timeout'];
+/** The inputs each command reads; the CLI refuses a flag its command would ignore. */
+const COMMAND_INPUTS = {
+    deploy: INPUT_NAMES.filter((name) => name !== 'rollback-to'),
+    rollback: [...REACH_INPUTS, ...HOOK_INPUTS, 'lock-timeout', 'keep-releases', 'rollback-to', 'rollback-data', 'dry-run'],
+    status: REACH_INPUTS,
+    prune: [...REACH_INPUTS, 'lock-timeout', 'keep-releases', 'dry-run'],
+};
 /** Names a release may not take: they mean something else in the layout. */
 const RESERVED_RELEASES = new Set(['current', '.', '..']);
 const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
@@ -60673,8 +61076,8 @@ function parseSettings(raw, context = {}) {
     const privateKey = raw['private-key'] ?? '';
     const passphrase = raw['passphrase'] ?? '';
     const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
-    const hostFingerprints = parseFingerprints(get('host-fingerprint'));
     const sshTargets = [...targets, ...(jumpHost ? [jumpHost] : [])].filter((target) => target.kind === 'ssh');
+    const hostFingerprints = parseFingerprints(get('host-fingerprint'), sshTargets);
     if (sshTargets.length > 0)
         checkPrivateKey(privateKey, passphrase);
     for (const target of sshTargets)
@@ -60707,7 +61110,7 @@ function parseSettings(raw, context = {}) {
         migrate: parseScript('migrate', raw['migrate'] ?? ''),
         dataPath: parseDataPath(get('data-path'), deployPath),
         rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
-        env: parseEnv(raw['env'] ?? ''),
+        env: parseHookEnv(raw['env'] ?? '', raw['secret-env'] ?? ''),
         commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
         connectTimeout: parseSeconds('connect-timeout', get('connect-timeout'), 30, 600),
         lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
@@ -60745,17 +61148,6 @@ function parseHosts(value, user, port) {
         seen.add(key);
     }
     return targets;
-}
-/** A host name or address in one spelling: lower case, IPv6 compressed. */
-function canonicalHost(host) {
-    if (!host.includes(':'))
-        return host.toLowerCase();
-    try {
-        return new URL(`http://[${host}]/`).hostname;
-    }
-    catch {
-        return host.toLowerCase();
-    }
 }
 function parseJumpHost(value, user, port) {
     if (!value)
@@ -60918,10 +61310,17 @@ function parseSharedPaths(dirsText, filesText) {
         files: entries.filter((entry) => entry.input === 'shared-files').map((entry) => entry.path),
     };
 }
+/** Transports git can fetch over without running a helper program. */
+const REPOSITORY_SCHEMES = new Set(['https', 'http', 'ssh', 'git', 'git+ssh', 'ssh+git', 'file']);
+/**
+ * repository: a URL, git's scp form (`[user@]host:path`, no slash before the
+ * colon) or an absolute path on the host. A relative path is refused: the host
+ * would resolve it against whatever directory the fetch runs in.
+ */
 function parseRepository(value) {
     if (!value)
         return '';
-    const expected = "a git URL the host can fetch: 'https://…', 'ssh://…', 'git@host:path' or an absolute path";
+    const expected = "a git URL the host can fetch: 'https://…', 'ssh://…', 'file:///path', 'git@host:path', or an absolute path on the host such as '/srv/git/app.git'";
     if (value.startsWith('-'))
         throw new InputError('repository', `'${printable(value)}' starts with '-'`, expected);
     if (value.length > 2048)
@@ -60932,7 +61331,20 @@ function parseRepository(value) {
     if (/^ext::/i.test(value) || /^[A-Za-z][A-Za-z0-9+.-]*::/.test(value)) {
         throw new InputError('repository', `'${printable(value)}' uses a git remote helper, which can run commands on the host`, expected);
     }
-    return value;
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value)?.[1].toLowerCase();
+    if (scheme !== undefined) {
+        if (!REPOSITORY_SCHEMES.has(scheme))
+            throw new InputError('repository', `'${printable(value)}' uses ${scheme}://, which is not a git transport`, expected);
+        return value;
+    }
+    if (value.startsWith('/'))
+        return value;
+    // git's own rule: a colon before any slash makes it [user@]host:path.
+    const colon = value.indexOf(':');
+    const slash = value.indexOf('/');
+    if (colon > 0 && (slash < 0 || colon < slash) && value.slice(colon + 1) !== '')
+        return value;
+    throw new InputError('repository', `'${printable(value)}' is a relative path, which the host would resolve against an unknown directory`, expected);
 }
 function parseRef(value) {
     const expected = "a tag, branch or commit name (letters, digits, . _ / + -), e.g. 'v3.0'";
@@ -60948,7 +61360,22 @@ function parseScript(input, value) {
         throw new InputError(input, `is ${value.length} characters long`, `at most ${MAX_SCRIPT} characters; put longer scripts in the repository`);
     return value.trim() ? value : '';
 }
-function parseEnv(value) {
+/**
+ * env and secret-env: the same lines, given to every hook the same way. Only
+ * secret-env's values are secrets: the front ends mask them in everything they
+ * print, and dry runs show them as ***. env's values are printed as they are,
+ * so that `1` or `production` does not turn into *** all over the job log.
+ */
+function parseHookEnv(envText, secretText) {
+    const env = parseEnv(envText);
+    const secrets = parseEnv(secretText, 'secret-env');
+    const plain = new Set(env.map(({ name }) => name));
+    const clash = secrets.find(({ name }) => plain.has(name));
+    if (clash)
+        throw new InputError('secret-env', `sets ${clash.name}, which env sets too`, 'each name in env or in secret-env, not in both');
+    return [...env, ...secrets];
+}
+function parseEnv(value, input = 'env') {
     const env = [];
     const seen = new Set();
     value.split('\n').forEach((rawLine, index) => {
@@ -60960,21 +61387,21 @@ function parseEnv(value) {
         const name = eq < 0 ? line.trim() : line.slice(0, eq).trim();
         if (eq < 0 || !ENV_NAME.test(name)) {
             // The value may be a secret: name the line, never echo it.
-            throw new InputError('env', `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
+            throw new InputError(input, `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
         }
         if (name.startsWith('TAGFLIP_') || /^tf_/i.test(name)) {
-            throw new InputError('env', `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
+            throw new InputError(input, `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
         }
         if (SHELL_SPECIAL_NAMES.has(name)) {
-            throw new InputError('env', `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
+            throw new InputError(input, `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
         }
         if (seen.has(name))
-            throw new InputError('env', `${where} sets ${name} a second time`, 'each name once');
+            throw new InputError(input, `${where} sets ${name} a second time`, 'each name once');
         const envValue = line.slice(eq + 1);
         if (CONTROL.test(envValue) || envValue.includes('\0'))
-            throw new InputError('env', `${where} (${name}) has a control character in its value`, 'printable values');
+            throw new InputError(input, `${where} (${name}) has a control character in its value`, 'printable values');
         seen.add(name);
-        env.push({ name, value: envValue });
+        env.push(input === 'secret-env' ? { name, value: envValue, secret: true } : { name, value: envValue });
     });
     return env;
 }
@@ -60986,15 +61413,57 @@ function parseKnownHostsInput(value) {
         throw new InputError('known-hosts', error.message, "known_hosts lines as 'ssh-keyscan -p PORT HOST' prints them");
     }
 }
-function parseFingerprints(value) {
+const FINGERPRINT_FORM = "'SHA256:…' for a single host, or 'HOST=SHA256:…' binding each fingerprint to a host of hosts or jump-host (HOST as written there; 'HOST:PORT=' or '[HOST]:PORT=' for one port of it); comma or newline separated";
+/**
+ * host-fingerprint: each fingerprint is bound to the host whose key it is, so
+ * that in a fleet (or through a bastion) one host's key never vouches for
+ * another. A bare fingerprint is bound to the one SSH host there is; with
+ * several, it would vouch for any of them, so it is refused.
+ */
+function parseFingerprints(value, sshTargets) {
     if (!value)
         return [];
-    return value.split(/[,\s]+/).filter(Boolean).map((fingerprint) => {
+    const bound = [];
+    for (const item of value.split(/[,\s]+/).filter(Boolean)) {
+        const eq = item.indexOf('=');
+        const fingerprint = eq < 0 ? item : item.slice(eq + 1);
         if (!FINGERPRINT.test(fingerprint)) {
-            throw new InputError('host-fingerprint', `'${printable(fingerprint)}' is not an OpenSSH SHA256 fingerprint`, "'SHA256:' and 43 base64 characters, as 'ssh-keygen -lf' prints them; comma separated");
+            throw new InputError('host-fingerprint', `'${printable(fingerprint)}' is not an OpenSSH SHA256 fingerprint`, `'SHA256:' and 43 base64 characters, as 'ssh-keygen -lf' prints them; ${FINGERPRINT_FORM}`);
         }
-        return fingerprint;
-    });
+        const hosts = eq < 0 ? bareFingerprintHosts(item, sshTargets) : boundFingerprintHosts(item.slice(0, eq), sshTargets);
+        for (const { host, port } of hosts)
+            bound.push({ host: canonicalHost(host), port, fingerprint });
+    }
+    return bound;
+}
+/** How host-fingerprint names a host: 'web1', '[2001:db8::1]', '[web1]:2222'. */
+function fingerprintName(target) {
+    if (target.port !== 22)
+        return `[${target.host}]:${target.port}`;
+    return target.host.includes(':') ? `[${target.host}]` : target.host;
+}
+function bareFingerprintHosts(fingerprint, sshTargets) {
+    if (sshTargets.length <= 1)
+        return sshTargets;
+    const labels = sshTargets.map((target) => target.label).join(', ');
+    throw new InputError('host-fingerprint', `'${fingerprint}' names no host, and this step connects to ${sshTargets.length} SSH hosts (${labels}): it would be accepted from any of them`, `one 'HOST=SHA256:…' per host, e.g. '${fingerprintName(sshTargets[0])}=${fingerprint}'; ${FINGERPRINT_FORM}`);
+}
+function boundFingerprintHosts(name, sshTargets) {
+    const match = /^\[([^\]]+)\](?::([^:]*))?$/.exec(name) ?? /^([^:[\]]+)(?::([^:]*))?$/.exec(name);
+    if (!match)
+        throw new InputError('host-fingerprint', `'${printable(name)}' is not a host name (an IPv6 address goes in brackets)`, FINGERPRINT_FORM);
+    const host = canonicalHost(match[1]);
+    const port = match[2] === undefined ? null : parsePort('host-fingerprint', match[2]);
+    const named = sshTargets.filter((target) => canonicalHost(target.host) === host && (port === null || target.port === port));
+    if (named.length === 0) {
+        const labels = sshTargets.map((target) => target.label).join(', ') || 'none';
+        throw new InputError('host-fingerprint', `'${printable(name)}' names no SSH host of hosts or jump-host (${labels})`, FINGERPRINT_FORM);
+    }
+    const ports = [...new Set(named.map((target) => target.port))];
+    if (ports.length > 1) {
+        throw new InputError('host-fingerprint', `'${printable(name)}' names ${ports.length} hosts, on ports ${ports.join(', ')}`, `the port too, e.g. '${name}:${ports[0]}=SHA256:…'`);
+    }
+    return named;
 }
 function checkPrivateKey(privateKey, passphrase) {
     if (!privateKey.trim()) {
@@ -61013,18 +61482,23 @@ function checkPrivateKey(privateKey, passphrase) {
     }
 }
 function checkHostKeyPolicy(target, knownHosts, fingerprints, insecure) {
-    if (insecure || fingerprints.length > 0)
+    if (insecure || fingerprintsFor(fingerprints, target.host, target.port).length > 0)
         return;
     const remedy = `known_hosts lines from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server), or host-fingerprint`;
+    const listed = knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port));
+    if (listed)
+        return;
+    if (fingerprints.length > 0) {
+        throw new InputError('host-fingerprint', `has no fingerprint for ${target.label}, and known-hosts no line for it`, `'${fingerprintName(target)}=SHA256:…' too, or its known_hosts line`);
+    }
     if (knownHosts.length === 0) {
         throw new InputError('known-hosts', `no way to verify the host key of ${target.label}`, remedy);
     }
-    if (!knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port))) {
-        throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
-    }
+    throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
 }
 
 ;// CONCATENATED MODULE: ./src/action.ts
+
 
 
 
@@ -61047,26 +61521,35 @@ function runContext(env) {
 /** The GitHub Action: inputs → settings → run → outputs and job summary. */
 async function run() {
     abortOnSignals(actionLogger, (code) => process.exit(code));
+    let command = '';
+    let mask = secretMasker([]);
     try {
         // Secrets keep their spaces: a passphrase or an env value may end with one.
-        const untrimmed = new Set(['passphrase', 'env']);
+        const untrimmed = new Set(['passphrase', 'env', 'secret-env']);
         const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, getInput(name, { trimWhitespace: !untrimmed.has(name) })]));
         // Mask first: nothing that follows may print a secret, even in an error.
-        secretsOf(raw).forEach((secret) => core_setSecret(secret));
+        const secrets = secretsOf(raw);
+        secrets.forEach((secret) => core_setSecret(secret));
+        // The runner masks the log; the summary file and outputs we mask ourselves.
+        mask = secretMasker(secrets);
+        const given = raw.command || 'deploy';
+        command = COMMANDS.includes(given) ? given : '';
         const settings = parseSettings(raw, runContext(process.env));
         const result = await runCommand(settings, actionLogger);
+        if (settings.command === 'status')
+            result.hosts.forEach((host) => renderStatus(host).forEach((line) => info(line)));
         setOutput('release', result.release);
         setOutput('previous-release', result.previousRelease);
         setOutput('release-path', result.releasePath);
         setOutput('data-release', result.dataRelease);
         setOutput('previous-data-release', result.previousDataRelease);
         setOutput('status', result.status);
-        setOutput('hosts', hostsOutput(result.hosts));
+        setOutput('hosts', mask(hostsOutput(result.hosts)));
         if (settings.command === 'status')
-            setOutput('releases', releasesOutput(result.hosts));
+            setOutput('releases', mask(releasesOutput(result.hosts)));
         if (process.env.GITHUB_STEP_SUMMARY) {
             const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
-            await summary.addRaw(renderSummary(result, title)).write();
+            await summary.addRaw(mask(renderSummary(result, title))).write();
         }
         if (!result.ok) {
             const failed = result.hosts.filter((host) => host.error);
@@ -61074,7 +61557,24 @@ async function run() {
         }
     }
     catch (error) {
-        setFailed(error instanceof InputError ? `bad input: ${error.message}` : error.message);
+        const refused = error instanceof InputError;
+        const message = mask(refused ? `bad input: ${error.message}` : error.message);
+        // Without these a follow-up job (if: failure()) has nothing to read.
+        setOutput('status', 'failed');
+        await writeFailureSummary(command, refused ? `${message}\n\nThe input was refused before any connection: nothing changed on any host.` : message);
+        setFailed(message);
+    }
+}
+/** The job summary of a step that stopped before any host was worked on. */
+async function writeFailureSummary(command, text) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    try {
+        const title = ['tagflip', command].filter(Boolean).join(' ');
+        await summary.addRaw(`### ${title}: failed\n\n${text}\n`).write();
+    }
+    catch (error) {
+        warning(`could not write the job summary: ${error.message}`);
     }
 }
 

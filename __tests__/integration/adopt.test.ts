@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeF
 import { join } from 'node:path';
 import { deployRootFor, gitRepoWithTags, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
+import { renderStatus } from '../../src/result.js';
 
 // Adopting a site deployed by hand (or by Capistrano), over SSH to a real sshd:
 // the release current before tagflip's first deploy is never lost, and
@@ -74,7 +75,7 @@ describe('a site deployed by hand', () => {
       ['vhand', 'inactive', true, true],
       ['old-by-hand', 'unknown', false, false],
     ]);
-    expect(status.log).toMatch(/ {2}old-by-hand +unknown +- +- +-$/m);
+    expect(renderStatus(status.host).join('\n')).toMatch(/ {2}old-by-hand +unknown +- +- +-$/m);
 
     const back = await run(site, { command: 'rollback' });
     expect(back.result).toMatchObject({ status: 'rolled-back', release: 'vhand', previousRelease: 'r1' });

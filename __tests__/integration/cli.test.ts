@@ -116,7 +116,7 @@ describe('flags', () => {
     expect(tagflip(['deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--build', 'true']).code).toBe(0);
     const run = tagflip(['status', '--hosts', 'local', '--deploy-path', site]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^local: current v1, rollback target \(none\)\n {2}not locked\n {2}v1 +active .*<- current\n$/);
+    expect(run.stdout).toMatch(/^local: current v1, rollback target \(none\)\n {2}not locked\n {2}release +state +commit +finished +actor\n {2}v1 +active .*<- current\n$/);
     expect(run.stderr).not.toContain('current v1');
   });
 

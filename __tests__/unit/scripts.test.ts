@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.js';
-import { CODE, COMMIT, type LockHolder, type Manifest, NOW, STEP, parseManifest, renderRecord } from '../../src/manifest.js';
+import { CODE, COMMIT, type LockHolder, type Manifest, NOW, REASON, STEP, parseManifest, renderRecord } from '../../src/manifest.js';
 import {
   CLOSE_WORDS,
   type OpenOptions,
@@ -272,6 +272,7 @@ describe('rendered scripts, values', () => {
       finished: NOW,
       exitCode: 0,
       failedStep: STEP,
+      reason: REASON,
     });
     expect(JSON.parse(values.tf_history_failed.replace(CODE, '7'))).toEqual({
       time: NOW,
@@ -284,6 +285,7 @@ describe('rendered scripts, values', () => {
       runUrl: 'https://github.com/example/app/actions/runs/42',
       exitCode: 7,
       failedStep: STEP,
+      reason: REASON,
     });
   });
 
@@ -624,8 +626,8 @@ describe('tf_hook: a hook runs under timeout, in a process group of its own that
 
 describe('tf_fill: records after the remote shell fills in the placeholders', () => {
   /** Run tf_fill in a real sh on one of the script's records. */
-  function fill(text: string, record: string, step = 'build', code = '3', commit = 'abcdef0123456789abcdef0123456789abcdef01'): string {
-    const script = `${headerAndPrelude(text)}\ntf_commit=${commit}\ntf_code=${code}\ntf_current_step=${step}\ntf_fill "$${record}"`;
+  function fill(text: string, record: string, step = 'build', code = '3', commit = 'abcdef0123456789abcdef0123456789abcdef01', reason = ''): string {
+    const script = `${headerAndPrelude(text)}\ntf_commit=${commit}\ntf_code=${code}\ntf_current_step=${step}\ntf_reason=${quote(reason)}\ntf_fill "$${record}"`;
     return execFileSync('/bin/sh', ['-c', script]).toString('utf8');
   }
 
@@ -657,7 +659,19 @@ describe('tf_fill: records after the remote shell fills in the placeholders', ()
       runUrl: 'https://x/?a=1&b=|2|',
       exitCode: 128,
       failedStep: 'source',
+      reason: '',
     });
+  });
+
+  test('the reason, free text, is stored as one JSON line whatever it holds', () => {
+    const text = renderBuildScript(CONTEXT, building()).text;
+    const reason = `'ref"\\x' is not a tag | & ${NOW} ${REASON} \\n\ttab\nnext line\u0001`;
+    for (const record of ['tf_manifest_failed', 'tf_history_failed']) {
+      const output = fill(text, record, 'source', '1', 'abc', reason);
+      expect(output.trimEnd().split('\n')).toHaveLength(1);
+      // Control characters become spaces or go; the rest is kept as it was.
+      expect(JSON.parse(output).reason).toBe(`'ref"\\x' is not a tag | & ${NOW} ${REASON} \\n tab next line`);
+    }
   });
 
   test('the active manifest gets its activation time', () => {

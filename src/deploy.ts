@@ -3,6 +3,7 @@ import { type HostDependencies, currentPath, emptyHostResult, recordFailure } fr
 import { HostSession, explainFailure } from './host-session.js';
 import { type Logger, hostLogger } from './logger.js';
 import type { Manifest } from './manifest.js';
+import { dataLabel } from './paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from './plan.js';
 import { inPool } from './pool.js';
 import type { HostResult } from './result.js';
@@ -157,7 +158,7 @@ async function prepare(settings: Settings, member: HostDeploy): Promise<void> {
   } else {
     member.dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
     member.active = { ...reactivatedManifest(plan, facts), dataRelease: member.dataTarget || facts.currentDataRelease };
-    if (member.dataTarget) member.warnings.push(dataRollbackWarning(facts.currentDataRelease, member.dataTarget));
+    if (member.dataTarget) member.warnings.push(dataRollbackWarning(facts.currentDataRelease, member.dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
   }
   member.departed = departedManifest(facts, plan.previousRelease);
   if (settings.dryRun) {
@@ -202,7 +203,7 @@ async function flip(settings: Settings, member: HostDeploy): Promise<void> {
   member.result.removed = host.reportRemoved(lines);
   member.stage = 'flipped';
   member.flipped = true;
-  const data = member.dataTarget ? `, data/current -> releases/${member.dataTarget}` : '';
+  const data = member.dataTarget ? `, ${dataLabel(settings.deployPath, settings.dataPath)}/current -> releases/${member.dataTarget}` : '';
   member.deps.logger.info(`${host.host}: current -> releases/${plan.release}${data}`);
   Object.assign(member.result, {
     status: 'deployed',
@@ -305,7 +306,7 @@ function buildingManifest(settings: Settings, plan: DeployPlan, host: string, st
 }
 
 
-/** Said whenever data/current goes back to an older data release. */
-export function dataRollbackWarning(from: string, to: string): string {
-  return `data/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in data/releases/${from}). Set rollback-data: false to keep the current data.`;
+/** Said whenever data/current goes back to an older data release; `data` is data-path as messages name it (dataLabel). */
+export function dataRollbackWarning(from: string, to: string, data: string): string {
+  return `${data}/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in ${data}/releases/${from}). Set rollback-data: false to keep the current data.`;
 }

@@ -1,5 +1,5 @@
 import { type HostDependencies, currentPath, runOnHost } from './host-run.js';
-import { releasePath } from './paths.js';
+import { dataLabel, releasePath } from './paths.js';
 import { dataRollbackWarning } from './deploy.js';
 import { dataTargetFor, factsAfterFlip, planPrune, planRollback, rollbackTarget } from './plan.js';
 import type { HostResult } from './result.js';
@@ -25,9 +25,10 @@ export function rollbackHost(settings: Settings, deps: HostDependencies): Promis
     const wanted = dataTargetFor(facts, plan.target);
     const dataTarget = settings.rollbackData ? wanted : '';
     const warnings: string[] = [];
-    if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+    const dataPath = dataLabel(settings.deployPath, settings.dataPath);
+    if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataPath));
     if (wanted && !dataTarget) {
-      warnings.push(`rollback-data is false: data/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
+      warnings.push(`rollback-data is false: ${dataPath}/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
     }
     const target = { ...facts.manifests.get(plan.target)!, dataRelease: dataTarget || facts.currentDataRelease };
     const from = facts.manifests.get(plan.from);

@@ -1,5 +1,5 @@
 import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, REASON, STEP, renderRecord } from './manifest.js';
-import { manifestPath, releasePath, sharedPath } from './paths.js';
+import { dataLabel, manifestPath, releasePath, sharedPath } from './paths.js';
 import { type Assignment, renderAssignments } from './shell.js';
 
 /**
@@ -61,6 +61,8 @@ function commonAssignments(context: ScriptContext): Assignment[] {
     { name: 'tf_manifest_path', value: manifestPath(context.deployPath, context.release) },
     { name: 'tf_history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
     { name: 'tf_data_path', value: context.dataPath },
+    // How messages name data-path: data/current means nothing when it is elsewhere.
+    { name: 'tf_data_label', value: dataLabel(context.deployPath, context.dataPath) },
   ];
 }
 
@@ -431,7 +433,7 @@ if [ -n "$tf_migrate" ]; then
   tf_step migrate
   tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
   if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
-    tf_abort 1 "data release $tf_release is the live data (data/current); deploy under a new release name"
+    tf_abort 1 "data release $tf_release is the live data ($tf_data_label/current); deploy under a new release name"
   fi
   if [ -L "$tf_data_path/current" ] && [ ! -e "$tf_data_path/current" ]; then
     tf_abort 1 "$tf_data_path/current points to $(readlink -- "$tf_data_path/current"), which is missing; restore it before migrating"
@@ -454,7 +456,7 @@ if [ -n "$tf_migrate" ]; then
   if [ "$tf_status" -eq 124 ]; then
     tf_abort "$tf_status" "migrate ran longer than command-timeout ($tf_command_timeout s) and was stopped"
   elif [ "$tf_status" -ne 0 ]; then
-    tf_abort "$tf_status" "migrate exited with status $tf_status; data/current and current are unchanged"
+    tf_abort "$tf_status" "migrate exited with status $tf_status; $tf_data_label/current and current are unchanged"
   fi
 fi
 # Nobody would learn that it is ready: a build the client did not see finish is failed.
@@ -509,9 +511,9 @@ if ! tf_flip "$tf_deploy_path" "$tf_release"; then
     # Put data/current back as it was: on its old release, or absent on a first migration.
     if { [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; } ||
       { [ -z "$tf_data_before" ] && rm -f -- "$tf_data_path/current"; }; then
-      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and $tf_data_label/current are unchanged"
     fi
-    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and data/current could not be put back: it points to releases/$tf_data_target"
+    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and $tf_data_label/current could not be put back: it points to releases/$tf_data_target"
   fi
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
@@ -571,7 +573,7 @@ tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_da
 for tf_name in $tf_prune_data; do
   if [ "\${tf_data_current%/}" = "releases/$tf_name" ] ||
     { [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_name")" ]; }; then
-    tf_fail 1 "refusing to remove data release $tf_name: it is data/current"
+    tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
   fi
 done
 for tf_name in $tf_prune; do

@@ -15,6 +15,7 @@ import {
   renderOpenScript,
   renderPruneScript,
 } from '../../src/scripts.js';
+import { dataLabel } from '../../src/paths.js';
 import { parseEnv } from '../../src/settings.js';
 import { quote } from '../../src/shell.js';
 import { TAG, assignments, headerValues, parts, syntaxCheck } from './script-runner.js';
@@ -371,6 +372,7 @@ describe('rendered scripts, values', () => {
       tf_manifest_path: '/srv/karl/customer-a/.tagflip/releases/v3.0.json',
       tf_history_path: '/srv/karl/customer-a/.tagflip/history.jsonl',
       tf_data_path: '/srv/karl/customer-a/data',
+      tf_data_label: 'data',
       tf_repository: 'https://github.com/example/app.git',
       tf_lock: 'yes',
       tf_lock_timeout: '17',
@@ -379,7 +381,7 @@ describe('rendered scripts, values', () => {
       tf_command_timeout: '<unset>',
     };
     expect(headerValues(text, Object.keys(expected))).toEqual(expected);
-    expect(parts(text).header.split('\n')).toHaveLength(11);
+    expect(parts(text).header.split('\n')).toHaveLength(12);
     expect(text).not.toContain('TAGFLIP_');
     expect(text).not.toContain('hunter2');
   });
@@ -801,5 +803,20 @@ describe('renderRecord and parseManifest', () => {
     ['an unfilled placeholder', `{"release":"v1","state":"failed","exitCode":${CODE}}`],
   ])('parseManifest refuses %s', (_what, text) => {
     expect(parseManifest(text)).toBeNull();
+  });
+});
+
+describe('data-path as messages name it', () => {
+  test('data by default, relative inside deploy-path, absolute elsewhere', () => {
+    expect(dataLabel('/srv/app', '/srv/app/data')).toBe('data');
+    expect(dataLabel('/srv/app', '/srv/app/var/db')).toBe('var/db');
+    expect(dataLabel('/srv/app', '/srv/app-data')).toBe('/srv/app-data');
+    expect(dataLabel('/srv/app', '/var/lib/app')).toBe('/var/lib/app');
+  });
+
+  test('every script knows it as tf_data_label', () => {
+    const elsewhere = { ...CONTEXT, dataPath: '/var/lib/karl' };
+    expect(headerValues(renderPruneScript(elsewhere, ['v1.0'], ['v0.9']).text, ['tf_data_label'])).toEqual({ tf_data_label: '/var/lib/karl' });
+    expect(headerValues(renderBuildScript(CONTEXT, building()).text, ['tf_data_label'])).toEqual({ tf_data_label: 'data' });
   });
 });

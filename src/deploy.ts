@@ -5,6 +5,7 @@ import { type HostDependencies, restingResult } from './host-run.js';
 import { HostSession } from './host-session.js';
 import type { Logger } from './logger.js';
 import type { Manifest } from './manifest.js';
+import { dataLabel } from './paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from './plan.js';
 import { inPool } from './pool.js';
 import type { HostResult } from './result.js';
@@ -70,7 +71,7 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
   } else {
     dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
     active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
-    if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+    if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
   }
   // A current release tagflip has no record of is adopted by this flip (adopt.ts).
   const departed = departedRecord(facts, plan.previousRelease);
@@ -140,7 +141,7 @@ function buildingManifest(settings: Settings, plan: DeployPlan, host: string, st
 }
 
 
-/** Said whenever data/current goes back to an older data release. */
-export function dataRollbackWarning(from: string, to: string): string {
-  return `data/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in data/releases/${from}). Set rollback-data: false to keep the current data.`;
+/** Said whenever data/current goes back to an older data release; `data` is data-path as messages name it (dataLabel). */
+export function dataRollbackWarning(from: string, to: string, data: string): string {
+  return `${data}/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in ${data}/releases/${from}). Set rollback-data: false to keep the current data.`;
 }

@@ -3,7 +3,7 @@ import type { HostFacts } from './facts.js';
 import { type HostDependencies, emptyHostResult, recordFailure } from './host-run.js';
 import { type HostSession, explainFailure } from './host-session.js';
 import { type Logger, hostLogger } from './logger.js';
-import { releasePath } from './paths.js';
+import { dataLabel, releasePath } from './paths.js';
 import type { HostResult } from './result.js';
 import { type FlipRecords, type RenderedScript, type ScriptContext, renderFlipScript, renderHistoryScript, renderHookScript } from './scripts.js';
 import type { Settings } from './settings.js';
@@ -187,7 +187,7 @@ async function flip(member: FleetHost): Promise<void> {
   member.flipped = true;
   member.result.removed = host.reportRemoved(lines);
   const { records } = change;
-  const data = records.dataTarget ? `, data/current -> releases/${records.dataTarget}` : '';
+  const data = records.dataTarget ? `, ${dataLabel(change.context.deployPath, change.context.dataPath)}/current -> releases/${records.dataTarget}` : '';
   const departed = records.departed ? ` (${records.departed.release} is now ${records.departed.state})` : '';
   logger.info(`${host.host}: current -> releases/${records.active.release}${data}${departed}`);
   Object.assign(member.result, change.outcome, { warnings: change.warnings });

@@ -218,7 +218,7 @@ export class HostSession {
       return control;
     } catch (error) {
       if (error instanceof DeadlineError) {
-        throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, 'the connection was closed; check the host');
+        throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, `the connection was closed; once ${this.host} notices, it removes an unfinished build and records it as failed (interrupted: connection lost); check the host`);
       }
       throw error;
     } finally {
@@ -241,7 +241,7 @@ export function explainFailure(host: string, error: unknown): DeployError {
   if (error instanceof DeployError) return error;
   if (error instanceof PlanError) return new DeployError(host, 'plan', error.message, error.remedy);
   if (error instanceof SessionClosedError) {
-    return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; run again (an incomplete release is rebuilt)');
+    return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; a host that is still up removes an unfinished build and records it as failed (interrupted: connection lost); run again');
   }
   const message = error instanceof Error ? error.message : String(error);
   return new DeployError(host, 'connection', message, 'check the host and the network');

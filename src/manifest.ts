@@ -137,11 +137,13 @@ export function parseManifest(text: string): Manifest | null {
  * commit it exported, a failing step and its exit code) are written as
  * placeholders that the script's tf_fill replaces with sed. The replacements
  * are plain tokens (an ISO time, hex, digits, a step name), so the result is
- * valid JSON whatever the rest of the record holds.
+ * valid JSON whatever the rest of the record holds. REASON, the message of a
+ * failure, is free text: tf_fill escapes it for JSON and splices it in without sed.
  */
 export const NOW = '@tagflip:now@';
 export const COMMIT = '@tagflip:commit@';
 export const STEP = '@tagflip:step@';
+export const REASON = '@tagflip:reason@';
 /** Stands for the exit code; rendered as a bare number, see renderRecord. */
 export const CODE = '@tagflip:code@';
 

@@ -15,3 +15,11 @@ export function sharedPath(deployPath: string): string {
 export function dataPath(deployPath: string): string {
   return `${deployPath}/data`;
 }
+
+/**
+ * data-path as messages name it, so that `<label>/current` is a path the user
+ * finds: relative to deploy-path when inside it (`data` by default), else absolute.
+ */
+export function dataLabel(deployPath: string, data: string): string {
+  return data.startsWith(`${deployPath}/`) ? data.slice(deployPath.length + 1) : data;
+}

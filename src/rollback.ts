@@ -4,7 +4,7 @@ import { type FleetHost, attempt, fail, runFleet, showDryRun } from './fleet.js'
 import { type HostDependencies, restingResult } from './host-run.js';
 import { HostSession } from './host-session.js';
 import type { Logger } from './logger.js';
-import { releasePath } from './paths.js';
+import { dataLabel, releasePath } from './paths.js';
 import { type RollbackPlan, dataTargetFor, factsAfterFlip, planFleetRollback, planPrune, rollbackTarget } from './plan.js';
 import { inPool } from './pool.js';
 import type { HostResult } from './result.js';
@@ -73,9 +73,10 @@ function ready(settings: Settings, member: FleetHost, plan: RollbackPlan): void 
   const wanted = dataTargetFor(facts, plan.target);
   const dataTarget = settings.rollbackData ? wanted : '';
   const warnings: string[] = [];
-  if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+  const dataPath = dataLabel(settings.deployPath, settings.dataPath);
+  if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataPath));
   if (wanted && !dataTarget) {
-    warnings.push(`rollback-data is false: data/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
+    warnings.push(`rollback-data is false: ${dataPath}/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
   }
   const target = { ...facts.manifests.get(plan.target)!, dataRelease: dataTarget || facts.currentDataRelease };
   // A current release tagflip has no record of is adopted by this flip, as on a deploy.

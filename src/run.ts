@@ -59,14 +59,18 @@ export async function runCommand(settings: Settings, logger: Logger, transports:
 const openTransports = new Set<Transport>();
 
 /**
- * On SIGTERM or SIGINT (a cancelled job): drop every connection now. Each
- * host's watchdog then stops the remote build's process group, and the remote
- * shell's exit releases the lock; `current` was not touched.
+ * On SIGTERM or SIGINT (a cancelled job): drop every connection now. The hosts
+ * finish the job without us: each host's watchdog stops the running hook's
+ * process group, the build script removes its release and records it as
+ * failed, and only then does the remote shell exit and release the lock.
  */
 export function abortOnSignals(logger: Logger, exit: (code: number) => void): void {
   const abort = (signal: NodeJS.Signals) => {
     const hosts = [...openTransports].map((transport) => transport.label);
-    logger.warning(`received ${signal}: stopping the remote work${hosts.length > 0 ? ` on ${hosts.join(', ')}` : ''} and releasing the lock; current is not changed`);
+    const dropping = hosts.length === 0 ? '' : `: dropping the ${hosts.length > 1 ? 'connections' : 'connection'} to ${hosts.join(', ')}`;
+    logger.warning(
+      `received ${signal}${dropping}. On each host the running hook is stopped, a release still being built is removed and recorded as failed (interrupted: connection lost), and then the lock is released. A host that had not flipped keeps its current release; one that had keeps the new one, without its remaining hooks.`,
+    );
     // Do not wait long: a local shell only learns we are gone when we exit.
     const closed = Promise.allSettled([...openTransports].map((transport) => transport.close()));
     void Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]).then(() => exit(signal === 'SIGINT' ? 130 : 143));

@@ -1,6 +1,6 @@
 import { adoptedNow } from './adopt.js';
-import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, STEP, renderRecord } from './manifest.js';
-import { manifestPath, releasePath, sharedPath } from './paths.js';
+import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, REASON, STEP, renderRecord } from './manifest.js';
+import { dataLabel, manifestPath, releasePath, sharedPath } from './paths.js';
 import { type Assignment, renderAssignments } from './shell.js';
 
 /**
@@ -62,6 +62,8 @@ function commonAssignments(context: ScriptContext): Assignment[] {
     { name: 'tf_manifest_path', value: manifestPath(context.deployPath, context.release) },
     { name: 'tf_history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
     { name: 'tf_data_path', value: context.dataPath },
+    // How messages name data-path: data/current means nothing when it is elsewhere.
+    { name: 'tf_data_label', value: dataLabel(context.deployPath, context.dataPath) },
   ];
 }
 
@@ -93,13 +95,29 @@ umask 022
 tf_current_step=start
 tf_commit=''
 tf_code=0
+tf_reason=''
+# A client that has gone makes the next write fail with SIGPIPE: note it and go
+# on, so that a failed build still removes itself and records why. (A handler,
+# unlike an ignored signal, is reset for the hooks.)
+tf_lost=no
+trap 'tf_lost=yes' PIPE HUP
+# Gone: a write here failed, or the session's watchdog found out (tf_run_dir/lost).
+tf_connection_lost() { [ "$tf_lost" = yes ] || { [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_dir/lost" ]; }; }
 tf_say() { printf '%s %s\\n' "$tf_tag" "$*"; }
 tf_step() { tf_current_step=$1; tf_say step "$1"; }
 tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
 tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+# Free text as the inside of a JSON string: one line, \\ and " escaped.
+tf_json_text() { printf '%s' "$1" | tr '\\n\\r\\t' '   ' | tr -d '\\000-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g'; }
+# The reason goes in last, at the last placeholder (its key is the record's last),
+# so that neither sed nor a value holding the placeholder text can change it.
 tf_fill() {
-  printf '%s\\n' "$1" | sed -e "s|${NOW}|$(tf_now)|g" -e "s|${COMMIT}|$tf_commit|g" \\
-    -e "s|${CODE}|$tf_code|g" -e "s|${STEP}|$tf_current_step|g"
+  tf_text=$(printf '%s\\n' "$1" | sed -e "s|${NOW}|$(tf_now)|g" -e "s|${COMMIT}|$tf_commit|g" \\
+    -e "s|${CODE}|$tf_code|g" -e "s|${STEP}|$tf_current_step|g")
+  case $tf_text in
+    *"${REASON}"*) tf_text=\${tf_text%"${REASON}"*}$(tf_json_text "$tf_reason")\${tf_text##*"${REASON}"} ;;
+  esac
+  printf '%s\\n' "$tf_text"
 }
 tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
 tf_append_history() {
@@ -115,6 +133,8 @@ tf_hook() { tf_timed yes "$@"; }
 # tagflip's own commands under the same limit, without the user's env.
 tf_git() { tf_timed no git "$@"; }
 tf_timed() {
+  # Start nothing for a client that has gone: the watchdog only stops what runs.
+  if tf_connection_lost; then return 1; fi
   tf_with_env=$1
   shift
   (
@@ -235,19 +255,28 @@ fi`;
  */
 const OPEN_BODY = `tf_run_dir=$(mktemp -d 2>/dev/null) || tf_run_dir=''
 tf_session_pid=$$
+# A lost connection must not kill this shell at its next write: it finishes the
+# phase it runs (a build cleans up after itself) while it still holds the lock,
+# then exits when it cannot report the phase's end (session.ts).
+trap : PIPE HUP
 # The watchdog pings on stderr. When a ping cannot be written, the connection is
-# gone: stop the running hook's process group, so no build outlives its deploy.
+# gone: say so in tf_run_dir/lost, and stop the running hook's process group (and
+# any that starts later), so no build outlives its deploy.
 (
-  trap '' PIPE
+  trap '' PIPE HUP
+  tf_lost=no
   while kill -0 "$tf_session_pid" 2>/dev/null; do
-    if ! printf '%s ping\\n' "$tf_tag" >&2; then
+    if [ "$tf_lost" = no ] && ! printf '%s ping\\n' "$tf_tag" >&2; then
+      tf_lost=yes
+      if [ -n "$tf_run_dir" ]; then : > "$tf_run_dir/lost"; fi
+    fi
+    if [ "$tf_lost" = yes ]; then
       tf_group=$(cat "$tf_run_dir/hook" 2>/dev/null) || tf_group=''
       if [ -n "$tf_group" ]; then
         kill -TERM "-$tf_group" 2>/dev/null
         sleep 3
         kill -KILL "-$tf_group" 2>/dev/null
       fi
-      break
     fi
     sleep 1 2>/dev/null  # (not holding stderr, so killing the watchdog frees it at once)
   done
@@ -313,14 +342,23 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
 export const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
 
 const BUILD_BODY = `tf_data_copy=''
+# Remove what this build made (never what is live) and record it as failed, with
+# the step, the exit code and the reason. This also runs when the client has
+# gone (the lock is still held), so the host's records tell what happened.
 tf_abort() {
   tf_code=$1
+  tf_reason=$2
+  if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
-  rm -rf -- "$tf_release_path"
-  if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_copy"; fi
+  tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
+  if [ "\${tf_current%/}" != "releases/$tf_release" ]; then rm -rf -- "$tf_release_path"; fi
+  if [ -n "$tf_data_copy" ]; then
+    tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
+    if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
+  fi
   tf_write "$tf_manifest_path" "$tf_manifest_failed" || :
   tf_append_history "$tf_history_failed" || :
-  tf_fail "$1" "$2"
+  tf_fail "$tf_code" "$tf_reason"
 }
 tf_step prepare
 mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
@@ -418,7 +456,7 @@ if [ -n "$tf_migrate" ]; then
   tf_step migrate
   tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
   if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
-    tf_abort 1 "data release $tf_release is the live data (data/current); deploy under a new release name"
+    tf_abort 1 "data release $tf_release is the live data ($tf_data_label/current); deploy under a new release name"
   fi
   if [ -L "$tf_data_path/current" ] && [ ! -e "$tf_data_path/current" ]; then
     tf_abort 1 "$tf_data_path/current points to $(readlink -- "$tf_data_path/current"), which is missing; restore it before migrating"
@@ -441,9 +479,11 @@ if [ -n "$tf_migrate" ]; then
   if [ "$tf_status" -eq 124 ]; then
     tf_abort "$tf_status" "migrate ran longer than command-timeout ($tf_command_timeout s) and was stopped"
   elif [ "$tf_status" -ne 0 ]; then
-    tf_abort "$tf_status" "migrate exited with status $tf_status; data/current and current are unchanged"
+    tf_abort "$tf_status" "migrate exited with status $tf_status; $tf_data_label/current and current are unchanged"
   fi
 fi
+# Nobody would learn that it is ready: a build the client did not see finish is failed.
+if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_say ready "$(tf_now)" "$tf_commit"`;
 
@@ -453,7 +493,7 @@ tf_say ready "$(tf_now)" "$tf_commit"`;
  */
 export function renderBuildScript(context: ScriptContext, building: Manifest): RenderedScript {
   const ready: Manifest = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
-  const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP };
+  const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP, reason: REASON };
   const history = historyEntry(context, 'deploy', 'failed');
   return render(
     [
@@ -468,7 +508,7 @@ export function renderBuildScript(context: ScriptContext, building: Manifest): R
       { name: 'tf_manifest_building', value: renderRecord(building) },
       { name: 'tf_manifest_ready', value: renderRecord(ready) },
       { name: 'tf_manifest_failed', value: renderRecord(failed) },
-      { name: 'tf_history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP }) },
+      { name: 'tf_history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP, reason: REASON }) },
       ...hookEnvironment(context),
     ],
     BUILD_BODY,
@@ -494,9 +534,9 @@ if ! tf_flip "$tf_deploy_path" "$tf_release"; then
     # Put data/current back as it was: on its old release, or absent on a first migration.
     if { [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; } ||
       { [ -z "$tf_data_before" ] && rm -f -- "$tf_data_path/current"; }; then
-      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and $tf_data_label/current are unchanged"
     fi
-    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and data/current could not be put back: it points to releases/$tf_data_target"
+    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and $tf_data_label/current could not be put back: it points to releases/$tf_data_target"
   fi
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
@@ -569,7 +609,7 @@ tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_da
 for tf_name in $tf_prune_data; do
   if [ "\${tf_data_current%/}" = "releases/$tf_name" ] ||
     { [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_name")" ]; }; then
-    tf_fail 1 "refusing to remove data release $tf_name: it is data/current"
+    tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
   fi
 done
 # The directory goes before its record: a directory half removed keeps its

@@ -106,8 +106,10 @@ export class RemoteSession {
     // (the lock) is closed, so no process a phase leaves behind holds the lock.
     // A session-scope group keeps fd 9 (a redirection on the group would be undone
     // after it) and stderr, where the watchdog it starts must ping.
+    // A marker that cannot be written means nobody is listening any more: the
+    // shell then exits (releasing the lock) instead of running what it was sent next.
     const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', ') </dev/null 2>&1 9>&-'];
-    this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?"\n`);
+    this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?" || exit 1\n`);
     return done.then((status) => ({ status, control }));
   }
 

@@ -1,12 +1,14 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // The faults deploys meet, against a real sshd. After each: no process of the
 // deploy left on the host, no lock held, current unchanged, and the next
-// deploy of the same tag succeeds.
+// deploy of the same tag succeeds. A build the client stopped hearing from is
+// cleaned up by the host itself: directory (and data copy) removed, manifest
+// and history saying failed, interrupted.
 let sshd: TestSshd;
 let repo: string;
 let root: string;
@@ -34,12 +36,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const deploy = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, repo, inputs);
 
 /** The CLI deploying in a child process, as a runner would run it. */
-function deployInChild(site: string, release: string, build: string): { child: ChildProcess; output: () => string } {
+function deployInChild(site: string, release: string, build: string, more: string[] = []): { child: ChildProcess; output: () => string } {
   let output = '';
   const child = spawn(
     process.execPath,
     ['bin/tagflip.js', 'deploy', '--hosts', `${sshd.user}@${sshd.host}:${sshd.port}`, '--private-key', `@${join(files, 'key')}`,
-      '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', site, '--release', release, '--repository', repo, '--build', build],
+      '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', site, '--release', release, '--repository', repo, '--build', build, ...more],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -78,6 +80,46 @@ function lockIsFree(site: string): boolean {
  */
 const stubbornBuild = (marker: string, started: string) => `touch ${started}; sh -c 'trap "" HUP TERM; exec ${marker}' & trap "" HUP; ${marker}`;
 
+async function lockFreed(site: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!lockIsFree(site)) {
+    if (Date.now() > until) throw new Error(`the lock of ${site} was never released`);
+    await sleep(100);
+  }
+}
+
+/**
+ * What the host did for a build nobody listens to any more, by the time it
+ * released the lock: directory gone, manifest and history say failed at `step`,
+ * interrupted.
+ */
+async function expectInterrupted(site: string, release: string, step: string): Promise<void> {
+  await lockFreed(site);
+  expect(existsSync(join(site, 'releases', release))).toBe(false);
+  const interrupted = { state: 'failed', failedStep: step, reason: 'interrupted: connection lost' };
+  expect(JSON.parse(readFileSync(join(site, '.tagflip/releases', `${release}.json`), 'utf8'))).toMatchObject(interrupted);
+  const history = readFileSync(join(site, '.tagflip/history.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  expect(history.at(-1)).toMatchObject({ event: 'deploy', status: 'failed', release, failedStep: step, reason: 'interrupted: connection lost' });
+}
+
+/**
+ * Kill sshd's own processes of every session (the monitor and the child that
+ * owns the socket), not the user's shell: as when sshd crashes or is killed.
+ */
+function killSshdOnly(): void {
+  const pids = sshd.sessionPids().flatMap((monitor) => [
+    monitor,
+    ...spawnSync('pgrep', ['-x', '-P', String(monitor), 'sshd']).stdout.toString().split('\n').filter(Boolean).map(Number),
+  ]);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 async function expectCleanAfter(site: string, marker: string, current: string) {
   expect(await leftovers(marker)).toBe('');
   expect(lockIsFree(site)).toBe(true);
@@ -94,6 +136,7 @@ test('SIGKILL of the client mid-build', async () => {
   const { child } = deployInChild(site, 'v2', stubbornBuild(marker, `${site}.started`));
   await waitFor(`${site}.started`);
   child.kill('SIGKILL');
+  await expectInterrupted(site, 'v2', 'build');
   await expectCleanAfter(site, marker, 'releases/v1');
 });
 
@@ -106,7 +149,38 @@ test('SIGTERM of the client mid-build: it says so, stops the remote work and exi
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   expect(await exited).toBe(143);
-  expect(output()).toContain('received SIGTERM: stopping the remote work on');
+  expect(output()).toContain('received SIGTERM: dropping the connection to');
+  await expectInterrupted(site, 'v2', 'build');
+  await expectCleanAfter(site, marker, 'releases/v1');
+});
+
+test('SIGINT of the client mid-build (Ctrl-C): the same, exit status 130', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const marker = 'sleep 3007';
+  const { child, output } = deployInChild(site, 'v2', stubbornBuild(marker, `${site}.started`));
+  await waitFor(`${site}.started`);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  expect(await exited).toBe(130);
+  expect(output()).toContain('received SIGINT: dropping the connection to');
+  await expectInterrupted(site, 'v2', 'build');
+  await expectCleanAfter(site, marker, 'releases/v1');
+});
+
+test('the client killed during migrate: the data copy goes too, data/current stays', async () => {
+  const site = newSite();
+  const migrate = 'echo "$TAGFLIP_RELEASE" > "$TAGFLIP_DATA_PATH/migrated"';
+  await deploy(site, { release: 'v1', migrate });
+  const marker = 'sleep 3008';
+  const { child } = deployInChild(site, 'v2', 'true', ['--migrate', stubbornBuild(marker, `${site}.started`)]);
+  await waitFor(`${site}.started`);
+  expect(existsSync(join(site, 'data/releases/v2'))).toBe(true);
+  child.kill('SIGKILL');
+  await expectInterrupted(site, 'v2', 'migrate');
+  expect(readdirSync(join(site, 'data/releases'))).toEqual(['v1']);
+  expect(readlinkSync(join(site, 'data/current'))).toBe('releases/v1');
+  expect(readFileSync(join(site, 'data/current/migrated'), 'utf8')).toBe('v1\n');
   await expectCleanAfter(site, marker, 'releases/v1');
 });
 
@@ -116,10 +190,23 @@ test('the sshd session process killed mid-build', async () => {
   const marker = 'sleep 3003';
   const running = deploy(site, { release: 'v2', build: stubbornBuild(marker, `${site}.started`) });
   await waitFor(`${site}.started`);
-  sshd.killSessions('SIGKILL');
+  killSshdOnly();
   const { host } = await running;
   expect(host.status).toBe('failed');
   expect(host.error).toMatch(/connection|ended/);
+  await expectInterrupted(site, 'v2', 'build');
+  await expectCleanAfter(site, marker, 'releases/v1');
+});
+
+test('the whole session killed on the host (sshd, the shell, the build): the next deploy starts clean', async () => {
+  const site = newSite();
+  await deploy(site, { release: 'v1' });
+  const marker = 'sleep 3009';
+  const running = deploy(site, { release: 'v2', build: stubbornBuild(marker, `${site}.started`) });
+  await waitFor(`${site}.started`);
+  sshd.killSessions('SIGKILL');
+  const { host } = await running;
+  expect(host.status).toBe('failed');
   await expectCleanAfter(site, marker, 'releases/v1');
 });
 
@@ -141,6 +228,7 @@ test('a server that goes silent is detected by keepalive, and the host is left c
   // The server wakes up, finds the client gone, and cleans up.
   for (const pid of stopped) spawnSync('pkill', ['-CONT', '-P', String(pid)]);
   stopped.forEach((pid) => process.kill(pid, 'SIGCONT'));
+  await expectInterrupted(site, 'v2', 'build');
   await expectCleanAfter(site, marker, 'releases/v1');
 }, 150_000);
 

@@ -104,6 +104,30 @@ describe('versioned data', () => {
     expect(read(join(site, 'data/current/migrations'))).toBe('v1\n');
   });
 
+  test('with a data-path of its own, every message names it, not data/current', async () => {
+    const site = newSite();
+    const store = `${site}-store`;
+    const withStore = (inputs: Record<string, string>) => run(site, { 'data-path': store, ...inputs });
+    const first = await withStore({ release: 'v1', migrate: MIGRATE });
+    expect(first.log).toContain(`current -> releases/v1, ${store}/current -> releases/v1`);
+    const failed = await withStore({ release: 'v2', migrate: `${MIGRATE}; exit 3` });
+    expect(failed.host.error).toContain(`migrate exited with status 3; ${store}/current and current are unchanged`);
+    await withStore({ release: 'v2', migrate: MIGRATE });
+    const back = await withStore({ command: 'rollback' });
+    expect(back.log).toContain(`${store}/current goes back from data release v2 to v1`);
+    expect(back.log).toContain(`(it stays in ${store}/releases/v2)`);
+    await withStore({ command: 'rollback', 'rollback-to': 'v2' });
+    await withStore({ release: 'v3', migrate: MIGRATE });
+    const keepData = await withStore({ command: 'rollback', 'rollback-data': 'false' });
+    expect(keepData.log).toContain(`rollback-data is false: ${store}/current stays at v3`);
+    for (const { log, host } of [first, failed, back, keepData]) expect(`${log}\n${host.error}`).not.toMatch(/data\/(current|releases)/);
+
+    // Inside deploy-path, messages name it relative to deploy-path.
+    const inside = newSite();
+    const nested = await run(inside, { 'data-path': `${inside}/var/db`, release: 'v1', migrate: MIGRATE });
+    expect(nested.log).toContain('current -> releases/v1, var/db/current -> releases/v1');
+  });
+
   test('a release without migrate uses the data release that is current', async () => {
     const site = newSite();
     await run(site, { release: 'v1', migrate: MIGRATE });

@@ -78,6 +78,7 @@ const HEADER_NAMES = [
   'tf_manifest_path',
   'tf_history_path',
   'tf_data_path',
+  'tf_data_label',
 ] as const;
 
 describe('renderHookScript: header', () => {
@@ -140,7 +141,7 @@ describe('renderHookScript: header', () => {
       'tf_user_env',
     ]);
     const exported = list.filter((entry) => entry.exported).map(({ name }) => name);
-    expect(exported).toEqual(names.slice(10, -1));
+    expect(exported).toEqual(names.slice(11, -1));
   });
 
   test('the display text masks the secret-env values in tf_user_env and nothing else', () => {
@@ -190,6 +191,7 @@ describe('renderDiscardScript: header', () => {
       tf_manifest_path: '/srv/karl/customer-a/.tagflip/releases/v3.0.json',
       tf_history_path: '/srv/karl/customer-a/.tagflip/history.jsonl',
       tf_data_path: '/srv/karl/customer-a/data',
+      tf_data_label: 'data',
       tf_data_copy: 'v3.0',
       tf_manifest_failed: undefined,
       tf_history_failed: undefined,

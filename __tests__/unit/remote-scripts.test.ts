@@ -398,6 +398,18 @@ describe('open script: the watchdog', () => {
     expect(readdirSync(temp)).toEqual([]);
   });
 
+  test('once the watchdog has found the client gone, no hook starts: the build is removed and recorded as interrupted', async () => {
+    const path = deployPath();
+    const runDir = mkdtempSync(join(root, 'run-'));
+    writeFileSync(join(runDir, 'lost'), '');
+    const ctx = context(path, { release: 'v1', build: 'touch "$TAGFLIP_DEPLOY_PATH/built"' });
+    const run = await runShell(`tf_run_dir='${runDir}'\n${renderBuildScript(ctx, manifest('v1', 'building')).text}`);
+    expect(run.texts.at(-1)).toBe('error build 1 interrupted: connection lost');
+    expect(existsSync(join(path, 'built'))).toBe(false);
+    expect(existsSync(join(path, 'releases/v1'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'failed', failedStep: 'build', reason: 'interrupted: connection lost' });
+  });
+
   test('when the connection goes (the shell’s output is closed), the running hook’s process group is stopped', async () => {
     const path = deployPath();
     const ctx = context(path, { release: 'v1', build: 'echo started; sleep 3; touch "$TAGFLIP_DEPLOY_PATH/not-stopped"' });
@@ -442,6 +454,12 @@ describe('open script through RemoteSession on a local shell', () => {
     async close(): Promise<void> {
       const child = this.child;
       if (child && child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
+    }
+
+    /** The client goes away: our ends of the shell's stdout and stderr close, as when the connection drops. */
+    hangUp(): void {
+      this.child?.stdout?.destroy();
+      this.child?.stderr?.destroy();
     }
 
     /** Wait until stdout and stderr are closed too: once CLOSE_WORDS stopped the watchdog, at once. */
@@ -494,6 +512,41 @@ describe('open script through RemoteSession on a local shell', () => {
       await transport.drained();
     }
     expect(stderr).toEqual([]);
+  });
+
+  test('when the connection goes mid-build, the host removes the release and records why, all before its shell exits and frees the lock', async () => {
+    const path = deployPath();
+    const ctx = context(path, { release: 'v1', build: 'echo started; sleep 20' });
+    const { session: shell, transport } = await session();
+    const open = await shell.run(renderOpenScript(ctx, { lock: 'yes', lockTimeout: 1, holder: HOLDER }).text, {}, { scope: 'session' });
+    expect(open.control.map((line) => line.kind)).toContain('locked');
+    const build = shell.run(renderBuildScript(ctx, manifest('v1', 'building')).text, { onOutput: (line) => line === 'started' && transport.hangUp() });
+    expect(await build.then(() => 'answered', () => 'connection gone')).toBe('connection gone');
+    await transport.close();
+    // Nothing waited for the cleanup but the shell's exit: it was done by then.
+    expect(lockIsFree(path)).toBe(true);
+    expect(existsSync(join(path, 'releases/v1'))).toBe(false);
+    const interrupted = { state: 'failed', failedStep: 'build', exitCode: 143, reason: 'interrupted: connection lost' };
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject(interrupted);
+    const lines = readFileSync(join(path, '.tagflip/history.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.map((line) => JSON.parse(line))).toEqual([expect.objectContaining({ event: 'deploy', status: 'failed', release: 'v1', failedStep: 'build', reason: 'interrupted: connection lost' })]);
+  });
+
+  test('hooks run with SIGPIPE and SIGHUP at their defaults: the shells trap them, never ignore them', async () => {
+    const path = deployPath();
+    const ctx = context(path, { release: 'v1', build: "grep '^SigIgn:' /proc/self/status" });
+    const { session: shell, transport } = await session();
+    const output: string[] = [];
+    try {
+      await shell.run(renderOpenScript(ctx, { lock: 'yes', lockTimeout: 1, holder: HOLDER }).text, {}, { scope: 'session' });
+      await shell.run(renderBuildScript(ctx, manifest('v1', 'building')).text, { onOutput: (line) => output.push(line) });
+    } finally {
+      shell.end(CLOSE_WORDS);
+      await transport.close();
+    }
+    const ignored = BigInt(`0x${output.find((line) => line.startsWith('SigIgn:'))!.split(/\s+/)[1]}`);
+    const bit = (signal: number) => (ignored >> BigInt(signal - 1)) & 1n;
+    expect([bit(1), bit(13)]).toEqual([0n, 0n]);
   });
 
   test('stderr of the open script’s own shell commands reaches onStderr (the lock file cannot be opened)', async () => {

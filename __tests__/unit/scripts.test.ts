@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/errors.js';
-import { CODE, COMMIT, type LockHolder, type Manifest, NOW, STEP, parseManifest, renderRecord } from '../../src/manifest.js';
+import { CODE, COMMIT, type LockHolder, type Manifest, NOW, REASON, STEP, parseManifest, renderRecord } from '../../src/manifest.js';
 import {
   CLOSE_WORDS,
   type OpenOptions,
@@ -15,6 +15,7 @@ import {
   renderOpenScript,
   renderPruneScript,
 } from '../../src/scripts.js';
+import { dataLabel } from '../../src/paths.js';
 import { parseEnv } from '../../src/settings.js';
 import { quote } from '../../src/shell.js';
 import { TAG, assignments, headerValues, parts, syntaxCheck } from './script-runner.js';
@@ -282,6 +283,7 @@ describe('rendered scripts, values', () => {
       finished: NOW,
       exitCode: 0,
       failedStep: STEP,
+      reason: REASON,
     });
     expect(JSON.parse(values.tf_history_failed.replace(CODE, '7'))).toEqual({
       time: NOW,
@@ -294,6 +296,7 @@ describe('rendered scripts, values', () => {
       runUrl: 'https://github.com/example/app/actions/runs/42',
       exitCode: 7,
       failedStep: STEP,
+      reason: REASON,
     });
   });
 
@@ -379,6 +382,7 @@ describe('rendered scripts, values', () => {
       tf_manifest_path: '/srv/karl/customer-a/.tagflip/releases/v3.0.json',
       tf_history_path: '/srv/karl/customer-a/.tagflip/history.jsonl',
       tf_data_path: '/srv/karl/customer-a/data',
+      tf_data_label: 'data',
       tf_repository: 'https://github.com/example/app.git',
       tf_lock: 'yes',
       tf_lock_timeout: '17',
@@ -387,7 +391,7 @@ describe('rendered scripts, values', () => {
       tf_command_timeout: '<unset>',
     };
     expect(headerValues(text, Object.keys(expected))).toEqual(expected);
-    expect(parts(text).header.split('\n')).toHaveLength(11);
+    expect(parts(text).header.split('\n')).toHaveLength(12);
     expect(text).not.toContain('TAGFLIP_');
     expect(text).not.toContain('hunter2');
   });
@@ -633,8 +637,8 @@ describe('tf_hook: a hook runs under timeout, in a process group of its own that
 
 describe('tf_fill: records after the remote shell fills in the placeholders', () => {
   /** Run tf_fill in a real sh on one of the script's records. */
-  function fill(text: string, record: string, step = 'build', code = '3', commit = 'abcdef0123456789abcdef0123456789abcdef01'): string {
-    const script = `${headerAndPrelude(text)}\ntf_commit=${commit}\ntf_code=${code}\ntf_current_step=${step}\ntf_fill "$${record}"`;
+  function fill(text: string, record: string, step = 'build', code = '3', commit = 'abcdef0123456789abcdef0123456789abcdef01', reason = ''): string {
+    const script = `${headerAndPrelude(text)}\ntf_commit=${commit}\ntf_code=${code}\ntf_current_step=${step}\ntf_reason=${quote(reason)}\ntf_fill "$${record}"`;
     return execFileSync('/bin/sh', ['-c', script]).toString('utf8');
   }
 
@@ -666,7 +670,19 @@ describe('tf_fill: records after the remote shell fills in the placeholders', ()
       runUrl: 'https://x/?a=1&b=|2|',
       exitCode: 128,
       failedStep: 'source',
+      reason: '',
     });
+  });
+
+  test('the reason, free text, is stored as one JSON line whatever it holds', () => {
+    const text = renderBuildScript(CONTEXT, building()).text;
+    const reason = `'ref"\\x' is not a tag | & ${NOW} ${REASON} \\n\ttab\nnext line\u0001`;
+    for (const record of ['tf_manifest_failed', 'tf_history_failed']) {
+      const output = fill(text, record, 'source', '1', 'abc', reason);
+      expect(output.trimEnd().split('\n')).toHaveLength(1);
+      // Control characters become spaces or go; the rest is kept as it was.
+      expect(JSON.parse(output).reason).toBe(`'ref"\\x' is not a tag | & ${NOW} ${REASON} \\n tab next line`);
+    }
   });
 
   test('the active manifest gets its activation time', () => {
@@ -796,5 +812,20 @@ describe('renderRecord and parseManifest', () => {
     ['an unfilled placeholder', `{"release":"v1","state":"failed","exitCode":${CODE}}`],
   ])('parseManifest refuses %s', (_what, text) => {
     expect(parseManifest(text)).toBeNull();
+  });
+});
+
+describe('data-path as messages name it', () => {
+  test('data by default, relative inside deploy-path, absolute elsewhere', () => {
+    expect(dataLabel('/srv/app', '/srv/app/data')).toBe('data');
+    expect(dataLabel('/srv/app', '/srv/app/var/db')).toBe('var/db');
+    expect(dataLabel('/srv/app', '/srv/app-data')).toBe('/srv/app-data');
+    expect(dataLabel('/srv/app', '/var/lib/app')).toBe('/var/lib/app');
+  });
+
+  test('every script knows it as tf_data_label', () => {
+    const elsewhere = { ...CONTEXT, dataPath: '/var/lib/karl' };
+    expect(headerValues(renderPruneScript(elsewhere, ['v1.0'], ['v0.9']).text, ['tf_data_label'])).toEqual({ tf_data_label: '/var/lib/karl' });
+    expect(headerValues(renderBuildScript(CONTEXT, building()).text, ['tf_data_label'])).toEqual({ tf_data_label: 'data' });
   });
 });

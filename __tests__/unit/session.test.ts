@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -85,7 +85,7 @@ describe('RemoteSession: what is sent', () => {
   test('each phase is wrapped in a subshell reading /dev/null, followed by the end marker', async () => {
     const { channel, phase } = await startPhase('echo one\necho two');
     await tick();
-    expect(channel.written).toBe(`(\necho one\necho two\n) </dev/null 2>&1 9>&-\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
+    expect(channel.written).toBe(`(\necho one\necho two\n) </dev/null 2>&1 9>&-\nprintf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`);
     await channel.send(end());
     await phase;
   });
@@ -95,7 +95,7 @@ describe('RemoteSession: what is sent', () => {
     const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
     const phase = session.run('exec 9>>lock', {}, { scope: 'session' });
     await tick();
-    expect(channel.written).toBe(`{\nexec 9>>lock\n} </dev/null\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`);
+    expect(channel.written).toBe(`{\nexec 9>>lock\n} </dev/null\nprintf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`);
     await channel.send(end(0));
     expect(await phase).toEqual({ status: 0, control: [] });
   });
@@ -313,6 +313,24 @@ describe('RemoteSession: several phases and the end of the shell', () => {
     expect(seen.output).toEqual([]);
   });
 
+  test('a shell that cannot write a phase’s end marker (nobody listening) exits instead of running the next phase', async () => {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
+    void session.run(': > one').catch(() => undefined);
+    void session.run(': > two').catch(() => undefined);
+    await tick();
+    const dir = mkdtempSync(join(tmpdir(), 'tagflip-session-'));
+    try {
+      // /dev/full fails every write, as a pipe to a vanished client does for a
+      // shell that survives SIGPIPE (the open script traps it).
+      const run = spawnSync('/bin/sh', ['-c', 'trap : PIPE; exec sh -s > /dev/full 2>/dev/null'], { cwd: dir, input: channel.written });
+      expect(run.status).toBe(1);
+      expect(readdirSync(dir)).toEqual(['one']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('phases may be sent before earlier ones end (pipelined): all are written at once, results come in order', async () => {
     const channel = new FakeChannel();
     const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
@@ -321,7 +339,7 @@ describe('RemoteSession: several phases and the end of the shell', () => {
       session.run(script, { onOutput: (line) => outputs[index].push(line) }, index === 0 ? { scope: 'session' } : {}),
     );
     await tick();
-    const wrapper = (open: string, script: string, close: string) => `${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${TAG}' "$?"\n`;
+    const wrapper = (open: string, script: string, close: string) => `${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`;
     expect(channel.written).toBe(
       wrapper('{', 'one', '} </dev/null') + wrapper('(', 'two', ') </dev/null 2>&1 9>&-') + wrapper('(', 'three', ') </dev/null 2>&1 9>&-'),
     );

@@ -57706,11 +57706,13 @@ function parseManifest(text) {
  * commit it exported, a failing step and its exit code) are written as
  * placeholders that the script's tf_fill replaces with sed. The replacements
  * are plain tokens (an ISO time, hex, digits, a step name), so the result is
- * valid JSON whatever the rest of the record holds.
+ * valid JSON whatever the rest of the record holds. REASON, the message of a
+ * failure, is free text: tf_fill escapes it for JSON and splices it in without sed.
  */
 const NOW = '@tagflip:now@';
 const COMMIT = '@tagflip:commit@';
 const STEP = '@tagflip:step@';
+const REASON = '@tagflip:reason@';
 /** Stands for the exit code; rendered as a bare number, see renderRecord. */
 const CODE = '@tagflip:code@';
 /** One JSON line, with placeholders as described above. */
@@ -57850,6 +57852,13 @@ function sharedPath(deployPath) {
 }
 function dataPath(deployPath) {
     return `${deployPath}/data`;
+}
+/**
+ * data-path as messages name it, so that `<label>/current` is a path the user
+ * finds: relative to deploy-path when inside it (`data` by default), else absolute.
+ */
+function dataLabel(deployPath, data) {
+    return data.startsWith(`${deployPath}/`) ? data.slice(deployPath.length + 1) : data;
 }
 
 ;// CONCATENATED MODULE: ./src/plan.ts
@@ -58143,6 +58152,8 @@ function commonAssignments(context) {
         { name: 'tf_manifest_path', value: manifestPath(context.deployPath, context.release) },
         { name: 'tf_history_path', value: `${context.deployPath}/.tagflip/history.jsonl` },
         { name: 'tf_data_path', value: context.dataPath },
+        // How messages name data-path: data/current means nothing when it is elsewhere.
+        { name: 'tf_data_label', value: dataLabel(context.deployPath, context.dataPath) },
     ];
 }
 /** The environment of every hook (SPEC: "Hooks see …"), user env last. */
@@ -58172,13 +58183,29 @@ umask 022
 tf_current_step=start
 tf_commit=''
 tf_code=0
+tf_reason=''
+# A client that has gone makes the next write fail with SIGPIPE: note it and go
+# on, so that a failed build still removes itself and records why. (A handler,
+# unlike an ignored signal, is reset for the hooks.)
+tf_lost=no
+trap 'tf_lost=yes' PIPE HUP
+# Gone: a write here failed, or the session's watchdog found out (tf_run_dir/lost).
+tf_connection_lost() { [ "$tf_lost" = yes ] || { [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_dir/lost" ]; }; }
 tf_say() { printf '%s %s\\n' "$tf_tag" "$*"; }
 tf_step() { tf_current_step=$1; tf_say step "$1"; }
 tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
 tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+# Free text as the inside of a JSON string: one line, \\ and " escaped.
+tf_json_text() { printf '%s' "$1" | tr '\\n\\r\\t' '   ' | tr -d '\\000-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g'; }
+# The reason goes in last, at the last placeholder (its key is the record's last),
+# so that neither sed nor a value holding the placeholder text can change it.
 tf_fill() {
-  printf '%s\\n' "$1" | sed -e "s|${NOW}|$(tf_now)|g" -e "s|${COMMIT}|$tf_commit|g" \\
-    -e "s|${CODE}|$tf_code|g" -e "s|${STEP}|$tf_current_step|g"
+  tf_text=$(printf '%s\\n' "$1" | sed -e "s|${NOW}|$(tf_now)|g" -e "s|${COMMIT}|$tf_commit|g" \\
+    -e "s|${CODE}|$tf_code|g" -e "s|${STEP}|$tf_current_step|g")
+  case $tf_text in
+    *"${REASON}"*) tf_text=\${tf_text%"${REASON}"*}$(tf_json_text "$tf_reason")\${tf_text##*"${REASON}"} ;;
+  esac
+  printf '%s\\n' "$tf_text"
 }
 tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
 tf_append_history() {
@@ -58194,6 +58221,8 @@ tf_hook() { tf_timed yes "$@"; }
 # tagflip's own commands under the same limit, without the user's env.
 tf_git() { tf_timed no git "$@"; }
 tf_timed() {
+  # Start nothing for a client that has gone: the watchdog only stops what runs.
+  if tf_connection_lost; then return 1; fi
   tf_with_env=$1
   shift
   (
@@ -58311,19 +58340,28 @@ fi`;
  */
 const OPEN_BODY = `tf_run_dir=$(mktemp -d 2>/dev/null) || tf_run_dir=''
 tf_session_pid=$$
+# A lost connection must not kill this shell at its next write: it finishes the
+# phase it runs (a build cleans up after itself) while it still holds the lock,
+# then exits when it cannot report the phase's end (session.ts).
+trap : PIPE HUP
 # The watchdog pings on stderr. When a ping cannot be written, the connection is
-# gone: stop the running hook's process group, so no build outlives its deploy.
+# gone: say so in tf_run_dir/lost, and stop the running hook's process group (and
+# any that starts later), so no build outlives its deploy.
 (
-  trap '' PIPE
+  trap '' PIPE HUP
+  tf_lost=no
   while kill -0 "$tf_session_pid" 2>/dev/null; do
-    if ! printf '%s ping\\n' "$tf_tag" >&2; then
+    if [ "$tf_lost" = no ] && ! printf '%s ping\\n' "$tf_tag" >&2; then
+      tf_lost=yes
+      if [ -n "$tf_run_dir" ]; then : > "$tf_run_dir/lost"; fi
+    fi
+    if [ "$tf_lost" = yes ]; then
       tf_group=$(cat "$tf_run_dir/hook" 2>/dev/null) || tf_group=''
       if [ -n "$tf_group" ]; then
         kill -TERM "-$tf_group" 2>/dev/null
         sleep 3
         kill -KILL "-$tf_group" 2>/dev/null
       fi
-      break
     fi
     sleep 1 2>/dev/null  # (not holding stderr, so killing the watchdog frees it at once)
   done
@@ -58379,14 +58417,23 @@ function renderOpenScript(context, options) {
 /** Sent as the session ends: stop the watchdog at once instead of at its next ping. */
 const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
 const BUILD_BODY = `tf_data_copy=''
+# Remove what this build made (never what is live) and record it as failed, with
+# the step, the exit code and the reason. This also runs when the client has
+# gone (the lock is still held), so the host's records tell what happened.
 tf_abort() {
   tf_code=$1
+  tf_reason=$2
+  if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
-  rm -rf -- "$tf_release_path"
-  if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_copy"; fi
+  tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
+  if [ "\${tf_current%/}" != "releases/$tf_release" ]; then rm -rf -- "$tf_release_path"; fi
+  if [ -n "$tf_data_copy" ]; then
+    tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
+    if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
+  fi
   tf_write "$tf_manifest_path" "$tf_manifest_failed" || :
   tf_append_history "$tf_history_failed" || :
-  tf_fail "$1" "$2"
+  tf_fail "$tf_code" "$tf_reason"
 }
 tf_step prepare
 mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
@@ -58484,7 +58531,7 @@ if [ -n "$tf_migrate" ]; then
   tf_step migrate
   tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
   if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
-    tf_abort 1 "data release $tf_release is the live data (data/current); deploy under a new release name"
+    tf_abort 1 "data release $tf_release is the live data ($tf_data_label/current); deploy under a new release name"
   fi
   if [ -L "$tf_data_path/current" ] && [ ! -e "$tf_data_path/current" ]; then
     tf_abort 1 "$tf_data_path/current points to $(readlink -- "$tf_data_path/current"), which is missing; restore it before migrating"
@@ -58507,9 +58554,11 @@ if [ -n "$tf_migrate" ]; then
   if [ "$tf_status" -eq 124 ]; then
     tf_abort "$tf_status" "migrate ran longer than command-timeout ($tf_command_timeout s) and was stopped"
   elif [ "$tf_status" -ne 0 ]; then
-    tf_abort "$tf_status" "migrate exited with status $tf_status; data/current and current are unchanged"
+    tf_abort "$tf_status" "migrate exited with status $tf_status; $tf_data_label/current and current are unchanged"
   fi
 fi
+# Nobody would learn that it is ready: a build the client did not see finish is failed.
+if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_say ready "$(tf_now)" "$tf_commit"`;
 /**
@@ -58518,7 +58567,7 @@ tf_say ready "$(tf_now)" "$tf_commit"`;
  */
 function renderBuildScript(context, building) {
     const ready = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
-    const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP };
+    const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP, reason: REASON };
     const history = historyEntry(context, 'deploy', 'failed');
     return render([
         ...commonAssignments(context),
@@ -58532,7 +58581,7 @@ function renderBuildScript(context, building) {
         { name: 'tf_manifest_building', value: renderRecord(building) },
         { name: 'tf_manifest_ready', value: renderRecord(ready) },
         { name: 'tf_manifest_failed', value: renderRecord(failed) },
-        { name: 'tf_history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP }) },
+        { name: 'tf_history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP, reason: REASON }) },
         ...hookEnvironment(context),
     ], BUILD_BODY);
 }
@@ -58555,9 +58604,9 @@ if ! tf_flip "$tf_deploy_path" "$tf_release"; then
     # Put data/current back as it was: on its old release, or absent on a first migration.
     if { [ -n "$tf_data_before" ] && tf_flip "$tf_data_path" "$tf_data_before"; } ||
       { [ -z "$tf_data_before" ] && rm -f -- "$tf_data_path/current"; }; then
-      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and data/current are unchanged"
+      tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; current and $tf_data_label/current are unchanged"
     fi
-    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and data/current could not be put back: it points to releases/$tf_data_target"
+    tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current, and $tf_data_label/current could not be put back: it points to releases/$tf_data_target"
   fi
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
@@ -58609,7 +58658,7 @@ tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_da
 for tf_name in $tf_prune_data; do
   if [ "\${tf_data_current%/}" = "releases/$tf_name" ] ||
     { [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_name")" ]; }; then
-    tf_fail 1 "refusing to remove data release $tf_name: it is data/current"
+    tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
   fi
 done
 # The directory goes before its record: a directory half removed keeps its
@@ -58768,8 +58817,10 @@ class RemoteSession {
         // (the lock) is closed, so no process a phase leaves behind holds the lock.
         // A session-scope group keeps fd 9 (a redirection on the group would be undone
         // after it) and stderr, where the watchdog it starts must ping.
+        // A marker that cannot be written means nobody is listening any more: the
+        // shell then exits (releasing the lock) instead of running what it was sent next.
         const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', ') </dev/null 2>&1 9>&-'];
-        this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?"\n`);
+        this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?" || exit 1\n`);
         return done.then((status) => ({ status, control }));
     }
     /** Send a last script (no answer awaited) and close stdin: the remote shell then exits. */
@@ -59042,7 +59093,7 @@ class HostSession {
         }
         catch (error) {
             if (error instanceof DeadlineError) {
-                throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, 'the connection was closed; check the host');
+                throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, `the connection was closed; once ${this.host} notices, it removes an unfinished build and records it as failed (interrupted: connection lost); check the host`);
             }
             throw error;
         }
@@ -59067,7 +59118,7 @@ function explainFailure(host, error) {
     if (error instanceof PlanError)
         return new DeployError(host, 'plan', error.message, error.remedy);
     if (error instanceof SessionClosedError) {
-        return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; run again (an incomplete release is rebuilt)');
+        return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; a host that is still up removes an unfinished build and records it as failed (interrupted: connection lost); run again');
     }
     const message = error instanceof Error ? error.message : String(error);
     return new DeployError(host, 'connection', message, 'check the host and the network');
@@ -59285,7 +59336,7 @@ async function flip(member) {
     member.flipped = true;
     member.result.removed = host.reportRemoved(lines);
     const { records } = change;
-    const data = records.dataTarget ? `, data/current -> releases/${records.dataTarget}` : '';
+    const data = records.dataTarget ? `, ${dataLabel(change.context.deployPath, change.context.dataPath)}/current -> releases/${records.dataTarget}` : '';
     const departed = records.departed ? ` (${records.departed.release} is now ${records.departed.state})` : '';
     logger.info(`${host.host}: current -> releases/${records.active.release}${data}${departed}`);
     Object.assign(member.result, change.outcome, { warnings: change.warnings });
@@ -59405,6 +59456,7 @@ async function inPool(items, limit, work) {
 
 
 
+
 /** Deploy one release to one host (a fleet of one). */
 async function deployToHost(settings, deps) {
     const [result] = await deployFleet(settings, [deps], deps.logger);
@@ -59464,7 +59516,7 @@ async function prepare(settings, member) {
         dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
         active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
         if (dataTarget)
-            warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+            warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
     }
     // A current release tagflip has no record of is adopted by this flip (adopt.ts).
     const departed = departedRecord(facts, plan.previousRelease);
@@ -59529,9 +59581,9 @@ function buildingManifest(settings, plan, host, started) {
         host,
     };
 }
-/** Said whenever data/current goes back to an older data release. */
-function dataRollbackWarning(from, to) {
-    return `data/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in data/releases/${from}). Set rollback-data: false to keep the current data.`;
+/** Said whenever data/current goes back to an older data release; `data` is data-path as messages name it (dataLabel). */
+function dataRollbackWarning(from, to, data) {
+    return `${data}/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in ${data}/releases/${from}). Set rollback-data: false to keep the current data.`;
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -59644,10 +59696,11 @@ function ready(settings, member, plan) {
     const wanted = dataTargetFor(facts, plan.target);
     const dataTarget = settings.rollbackData ? wanted : '';
     const warnings = [];
+    const dataPath = dataLabel(settings.deployPath, settings.dataPath);
     if (dataTarget)
-        warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget));
+        warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataPath));
     if (wanted && !dataTarget) {
-        warnings.push(`rollback-data is false: data/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
+        warnings.push(`rollback-data is false: ${dataPath}/current stays at ${facts.currentDataRelease}, although ${plan.target} was running with data release ${wanted}`);
     }
     const target = { ...facts.manifests.get(plan.target), dataRelease: dataTarget || facts.currentDataRelease };
     // A current release tagflip has no record of is adopted by this flip, as on a deploy.
@@ -60951,14 +61004,16 @@ async function runCommand(settings, logger, transports = settings.targets.map((t
 }
 const openTransports = new Set();
 /**
- * On SIGTERM or SIGINT (a cancelled job): drop every connection now. Each
- * host's watchdog then stops the remote build's process group, and the remote
- * shell's exit releases the lock; `current` was not touched.
+ * On SIGTERM or SIGINT (a cancelled job): drop every connection now. The hosts
+ * finish the job without us: each host's watchdog stops the running hook's
+ * process group, the build script removes its release and records it as
+ * failed, and only then does the remote shell exit and release the lock.
  */
 function abortOnSignals(logger, exit) {
     const abort = (signal) => {
         const hosts = [...openTransports].map((transport) => transport.label);
-        logger.warning(`received ${signal}: stopping the remote work${hosts.length > 0 ? ` on ${hosts.join(', ')}` : ''} and releasing the lock; current is not changed`);
+        const dropping = hosts.length === 0 ? '' : `: dropping the ${hosts.length > 1 ? 'connections' : 'connection'} to ${hosts.join(', ')}`;
+        logger.warning(`received ${signal}${dropping}. On each host the running hook is stopped, a release still being built is removed and recorded as failed (interrupted: connection lost), and then the lock is released. A host that had not flipped keeps its current release; one that had keeps the new one, without its remaining hooks.`);
         // Do not wait long: a local shell only learns we are gone when we exit.
         const closed = Promise.allSettled([...openTransports].map((transport) => transport.close()));
         void Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]).then(() => exit(signal === 'SIGINT' ? 130 : 143));

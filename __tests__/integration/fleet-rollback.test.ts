@@ -9,36 +9,24 @@ import { dirname, join } from 'node:path';
 import { type RunResult, hostsOutput, renderSummary } from '../../src/result.js';
 import { runCommand } from '../../src/run.js';
 import { parseSettings } from '../../src/settings.js';
-import { gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
-import { type TestSshd, startSshd } from '../support/sshd.js';
+import { gitRepoWithTags, recordingLogger } from '../support/fixtures.js';
+import { type FleetHost, type TestFleet, startFleet } from '../support/fleet.js';
 
-interface Host {
-  sshd: TestSshd;
-  entry: string;
-  files: string;
-}
-
-let fleetRoot: string;
+let testFleet: TestFleet;
 let srv: string;
-let hosts: Host[];
+let hosts: FleetHost[];
 let repo: string;
 let siteCount = 0;
 
 beforeAll(async () => {
-  fleetRoot = openTempDir('tagflip-fleet-rollback-');
-  srv = join(fleetRoot, 'srv');
-  const bind = (i: number) => ({ source: join(fleetRoot, `host${i}`), target: srv });
-  const first = await startSshd({ bindMount: bind(1) });
-  const clientKey = { privateKey: first.privateKey, publicKey: first.publicKey };
-  const others = await Promise.all([2, 3].map((i) => startSshd({ bindMount: bind(i), clientKey })));
-  hosts = [first, ...others].map((sshd, i) => ({ sshd, entry: `${sshd.user}@${sshd.host}:${sshd.port}`, files: bind(i + 1).source }));
-  repo = gitRepoWithTags(['v1', 'v2', 'v3'], first.user);
+  testFleet = await startFleet(3, 'tagflip-fleet-rollback-');
+  ({ srv, hosts } = testFleet);
+  repo = gitRepoWithTags(['v1', 'v2', 'v3'], hosts[0].sshd.user);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all((hosts ?? []).map((host) => host.sshd.stop()));
+  await testFleet?.stop();
   if (repo) rmSync(dirname(repo), { recursive: true, force: true });
-  if (fleetRoot) rmSync(fleetRoot, { recursive: true, force: true });
 });
 
 const newSite = () => `site${++siteCount}`;
@@ -49,7 +37,7 @@ const HOOKS = {
   verify: 'echo "verify $TAGFLIP_RELEASE" >> "$TAGFLIP_DEPLOY_PATH/hooks"; test ! -e "$TAGFLIP_DEPLOY_PATH/unhealthy"',
 };
 
-async function run(fleet: Host[], site: string, inputs: Record<string, string>): Promise<{ result: RunResult; log: string }> {
+async function run(fleet: FleetHost[], site: string, inputs: Record<string, string>): Promise<{ result: RunResult; log: string }> {
   const logger = recordingLogger();
   const settings = parseSettings({
     hosts: fleet.map((host) => host.entry).join(', '),
@@ -65,11 +53,11 @@ async function run(fleet: Host[], site: string, inputs: Record<string, string>):
   return { result, log: logger.text() };
 }
 
-async function deployAll(fleet: Host[], site: string, releases: string[], inputs: Record<string, string> = {}): Promise<void> {
+async function deployAll(fleet: FleetHost[], site: string, releases: string[], inputs: Record<string, string> = {}): Promise<void> {
   for (const release of releases) expect((await run(fleet, site, { release, ...inputs })).result.status).toBe('deployed');
 }
 
-const on = (host: Host, site: string) => {
+const on = (host: FleetHost, site: string) => {
   const at = (...parts: string[]) => join(host.files, site, ...parts);
   const lines = (file: string) => (existsSync(at(file)) ? readFileSync(at(file), 'utf8').trim().split('\n').filter(Boolean) : []);
   return {
@@ -83,8 +71,8 @@ const on = (host: Host, site: string) => {
   };
 };
 
-const clearHooks = (fleet: Host[], site: string) => fleet.forEach((host) => rmSync(on(host, site).at('hooks'), { force: true }));
-const hostRow = (summary: string, host: Host) => summary.split('\n').find((line) => line.startsWith(`| ${host.entry} |`)) ?? '';
+const clearHooks = (fleet: FleetHost[], site: string) => fleet.forEach((host) => rmSync(on(host, site).at('hooks'), { force: true }));
+const hostRow = (summary: string, host: FleetHost) => summary.split('\n').find((line) => line.startsWith(`| ${host.entry} |`)) ?? '';
 
 describe('a fleet whose hosts have different histories', () => {
   // v1 on all, v2 only on web1 and web3, v3 on all: web2 never had v2.

@@ -12,45 +12,28 @@ import { type RunResult, hostsOutput, renderSummary } from '../../src/result.js'
 import { runCommand } from '../../src/run.js';
 import { parseSettings } from '../../src/settings.js';
 import { gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
-import { type TestSshd, startSshd } from '../support/sshd.js';
-
-interface Host {
-  sshd: TestSshd;
-  /** `user@127.0.0.1:PORT`, as in the hosts input and in results. */
-  entry: string;
-  /** This host's own directory, which it sees at `srv`. */
-  files: string;
-}
+import { type FleetHost, type TestFleet, startFleet } from '../support/fleet.js';
+import type { TestSshd } from '../support/sshd.js';
 
 const HOST_COUNT = 4;
-let fleetRoot: string;
+let testFleet: TestFleet;
 /** The deploy root every host sees (each its own files): deploy-paths live below it. */
 let srv: string;
-let hosts: Host[];
+let hosts: FleetHost[];
 let bastion: TestSshd;
 let repo: string;
 let siteCount = 0;
 
 beforeAll(async () => {
-  fleetRoot = openTempDir('tagflip-fleet-');
-  srv = join(fleetRoot, 'srv');
-  const bind = (i: number) => ({ source: join(fleetRoot, `host${i}`), target: srv });
-  // One key pair logs in everywhere: tagflip takes one private-key for all hosts.
-  const first = await startSshd({ bindMount: bind(1) });
-  const clientKey = { privateKey: first.privateKey, publicKey: first.publicKey };
-  const others = await Promise.all([
-    ...Array.from({ length: HOST_COUNT - 1 }, (_, i) => startSshd({ bindMount: bind(i + 2), clientKey })),
-    startSshd({ clientKey }),
-  ]);
-  bastion = others.pop()!;
-  hosts = [first, ...others].map((sshd, i) => ({ sshd, entry: `${sshd.user}@${sshd.host}:${sshd.port}`, files: bind(i + 1).source }));
-  repo = gitRepoWithTags(['v1', 'v2', 'v3'], first.user);
+  testFleet = await startFleet(HOST_COUNT, 'tagflip-fleet-', 1);
+  ({ srv, hosts } = testFleet);
+  [bastion] = testFleet.extras;
+  repo = gitRepoWithTags(['v1', 'v2', 'v3'], hosts[0].sshd.user);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([...(hosts ?? []).map((host) => host.sshd.stop()), bastion?.stop()]);
+  await testFleet?.stop();
   if (repo) rmSync(dirname(repo), { recursive: true, force: true });
-  if (fleetRoot) rmSync(fleetRoot, { recursive: true, force: true });
 });
 
 /** A fresh deploy-path (the same path on every host). */
@@ -59,9 +42,9 @@ function newSite(): string {
   return `site${siteCount}`;
 }
 
-const knownHostsOf = (fleet: Host[]) => fleet.map((host) => host.sshd.knownHosts).join('');
+const knownHostsOf = (fleet: FleetHost[]) => fleet.map((host) => host.sshd.knownHosts).join('');
 
-async function deploy(fleet: Host[], site: string, inputs: Record<string, string> = {}): Promise<{ result: RunResult; log: string }> {
+async function deploy(fleet: FleetHost[], site: string, inputs: Record<string, string> = {}): Promise<{ result: RunResult; log: string }> {
   const logger = recordingLogger();
   const settings = parseSettings({
     hosts: fleet.map((host) => host.entry).join(', '),
@@ -78,7 +61,7 @@ async function deploy(fleet: Host[], site: string, inputs: Record<string, string
 }
 
 /** Reading one host's files of one site, through its own directory. */
-const on = (host: Host, site: string) => {
+const on = (host: FleetHost, site: string) => {
   const at = (...parts: string[]) => join(host.files, site, ...parts);
   return {
     at,
@@ -91,11 +74,11 @@ const on = (host: Host, site: string) => {
 };
 
 /** Drop a file into one host's site (as a marker for a hook to find). */
-function mark(host: Host, site: string, name: string): void {
+function mark(host: FleetHost, site: string, name: string): void {
   writeFileSync(on(host, site).at(name), '');
 }
 
-const hostRow = (summary: string, host: Host) => summary.split('\n').find((line) => line.startsWith(`| ${host.entry} |`));
+const hostRow = (summary: string, host: FleetHost) => summary.split('\n').find((line) => line.startsWith(`| ${host.entry} |`));
 
 test('4 hosts: all build, all flip; outputs and summary list every host; the next deploy sets previous-release on all', async () => {
   const site = newSite();

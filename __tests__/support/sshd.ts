@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { descendantPids, freePort, processTable, tryKill } from './processes.js';
 
 const SSHD = '/usr/sbin/sshd';
 const UNSHARE = 'unshare';
@@ -327,17 +328,6 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. */
 async function killAndWait(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -355,62 +345,10 @@ async function killAndWait(child: ChildProcess, graceMs = 5000): Promise<void> {
 // Process tree (Linux /proc)
 // ---------------------------------------------------------------------------
 
-/**
- * Map of pid -> ppid for every live process; empty where /proc is unavailable.
- * Zombies are skipped: an exited session that sshd has not reaped yet is not a session.
- */
-function processTable(): Map<number, number> {
-  const table = new Map<number, number>();
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return table;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Format: "pid (comm) state ppid ...". comm may contain spaces and ')', so split
-      // after the LAST ')'.
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state !== 'Z') table.set(Number(entry), Number(ppid));
-    } catch {
-      // Process exited while we were scanning.
-    }
-  }
-  return table;
-}
-
 function childPids(parent: number): number[] {
   const out: number[] = [];
   for (const [pid, ppid] of processTable()) if (ppid === parent) out.push(pid);
   return out.sort((a, b) => a - b);
-}
-
-/** All descendants of `root`, parents before children. */
-function descendantPids(root: number): number[] {
-  const table = processTable();
-  const out: number[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    const parent = queue.shift()!;
-    for (const [pid, ppid] of table) {
-      if (ppid === parent) {
-        out.push(pid);
-        queue.push(pid);
-      }
-    }
-  }
-  return out;
-}
-
-function tryKill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Already gone.
-  }
 }
 
 // ---------------------------------------------------------------------------

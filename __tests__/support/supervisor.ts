@@ -22,11 +22,12 @@
  * app go away even if Jest dies; stop() ends them and checks that nothing is left.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { openTempDir } from './fixtures.js';
+import { descendantPids, freePort, tryKill } from './processes.js';
 
 const SUPERVISORD = '/usr/bin/supervisord';
 const SUPERVISORCTL = '/usr/bin/supervisorctl';
@@ -296,17 +297,6 @@ function httpGet(port: number, path: string): Promise<{ status: number; body: st
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 function run(cmd: string, args: string[], options: { check?: boolean } = {}): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, (error, stdout, stderr) => {
@@ -325,50 +315,10 @@ function readIfExists(file: string): string {
   }
 }
 
-/** All descendants of `root` (Linux /proc), zombies excluded. */
-function descendantPids(root: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSafe('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readIfExists(`/proc/${entry}/stat`);
-    if (!stat) continue;
-    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (state !== 'Z') parents.set(Number(entry), Number(ppid));
-  }
-  const out: number[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    const parent = queue.shift()!;
-    for (const [pid, ppid] of parents) {
-      if (ppid === parent) {
-        out.push(pid);
-        queue.push(pid);
-      }
-    }
-  }
-  return out;
-}
-
-function readdirSafe(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
 /** Alive and not a zombie (an exited child not yet reaped counts as gone). */
 function isAlive(pid: number): boolean {
   const stat = readIfExists(`/proc/${pid}/stat`);
   return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
-
-function tryKill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Already gone.
-  }
 }
 
 function sleep(ms: number): Promise<void> {

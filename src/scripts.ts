@@ -124,12 +124,16 @@ tf_fill() {
 # another user planted at a guessable name is never written through.
 tf_write() {
   tf_temp=$(mktemp "$1.tmp.XXXXXX") || return 1
-  tf_fill "$2" > "$tf_temp" && mv -f -- "$tf_temp" "$1" || { rm -f -- "$tf_temp"; return 1; }
+  if tf_fill "$2" > "$tf_temp" && mv -f -- "$tf_temp" "$1"; then return 0; fi
+  rm -f -- "$tf_temp"
+  return 1
 }
 tf_append_history() {
   tf_temp=$(mktemp "$tf_history_path.tmp.XXXXXX") || return 1
-  { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_temp" &&
-    mv -f -- "$tf_temp" "$tf_history_path" || { rm -f -- "$tf_temp"; return 1; }
+  if { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_temp" &&
+    mv -f -- "$tf_temp" "$tf_history_path"; then return 0; fi
+  rm -f -- "$tf_temp"
+  return 1
 }
 # Run a hook under timeout, which gives it a process group of its own; the
 # session's watchdog reads the group from tf_run_dir to stop it if we vanish.
@@ -343,10 +347,12 @@ if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
     fi
   fi
   if [ "$tf_locked" = yes ]; then
-    # (A temporary file by mktemp, as tf_write makes them.)
-    tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX") &&
-      printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_temp" &&
-      mv -f -- "$tf_temp" "$tf_lock_file.json" || rm -f -- "$tf_temp"
+    # Through a temporary file by mktemp, as tf_write does.
+    if tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX") &&
+      ! { printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_temp" &&
+        mv -f -- "$tf_temp" "$tf_lock_file.json"; }; then
+      rm -f -- "$tf_temp"
+    fi
     printf '%s locked\\n' "$tf_tag"
   elif [ "$tf_lock_open" = no ]; then
     printf '%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"

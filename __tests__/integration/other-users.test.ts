@@ -8,9 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { runCli } from '../../src/cli.js';
 import { runCommand } from '../../src/run.js';
 import { parseSettings } from '../../src/settings.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
@@ -120,6 +121,32 @@ describe('env and secret-env values are never on a command line', () => {
     const seen = watch.stop();
     expect(result.ok).toBe(true);
     expectNoValueSeen(seen, site);
+  });
+});
+
+describe('the CLI takes its secrets without a command line to show them', () => {
+  test('an encrypted key and its passphrase from files, secret-env from TAGFLIP_SECRET_ENV: deployed over SSH, no warning', async () => {
+    const files = openTempDir('tagflip-cli-secrets-');
+    const key = join(files, 'key');
+    writeFileSync(key, sshd.privateKey, { mode: 0o600 });
+    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', PASSWORD, '-f', key]);
+    writeFileSync(join(files, 'passphrase'), `${PASSWORD}\n`, { mode: 0o600 });
+    writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+    const site = join(root, 'cli-secrets');
+    const argv = [
+      'deploy', '--hosts', `${sshd.user}@${sshd.host}:${sshd.port}`, '--deploy-path', site, '--repository', repo, '--release', 'v1',
+      '--private-key', `@${key}`, '--passphrase', `@${join(files, 'passphrase')}`, '--known-hosts', `@${join(files, 'known_hosts')}`,
+      '--build', 'printf %s "$API_TOKEN" > token',
+    ];
+    let stdout = '';
+    let stderr = '';
+    const env: NodeJS.ProcessEnv = { HOME: files, USER: 'deploy', TAGFLIP_SECRET_ENV: `API_TOKEN=${TOKEN}` };
+    const code = await runCli(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env });
+    expect([code, stdout.split('\n')[0]]).toEqual([0, 'status: deployed']);
+    expect(stderr).not.toContain('warning:');
+    expect(readFileSync(join(site, 'current/token'), 'utf8')).toBe(TOKEN);
+    expect(argv.join(' ')).not.toContain(PASSWORD);
+    expect(argv.join(' ')).not.toContain(TOKEN);
   });
 });
 

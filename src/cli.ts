@@ -13,15 +13,33 @@ const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
   --dry-run, --insecure-ignore-host-key    boolean flags (no value means true; --dry-run=false)
-  --private-key @FILE, --known-hosts @FILE read the value from a file
   --config FILE                            a YAML map of input names to values
+  --private-key @FILE, --passphrase @FILE, --env @FILE, --secret-env @FILE, --known-hosts @FILE
+                                           read the value from a file (a passphrase without its final newline)
+  TAGFLIP_PRIVATE_KEY, TAGFLIP_PASSPHRASE, TAGFLIP_ENV, TAGFLIP_SECRET_ENV
+                                           environment variables holding those values, read when
+                                           neither a flag nor the --config file gives them
+every user of this machine can read a command line (ps): give secrets by @FILE or a variable,
+never as --passphrase VALUE (tagflip warns when you do).
 without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
 without --known-hosts, ~/.ssh/known_hosts is used.
 a flag the command does not use is refused (a --config file may hold more).`;
 
 const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'insecure-ignore-host-key']);
 const BOOLEAN_WORDS = new Set<string>(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
-const FILE_INPUTS = new Set<string>(['private-key', 'known-hosts']);
+/**
+ * Inputs whose values need not be on the command line, where every user of the
+ * machine can read them: each may be `@FILE`, or come from TAGFLIP_<NAME>.
+ */
+const OFF_COMMAND_LINE_INPUTS = ['private-key', 'passphrase', 'env', 'secret-env'] as const;
+/** Of those, the secrets: tagflip warns when one is written on the command line itself. */
+const SECRET_INPUTS = new Set<string>(['private-key', 'passphrase', 'secret-env']);
+const FILE_INPUTS = new Set<string>([...OFF_COMMAND_LINE_INPUTS, 'known-hosts']);
+
+/** The environment variable an input may come from: TAGFLIP_SECRET_ENV for secret-env. */
+export function variableFor(input: string): string {
+  return `TAGFLIP_${input.toUpperCase().replace(/-/g, '_')}`;
+}
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -31,6 +49,11 @@ export interface CliIo {
 
 /** Parse argv into raw inputs: `deploy --hosts web1 --dry-run --build=make`. */
 export function parseArgs(argv: readonly string[]): Record<string, string> {
+  return readCommandLine(argv).inputs;
+}
+
+/** The inputs (flags over the --config file), and the flags alone: what stood on the command line. */
+function readCommandLine(argv: readonly string[]): { inputs: Record<string, string>; flags: Record<string, string> } {
   const raw: Record<string, string> = {};
   const known = new Set<string>([...INPUT_NAMES, 'config']);
   const positional: string[] = [];
@@ -56,7 +79,18 @@ export function parseArgs(argv: readonly string[]): Record<string, string> {
   const { config: configPath, ...flags } = raw;
   const merged = configPath ? { ...readConfig(configPath), ...flags } : flags;
   refuseUnusedFlags(Object.keys(flags), merged.command || 'deploy');
-  return merged;
+  return { inputs: merged, flags };
+}
+
+/**
+ * Secrets written on the command line (not `@FILE`): every user of this
+ * machine can read them in `ps` for as long as tagflip runs. Say so, and how
+ * to give them instead.
+ */
+export function commandLineSecretWarnings(flags: Readonly<Record<string, string>>): string[] {
+  return [...SECRET_INPUTS]
+    .filter((name) => flags[name] && !flags[name].startsWith('@'))
+    .map((name) => `--${name} is written on the command line, where every user of this machine can read it (ps); use --${name} @FILE or the ${variableFor(name)} variable instead`);
 }
 
 /**
@@ -116,18 +150,32 @@ function configText(node: unknown): string | null {
   return null;
 }
 
-/** Fill what an ssh user expects from ~/.ssh, and read @FILE values. */
-function withDefaults(raw: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
+/**
+ * Read @FILE values, take the inputs a flag or the config file left unset from
+ * their TAGFLIP_ variables, and fill what an ssh user expects from ~/.ssh.
+ */
+export function withDefaults(raw: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
   const filled = { ...raw };
   for (const name of FILE_INPUTS) {
     const value = filled[name];
     if (value?.startsWith('@')) {
+      let text: string;
       try {
-        filled[name] = readFileSync(value.slice(1), 'utf8');
+        text = readFileSync(value.slice(1), 'utf8');
       } catch (error) {
         throw new InputError(name, `cannot read ${value.slice(1)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, `--${name} @FILE naming a readable file`);
       }
+      // `echo secret > file` ends it with a newline that is not part of the passphrase.
+      filled[name] = name === 'passphrase' ? text.replace(/\r?\n$/, '') : text;
     }
+  }
+  for (const name of OFF_COMMAND_LINE_INPUTS) {
+    const variable = variableFor(name);
+    const value = env[variable];
+    if (value === undefined) continue;
+    if (filled[name] === undefined) filled[name] = value;
+    // Read once, then gone: no child (a hook with --hosts local) inherits it.
+    delete env[variable];
   }
   const ssh = join(env.HOME || homedir(), '.ssh');
   if (!filled['private-key']) {
@@ -177,7 +225,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
   let mask = secretMasker([]);
   try {
-    const raw = withDefaults(parseArgs(argv), io.env);
+    const { inputs, flags } = readCommandLine(argv);
+    for (const warning of commandLineSecretWarnings(flags)) io.stderr(`warning: ${warning}\n`);
+    const raw = withDefaults(inputs, io.env);
     // No runner masks for us: every line we print passes through this.
     const secrets = secretsOf(raw);
     mask = secretMasker(secrets);

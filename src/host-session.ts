@@ -197,6 +197,8 @@ export class HostSession {
                 openGroup(step);
               } else if (line.kind === 'log') {
                 this.logger.info(`${this.host}: ${line.rest}`);
+              } else if (line.kind === 'warning') {
+                this.logger.warning(`${this.host}: ${line.rest}`);
               }
               options.onControl?.(line);
             },

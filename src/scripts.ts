@@ -78,8 +78,8 @@ function hookEnvironment(context: ScriptContext): Assignment[] {
     exported('TAGFLIP_SHARED_PATH', sharedPath(context.deployPath)),
     exported('TAGFLIP_DATA_PATH', `${context.dataPath}/current`),
     exported('TAGFLIP_HOST', context.host),
-    // The user's env reaches the hooks only (through `env` in tf_hook), never
-    // tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
+    // The user's env reaches the hooks only (exported in tf_timed's subshell),
+    // never tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
     {
       name: 'tf_user_env',
       value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'),
@@ -119,10 +119,21 @@ tf_fill() {
   esac
   printf '%s\\n' "$tf_text"
 }
-tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
+# Replace a file: write a temporary file next to it, then rename it over. The
+# temporary file is made by mktemp (a new name, created exclusively), so a link
+# another user planted at a guessable name is never written through.
+tf_write() {
+  tf_temp=$(mktemp "$1.tmp.XXXXXX") || return 1
+  if tf_fill "$2" > "$tf_temp" && mv -f -- "$tf_temp" "$1"; then return 0; fi
+  rm -f -- "$tf_temp"
+  return 1
+}
 tf_append_history() {
-  { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_history_path.tmp.$$" &&
-    mv -f -- "$tf_history_path.tmp.$$" "$tf_history_path"
+  tf_temp=$(mktemp "$tf_history_path.tmp.XXXXXX") || return 1
+  if { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_temp" &&
+    mv -f -- "$tf_temp" "$tf_history_path"; then return 0; fi
+  rm -f -- "$tf_temp"
+  return 1
 }
 # Run a hook under timeout, which gives it a process group of its own; the
 # session's watchdog reads the group from tf_run_dir to stop it if we vanish.
@@ -138,15 +149,23 @@ tf_timed() {
   tf_with_env=$1
   shift
   (
-    # One NAME=value per line in tf_user_env; split on newlines only, no globbing.
-    IFS='
-'
-    set -f
-    # Find the program before the user's PATH (if any) applies.
+    # Find timeout and the program before the user's PATH (if any) applies.
+    tf_timeout=$(command -v timeout) || tf_timeout=timeout
     tf_program=$(command -v "$1") || tf_program=$1
     shift
-    if [ "$tf_with_env" = yes ]; then set -- env \${tf_user_env:-} "$tf_program" "$@"; else set -- "$tf_program" "$@"; fi
-    exec timeout -k 5 "$tf_command_timeout" "$@"
+    # The user's env is exported in this subshell only, never passed as
+    # arguments: every user of the host can read any process's arguments (ps),
+    # and process accounting keeps them. One NAME=value per line in
+    # tf_user_env; split on newlines only, no globbing. Through command, a name
+    # a shell keeps read-only (bash's UID) is skipped rather than fatal: bash
+    # ignores it in a hook's environment too.
+    if [ "$tf_with_env" = yes ]; then
+      IFS='
+'
+      set -f
+      for tf_pair in \${tf_user_env:-}; do command export "$tf_pair"; done
+    fi
+    exec "$tf_timeout" -k 5 "$tf_command_timeout" "$tf_program" "$@"
   ) &
   tf_hook_pid=$!
   if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
@@ -169,7 +188,7 @@ else
   fi
   rm -rf -- "$tf_probe"
 fi
-for tf_tool in timeout sed; do
+for tf_tool in timeout sed stat; do
   command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
 done
 if [ "$tf_lock" = yes ] && ! command -v flock >/dev/null 2>&1; then
@@ -180,11 +199,28 @@ if [ -n "$tf_repository" ]; then
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
   done
 fi
+# Another user who can write in deploy-path or .tagflip could plant a file or a
+# link where tagflip writes, or swap a release: refuse that. root may own
+# deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
+# private (mode 700) and tightens itself when it takes the lock.
+tf_check_others() {
+  tf_owner=$(stat -L -c %u -- "$1" 2>/dev/null) && tf_mode=$(stat -L -c %a -- "$1" 2>/dev/null) || return 0
+  if [ "$tf_owner" != "$(id -u)" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
+    tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1"
+  fi
+  if [ $((0$tf_mode & 02)) -ne 0 ]; then
+    tf_problem permissions "$1 is writable by every user of the host (mode $tf_mode): anyone could plant files or links where tagflip writes; check it for files you did not make, then chmod o-w $1"
+  elif [ $((0$tf_mode & 020)) -ne 0 ] && [ "$2" = deploy-path ]; then
+    tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may"
+  fi
+}
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
   if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
     tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it (and .tagflip in it) to that user"
   fi
+  tf_check_others "$tf_deploy_path" deploy-path
+  if [ -d "$tf_deploy_path/.tagflip" ]; then tf_check_others "$tf_deploy_path/.tagflip" .tagflip; fi
 elif [ -e "$tf_deploy_path" ] || [ -L "$tf_deploy_path" ]; then
   tf_problem writable "$tf_deploy_path exists but is not a directory"
 else
@@ -289,10 +325,19 @@ ${PREFLIGHT_BODY}
 ) 9>&- 2>&1
 tf_ready=$?
 tf_locked=no
+# .tagflip holds the repository mirror (every branch's whole history, secrets
+# deleted long ago included) and tagflip's records: only the deploy user may
+# read it. One made before tagflip did so is made private by the next run that
+# takes the lock (preflight refused it if another user owns it).
+tf_private_state() {
+  (umask 022 && mkdir -p -- "$tf_deploy_path") &&
+    { mkdir -m 700 -- "$tf_deploy_path/.tagflip" 2>/dev/null || [ -d "$tf_deploy_path/.tagflip" ]; } &&
+    chmod 700 -- "$tf_deploy_path/.tagflip"
+}
 if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
   tf_lock_file=$tf_deploy_path/.tagflip/lock
   tf_lock_open=no
-  if mkdir -p -- "$tf_deploy_path/.tagflip" && command exec 9>>"$tf_lock_file"; then
+  if tf_private_state && command exec 9>>"$tf_lock_file"; then
     tf_lock_open=yes
     if flock -n 9; then
       tf_locked=yes
@@ -302,8 +347,12 @@ if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
     fi
   fi
   if [ "$tf_locked" = yes ]; then
-    printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_lock_file.json.tmp" &&
-      mv -f -- "$tf_lock_file.json.tmp" "$tf_lock_file.json"
+    # Through a temporary file by mktemp, as tf_write does.
+    if tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX") &&
+      ! { printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_temp" &&
+        mv -f -- "$tf_temp" "$tf_lock_file.json"; }; then
+      rm -f -- "$tf_temp"
+    fi
     printf '%s locked\\n' "$tf_tag"
   elif [ "$tf_lock_open" = no ]; then
     printf '%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"

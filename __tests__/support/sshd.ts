@@ -375,7 +375,7 @@ async function resolveUser(isRoot: boolean, requested: string | undefined): Prom
  * "already exists" (useradd exit 9) or because another one holds the /etc/passwd
  * lock, so we re-check and retry rather than trusting a single exit code.
  */
-async function ensureUser(user: string): Promise<void> {
+export async function ensureUser(user: string): Promise<void> {
   const attempts = 30;
   let last = '';
 

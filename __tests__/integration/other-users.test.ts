@@ -1,0 +1,192 @@
+/**
+ * What the host's other users can see and do (issue 10, items 1, 6, 7), over a
+ * real sshd and with `hosts: local`. `tagflip-spy` is another local user, made
+ * here the way the sshd harness makes `tagflip-test`: it runs `ps -eo args`
+ * over and over while a deploy runs, as anyone on a shared host can, and must
+ * never see an env or secret-env value. So must /proc/<pid>/cmdline of every
+ * process of the deploy user, read as the deploy goes.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { runCli } from '../../src/cli.js';
+import { runCommand } from '../../src/run.js';
+import { parseSettings } from '../../src/settings.js';
+import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
+import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
+
+const SPY = 'tagflip-spy';
+
+let sshd: TestSshd;
+let repo: string;
+let root: string;
+
+beforeAll(async () => {
+  [sshd] = await Promise.all([startSshd(), ensureUser(SPY)]);
+  repo = gitRepoWithTags(['v1', 'v2'], sshd.user);
+  root = deployRootFor(sshd.user);
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+const uidOf = (user: string) => Number(execFileSync('id', ['-u', user]).toString().trim());
+
+/** Run a command as the spy, from /, and say how it went. */
+function asSpy(command: string, ...args: string[]): { code: number | null; stdout: string } {
+  const run = spawnSync('runuser', ['-u', SPY, '--', command, ...args], { cwd: '/', encoding: 'utf8' });
+  return { code: run.status, stdout: run.stdout };
+}
+
+/**
+ * Everything other users could read about the processes while a deploy runs:
+ * the spy's `ps -eo args`, every 50 ms, and the command lines of `user`'s
+ * processes, read from /proc at the same pace.
+ */
+class Watch {
+  private readonly spy: ChildProcess;
+  private psOutput = '';
+  private readonly cmdlines = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(uid: number) {
+    // A process group of its own, so that stop() ends the spy's loop and its ps.
+    this.spy = spawn('runuser', ['-u', SPY, '--', 'sh', '-c', 'while :; do ps -eo args; sleep 0.05; done'], { cwd: '/', detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    this.spy.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.psOutput += chunk));
+    this.timer = setInterval(() => this.readCmdlines(uid), 50);
+  }
+
+  private readCmdlines(uid: number): void {
+    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+      try {
+        if (statSync(`/proc/${pid}`).uid === uid) this.cmdlines.add(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  /** What was seen: the spy's ps lines and the command lines, each once. */
+  stop(): { ps: string[]; cmdlines: string[] } {
+    clearInterval(this.timer);
+    process.kill(-this.spy.pid!, 'SIGKILL');
+    return { ps: [...new Set(this.psOutput.split('\n'))], cmdlines: [...this.cmdlines] };
+  }
+}
+
+/** Values that must stay out of every command line. */
+const PASSWORD = `hunter2-${randomBytes(8).toString('hex')}`;
+const TOKEN = `t0ken-${randomBytes(8).toString('hex')}`;
+
+/** Every hook sleeps long enough for the spy to see it, with a length that names it. */
+const HOOKS = {
+  env: `DB_PASSWORD=${PASSWORD}\nAPP_ENV=production`,
+  'secret-env': `API_TOKEN=${TOKEN}`,
+  build: `(umask 077 && printf '%s\\n' "$DB_PASSWORD" "$API_TOKEN" > "$TAGFLIP_DEPLOY_PATH/seen-by-build") && sleep 1.01`,
+  migrate: '[ -n "$DB_PASSWORD" ] && [ -n "$API_TOKEN" ] && sleep 1.02',
+  activate: '[ -n "$DB_PASSWORD" ] && [ -n "$API_TOKEN" ] && sleep 1.03',
+  verify: '[ -n "$DB_PASSWORD" ] && [ -n "$API_TOKEN" ] && sleep 1.04',
+};
+
+/** The hooks ran with the values, the spy saw each of them run, and no value anywhere. */
+function expectNoValueSeen(seen: { ps: string[]; cmdlines: string[] }, site: string): void {
+  expect(readFileSync(join(site, 'seen-by-build'), 'utf8')).toBe(`${PASSWORD}\n${TOKEN}\n`);
+  // The spy was looking: it saw every hook (and the timeout around it) while it ran.
+  for (const hook of ['sleep 1.01', 'sleep 1.02', 'sleep 1.03', 'sleep 1.04']) expect(seen.ps).toContain(hook);
+  expect(seen.ps.some((line) => line.startsWith('timeout -k 5 '))).toBe(true);
+  expect(seen.cmdlines.some((line) => line.startsWith('sleep 1.0'))).toBe(true);
+  const leaks = [...seen.ps, ...seen.cmdlines].filter((line) => line.includes(PASSWORD) || line.includes(TOKEN));
+  expect(leaks).toEqual([]);
+}
+
+describe('env and secret-env values are never on a command line', () => {
+  test('over SSH: the other user sees every hook run, and no value; the deploy user’s command lines hold none', async () => {
+    const site = join(root, 'spied-ssh');
+    const watch = new Watch(uidOf(sshd.user));
+    const { result, log } = await runTagflip(sshd, site, repo, { release: 'v1', ...HOOKS });
+    const seen = watch.stop();
+    expect([result.ok, log]).toEqual([true, expect.any(String)]);
+    expectNoValueSeen(seen, site);
+  });
+
+  test('with hosts: local, the same', async () => {
+    const site = join(openTempDir('tagflip-spied-local-'), 'site');
+    const ownRepo = gitRepoWithTags(['v1']); // owned by whoever runs the tests, as git wants
+    const watch = new Watch(process.getuid!());
+    const settings = parseSettings({ hosts: 'local', 'deploy-path': site, repository: ownRepo, release: 'v1', ...HOOKS });
+    const result = await runCommand(settings, recordingLogger());
+    const seen = watch.stop();
+    expect(result.ok).toBe(true);
+    expectNoValueSeen(seen, site);
+  });
+});
+
+describe('the CLI takes its secrets without a command line to show them', () => {
+  test('an encrypted key and its passphrase from files, secret-env from TAGFLIP_SECRET_ENV: deployed over SSH, no warning', async () => {
+    const files = openTempDir('tagflip-cli-secrets-');
+    const key = join(files, 'key');
+    writeFileSync(key, sshd.privateKey, { mode: 0o600 });
+    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', PASSWORD, '-f', key]);
+    writeFileSync(join(files, 'passphrase'), `${PASSWORD}\n`, { mode: 0o600 });
+    writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+    const site = join(root, 'cli-secrets');
+    const argv = [
+      'deploy', '--hosts', `${sshd.user}@${sshd.host}:${sshd.port}`, '--deploy-path', site, '--repository', repo, '--release', 'v1',
+      '--private-key', `@${key}`, '--passphrase', `@${join(files, 'passphrase')}`, '--known-hosts', `@${join(files, 'known_hosts')}`,
+      '--build', 'printf %s "$API_TOKEN" > token',
+    ];
+    let stdout = '';
+    let stderr = '';
+    const env: NodeJS.ProcessEnv = { HOME: files, USER: 'deploy', TAGFLIP_SECRET_ENV: `API_TOKEN=${TOKEN}` };
+    const code = await runCli(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env });
+    expect([code, stdout.split('\n')[0]]).toEqual([0, 'status: deployed']);
+    expect(stderr).not.toContain('warning:');
+    expect(readFileSync(join(site, 'current/token'), 'utf8')).toBe(TOKEN);
+    expect(argv.join(' ')).not.toContain(PASSWORD);
+    expect(argv.join(' ')).not.toContain(TOKEN);
+  });
+});
+
+describe('another user cannot read the mirror; releases stay readable', () => {
+  test('after a deploy with repository, .tagflip (and repo.git in it) is closed to the spy; releases/v1 is open', async () => {
+    const site = join(root, 'private-mirror');
+    const { result } = await runTagflip(sshd, site, repo, { release: 'v1', build: 'sh build.sh' });
+    expect(result.ok).toBe(true);
+    expect(existsSync(join(site, '.tagflip/repo.git/HEAD'))).toBe(true);
+    expect((statSync(join(site, '.tagflip')).mode & 0o777).toString(8)).toBe('700');
+    expect(asSpy('ls', join(site, '.tagflip/repo.git')).code).not.toBe(0);
+    expect(asSpy('cat', join(site, '.tagflip/repo.git/HEAD')).code).not.toBe(0);
+    expect(asSpy('ls', join(site, '.tagflip')).code).not.toBe(0);
+    expect(asSpy('cat', join(site, 'releases/v1/version'))).toEqual({ code: 0, stdout: 'v1\n' });
+    expect(asSpy('cat', join(site, 'current/built'))).toEqual({ code: 0, stdout: 'v1\n' });
+  });
+});
+
+describe('preflight over SSH: a deploy-path others can change', () => {
+  test('owned by root and writable by the deploy group (2775): a warning in the log with the remedy; the deploy goes ahead', async () => {
+    const site = join(root, 'group-site');
+    mkdirSync(site);
+    chownSync(site, 0, Number(execFileSync('id', ['-g', sshd.user]).toString().trim()));
+    chmodSync(site, 0o2775);
+    const { result, log } = await runTagflip(sshd, site, repo, { release: 'v1', build: 'sh build.sh' });
+    expect(result.ok).toBe(true);
+    expect(log).toContain(`warning: ${sshd.user}@${sshd.host}:${sshd.port}: ${site} is writable by group ${sshd.user} (mode 2775): its members can change what tagflip deploys; chmod g-w ${site} unless every member may`);
+  });
+
+  test('owned by another user and writable by everyone: refused at preflight with both remedies; nothing is created', async () => {
+    const site = join(root, 'spy-site');
+    mkdirSync(site);
+    chownSync(site, uidOf(SPY), uidOf(SPY));
+    chmodSync(site, 0o777);
+    const { result, host } = await runTagflip(sshd, site, repo, { release: 'v1', build: 'sh build.sh' });
+    expect(result.ok).toBe(false);
+    expect(host.error).toContain('preflight failed: ');
+    expect(host.error).toContain(`${site} belongs to ${SPY}, not to ${sshd.user}, who deploys: another user must not be able to change what tagflip runs and records; chown ${sshd.user} ${site}`);
+    expect(host.error).toContain(`${site} is writable by every user of the host (mode 777): anyone could plant files or links where tagflip writes; check it for files you did not make, then chmod o-w ${site}`);
+    expect(readdirSync(site)).toEqual([]);
+    expect(() => readlinkSync(join(site, 'current'))).toThrow();
+  });
+});

@@ -1,0 +1,219 @@
+/**
+ * What another user of the host could do to a deploy-path they can write in
+ * (issue 10, item 6), and the private .tagflip (item 7), with the scripts run
+ * for real in /bin/sh (the tests run as root; `nobody` stands for the other user).
+ *
+ * A planted link: before a script runs, a symlink to a victim file is put at
+ * every temporary name it could use. The pid of `sh -s` is known before the
+ * script is sent, so names made of `$$` are planted exactly.
+ */
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LockHolder } from '../../src/manifest.js';
+import { type OpenOptions, renderBuildScript, renderFlipScript, renderOpenScript } from '../../src/scripts.js';
+import { manifest } from './host-facts.js';
+import { TAG, scriptContext } from './script-runner.js';
+
+const root = mkdtempSync(join(tmpdir(), 'tagflip-other-users-'));
+const shellTemp = join(root, 'tmp');
+mkdirSync(shellTemp);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const NOBODY = 65534;
+const PRECIOUS = 'precious: must never change\n';
+const HOLDER: LockHolder = { command: 'deploy', release: 'v2', actor: 'octocat', runUrl: '', host: 'deploy@web1', since: '' };
+
+let count = 0;
+/** A fresh deploy-path (mode 755) with its .tagflip (700), and a victim file outside it. */
+function site(): { path: string; victim: string } {
+  count += 1;
+  const path = join(root, `site-${count}`);
+  mkdirSync(join(path, '.tagflip/releases'), { recursive: true, mode: 0o755 });
+  chmodSync(path, 0o755);
+  chmodSync(join(path, '.tagflip'), 0o700);
+  const victim = join(root, `victim-${count}`);
+  writeFileSync(victim, PRECIOUS);
+  return { path, victim };
+}
+
+interface Run {
+  code: number | null;
+  texts: string[];
+  stderr: string;
+}
+
+/** Run `text` in `sh -s`; `plant(pid)` runs once the shell exists, before it reads anything. */
+function runShell(text: string, plant: (pid: number) => void = () => undefined): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-s'], { env: { ...process.env, TMPDIR: shellTemp }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const texts = stdout.split('\n').filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1));
+      resolve({ code, texts, stderr: stderr.split('\n').filter((line) => line !== '' && line !== `${TAG} ping`).join('\n') });
+    });
+    plant(child.pid!);
+    child.stdin.end(text);
+  });
+}
+
+/** The open script, then its watchdog stopped, as a session ends. */
+function runOpen(path: string, lock: OpenOptions['lock'], plant?: (pid: number) => void, prefix = ''): Promise<Run> {
+  const script = renderOpenScript(scriptContext(path, { previousRelease: '' }), { lock, lockTimeout: 1, holder: HOLDER }).text;
+  return runShell(`${prefix}${script}\nkill "$tf_watchdog" 2>/dev/null\n`, plant);
+}
+
+/** Symlinks to `victim` at each of `names` (relative to `path`). */
+const plantLinks = (path: string, victim: string, names: (pid: number) => string[]) => (pid: number) => {
+  for (const name of names(pid)) symlinkSync(victim, join(path, name));
+};
+
+/** Files under .tagflip (recursively) that are neither planted links nor tagflip's records. */
+function leftovers(path: string): string[] {
+  return readdirSync(join(path, '.tagflip'), { recursive: true, encoding: 'utf8' }).filter((name) => name.includes('.tmp') && !lstatSync(join(path, '.tagflip', name)).isSymbolicLink());
+}
+
+const modeOf = (path: string) => (statSync(path).mode & 0o7777).toString(8);
+
+describe('a link another user planted at a temporary name is never written through', () => {
+  test('open: lock.json is written through a temporary file of its own, not .tagflip/lock.json.tmp', async () => {
+    const { path, victim } = site();
+    const run = await runOpen(path, 'yes', plantLinks(path, victim, () => ['.tagflip/lock.json.tmp']));
+    expect(run.texts).toContain('locked');
+    expect(readFileSync(victim, 'utf8')).toBe(PRECIOUS);
+    expect(lstatSync(join(path, '.tagflip/lock.json')).isFile()).toBe(true);
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/lock.json'), 'utf8'))).toMatchObject({ command: 'deploy', release: 'v2' });
+    expect(leftovers(path)).toEqual([]);
+  });
+
+  test('build: the manifest (building, then ready) is not written through <manifest>.tmp.$$', async () => {
+    const { path, victim } = site();
+    const ctx = scriptContext(path, { build: 'true' });
+    const run = await runShell(renderBuildScript(ctx, manifest('v2', 'building', 'v1')).text, plantLinks(path, victim, (pid) => [`.tagflip/releases/v2.json.tmp.${pid}`]));
+    expect({ code: run.code, last: run.texts[run.texts.length - 1], stderr: run.stderr }).toEqual({ code: 0, last: expect.stringMatching(/^ready /), stderr: '' });
+    expect(readFileSync(victim, 'utf8')).toBe(PRECIOUS);
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/releases/v2.json'), 'utf8'))).toMatchObject({ release: 'v2', state: 'ready' });
+    expect(leftovers(path)).toEqual([]);
+  });
+
+  test('a failed build: its failed manifest and history line are not written through <file>.tmp.$$', async () => {
+    const { path, victim } = site();
+    const ctx = scriptContext(path, { build: 'exit 3' });
+    const names = (pid: number) => [`.tagflip/releases/v2.json.tmp.${pid}`, `.tagflip/history.jsonl.tmp.${pid}`];
+    const run = await runShell(renderBuildScript(ctx, manifest('v2', 'building', 'v1')).text, plantLinks(path, victim, names));
+    expect(run.texts[run.texts.length - 1]).toBe('error build 3 build exited with status 3');
+    expect(readFileSync(victim, 'utf8')).toBe(PRECIOUS);
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/releases/v2.json'), 'utf8'))).toMatchObject({ state: 'failed', exitCode: 3 });
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/history.jsonl'), 'utf8'))).toMatchObject({ status: 'failed', release: 'v2' });
+    expect(leftovers(path)).toEqual([]);
+  });
+
+  test('flip: current, both records and the history line are written; nothing through the planted links', async () => {
+    const { path, victim } = site();
+    mkdirSync(join(path, 'releases/v1'), { recursive: true });
+    mkdirSync(join(path, 'releases/v2'));
+    symlinkSync('releases/v1', join(path, 'current'));
+    const ctx = scriptContext(path);
+    const names = (pid: number) => [
+      `.current.tagflip-${pid}`,
+      `.tagflip/releases/v2.json.tmp.${pid}`,
+      `.tagflip/releases/v1.json.tmp.${pid}`,
+      `.tagflip/history.jsonl.tmp.${pid}`,
+    ];
+    const records = { active: manifest('v2', 'ready', 'v1'), departed: manifest('v1', 'inactive'), event: 'deploy' as const, dataTarget: '', dataBefore: '' };
+    const run = await runShell(renderFlipScript(ctx, records).text, plantLinks(path, victim, names));
+    expect({ code: run.code, texts: run.texts, stderr: run.stderr }).toEqual({ code: 0, texts: ['step flip', 'flipped'], stderr: '' });
+    expect(readFileSync(victim, 'utf8')).toBe(PRECIOUS);
+    expect(readlinkSync(join(path, 'current'))).toBe('releases/v2');
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/releases/v2.json'), 'utf8'))).toMatchObject({ state: 'active' });
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'inactive' });
+    expect(JSON.parse(readFileSync(join(path, '.tagflip/history.jsonl'), 'utf8'))).toMatchObject({ status: 'deployed', release: 'v2' });
+    expect(leftovers(path)).toEqual([]);
+  });
+});
+
+describe('preflight refuses a deploy-path or .tagflip another user owns or every user can write', () => {
+  /** The preflight's problem and warning lines. */
+  const verdicts = (run: Run) => run.texts.filter((text) => /^(problem|warning) /.test(text));
+
+  test.each(['777', '1777'])('deploy-path with mode %s: refused, with the chmod that fixes it; no lock, no facts', async (mode) => {
+    const { path } = site();
+    chmodSync(path, parseInt(mode, 8));
+    const run = await runOpen(path, 'yes');
+    expect(verdicts(run)).toEqual([
+      `problem permissions ${path} is writable by every user of the host (mode ${mode}): anyone could plant files or links where tagflip writes; check it for files you did not make, then chmod o-w ${path}`,
+    ]);
+    expect(run.texts).not.toContain('locked');
+    expect(run.texts).not.toContain('step facts');
+  });
+
+  test('deploy-path writable by its group: a warning with the remedy; the run goes on', async () => {
+    const { path } = site();
+    chmodSync(path, 0o775);
+    const run = await runOpen(path, 'yes');
+    expect(verdicts(run)).toEqual([`warning ${path} is writable by group root (mode 775): its members can change what tagflip deploys; chmod g-w ${path} unless every member may`]);
+    expect(run.texts).toContain('locked');
+    expect(run.texts).toContain('step facts');
+  });
+
+  test('deploy-path owned by another user: refused, naming the owner and the chown', async () => {
+    const { path } = site();
+    chownSync(path, NOBODY, NOBODY);
+    const run = await runOpen(path, 'yes');
+    expect(verdicts(run)).toEqual([
+      `problem owner ${path} belongs to nobody, not to root, who deploys: another user must not be able to change what tagflip runs and records; chown root ${path}`,
+    ]);
+    expect(run.texts).not.toContain('locked');
+  });
+
+  test('.tagflip owned by another user, or writable by every user: refused', async () => {
+    const owned = site();
+    chownSync(join(owned.path, '.tagflip'), NOBODY, NOBODY);
+    const open = site();
+    chmodSync(join(open.path, '.tagflip'), 0o777);
+    const [ownedRun, openRun] = await Promise.all([runOpen(owned.path, 'yes'), runOpen(open.path, 'yes')]);
+    expect(verdicts(ownedRun)).toEqual([expect.stringMatching(new RegExp(`^problem owner ${owned.path}/.tagflip belongs to nobody, not to root, .*; chown root ${owned.path}/.tagflip$`))]);
+    expect(verdicts(openRun)).toEqual([expect.stringMatching(new RegExp(`^problem permissions ${open.path}/.tagflip is writable by every user of the host \\(mode 777\\): .*chmod o-w ${open.path}/.tagflip$`))]);
+    expect([ownedRun.texts, openRun.texts]).not.toContainEqual(expect.arrayContaining(['locked']));
+  });
+});
+
+describe('.tagflip is private to the deploy user; deploy-path is not', () => {
+  test('a first run makes deploy-path 755 and .tagflip 700, whatever the login umask', async () => {
+    count += 1;
+    const path = join(root, `site-${count}`, 'app');
+    mkdirSync(join(root, `site-${count}`));
+    const run = await runOpen(path, 'yes', undefined, 'umask 000\n');
+    expect(run.texts).toContain('locked');
+    expect([modeOf(path), modeOf(join(path, '.tagflip'))]).toEqual(['755', '700']);
+  });
+
+  test('an existing .tagflip of the deploy user (755, 775) is made 700 by the next run that takes the lock, without a word', async () => {
+    const readable = site();
+    chmodSync(join(readable.path, '.tagflip'), 0o755);
+    const grouped = site();
+    chmodSync(join(grouped.path, '.tagflip'), 0o775);
+    const runs = await Promise.all([runOpen(readable.path, 'yes'), runOpen(grouped.path, 'yes')]);
+    for (const run of runs) {
+      expect(run.texts).toContain('locked');
+      expect(run.texts.filter((text) => /^(problem|warning) /.test(text))).toEqual([]);
+    }
+    expect([modeOf(join(readable.path, '.tagflip')), modeOf(join(grouped.path, '.tagflip'))]).toEqual(['700', '700']);
+  });
+
+  test('a run that takes no lock (dry run, status) changes nothing', async () => {
+    const { path } = site();
+    chmodSync(join(path, '.tagflip'), 0o755);
+    for (const lock of ['no', 'report'] as const) {
+      const run = await runOpen(path, lock);
+      expect(run.texts).toContain('step facts');
+    }
+    expect(modeOf(join(path, '.tagflip'))).toBe('755');
+  });
+});

@@ -253,3 +253,52 @@ test('a hook that starts a background daemon does not hang the deploy', async ()
   // The daemon is the user's to keep; this test stops it.
   execFileSync('pkill', ['-u', sshd.user, '-f', marker]);
 });
+
+// Control lines are printed newline first: output a hook leaves unterminated,
+// on stdout or stderr, ends there instead of swallowing the next control line.
+const RUN_TAG = /tagflip-[0-9a-f]{24}/;
+
+test('hooks whose output has no final newline hide no control line, and the run tag is never logged', async () => {
+  const site = newSite();
+  const { host, log } = await deploy(site, {
+    release: 'v1',
+    build: 'printf "compiled 12 files"',
+    migrate: 'printf "migrated" >&2',
+    activate: 'printf "activated"',
+    verify: 'printf "verified"',
+  });
+  expect(host.error).toBe('');
+  expect(host.status).toBe('deployed');
+  const lines = log.split('\n');
+  for (const line of ['compiled 12 files', 'migrated', 'activated', 'verified']) expect(lines).toContain(line);
+  expect(log).not.toMatch(RUN_TAG);
+  // The ready line carried the commit and the time the build finished.
+  const record = JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'));
+  expect(record).toMatchObject({ state: 'active', commit: expect.stringMatching(/^[0-9a-f]{40}$/), finished: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+});
+
+test('a build that prints without a final newline and exits 3 is reported with status 3', async () => {
+  const site = newSite();
+  const { host, log } = await deploy(site, { release: 'v1', build: 'printf "fatal: x"; exit 3' });
+  expect(host.status).toBe('failed');
+  expect(host.error).toContain('build exited with status 3');
+  expect(log.split('\n')).toContain('fatal: x');
+  expect(log).not.toMatch(RUN_TAG);
+  expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'failed', exitCode: 3, failedStep: 'build' });
+});
+
+test('a daemon the build leaves printing without newlines cannot hide the control lines of later phases', async () => {
+  const site = newSite();
+  const marker = 'sleep 0.0307';
+  const { host, log } = await deploy(site, {
+    release: 'v1',
+    build: `(i=0; while [ $i -lt 150 ]; do printf x; ${marker}; i=$((i + 1)); done) & printf started`,
+    activate: 'sleep 1',
+    verify: 'sleep 1',
+  });
+  expect(host.error).toBe('');
+  expect(host.status).toBe('deployed');
+  expect(log).not.toMatch(RUN_TAG);
+  expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'active', commit: expect.stringMatching(/^[0-9a-f]{40}$/) });
+  spawnSync('pkill', ['-u', sshd.user, '-f', marker]);
+});

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFi
 import { join } from 'node:path';
 import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
+import { transpileSources } from '../support/transpiled.js';
 
 // The faults deploys meet, against a real sshd. After each: no process of the
 // deploy left on the host, no lock held, current unchanged, and the next
@@ -301,4 +302,34 @@ test('a daemon the build leaves printing without newlines cannot hide the contro
   expect(log).not.toMatch(RUN_TAG);
   expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'active', commit: expect.stringMatching(/^[0-9a-f]{40}$/) });
   spawnSync('pkill', ['-u', sshd.user, '-f', marker]);
+});
+
+// 64 MB on one line once took the client 132 s and 953 MB: the receiver
+// rescanned its whole buffer on every chunk and never capped a line. The CLI
+// runs in a child node of its own, so its peak memory (VmHWM) is its alone.
+test('a build printing 64 MB on one line: the client stays fast and its memory flat', () => {
+  const dir = transpileSources();
+  const site = join(openTempDir('tagflip-flood-'), 'site');
+  writeFileSync(
+    join(dir, 'flood.mjs'),
+    `import { readFileSync } from 'node:fs';
+import { runCli } from './src/cli.js';
+let longest = 0;
+let pieces = 0;
+const stderr = (text) => { longest = Math.max(longest, text.length); if (text.startsWith('xxxx')) pieces += 1; };
+const started = Date.now();
+const code = await runCli(JSON.parse(process.argv[2]), { stdout: () => undefined, stderr, env: process.env });
+const peakKb = Number(/VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+console.log(JSON.stringify({ code, seconds: (Date.now() - started) / 1000, peakMb: peakKb / 1024, longest, pieces }));
+`,
+  );
+  const args = ['deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--build', "head -c 67108864 /dev/zero | tr '\\0' x"];
+  const child = spawnSync(process.execPath, ['--max-old-space-size=96', join(dir, 'flood.mjs'), JSON.stringify(args)], { encoding: 'utf8', timeout: 60_000 });
+  expect(child.stderr).toBe('');
+  const measured = JSON.parse(child.stdout);
+  expect(measured).toMatchObject({ code: 0, pieces: 1024 });
+  expect(measured.seconds).toBeLessThan(20);
+  expect(measured.peakMb).toBeLessThan(150);
+  // Each piece is the cap and its mark, plus the logger's newline.
+  expect(measured.longest).toBeLessThan(70_000);
 });

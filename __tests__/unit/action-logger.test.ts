@@ -13,7 +13,9 @@ beforeEach(() => {
   });
 });
 
-afterEach(() => jest.restoreAllMocks());
+afterEach(() => {
+  jest.restoreAllMocks();
+});
 
 const TOKEN = 'tagflip-0123456789abcdef0123456789abcdef';
 const HOSTILE = ['::add-mask::hostile', '::error::hostile', '::set-output name=status::hostile', '::stop-commands::x', '::x::', `  ::warning::hostile`, '##[error]hostile'];

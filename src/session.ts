@@ -17,7 +17,7 @@ export interface PhaseResult {
 }
 
 export interface PhaseHandlers {
-  /** A line of ordinary output (build logs), streamed as it arrives. */
+  /** A line of ordinary output (build logs), streamed as it arrives; a piece of a line longer than MAX_LINE. */
   onOutput?: (line: string) => void;
   /** A control line, as it arrives (e.g. a new step starting). */
   onControl?: (line: ControlLine) => void;
@@ -61,7 +61,7 @@ interface Waiter {
  *
  * The protocol, on stdout (and on stderr, where the watchdog pings):
  * - A control line is `<tag> <kind> <args…>`, printed by tagflip's own script
- *   text only, always as `\n<tag> …\n` in one write. Its leading newline ends
+ *   text only, always as `\n<tag> …\n` by one printf. Its leading newline ends
  *   whatever a hook left unterminated, so a control line always starts a line
  *   of its own and is never hidden behind output; the blank line that newline
  *   makes after terminated output is dropped (one blank line directly before a
@@ -69,8 +69,9 @@ interface Waiter {
  * - Hooks do not know the tag, so they cannot forge a control line; the tag is
  *   never passed on as output (a line that holds it shows *** instead).
  * - Every other line is output. A line longer than MAX_LINE is cut into pieces
- *   (each marked), and no piece of a cut line is ever read as a control line;
- *   so the client holds at most one line's cap whatever a hook prints.
+ *   (each marked), and no piece of a cut line is ever read as a control line
+ *   (tagflip's own are far shorter); so the client holds at most one line's
+ *   cap per stream, whatever a hook prints.
  */
 export class RemoteSession {
   private readonly waiters: Waiter[] = [];

@@ -1,18 +1,65 @@
 import * as core from '@actions/core';
+import { randomBytes } from 'node:crypto';
 import { InputError } from './errors.js';
 import { type Logger, secretMasker } from './logger.js';
 import { hostsOutput, releasesOutput, renderStatus, renderSummary } from './result.js';
 import { abortOnSignals, runCommand, secretsOf } from './run.js';
 import { COMMANDS, INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
 
-const actionLogger: Logger = {
-  info: (message) => core.info(message),
-  warning: (message) => core.warning(message),
-  error: (message) => core.error(message),
-  debug: (message) => core.debug(message),
-  startGroup: (name) => core.startGroup(name),
-  endGroup: () => core.endGroup(),
-};
+/**
+ * The runner obeys every line of a step's output that reads as a workflow
+ * command (`::add-mask::`, `::error::`, `::stop-commands::`, `##[…]`), and a
+ * host's output is logged line by line as it came. So plain lines go out inside
+ * a stop-commands block, ended by a random token no host can know; each command
+ * of tagflip's own (a group, a warning, an error, debug, a mask, the outcome)
+ * ends the block first, and the next plain line opens a new one. Groups thus
+ * still fold the log, and host output inside them stays inert.
+ */
+export class ActionLogger implements Logger {
+  private stopped = false;
+
+  constructor(private readonly token = `tagflip-${randomBytes(16).toString('hex')}`) {}
+
+  info(message: string): void {
+    if (!this.stopped) {
+      core.info(`::stop-commands::${this.token}`);
+      this.stopped = true;
+    }
+    core.info(message);
+  }
+
+  /** Before a command of tagflip's own: the runner obeys commands again. */
+  commands(): void {
+    if (!this.stopped) return;
+    core.info(`::${this.token}::`);
+    this.stopped = false;
+  }
+
+  warning(message: string): void {
+    this.commands();
+    core.warning(message);
+  }
+
+  error(message: string): void {
+    this.commands();
+    core.error(message);
+  }
+
+  debug(message: string): void {
+    this.commands();
+    core.debug(message);
+  }
+
+  startGroup(name: string): void {
+    this.commands();
+    core.startGroup(name);
+  }
+
+  endGroup(): void {
+    this.commands();
+    core.endGroup();
+  }
+}
 
 function runContext(env: NodeJS.ProcessEnv): RunContext {
   const runUrl =
@@ -24,6 +71,9 @@ function runContext(env: NodeJS.ProcessEnv): RunContext {
 
 /** The GitHub Action: inputs → settings → run → outputs and job summary. */
 export async function run(): Promise<void> {
+  const actionLogger = new ActionLogger();
+  // However the step ends, it leaves the runner obeying commands (of later steps too).
+  process.once('exit', () => actionLogger.commands());
   abortOnSignals(actionLogger, (code) => process.exit(code));
   let command = '';
   let mask = secretMasker([]);
@@ -40,7 +90,9 @@ export async function run(): Promise<void> {
     command = (COMMANDS as readonly string[]).includes(given) ? given : '';
     const settings = parseSettings(raw, runContext(process.env));
     const result = await runCommand(settings, actionLogger);
-    if (settings.command === 'status') result.hosts.forEach((host) => renderStatus(host).forEach((line) => core.info(line)));
+    if (settings.command === 'status') result.hosts.forEach((host) => renderStatus(host).forEach((line) => actionLogger.info(line)));
+    // Outputs fall back to ::set-output:: without GITHUB_OUTPUT; the failure is ::error::.
+    actionLogger.commands();
 
     core.setOutput('release', result.release);
     core.setOutput('previous-release', result.previousRelease);
@@ -59,6 +111,7 @@ export async function run(): Promise<void> {
       core.setFailed(failed.map((host) => host.error).join('\n') || `status: ${result.status}`);
     }
   } catch (error) {
+    actionLogger.commands();
     const refused = error instanceof InputError;
     const message = mask(refused ? `bad input: ${error.message}` : (error as Error).message);
     // Without these a follow-up job (if: failure()) has nothing to read.

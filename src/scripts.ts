@@ -55,7 +55,8 @@ function historyEntry(context: ScriptContext, event: HistoryEntry['event'], stat
 
 function commonAssignments(context: ScriptContext): Assignment[] {
   return [
-    { name: 'tf_tag', value: context.tag },
+    // The run's tag authenticates control lines (session.ts): never shown.
+    { name: 'tf_tag', value: context.tag, secret: true },
     { name: 'tf_deploy_path', value: context.deployPath },
     { name: 'tf_release', value: context.release },
     { name: 'tf_release_path', value: releasePath(context.deployPath, context.release) },
@@ -89,7 +90,10 @@ function hookEnvironment(context: ScriptContext): Assignment[] {
   ];
 }
 
-/** Shared helpers at the top of every script. `tf_say` prints a control line. */
+/**
+ * Shared helpers at the top of every script. `tf_say` prints a control line,
+ * newline first (session.ts): a hook's unterminated last line cannot hide it.
+ */
 const PRELUDE = `set -u
 umask 022
 tf_current_step=start
@@ -103,7 +107,7 @@ tf_lost=no
 trap 'tf_lost=yes' PIPE HUP
 # Gone: a write here failed, or the session's watchdog found out (tf_run_dir/lost).
 tf_connection_lost() { [ "$tf_lost" = yes ] || { [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_dir/lost" ]; }; }
-tf_say() { printf '%s %s\\n' "$tf_tag" "$*"; }
+tf_say() { printf '\\n%s %s\\n' "$tf_tag" "$*"; }
 tf_step() { tf_current_step=$1; tf_say step "$1"; }
 tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
 tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -302,7 +306,7 @@ trap : PIPE HUP
   trap '' PIPE HUP
   tf_lost=no
   while kill -0 "$tf_session_pid" 2>/dev/null; do
-    if [ "$tf_lost" = no ] && ! printf '%s ping\\n' "$tf_tag" >&2; then
+    if [ "$tf_lost" = no ] && ! printf '\\n%s ping\\n' "$tf_tag" >&2; then
       tf_lost=yes
       if [ -n "$tf_run_dir" ]; then : > "$tf_run_dir/lost"; fi
     fi
@@ -342,7 +346,7 @@ if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
     if flock -n 9; then
       tf_locked=yes
     else
-      printf '%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+      printf '\\n%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
       if flock -w "$tf_lock_timeout" 9; then tf_locked=yes; fi
     fi
   fi
@@ -353,11 +357,11 @@ if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
         mv -f -- "$tf_temp" "$tf_lock_file.json"; }; then
       rm -f -- "$tf_temp"
     fi
-    printf '%s locked\\n' "$tf_tag"
+    printf '\\n%s locked\\n' "$tf_tag"
   elif [ "$tf_lock_open" = no ]; then
-    printf '%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
+    printf '\\n%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
   else
-    printf '%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+    printf '\\n%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
   fi
 fi
 if { [ "$tf_ready" -eq 0 ] && [ "$tf_lock" != yes ]; } || [ "$tf_locked" = yes ]; then

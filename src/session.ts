@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { LineSplitter } from './line-splitter.js';
 import type { ShellChannel, Transport } from './transport.js';
 
 /** A line a phase script printed for tagflip itself (prefixed with the run's tag). */
@@ -16,13 +17,13 @@ export interface PhaseResult {
 }
 
 export interface PhaseHandlers {
-  /** A line of ordinary output (build logs), streamed as it arrives. */
+  /** A line of ordinary output (build logs), streamed as it arrives; a piece of a line longer than MAX_LINE. */
   onOutput?: (line: string) => void;
   /** A control line, as it arrives (e.g. a new step starting). */
   onControl?: (line: ControlLine) => void;
 }
 
-/** The per-run tag: control lines start with it, so a build cannot forge them. */
+/** The per-run tag: control lines start with it, so a build cannot forge them. Never logged. */
 export function newRunTag(): string {
   return `tagflip-${randomBytes(12).toString('hex')}`;
 }
@@ -34,11 +35,7 @@ export class SessionClosedError extends Error {
   }
 }
 
-/**
- * One remote shell kept open for the whole run. Each phase script is sent on
- * stdin wrapped in a subshell; the wrapper then prints `<tag> end <status>`,
- * which tells us the phase is over without opening another channel.
- */
+/** How a phase runs in the session's shell. */
 export interface RunOptions {
   /**
    * 'subshell' (the default) isolates the phase: its variables, `exit` and
@@ -61,29 +58,42 @@ interface Waiter {
  * stdin wrapped in a subshell; the wrapper then prints `<tag> end <status>`,
  * which tells us the phase is over without opening another channel. Phases may
  * be sent before earlier ones end (pipelined); results arrive in order.
+ *
+ * The protocol, on stdout (and on stderr, where the watchdog pings):
+ * - A control line is `<tag> <kind> <args…>`, printed by tagflip's own script
+ *   text only, always as `\n<tag> …\n` by one printf. Its leading newline ends
+ *   whatever a hook left unterminated, so a control line always starts a line
+ *   of its own and is never hidden behind output; the blank line that newline
+ *   makes after terminated output is dropped (one blank line directly before a
+ *   control line is never output).
+ * - Hooks do not know the tag, so they cannot forge a control line; the tag is
+ *   never passed on as output (a line that holds it shows *** instead).
+ * - Every other line is output. A line longer than MAX_LINE is cut into pieces
+ *   (each marked), and no piece of a cut line is ever read as a control line
+ *   (tagflip's own are far shorter); so the client holds at most one line's
+ *   cap per stream, whatever a hook prints.
  */
 export class RemoteSession {
-  private buffer = '';
-  private heldBlank = false;
   private readonly waiters: Waiter[] = [];
   private ended: Error | null = null;
+  private readonly stdout: TaggedLines;
 
   private constructor(
     private readonly channel: ShellChannel,
     readonly tag: string,
-    private readonly onStderr: (line: string) => void,
+    onStderr: (line: string) => void,
   ) {
+    this.stdout = new TaggedLines(
+      tag,
+      (line) => this.waiter?.handlers.onOutput?.(line),
+      (rest) => this.control(rest),
+    );
     channel.stdout.setEncoding('utf8');
-    channel.stdout.on('data', (chunk: string) => this.receive(chunk));
+    channel.stdout.on('data', (chunk: string) => this.stdout.push(chunk));
+    // The remote watchdog pings on stderr (a control line); only other lines are news.
+    const stderr = new TaggedLines(tag, onStderr, () => undefined);
     channel.stderr.setEncoding('utf8');
-    let errBuffer = '';
-    channel.stderr.on('data', (chunk: string) => {
-      errBuffer += chunk;
-      const lines = errBuffer.split('\n');
-      errBuffer = lines.pop() ?? '';
-      // The remote watchdog pings on stderr; only other lines are news.
-      lines.filter((line) => !line.startsWith(`${this.tag} `)).forEach((line) => this.onStderr(line));
-    });
+    channel.stderr.on('data', (chunk: string) => stderr.push(chunk));
     channel.stdin.on('error', () => undefined); // reported through `closed`
     channel.closed.then(
       ({ code, signal }) => this.fail(new SessionClosedError(signal ? `signal ${signal}` : `exit status ${code}`)),
@@ -133,53 +143,62 @@ export class RemoteSession {
     return this.waiters[0];
   }
 
-  private receive(chunk: string): void {
-    this.buffer += chunk;
-    let newline = this.buffer.indexOf('\n');
-    while (newline >= 0) {
-      const line = this.buffer.slice(0, newline);
-      this.buffer = this.buffer.slice(newline + 1);
-      this.line(line);
-      newline = this.buffer.indexOf('\n');
-    }
-  }
-
-  private line(line: string): void {
+  private control(rest: string): void {
     const waiter = this.waiter;
-    if (line.startsWith(`${this.tag} `)) {
-      const rest = line.slice(this.tag.length + 1);
-      const [kind, ...args] = rest.split(' ');
-      if (kind === 'end') {
-        // The wrapper prints a newline before the marker; drop it if it made an empty line.
-        this.heldBlank = false;
-        this.waiters.shift();
-        waiter?.resolve(Number(args[0]));
-        return;
-      }
-      this.flushBlank();
-      const control = { kind, args, rest: args.join(' ') };
-      waiter?.control.push(control);
-      waiter?.handlers.onControl?.(control);
+    const [kind, ...args] = rest.split(' ');
+    if (kind === 'end') {
+      this.waiters.shift();
+      waiter?.resolve(Number(args[0]));
       return;
     }
-    this.flushBlank();
-    if (line === '') {
-      this.heldBlank = true;
-      return;
-    }
-    waiter?.handlers.onOutput?.(line);
-  }
-
-  private flushBlank(): void {
-    if (this.heldBlank) {
-      this.heldBlank = false;
-      this.waiter?.handlers.onOutput?.('');
-    }
+    const control = { kind, args, rest: args.join(' ') };
+    waiter?.control.push(control);
+    waiter?.handlers.onControl?.(control);
   }
 
   private fail(error: Error): void {
     if (this.ended) return;
     this.ended = error;
     this.waiters.splice(0).forEach((waiter) => waiter.reject(error));
+  }
+}
+
+/**
+ * One stream of the shell read as the protocol above: control lines (what
+ * follows the tag) apart from output lines, which never show the tag.
+ */
+class TaggedLines {
+  private readonly splitter = new LineSplitter((line, cut) => this.line(line, cut));
+  private readonly prefix: string;
+  private heldBlank = false;
+
+  constructor(
+    private readonly tag: string,
+    private readonly onOutput: (line: string) => void,
+    private readonly onControl: (rest: string) => void,
+  ) {
+    this.prefix = `${tag} `;
+  }
+
+  push(chunk: string): void {
+    this.splitter.push(chunk);
+  }
+
+  private line(line: string, cut: boolean): void {
+    if (!cut && line.startsWith(this.prefix)) {
+      // The newline before a control line ended the line before it; a blank line here is that newline's.
+      this.heldBlank = false;
+      this.onControl(line.slice(this.prefix.length));
+      return;
+    }
+    if (this.heldBlank) {
+      this.heldBlank = false;
+      this.onOutput('');
+    }
+    if (line === '' && !cut) {
+      this.heldBlank = true;
+      return;
+    }
+    this.onOutput(line.includes(this.tag) ? line.split(this.tag).join('***') : line);
   }
 }

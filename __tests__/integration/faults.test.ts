@@ -3,6 +3,7 @@ import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFi
 import { join } from 'node:path';
 import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
+import { transpileSources } from '../support/transpiled.js';
 
 // The faults deploys meet, against a real sshd. After each: no process of the
 // deploy left on the host, no lock held, current unchanged, and the next
@@ -252,4 +253,83 @@ test('a hook that starts a background daemon does not hang the deploy', async ()
   expect(lockIsFree(site)).toBe(true);
   // The daemon is the user's to keep; this test stops it.
   execFileSync('pkill', ['-u', sshd.user, '-f', marker]);
+});
+
+// Control lines are printed newline first: output a hook leaves unterminated,
+// on stdout or stderr, ends there instead of swallowing the next control line.
+const RUN_TAG = /tagflip-[0-9a-f]{24}/;
+
+test('hooks whose output has no final newline hide no control line, and the run tag is never logged', async () => {
+  const site = newSite();
+  const { host, log } = await deploy(site, {
+    release: 'v1',
+    build: 'printf "compiled 12 files"',
+    migrate: 'printf "migrated" >&2',
+    activate: 'printf "activated"',
+    verify: 'printf "verified"',
+  });
+  expect(host.error).toBe('');
+  expect(host.status).toBe('deployed');
+  const lines = log.split('\n');
+  for (const line of ['compiled 12 files', 'migrated', 'activated', 'verified']) expect(lines).toContain(line);
+  expect(log).not.toMatch(RUN_TAG);
+  // The ready line carried the commit and the time the build finished.
+  const record = JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'));
+  expect(record).toMatchObject({ state: 'active', commit: expect.stringMatching(/^[0-9a-f]{40}$/), finished: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+});
+
+test('a build that prints without a final newline and exits 3 is reported with status 3', async () => {
+  const site = newSite();
+  const { host, log } = await deploy(site, { release: 'v1', build: 'printf "fatal: x"; exit 3' });
+  expect(host.status).toBe('failed');
+  expect(host.error).toContain('build exited with status 3');
+  expect(log.split('\n')).toContain('fatal: x');
+  expect(log).not.toMatch(RUN_TAG);
+  expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'failed', exitCode: 3, failedStep: 'build' });
+});
+
+test('a daemon the build leaves printing without newlines cannot hide the control lines of later phases', async () => {
+  const site = newSite();
+  const marker = 'sleep 0.0307';
+  const { host, log } = await deploy(site, {
+    release: 'v1',
+    build: `(i=0; while [ $i -lt 150 ]; do printf x; ${marker}; i=$((i + 1)); done) & printf started`,
+    activate: 'sleep 1',
+    verify: 'sleep 1',
+  });
+  expect(host.error).toBe('');
+  expect(host.status).toBe('deployed');
+  expect(log).not.toMatch(RUN_TAG);
+  expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'active', commit: expect.stringMatching(/^[0-9a-f]{40}$/) });
+  spawnSync('pkill', ['-u', sshd.user, '-f', marker]);
+});
+
+// 64 MB on one line once took the client 132 s and 953 MB: the receiver
+// rescanned its whole buffer on every chunk and never capped a line. The CLI
+// runs in a child node of its own, so its peak memory (VmHWM) is its alone.
+test('a build printing 64 MB on one line: the client stays fast and its memory flat', () => {
+  const dir = transpileSources();
+  const site = join(openTempDir('tagflip-flood-'), 'site');
+  writeFileSync(
+    join(dir, 'flood.mjs'),
+    `import { readFileSync } from 'node:fs';
+import { runCli } from './src/cli.js';
+let longest = 0;
+let pieces = 0;
+const stderr = (text) => { longest = Math.max(longest, text.length); if (text.startsWith('xxxx')) pieces += 1; };
+const started = Date.now();
+const code = await runCli(JSON.parse(process.argv[2]), { stdout: () => undefined, stderr, env: process.env });
+const peakKb = Number(/VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+console.log(JSON.stringify({ code, seconds: (Date.now() - started) / 1000, peakMb: peakKb / 1024, longest, pieces }));
+`,
+  );
+  const args = ['deploy', '--hosts', 'local', '--deploy-path', site, '--release', 'v1', '--build', "head -c 67108864 /dev/zero | tr '\\0' x"];
+  const child = spawnSync(process.execPath, ['--max-old-space-size=96', join(dir, 'flood.mjs'), JSON.stringify(args)], { encoding: 'utf8', timeout: 60_000 });
+  expect(child.stderr).toBe('');
+  const measured = JSON.parse(child.stdout);
+  expect(measured).toMatchObject({ code: 0, pieces: 1024 });
+  expect(measured.seconds).toBeLessThan(20);
+  expect(measured.peakMb).toBeLessThan(150);
+  // Each piece is the cap and its mark, plus the logger's newline.
+  expect(measured.longest).toBeLessThan(70_000);
 });

@@ -20,6 +20,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runnerView } from '../support/runner-commands.js';
 
 /** The bundled action (jest runs from the project root). */
 const ACTION = resolve('dist/index.js');
@@ -424,5 +425,44 @@ describe('inputs that look risky but are fine', () => {
     const run = runAction({ ...baseInputs('ssh', dirs), 'private-key': readFileSync(join(keyDir, 'key'), 'utf8'), passphrase: ' spaced passphrase ' }, dirs);
     expect(run.stdout).not.toContain('bad input');
     expect(run.stdout).toMatch(/::error::deploy@127\.0\.0\.1:1: connect failed/);
+  });
+});
+
+describe('a host’s output cannot drive the runner', () => {
+  // A single host's lines are logged as printed: each would be a workflow
+  // command to the runner, were it not inside a stop-commands block.
+  const HOST_LINES = [
+    '::add-mask::host-mask',
+    '::error::host-error',
+    '::set-output name=status::host-output',
+    '::stop-commands::host-token',
+    '::host-token::',
+    '::warning::host-warning',
+    '  ::notice::host-notice',
+    '##[error]host-legacy',
+  ];
+
+  test('workflow commands printed by the build are inert; tagflip’s own groups, masks and errors still work', () => {
+    const dirs = caseDirs();
+    const build = `${HOST_LINES.map((line) => `echo '${line}'`).join('; ')}; exit 3`;
+    const run = runAction({ ...baseInputs('local', dirs), build, 'secret-env': `TOKEN=${ENV_SECRET}` }, dirs);
+    expect(run.code).toBe(1);
+    const stdout = run.stdout.split('\n');
+    // Printed, as the build printed them…
+    for (const line of HOST_LINES) expect(stdout).toContain(line);
+    // …but never obeyed.
+    const { obeyed, openBlock } = runnerView(run.stdout);
+    for (const line of HOST_LINES) expect(obeyed).not.toContain(line.trimStart());
+    // (The debug log of the build script names them too, escaped as data.)
+    expect(obeyed.filter((line) => line.includes('host-') && !line.startsWith('::debug::'))).toEqual([]);
+    expect(obeyed.filter((line) => line.startsWith('::stop-commands::'))).toEqual(expect.arrayContaining([expect.stringMatching(/^::stop-commands::tagflip-[0-9a-f]{32}$/)]));
+    expect(openBlock).toBe('');
+    expect(obeyed).toContain(`::add-mask::${ENV_SECRET}`);
+    expect(obeyed).toContain('::group::build · local');
+    expect(obeyed).toContain('::endgroup::');
+    const errors = obeyed.filter((line) => line.startsWith('::error::'));
+    expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors) expect(error).toMatch(/^::error::local: build failed: build exited with status 3\b/);
+    expect(run.output).toMatch(/^status<<.*\nfailed\n/m);
   });
 });

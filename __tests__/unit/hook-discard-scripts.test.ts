@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { type Manifest, NOW, parseHistoryEntry, parseManifest } from '../../src/manifest.js';
 import { type RenderedScript, type ScriptContext, renderDiscardScript, renderHookScript } from '../../src/scripts.js';
 import { manifest } from './host-facts.js';
-import { TAG, assignments, headerValues, parts, scriptContext as context, syntaxCheck } from './script-runner.js';
+import { TAG, assignments, headerValues, parts, readLines, tagHidden, scriptContext as context, syntaxCheck } from './script-runner.js';
 
 const header = (text: string) => parts(text).header;
 
@@ -56,12 +56,9 @@ function runShell(text: string): Promise<ShellRun> {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => {
-      const lines = stdout.split('\n');
-      if (lines[lines.length - 1] === '') lines.pop();
       resolve({
         code,
-        texts: lines.filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1)),
-        output: lines.filter((line) => !line.startsWith(`${TAG} `)),
+        ...readLines(stdout),
         stderr,
         seconds: (Date.now() - started) / 1000,
       });
@@ -155,14 +152,14 @@ describe('renderHookScript: header', () => {
       tf_hook_command: 'curl localhost',
       TAGFLIP_RELEASE: 'v3.0',
     });
-    expect(display).toBe(text.replace(`\ntf_user_env='API_TOKEN=s3cret'\\''$(id)\`x\`\nEMPTY='\n`, "\ntf_user_env='API_TOKEN=***\nEMPTY='\n"));
+    expect(display).toBe(tagHidden(text).replace(`\ntf_user_env='API_TOKEN=s3cret'\\''$(id)\`x\`\nEMPTY='\n`, "\ntf_user_env='API_TOKEN=***\nEMPTY='\n"));
     expect(display.slice(header(display).length)).toBe(text.slice(header(text).length));
   });
 
-  test('without env, tf_user_env is empty and not masked: display equals text', () => {
+  test('without env, tf_user_env is empty and not masked: display equals text but for the run tag', () => {
     const script = renderHookScript({ ...CONTEXT, env: [] }, 'verify', 'curl localhost');
     expect(headerValues(script.text, ['tf_user_env'])).toEqual({ tf_user_env: '' });
-    expect(script.display).toBe(script.text);
+    expect(script.display).toBe(tagHidden(script.text));
   });
 
   test('the prelude functions are part of the rendered text', () => {
@@ -221,9 +218,9 @@ describe('renderDiscardScript: header', () => {
     expect(JSON.parse(values.tf_history_failed).reason).toBe(reason);
   });
 
-  test('nothing is secret in the discard script: display equals text', () => {
+  test('nothing is secret in the discard script: display equals text but for the run tag', () => {
     const script = renderDiscardScript(CONTEXT, built, 'v3.0', 'x');
-    expect(script.display).toBe(script.text);
+    expect(script.display).toBe(tagHidden(script.text));
   });
 });
 

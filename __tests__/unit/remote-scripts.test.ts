@@ -15,7 +15,7 @@ import { CLOSE_WORDS, type OpenOptions, type ScriptContext, renderBuildScript, r
 import { type ControlLine, RemoteSession } from '../../src/session.js';
 import type { ShellChannel, Transport } from '../../src/transport.js';
 import { control, history, manifest } from './host-facts.js';
-import { TAG, scriptContext } from './script-runner.js';
+import { TAG, readLines, scriptContext } from './script-runner.js';
 
 /** A first deploy of v2 at `path`. */
 const context = (path: string, changes: Partial<ScriptContext> = {}) => scriptContext(path, { previousRelease: '', ...changes });
@@ -65,7 +65,6 @@ interface ShellRun {
   seconds: number;
 }
 
-const splitLines = (text: string) => text.split('\n').filter((line, index, list) => line !== '' || index < list.length - 1);
 
 /**
  * Pipe `text` into `sh -s` and read what it prints. Done when the shell has
@@ -89,15 +88,14 @@ function runShell(text: string, env: NodeJS.ProcessEnv = {}, { stderr = 'pipe' }
     const drained = new Promise<void>((done) => out.once('close', () => done()));
     void Promise.all([exited, drained]).then(([code]) => {
       child.stderr?.destroy();
-      const all = splitLines(stdout);
-      const errAll = splitLines(errText);
-      const texts = all.filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1));
+      const { texts, output } = readLines(stdout);
+      const errors = readLines(errText);
       resolve({
         lines: texts.map(control),
         texts,
-        output: all.filter((line) => !line.startsWith(`${TAG} `)),
-        errors: errAll.filter((line) => line !== `${TAG} ping`),
-        pings: errAll.filter((line) => line === `${TAG} ping`).length,
+        output,
+        errors: errors.output,
+        pings: errors.texts.filter((text) => text === 'ping').length,
         code,
         seconds: (Date.now() - started) / 1000,
       });

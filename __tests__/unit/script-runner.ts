@@ -38,16 +38,29 @@ export interface ShRun {
   stderr: string;
 }
 
+/** A rendered script's text as it is displayed: the run tag authenticates control lines, so it shows as ***. */
+export const tagHidden = (text: string): string => text.replace(`\ntf_tag='${TAG}'\n`, "\ntf_tag='***'\n").replace(new RegExp(`^tf_tag='${TAG}'\n`), "tf_tag='***'\n");
+
+/**
+ * A script's stdout read as RemoteSession reads it: control lines (after the
+ * tag) apart from output, dropping the blank line that a control line's leading
+ * newline makes after terminated output.
+ */
+export function readLines(stdout: string): { texts: string[]; output: string[] } {
+  const lines = stdout.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const isControl = (line: string | undefined) => line !== undefined && line.startsWith(`${TAG} `);
+  const kept = lines.filter((line, index) => line !== '' || !isControl(lines[index + 1]));
+  return {
+    texts: kept.filter((line) => isControl(line)).map((line) => line.slice(TAG.length + 1)),
+    output: kept.filter((line) => !isControl(line)),
+  };
+}
+
 /** Feed a script to `sh -s`, as RemoteSession does (stdin is the script, nothing else). */
 export function runSh(text: string, env?: NodeJS.ProcessEnv): ShRun {
   const result = spawnSync('/bin/sh', ['-s'], { input: text, encoding: 'utf8', timeout: 60_000, ...(env ? { env } : {}) });
-  const lines = result.stdout.split('\n').slice(0, -1);
-  return {
-    code: result.status,
-    texts: lines.filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1)),
-    output: lines.filter((line) => !line.startsWith(`${TAG} `)),
-    stderr: result.stderr,
-  };
+  return { code: result.status, ...readLines(result.stdout), stderr: result.stderr };
 }
 
 /**

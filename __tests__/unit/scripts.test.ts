@@ -18,7 +18,7 @@ import {
 import { dataLabel } from '../../src/paths.js';
 import { parseEnv } from '../../src/settings.js';
 import { quote } from '../../src/shell.js';
-import { TAG, assignments, headerValues, parts, syntaxCheck } from './script-runner.js';
+import { TAG, assignments, headerValues, parts, syntaxCheck, tagHidden } from './script-runner.js';
 
 
 const CONTEXT: ScriptContext = {
@@ -171,16 +171,29 @@ describe('rendered scripts, snapshots', () => {
     expect(without).toBe(withData.replace("\ntf_data_target='v3.0'\ntf_data_before='v2.9'\n", "\ntf_data_target=''\ntf_data_before=''\n"));
   });
 
-  test('the open, flip and prune scripts carry no secrets, so they display as sent', () => {
+  test('the open, flip and prune scripts carry no secrets but the run tag, so they display as sent with the tag as ***', () => {
     for (const script of [
       renderOpenScript(CONTEXT, openOptions('yes')),
       renderFlipScript(CONTEXT, flipRecords),
       renderFlipScript(ROLLBACK_CONTEXT, rollbackRecords),
       renderPruneScript(CONTEXT, ['v1.0'], ['v0.9']),
     ]) {
-      expect(script.display).toBe(script.text);
+      expect(script.display).toBe(tagHidden(script.text));
       expect(script.text).not.toContain('hunter2');
       expect(script.text).not.toContain('TAGFLIP_');
+    }
+  });
+
+  test('no displayed script (dry run, debug log) shows the run tag', () => {
+    const scripts = [
+      renderOpenScript(CONTEXT, openOptions('yes')),
+      renderBuildScript(CONTEXT, building()),
+      renderFlipScript(CONTEXT, flipRecords),
+      renderPruneScript(CONTEXT, ['v1.0'], ['v0.9']),
+    ];
+    for (const script of scripts) {
+      expect(script.text).toContain(TAG);
+      expect(script.display).not.toContain(TAG);
     }
   });
 
@@ -201,7 +214,7 @@ describe('rendered scripts, snapshots', () => {
     expect(text).not.toContain('export DATABASE_URL');
     expect(text).not.toContain('export EMPTY');
     expect(display).not.toContain('hunter2');
-    expect(display).toBe(text.replace(userEnv, "\ntf_user_env='DATABASE_URL=***\nEMPTY='\n"));
+    expect(display).toBe(tagHidden(text).replace(userEnv, "\ntf_user_env='DATABASE_URL=***\nEMPTY='\n"));
   });
 
   test("plain env values are not secrets: they display as sent (masking '1' or 'production' would ruin logs)", () => {
@@ -211,13 +224,13 @@ describe('rendered scripts, snapshots', () => {
     ];
     const { text, display } = renderBuildScript({ ...CONTEXT, env }, building());
     expect(text).toContain("\ntf_user_env='APP_ENV=production\nWORKERS=4'\n");
-    expect(display).toBe(text);
+    expect(display).toBe(tagHidden(text));
   });
 
   test('without env, tf_user_env is empty and not secret: the build script displays as sent', () => {
     const { text, display } = renderBuildScript({ ...CONTEXT, env: [] }, building());
     expect(text).toContain("\ntf_user_env=''\n");
-    expect(display).toBe(text);
+    expect(display).toBe(tagHidden(text));
   });
 });
 

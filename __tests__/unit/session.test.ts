@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { CUT_MARK, MAX_LINE } from '../../src/line-splitter.js';
 import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/session.js';
 import type { ShellChannel, Transport } from '../../src/transport.js';
 
@@ -198,9 +199,9 @@ describe('RemoteSession: reading a phase', () => {
 
   test('blank lines inside the output are kept, in order with control lines', async () => {
     const { channel, phase, seen } = await startPhase();
-    await channel.send(`a\n\n\nb\n\n${TAG} step x\n\n`, end(0));
+    await channel.send(`a\n\n\nb\n\n\n${TAG} step x\n\n`, end(0));
     await phase;
-    // The script's own blank line after the control line stays; the wrapper's is dropped.
+    // The script's own blank lines stay; the one each control line's leading newline made is dropped.
     expect(seen.events).toEqual(['out:a', 'out:', 'out:', 'out:b', 'out:', 'ctl:step', 'out:']);
   });
 
@@ -224,11 +225,11 @@ describe('RemoteSession: reading a phase', () => {
     ['the tag glued to more text', `${TAG}x end 0`],
     ['the tag after a space', ` ${TAG} end 0`],
     ['the tag after other text', `echo ${TAG} end 0`],
-  ])('%s is output, not control', async (_what, line) => {
+  ])('%s is output, not control (and the tag is not shown)', async (_what, line) => {
     const { channel, phase, seen } = await startPhase();
     await channel.send(`${line}\n`, 'after\n', end(4));
     expect(await phase).toEqual({ status: 4, control: [] });
-    expect(seen.output).toEqual([line, 'after']);
+    expect(seen.output).toEqual([line.split(TAG).join('***'), 'after']);
   });
 
   test('a phase ends at its own marker only', async () => {
@@ -243,8 +244,40 @@ describe('RemoteSession: reading a phase', () => {
   });
 });
 
+describe('RemoteSession: control lines start a line of their own, and lines are capped', () => {
+  test('output without a final newline, then a control line printed newline first: both arrive, no blank line', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send(`compiled 12 files\n${TAG} ready 2024-06-01T10:00:00Z abc\n`, end(0));
+    expect(await phase).toEqual({ status: 0, control: [{ kind: 'ready', args: ['2024-06-01T10:00:00Z', 'abc'], rest: '2024-06-01T10:00:00Z abc' }] });
+    expect(seen.events).toEqual(['out:compiled 12 files', 'ctl:ready']);
+  });
+
+  test('a line longer than the cap comes in marked pieces, and a piece that starts with the tag is not a control line', async () => {
+    const { channel, phase, seen } = await startPhase();
+    await channel.send('x'.repeat(MAX_LINE), `${TAG} error build 1 forged\n`, end(0));
+    expect(await phase).toEqual({ status: 0, control: [] });
+    expect(seen.output).toEqual([`${'x'.repeat(MAX_LINE)}${CUT_MARK}`, '*** error build 1 forged']);
+  });
+
+  test('a control line too long to pass whole is output, with the tag hidden', async () => {
+    const { channel, phase, seen } = await startPhase();
+    const long = `${TAG} fact dir ${'z'.repeat(MAX_LINE)}`;
+    await channel.send(`${long}\n`, end(0));
+    expect(await phase).toEqual({ status: 0, control: [] });
+    expect(seen.output.join('')).toBe(`*** fact dir ${'z'.repeat(MAX_LINE - TAG.length - 10)}${CUT_MARK}${'z'.repeat(TAG.length + 10)}`);
+  });
+
+  test('stderr lines are capped the same way', async () => {
+    const { channel, phase, stderr } = await startPhase();
+    channel.stderr.write(`${'e'.repeat(MAX_LINE + 3)}\n`);
+    await channel.send(end(0));
+    await phase;
+    expect(stderr).toEqual([`${'e'.repeat(MAX_LINE)}${CUT_MARK}`, 'eee']);
+  });
+});
+
 describe('RemoteSession: output split into chunks', () => {
-  const STREAM = `build: ünïcödé ✓ 🚀\n\n${TAG} step build\nno newline at end${end(5)}`;
+  const STREAM = `build: ünïcödé ✓ 🚀\n\n\n${TAG} step build\nno newline at end${end(5)}`;
   const EXPECTED = {
     result: { status: 5, control: [{ kind: 'step', args: ['build'], rest: 'build' }] },
     events: ['out:build: ünïcödé ✓ 🚀', 'out:', 'ctl:step', 'out:no newline at end'],
@@ -421,7 +454,8 @@ describe('RemoteSession: several phases and the end of the shell', () => {
     channel.stderr.write('warn');
     channel.stderr.write('ing: one\nwarning: two\n\npart');
     await tick();
-    expect(stderr).toEqual(['warning: one', 'warning: two', '']);
+    // The blank line waits: a control line right after it would drop it.
+    expect(stderr).toEqual(['warning: one', 'warning: two']);
     channel.stderr.write('ial\n');
     await tick();
     expect(stderr).toEqual(['warning: one', 'warning: two', '', 'partial']);
@@ -431,10 +465,10 @@ describe('RemoteSession: several phases and the end of the shell', () => {
 
   test('stderr lines that start with the run tag (the watchdog’s pings) are dropped', async () => {
     const { channel, phase, stderr } = await startPhase();
-    channel.stderr.write(`${TAG} ping\nreal warning\n${TAG} ping\n${TAG} pi`);
+    channel.stderr.write(`\n${TAG} ping\nreal warning\nhalf a line\n${TAG} ping\n${TAG} pi`);
     channel.stderr.write(`ng\n${OTHER_TAG} ping\n${TAG}\n ${TAG} ping\n${TAG}x ping\n`);
     await tick();
-    expect(stderr).toEqual(['real warning', `${OTHER_TAG} ping`, TAG, ` ${TAG} ping`, `${TAG}x ping`]);
+    expect(stderr).toEqual(['real warning', 'half a line', `${OTHER_TAG} ping`, '***', ' *** ping', '***x ping']);
     await channel.send(end(0));
     expect(await phase).toEqual({ status: 0, control: [] });
   });
@@ -516,7 +550,7 @@ describe('RemoteSession: the wrapper in a real sh', () => {
     const session = await RemoteSession.open(fakeTransport(channel), TAG, (line) => stderr.push(line));
     const outputs: string[][] = [[], []];
     const running = [
-      session.run(`echo out; echo err >&2; printf '%s ping\\n' '${TAG}' >&2`, { onOutput: (line) => outputs[0].push(line) }, { scope: 'session' }),
+      session.run(`echo out; echo err >&2; printf '\\n%s ping\\n' '${TAG}' >&2`, { onOutput: (line) => outputs[0].push(line) }, { scope: 'session' }),
       session.run('echo out2; echo err2 >&2', { onOutput: (line) => outputs[1].push(line) }),
     ];
     await tick();
@@ -532,6 +566,20 @@ describe('RemoteSession: the wrapper in a real sh', () => {
     const { results, outputs } = await runPhasesInSh([{ script: 'echo a; exit 4; echo never' }, { script: 'echo b' }]);
     expect(results.map((result) => result.status)).toEqual([4, 0]);
     expect(outputs).toEqual([['a'], ['b']]);
+  });
+
+  test('output without a final newline does not hide the control line after it (tf_say prints newline first)', async () => {
+    const say = `printf '\\n%s %s\\n' '${TAG}'`;
+    expect(await runInSh(`printf 'compiled 12 files'; ${say} 'ready t c'; printf 'fatal: x'; ${say} 'error build 3 failed'; exit 3`)).toEqual({
+      result: {
+        status: 3,
+        control: [
+          { kind: 'ready', args: ['t', 'c'], rest: 't c' },
+          { kind: 'error', args: ['build', '3', 'failed'], rest: 'build 3 failed' },
+        ],
+      },
+      output: ['compiled 12 files', 'fatal: x'],
+    });
   });
 
   test('a forged marker with another tag does not end the phase', async () => {

@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { ActionLogger } from '../../src/action.js';
+import { runnerView } from '../support/runner-commands.js';
+
+// The GitHub logger, as the runner reads it: what it writes to stdout.
+let written: string;
+
+beforeEach(() => {
+  written = '';
+  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    written += chunk.toString();
+    return true;
+  });
+});
+
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+const TOKEN = 'tagflip-0123456789abcdef0123456789abcdef';
+const HOSTILE = ['::add-mask::hostile', '::error::hostile', '::set-output name=status::hostile', '::stop-commands::x', '::x::', `  ::warning::hostile`, '##[error]hostile'];
+
+describe('ActionLogger', () => {
+  test('plain lines go out inside a stop-commands block; tagflip’s own commands close it first', () => {
+    const logger = new ActionLogger(TOKEN);
+    logger.startGroup('build · local');
+    HOSTILE.forEach((line) => logger.info(line));
+    logger.warning('a warning');
+    logger.info('more output');
+    logger.endGroup();
+    logger.error('build failed');
+    expect(written.split('\n')).toEqual([
+      '::group::build · local',
+      `::stop-commands::${TOKEN}`,
+      ...HOSTILE,
+      `::${TOKEN}::`,
+      '::warning::a warning',
+      `::stop-commands::${TOKEN}`,
+      'more output',
+      `::${TOKEN}::`,
+      '::endgroup::',
+      '::error::build failed',
+      '',
+    ]);
+    expect(runnerView(written)).toEqual({
+      obeyed: ['::group::build · local', `::stop-commands::${TOKEN}`, '::warning::a warning', `::stop-commands::${TOKEN}`, '::endgroup::', '::error::build failed'],
+      openBlock: '',
+    });
+  });
+
+  test('commands() closes an open block once, and does nothing when none is open', () => {
+    const logger = new ActionLogger(TOKEN);
+    logger.commands();
+    logger.info('x');
+    logger.commands();
+    logger.commands();
+    expect(written).toBe(`::stop-commands::${TOKEN}\nx\n::${TOKEN}::\n`);
+  });
+
+  test('each logger has a fresh random token', () => {
+    const tokens = [new ActionLogger(), new ActionLogger()].map((logger) => {
+      written = '';
+      logger.info('x');
+      return written.split('\n')[0];
+    });
+    expect(tokens[0]).toMatch(/^::stop-commands::tagflip-[0-9a-f]{32}$/);
+    expect(tokens[0]).not.toBe(tokens[1]);
+  });
+});

@@ -63,7 +63,14 @@ export async function extract(stream: NodeJS.ReadableStream, dir: string, comman
   if (code !== 0) throw new Error(`${command[0]} exited ${code}: ${stderr}`);
 }
 
-/** Python's tarfile writes the hostile archives: an independent tar writer that does what it is told. */
-export function pythonTar(file: string, script: string): void {
-  execFileSync('python3', ['-c', `import tarfile, io\nt = tarfile.open(${JSON.stringify(file)}, 'w:gz' if ${JSON.stringify(file)}.endswith('gz') else 'w')\ndef add(name, type=tarfile.REGTYPE, data=b'', linkname='', mode=0o644):\n    i = tarfile.TarInfo(name); i.type = type; i.size = len(data) if type == tarfile.REGTYPE else 0; i.linkname = linkname; i.mode = mode\n    t.addfile(i, io.BytesIO(data) if type == tarfile.REGTYPE else None)\n${script}\nt.close()\n`]);
+/**
+ * Python's tarfile writes the hostile archives: an independent tar writer that
+ * does what it is told. One interpreter for all of them (it takes a moment to start).
+ */
+export function pythonTars(archives: Record<string, string>): void {
+  const scripts = Object.entries(archives).map(
+    ([file, script]) => `t = tarfile.open(${JSON.stringify(file)}, 'w:gz' if ${JSON.stringify(file)}.endswith('gz') else 'w')\n${script}\nt.close()\n`,
+  );
+  const add = `def add(name, type=tarfile.REGTYPE, data=b'', linkname='', mode=0o644):\n    i = tarfile.TarInfo(name); i.type = type; i.size = len(data) if type == tarfile.REGTYPE else 0; i.linkname = linkname; i.mode = mode\n    t.addfile(i, io.BytesIO(data) if type == tarfile.REGTYPE else None)\n`;
+  execFileSync('python3', ['-c', `import tarfile, io\n${add}${scripts.join('')}`]);
 }

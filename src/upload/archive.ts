@@ -30,11 +30,11 @@ function hostile(archive: string, member: string, why: string): UploadError {
   return new UploadError(`archive ${archive}: member '${member}' ${why}`, SAFE_ARCHIVE, member);
 }
 
-/** The member's name as a release path: '' for the root itself; throws for absolute names and '..'. */
-function releasePath(archive: string, name: string, what = 'is'): string {
-  if (name.startsWith('/')) throw hostile(archive, name, `${what} an absolute path`);
+/** A member's name (or link target) as a release path: '' for the root itself; throws for absolute names and '..'. */
+function releasePath(archive: string, member: TarMember, name = member.name, what = 'is'): string {
+  if (name.startsWith('/')) throw hostile(archive, member.name, `${what} an absolute path`);
   const parts = name.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) throw hostile(archive, name, `${what} a path with a ".." component`);
+  if (parts.includes('..')) throw hostile(archive, member.name, `${what} a path with a ".." component`);
   return parts.join('/');
 }
 
@@ -68,7 +68,7 @@ async function list(file: string, gzip: boolean, excludes: readonly string[]): P
   const reader = new ByteReader(tarBytes(file, gzip));
   try {
     for await (const member of tarMembers(reader)) {
-      const path = releasePath(archive, member.name);
+      const path = releasePath(archive, member);
       if (member.type === 'chardev' || member.type === 'blockdev') throw hostile(archive, member.name, 'is a device file');
       if (member.type === 'fifo') throw hostile(archive, member.name, 'is a FIFO');
       if (member.type === 'other') throw hostile(archive, member.name, `has an unsupported type '${member.flag.replace(/\0/, '\\0')}'`);
@@ -89,7 +89,7 @@ async function list(file: string, gzip: boolean, excludes: readonly string[]): P
         if (member.linkname === '') throw hostile(archive, member.name, 'is a symlink with an empty target');
         add({ path, type: 'symlink', mode: 0o777, size: 0, sha256: createHash('sha256').update(member.linkname).digest('hex'), target: member.linkname }, false);
       } else if (member.type === 'hardlink') {
-        const target = releasePath(archive, member.linkname, `is a hard link to '${member.linkname}',`);
+        const target = releasePath(archive, member, member.linkname, `is a hard link to '${member.linkname}',`);
         const original = files.get(target);
         if (!original) throw hostile(archive, member.name, `is a hard link to '${member.linkname}', which is not an earlier file of the archive`);
         const entry = { ...original.entry, path };

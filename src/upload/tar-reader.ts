@@ -132,7 +132,12 @@ function number(block: Buffer, start: number, length: number): number {
 }
 
 function checksumMatches(block: Buffer): boolean {
-  const recorded = number(block, 148, 8);
+  let recorded: number;
+  try {
+    recorded = number(block, 148, 8);
+  } catch {
+    return false;
+  }
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i += 1) {

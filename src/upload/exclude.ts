@@ -2,10 +2,10 @@
  * `upload-exclude`: gitignore-style lines, matched against paths relative to the
  * upload. Supported as git does: blank lines and `#` comments, `!` to re-include,
  * a trailing `/` for directories only, a leading or inner `/` to anchor at the
- * top, `*`, `?`, `[...]`, and `**` (`**​/x` at any depth, `x/**` everything
- * under, `a/**​/b` zero or more directories between). The last matching line
- * wins, and as in git nothing under an excluded directory can be re-included:
- * the walk never enters it.
+ * top, `*`, `?`, `[...]`, and `**` as a whole segment (at the start: any depth;
+ * at the end: everything under; in the middle: zero or more directories). The
+ * last matching line wins, and as in git nothing under an excluded directory
+ * can be re-included: the walk never enters it.
  */
 
 interface Rule {

@@ -67,7 +67,14 @@ export class ByteReader {
   }
 
   async skip(count: number): Promise<void> {
-    for await (const _ of this.take(count));
+    let left = count;
+    while (left > 0) {
+      if (!(await this.fill())) throw new TarFormatError(`truncated at byte ${this.position}`);
+      const length = Math.min(left, this.head.length);
+      this.head = this.head.subarray(length);
+      this.position += length;
+      left -= length;
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { planUpload } from '../../src/upload/diff.js';
+import { tarStream } from '../../src/upload/tar.js';
+import { UploadError, readUpload } from '../../src/upload/tree.js';
+import { describeTree, extract, removeDir, tempDir, writeTree } from './upload-fixtures.js';
+
+const hasBusybox = (() => {
+  try {
+    execFileSync('busybox', ['tar', '--help'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** A sink that counts bytes (and optionally hashes them), holding nothing. */
+function counter() {
+  const state = { bytes: 0, hash: createHash('sha256') };
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      state.bytes += chunk.length;
+      state.hash.update(chunk);
+      done();
+    },
+  });
+  return { state, sink };
+}
+
+let dir: string;
+let tree: string;
+const long = `${'a-rather-long-directory-name/'.repeat(5)}and-a-file-name-past-one-hundred-bytes.txt`;
+const longTarget = `../${'x'.repeat(120)}/target`;
+
+beforeAll(() => {
+  dir = tempDir('tar');
+  tree = join(dir, 'tree');
+  writeTree(tree, {
+    'src/lib/deep/module.js': 'export {};\n',
+    'src/index.js': 'import "./lib/deep/module.js";\n',
+    'empty/': '',
+    'bin/start': { mode: 0o755, data: '#!/bin/sh\nexec node src/index.js\n' },
+    'private.key': { mode: 0o600, data: 'secret' },
+    'docs/name with spaces – ünïcödé ✓.txt': 'utf-8 name',
+    [long]: 'long path',
+    'link-rel': { link: 'src/index.js' },
+    'link-abs': { link: '/etc/hostname' },
+    'link-long': { link: longTarget },
+    'locked/inside.txt': 'in a read-only directory',
+    'zero': '',
+  });
+  chmodSync(join(tree, 'locked'), 0o555);
+  // 50 MB of varied bytes, written in pieces.
+  const big = openSync(join(tree, 'big.bin'), 'w');
+  for (let i = 0; i < 50; i += 1) writeSync(big, createHash('sha512').update(String(i)).digest().toString('hex').repeat(8192).slice(0, 1 << 20));
+  closeSync(big);
+});
+afterAll(() => {
+  chmodSync(join(tree, 'locked'), 0o755);
+  removeDir(dir);
+});
+
+describe('tarStream', () => {
+  test('GNU tar extracts exactly the tree: types, modes, bytes, link targets; the size is known before streaming', async () => {
+    const source = await readUpload(tree, []);
+    const tar = tarStream(source, source.entries);
+    const { state, sink } = counter();
+    await pipeline(tar.stream(), sink);
+    expect(state.bytes).toBe(tar.size);
+    expect(tar.size % 512).toBe(0);
+
+    const out = join(dir, 'gnu');
+    mkdirSync(out);
+    await extract(tar.stream(), out);
+    const expected = describeTree(tree);
+    expect(expected['locked']).toBe('dir 555');
+    expect(expected[long]).toMatch(/^file 644 9 /);
+    expect(describeTree(out)).toEqual(expected);
+  });
+
+  (hasBusybox ? test : test.skip)('BusyBox tar extracts the same tree', async () => {
+    const source = await readUpload(tree, []);
+    const out = join(dir, 'busybox');
+    mkdirSync(out);
+    await extract(tarStream(source, source.entries).stream(), out, ['busybox', 'tar', '-xf', '-']);
+    expect(describeTree(out)).toEqual(describeTree(tree));
+  });
+
+  test('a delta stream plus the unchanged files copied gives the same tree as a full one', async () => {
+    const source = await readUpload(tree, []);
+    const previous = source.entries.filter((entry) => entry.path !== 'src/index.js').map((entry) => (entry.path === 'bin/start' ? { ...entry, mode: 0o644 } : entry));
+    const plan = planUpload(source, previous);
+    expect(plan.send.filter((entry) => entry.type === 'file').map((entry) => entry.path)).toEqual(['bin/start', 'src/index.js']);
+    const out = join(dir, 'delta');
+    mkdirSync(out);
+    const tar = tarStream(source, plan.send);
+    expect(tar.size).toBeLessThan(64 * 1024);
+    await extract(tar.stream(), out);
+    // What the host does for the rest: copy from the current release (here, the tree itself).
+    chmodSync(join(out, 'locked'), 0o755);
+    for (const entry of plan.unchanged) execFileSync('cp', ['-p', join(tree, entry.path), join(out, entry.path)]);
+    chmodSync(join(out, 'locked'), 0o555);
+    expect(describeTree(out)).toEqual(describeTree(tree));
+  });
+
+  test('inline members come first, from memory', async () => {
+    const source = await readUpload(tree, []);
+    const entries = source.entries.filter((entry) => entry.path === 'src/index.js' || entry.path === 'src');
+    const tar = tarStream(source, entries, [{ path: '.tagflip-unchanged', data: Buffer.from('a\0b\0') }]);
+    const out = join(dir, 'inline');
+    mkdirSync(out);
+    await extract(tar.stream(), out);
+    const listed = execFileSync('tar', ['-tf', '-'], { input: await collect(tar.stream()) }).toString().split('\n');
+    expect(listed.slice(0, 3)).toEqual(['.tagflip-unchanged', 'src/', 'src/index.js']);
+    expect(describeTree(out)['.tagflip-unchanged']).toBe(`file 600 4 ${createHash('sha256').update('a\0b\0').digest('hex')}`);
+  });
+
+  test('a file that changed size since it was hashed fails the stream, named', async () => {
+    const site = join(dir, 'changing');
+    writeTree(site, { 'grows.txt': 'short', 'shrinks.txt': 'a longer text' });
+    const source = await readUpload(site, []);
+    appendFileSync(join(site, 'grows.txt'), ' and longer');
+    const grows = source.entries.filter((entry) => entry.path === 'grows.txt');
+    await expect(collect(tarStream(source, grows).stream())).rejects.toThrow(new UploadError("'grows.txt' changed since it was read (5 bytes then, more than 5 now)", 'files left alone during the deploy'));
+    truncateSync(join(site, 'shrinks.txt'), 2);
+    const shrinks = source.entries.filter((entry) => entry.path === 'shrinks.txt');
+    await expect(collect(tarStream(source, shrinks).stream())).rejects.toThrow("'shrinks.txt' changed since it was read (13 bytes then, 2 now)");
+  });
+
+  test('from a .tar.gz: one pass in archive order, hard link copies included', async () => {
+    const archive = join(dir, 'site.tgz');
+    execFileSync('ln', ['-f', join(tree, 'src/index.js'), join(dir, 'hard.js')]);
+    execFileSync('tar', ['-czf', archive, '-C', tree, '.', '-C', dir, 'hard.js']);
+    const source = await readUpload(archive, []);
+    const out = join(dir, 'from-tgz');
+    mkdirSync(out);
+    await extract(tarStream(source, source.entries).stream(), out);
+    const expected = describeTree(tree);
+    expected['hard.js'] = expected['src/index.js'];
+    expect(describeTree(out)).toEqual(expected);
+  });
+
+  test('memory stays flat: hashing and streaming a 200 MB file grows RSS by less than 64 MB', async () => {
+    const site = join(dir, 'huge');
+    mkdirSync(site);
+    // Sparse: 200 MB to read, no disk used.
+    writeFileSync(join(site, 'huge.bin'), '');
+    truncateSync(join(site, 'huge.bin'), 200 * 1024 * 1024);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    try {
+      const source = await readUpload(site, []);
+      const tar = tarStream(source, source.entries);
+      const { state, sink } = counter();
+      await pipeline(tar.stream(), sink);
+      expect(state.bytes).toBe(tar.size);
+      expect(tar.size).toBeGreaterThan(200 * 1024 * 1024);
+    } finally {
+      clearInterval(sampler);
+    }
+    peak = Math.max(peak, process.memoryUsage().rss);
+    expect((peak - before) / 1024 / 1024).toBeLessThan(64);
+  });
+});
+
+async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

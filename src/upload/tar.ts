@@ -1,0 +1,146 @@
+/**
+ * The tar stream a host extracts: POSIX ustar headers, with a pax extended
+ * header only where ustar cannot say it (a name or link target longer than 100
+ * bytes or not plain ASCII, a file of 8 GiB or more). Its exact size is known
+ * before the first byte, so the wire can announce it; file bytes are streamed
+ * from the source and counted, so a file that changed since it was hashed fails
+ * the stream instead of shipping something else.
+ *
+ * Member order: directories first (made owner-writable so nothing below them is
+ * refused), then files in the order the source reads best, then symlinks, then
+ * the directories whose real mode is not owner-writable again, deepest first,
+ * with that mode. GNU tar and BusyBox tar both create a directory again over an
+ * existing one by setting its mode.
+ */
+import { Readable } from 'node:stream';
+import type { UploadEntry } from './content.js';
+import { UploadError } from './errors.js';
+import type { UploadSource } from './tree.js';
+
+const BLOCK = 512;
+const END = Buffer.alloc(2 * BLOCK);
+const MAX_OCTAL_SIZE = 0o77777777777;
+const PLAIN = /^[\x20-\x7e]*$/;
+
+/** A small member written from memory before the entries (e.g. a list the host script reads). */
+export interface InlineMember {
+  path: string;
+  data: Buffer;
+  mode?: number;
+}
+
+type Flag = '0' | '2' | '5' | 'x';
+
+const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
+
+function octal(block: Buffer, start: number, length: number, value: number): void {
+  if (value > 8 ** (length - 1) - 1) {
+    // GNU base-256: only for sizes; a pax `size` record says the same for strict readers.
+    block[start] = 0x80;
+    for (let i = length - 1, rest = value; i > 0; i -= 1, rest = Math.floor(rest / 256)) block[start + i] = rest % 256;
+    return;
+  }
+  block.write(`${value.toString(8).padStart(length - 1, '0')}\0`, start, length, 'latin1');
+}
+
+function ustar(name: string, flag: Flag, mode: number, size: number, mtime: number, linkname = ''): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  block.write(name, 0, 100, 'utf8');
+  octal(block, 100, 8, mode);
+  octal(block, 108, 8, 0);
+  octal(block, 116, 8, 0);
+  octal(block, 124, 12, size);
+  octal(block, 136, 12, mtime);
+  block.write(flag, 156, 1, 'latin1');
+  block.write(linkname, 157, 100, 'utf8');
+  block.write('ustar\x0000', 257, 8, 'latin1');
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  return block;
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(body) + 1;
+  while (`${length}`.length + Buffer.byteLength(body) !== length) length = `${length}`.length + Buffer.byteLength(body);
+  return `${length}${body}`;
+}
+
+/** What a ustar field can hold as it is, so a reader without pax support still gets something sensible. */
+const fits = (text: string) => PLAIN.test(text) && text.length <= 100;
+const fallback = (text: string) => text.replace(/[^\x20-\x7e]/g, '_').slice(-100);
+
+/** The header block(s) of one member: a pax header first when ustar cannot hold it. */
+function headerOf(path: string, flag: Flag, mode: number, size: number, mtime: number, linkname = ''): Buffer {
+  const records = [
+    fits(path) ? '' : paxRecord('path', path),
+    fits(linkname) ? '' : paxRecord('linkpath', linkname),
+    size > MAX_OCTAL_SIZE ? paxRecord('size', String(size)) : '',
+  ].join('');
+  const header = ustar(fits(path) ? path : fallback(path), flag, mode, size, mtime, fits(linkname) ? linkname : fallback(linkname));
+  if (records === '') return header;
+  const data = Buffer.from(records, 'utf8');
+  return Buffer.concat([ustar(`PaxHeaders/${fallback(path)}`.slice(0, 100), 'x', 0o644, data.length, mtime), data, Buffer.alloc(padding(data.length)), header]);
+}
+
+function changed(entry: UploadEntry, sent: number): UploadError {
+  const now = sent > entry.size ? `more than ${entry.size}` : `${sent}`;
+  return new UploadError(`'${entry.path}' changed since it was read (${entry.size} bytes then, ${now} now)`, 'files left alone during the deploy', entry.path);
+}
+
+/** A POSIX (pax) tar stream of `entries`, of exactly `size` bytes (known before streaming). */
+export function tarStream(source: UploadSource, entries: readonly UploadEntry[], inline: readonly InlineMember[] = []): { size: number; stream(): NodeJS.ReadableStream } {
+  const dirs = entries.filter((entry) => entry.type === 'dir');
+  const files = entries.filter((entry) => entry.type === 'file');
+  const symlinks = entries.filter((entry) => entry.type === 'symlink');
+  const lockedDirs = dirs.filter((entry) => (entry.mode & 0o700) !== 0o700).reverse();
+
+  const dirHeader = (entry: UploadEntry, mode: number, mtime: number) => headerOf(`${entry.path}/`, '5', mode, 0, mtime);
+  const fileHeader = (entry: UploadEntry, mtime: number) => headerOf(entry.path, '0', entry.mode, entry.size, mtime);
+  const symlinkHeader = (entry: UploadEntry, mtime: number) => headerOf(entry.path, '2', 0o777, 0, mtime, entry.target ?? '');
+
+  let size = END.length;
+  for (const { path, data, mode = 0o600 } of inline) size += headerOf(path, '0', mode, data.length, 0).length + data.length + padding(data.length);
+  for (const entry of dirs) size += dirHeader(entry, entry.mode, 0).length;
+  for (const entry of files) size += fileHeader(entry, 0).length + entry.size + padding(entry.size);
+  for (const entry of symlinks) size += symlinkHeader(entry, 0).length;
+  for (const entry of lockedDirs) size += dirHeader(entry, entry.mode, 0).length;
+
+  async function* members(): AsyncGenerator<Buffer> {
+    // Extracted files get the time of the upload, as a fresh checkout would.
+    const mtime = Math.floor(Date.now() / 1000);
+    for (const { path, data, mode = 0o600 } of inline) {
+      yield headerOf(path, '0', mode, data.length, mtime);
+      yield data;
+      yield Buffer.alloc(padding(data.length));
+    }
+    for (const entry of dirs) yield dirHeader(entry, entry.mode | 0o700, mtime);
+    let count = 0;
+    for await (const { entry, data } of source.openEach(files)) {
+      yield fileHeader(entry, mtime);
+      let sent = 0;
+      try {
+        for await (const chunk of data) {
+          sent += chunk.length;
+          if (sent > entry.size) throw changed(entry, sent);
+          yield chunk;
+        }
+      } catch (error) {
+        if (error instanceof UploadError) throw error;
+        const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        throw new UploadError(`'${entry.path}' cannot be read any more (${code})`, 'files left alone during the deploy', entry.path);
+      }
+      if (sent !== entry.size) throw changed(entry, sent);
+      yield Buffer.alloc(padding(entry.size));
+      count += 1;
+    }
+    if (count !== files.length) throw new Error(`the source gave ${count} of ${files.length} files`);
+    for (const entry of symlinks) yield symlinkHeader(entry, mtime);
+    for (const entry of lockedDirs) yield dirHeader(entry, entry.mode, mtime);
+    yield END;
+  }
+
+  return { size, stream: () => Readable.from(members(), { objectMode: false }) };
+}

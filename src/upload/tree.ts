@@ -1,0 +1,221 @@
+/**
+ * Reading the upload on the runner, once for all hosts: a directory (walked
+ * with lstat, symlinks never followed), an archive (see archive.ts) or a single
+ * file. Every regular file is hashed by streaming it; nothing is held in memory.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { inPool } from '../pool.js';
+import { readArchive } from './archive.js';
+import { type UploadEntry, contentListHash, sortEntries } from './content.js';
+import { UploadError } from './errors.js';
+import { compileExcludes } from './exclude.js';
+import { type Skipped, type SourceReader, inOrder } from './source.js';
+
+export { UploadError } from './errors.js';
+export type { Skipped } from './source.js';
+
+export interface UploadSource extends SourceReader {
+  /** Absolute path on the runner. */
+  root: string;
+  kind: 'dir' | 'archive' | 'file';
+  /** Sorted by path; what lands in releases/<tag>/. */
+  entries: UploadEntry[];
+  /** What is not transferred (setuid bits, devices, FIFOs, sockets); excluded paths are simply not listed. */
+  skipped: Skipped[];
+  /** contentListHash(entries). */
+  listHash: string;
+  /** Sum of the files' sizes. */
+  totalBytes: number;
+}
+
+const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
+const READABLE = 'files and directories the runner can read';
+const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
+/** Files hashed at once: enough to keep the disk and the thread pool busy on thousands of small files. */
+const HASH_PARALLEL = 8;
+const CHUNK = 1 << 18;
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+function unreadable(path: string, error: unknown): UploadError {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  const problem = code === 'ENOENT' ? 'disappeared while being read' : code === 'ELOOP' ? 'became a symlink while being read' : `cannot be read (${code})`;
+  return new UploadError(`'${path}' ${problem}`, READABLE, path);
+}
+
+/** SHA-256 and size of a file, read in chunks; the size must still be what lstat said. */
+async function hashFile(absolute: string, path: string, expectedSize: number): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    const handle = await open(absolute, NO_FOLLOW);
+    try {
+      const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize + 1)));
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+        size += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+  if (size !== expectedSize) throw new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
+  return { size, sha256: hash.digest('hex') };
+}
+
+function nameOf(raw: Buffer, directory: string): string {
+  const name = raw.toString('utf8');
+  if (!Buffer.from(name, 'utf8').equals(raw)) {
+    const shown = directory ? `${directory}/${raw.toString('latin1')}` : raw.toString('latin1');
+    throw new UploadError(`the name '${shown}' is not valid UTF-8`, 'file names in UTF-8', shown);
+  }
+  return name;
+}
+
+async function walkDirectory(root: string, excludes: readonly string[]) {
+  const excluded = compileExcludes(excludes);
+  const entries: UploadEntry[] = [];
+  const skipped: Skipped[] = [];
+  const files: { entry: UploadEntry; absolute: string }[] = [];
+  const pending = [''];
+  while (pending.length > 0) {
+    const directory = pending.pop()!;
+    const absoluteDir = join(root, directory);
+    let raw: Buffer[];
+    try {
+      raw = await readdir(absoluteDir, { encoding: 'buffer' });
+    } catch (error) {
+      throw unreadable(directory || '.', error);
+    }
+    const names = raw.map((name) => nameOf(name, directory));
+    const found = await Promise.all(
+      names.map(async (name) => {
+        const path = directory ? `${directory}/${name}` : name;
+        const absolute = join(absoluteDir, name);
+        try {
+          return { path, absolute, stats: await lstat(absolute) };
+        } catch (error) {
+          throw unreadable(path, error);
+        }
+      }),
+    );
+    for (const { path, absolute, stats } of found) {
+      if (excluded(path, stats.isDirectory())) continue;
+      const special = stats.mode & 0o7000;
+      if (special && (stats.isFile() || stats.isDirectory())) skipped.push({ path, why: 'setuid/setgid/sticky bits dropped' });
+      const mode = stats.mode & 0o777;
+      if (stats.isDirectory()) {
+        entries.push({ path, type: 'dir', mode, size: 0, sha256: '' });
+        pending.push(path);
+      } else if (stats.isSymbolicLink()) {
+        let target: string;
+        try {
+          target = await readlink(absolute);
+        } catch (error) {
+          throw unreadable(path, error);
+        }
+        entries.push({ path, type: 'symlink', mode: 0o777, size: 0, sha256: createHash('sha256').update(target).digest('hex'), target });
+      } else if (stats.isFile()) {
+        const entry: UploadEntry = { path, type: 'file', mode, size: stats.size, sha256: '' };
+        entries.push(entry);
+        files.push({ entry, absolute });
+      } else {
+        const kind = stats.isFIFO() ? 'FIFO' : stats.isSocket() ? 'socket' : 'device file';
+        skipped.push({ path, why: `${kind}: not transferred` });
+      }
+    }
+  }
+  await inPool(files, HASH_PARALLEL, async ({ entry, absolute }) => {
+    Object.assign(entry, await hashFile(absolute, entry.path, entry.size));
+  });
+  return { entries, skipped };
+}
+
+async function* chunksOf(absolute: string, expectedSize: number): AsyncGenerator<Buffer> {
+  // O_NOFOLLOW: a file swapped for a symlink since it was hashed is not followed out of the tree.
+  const handle = await open(absolute, NO_FOLLOW);
+  try {
+    for (let read = 0; ; ) {
+      // A fresh buffer per chunk (the consumer may still hold the previous one),
+      // no larger than what is left, plus one byte to see a file that grew.
+      const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize - read + 1)));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      read += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function fileReader(absoluteOf: (entry: UploadEntry) => string): SourceReader {
+  const open = (entry: UploadEntry): NodeJS.ReadableStream => Readable.from(chunksOf(absoluteOf(entry), entry.size), { objectMode: false });
+  return { open, openEach: inOrder(open) };
+}
+
+function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[], skipped: Skipped[], reader: SourceReader): UploadSource {
+  sortEntries(entries);
+  return {
+    root,
+    kind,
+    entries,
+    skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    listHash: contentListHash(entries),
+    totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
+    open: reader.open,
+    openEach: reader.openEach,
+  };
+}
+
+/**
+ * Read and hash the upload once, for every host. `path` is absolute, or relative
+ * to the working directory. Throws UploadError (the input named) when the path
+ * is missing, empty, unreadable, or an archive with a hostile member.
+ */
+export async function readUpload(path: string, excludes: readonly string[]): Promise<UploadSource> {
+  const root = resolve(path);
+  let stats;
+  try {
+    stats = await stat(root);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${code ?? String(error)})`;
+    throw new UploadError(`'${path}' ${problem}`, UPLOAD_FORM);
+  }
+
+  if (stats.isDirectory()) {
+    const { entries, skipped } = await walkDirectory(root, excludes);
+    if (entries.length === 0) {
+      const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
+      throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
+    }
+    return source(root, 'dir', entries, skipped, fileReader((entry) => join(root, entry.path)));
+  }
+  if (!stats.isFile()) throw new UploadError(`'${path}' is neither a directory nor a regular file`, UPLOAD_FORM);
+
+  if (ARCHIVE_NAME.test(root)) {
+    let archive;
+    try {
+      archive = await readArchive(root, excludes);
+    } catch (error) {
+      if (error instanceof UploadError) throw error;
+      throw unreadable(path, error);
+    }
+    if (archive.entries.length === 0) throw new UploadError(`archive '${path}' has nothing to upload (no members${excludes.length ? ' left after upload-exclude' : ''})`, UPLOAD_FORM);
+    return source(root, 'archive', archive.entries, archive.skipped, archive.reader);
+  }
+
+  const name = basename(root);
+  const skipped: Skipped[] = stats.mode & 0o7000 ? [{ path: name, why: 'setuid/setgid/sticky bits dropped' }] : [];
+  const entry: UploadEntry = { path: name, type: 'file', mode: stats.mode & 0o777, size: stats.size, sha256: '' };
+  Object.assign(entry, await hashFile(root, name, stats.size));
+  return source(root, 'file', [entry], skipped, fileReader(() => root));
+}

@@ -52,6 +52,8 @@ function expectedSsh(): Settings {
     release: 'v3.0',
     repository: '',
     ref: 'v3.0',
+    upload: '',
+    uploadExclude: [],
     build: '',
     sharedDirs: [],
     sharedFiles: [],

@@ -66,7 +66,7 @@ function runContext(env: NodeJS.ProcessEnv): RunContext {
     env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
       ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
       : '';
-  return { refType: env.GITHUB_REF_TYPE, refName: env.GITHUB_REF_NAME, actor: env.GITHUB_ACTOR, runUrl };
+  return { refType: env.GITHUB_REF_TYPE, refName: env.GITHUB_REF_NAME, actor: env.GITHUB_ACTOR, runUrl, workspace: env.GITHUB_WORKSPACE || process.cwd() };
 }
 
 /** The GitHub Action: inputs → settings → run → outputs and job summary. */

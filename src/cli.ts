@@ -235,6 +235,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       refType: io.env.GITHUB_REF_TYPE,
       refName: io.env.GITHUB_REF_NAME,
       actor: io.env.GITHUB_ACTOR || io.env.USER || loginName(),
+      workspace: process.cwd(),
     });
     const logger = maskingLogger(cliLogger(io), secrets);
     abortOnSignals(logger, (code) => process.exit(code));

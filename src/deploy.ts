@@ -11,6 +11,9 @@ import { inPool } from './pool.js';
 import type { HostResult } from './result.js';
 import { type FlipRecords, renderBuildScript, renderDiscardScript, renderFlipScript } from './scripts.js';
 import type { Settings } from './settings.js';
+import { InputError } from './errors.js';
+import { TransferProgress, describeTransfer, prepareTransfer } from './transfer.js';
+import { type UploadSource, readUpload } from './upload/tree.js';
 
 /** Deploy one release to one host (a fleet of one). */
 export async function deployToHost(settings: Settings, deps: HostDependencies): Promise<HostResult> {
@@ -22,16 +25,34 @@ export async function deployToHost(settings: Settings, deps: HostDependencies): 
  * Deploy to every host of the step: all build (phases 1–8), then all flip, or
  * none does (9–11). A failing `activate` or `verify` flips every host back.
  */
-export function deployFleet(settings: Settings, members: HostDependencies[], logger: Logger): Promise<HostResult[]> {
+export async function deployFleet(settings: Settings, members: HostDependencies[], logger: Logger): Promise<HostResult[]> {
+  const source = settings.upload ? await readSource(settings, logger) : null;
   return runFleet(settings, members, logger, {
     command: 'deploy',
-    prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member)))),
+    prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member, source)))),
     afterHookFailure: 'flip back',
   });
 }
 
+/**
+ * Read and hash the upload once for every host, before any connection: a
+ * missing, empty or unreadable upload is a bad input.
+ */
+async function readSource(settings: Settings, logger: Logger): Promise<UploadSource> {
+  let source: UploadSource;
+  try {
+    source = await readUpload(settings.upload, settings.uploadExclude);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError('upload', `cannot read ${settings.upload}: ${(error as Error).message}`, 'a readable directory, archive or file on the runner');
+  }
+  source.skipped.forEach(({ path, why }) => logger.info(`upload: left out ${path}: ${why}`));
+  logger.info(`upload: ${source.entries.length} entries, ${(source.totalBytes / 1e6).toFixed(1)} MB in ${source.root} (content list ${source.listHash.slice(0, 12)})`);
+  return source;
+}
+
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
-async function prepare(settings: Settings, member: FleetHost): Promise<void> {
+async function prepare(settings: Settings, member: FleetHost, source: UploadSource | null): Promise<void> {
   const { logger } = member.deps;
   const now = member.deps.now ?? (() => new Date());
   const host = await HostSession.start(member.deps.transport, logger, settings);
@@ -51,7 +72,9 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
     return;
   }
   const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
-  const build = plan.action === 'build' ? renderBuildScript(context, building) : null;
+  // Each host gets only what its current release lacks.
+  const transfer = source && plan.action === 'build' ? prepareTransfer(source, facts.currentContent, plan.previousRelease) : null;
+  const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
   let active: Manifest;
   let dataTarget: string;
   const warnings: string[] = [];
@@ -60,12 +83,15 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
     dataTarget = settings.migrate ? plan.release : '';
     if (!settings.dryRun) {
       const buildStarted = Date.now();
+      const progress = transfer ? new TransferProgress(logger, host.host, transfer) : null;
+      const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent: number) => progress.update(sent) } : undefined;
       try {
-        const lines = await host.run('build', build, settings.commandTimeout * 2);
+        const lines = await host.run('build', build, settings.commandTimeout * 2, { data, onControl: (line) => line.kind === 'received' && progress?.finish() });
         const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
         active = { ...active, finished, commit };
       } finally {
         member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
+        if (progress) member.result.uploadBytes = progress.sent;
       }
     }
   } else {
@@ -97,6 +123,7 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
   };
   if (settings.dryRun) {
     const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+    if (transfer) logger.info(`${host.host}: dry run: would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`);
     const flip = renderFlipScript(context, records);
     showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
     member.stage = 'done';

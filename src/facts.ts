@@ -1,6 +1,7 @@
 import { RELEASE_NAME } from './names.js';
 import { type HistoryEntry, type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from './manifest.js';
 import type { ControlLine } from './session.js';
+import { type UploadEntry, parseContentList } from './upload/content.js';
 
 /** What the preflight/facts phase learnt about a host. */
 export interface HostFacts {
@@ -30,6 +31,12 @@ export interface HostFacts {
   history: HistoryEntry[];
   /** Who holds the lock (status only: a deploy holds it itself). */
   lockHolder: LockHolder | null;
+  /**
+   * With upload: the content list of the current release, without the entries
+   * that changed on the host since it was written (those are sent again).
+   * null when the current release was not uploaded (everything is sent).
+   */
+  currentContent: UploadEntry[] | null;
   /** Preflight checks that failed: what is missing and what to do. */
   problems: { check: string; message: string }[];
 }
@@ -52,9 +59,14 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
     manifests: new Map(),
     history: [],
     lockHolder: null,
+    currentContent: null,
     problems: [],
   };
+  const listed: string[] = [];
+  let changed: Set<string> | null = null;
   for (const line of lines) {
+    if (line.kind === 'content-list') listed.push(line.rest);
+    if (line.kind === 'content-changed') changed = new Set(Buffer.from(line.rest, 'base64').toString('utf8').split('\0').filter(Boolean));
     if (line.kind === 'problem') {
       facts.problems.push({ check: line.args[0] ?? '', message: line.args.slice(1).join(' ') });
     } else if (line.kind === 'manifest') {
@@ -81,6 +93,11 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
         facts.currentRelease = releaseOfLink(text);
       }
     }
+  }
+  // Without the list of what changed since, the list is not to be trusted.
+  if (changed) {
+    const stale = changed;
+    facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => !stale.has(entry.path));
   }
   return facts;
 }

@@ -15,6 +15,7 @@ const CLIENT_GRACE_SECONDS = 60;
 const REMEDIES: Record<string, string> = {
   prepare: 'check that deploy-path is writable by the deploy user',
   source: 'check repository and ref, and that the host can fetch the repository (deploy key, network)',
+  upload: 'check the free space in deploy-path on the host, and the connection; current was not touched and the failed release was removed',
   build: 'fix the build and deploy again; current was not touched and the failed release was removed',
   flip: 'check the permissions of deploy-path',
   prune: 'check the permissions of deploy-path/releases',
@@ -63,6 +64,7 @@ export class HostSession {
       previousRelease,
       repository: settings.command === 'deploy' ? settings.repository : '',
       ref: settings.ref,
+      upload: settings.command === 'deploy' && settings.upload !== '',
       build: settings.build,
       sharedDirs: settings.command === 'deploy' ? settings.sharedDirs : [],
       sharedFiles: settings.command === 'deploy' ? settings.sharedFiles : [],
@@ -169,7 +171,7 @@ export class HostSession {
     phase: string,
     script: RenderedScript,
     timeoutSeconds: number,
-    options: { scope?: 'subshell' | 'session'; onControl?: (line: ControlLine) => void } = {},
+    options: { scope?: 'subshell' | 'session'; onControl?: (line: ControlLine) => void; data?: PhaseData } = {},
   ): Promise<ControlLine[]> {
     this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
     let step = phase;
@@ -181,6 +183,9 @@ export class HostSession {
       grouped = true;
     };
     const deadline = new Deadline(timeoutSeconds + CLIENT_GRACE_SECONDS);
+    // The data goes only once the host asks for it (session.ts); a failure to send shows on the host as input that ended early.
+    let sending: Promise<unknown> = Promise.resolve();
+    const { data } = options;
     try {
       const { status, control } = await deadline.race(
         this.session.run(
@@ -199,14 +204,19 @@ export class HostSession {
                 this.logger.info(`${this.host}: ${line.rest}`);
               } else if (line.kind === 'warning') {
                 this.logger.warning(`${this.host}: ${line.rest}`);
+              } else if (line.kind === 'receive' && data) {
+                sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).catch((error: Error) => {
+                  this.logger.debug(`${this.host}: sending the upload stopped: ${error.message}`);
+                });
               }
               options.onControl?.(line);
             },
           },
-          { scope: options.scope },
+          { scope: options.scope, input: data !== undefined },
         ),
         () => this.session.end(),
       );
+      await sending;
       const failure = control.find((line) => line.kind === 'error');
       if (failure) {
         const [failedStep = step, code = '1', ...message] = failure.args;
@@ -236,6 +246,12 @@ export class HostSession {
     await this.session.exited(2000);
     await this.transport.close();
   }
+}
+
+/** Bytes a phase asks for with `receive <n>`, sent on the session's stdin. */
+export interface PhaseData {
+  stream(): NodeJS.ReadableStream;
+  progress?: (sent: number) => void;
 }
 
 /** Turn any failure into one that names the host and the phase. */

@@ -40,6 +40,8 @@ export interface HostResult {
   buildSeconds: number;
   totalSeconds: number;
   error: string;
+  /** With upload: the bytes sent to this host (only what changed, plus the lists). */
+  uploadBytes?: number;
   /** Releases removed by retention during this run. */
   removed?: string[];
   /** With command: status. */
@@ -88,8 +90,11 @@ export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
 /** The job summary: one Markdown table, one row per host. */
 export function renderSummary(result: RunResult, title: string): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ') || '–';
+  // A column for the bytes sent only when something was uploaded.
+  const uploaded = result.hosts.some((host) => host.uploadBytes !== undefined);
+  const sent = (host: HostResult) => (uploaded ? [host.uploadBytes === undefined ? '' : `${(host.uploadBytes / 1e6).toFixed(1)} MB`] : []);
   const rows = result.hosts.map((host) =>
-    [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, `${host.totalSeconds.toFixed(1)} s`, host.error]
+    [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, host.error]
       .map(cell)
       .join(' | '),
   );
@@ -97,8 +102,8 @@ export function renderSummary(result: RunResult, title: string): string {
   return [
     `### ${title}: ${result.status}${attention.length > 0 ? ` (NEEDS ATTENTION: ${attention.join(', ')})` : ''}`,
     '',
-    '| host | status | release | previous | build | total | error |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    `| host | status | release | previous | build |${uploaded ? ' sent |' : ''} total | error |`,
+    `| --- | --- | --- | --- | --- |${uploaded ? ' --- |' : ''} --- | --- |`,
     ...rows.map((row) => `| ${row} |`),
     '',
     ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${host.attention.replace(/\n/g, ' ')}\n`] : [])),
@@ -119,6 +124,7 @@ export function hostsOutput(hosts: readonly HostResult[]): string {
       'previous-data-release': host.previousDataRelease,
       'build-seconds': Math.round(host.buildSeconds * 10) / 10,
       'total-seconds': Math.round(host.totalSeconds * 10) / 10,
+      ...(host.uploadBytes !== undefined ? { 'upload-bytes': host.uploadBytes } : {}),
       error: host.error,
       ...(host.attention ? { attention: host.attention } : {}),
       ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),

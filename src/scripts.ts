@@ -23,6 +23,8 @@ export interface ScriptContext {
   previousRelease: string;
   repository: string;
   ref: string;
+  /** Files come from the runner (upload): the facts then include the current release's content list. */
+  upload?: boolean;
   build: string;
   sharedDirs: readonly string[];
   sharedFiles: readonly string[];
@@ -203,6 +205,11 @@ if [ -n "$tf_repository" ]; then
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
   done
 fi
+if [ -n "$tf_upload" ]; then
+  for tf_tool in tar head xargs find base64; do
+    command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but upload is set; install GNU tar, coreutils and findutils on the host"
+  done
+fi
 # Another user who can write in deploy-path or .tagflip could plant a file or a
 # link where tagflip writes, or swap a release: refuse that. root may own
 # deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
@@ -287,6 +294,27 @@ if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/n
 fi`;
 
 /**
+ * With upload: the content list of the current release, if it was uploaded,
+ * and what in it changed since it was written (rewritten in place by a build,
+ * replaced, removed), so that the runner sends those again instead of letting
+ * the host copy them. .paths (the regular files, NUL-separated) was written
+ * last when the files were in place: anything whose inode changed after it did
+ * (find -cnewer, which no tool can fake) changed since.
+ */
+const CONTENT_FACTS_BODY = `tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
+tf_name=\${tf_link#releases/}
+tf_name=\${tf_name%/}
+tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
+tf_paths=$tf_deploy_path/.tagflip/releases/$tf_name.paths
+if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_paths" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
+  tf_changed=$(
+    cd "$tf_deploy_path/releases/$tf_name" &&
+      { find . -mindepth 1 -cnewer "$tf_paths" -printf '%P\\0'
+        xargs -0 -r sh -c 'for p; do if [ ! -f "$p" ] || [ -L "$p" ]; then printf "%s\\0" "$p"; fi; done' sh < "$tf_paths"; } | base64 -w 0
+  ) && tf_say content-changed "$tf_changed" && sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
+fi`;
+
+/**
  * The first round trip, run in the session shell itself (scope 'session'):
  * start the watchdog, check the host (preflight), take the deploy lock, read
  * the facts. Preflight and facts run in subshells; only the lock's file
@@ -368,6 +396,7 @@ if { [ "$tf_ready" -eq 0 ] && [ "$tf_lock" != yes ]; } || [ "$tf_locked" = yes ]
   (
 ${PRELUDE}
 ${FACTS_BODY}
+${CONTENT_FACTS_BODY}
   ) 9>&- 2>&1
 fi`;
 
@@ -383,6 +412,7 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
   const assignments = [
     ...commonAssignments(context),
     { name: 'tf_repository', value: context.repository },
+    { name: 'tf_upload', value: context.upload ? 'yes' : '' },
     { name: 'tf_lock', value: options.lock },
     { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
     { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
@@ -394,7 +424,66 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
 /** Sent as the session ends: stop the watchdog at once instead of at its next ping. */
 export const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
 
+/**
+ * The upload step of the build phase (SPEC step 6, upload). The session's
+ * stdin is fd 8 here (session.ts, sendData): the host asks for exactly
+ * tf_upload_bytes, sent as four sections, each read with head -c: the files
+ * unchanged since the current release (NUL-separated paths), a tar of what
+ * changed, the paths of all regular files (NUL-separated), and the content
+ * list. Every byte is read whatever fails, so that none is left for the shell
+ * to run; a failure is reported once all are read. The unchanged files are
+ * copied (reflinked where the file system can), never hard-linked: the
+ * current release stays as it was whatever the new build does to its copy.
+ * The content list is written only when the last section arrived whole, and
+ * .paths last of all (the facts compare inode change times against it).
+ */
+const UPLOAD_STEP = `  tf_step upload
+  tf_upload_error=''
+  tf_incoming=$tf_content_list.incoming
+  # Feed exactly $1 bytes of the input to the command that follows; drain what it leaves.
+  tf_take() {
+    tf_count=$1
+    shift
+    if [ -n "$tf_upload_error" ]; then set -- tf_discard; fi
+    head -c "$tf_count" <&8 | { "$@"; tf_took=$?; cat > /dev/null; exit "$tf_took"; }
+  }
+  tf_discard() { cat > /dev/null; }
+  tf_save() { cat > "$1"; }
+  tf_failed() { if [ -z "$tf_upload_error" ]; then tf_upload_error=$1; fi; }
+  tf_say receive "$tf_upload_bytes"
+  tf_take "$tf_unchanged_bytes" tf_save "$tf_incoming.unchanged" || tf_failed "cannot write $tf_incoming.unchanged"
+  if [ -z "$tf_upload_error" ] && [ -s "$tf_incoming.unchanged" ]; then
+    (cd "$tf_deploy_path/releases/$tf_upload_from" && xargs -0 cp --parents -p --reflink=auto -t "$tf_release_path" --) < "$tf_incoming.unchanged" ||
+      tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
+  fi
+  tf_take "$tf_tar_bytes" tar -x -f - -C "$tf_release_path" --no-same-owner -p
+  tf_status=$?
+  if [ "$tf_status" -eq 153 ]; then
+    tf_failed "the upload exceeded the file size limit (SIGXFSZ, ulimit -f): the host is out of space for it"
+  elif [ "$tf_status" -ne 0 ]; then
+    tf_failed "unpacking the upload into $tf_release_path failed (tar exited with status $tf_status)"
+  fi
+  tf_take "$tf_paths_bytes" tf_save "$tf_incoming.paths" || tf_failed "cannot write $tf_incoming.paths"
+  tf_take "$tf_list_bytes" tf_save "$tf_incoming" || tf_failed "cannot write $tf_incoming"
+  exec 8<&-
+  if [ -z "$tf_upload_error" ] && [ "$(wc -c < "$tf_incoming")" -ne "$tf_list_bytes" ]; then
+    tf_failed "the upload ended early: the connection was lost"
+  fi
+  rm -f -- "$tf_incoming.unchanged"
+  if [ -n "$tf_upload_error" ]; then
+    rm -f -- "$tf_incoming" "$tf_incoming.paths"
+    if [ ! -w "$tf_release_path" ] || [ "$(df -P -- "$tf_release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
+      tf_upload_error="$tf_upload_error; the host is out of disk space"
+    fi
+    tf_abort 1 "$tf_upload_error"
+  fi
+  mv -f -- "$tf_incoming" "$tf_content_list" && mv -f -- "$tf_incoming.paths" "$tf_content_paths" ||
+    tf_abort 1 "cannot write $tf_content_list"
+  tf_say received`;
+
 const BUILD_BODY = `tf_data_copy=''
+tf_content_list=$tf_deploy_path/.tagflip/releases/$tf_release.files
+tf_content_paths=$tf_deploy_path/.tagflip/releases/$tf_release.paths
 # Remove what this build made (never what is live) and record it as failed, with
 # the step, the exit code and the reason. This also runs when the client has
 # gone (the lock is still held), so the host's records tell what happened.
@@ -404,7 +493,7 @@ tf_abort() {
   if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
   tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
-  if [ "\${tf_current%/}" != "releases/$tf_release" ]; then rm -rf -- "$tf_release_path"; fi
+  if [ "\${tf_current%/}" != "releases/$tf_release" ]; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_paths"; fi
   if [ -n "$tf_data_copy" ]; then
     tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
     if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
@@ -424,6 +513,8 @@ if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
   rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove the incomplete $tf_release_path"
 fi
 mkdir -- "$tf_release_path" || tf_fail 1 "cannot create $tf_release_path"
+# A content list left by an earlier build of this name must not describe this one.
+rm -f -- "$tf_content_list" "$tf_content_paths" || tf_fail 1 "cannot remove $tf_content_list"
 tf_write "$tf_manifest_path" "$tf_manifest_building" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_step source
 if [ -n "$tf_repository" ]; then
@@ -446,6 +537,8 @@ if [ -n "$tf_repository" ]; then
     tar -x -f "$tf_archive" -C "$tf_release_path" && rm -f -- "$tf_archive" ||
     tf_abort 1 "exporting $tf_ref into $tf_release_path failed"
   tf_say commit "$tf_commit"
+elif [ -n "$tf_upload_bytes" ]; then
+${UPLOAD_STEP}
 fi
 if [ -n "$tf_shared_dirs$tf_shared_files" ]; then
   tf_step shared
@@ -540,11 +633,22 @@ if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_say ready "$(tf_now)" "$tf_commit"`;
 
+
 /**
  * Phase 5–8: create the release, export the source, run build; mark the
  * release ready, or remove it and mark it failed.
  */
-export function renderBuildScript(context: ScriptContext, building: Manifest): RenderedScript {
+/** An upload's stream, as the build script reads it: the size of each section (transfer.ts), and where unchanged files are copied from. */
+export interface UploadSections {
+  unchanged: number;
+  tar: number;
+  paths: number;
+  list: number;
+  /** The current release, holding the unchanged files ('' when none are). */
+  from: string;
+}
+
+export function renderBuildScript(context: ScriptContext, building: Manifest, upload: UploadSections | null = null): RenderedScript {
   const ready: Manifest = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
   const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP, reason: REASON };
   const history = historyEntry(context, 'deploy', 'failed');
@@ -553,6 +657,7 @@ export function renderBuildScript(context: ScriptContext, building: Manifest): R
       ...commonAssignments(context),
       { name: 'tf_repository', value: context.repository },
       { name: 'tf_ref', value: context.ref },
+      ...uploadAssignments(upload),
       { name: 'tf_build', value: context.build },
       { name: 'tf_command_timeout', value: String(context.commandTimeout) },
       { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
@@ -566,6 +671,18 @@ export function renderBuildScript(context: ScriptContext, building: Manifest): R
     ],
     BUILD_BODY,
   );
+}
+
+function uploadAssignments(upload: UploadSections | null): Assignment[] {
+  if (!upload) return [{ name: 'tf_upload_bytes', value: '' }];
+  return [
+    { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.paths + upload.list) },
+    { name: 'tf_unchanged_bytes', value: String(upload.unchanged) },
+    { name: 'tf_tar_bytes', value: String(upload.tar) },
+    { name: 'tf_paths_bytes', value: String(upload.paths) },
+    { name: 'tf_list_bytes', value: String(upload.list) },
+    { name: 'tf_upload_from', value: upload.from },
+  ];
 }
 
 const FLIP_BODY = `tf_step flip
@@ -674,7 +791,8 @@ for tf_name in $tf_prune; do
   else
     tf_say removed-record "$tf_name"
   fi
-  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" || tf_fail 1 "cannot remove the record of $tf_name"
+  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" "$tf_deploy_path/.tagflip/releases/$tf_name.files" \\
+    "$tf_deploy_path/.tagflip/releases/$tf_name.paths" || tf_fail 1 "cannot remove the record of $tf_name"
 done
 for tf_name in $tf_prune_data; do
   rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
@@ -735,7 +853,8 @@ const DISCARD_BODY = `tf_step discard
 if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
   tf_fail 1 "releases/$tf_release is current; it is not discarded"
 fi
-rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove $tf_release_path"
+rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.paths" ||
+  tf_fail 1 "cannot remove $tf_release_path"
 if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_path/releases/$tf_data_copy"; fi
 tf_write "$tf_manifest_path" "$tf_manifest_failed" && tf_append_history "$tf_history_failed" ||
   tf_fail 1 "cannot write $tf_manifest_path"`;

@@ -44,6 +44,12 @@ export interface RunOptions {
    * watchdog.
    */
   scope?: 'subshell' | 'session';
+  /**
+   * The phase reads data that follows it on the session's stdin (sendData): it
+   * gets that stdin as fd 8. Every other phase has none, so nothing it runs can
+   * swallow the next phase.
+   */
+  input?: boolean;
 }
 
 interface Waiter {
@@ -72,11 +78,22 @@ interface Waiter {
  *   (each marked), and no piece of a cut line is ever read as a control line
  *   (tagflip's own are far shorter); so the client holds at most one line's
  *   cap per stream, whatever a hook prints.
+ * Data (an upload) travels on the same stdin, but only when the host asks for
+ * it: sh reads ahead on its input, so bytes sent along with a script could be
+ * swallowed by the shell, or run as commands. A phase run with `input` reads
+ * fd 8 (the session's stdin); it prints `<tag> receive <n>` once the shell is
+ * busy running it, and only then does the client send exactly n bytes
+ * (sendData), which the phase reads with `head -c n` (GNU head reads no more
+ * than it is asked for). The phase must read all n bytes whatever happens
+ * (it drains what it cannot use), and nothing may be pipelined behind it. If
+ * the client cannot send all n, it closes stdin: the phase sees the input end
+ * short and fails, and the shell exits.
  */
 export class RemoteSession {
   private readonly waiters: Waiter[] = [];
   private ended: Error | null = null;
   private readonly stdout: TaggedLines;
+  private readonly drainWaiters = new Set<(error: Error) => void>();
 
   private constructor(
     private readonly channel: ShellChannel,
@@ -118,9 +135,56 @@ export class RemoteSession {
     // after it) and stderr, where the watchdog it starts must ping.
     // A marker that cannot be written means nobody is listening any more: the
     // shell then exits (releasing the lock) instead of running what it was sent next.
-    const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', ') </dev/null 2>&1 9>&-'];
+    // fd 8 is set up before stdin is replaced: redirections apply left to right.
+    const input = options.input ? '8<&0 ' : '';
+    const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', `) ${input}</dev/null 2>&1 9>&-`];
     this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?" || exit 1\n`);
     return done.then((status) => ({ status, control }));
+  }
+
+  /**
+   * Send exactly `size` bytes of `data` on stdin, for a phase (run with `input`)
+   * that asked for them with `receive <size>`. Respects backpressure, so
+   * memory stays flat however large the data. Resolves with the bytes sent;
+   * rejects if the session ends first, or the data is not `size` bytes long
+   * (stdin is then closed, so the host sees its input end and fails the phase).
+   */
+  async sendData(size: number, data: NodeJS.ReadableStream, onProgress?: (sent: number) => void): Promise<number> {
+    if (this.ended) throw this.ended;
+    const stdin = this.channel.stdin;
+    let sent = 0;
+    try {
+      for await (const chunk of data) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        if (this.ended) throw this.ended;
+        if (sent + bytes.length > size) throw new Error(`the data is longer than the ${size} bytes announced`);
+        sent += bytes.length;
+        if (!stdin.write(bytes)) await this.drained();
+        onProgress?.(sent);
+      }
+      if (sent !== size) throw new Error(`the data ended after ${sent} of the ${size} bytes announced`);
+      return sent;
+    } catch (error) {
+      if (!this.ended) stdin.end();
+      (data as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      throw error;
+    }
+  }
+
+  /** Resolves when stdin can take more; rejects if the session ends first. */
+  private drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const stdin = this.channel.stdin;
+      const done = (error?: Error) => {
+        stdin.off('drain', onDrain);
+        this.drainWaiters.delete(done);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onDrain = () => done();
+      stdin.once('drain', onDrain);
+      this.drainWaiters.add(done);
+    });
   }
 
   /** Send a last script (no answer awaited) and close stdin: the remote shell then exits. */
@@ -159,6 +223,7 @@ export class RemoteSession {
   private fail(error: Error): void {
     if (this.ended) return;
     this.ended = error;
+    [...this.drainWaiters].forEach((done) => done(error));
     this.waiters.splice(0).forEach((waiter) => waiter.reject(error));
   }
 }

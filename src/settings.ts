@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import { InputError } from './errors.js';
 import ssh2 from 'ssh2';
 import { type HostFingerprint, type KnownHostEntry, canonicalHost, fingerprintsFor, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
@@ -14,6 +15,8 @@ export interface RunContext {
   refName?: string;
   actor?: string;
   runUrl?: string;
+  /** What a relative `upload` is relative to: GITHUB_WORKSPACE in the action, the working directory in the CLI. */
+  workspace?: string;
 }
 
 export type HostTarget =
@@ -50,6 +53,10 @@ export interface Settings {
   release: string;
   repository: string;
   ref: string;
+  /** Absolute path on the runner of the tree or file to ship ('' for none); read by readUpload before connecting. */
+  upload: string;
+  /** gitignore-style lines left out of the upload (.git/ always is). */
+  uploadExclude: string[];
   build: string;
   /** Paths inside each release that live in shared/ instead (SPEC step 7). */
   sharedDirs: string[];
@@ -89,6 +96,8 @@ export const INPUT_NAMES = [
   'release',
   'repository',
   'ref',
+  'upload',
+  'upload-exclude',
   'build',
   'shared-dirs',
   'shared-files',
@@ -171,6 +180,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
   const repository = parseRepository(get('repository'));
   const ref = command === 'deploy' ? parseRef(get('ref') || release) : '';
+  const upload = command === 'deploy' ? parseUpload(get('upload'), repository, context.workspace) : '';
 
   const deployPath = parseDeployPath(get('deploy-path'));
   const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
@@ -190,6 +200,8 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     release,
     repository,
     ref,
+    upload,
+    uploadExclude: upload ? parseUploadExclude(raw['upload-exclude'] ?? '') : [],
     build: parseScript('build', raw['build'] ?? ''),
     sharedDirs: shared.dirs,
     sharedFiles: shared.files,
@@ -424,6 +436,30 @@ export function parseRepository(value: string): string {
   const slash = value.indexOf('/');
   if (colon > 0 && (slash < 0 || colon < slash) && value.slice(colon + 1) !== '') return value;
   throw new InputError('repository', `'${printable(value)}' is a relative path, which the host would resolve against an unknown directory`, expected);
+}
+
+/**
+ * upload: a path on the runner, resolved against the workspace. Whether it
+ * exists and has something in it is checked by readUpload, still before any
+ * connection.
+ */
+export function parseUpload(value: string, repository: string, workspace = process.cwd()): string {
+  if (!value) return '';
+  const expected = "a directory or file on the runner, relative to the workspace (e.g. 'dist/' or 'site.tar.gz') or absolute";
+  if (repository) {
+    throw new InputError('upload', `is set together with repository (${printable(repository)}); a release has one source`, 'either upload (files from the runner) or repository (fetched by each host), not both');
+  }
+  if (value.includes('\0') || CONTROL.test(value)) throw new InputError('upload', `'${printable(value)}' has a control character`, expected);
+  return isAbsolute(value) ? resolve(value) : resolve(workspace, value);
+}
+
+/** upload-exclude: gitignore-style lines; blank lines and # comments are skipped. */
+function parseUploadExclude(value: string): string[] {
+  const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
+  for (const line of lines) {
+    if (CONTROL.test(line)) throw new InputError('upload-exclude', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'node_modules/' or '*.log'");
+  }
+  return lines;
 }
 
 export function parseRef(value: string): string {

@@ -40,6 +40,11 @@ export interface StartSshdOptions {
    * `.pub` line; `privateKey` the OpenSSH private key text, returned as `privateKey`.
    */
   clientKey?: { privateKey: string; publicKey: string };
+  /**
+   * RLIMIT_FSIZE in bytes for sshd and everything its sessions run (as `ulimit -f`
+   * would set it): a host that is out of space for files larger than this.
+   */
+  fileSizeLimit?: number;
 }
 
 export interface TestSshd {
@@ -138,7 +143,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     const hostKeyFingerprints = await Promise.all(hostKeyFiles.map((f) => fingerprint(`${f}.pub`)));
 
     const configPath = key('sshd_config');
-    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys, bindMount);
+    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys, bindMount, options.fileSizeLimit);
     const { port, child } = server;
 
     const knownHostsLine = (pubFile: string) => {
@@ -218,6 +223,7 @@ async function launch(
   hostKeyFiles: string[],
   authorizedKeys: string,
   bindMount: StartSshdOptions['bindMount'],
+  fileSizeLimit?: number,
 ): Promise<Launched> {
   const maxAttempts = 3;
   for (let attempt = 1; ; attempt++) {
@@ -247,7 +253,8 @@ async function launch(
           ],
         ]
       : [SSHD, ['-D', '-e', '-f', configPath]];
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const limited: [string, string[]] = fileSizeLimit === undefined ? [command as string, args as string[]] : ['prlimit', [`--fsize=${fileSizeLimit}`, command as string, ...(args as string[])]];
+    const child = spawn(limited[0], limited[1], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const log = () => stderr;

@@ -166,6 +166,7 @@ describe('readHostFacts', () => {
       currentRelease: '',
       currentTarget: '',
       currentCommit: '',
+      currentContent: null,
       releaseDirExists: false,
       releaseDirs: new Set(),
       currentDataRelease: '',
@@ -202,6 +203,7 @@ describe('readHostFacts', () => {
       currentRelease: 'v2.0',
       currentTarget: 'releases/v2.0',
       currentCommit: '',
+      currentContent: null,
       releaseDirExists: true,
       releaseDirs: new Set(['v1.0', 'v2.0']),
       currentDataRelease: 'v1.0',
@@ -215,6 +217,15 @@ describe('readHostFacts', () => {
       lockHolder: null,
       problems: [],
     });
+  });
+
+  test('the content list of the current release, without what changed on the host since', () => {
+    const entry = (path: string) => ({ path, type: 'file', mode: 0o644, size: 1, sha256: 'a'.repeat(64) });
+    const changed = Buffer.from('rewritten.txt\0gone dir/file\0').toString('base64');
+    const lines = [`content-changed ${changed}`, ...['kept.txt', 'rewritten.txt', 'gone dir/file'].map((path) => `content-list ${JSON.stringify(entry(path))}`), 'content-list not json'].map(control);
+    expect(readHostFacts(lines).currentContent).toEqual([entry('kept.txt')]);
+    // Without the list of changes, the list is not trusted: everything is sent.
+    expect(readHostFacts(lines.slice(1)).currentContent).toBeNull();
   });
 
   test('deploy-path absent', () => {

@@ -197,6 +197,7 @@ describe('open script: preflight, lock, facts', () => {
       currentRelease: 'v2',
       currentTarget: 'releases/v2',
       currentCommit: '',
+      currentContent: null,
       releaseDirExists: true,
       releaseDirs: new Set(['v1', 'v2']),
       currentDataRelease: '',

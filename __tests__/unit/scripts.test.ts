@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -397,6 +397,7 @@ describe('rendered scripts, values', () => {
       tf_data_path: '/srv/karl/customer-a/data',
       tf_data_label: 'data',
       tf_repository: 'https://github.com/example/app.git',
+      tf_upload: '',
       tf_lock: 'yes',
       tf_lock_timeout: '17',
       tf_lock_holder: `{"command":"deploy","release":"v3.0","actor":"octocat","runUrl":"https://github.com/example/app/actions/runs/42","host":"deploy@web1.example.com","since":"${NOW}"}`,
@@ -404,7 +405,7 @@ describe('rendered scripts, values', () => {
       tf_command_timeout: '<unset>',
     };
     expect(headerValues(text, Object.keys(expected))).toEqual(expected);
-    expect(parts(text).header.split('\n')).toHaveLength(12);
+    expect(parts(text).header.split('\n')).toHaveLength(13);
     expect(text).not.toContain('TAGFLIP_');
     expect(text).not.toContain('hunter2');
   });
@@ -840,5 +841,34 @@ describe('data-path as messages name it', () => {
     const elsewhere = { ...CONTEXT, dataPath: '/var/lib/karl' };
     expect(headerValues(renderPruneScript(elsewhere, ['v1.0'], ['v0.9']).text, ['tf_data_label'])).toEqual({ tf_data_label: '/var/lib/karl' });
     expect(headerValues(renderBuildScript(CONTEXT, building()).text, ['tf_data_label'])).toEqual({ tf_data_label: 'data' });
+  });
+});
+
+describe('upload', () => {
+  const sections = { unchanged: 12, tar: 10240, paths: 30, list: 400, from: 'v2.9' };
+
+  test('the build script asks for exactly the bytes of all sections, and reads them from fd 8', () => {
+    const { text } = renderBuildScript(CONTEXT, building(CONTEXT), sections);
+    expect(headerValues(text, ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_paths_bytes', 'tf_list_bytes', 'tf_upload_from'])).toEqual({
+      tf_upload_bytes: String(12 + 10240 + 30 + 400),
+      tf_unchanged_bytes: '12',
+      tf_tar_bytes: '10240',
+      tf_paths_bytes: '30',
+      tf_list_bytes: '400',
+      tf_upload_from: 'v2.9',
+    });
+    expect(text).toContain('tf_say receive "$tf_upload_bytes"');
+    expect(text).toContain('cp --parents -p --reflink=auto');
+    expect(text).not.toMatch(/\bln (-\w+ )*"\$tf_deploy_path\/releases\/\$tf_upload_from/);
+    expect(renderBuildScript(CONTEXT, building(CONTEXT)).text).toContain("\ntf_upload_bytes=''\n");
+  });
+
+  test.each([
+    ['build script with upload', renderBuildScript({ ...CONTEXT, repository: '' }, building(CONTEXT), sections)],
+    ['open script with upload', renderOpenScript({ ...CONTEXT, upload: true }, openOptions('yes'))],
+  ])('%s passes ShellCheck', (_name, script) => {
+    // Excluded: variables of the shared header a given script does not use, and one older rm -rf of a checked path.
+    const result = spawnSync('shellcheck', ['-s', 'sh', '-S', 'warning', '-e', 'SC2034,SC2154,SC2115', '-'], { input: script.text });
+    expect(result.stdout.toString()).toBe('');
   });
 });

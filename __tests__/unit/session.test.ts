@@ -3,8 +3,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
 import { CUT_MARK, MAX_LINE } from '../../src/line-splitter.js';
+import { LocalTransport } from '../../src/local-transport.js';
 import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/session.js';
 import type { ShellChannel, Transport } from '../../src/transport.js';
 
@@ -584,5 +586,38 @@ describe('RemoteSession: the wrapper in a real sh', () => {
 
   test('a forged marker with another tag does not end the phase', async () => {
     expect(await runInSh(`echo '${OTHER_TAG} end 0'; exit 3`)).toEqual({ result: { status: 3, control: [] }, output: [`${OTHER_TAG} end 0`] });
+  });
+});
+
+describe('sendData: bytes after a script, only once the host asks', () => {
+  const bytes = Buffer.alloc(3 * 1024 * 1024, 'x');
+  const asked = (session: RemoteSession, data: () => NodeJS.ReadableStream, sent: Promise<unknown>[]) => ({
+    onControl: (line: ControlLine) => {
+      if (line.kind === 'receive') sent.push(session.sendData(Number(line.args[0]), data()).catch((error: Error) => error));
+    },
+  });
+
+  test('the phase reads exactly n bytes; the session then runs the next phase as usual', async () => {
+    const transport = new LocalTransport();
+    const session = await RemoteSession.open(transport, TAG, () => undefined);
+    const sent: Promise<unknown>[] = [];
+    const script = `printf '%s receive %s\\n' '${TAG}' ${bytes.length}; printf '%s got %s\\n' '${TAG}' "$(head -c ${bytes.length} <&8 | sha256sum | cut -c1-64)"`;
+    const result = await session.run(script, asked(session, () => Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]), sent), { input: true });
+    expect(await Promise.all(sent)).toEqual([bytes.length]);
+    expect(result.control.find((line) => line.kind === 'got')?.args[0]).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect((await session.run('echo after')).status).toBe(0);
+    session.end();
+    await transport.close();
+  });
+
+  test('data shorter than announced: rejected, stdin closed, so the phase sees its input end early', async () => {
+    const transport = new LocalTransport();
+    const session = await RemoteSession.open(transport, TAG, () => undefined);
+    const sent: Promise<unknown>[] = [];
+    const script = `printf '%s receive 100\\n' '${TAG}'; printf '%s got %s\\n' '${TAG}' "$(head -c 100 <&8 | wc -c)"`;
+    const result = await session.run(script, asked(session, () => Readable.from([Buffer.alloc(40)]), sent), { input: true });
+    expect(String(await sent[0])).toContain('ended after 40 of the 100 bytes');
+    expect(result.control.find((line) => line.kind === 'got')?.args[0]).toBe('40');
+    await transport.close();
   });
 });

@@ -52,6 +52,8 @@ function expectedSsh(): Settings {
     release: 'v3.0',
     repository: '',
     ref: 'v3.0',
+    upload: '',
+    uploadExclude: [],
     build: '',
     sharedDirs: [],
     sharedFiles: [],
@@ -109,6 +111,8 @@ describe('parseSettings: valid inputs', () => {
       release: 'v1.2.3-rc.1+build.5',
       repository: 'https://github.com/example/app.git',
       ref: 'refs/tags/v1.2.3-rc.1',
+      upload: '',
+      'upload-exclude': '',
       build: 'make\nmake install\n',
       'shared-dirs': 'var/log\nvar/mailout/\n',
       'shared-files': ' etc/production.cfg , .env',
@@ -140,6 +144,8 @@ describe('parseSettings: valid inputs', () => {
       release: 'v1.2.3-rc.1+build.5',
       repository: 'https://github.com/example/app.git',
       ref: 'refs/tags/v1.2.3-rc.1',
+      upload: '',
+      uploadExclude: [],
       build: 'make\nmake install\n',
       sharedDirs: ['var/log', 'var/mailout'],
       sharedFiles: ['etc/production.cfg', '.env'],
@@ -766,5 +772,26 @@ describe('repository: the forms the host can fetch', () => {
     expect(inputErrorOf(() => parseSettings({ ...sshInputs(), repository: 'relative/path' }, TAG_CONTEXT)).message).toBe(
       "repository: 'relative/path' is a relative path, which the host would resolve against an unknown directory; expected a git URL the host can fetch: 'https://…', 'ssh://…', 'file:///path', 'git@host:path', or an absolute path on the host such as '/srv/git/app.git'",
     );
+  });
+});
+
+describe('upload', () => {
+  const base = { hosts: 'local', 'deploy-path': '/srv/app', release: 'v1' };
+
+  test('relative to the workspace, absolute as given; upload-exclude as lines', () => {
+    const settings = parseSettings({ ...base, upload: 'build/', 'upload-exclude': 'node_modules/\n# comment\n\n*.log\r\n' }, { workspace: '/home/runner/work/app/app' });
+    expect(settings.upload).toBe('/home/runner/work/app/app/build');
+    expect(settings.uploadExclude).toEqual(['node_modules/', '*.log']);
+    expect(parseSettings({ ...base, upload: '/tmp/site/../dist' }).upload).toBe('/tmp/dist');
+  });
+
+  test('refused together with repository, naming the input', () => {
+    expect(() => parseSettings({ ...base, upload: 'dist', repository: 'https://example.com/app.git' })).toThrow(
+      "upload: is set together with repository (https://example.com/app.git); a release has one source; expected either upload (files from the runner) or repository (fetched by each host), not both",
+    );
+  });
+
+  test('ignored by the commands that ship nothing', () => {
+    expect(parseSettings({ ...base, command: 'status', upload: 'dist' }).upload).toBe('');
   });
 });

@@ -1,0 +1,137 @@
+/**
+ * `upload` over a real sshd (and hosts: local): the tree on the runner lands in
+ * releases/<tag> exactly, and a re-deploy sends only what changed.
+ */
+import { appendFileSync, chmodSync, cpSync, existsSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError } from '../../src/errors.js';
+import { renderSummary } from '../../src/result.js';
+import { runCommand } from '../../src/run.js';
+import { parseSettings } from '../../src/settings.js';
+import { deployRootFor, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
+import { sampleTree, treeHash } from '../support/trees.js';
+
+let sshd: TestSshd;
+let root: string;
+let sites = 0;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  root = deployRootFor(sshd.user);
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+const newSite = () => join(root, `site${++sites}`);
+const deploy = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, '', inputs);
+const MB = 1024 * 1024;
+
+test('a directory lands in the release exactly: nested and empty dirs, symlinks, modes, UTF-8 names, a 20 MB file', async () => {
+  const tree = sampleTree();
+  const site = newSite();
+  const { result, host, log } = await deploy(site, { release: 'v1', upload: tree });
+  expect(host.error).toBe('');
+  expect(result.status).toBe('deployed');
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+  expect(treeHash(join(site, 'releases/v1'))).toEqual(treeHash(tree));
+  expect(treeHash(tree)).toContain('run.sh file 755 ' + treeHash(tree).find((line) => line.startsWith('run.sh'))!.split(' ')[3]);
+  // The content list is recorded next to the manifest.
+  const list = readFileSync(join(site, '.tagflip/releases/v1.files'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  expect(list.map((entry) => entry.path)).toContain('Grüße aus Köln.txt');
+  expect(host.uploadBytes).toBeGreaterThan(20 * MB);
+  expect(log).toMatch(/: 8 files \(0 unchanged, copied on the host\), 2\d\.\d MB sent in \d+\.\d s/);
+  expect(renderSummary(result, 'tagflip deploy')).toMatch(/\| sent \|[\s\S]*\| 2\d\.\d MB \|/);
+}, 60_000);
+
+test('hosts: local gets the same tree', async () => {
+  const tree = sampleTree(2);
+  const site = join(openTempDir('tagflip-local-'), 'site');
+  const logger = recordingLogger();
+  const result = await runCommand(parseSettings({ hosts: 'local', 'deploy-path': site, release: 'v1', upload: tree }), logger);
+  expect(result.hosts[0].error).toBe('');
+  expect(treeHash(join(site, 'releases/v1'))).toEqual(treeHash(tree));
+}, 30_000);
+
+test('build runs after the files are in place, shared-dirs are linked after them', async () => {
+  const tree = sampleTree(1);
+  writeFileSync(join(tree, 'build.sh'), 'cat app/index.js keep.txt > built.txt\nls log > listed.txt\n');
+  cpSync(join(tree, 'app'), join(tree, 'log'), { recursive: true });
+  const site = newSite();
+  const { host } = await deploy(site, { release: 'v1', upload: tree, build: 'sh build.sh', 'shared-dirs': 'log' });
+  expect(host.error).toBe('');
+  const release = join(site, 'releases/v1');
+  expect(readFileSync(join(release, 'built.txt'), 'utf8')).toBe('console.log("v1");\nunchanged between releases\n');
+  expect(readlinkSync(join(release, 'log'))).toBe(join(site, 'shared/log'));
+  // shared-dirs replaced the uploaded log/ before the build ran: it listed shared/log, empty.
+  expect(readFileSync(join(release, 'listed.txt'), 'utf8')).toBe('');
+}, 30_000);
+
+test('a second deploy sends only what changed, matches a full upload, and leaves the previous release untouched', async () => {
+  const tree = sampleTree(8);
+  const site = newSite();
+  expect((await deploy(site, { release: 'v1', upload: tree })).host.error).toBe('');
+  const v1Before = treeHash(join(site, 'releases/v1'));
+
+  writeFileSync(join(tree, 'app/index.js'), 'console.log("v2");\n'); // changed
+  writeFileSync(join(tree, 'app/lib/new.js'), 'export const added = true;\n'); // added
+  unlinkSync(join(tree, 'gone.txt')); // removed
+  chmodSync(join(tree, 'modes.txt'), 0o600); // mode change
+  unlinkSync(join(tree, 'current-doc'));
+  symlinkSync('run.sh', join(tree, 'current-doc')); // retargeted
+  // A build that rewrites an unchanged (copied) file in place.
+  const build = 'printf "rewritten by the build\\n" >> keep.txt';
+  const { host, log } = await deploy(site, { release: 'v2', upload: tree, build });
+  expect(host.error).toBe('');
+  expect(log).toMatch(/: 8 files \(5 unchanged, copied on the host\), 0\.\d MB sent/);
+  expect(host.uploadBytes).toBeLessThan(64 * 1024);
+  expect(treeHash(join(site, 'releases/v1'))).toEqual(v1Before);
+
+  // The same tree and build uploaded in full elsewhere: the same release.
+  const fresh = newSite();
+  expect((await deploy(fresh, { release: 'v2', upload: tree, build })).host.error).toBe('');
+  expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(join(fresh, 'releases/v2')));
+  expect(readFileSync(join(site, 'releases/v2/keep.txt'), 'utf8')).toBe('unchanged between releases\nrewritten by the build\n');
+
+  // keep.txt was rewritten in releases/v2 since its upload: the next deploy sends it again rather than copy it.
+  const next = await deploy(site, { release: 'v3', upload: tree });
+  expect(next.host.error).toBe('');
+  expect(next.log).toMatch(/: 8 files \(7 unchanged, copied on the host\)/);
+  expect(treeHash(join(site, 'releases/v3'))).toEqual(treeHash(tree));
+}, 60_000);
+
+test('dry-run says what would be sent, per host, and sends nothing', async () => {
+  const tree = sampleTree(1);
+  const site = newSite();
+  await deploy(site, { release: 'v1', upload: tree });
+  appendFileSync(join(tree, 'app/index.js'), '// more\n');
+  const { result, log } = await deploy(site, { release: 'v2', upload: tree, 'dry-run': 'true' });
+  expect(result.status).toBe('dry-run');
+  expect(log).toContain(`${sshd.user}@127.0.0.1:${sshd.port}: dry run: would send 8 files (7 unchanged, copied on the host), 0.0 MB to releases/v2`);
+  expect(existsSync(join(site, 'releases/v2'))).toBe(false);
+}, 30_000);
+
+describe('refused before connecting', () => {
+  // Port 1 refuses connections: a refusal here can only come from the inputs.
+  const run = (inputs: Record<string, string>) =>
+    runCommand(parseSettings({ hosts: 'deploy@127.0.0.1:1', 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts.replaceAll(`]:${sshd.port} `, ']:1 '), 'deploy-path': '/srv/app', release: 'v1', ...inputs }), recordingLogger());
+
+  test('upload together with repository', () => {
+    expect(() => run({ upload: 'dist', repository: 'https://example.com/app.git' })).toThrow(/^upload: is set together with repository/);
+  });
+
+  test('a missing path, an empty directory', async () => {
+    const missing = join(openTempDir('tagflip-none-'), 'dist');
+    await expect(run({ upload: missing })).rejects.toThrow(InputError);
+    await expect(run({ upload: missing })).rejects.toThrow(/^upload: /);
+    const empty = openTempDir('tagflip-empty-');
+    await expect(run({ upload: empty })).rejects.toThrow(/^upload: .*empty/);
+    rmSync(empty, { recursive: true });
+  });
+
+  test('a relative upload is relative to the workspace', () => {
+    expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app', release: 'v1', upload: 'dist/' }, { workspace: '/home/runner/work/app' }).upload).toBe('/home/runner/work/app/dist');
+  });
+});

@@ -1,0 +1,90 @@
+import { Readable } from 'node:stream';
+import type { Logger } from './logger.js';
+import type { UploadSections } from './scripts.js';
+import { type UploadEntry, renderContentList } from './upload/content.js';
+import { type UploadPlan, planUpload } from './upload/diff.js';
+import { tarStream } from './upload/tar.js';
+import type { UploadSource } from './upload/tree.js';
+
+/**
+ * What one host is sent for an upload: the sections the build script's upload
+ * step reads, in its order (scripts.ts, UPLOAD_STEP). Only the tar holds file
+ * bytes, and only of what changed; the rest is lists.
+ */
+export interface Transfer {
+  plan: UploadPlan;
+  sections: UploadSections;
+  /** Bytes on the wire: all sections. */
+  size: number;
+  stream(): NodeJS.ReadableStream;
+}
+
+/** The stream for one host, given the content list of its current release (null: send everything). */
+export function prepareTransfer(source: UploadSource, previous: readonly UploadEntry[] | null, from: string): Transfer {
+  const plan = planUpload(source, from ? previous : null);
+  const nulList = (entries: readonly UploadEntry[]) => Buffer.from(entries.map((entry) => `${entry.path}\0`).join(''), 'utf8');
+  const unchanged = nulList(plan.unchanged);
+  const paths = nulList(source.entries.filter((entry) => entry.type === 'file'));
+  const list = Buffer.from(renderContentList(source.entries), 'utf8');
+  const tar = tarStream(source, plan.send);
+  const sections: UploadSections = { unchanged: unchanged.length, tar: tar.size, paths: paths.length, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
+  return {
+    plan,
+    sections,
+    size: unchanged.length + tar.size + paths.length + list.length,
+    stream: () =>
+      Readable.from(
+        (async function* () {
+          yield unchanged;
+          yield* tar.stream() as AsyncIterable<Buffer>;
+          yield paths;
+          yield list;
+        })(),
+      ),
+  };
+}
+
+/** How often a long transfer reports, and after how long it starts to. */
+const PROGRESS_EVERY_MS = 5000;
+
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * The log of one host's transfer: a line at most every 5 s while it lasts
+ * (none for a short one), and one line at the end.
+ */
+export class TransferProgress {
+  private readonly started = Date.now();
+  private lastReport = this.started;
+  sent = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly host: string,
+    private readonly transfer: Transfer,
+  ) {}
+
+  update(sent: number): void {
+    this.sent = sent;
+    const now = Date.now();
+    if (now - this.lastReport < PROGRESS_EVERY_MS) return;
+    this.lastReport = now;
+    const seconds = (now - this.started) / 1000;
+    const rate = sent / seconds;
+    const eta = rate > 0 ? Math.ceil((this.transfer.size - sent) / rate) : 0;
+    this.logger.info(`${this.host}: upload: ${megabytes(sent)} of ${megabytes(this.transfer.size)} sent, ${megabytes(rate)}/s, about ${eta} s to go`);
+  }
+
+  /** The closing line: what the release got, and what crossed the network. */
+  finish(): void {
+    const seconds = ((Date.now() - this.started) / 1000).toFixed(1);
+    this.logger.info(`${this.host}: ${describeTransfer(this.transfer, this.sent)} in ${seconds} s`);
+  }
+}
+
+/** `N files (M unchanged, copied on the host), X MB sent`. */
+export function describeTransfer(transfer: Transfer, sent = transfer.size): string {
+  const { plan } = transfer;
+  const files = plan.send.filter((entry) => entry.type === 'file').length + plan.unchanged.length;
+  return `${files} files (${plan.unchanged.length} unchanged, copied on the host), ${megabytes(sent)} sent`;
+}

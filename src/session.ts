@@ -138,7 +138,10 @@ export class RemoteSession {
     // fd 8 is set up before stdin is replaced: redirections apply left to right.
     const input = options.input ? '8<&0 ' : '';
     const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', `) ${input}</dev/null 2>&1 9>&-`];
-    this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?" || exit 1\n`);
+    // The end marker shares the closing line: sh parses a whole line before it
+    // runs any of it, so once a phase runs, nothing of its wrapper is left
+    // unread on stdin, where a phase with `input` reads its data.
+    this.channel.stdin.write(`${open}\n${script}\n${close}; printf '\\n%s end %s\\n' '${this.tag}' "$?" || exit 1\n`);
     return done.then((status) => ({ status, control }));
   }
 

@@ -88,7 +88,7 @@ describe('RemoteSession: what is sent', () => {
   test('each phase is wrapped in a subshell reading /dev/null, followed by the end marker', async () => {
     const { channel, phase } = await startPhase('echo one\necho two');
     await tick();
-    expect(channel.written).toBe(`(\necho one\necho two\n) </dev/null 2>&1 9>&-\nprintf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`);
+    expect(channel.written).toBe(`(\necho one\necho two\n) </dev/null 2>&1 9>&-; printf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`);
     await channel.send(end());
     await phase;
   });
@@ -98,7 +98,7 @@ describe('RemoteSession: what is sent', () => {
     const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
     const phase = session.run('exec 9>>lock', {}, { scope: 'session' });
     await tick();
-    expect(channel.written).toBe(`{\nexec 9>>lock\n} </dev/null\nprintf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`);
+    expect(channel.written).toBe(`{\nexec 9>>lock\n} </dev/null; printf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`);
     await channel.send(end(0));
     expect(await phase).toEqual({ status: 0, control: [] });
   });
@@ -108,7 +108,7 @@ describe('RemoteSession: what is sent', () => {
     const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined);
     const phase = session.run('x', {}, { scope: 'subshell' });
     await tick();
-    expect(channel.written.startsWith('(\nx\n) </dev/null 2>&1 9>&-\n')).toBe(true);
+    expect(channel.written.startsWith('(\nx\n) </dev/null 2>&1 9>&-; printf')).toBe(true);
     await channel.send(end(0));
     await phase;
   });
@@ -374,7 +374,7 @@ describe('RemoteSession: several phases and the end of the shell', () => {
       session.run(script, { onOutput: (line) => outputs[index].push(line) }, index === 0 ? { scope: 'session' } : {}),
     );
     await tick();
-    const wrapper = (open: string, script: string, close: string) => `${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`;
+    const wrapper = (open: string, script: string, close: string) => `${open}\n${script}\n${close}; printf '\\n%s end %s\\n' '${TAG}' "$?" || exit 1\n`;
     expect(channel.written).toBe(
       wrapper('{', 'one', '} </dev/null') + wrapper('(', 'two', ') </dev/null 2>&1 9>&-') + wrapper('(', 'three', ') </dev/null 2>&1 9>&-'),
     );
@@ -606,6 +606,25 @@ describe('sendData: bytes after a script, only once the host asks', () => {
     expect(await Promise.all(sent)).toEqual([bytes.length]);
     expect(result.control.find((line) => line.kind === 'got')?.args[0]).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect((await session.run('echo after')).status).toBe(0);
+    session.end();
+    await transport.close();
+  });
+
+  // sh reads its input in blocks (dash: 8 KiB). A script whose closing line
+  // ends just short of a block boundary leaves the rest of the block, the tail
+  // of the wrapper, in the pipe unless it shares that closing line.
+  test.each([10, 40, 60])('nothing of the wrapper is read as data when the script ends %i bytes before an 8 KiB block', async (short) => {
+    const transport = new LocalTransport();
+    const session = await RemoteSession.open(transport, TAG, () => undefined);
+    const sent: Promise<unknown>[] = [];
+    const body = `printf '%s receive %s\\n' '${TAG}' 100; printf '%s got %s\\n' '${TAG}' "$(head -c 100 <&8 | sha256sum | cut -c1-64)"`;
+    const close = ') 8<&0 </dev/null 2>&1 9>&-';
+    const padding = 8192 - short - `(\n${body}\n#\n${close}`.length;
+    const script = `${body}\n#${'-'.repeat(padding)}`;
+    const data = Buffer.alloc(100, 'd');
+    const result = await session.run(script, asked(session, () => Readable.from([data]), sent), { input: true });
+    await Promise.all(sent);
+    expect(result.control.find((line) => line.kind === 'got')?.args[0]).toBe(createHash('sha256').update(data).digest('hex'));
     session.end();
     await transport.close();
   });

@@ -12,14 +12,15 @@ const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
 commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
-  --dry-run, --insecure-ignore-host-key    boolean flags (no value means true; --dry-run=false)
+  --dry-run, --force-build,
+  --insecure-ignore-host-key               boolean flags (no value means true; --dry-run=false)
   --private-key @FILE, --known-hosts @FILE read the value from a file
   --config FILE                            a YAML map of input names to values
 without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
 without --known-hosts, ~/.ssh/known_hosts is used.
 a flag the command does not use is refused (a --config file may hold more).`;
 
-const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'insecure-ignore-host-key']);
+const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'force-build', 'insecure-ignore-host-key']);
 const BOOLEAN_WORDS = new Set<string>(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 const FILE_INPUTS = new Set<string>(['private-key', 'known-hosts']);
 

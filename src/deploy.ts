@@ -1,10 +1,11 @@
 import { departedRecord } from './adopt.js';
+import { DeployError } from './errors.js';
 import type { HostFacts } from './facts.js';
 import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
 import { HostSession } from './host-session.js';
 import type { Logger } from './logger.js';
-import type { Manifest } from './manifest.js';
+import { COMMIT, type Manifest, type ReleaseSource } from './manifest.js';
 import { dataLabel } from './paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from './plan.js';
 import { inPool } from './pool.js';
@@ -39,7 +40,12 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
   const context = host.context(settings.release, '');
   const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
   member.facts = facts;
-  const plan = planDeploy(settings.deployPath, settings.release, facts);
+  const source = expectedSource(settings, facts);
+  if (source?.kind === 'git' && facts.sourceError) {
+    // Without the commit the ref names now, a build of this name cannot be told current or stale.
+    throw new DeployError(host.host, 'source', facts.sourceError, 'check repository and ref, and that the host can fetch the repository (deploy key, network); nothing was changed');
+  }
+  const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild });
   context.previousRelease = plan.previousRelease;
   const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
   logger.info(`${host.host}: ${plan.reason}${currently}`);
@@ -50,20 +56,26 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
     member.stage = 'done';
     return;
   }
-  const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
+  // The host fills in the commit it exported (COMMIT) when it writes the ready or failed record.
+  const recordedSource = source?.kind === 'git' ? { ...source, commit: COMMIT } : source;
+  const building: Manifest = {
+    ...buildingManifest(settings, plan, host.host, now()),
+    dataRelease: settings.migrate ? plan.release : facts.currentDataRelease,
+    ...(recordedSource ? { source: recordedSource } : {}),
+  };
   const build = plan.action === 'build' ? renderBuildScript(context, building) : null;
   let active: Manifest;
   let dataTarget: string;
   const warnings: string[] = [];
   if (build) {
-    active = { ...building, state: 'ready' };
+    active = { ...building, state: 'ready', ...(source ? { source } : {}) };
     dataTarget = settings.migrate ? plan.release : '';
     if (!settings.dryRun) {
       const buildStarted = Date.now();
       try {
         const lines = await host.run('build', build, settings.commandTimeout * 2);
         const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
-        active = { ...active, finished, commit };
+        active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
       } finally {
         member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
       }
@@ -96,7 +108,7 @@ async function prepare(settings: Settings, member: FleetHost): Promise<void> {
     warnings,
   };
   if (settings.dryRun) {
-    const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+    const removal = plan.removeStale ? ` after removing the existing releases/${plan.release}` : '';
     const flip = renderFlipScript(context, records);
     showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
     member.stage = 'done';
@@ -115,6 +127,17 @@ function flipRecords(settings: Settings, plan: DeployPlan, facts: HostFacts, act
   const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
   const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
   return { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease, prune };
+}
+
+/**
+ * What this deploy makes the release from (SPEC step 4): with `repository`,
+ * the ref and the commit it names now, as the facts round trip resolved it
+ * ('' when it was not needed: no record of the release exists). null when the
+ * build fetches the code itself: tagflip cannot tell one content from another.
+ */
+function expectedSource(settings: Settings, facts: HostFacts): ReleaseSource | null {
+  if (settings.repository) return { kind: 'git', ref: settings.ref, commit: facts.sourceCommit };
+  return null;
 }
 
 /** The record of a complete release that is activated again without a rebuild. */

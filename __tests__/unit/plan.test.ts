@@ -175,6 +175,8 @@ describe('readHostFacts', () => {
       history: [],
       lockHolder: null,
       problems: [],
+      sourceCommit: '',
+      sourceError: '',
     });
   });
 
@@ -214,6 +216,8 @@ describe('readHostFacts', () => {
       history: [history.deployed('v1.0'), history.deployed('v2.0', 'v1.0')],
       lockHolder: null,
       problems: [],
+      sourceCommit: '',
+      sourceError: '',
     });
   });
 

@@ -281,6 +281,10 @@ describe('one release name, one content', () => {
 
     // Not current: the stale build is replaced, and the log says so.
     await deploy(site, { release: 'v2' });
+    // A dry run judges from the mirror as it is (v3 is in it already), without taking the lock.
+    const dry = await deploy(site, { release: 'staging', ref: 'v3', 'dry-run': 'true' });
+    expect(dry.log).toContain('dry run: would build staging in');
+    expect(dry.log).toContain('after removing the existing releases/staging');
     const rebuilt = await deploy(site, { release: 'staging', ref: 'v3' });
     expect(rebuilt.result).toMatchObject({ status: 'deployed', release: 'staging', previousRelease: 'v2' });
     expect(rebuilt.log).toContain(`releases/staging was built from v1 (commit ${short(v1)}), but ref v3 is ${short(v3)}: removing the stale build and building it again`);

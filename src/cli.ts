@@ -12,7 +12,8 @@ const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
 commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
-  --dry-run, --insecure-ignore-host-key    boolean flags (no value means true; --dry-run=false)
+  --dry-run, --force-build,
+  --insecure-ignore-host-key               boolean flags (no value means true; --dry-run=false)
   --config FILE                            a YAML map of input names to values
   --private-key @FILE, --passphrase @FILE, --env @FILE, --secret-env @FILE, --known-hosts @FILE
                                            read the value from a file (a passphrase without its final newline)
@@ -25,7 +26,7 @@ without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
 without --known-hosts, ~/.ssh/known_hosts is used.
 a flag the command does not use is refused (a --config file may hold more).`;
 
-const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'insecure-ignore-host-key']);
+const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'force-build', 'insecure-ignore-host-key']);
 const BOOLEAN_WORDS = new Set<string>(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 /**
  * Inputs whose values need not be on the command line, where every user of the

@@ -1,10 +1,11 @@
 import { departedRecord } from './adopt.js';
+import { DeployError } from './errors.js';
 import type { HostFacts } from './facts.js';
 import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
 import { HostSession } from './host-session.js';
 import type { Logger } from './logger.js';
-import type { Manifest } from './manifest.js';
+import { COMMIT, type Manifest, type ReleaseSource } from './manifest.js';
 import { dataLabel } from './paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from './plan.js';
 import { inPool } from './pool.js';
@@ -26,10 +27,10 @@ export async function deployToHost(settings: Settings, deps: HostDependencies): 
  * none does (9–11). A failing `activate` or `verify` flips every host back.
  */
 export async function deployFleet(settings: Settings, members: HostDependencies[], logger: Logger): Promise<HostResult[]> {
-  const source = settings.upload ? await readSource(settings, logger) : null;
+  const upload = settings.upload ? await readSource(settings, logger) : null;
   return runFleet(settings, members, logger, {
     command: 'deploy',
-    prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member, source)))),
+    prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member, upload)))),
     afterHookFailure: 'flip back',
   });
 }
@@ -52,7 +53,7 @@ async function readSource(settings: Settings, logger: Logger): Promise<UploadSou
 }
 
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
-async function prepare(settings: Settings, member: FleetHost, source: UploadSource | null): Promise<void> {
+async function prepare(settings: Settings, member: FleetHost, upload: UploadSource | null): Promise<void> {
   const { logger } = member.deps;
   const now = member.deps.now ?? (() => new Date());
   const host = await HostSession.start(member.deps.transport, logger, settings);
@@ -60,7 +61,12 @@ async function prepare(settings: Settings, member: FleetHost, source: UploadSour
   const context = host.context(settings.release, '');
   const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
   member.facts = facts;
-  const plan = planDeploy(settings.deployPath, settings.release, facts);
+  const source = expectedSource(settings, facts, upload);
+  if (source?.kind === 'git' && facts.sourceError) {
+    // Without the commit the ref names now, a build of this name cannot be told current or stale.
+    throw new DeployError(host.host, 'source', facts.sourceError, 'check repository and ref, and that the host can fetch the repository (deploy key, network); nothing was changed');
+  }
+  const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild });
   context.previousRelease = plan.previousRelease;
   const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
   logger.info(`${host.host}: ${plan.reason}${currently}`);
@@ -71,15 +77,21 @@ async function prepare(settings: Settings, member: FleetHost, source: UploadSour
     member.stage = 'done';
     return;
   }
-  const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
+  // The host fills in the commit it exported (COMMIT) when it writes the ready or failed record.
+  const recordedSource = source?.kind === 'git' ? { ...source, commit: COMMIT } : source;
+  const building: Manifest = {
+    ...buildingManifest(settings, plan, host.host, now()),
+    dataRelease: settings.migrate ? plan.release : facts.currentDataRelease,
+    ...(recordedSource ? { source: recordedSource } : {}),
+  };
   // Each host gets only what its current release lacks.
-  const transfer = source && plan.action === 'build' ? prepareTransfer(source, facts.currentContent, plan.previousRelease) : null;
+  const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease) : null;
   const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
   let active: Manifest;
   let dataTarget: string;
   const warnings: string[] = [];
   if (build) {
-    active = { ...building, state: 'ready' };
+    active = { ...building, state: 'ready', ...(source ? { source } : {}) };
     dataTarget = settings.migrate ? plan.release : '';
     if (!settings.dryRun) {
       const buildStarted = Date.now();
@@ -88,7 +100,7 @@ async function prepare(settings: Settings, member: FleetHost, source: UploadSour
       try {
         const lines = await host.run('build', build, settings.commandTimeout * 2, { data, onControl: (line) => line.kind === 'received' && progress?.finish() });
         const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
-        active = { ...active, finished, commit };
+        active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
       } finally {
         member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
         if (progress) member.result.uploadBytes = progress.sent;
@@ -122,7 +134,7 @@ async function prepare(settings: Settings, member: FleetHost, source: UploadSour
     warnings,
   };
   if (settings.dryRun) {
-    const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+    const removal = plan.removeStale ? ` after removing the existing releases/${plan.release}` : '';
     if (transfer) logger.info(`${host.host}: dry run: would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`);
     const flip = renderFlipScript(context, records);
     showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
@@ -142,6 +154,19 @@ function flipRecords(settings: Settings, plan: DeployPlan, facts: HostFacts, act
   const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
   const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
   return { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease, prune };
+}
+
+/**
+ * What this deploy makes the release from (SPEC step 4): with `repository`,
+ * the ref and the commit it names now, as the facts round trip resolved it
+ * ('' when it was not needed: no record of the release exists). null when the
+ * build fetches the code itself: tagflip cannot tell one content from another.
+ * With `upload`, the SHA-256 of its content list.
+ */
+function expectedSource(settings: Settings, facts: HostFacts, upload: UploadSource | null): ReleaseSource | null {
+  if (settings.repository) return { kind: 'git', ref: settings.ref, commit: facts.sourceCommit };
+  if (upload) return { kind: 'upload', sha256: upload.listHash };
+  return null;
 }
 
 /** The record of a complete release that is activated again without a rebuild. */

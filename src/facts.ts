@@ -39,6 +39,14 @@ export interface HostFacts {
   currentContent: UploadEntry[] | null;
   /** Preflight checks that failed: what is missing and what to do. */
   problems: { check: string; message: string }[];
+  /**
+   * The commit `ref` names now in `repository`, resolved (after a fetch into
+   * the mirror, under the lock) only when a record of the release being
+   * deployed exists: whether it may be re-used depends on it. '' otherwise.
+   */
+  sourceCommit: string;
+  /** Why the ref could not be resolved (fetch failed, no such ref); '' when it was, or was not needed. */
+  sourceError: string;
 }
 
 /** A full or abbreviated git object name: anything else in a REVISION file is not trusted as a commit. */
@@ -61,6 +69,8 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
     lockHolder: null,
     currentContent: null,
     problems: [],
+    sourceCommit: '',
+    sourceError: '',
   };
   const listed: string[] = [];
   let changed: Set<string> | null = null;
@@ -88,6 +98,8 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
       }
       if (key === 'lock-holder') facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
       if (key === 'current-commit' && COMMIT_ID.test(text)) facts.currentCommit = text;
+      if (key === 'source-commit' && COMMIT_ID.test(text)) facts.sourceCommit = text;
+      if (key === 'source-error') facts.sourceError = text;
       if (key === 'current') {
         facts.currentTarget = text;
         facts.currentRelease = releaseOfLink(text);

@@ -89,7 +89,9 @@ export class HostSession {
     };
     const script = renderOpenScript(context, { lock, lockTimeout: this.settings.lockTimeout, holder });
     let waitedFor: LockHolder | null = null;
-    const lines = await this.run('preflight', script, this.settings.lockTimeout, {
+    // The facts may fetch into the mirror (to tell whether a release of this name is stale), under command-timeout.
+    const fetchSeconds = context.repository && lock === 'yes' ? this.settings.commandTimeout : 0;
+    const lines = await this.run('preflight', script, this.settings.lockTimeout + fetchSeconds, {
       scope: 'session',
       onControl: (line) => {
         if (line.kind === 'waiting') {

@@ -7,10 +7,19 @@ const STATES: readonly ReleaseState[] = ['building', 'ready', 'active', 'inactiv
 /** States of a release that may be activated. */
 export const COMPLETE_STATES: readonly ReleaseState[] = ['ready', 'active', 'inactive'];
 
+/**
+ * What a release was made from (SPEC step 4: one release name, one content):
+ * a git ref and the commit it resolved to, or the SHA-256 of an upload's
+ * content list. Releases whose build fetched the code itself have none.
+ */
+export type ReleaseSource = { kind: 'git'; ref: string; commit: string } | { kind: 'upload'; sha256: string };
+
 export interface Manifest {
   release: string;
   state: ReleaseState;
   commit: string;
+  /** Absent in records of releases built without a source tagflip knows, and in those of older tagflips. */
+  source?: ReleaseSource;
   dataRelease: string;
   previousRelease: string;
   started: string;
@@ -129,7 +138,19 @@ export function parseManifest(text: string): Manifest | null {
     runUrl: text_('runUrl'),
     host: text_('host'),
     ...(text_('adopted') ? { adopted: text_('adopted') } : {}),
+    ...sourceField(record.source),
   };
+}
+
+/** A recorded source as tagflip writes it; anything else reads as none. */
+function sourceField(value: unknown): { source?: ReleaseSource } {
+  if (typeof value !== 'object' || value === null) return {};
+  const record = value as Record<string, unknown>;
+  if (record.kind === 'git' && typeof record.ref === 'string' && typeof record.commit === 'string') {
+    return { source: { kind: 'git', ref: record.ref, commit: record.commit } };
+  }
+  if (record.kind === 'upload' && typeof record.sha256 === 'string' && record.sha256) return { source: { kind: 'upload', sha256: record.sha256 } };
+  return {};
 }
 
 /**

@@ -1,6 +1,6 @@
 import { adoptedNow } from './adopt.js';
 import type { HostFacts } from './facts.js';
-import { COMPLETE_STATES, type HistoryEntry, type Manifest } from './manifest.js';
+import { COMPLETE_STATES, type HistoryEntry, type Manifest, type ReleaseSource } from './manifest.js';
 import { releasePath } from './paths.js';
 
 export type DeployAction = 'build' | 'activate' | 'unchanged';
@@ -28,8 +28,21 @@ export class PlanError extends Error {
   }
 }
 
-/** Decide what a deploy of `release` does on a host (SPEC, deploy step 4). */
-export function planDeploy(deployPath: string, release: string, facts: HostFacts): DeployPlan {
+/** Choices of the deploy that change step 4. */
+export interface DeployOptions {
+  /** Rebuild a complete release that is not current even when its source is unchanged. */
+  forceBuild?: boolean;
+}
+
+/**
+ * Decide what a deploy of `release` does on a host (SPEC, deploy step 4).
+ * `source` is what this deploy makes the release from: a git ref with the
+ * commit it names now (from the facts), or an upload's content-list hash;
+ * null when the build fetches by itself, so there is nothing to compare.
+ * One release name means one content: a complete release made from another
+ * source is never activated again.
+ */
+export function planDeploy(deployPath: string, release: string, facts: HostFacts, source: ReleaseSource | null = null, options: DeployOptions = {}): DeployPlan {
   const manifest = facts.manifests.get(release);
   const complete = manifest !== undefined && COMPLETE_STATES.includes(manifest.state) && facts.releaseDirExists;
   const base = { release, releasePath: releasePath(deployPath, release), removeStale: false };
@@ -41,6 +54,7 @@ export function planDeploy(deployPath: string, release: string, facts: HostFacts
     );
   }
 
+  const newName = `deploy under a new release name (e.g. ${release}-\${{ github.sha }})`;
   if (facts.currentRelease === release) {
     if (!complete) {
       throw new PlanError(
@@ -48,11 +62,32 @@ export function planDeploy(deployPath: string, release: string, facts: HostFacts
         'tagflip never rebuilds the live release in place; deploy it under a new release name',
       );
     }
+    // The remedy is part of the message: it reads as one sentence in the log.
+    if (compareSource(manifest, source) === 'different') {
+      throw new PlanError(
+        `releases/${release} is current and was built from ${describeRecorded(manifest)}; ${describeExpected(source!)}: ${newName}, or deploy another release first (a release that is not current is rebuilt from the new source)`,
+        '',
+      );
+    }
+    if (options.forceBuild) {
+      throw new PlanError(
+        `releases/${release} is current, and force-build never rebuilds the current release in place: ${newName}, or deploy another release first and then force-build ${release}`,
+        '',
+      );
+    }
     return { ...base, action: 'unchanged', previousRelease: manifest.previousRelease, reason: `${release} is already the current release` };
   }
 
   const previousRelease = facts.currentRelease;
   if (complete) {
+    if (compareSource(manifest, source) === 'different') {
+      const reason = `releases/${release} was built from ${describeRecorded(manifest)}, but ${describeExpected(source!)}: removing the stale build and building it again`;
+      return { ...base, action: 'build', previousRelease, removeStale: true, reason };
+    }
+    if (options.forceBuild) {
+      const reason = `force-build: removing releases/${release} (${manifest.state}, built from ${describeRecorded(manifest)}) and building it again`;
+      return { ...base, action: 'build', previousRelease, removeStale: true, reason };
+    }
     return { ...base, action: 'activate', previousRelease, reason: `${release} is already built (${manifest.state}); activating it without a rebuild` };
   }
   const stale = facts.releaseDirExists;
@@ -60,6 +95,43 @@ export function planDeploy(deployPath: string, release: string, facts: HostFacts
     ? `releases/${release} is left from an incomplete attempt (state: ${manifest?.state ?? 'no record'}); removing it and building again`
     : `building ${release}`;
   return { ...base, action: 'build', previousRelease, removeStale: stale, reason };
+}
+
+/**
+ * Whether a complete release was made from `expected`. A release whose source
+ * tagflip cannot tell (its build fetched the code itself, or it was adopted
+ * without a commit) is different from any named source: its content is not
+ * known to be what was asked for. Records of older tagflips have no source,
+ * but their commit is the one their git export resolved to.
+ */
+function compareSource(recorded: Manifest, expected: ReleaseSource | null): 'same' | 'different' | 'unchecked' {
+  if (!expected) return 'unchecked';
+  if (expected.kind === 'upload') return recorded.source?.kind === 'upload' && recorded.source.sha256 === expected.sha256 ? 'same' : 'different';
+  // Only a dry run without a mirror gets here without a commit: it cannot tell.
+  if (!expected.commit) return 'unchecked';
+  const commit = recorded.source ? (recorded.source.kind === 'git' ? recorded.source.commit : '') : recorded.commit;
+  return sameCommit(commit, expected.commit) ? 'same' : 'different';
+}
+
+/** Equal object names; an abbreviated one (a REVISION file may hold one) matches its full form. */
+function sameCommit(a: string, b: string): boolean {
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+  return short.length >= 7 && long.startsWith(short);
+}
+
+/** A commit or hash as the log shows it: long enough to find, short enough to read. */
+const abbreviated = (hex: string) => hex.slice(0, 12);
+
+function describeRecorded(manifest: Manifest): string {
+  const source = manifest.source;
+  if (source?.kind === 'git') return `${source.ref} (commit ${abbreviated(source.commit) || 'unknown'})`;
+  if (source?.kind === 'upload') return `an upload (content list sha256 ${abbreviated(source.sha256)})`;
+  if (manifest.commit) return `commit ${abbreviated(manifest.commit)}`;
+  return manifest.adopted ? 'an unknown source (made without tagflip)' : 'an unknown source (its build fetched the code itself)';
+}
+
+function describeExpected(source: ReleaseSource): string {
+  return source.kind === 'git' ? `ref ${source.ref} is ${abbreviated(source.commit)}` : `the upload's content list is sha256 ${abbreviated(source.sha256)}`;
 }
 
 /** A release that can be activated: a complete record and its directory. */

@@ -291,6 +291,31 @@ fi
 tf_lock_file=$tf_deploy_path/.tagflip/lock
 if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then
   tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+fi
+# One release name, one content: a complete release of this name is used again
+# only if it was made from the commit the ref names now. Resolved only when a
+# record and a directory of the release exist (a new name costs nothing here).
+# Fetching writes the shared mirror, so only a run holding the lock fetches; a
+# dry run reads the mirror as it is.
+if [ -n "$tf_repository" ] && [ -n "$tf_release" ] && [ -f "$tf_manifest_path" ] && [ -d "$tf_release_path" ]; then
+  tf_mirror=$tf_deploy_path/.tagflip/repo.git
+  export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
+  tf_fetched=yes
+  if [ "$tf_lock" = yes ] && [ -d "$tf_mirror" ]; then
+    git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
+      tf_git --git-dir="$tf_mirror" fetch --prune --quiet origin || tf_fetched="git fetch from $tf_repository failed"
+  elif [ "$tf_lock" = yes ]; then
+    rm -rf -- "$tf_mirror.tmp" &&
+      tf_git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
+      mv -T -- "$tf_mirror.tmp" "$tf_mirror" || tf_fetched="git clone of $tf_repository failed"
+  fi
+  if [ "$tf_fetched" != yes ]; then
+    tf_say fact source-error "$tf_fetched"
+  elif tf_source=$(git --git-dir="$tf_mirror" rev-parse --verify --quiet "$tf_ref^{commit}" 2>/dev/null); then
+    tf_say fact source-commit "$tf_source"
+  elif [ "$tf_lock" = yes ]; then
+    tf_say fact source-error "'$tf_ref' is not a tag, branch or commit in $tf_repository"
+  fi
 fi`;
 
 /**
@@ -413,6 +438,8 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
     ...commonAssignments(context),
     { name: 'tf_repository', value: context.repository },
     { name: 'tf_upload', value: context.upload ? 'yes' : '' },
+    { name: 'tf_ref', value: context.ref },
+    { name: 'tf_command_timeout', value: String(context.commandTimeout) },
     { name: 'tf_lock', value: options.lock },
     { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
     { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
@@ -509,8 +536,8 @@ if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_rele
   tf_fail 1 "releases/$tf_release is the current release; it is never rebuilt in place"
 fi
 if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
-  tf_say log "removing releases/$tf_release left by an incomplete earlier attempt"
-  rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove the incomplete $tf_release_path"
+  tf_say log "removing releases/$tf_release before building it again"
+  rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove the earlier $tf_release_path"
 fi
 mkdir -- "$tf_release_path" || tf_fail 1 "cannot create $tf_release_path"
 # A content list left by an earlier build of this name must not describe this one.

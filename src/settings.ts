@@ -73,6 +73,8 @@ export interface Settings {
   keepReleases: number;
   /** With rollback: the release to go to; '' for the previous one. */
   rollbackTo: string;
+  /** Rebuild a complete release that is not current even when its source is unchanged (never the current one). */
+  forceBuild: boolean;
   dryRun: boolean;
   actor: string;
   runUrl: string;
@@ -111,6 +113,7 @@ export const INPUT_NAMES = [
   'lock-timeout',
   'keep-releases',
   'rollback-to',
+  'force-build',
   'dry-run',
 ] as const;
 
@@ -214,6 +217,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
     keepReleases: parseCount('keep-releases', get('keep-releases'), 5),
     rollbackTo: parseRollbackTo(get('rollback-to')),
+    forceBuild: parseBoolean('force-build', get('force-build'), false),
     dryRun: parseBoolean('dry-run', get('dry-run'), false),
     actor: oneLine(context.actor ?? ''),
     runUrl: oneLine(context.runUrl ?? ''),

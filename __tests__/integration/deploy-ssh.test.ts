@@ -253,3 +253,85 @@ test('a known-hosts line of another key type than the server offers is still a m
   expect(result.hosts[0].error).toMatch(/the server offered ssh-ed25519 SHA256:\S+, but known-hosts lists only ecdsa-sha2-nistp256 SHA256:/);
   expect(existsSync(site)).toBe(false);
 });
+
+describe('one release name, one content', () => {
+  const commitOf = (ref: string) => execFileSync('git', ['-c', 'safe.directory=*', '-C', repo, 'rev-parse', `${ref}^{commit}`]).toString().trim();
+  const short = (commit: string) => commit.slice(0, 12);
+  const built = (site: string) => readFileSync(join(site, 'current/built'), 'utf8');
+
+  test('a reused name with a moved ref: refused while current, rebuilt once not current, re-activated when unchanged', async () => {
+    const site = newSite();
+    const [v1, v3] = [commitOf('v1'), commitOf('v3')];
+    await deploy(site, { release: 'staging', ref: 'v1' });
+    expect(manifest(site, 'staging')).toMatchObject({ commit: v1, source: { kind: 'git', ref: 'v1', commit: v1 } });
+
+    // Current: refused before anything changes, naming both sources.
+    const recordBefore = readFileSync(join(site, '.tagflip/releases/staging.json'), 'utf8');
+    const historyBefore = history(site);
+    const refused = await deploy(site, { release: 'staging', ref: 'v3', build: 'echo SHOULD-NOT-RUN; sh build.sh' });
+    expect(refused.result).toMatchObject({ status: 'failed', release: 'staging' });
+    expect(refused.result.hosts[0].error).toContain(
+      `plan failed: releases/staging is current and was built from v1 (commit ${short(v1)}); ref v3 is ${short(v3)}: deploy under a new release name (e.g. staging-\${{ github.sha }})`,
+    );
+    expect(refused.log).not.toContain('SHOULD-NOT-RUN');
+    expect(current(site)).toBe('releases/staging');
+    expect(built(site)).toBe('v1\n');
+    expect(readFileSync(join(site, '.tagflip/releases/staging.json'), 'utf8')).toBe(recordBefore);
+    expect(history(site)).toEqual(historyBefore);
+
+    // Not current: the stale build is replaced, and the log says so.
+    await deploy(site, { release: 'v2' });
+    // A dry run judges from the mirror as it is (v3 is in it already), without taking the lock.
+    const dry = await deploy(site, { release: 'staging', ref: 'v3', 'dry-run': 'true' });
+    expect(dry.log).toContain('dry run: would build staging in');
+    expect(dry.log).toContain('after removing the existing releases/staging');
+    const rebuilt = await deploy(site, { release: 'staging', ref: 'v3' });
+    expect(rebuilt.result).toMatchObject({ status: 'deployed', release: 'staging', previousRelease: 'v2' });
+    expect(rebuilt.log).toContain(`releases/staging was built from v1 (commit ${short(v1)}), but ref v3 is ${short(v3)}: removing the stale build and building it again`);
+    expect(built(site)).toBe('v3\n');
+    expect(manifest(site, 'staging')).toMatchObject({ state: 'active', commit: v3, source: { kind: 'git', ref: 'v3', commit: v3 } });
+
+    // Same ref again: current, unchanged; and once not current, activated without a rebuild.
+    const again = await deploy(site, { release: 'staging', ref: 'v3', build: 'echo SHOULD-NOT-RUN; exit 1' });
+    expect(again.result.status).toBe('unchanged');
+    await deploy(site, { release: 'v2' });
+    const back = await deploy(site, { release: 'staging', ref: 'v3', build: 'echo SHOULD-NOT-RUN; exit 1' });
+    expect(back.result).toMatchObject({ status: 'deployed', release: 'staging' });
+    expect(back.log).toContain('staging is already built (inactive); activating it without a rebuild');
+    expect(back.log).not.toContain('SHOULD-NOT-RUN');
+    expect(built(site)).toBe('v3\n');
+  });
+
+  test('a record of an older tagflip (no source) is judged by its commit; force-build rebuilds, but never the current release', async () => {
+    const site = newSite();
+    await deploy(site, { release: 'staging', ref: 'v1' });
+    await deploy(site, { release: 'v2' });
+    // What an older tagflip wrote: the commit, no source.
+    const older = manifest(site, 'staging');
+    delete older.source;
+    writeFileSync(join(site, '.tagflip/releases/staging.json'), JSON.stringify(older));
+
+    const forced = await deploy(site, { release: 'staging', ref: 'v1', 'force-build': 'true', build: 'echo FORCED; sh build.sh' });
+    expect(forced.result).toMatchObject({ status: 'deployed', release: 'staging', previousRelease: 'v2' });
+    expect(forced.log).toContain(`force-build: removing releases/staging (inactive, built from commit ${short(commitOf('v1'))}) and building it again`);
+    expect(forced.log).toContain('FORCED');
+    expect(manifest(site, 'staging').source).toEqual({ kind: 'git', ref: 'v1', commit: commitOf('v1') });
+
+    const refused = await deploy(site, { release: 'staging', ref: 'v1', 'force-build': 'true', build: 'echo SHOULD-NOT-RUN' });
+    expect(refused.result.status).toBe('failed');
+    expect(refused.result.hosts[0].error).toContain('releases/staging is current, and force-build never rebuilds the current release in place');
+    expect(refused.log).not.toContain('SHOULD-NOT-RUN');
+    expect(current(site)).toBe('releases/staging');
+  });
+
+  test('a ref the repository does not have fails the deploy before anything changes', async () => {
+    const site = newSite();
+    await deploy(site, { release: 'staging', ref: 'v1' });
+    await deploy(site, { release: 'v2' });
+    const { result } = await deploy(site, { release: 'staging', ref: 'no-such-ref' });
+    expect(result.status).toBe('failed');
+    expect(result.hosts[0].error).toContain(`source failed: 'no-such-ref' is not a tag, branch or commit in ${repo}`);
+    expect(current(site)).toBe('releases/v2');
+    expect(manifest(site, 'staging').state).toBe('inactive');
+  });
+});

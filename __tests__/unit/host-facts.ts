@@ -54,6 +54,8 @@ export function facts(changes: FactsChanges = {}): HostFacts {
     history: [],
     lockHolder: null,
     problems: [],
+    sourceCommit: '',
+    sourceError: '',
     ...rest,
   };
 }

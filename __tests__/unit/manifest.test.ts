@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { type LockHolder, describeHolder, parseHistoryEntry, parseLockHolder } from '../../src/manifest.js';
+import { COMMIT, type LockHolder, describeHolder, parseHistoryEntry, parseLockHolder, parseManifest, renderRecord } from '../../src/manifest.js';
 
 const HOLDER: LockHolder = {
   command: 'deploy',
@@ -132,5 +132,42 @@ describe('describeHolder', () => {
     ['an empty record', { command: '', release: '', actor: '', runUrl: '', host: '', since: '' }, 'a run'],
   ])('%s', (_what, holder, expected) => {
     expect(describeHolder(holder)).toBe(expected);
+  });
+});
+
+describe('parseManifest: the source a release was made from', () => {
+  const base = { release: 'staging', state: 'active', commit: '9f8e7d6' };
+  const read = (source: unknown) => parseManifest(JSON.stringify({ ...base, source }));
+
+  test('git: the ref and the commit', () => {
+    expect(read({ kind: 'git', ref: 'v3', commit: '9f8e7d6' })?.source).toEqual({ kind: 'git', ref: 'v3', commit: '9f8e7d6' });
+  });
+
+  test('upload: the hash of the content list', () => {
+    expect(read({ kind: 'upload', sha256: 'ab'.repeat(32) })?.source).toEqual({ kind: 'upload', sha256: 'ab'.repeat(32) });
+  });
+
+  test('a record of an older tagflip has none, and is read as before', () => {
+    const manifest = parseManifest(JSON.stringify(base));
+    expect(manifest).not.toHaveProperty('source');
+    expect(manifest).toMatchObject({ release: 'staging', state: 'active', commit: '9f8e7d6' });
+  });
+
+  test.each([
+    ['another kind', { kind: 'svn', ref: 'v3', commit: 'x' }],
+    ['a git source without its commit', { kind: 'git', ref: 'v3' }],
+    ['an upload without a hash', { kind: 'upload', sha256: '' }],
+    ['a string', 'git:v3'],
+    ['null', null],
+  ])('%s reads as no source, the rest of the record kept', (_what, source) => {
+    const manifest = read(source);
+    expect(manifest).not.toHaveProperty('source');
+    expect(manifest?.release).toBe('staging');
+  });
+
+  test('the commit placeholder inside the source is filled like the top-level one', () => {
+    const text = renderRecord({ ...base, commit: COMMIT, source: { kind: 'git', ref: 'v3', commit: COMMIT } });
+    const filled = text.replaceAll(COMMIT, '9f8e7d6');
+    expect(parseManifest(filled)).toMatchObject({ commit: '9f8e7d6', source: { kind: 'git', ref: 'v3', commit: '9f8e7d6' } });
   });
 });

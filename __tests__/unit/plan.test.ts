@@ -3,6 +3,7 @@ import { readHostFacts } from '../../src/facts.js';
 import { PlanError, planDeploy } from '../../src/plan.js';
 import { control, facts, history, manifest } from './host-facts.js';
 import { planError } from './input-error.js';
+import type { Manifest } from '../../src/manifest.js';
 
 const DEPLOY_PATH = '/srv/karl/customer-a';
 
@@ -157,6 +158,124 @@ describe('planDeploy', () => {
   });
 });
 
+describe('planDeploy: one release name, one content', () => {
+  const C1 = '1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d';
+  const C3 = '9f8e7d6c5b4a39281706f5e4d3c2b1a098765432';
+  const git = (ref: string, commit: string) => ({ kind: 'git', ref, commit }) as const;
+  const upload = (sha256: string) => ({ kind: 'upload', sha256 }) as const;
+  const H1 = 'aa'.repeat(32);
+  const H2 = 'bb'.repeat(32);
+  /** staging made from `recorded`, in `state`; v9 current unless staging is active. */
+  const host = (state: 'active' | 'inactive' | 'ready', recorded: Partial<Manifest>) =>
+    facts({
+      ...current(state === 'active' ? 'staging' : 'v9'),
+      releaseDirExists: true,
+      records: [manifest('v9', state === 'active' ? 'inactive' : 'active'), manifest('staging', state, '', recorded)],
+    });
+
+  test('the current release made from another commit: refused, naming both sources and the way out', () => {
+    const error = planError(() => planDeploy(DEPLOY_PATH, 'staging', host('active', { commit: C1, source: git('v1', C1) }), git('v3', C3)));
+    expect(error.message).toBe(
+      'releases/staging is current and was built from v1 (commit 1a2b3c4d5e6f); ref v3 is 9f8e7d6c5b4a: deploy under a new release name (e.g. staging-${{ github.sha }}), or deploy another release first (a release that is not current is rebuilt from the new source)',
+    );
+  });
+
+  test('the current release made from the same commit under another ref name: unchanged (same content)', () => {
+    const plan = planDeploy(DEPLOY_PATH, 'staging', host('active', { commit: C3, source: git('main', C3) }), git('v3', C3));
+    expect(plan).toMatchObject({ action: 'unchanged', reason: 'staging is already the current release' });
+  });
+
+  test.each(['inactive', 'ready'] as const)('a %s release made from another commit is rebuilt, the reason naming both commits', (state) => {
+    expect(planDeploy(DEPLOY_PATH, 'staging', host(state, { commit: C1, source: git('v1', C1) }), git('v3', C3))).toEqual({
+      action: 'build',
+      release: 'staging',
+      releasePath: '/srv/karl/customer-a/releases/staging',
+      previousRelease: 'v9',
+      removeStale: true,
+      reason: 'releases/staging was built from v1 (commit 1a2b3c4d5e6f), but ref v3 is 9f8e7d6c5b4a: removing the stale build and building it again',
+    });
+  });
+
+  test('a release that is not current, made from the same commit: activated without a rebuild', () => {
+    expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C3, source: git('v3', C3) }), git('v3', C3))).toMatchObject({ action: 'activate', removeStale: false });
+  });
+
+  test('force-build rebuilds a complete release that is not current even from the same source', () => {
+    const plan = planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C3, source: git('v3', C3) }), git('v3', C3), { forceBuild: true });
+    expect(plan).toMatchObject({ action: 'build', removeStale: true, reason: 'force-build: removing releases/staging (inactive, built from v3 (commit 9f8e7d6c5b4a)) and building it again' });
+  });
+
+  test('force-build of the current release is refused: never rebuilt in place', () => {
+    const f = host('active', { commit: C3, source: git('v3', C3) });
+    expect(planError(() => planDeploy(DEPLOY_PATH, 'staging', f, git('v3', C3), { forceBuild: true })).message).toBe(
+      'releases/staging is current, and force-build never rebuilds the current release in place: deploy under a new release name (e.g. staging-${{ github.sha }}), or deploy another release first and then force-build staging',
+    );
+  });
+
+  test('force-build without a record of the release: a plain build', () => {
+    expect(planDeploy(DEPLOY_PATH, 'staging', facts(current('v9')), git('v3', ''), { forceBuild: true })).toMatchObject({ action: 'build', removeStale: false, reason: 'building staging' });
+  });
+
+  test('force-build with a build that fetches by itself (no source to compare) still rebuilds', () => {
+    expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', {}), null, { forceBuild: true })).toMatchObject({ action: 'build', removeStale: true });
+  });
+
+  describe('a record of an older tagflip (no source): its commit tells', () => {
+    test('same commit: activated', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C3 }), git('v3', C3)).action).toBe('activate');
+    });
+    test('another commit: rebuilt, naming it', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C1 }), git('v3', C3)).reason).toBe(
+        'releases/staging was built from commit 1a2b3c4d5e6f, but ref v3 is 9f8e7d6c5b4a: removing the stale build and building it again',
+      );
+    });
+    test('an abbreviated commit (a REVISION file) matches its full name', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C3.slice(0, 7) }), git('v3', C3)).action).toBe('activate');
+    });
+  });
+
+  describe('unknown sources', () => {
+    test('no record of a source nor a commit (the build fetched it): rebuilt when not current', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', {}), git('v3', C3)).reason).toBe(
+        'releases/staging was built from an unknown source (its build fetched the code itself), but ref v3 is 9f8e7d6c5b4a: removing the stale build and building it again',
+      );
+    });
+    test('unknown and current: refused', () => {
+      expect(planError(() => planDeploy(DEPLOY_PATH, 'staging', host('active', { adopted: '2024-06-01T10:00:00Z' }), git('v3', C3))).message).toMatch(
+        /^releases\/staging is current and was built from an unknown source \(made without tagflip\); ref v3 is 9f8e7d6c5b4a: deploy under a new release name/,
+      );
+    });
+    test('nothing to compare with (the build fetches by itself): activated and unchanged as before', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C1, source: git('v1', C1) }), null).action).toBe('activate');
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('active', { commit: C1, source: git('v1', C1) }), null).action).toBe('unchanged');
+    });
+    test('a ref the facts did not resolve (a dry run without a mirror): not judged', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C1, source: git('v1', C1) }), git('v3', '')).action).toBe('activate');
+    });
+  });
+
+  describe('uploads: the content list hash is the source', () => {
+    test('same hash: activated; current: unchanged', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { source: upload(H1) }), upload(H1)).action).toBe('activate');
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('active', { source: upload(H1) }), upload(H1)).action).toBe('unchanged');
+    });
+    test('another hash: rebuilt when not current, naming both hashes', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('ready', { source: upload(H1) }), upload(H2)).reason).toBe(
+        "releases/staging was built from an upload (content list sha256 aaaaaaaaaaaa), but the upload's content list is sha256 bbbbbbbbbbbb: removing the stale build and building it again",
+      );
+    });
+    test('another hash while current: refused', () => {
+      expect(planError(() => planDeploy(DEPLOY_PATH, 'staging', host('active', { source: upload(H1) }), upload(H2))).message).toMatch(
+        /^releases\/staging is current and was built from an upload \(content list sha256 aaaaaaaaaaaa\); the upload's content list is sha256 bbbbbbbbbbbb: deploy under/,
+      );
+    });
+    test('a release built from git is not the same as any upload, even with a commit', () => {
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { commit: C1, source: git('v1', C1) }), upload(H1)).action).toBe('build');
+      expect(planDeploy(DEPLOY_PATH, 'staging', host('inactive', { source: upload(H1) }), git('v1', C1)).action).toBe('build');
+    });
+  });
+});
+
 const TAG = 'tagflip-0123456789abcdef01234567';
 
 describe('readHostFacts', () => {
@@ -176,6 +295,8 @@ describe('readHostFacts', () => {
       history: [],
       lockHolder: null,
       problems: [],
+      sourceCommit: '',
+      sourceError: '',
     });
   });
 
@@ -216,6 +337,8 @@ describe('readHostFacts', () => {
       history: [history.deployed('v1.0'), history.deployed('v2.0', 'v1.0')],
       lockHolder: null,
       problems: [],
+      sourceCommit: '',
+      sourceError: '',
     });
   });
 
@@ -226,6 +349,15 @@ describe('readHostFacts', () => {
     expect(readHostFacts(lines).currentContent).toEqual([entry('kept.txt')]);
     // Without the list of changes, the list is not trusted: everything is sent.
     expect(readHostFacts(lines.slice(1)).currentContent).toBeNull();
+  });
+
+  test('the commit the ref names now, or why it could not be resolved', () => {
+    const sha = '9f8e7d6c5b4a39281706f5e4d3c2b1a098765432';
+    expect(readHostFacts([control(`fact source-commit ${sha}`)])).toMatchObject({ sourceCommit: sha, sourceError: '' });
+    expect(readHostFacts([control('fact source-commit not-a-commit')]).sourceCommit).toBe('');
+    expect(readHostFacts([control("fact source-error 'v9' is not a tag, branch or commit in /srv/git/app.git")]).sourceError).toBe(
+      "'v9' is not a tag, branch or commit in /srv/git/app.git",
+    );
   });
 
   test('deploy-path absent', () => {

@@ -210,6 +210,8 @@ describe('open script: preflight, lock, facts', () => {
       history: [history.deployed('v1'), history.deployed('v2', 'v1')],
       lockHolder: null,
       problems: [],
+      sourceCommit: '',
+      sourceError: '',
     });
   });
 

@@ -401,11 +401,13 @@ describe('rendered scripts, values', () => {
       tf_lock: 'yes',
       tf_lock_timeout: '17',
       tf_lock_holder: `{"command":"deploy","release":"v3.0","actor":"octocat","runUrl":"https://github.com/example/app/actions/runs/42","host":"deploy@web1.example.com","since":"${NOW}"}`,
+      // The ref and the fetch's time limit: the facts resolve the ref when a release of this name exists.
+      tf_ref: 'v3.0',
+      tf_command_timeout: '3600',
       tf_build: '<unset>',
-      tf_command_timeout: '<unset>',
     };
     expect(headerValues(text, Object.keys(expected))).toEqual(expected);
-    expect(parts(text).header.split('\n')).toHaveLength(13);
+    expect(parts(text).header.split('\n')).toHaveLength(15);
     expect(text).not.toContain('TAGFLIP_');
     expect(text).not.toContain('hunter2');
   });

@@ -66,6 +66,7 @@ function expectedSsh(): Settings {
     lockTimeout: 300,
     keepReleases: 5,
     rollbackTo: '',
+    forceBuild: false,
     dryRun: false,
     actor: '',
     runUrl: '',
@@ -125,6 +126,7 @@ describe('parseSettings: valid inputs', () => {
       'lock-timeout': '0',
       'keep-releases': '1000',
       'rollback-to': 'v1.2.2',
+      'force-build': 'true',
       'dry-run': 'TRUE',
     };
     const target = { kind: 'ssh', label: 'deploy_user@web1.example.com:2200', host: 'web1.example.com', port: 2200, user: 'deploy_user' };
@@ -163,6 +165,7 @@ describe('parseSettings: valid inputs', () => {
       lockTimeout: 0,
       keepReleases: 1000,
       rollbackTo: 'v1.2.2',
+      forceBuild: true,
       dryRun: true,
       actor: 'octo cat',
       runUrl: 'https://github.com/o/r/actions/runs/1',

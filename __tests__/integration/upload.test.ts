@@ -3,7 +3,8 @@
  * releases/<tag> exactly, and a re-deploy sends only what changed.
  */
 import { appendFileSync, chmodSync, cpSync, existsSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { InputError } from '../../src/errors.js';
 import { renderSummary } from '../../src/result.js';
 import { runCommand } from '../../src/run.js';
@@ -134,4 +135,67 @@ describe('refused before connecting', () => {
   test('a relative upload is relative to the workspace', () => {
     expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app', release: 'v1', upload: 'dist/' }, { workspace: '/home/runner/work/app' }).upload).toBe('/home/runner/work/app/dist');
   });
+});
+
+describe('archives, single files and excludes', () => {
+  test('a .tar.gz is unpacked into the release; upload-exclude and .git are left out', async () => {
+    const tree = sampleTree(1);
+    writeFileSync(join(tree, 'debug.log'), 'noise\n');
+    const archive = join(openTempDir('tagflip-archive-'), 'site.tar.gz');
+    execFileSync('tar', ['-C', tree, '-czf', archive, '.']);
+    const site = newSite();
+    const { host } = await deploy(site, { release: 'v1', upload: archive, 'upload-exclude': '*.log' });
+    expect(host.error).toBe('');
+    rmSync(join(tree, 'debug.log'));
+    expect(treeHash(join(site, 'releases/v1'))).toEqual(treeHash(tree));
+  }, 30_000);
+
+  test('any other single file is copied in as is, under its own name', async () => {
+    const file = join(openTempDir('tagflip-single-'), 'app.bin');
+    writeFileSync(file, Buffer.from([0, 1, 2, 3, 255]));
+    chmodSync(file, 0o755);
+    const site = newSite();
+    const { host } = await deploy(site, { release: 'v1', upload: file });
+    expect(host.error).toBe('');
+    expect(readFileSync(join(site, 'releases/v1/app.bin'))).toEqual(Buffer.from([0, 1, 2, 3, 255]));
+    expect(treeHash(join(site, 'releases/v1'))).toEqual(['app.bin file 755 ' + treeHash(dirname(file))[0].split(' ')[3]]);
+  }, 30_000);
+
+  test('a hostile archive is refused, naming the member, before anything reaches the host', async () => {
+    const dir = openTempDir('tagflip-hostile-');
+    const archive = join(dir, 'evil.tar');
+    // `link -> /tmp` first, then `link/owned` written through it.
+    execFileSync('python3', ['-c', `
+import io, tarfile
+with tarfile.open(${JSON.stringify(archive)}, 'w') as t:
+    l = tarfile.TarInfo('link'); l.type = tarfile.SYMTYPE; l.linkname = '/tmp'; t.addfile(l)
+    f = tarfile.TarInfo('link/owned'); f.size = 3; t.addfile(f, io.BytesIO(b'pwn'))
+`]);
+    const site = newSite();
+    await expect(deploy(site, { release: 'v1', upload: archive })).rejects.toThrow(/link\/owned/);
+    expect(existsSync(site)).toBe(false);
+  }, 30_000);
+});
+
+describe('one release name, one content (upload)', () => {
+  test('the same name with other content: refused while current, rebuilt when not', async () => {
+    const first = sampleTree(1);
+    const second = sampleTree(1);
+    writeFileSync(join(second, 'keep.txt'), 'changed\n');
+    const site = newSite();
+    expect((await deploy(site, { release: 'staging', upload: first })).host.error).toBe('');
+    const refused = await deploy(site, { release: 'staging', upload: second });
+    expect(refused.host.status).toBe('failed');
+    expect(refused.host.error).toMatch(/releases\/staging is current and was built from .*: deploy under a new release name/);
+    expect(treeHash(join(site, 'releases/staging'))).toEqual(treeHash(first));
+    expect((await deploy(site, { release: 'v2', upload: first })).host.error).toBe('');
+    const rebuilt = await deploy(site, { release: 'staging', upload: second });
+    expect(rebuilt.host.error).toBe('');
+    expect(rebuilt.log).toMatch(/releases\/staging was built from .* building it again/);
+    expect(treeHash(join(site, 'releases/staging'))).toEqual(treeHash(second));
+    // The same content again is the same release: activated, not rebuilt.
+    expect((await deploy(site, { release: 'v2', upload: first })).host.error).toBe('');
+    const again = await deploy(site, { release: 'staging', upload: second });
+    expect(again.log).toContain('already built');
+  }, 60_000);
 });

@@ -253,3 +253,28 @@ test('a hook that starts a background daemon does not hang the deploy', async ()
   // The daemon is the user's to keep; this test stops it.
   execFileSync('pkill', ['-u', sshd.user, '-f', marker]);
 });
+
+// hosts: local runs the shell as a child of the CLI: a daemon holding that
+// shell's stdout and stderr must not hold the CLI too.
+test.each([
+  ['holding the output pipes', 'sleep 30 &'],
+  ['with its output redirected', 'nohup sleep 30 >/dev/null 2>&1 &'],
+])('hosts: local: a build that starts a daemon %s returns within seconds; the daemon keeps running', (_what, start) => {
+  const dir = openTempDir('tagflip-local-');
+  const pidFile = join(dir, 'daemon.pid');
+  const started = Date.now();
+  const run = spawnSync(process.execPath, ['bin/tagflip.js', 'deploy', '--hosts', 'local', '--deploy-path', join(dir, 'site'), '--release', 'v1', '--build', `${start} echo $! > ${pidFile}`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  try {
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('status: deployed');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(() => process.kill(pid, 0)).not.toThrow();
+  } finally {
+    // The daemon is the user's to keep; this test stops it, by its pid.
+    spawnSync('kill', ['-KILL', String(pid)]);
+  }
+});

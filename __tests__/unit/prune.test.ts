@@ -153,6 +153,16 @@ describe('planPrune', () => {
     expect(() => planPrune(f, 1, [])).toThrow(`current points to '${target}', which is not a release directory (releases/<name> in deploy-path); nothing was removed`);
   });
 
+  test('a deploy after current was relinked by hand to an older release keeps that release for the flip back', () => {
+    const host = new SimulatedHost(1);
+    for (const release of ['v1', 'v2', 'v3']) host.deploy(release);
+    // keep 1 left v3 and v2 (its rollback target); an operator then points current at v2 by hand.
+    host.facts = { ...host.facts, currentRelease: 'v2', currentTarget: '/srv/app/releases/v2' };
+    expect(host.deploy('v4').previousRelease).toBe('v2');
+    // The history's rollback target is v3, but v2 is where a failed verify flips back to.
+    expect([...host.facts.releaseDirs].sort()).toEqual(['v2', 'v3', 'v4']);
+  });
+
   test('an empty host: nothing to do', () => {
     expect(planPrune(facts({ deployPathExists: false }), 5, ['', ''])).toEqual({ remove: [], keep: [], removeData: [], unknown: [] });
   });

@@ -152,7 +152,9 @@ async function prepare(settings: Settings, member: FleetHost, upload: UploadSour
  */
 function flipRecords(settings: Settings, plan: DeployPlan, facts: HostFacts, active: Manifest, departed: Manifest | null, dataTarget: string): FlipRecords {
   const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
-  const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
+  // The release flipped away from is kept by name: the history's rollback target
+  // is another one when current was relinked by hand.
+  const prune = planPrune(after, settings.keepReleases, [plan.release, plan.previousRelease, rollbackTarget(after)]);
   return { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease, prune };
 }
 

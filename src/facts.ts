@@ -6,9 +6,12 @@ import { type UploadEntry, parseContentList } from './upload/content.js';
 /** What the preflight/facts phase learnt about a host. */
 export interface HostFacts {
   deployPathExists: boolean;
-  /** The release `current` points to ('' when there is no `current`). */
+  /**
+   * The release `current` resolves to on the host, by real path: '' when there
+   * is no `current`, or when it leads anywhere but <deploy-path>/releases/<name>.
+   */
   currentRelease: string;
-  /** The raw symlink target, for messages when it is not `releases/<name>`. */
+  /** The raw symlink target, as written (for messages when it is not a release). */
   currentTarget: string;
   /**
    * The commit the current release's directory names (its git checkout's HEAD,
@@ -20,7 +23,7 @@ export interface HostFacts {
   releaseDirExists: boolean;
   /** Every directory under releases/ that is named like a release. */
   releaseDirs: Set<string>;
-  /** The data release data/current points to ('' when there is none, or it is not releases/<name>). */
+  /** The data release data/current resolves to, by real path ('' when there is none, or it is not <data-path>/releases/<name>). */
   currentDataRelease: string;
   /** The raw target of data/current ('' when there is none). */
   currentDataTarget: string;
@@ -92,18 +95,14 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
       if (key === 'release-dir') facts.releaseDirExists = true;
       if (key === 'dir' && RELEASE_NAME.test(text)) facts.releaseDirs.add(text);
       if (key === 'data-dir' && RELEASE_NAME.test(text)) facts.dataDirs.add(text);
-      if (key === 'data-current') {
-        facts.currentDataTarget = text;
-        facts.currentDataRelease = releaseOfLink(text);
-      }
+      if (key === 'data-current') facts.currentDataTarget = text;
+      if (key === 'data-current-release' && RELEASE_NAME.test(text)) facts.currentDataRelease = text;
       if (key === 'lock-holder') facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
       if (key === 'current-commit' && COMMIT_ID.test(text)) facts.currentCommit = text;
       if (key === 'source-commit' && COMMIT_ID.test(text)) facts.sourceCommit = text;
       if (key === 'source-error') facts.sourceError = text;
-      if (key === 'current') {
-        facts.currentTarget = text;
-        facts.currentRelease = releaseOfLink(text);
-      }
+      if (key === 'current') facts.currentTarget = text;
+      if (key === 'current-release' && RELEASE_NAME.test(text)) facts.currentRelease = text;
     }
   }
   // Without the list of what changed since, the list is not to be trusted.
@@ -114,8 +113,3 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
   return facts;
 }
 
-/** The release a `current` link names (`releases/<name>`), or '' for anything else. */
-function releaseOfLink(target: string): string {
-  const match = /^releases\/([^/]+)\/?$/.exec(target);
-  return match && RELEASE_NAME.test(match[1]) ? match[1] : '';
-}

@@ -35,6 +35,25 @@ export interface DeployOptions {
 }
 
 /**
+ * `current` must be absent or lead to releases/<name> (by real path, however
+ * the link is written: facts.ts). Anywhere else, tagflip cannot tell which
+ * release serves, nor flip back to what does: it refuses rather than guess.
+ * Returns the refusal, naming `consequence`, or null when current is fine.
+ */
+export function currentOutsideReleases(facts: HostFacts, consequence: string): PlanError | null {
+  if (!facts.currentTarget || facts.currentRelease) return null;
+  return new PlanError(
+    `current points to '${facts.currentTarget}', which is not a release directory (releases/<name> in deploy-path); ${consequence}`,
+    'point current at the release that serves, as tagflip links it: ln -sfn releases/<name> current (in deploy-path); or move it aside; then run again',
+  );
+}
+
+function requireReleaseCurrent(facts: HostFacts, consequence: string): void {
+  const refusal = currentOutsideReleases(facts, consequence);
+  if (refusal) throw refusal;
+}
+
+/**
  * Decide what a deploy of `release` does on a host (SPEC, deploy step 4).
  * `source` is what this deploy makes the release from: a git ref with the
  * commit it names now (from the facts), or an upload's content-list hash;
@@ -47,12 +66,7 @@ export function planDeploy(deployPath: string, release: string, facts: HostFacts
   const complete = manifest !== undefined && COMPLETE_STATES.includes(manifest.state) && facts.releaseDirExists;
   const base = { release, releasePath: releasePath(deployPath, release), removeStale: false };
 
-  if (facts.currentTarget && !facts.currentRelease) {
-    throw new PlanError(
-      `current points to '${facts.currentTarget}', which is not a release directory of tagflip`,
-      `point current at releases/<name> yourself, or move it aside, then deploy again`,
-    );
-  }
+  requireReleaseCurrent(facts, 'nothing was built or flipped');
 
   const newName = `deploy under a new release name (e.g. ${release}-\${{ github.sha }})`;
   if (facts.currentRelease === release) {
@@ -197,10 +211,9 @@ export interface RollbackPlan {
 
 /** Decide a rollback (SPEC, "Rollback"); `rollbackTo` '' means the previous release. */
 export function planRollback(facts: HostFacts, rollbackTo: string): RollbackPlan {
+  requireReleaseCurrent(facts, 'nothing was flipped');
   const from = facts.currentRelease;
-  if (!from) {
-    throw new PlanError(facts.currentTarget ? `current points to '${facts.currentTarget}', not to a release` : 'nothing is deployed here (there is no current)', 'deploy a release first');
-  }
+  if (!from) throw new PlanError('nothing is deployed here (there is no current)', 'deploy a release first');
   const choices = () => {
     const names = [...facts.manifests.values()]
       .filter((manifest) => manifest.release !== from && facts.releaseDirs.has(manifest.release))
@@ -308,9 +321,12 @@ export interface PrunePlan {
  * finished time, plus `current` and the rollback target whatever their age;
  * remove every other release directory tagflip has a record of, complete or
  * not. A directory without a record is left alone: tagflip cannot tell what it
- * is, and it may be the only copy of a release made before tagflip.
+ * is, and it may be the only copy of a release made before tagflip. The release
+ * that serves is kept whatever `protect` says; when `current` leads outside
+ * releases/, nothing tells which one that is, and nothing is planned.
  */
 export function planPrune(facts: HostFacts, keep: number, protect: readonly string[]): PrunePlan {
+  requireReleaseCurrent(facts, 'nothing was removed');
   const finished = (release: string) => {
     const manifest = facts.manifests.get(release);
     return manifest?.finished || manifest?.started || '';
@@ -322,7 +338,7 @@ export function planPrune(facts: HostFacts, keep: number, protect: readonly stri
       return COMPLETE_STATES.includes(state) || state === 'rolled-back';
     })
     .sort((a, b) => finished(b).localeCompare(finished(a)) || b.localeCompare(a));
-  const kept = new Set([...complete.slice(0, keep), ...protect.filter(Boolean)]);
+  const kept = new Set([...complete.slice(0, keep), ...[facts.currentRelease, ...protect].filter(Boolean)]);
   const byAge = [...recorded].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
   // Failed releases have no directory left, but their records go too.
   const failedRecords = [...facts.manifests.values()].filter((manifest) => manifest.state === 'failed' && !facts.releaseDirs.has(manifest.release)).map((manifest) => manifest.release);

@@ -255,15 +255,46 @@ elif [ -L "$tf_data_path/current" ]; then
 fi
 [ "$tf_problems" -eq 0 ]`;
 
-const FACTS_BODY = `tf_step facts
-if [ -L "$tf_deploy_path/current" ]; then tf_say fact current "$(readlink -- "$tf_deploy_path/current")"; fi
-# A current release without a record (made by hand, by Capistrano) is adopted by
-# the next flip: say its commit, when its directory tells it cheaply.
-tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
-case $tf_link in
-  releases/?*)
-    tf_name=\${tf_link#releases/}
-    tf_name=\${tf_name%/}
+/**
+ * Which release DIR/current is, decided by real path, never by how the link is
+ * written: absolute, `./releases/x`, `releases/x/`, through a symlinked DIR.
+ * `tf_release_of DIR` prints the name when the link leads to DIR/releases/<name>
+ * and fails otherwise (no link, or a target outside DIR/releases). Its last
+ * component is not resolved, so a release directory that is itself a link
+ * still counts; a chain of links is followed to its end.
+ * `tf_is_live DIR PATH`: PATH is what DIR/current leads to.
+ */
+const CURRENT_HELPERS = `# The release DIR/current leads to, by real path, however the link is written.
+tf_release_of() {
+  tf_of_link=$(readlink -- "$1/current") || return 1
+  case $tf_of_link in /*) ;; *) tf_of_link=$1/$tf_of_link ;; esac
+  while :; do case $tf_of_link in */) tf_of_link=\${tf_of_link%/} ;; *) break ;; esac; done
+  [ -n "$tf_of_link" ] || return 1
+  tf_of_releases=$(cd -P -- "$1/releases" 2>/dev/null && pwd) || return 1
+  tf_of_name=\${tf_of_link##*/}
+  tf_of_parent=\${tf_of_link%/*}
+  tf_of_parent=$(cd -P -- "\${tf_of_parent:-/}" 2>/dev/null && pwd) || tf_of_parent=''
+  if [ "$tf_of_parent" != "$tf_of_releases" ] || [ "$tf_of_name" = . ] || [ "$tf_of_name" = .. ]; then
+    tf_of_real=$(readlink -f -- "$1/current") || return 1
+    tf_of_name=\${tf_of_real##*/}
+    [ "\${tf_of_real%/*}" = "$tf_of_releases" ] || return 1
+  fi
+  printf '%s\\n' "$tf_of_name"
+}
+# Whether PATH is what DIR/current leads to (real paths compared).
+tf_is_live() {
+  tf_live=$(readlink -f -- "$1/current" 2>/dev/null) && [ -n "$tf_live" ] &&
+    [ "$tf_live" = "$(readlink -f -- "$2" 2>/dev/null)" ]
+}`;
+
+const FACTS_BODY = `${CURRENT_HELPERS}
+tf_step facts
+if [ -L "$tf_deploy_path/current" ]; then
+  tf_say fact current "$(readlink -- "$tf_deploy_path/current")"
+  if tf_name=$(tf_release_of "$tf_deploy_path"); then
+    tf_say fact current-release "$tf_name"
+    # A current release without a record (made by hand, by Capistrano) is adopted
+    # by the next flip: say its commit, when its directory tells it cheaply.
     tf_dir=$tf_deploy_path/releases/$tf_name
     if [ -d "$tf_dir" ] && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
       if [ -f "$tf_dir/REVISION" ]; then
@@ -272,13 +303,16 @@ case $tf_link in
         tf_say fact current-commit "$(git -C "$tf_dir" rev-parse --verify --quiet HEAD 2>/dev/null </dev/null)"
       fi
     fi
-    ;;
-esac
+  fi
+fi
 if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
 for tf_dir in "$tf_deploy_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
 done
-if [ -L "$tf_data_path/current" ]; then tf_say fact data-current "$(readlink -- "$tf_data_path/current")"; fi
+if [ -L "$tf_data_path/current" ]; then
+  tf_say fact data-current "$(readlink -- "$tf_data_path/current")"
+  if tf_name=$(tf_release_of "$tf_data_path"); then tf_say fact data-current-release "$tf_name"; fi
+fi
 for tf_dir in "$tf_data_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_say fact data-dir "$(basename -- "$tf_dir")"; fi
 done
@@ -508,7 +542,8 @@ const UPLOAD_STEP = `  tf_step upload
     tf_abort 1 "cannot write $tf_content_list"
   tf_say received`;
 
-const BUILD_BODY = `tf_data_copy=''
+const BUILD_BODY = `${CURRENT_HELPERS}
+tf_data_copy=''
 tf_content_list=$tf_deploy_path/.tagflip/releases/$tf_release.files
 tf_content_paths=$tf_deploy_path/.tagflip/releases/$tf_release.paths
 # Remove what this build made (never what is live) and record it as failed, with
@@ -519,8 +554,7 @@ tf_abort() {
   tf_reason=$2
   if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
-  tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
-  if [ "\${tf_current%/}" != "releases/$tf_release" ]; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_paths"; fi
+  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_paths"; fi
   if [ -n "$tf_data_copy" ]; then
     tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
     if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
@@ -532,7 +566,7 @@ tf_abort() {
 tf_step prepare
 mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
   tf_fail 1 "cannot create $tf_deploy_path/releases"
-if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
+if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is the current release; it is never rebuilt in place"
 fi
 if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
@@ -712,8 +746,14 @@ function uploadAssignments(upload: UploadSections | null): Assignment[] {
   ];
 }
 
-const FLIP_BODY = `tf_step flip
+const FLIP_BODY = `${CURRENT_HELPERS}
+tf_step flip
 [ -d "$tf_release_path" ] || tf_fail 1 "$tf_release_path is missing; nothing was flipped"
+# A current that leads outside releases/ is not ours to replace (the plan
+# refuses it too): whatever serves there, tagflip cannot flip back to it.
+if [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
+  tf_fail 1 "$tf_deploy_path/current points to '$(readlink -- "$tf_deploy_path/current")', outside $tf_deploy_path/releases; nothing was flipped (point it at the release that serves: ln -sfn releases/<name> $tf_deploy_path/current)"
+fi
 # Point DIR/current at releases/NAME with one rename(2).
 tf_flip() {
   tf_link=$1/.current.tagflip-$$
@@ -785,27 +825,29 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords): 
       { name: 'tf_data_before', value: records.dataBefore },
       ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ],
-    prune ? `${FLIP_BODY}\n${PRUNE_BODY}` : FLIP_BODY,
+    prune ? `${FLIP_BODY}\n${PRUNE_STEPS}` : FLIP_BODY,
   );
 }
 
-const PRUNE_BODY = `tf_step prune
+/** Retention's removals, checked on the host first; after a flip, its helpers are already there. */
+const PRUNE_STEPS = `tf_step prune
 if [ -n "$tf_prune_unknown" ]; then tf_say left-alone "$tf_prune_unknown"; fi
-tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
-tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_current=''
 tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
 # Never what is live, nor a directory tagflip has no record of, whatever the
-# plan said: check everything before removing anything.
+# plan said: check everything before removing anything. What is live is what
+# current leads to, compared by real path, however the link is written; a
+# current that leads outside releases/ leaves nothing to tell, so nothing goes.
+if [ -n "$tf_prune" ] && [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
+  tf_fail 1 "$tf_deploy_path/current points to '$(readlink -- "$tf_deploy_path/current")', outside $tf_deploy_path/releases: nothing was removed, since the release that serves cannot be told (point it at that release: ln -sfn releases/<name> $tf_deploy_path/current)"
+fi
 for tf_name in $tf_prune; do
-  if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+  if tf_is_live "$tf_deploy_path" "$tf_deploy_path/releases/$tf_name"; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
   if tf_exists "$tf_deploy_path/releases/$tf_name" && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
     tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
   fi
 done
-tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
 for tf_name in $tf_prune_data; do
-  if [ "\${tf_data_current%/}" = "releases/$tf_name" ] ||
-    { [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_name")" ]; }; then
+  if tf_is_live "$tf_data_path" "$tf_data_path/releases/$tf_name"; then
     tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
   fi
 done
@@ -826,6 +868,8 @@ for tf_name in $tf_prune_data; do
   tf_say removed-data "$tf_name"
 done
 [ -z "$tf_prune$tf_prune_data" ] || tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
+
+const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
 
 /**
  * Step 12: remove releases (directory and record); name the directories left
@@ -876,8 +920,9 @@ export function renderHookScript(context: ScriptContext, name: 'activate' | 'ver
   );
 }
 
-const DISCARD_BODY = `tf_step discard
-if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
+const DISCARD_BODY = `${CURRENT_HELPERS}
+tf_step discard
+if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is current; it is not discarded"
 fi
 rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.paths" ||

@@ -1,6 +1,6 @@
 import type { HostFacts } from './facts.js';
 import { type HostDependencies, currentPath, runOnHost } from './host-run.js';
-import { planPrune, rollbackTarget } from './plan.js';
+import { currentOutsideReleases, planPrune, rollbackTarget } from './plan.js';
 import type { HostResult, ReleaseInfo, StatusReport } from './result.js';
 import type { Settings } from './settings.js';
 
@@ -32,6 +32,8 @@ export function statusOfHost(settings: Settings, deps: HostDependencies): Promis
   return runOnHost(settings, deps, async (host, run) => {
     const facts = await host.open(host.context('', ''), 'report');
     run.facts = facts;
+    const outside = currentOutsideReleases(facts, 'deploy, rollback and prune refuse to run until it is');
+    if (outside) deps.logger.warning(`${host.host}: ${outside.message}: ${outside.remedy}`);
     const report = statusReport(facts);
     return { status: 'unchanged', release: report.current, previousRelease: report.rollbackTarget, releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease, report };
   });

@@ -333,3 +333,29 @@ console.log(JSON.stringify({ code, seconds: (Date.now() - started) / 1000, peakM
   // Each piece is the cap and its mark, plus the logger's newline.
   expect(measured.longest).toBeLessThan(70_000);
 });
+
+// hosts: local runs the shell as a child of the CLI: a daemon holding that
+// shell's stdout and stderr must not hold the CLI too.
+test.each([
+  ['holding the output pipes', 'sleep 30 &'],
+  ['with its output redirected', 'nohup sleep 30 >/dev/null 2>&1 &'],
+])('hosts: local: a build that starts a daemon %s returns within seconds; the daemon keeps running', (_what, start) => {
+  const dir = openTempDir('tagflip-local-');
+  const pidFile = join(dir, 'daemon.pid');
+  const started = Date.now();
+  const run = spawnSync(process.execPath, ['bin/tagflip.js', 'deploy', '--hosts', 'local', '--deploy-path', join(dir, 'site'), '--release', 'v1', '--build', `${start} echo $! > ${pidFile}`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  try {
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('status: deployed');
+    // The daemon lives 30 s: returning well before it ends is what counts.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(() => process.kill(pid, 0)).not.toThrow();
+  } finally {
+    // The daemon is the user's to keep; this test stops it, by its pid.
+    spawnSync('kill', ['-KILL', String(pid)]);
+  }
+});

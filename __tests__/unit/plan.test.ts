@@ -141,8 +141,8 @@ describe('planDeploy', () => {
 
   test.each(['/srv/other/app', '../elsewhere', 'releases/v1/sub', 'v1.0'])('current pointing to %j (not a release): PlanError', (target) => {
     const error = planError(() => planDeploy(DEPLOY_PATH, 'v2.0', facts({ currentTarget: target, currentRelease: '' })));
-    expect(error.message).toBe(`current points to '${target}', which is not a release directory of tagflip`);
-    expect(error.remedy).toBe('point current at releases/<name> yourself, or move it aside, then deploy again');
+    expect(error.message).toBe(`current points to '${target}', which is not a release directory (releases/<name> in deploy-path); nothing was built or flipped`);
+    expect(error.remedy).toBe('point current at the release that serves, as tagflip links it: ln -sfn releases/<name> current (in deploy-path); or move it aside; then run again');
   });
 
   // 'releases/..' is deploy-path itself and 'releases/.' the releases directory: neither
@@ -308,10 +308,12 @@ describe('readHostFacts', () => {
       'fact deploy-path exists',
       'step facts',
       'fact current releases/v2.0',
+      'fact current-release v2.0',
       'fact release-dir present',
       'fact dir v1.0',
       'fact dir v2.0',
       'fact data-current releases/v1.0',
+      'fact data-current-release v1.0',
       'fact data-dir v0.9',
       'fact data-dir v1.0',
       `manifest ${JSON.stringify(v1)}`,
@@ -364,41 +366,48 @@ describe('readHostFacts', () => {
     expect(readHostFacts([control('fact deploy-path absent')]).deployPathExists).toBe(false);
   });
 
+  // Which release current is, the host decides by real path (FACTS_BODY, tested on
+  // real links in remote-scripts.test.ts); the raw target is only for messages.
   test.each([
-    ['releases/v2.0', 'v2.0'],
+    ['/srv/app/releases/v2.0', 'v2.0'],
+    ['./releases/v2.0', 'v2.0'],
     ['releases/v2.0/', 'v2.0'],
-    ['/srv/app/releases/v2.0', ''],
-    ['releases/v2.0/sub', ''],
-    ['releases/', ''],
-    ['other/v2.0', ''],
-    ['releases/with space', ''],
-    ['releases/..', ''],
-    ['releases/-x', ''],
-    ['releases/current', ''],
-    ['releases/.hidden', ''],
-    ['releases/.', ''],
-    [`releases/v${'1'.repeat(127)}`, `v${'1'.repeat(127)}`],
-    [`releases/v${'1'.repeat(128)}`, ''],
-    ['releases/v1;id', ''],
-  ])('current -> %j is release %j', (target, release) => {
-    const facts_ = readHostFacts([control(`fact current ${target}`)]);
-    expect(facts_.currentTarget).toBe(target);
+    ['/srv/other/app', ''],
+    ['releases/v2.0', ''],
+  ])('current -> %j with current-release %j: the release is what the host resolved, never guessed from the target', (target, release) => {
+    const lines = [control(`fact current ${target}`), ...(release ? [control(`fact current-release ${release}`)] : [])];
+    const facts_ = readHostFacts(lines);
+    expect([facts_.currentTarget, facts_.currentRelease]).toEqual([target, release]);
+  });
+
+  test.each([
+    ['v2.0', 'v2.0'],
+    ['with space', ''],
+    ['..', ''],
+    ['.', ''],
+    ['-x', ''],
+    ['current', ''],
+    ['.hidden', ''],
+    [`v${'1'.repeat(127)}`, `v${'1'.repeat(127)}`],
+    [`v${'1'.repeat(128)}`, ''],
+    ['v1;id', ''],
+    ['', ''],
+  ])('current-release %j is release %j: only a valid release name counts', (name, release) => {
+    const facts_ = readHostFacts([control(`fact current releases/${name}`), control(`fact current-release ${name}`)]);
     expect(facts_.currentRelease).toBe(release);
   });
 
   test.each([
-    ['releases/v2.0', 'v2.0'],
-    ['releases/v2.0/', 'v2.0'],
-    ['/srv/app/data/releases/v2.0', ''],
-    ['releases/v2.0/sub', ''],
-    ['releases/', ''],
-    ['other/v2.0', ''],
-    ['releases/..', ''],
-    ['releases/current', ''],
-    ['releases/v1;id', ''],
-  ])('data/current -> %j is data release %j; current is not touched', (target, release) => {
-    const facts_ = readHostFacts([control(`fact data-current ${target}`)]);
-    expect([facts_.currentDataRelease, facts_.currentRelease, facts_.currentTarget]).toEqual([release, '', '']);
+    ['/srv/app/data/releases/v2.0', 'v2.0', 'v2.0'],
+    ['releases/v2.0/', 'v2.0', 'v2.0'],
+    ['releases/v2.0', '', ''],
+    ['releases/..', '..', ''],
+    ['releases/current', 'current', ''],
+    ['releases/v1;id', 'v1;id', ''],
+  ])('data/current -> %j with data-current-release %j is data release %j; current is not touched', (target, name, release) => {
+    const lines = [control(`fact data-current ${target}`), ...(name ? [control(`fact data-current-release ${name}`)] : [])];
+    const facts_ = readHostFacts(lines);
+    expect([facts_.currentDataTarget, facts_.currentDataRelease, facts_.currentRelease, facts_.currentTarget]).toEqual([target, release, '', '']);
   });
 
   test('every data release directory is listed; names that are not release names are ignored; code releases are separate', () => {
@@ -481,7 +490,7 @@ describe('readHostFacts', () => {
   });
 
   test('what readHostFacts reads, planDeploy plans from', () => {
-    const lines = ['fact deploy-path exists', 'fact current releases/v1.0', 'fact release-dir present', `manifest ${JSON.stringify(manifest('v1.0', 'active'))}`, `manifest ${JSON.stringify(manifest('v2.0', 'failed'))}`].map(control);
+    const lines = ['fact deploy-path exists', 'fact current releases/v1.0', 'fact current-release v1.0', 'fact release-dir present', `manifest ${JSON.stringify(manifest('v1.0', 'active'))}`, `manifest ${JSON.stringify(manifest('v2.0', 'failed'))}`].map(control);
     expect(planDeploy(DEPLOY_PATH, 'v2.0', readHostFacts(lines))).toMatchObject({ action: 'build', previousRelease: 'v1.0', removeStale: true });
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import type { Manifest, ReleaseState } from '../../src/manifest.js';
-import { planPrune } from '../../src/plan.js';
-import { facts, manifest } from './host-facts.js';
+import { readHostFacts } from '../../src/facts.js';
+import { PlanError, planPrune, rollbackTarget } from '../../src/plan.js';
+import { control, facts, manifest } from './host-facts.js';
 import { SimulatedHost } from './simulated-host.js';
 
 /** A record finished at minute `minute` past 10:00. */
@@ -125,6 +126,41 @@ describe('planPrune', () => {
       ],
     });
     expect(planPrune(f, 2, ['v9'])).toEqual({ remove: ['x', 'y'], keep: ['v9', 'z'], removeData: [], unknown: [] });
+  });
+
+  test('the release that serves is kept even when protect leaves it out, whatever keep-releases', () => {
+    expect(planPrune(five(), 0, [])).toEqual({ remove: ['v1', 'v2', 'v3', 'v4'], keep: ['v5'], removeData: [], unknown: [] });
+    const oldest = { ...five(), currentRelease: 'v1', currentTarget: 'releases/v1' };
+    expect(planPrune(oldest, 1, [])).toEqual({ remove: ['v2', 'v3', 'v4'], keep: ['v5', 'v1'], removeData: [], unknown: [] });
+  });
+
+  // The host resolves current by real path (FACTS_BODY); before, an absolute link
+  // was read as "no current" and keep-releases 1 removed the release that served.
+  test.each(['/srv/app/releases/v1', './releases/v1', 'releases/v1/', '/srv/link-to-app/releases/v1'])(
+    'current -> %j, resolved by the host to v1 (the oldest): keep-releases 1 keeps it',
+    (target) => {
+      const lines = [`fact current ${target}`, 'fact current-release v1', ...['v1', 'v2', 'v3'].map((dir) => `fact dir ${dir}`)].map(control);
+      const f = { ...readHostFacts(lines), manifests: new Map([at('v1', 'active', 1), at('v2', 'inactive', 2), at('v3', 'inactive', 3)].map((record) => [record.release, record])) };
+      const plan = planPrune(f, 1, [f.currentRelease, rollbackTarget(f)]);
+      expect(plan.keep).toContain('v1');
+      expect(plan.remove).toEqual(['v2']);
+    },
+  );
+
+  test.each(['/srv/other/app', '../elsewhere', 'releases/v1/sub'])('current -> %j (outside releases/): PlanError naming it, nothing planned', (target) => {
+    const f = { ...five(), currentRelease: '', currentTarget: target };
+    expect(() => planPrune(f, 1, [])).toThrow(PlanError);
+    expect(() => planPrune(f, 1, [])).toThrow(`current points to '${target}', which is not a release directory (releases/<name> in deploy-path); nothing was removed`);
+  });
+
+  test('a deploy after current was relinked by hand to an older release keeps that release for the flip back', () => {
+    const host = new SimulatedHost(1);
+    for (const release of ['v1', 'v2', 'v3']) host.deploy(release);
+    // keep 1 left v3 and v2 (its rollback target); an operator then points current at v2 by hand.
+    host.facts = { ...host.facts, currentRelease: 'v2', currentTarget: '/srv/app/releases/v2' };
+    expect(host.deploy('v4').previousRelease).toBe('v2');
+    // The history's rollback target is v3, but v2 is where a failed verify flips back to.
+    expect([...host.facts.releaseDirs].sort()).toEqual(['v2', 'v3', 'v4']);
   });
 
   test('an empty host: nothing to do', () => {

@@ -191,7 +191,7 @@ describe('open script: preflight, lock, facts', () => {
     writeFileSync(join(path, '.tagflip/history.jsonl'), `${JSON.stringify(history.deployed('v1'))}\nnot json\n${JSON.stringify(history.deployed('v2', 'v1'))}\n`);
 
     const run = await runOpen(path, 'yes');
-    expect(run.texts.slice(0, 5)).toEqual(['step preflight', 'fact deploy-path exists', 'locked', 'step facts', 'fact current releases/v2']);
+    expect(run.texts.slice(0, 6)).toEqual(['step preflight', 'fact deploy-path exists', 'locked', 'step facts', 'fact current releases/v2', 'fact current-release v2']);
     expect(readHostFacts(run.lines)).toEqual({
       deployPathExists: true,
       currentRelease: 'v2',
@@ -226,6 +226,7 @@ describe('open script: preflight, lock, facts', () => {
       'fact deploy-path exists',
       'step facts',
       'fact data-current releases/v1',
+      'fact data-current-release v1',
       'fact data-dir v1',
       'fact data-dir v2',
       'fact data-dir with space',
@@ -241,7 +242,7 @@ describe('open script: preflight, lock, facts', () => {
     mkdirSync(join(elsewhere, 'releases/d1'), { recursive: true });
     symlinkSync('releases/d1/', join(elsewhere, 'current'));
     const run = await runOpen(path, 'no', 1, { dataPath: elsewhere });
-    expect(run.texts.slice(3)).toEqual(['fact data-current releases/d1/', 'fact data-dir d1']);
+    expect(run.texts.slice(3)).toEqual(['fact data-current releases/d1/', 'fact data-current-release d1', 'fact data-dir d1']);
     expect(readHostFacts(run.lines).currentDataRelease).toBe('d1');
   });
 
@@ -261,6 +262,76 @@ describe('open script: preflight, lock, facts', () => {
     symlinkSync('releases/gone', join(path, 'data/current'));
     expect((await runOpen(path, 'no')).texts).toEqual(['step preflight', 'fact deploy-path exists', 'step facts', 'fact data-current releases/gone']);
     expect((await runOpen(deployPath(), 'no')).texts).toEqual(['step preflight', 'fact deploy-path exists', 'step facts']);
+  });
+
+  // Which release current is, by real path, however the link is written. Before,
+  // only `releases/<name>` counted: an absolute link read as "no current", and
+  // prune removed the release that served.
+  describe('which release current is, decided by real path', () => {
+    /** A deploy-path with releases v1, v2 (and its alias, a symlink to it); `link(path, alias)` is current's target. */
+    async function currentOf(link: (path: string, alias: string) => string, { via = false } = {}) {
+      const path = deployPath();
+      for (const release of ['v1', 'v2']) mkdirSync(join(path, 'releases', release), { recursive: true });
+      const alias = `${path}-alias`;
+      symlinkSync(path, alias);
+      const target = link(path, alias);
+      symlinkSync(target, join(path, 'current'));
+      const facts = readHostFacts((await runOpen(via ? alias : path, 'no')).lines);
+      return { target, release: facts.currentRelease, seen: facts.currentTarget };
+    }
+
+    test.each<[string, (path: string, alias: string) => string]>([
+      ['relative', () => 'releases/v2'],
+      ['absolute', (path) => `${path}/releases/v2`],
+      ['./-prefixed', () => './releases/v2'],
+      ['with a trailing slash', () => 'releases/v2/'],
+      ['absolute with a trailing slash', (path) => `${path}/releases/v2/`],
+      ['with a doubled slash', () => 'releases//v2'],
+      ['ending in /.', () => 'releases/v2/.'],
+      ['through the symlinked deploy-path', (_path, alias) => `${alias}/releases/v2`],
+      ['with a detour', () => 'releases/../releases/v2'],
+      ['dangling, to a release that is gone', () => 'releases/v9'],
+    ])('%s: the release it leads to', async (_form, link) => {
+      const { target, release, seen } = await currentOf(link);
+      expect([release, seen]).toEqual([target.includes('v9') ? 'v9' : 'v2', target]);
+    });
+
+    test('deploy-path given as a symlink, current written with the real path: the same release', async () => {
+      expect((await currentOf((path) => `${path}/releases/v1`, { via: true })).release).toBe('v1');
+    });
+
+    /** `dir` (under `base`) created; its path relative to `base` returned. */
+    const made = (base: string, dir: string) => {
+      mkdirSync(join(base, dir), { recursive: true });
+      return dir;
+    };
+
+    test('a chain of links ending in a release: that release', async () => {
+      const hop = join(deployPath(), 'hop');
+      const viaHop = (path: string) => {
+        symlinkSync(`${path}/releases/v1`, hop);
+        return hop;
+      };
+      expect((await currentOf(viaHop)).release).toBe('v1');
+    });
+
+    test.each<[string, (path: string) => string]>([
+      ['another directory', () => deployPath()],
+      ['another site’s release', () => {
+        const other = deployPath();
+        return join(other, made(other, 'releases/v2'));
+      }],
+      ['deploy-path itself', () => '.'],
+      ['releases/..', () => 'releases/..'],
+      ['releases/.', () => 'releases/.'],
+      ['releases', () => 'releases'],
+      ['a directory inside a release', (path) => made(path, 'releases/v2/sub')],
+      ['a sibling of releases/', (path) => made(path, 'other/v2')],
+      ['the parent directory', () => '..'],
+    ])('%s: no release (the raw target is kept for the refusal)', async (_what, link) => {
+      const { target, release, seen } = await currentOf(link);
+      expect([release, seen]).toEqual(['', target]);
+    });
   });
 
   test('the release being deployed: release-dir present only when releases/<release> exists', async () => {
@@ -568,15 +639,15 @@ describe('open script through RemoteSession on a local shell', () => {
 });
 
 describe('prune script', () => {
-  /** releases v1, v2, v3 with records, current -> releases/v3 (or `target`), one history line. */
-  function site(target = 'releases/v3'): string {
+  /** releases v1, v2, v3 with records, current -> releases/v3 (or `target`, given the path), one history line. */
+  function site(target: string | ((path: string) => string) = 'releases/v3'): string {
     const path = deployPath();
     for (const release of ['v1', 'v2', 'v3']) {
       mkdirSync(join(path, 'releases', release), { recursive: true });
       writeFileSync(join(path, 'releases', release, 'app.py'), 'print(1)\n');
       writeManifest(path, manifest(release, release === 'v3' ? 'active' : 'inactive'));
     }
-    symlinkSync(target, join(path, 'current'));
+    symlinkSync(typeof target === 'string' ? target : target(path), join(path, 'current'));
     writeFileSync(join(path, '.tagflip/history.jsonl'), `${JSON.stringify(history.deployed('v3', 'v2'))}\n`);
     return path;
   }
@@ -668,6 +739,55 @@ describe('prune script', () => {
     expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
   });
 
+  // The last guard compares real paths, not strings: before, an absolute link
+  // passed it, and the release that served was removed.
+  test.each<[string, (path: string) => string]>([
+    ['absolute', (path) => `${path}/releases/v3`],
+    ['./-prefixed', () => './releases/v3'],
+    ['absolute with a trailing slash', (path) => `${path}/releases/v3/`],
+    ['through a symlink to deploy-path', (path) => {
+      symlinkSync(path, `${path}-alias`);
+      return `${path}-alias/releases/v3`;
+    }],
+  ])('current written %s: asked to remove it, nothing is removed', async (_form, target) => {
+    const path = site(target);
+    const run = await prune(path, ['v1', 'v3']);
+    expect([run.code, run.texts]).toEqual([1, ['step prune', 'error prune 1 refusing to remove releases/v3: it is current']]);
+    expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
+    expect(records(path)).toEqual(['v1.json', 'v2.json', 'v3.json']);
+  });
+
+  test('current written absolute: the releases it does not lead to are removed as planned', async () => {
+    const path = site((at) => `${at}/releases/v3`);
+    const run = await prune(path, ['v1', 'v2']);
+    expect([run.code, run.texts]).toEqual([0, ['step prune', 'removed v1', 'removed v2']]);
+    expect(dirs(path)).toEqual(['v3']);
+  });
+
+  test('current leading outside releases/: nothing is removed, and the error names the link, its target and the remedy', async () => {
+    const elsewhere = deployPath();
+    const path = site(elsewhere);
+    const run = await prune(path, ['v1']);
+    expect([run.code, run.texts]).toEqual([
+      1,
+      [
+        'step prune',
+        `error prune 1 ${path}/current points to '${elsewhere}', outside ${path}/releases: nothing was removed, since the release that serves cannot be told (point it at that release: ln -sfn releases/<name> ${path}/current)`,
+      ],
+    ]);
+    expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
+    expect(historyLines(path)).toHaveLength(1);
+  });
+
+  test('data/current written absolute: the data release it leads to is never removed', async () => {
+    const path = site();
+    for (const release of ['d1', 'd2']) mkdirSync(join(path, 'data/releases', release), { recursive: true });
+    symlinkSync(`${path}/data/releases/d2/`, join(path, 'data/current'));
+    const run = await runShell(renderPruneScript(context(path, { release: '' }), ['v1'], ['d1', 'd2']).text);
+    expect([run.code, run.texts]).toEqual([1, ['step prune', 'error prune 1 refusing to remove data release d2: it is data/current']]);
+    expect([dirs(path), readdirSync(join(path, 'data/releases')).sort()]).toEqual([['v1', 'v2', 'v3'], ['d1', 'd2']]);
+  });
+
   test('a release whose name only starts like current’s is removed (the guard compares whole names)', async () => {
     const path = site();
     mkdirSync(join(path, 'releases/v3.1'));
@@ -675,6 +795,46 @@ describe('prune script', () => {
     const run = await prune(path, ['v3.1']);
     expect([run.code, run.texts]).toEqual([0, ['step prune', 'removed v3.1']]);
     expect(dirs(path)).toEqual(['v1', 'v2', 'v3']);
+  });
+});
+
+describe('flip script: how current is written before', () => {
+  /** releases v1 (current, linked as `target` gives) and v2 (ready), with records. */
+  function site(target: (path: string) => string): string {
+    const path = deployPath();
+    for (const release of ['v1', 'v2']) mkdirSync(join(path, 'releases', release), { recursive: true });
+    writeManifest(path, manifest('v1', 'active'));
+    writeManifest(path, manifest('v2', 'ready', 'v1'));
+    symlinkSync(target(path), join(path, 'current'));
+    return path;
+  }
+  const flip = (path: string) =>
+    runShell(renderFlipScript(context(path, { previousRelease: 'v1' }), { active: manifest('v2', 'ready', 'v1'), departed: manifest('v1', 'inactive'), event: 'deploy', dataTarget: '', dataBefore: '' }).text);
+
+  test.each<[string, (path: string) => string]>([
+    ['absolute', (path) => `${path}/releases/v1`],
+    ['./-prefixed', () => './releases/v1'],
+    ['with a trailing slash', () => 'releases/v1/'],
+  ])('%s, to a release: flipped, and rewritten in the one form tagflip writes', async (_form, target) => {
+    const path = site(target);
+    const run = await flip(path);
+    expect([run.code, run.texts]).toEqual([0, ['step flip', 'flipped']]);
+    expect(readlinkSync(join(path, 'current'))).toBe('releases/v2');
+  });
+
+  test('leading outside releases/: nothing is flipped, and the error names the link, its target and the remedy', async () => {
+    const elsewhere = deployPath();
+    const path = site(() => elsewhere);
+    const run = await flip(path);
+    expect([run.code, run.texts]).toEqual([
+      1,
+      [
+        'step flip',
+        `error flip 1 ${path}/current points to '${elsewhere}', outside ${path}/releases; nothing was flipped (point it at the release that serves: ln -sfn releases/<name> ${path}/current)`,
+      ],
+    ]);
+    expect(readlinkSync(join(path, 'current'))).toBe(elsewhere);
+    expect(parseManifest(readFileSync(join(path, '.tagflip/releases/v2.json'), 'utf8'))?.state).toBe('ready');
   });
 });
 

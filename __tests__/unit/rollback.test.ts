@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
-import type { HostFacts } from '../../src/facts.js';
+import { type HostFacts, readHostFacts } from '../../src/facts.js';
 import { activationStack, factsAfterFlip, planRollback, rollbackTarget } from '../../src/plan.js';
-import { facts, history, manifest } from './host-facts.js';
+import { control, facts, history, manifest } from './host-facts.js';
 import { SimulatedHost } from './simulated-host.js';
 import { planError } from './input-error.js';
 
@@ -163,9 +163,18 @@ describe('planRollback', () => {
     expect([error.message, error.remedy]).toEqual(['nothing is deployed here (there is no current)', 'deploy a release first']);
   });
 
-  test('current that is not a release: PlanError naming it', () => {
+  test('current that is not a release: PlanError naming it and how to relink it; nothing flips', () => {
     const error = planError(() => planRollback(facts({ currentTarget: '/elsewhere', dirs: ['v1'], records: [manifest('v1', 'ready')] }), 'v1'));
-    expect([error.message, error.remedy]).toEqual(["current points to '/elsewhere', not to a release", 'deploy a release first']);
+    expect([error.message, error.remedy]).toEqual([
+      "current points to '/elsewhere', which is not a release directory (releases/<name> in deploy-path); nothing was flipped",
+      'point current at the release that serves, as tagflip links it: ln -sfn releases/<name> current (in deploy-path); or move it aside; then run again',
+    ]);
+  });
+
+  test('current written as an absolute link to a release, resolved by the host: a rollback from that release', () => {
+    const lines = ['fact current /srv/app/releases/v2', 'fact current-release v2', 'fact dir v1', 'fact dir v2'].map(control);
+    const f = { ...readHostFacts(lines), manifests: new Map([manifest('v1', 'inactive'), manifest('v2', 'active', 'v1')].map((record) => [record.release, record])) };
+    expect(planRollback(f, '')).toMatchObject({ action: 'flip', target: 'v1', from: 'v2' });
   });
 
   test('bare rollback with no previous release: PlanError listing what rollback-to could name', () => {

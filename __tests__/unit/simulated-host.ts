@@ -75,7 +75,7 @@ export class SimulatedHost {
     this.facts = { ...factsAfterFlip(this.facts, active, departed, 'deploy', dataTarget), deployPathExists: true };
     // The flip script fills an adopted record's time as it writes it.
     if (departed?.adopted === NOW) this.facts.manifests.set(departed.release, { ...departed, adopted: this.now() });
-    this.prune([release, rollbackTarget(this.facts)]);
+    this.prune([release, plan.previousRelease, rollbackTarget(this.facts)]);
     return plan;
   }
 

@@ -34896,26 +34896,21 @@ function readHostFacts(lines) {
                 facts.releaseDirs.add(text);
             if (key === 'data-dir' && RELEASE_NAME.test(text))
                 facts.dataDirs.add(text);
-            if (key === 'data-current') {
+            if (key === 'data-current')
                 facts.currentDataTarget = text;
-                facts.currentDataRelease = releaseOfLink(text);
-            }
+            if (key === 'data-current-release' && RELEASE_NAME.test(text))
+                facts.currentDataRelease = text;
             if (key === 'lock-holder')
                 facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
             if (key === 'current-commit' && COMMIT_ID.test(text))
                 facts.currentCommit = text;
-            if (key === 'current') {
+            if (key === 'current')
                 facts.currentTarget = text;
-                facts.currentRelease = releaseOfLink(text);
-            }
+            if (key === 'current-release' && RELEASE_NAME.test(text))
+                facts.currentRelease = text;
         }
     }
     return facts;
-}
-/** The release a `current` link names (`releases/<name>`), or '' for anything else. */
-function releaseOfLink(target) {
-    const match = /^releases\/([^/]+)\/?$/.exec(target);
-    return match && RELEASE_NAME.test(match[1]) ? match[1] : '';
 }
 
 ;// CONCATENATED MODULE: ./src/paths.ts
@@ -34953,14 +34948,28 @@ class PlanError extends Error {
         this.name = 'PlanError';
     }
 }
+/**
+ * `current` must be absent or lead to releases/<name> (by real path, however
+ * the link is written: facts.ts). Anywhere else, tagflip cannot tell which
+ * release serves, nor flip back to what does: it refuses rather than guess.
+ * Returns the refusal, naming `consequence`, or null when current is fine.
+ */
+function currentOutsideReleases(facts, consequence) {
+    if (!facts.currentTarget || facts.currentRelease)
+        return null;
+    return new PlanError(`current points to '${facts.currentTarget}', which is not a release directory (releases/<name> in deploy-path); ${consequence}`, 'point current at the release that serves, as tagflip links it: ln -sfn releases/<name> current (in deploy-path); or move it aside; then run again');
+}
+function requireReleaseCurrent(facts, consequence) {
+    const refusal = currentOutsideReleases(facts, consequence);
+    if (refusal)
+        throw refusal;
+}
 /** Decide what a deploy of `release` does on a host (SPEC, deploy step 4). */
 function planDeploy(deployPath, release, facts) {
     const manifest = facts.manifests.get(release);
     const complete = manifest !== undefined && COMPLETE_STATES.includes(manifest.state) && facts.releaseDirExists;
     const base = { release, releasePath: releasePath(deployPath, release), removeStale: false };
-    if (facts.currentTarget && !facts.currentRelease) {
-        throw new PlanError(`current points to '${facts.currentTarget}', which is not a release directory of tagflip`, `point current at releases/<name> yourself, or move it aside, then deploy again`);
-    }
+    requireReleaseCurrent(facts, 'nothing was built or flipped');
     if (facts.currentRelease === release) {
         if (!complete) {
             throw new PlanError(`current already points to releases/${release}, but that release has no complete record (state: ${manifest?.state ?? 'none'})`, 'tagflip never rebuilds the live release in place; deploy it under a new release name');
@@ -35032,10 +35041,10 @@ function rollbackTarget(facts) {
 }
 /** Decide a rollback (SPEC, "Rollback"); `rollbackTo` '' means the previous release. */
 function planRollback(facts, rollbackTo) {
+    requireReleaseCurrent(facts, 'nothing was flipped');
     const from = facts.currentRelease;
-    if (!from) {
-        throw new PlanError(facts.currentTarget ? `current points to '${facts.currentTarget}', not to a release` : 'nothing is deployed here (there is no current)', 'deploy a release first');
-    }
+    if (!from)
+        throw new PlanError('nothing is deployed here (there is no current)', 'deploy a release first');
     const choices = () => {
         const names = [...facts.manifests.values()]
             .filter((manifest) => manifest.release !== from && facts.releaseDirs.has(manifest.release))
@@ -35112,9 +35121,12 @@ function planFleetRollback(hosts, rollbackTo) {
  * finished time, plus `current` and the rollback target whatever their age;
  * remove every other release directory tagflip has a record of, complete or
  * not. A directory without a record is left alone: tagflip cannot tell what it
- * is, and it may be the only copy of a release made before tagflip.
+ * is, and it may be the only copy of a release made before tagflip. The release
+ * that serves is kept whatever `protect` says; when `current` leads outside
+ * releases/, nothing tells which one that is, and nothing is planned.
  */
 function planPrune(facts, keep, protect) {
+    requireReleaseCurrent(facts, 'nothing was removed');
     const finished = (release) => {
         const manifest = facts.manifests.get(release);
         return manifest?.finished || manifest?.started || '';
@@ -35126,7 +35138,7 @@ function planPrune(facts, keep, protect) {
         return COMPLETE_STATES.includes(state) || state === 'rolled-back';
     })
         .sort((a, b) => finished(b).localeCompare(finished(a)) || b.localeCompare(a));
-    const kept = new Set([...complete.slice(0, keep), ...protect.filter(Boolean)]);
+    const kept = new Set([...complete.slice(0, keep), ...[facts.currentRelease, ...protect].filter(Boolean)]);
     const byAge = [...recorded].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
     // Failed releases have no directory left, but their records go too.
     const failedRecords = [...facts.manifests.values()].filter((manifest) => manifest.state === 'failed' && !facts.releaseDirs.has(manifest.release)).map((manifest) => manifest.release);
@@ -35224,7 +35236,8 @@ function historyEntry(context, event, status) {
 }
 function commonAssignments(context) {
     return [
-        { name: 'tf_tag', value: context.tag },
+        // The run's tag authenticates control lines (session.ts): never shown.
+        { name: 'tf_tag', value: context.tag, secret: true },
         { name: 'tf_deploy_path', value: context.deployPath },
         { name: 'tf_release', value: context.release },
         { name: 'tf_release_path', value: releasePath(context.deployPath, context.release) },
@@ -35246,8 +35259,8 @@ function hookEnvironment(context) {
         exported('TAGFLIP_SHARED_PATH', sharedPath(context.deployPath)),
         exported('TAGFLIP_DATA_PATH', `${context.dataPath}/current`),
         exported('TAGFLIP_HOST', context.host),
-        // The user's env reaches the hooks only (through `env` in tf_hook), never
-        // tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
+        // The user's env reaches the hooks only (exported in tf_timed's subshell),
+        // never tagflip's own shell: `PATH=…` must not change which mkdir the script runs.
         {
             name: 'tf_user_env',
             value: context.env.map(({ name, value }) => `${name}=${value}`).join('\n'),
@@ -35256,7 +35269,10 @@ function hookEnvironment(context) {
         },
     ];
 }
-/** Shared helpers at the top of every script. `tf_say` prints a control line. */
+/**
+ * Shared helpers at the top of every script. `tf_say` prints a control line,
+ * newline first (session.ts): a hook's unterminated last line cannot hide it.
+ */
 const PRELUDE = `set -u
 umask 022
 tf_current_step=start
@@ -35270,7 +35286,7 @@ tf_lost=no
 trap 'tf_lost=yes' PIPE HUP
 # Gone: a write here failed, or the session's watchdog found out (tf_run_dir/lost).
 tf_connection_lost() { [ "$tf_lost" = yes ] || { [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_dir/lost" ]; }; }
-tf_say() { printf '%s %s\\n' "$tf_tag" "$*"; }
+tf_say() { printf '\\n%s %s\\n' "$tf_tag" "$*"; }
 tf_step() { tf_current_step=$1; tf_say step "$1"; }
 tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
 tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
@@ -35286,10 +35302,21 @@ tf_fill() {
   esac
   printf '%s\\n' "$tf_text"
 }
-tf_write() { tf_fill "$2" > "$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }
+# Replace a file: write a temporary file next to it, then rename it over. The
+# temporary file is made by mktemp (a new name, created exclusively), so a link
+# another user planted at a guessable name is never written through.
+tf_write() {
+  tf_temp=$(mktemp "$1.tmp.XXXXXX") || return 1
+  if tf_fill "$2" > "$tf_temp" && mv -f -- "$tf_temp" "$1"; then return 0; fi
+  rm -f -- "$tf_temp"
+  return 1
+}
 tf_append_history() {
-  { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_history_path.tmp.$$" &&
-    mv -f -- "$tf_history_path.tmp.$$" "$tf_history_path"
+  tf_temp=$(mktemp "$tf_history_path.tmp.XXXXXX") || return 1
+  if { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_temp" &&
+    mv -f -- "$tf_temp" "$tf_history_path"; then return 0; fi
+  rm -f -- "$tf_temp"
+  return 1
 }
 # Run a hook under timeout, which gives it a process group of its own; the
 # session's watchdog reads the group from tf_run_dir to stop it if we vanish.
@@ -35305,15 +35332,23 @@ tf_timed() {
   tf_with_env=$1
   shift
   (
-    # One NAME=value per line in tf_user_env; split on newlines only, no globbing.
-    IFS='
-'
-    set -f
-    # Find the program before the user's PATH (if any) applies.
+    # Find timeout and the program before the user's PATH (if any) applies.
+    tf_timeout=$(command -v timeout) || tf_timeout=timeout
     tf_program=$(command -v "$1") || tf_program=$1
     shift
-    if [ "$tf_with_env" = yes ]; then set -- env \${tf_user_env:-} "$tf_program" "$@"; else set -- "$tf_program" "$@"; fi
-    exec timeout -k 5 "$tf_command_timeout" "$@"
+    # The user's env is exported in this subshell only, never passed as
+    # arguments: every user of the host can read any process's arguments (ps),
+    # and process accounting keeps them. One NAME=value per line in
+    # tf_user_env; split on newlines only, no globbing. Through command, a name
+    # a shell keeps read-only (bash's UID) is skipped rather than fatal: bash
+    # ignores it in a hook's environment too.
+    if [ "$tf_with_env" = yes ]; then
+      IFS='
+'
+      set -f
+      for tf_pair in \${tf_user_env:-}; do command export "$tf_pair"; done
+    fi
+    exec "$tf_timeout" -k 5 "$tf_command_timeout" "$tf_program" "$@"
   ) &
   tf_hook_pid=$!
   if [ -n "\${tf_run_dir:-}" ]; then printf '%s\\n' "$tf_hook_pid" > "$tf_run_dir/hook"; fi
@@ -35335,7 +35370,7 @@ else
   fi
   rm -rf -- "$tf_probe"
 fi
-for tf_tool in timeout sed; do
+for tf_tool in timeout sed stat; do
   command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
 done
 if [ "$tf_lock" = yes ] && ! command -v flock >/dev/null 2>&1; then
@@ -35346,11 +35381,28 @@ if [ -n "$tf_repository" ]; then
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
   done
 fi
+# Another user who can write in deploy-path or .tagflip could plant a file or a
+# link where tagflip writes, or swap a release: refuse that. root may own
+# deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
+# private (mode 700) and tightens itself when it takes the lock.
+tf_check_others() {
+  tf_owner=$(stat -L -c %u -- "$1" 2>/dev/null) && tf_mode=$(stat -L -c %a -- "$1" 2>/dev/null) || return 0
+  if [ "$tf_owner" != "$(id -u)" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
+    tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1"
+  fi
+  if [ $((0$tf_mode & 02)) -ne 0 ]; then
+    tf_problem permissions "$1 is writable by every user of the host (mode $tf_mode): anyone could plant files or links where tagflip writes; check it for files you did not make, then chmod o-w $1"
+  elif [ $((0$tf_mode & 020)) -ne 0 ] && [ "$2" = deploy-path ]; then
+    tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may"
+  fi
+}
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
   if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
     tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it (and .tagflip in it) to that user"
   fi
+  tf_check_others "$tf_deploy_path" deploy-path
+  if [ -d "$tf_deploy_path/.tagflip" ]; then tf_check_others "$tf_deploy_path/.tagflip" .tagflip; fi
 elif [ -e "$tf_deploy_path" ] || [ -L "$tf_deploy_path" ]; then
   tf_problem writable "$tf_deploy_path exists but is not a directory"
 else
@@ -35373,15 +35425,45 @@ elif [ -L "$tf_data_path/current" ]; then
   esac
 fi
 [ "$tf_problems" -eq 0 ]`;
-const FACTS_BODY = `tf_step facts
-if [ -L "$tf_deploy_path/current" ]; then tf_say fact current "$(readlink -- "$tf_deploy_path/current")"; fi
-# A current release without a record (made by hand, by Capistrano) is adopted by
-# the next flip: say its commit, when its directory tells it cheaply.
-tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
-case $tf_link in
-  releases/?*)
-    tf_name=\${tf_link#releases/}
-    tf_name=\${tf_name%/}
+/**
+ * Which release DIR/current is, decided by real path, never by how the link is
+ * written: absolute, `./releases/x`, `releases/x/`, through a symlinked DIR.
+ * `tf_release_of DIR` prints the name when the link leads to DIR/releases/<name>
+ * and fails otherwise (no link, or a target outside DIR/releases). Its last
+ * component is not resolved, so a release directory that is itself a link
+ * still counts; a chain of links is followed to its end.
+ * `tf_is_live DIR PATH`: PATH is what DIR/current leads to.
+ */
+const CURRENT_HELPERS = `# The release DIR/current leads to, by real path, however the link is written.
+tf_release_of() {
+  tf_of_link=$(readlink -- "$1/current") || return 1
+  case $tf_of_link in /*) ;; *) tf_of_link=$1/$tf_of_link ;; esac
+  while :; do case $tf_of_link in */) tf_of_link=\${tf_of_link%/} ;; *) break ;; esac; done
+  [ -n "$tf_of_link" ] || return 1
+  tf_of_releases=$(cd -P -- "$1/releases" 2>/dev/null && pwd) || return 1
+  tf_of_name=\${tf_of_link##*/}
+  tf_of_parent=\${tf_of_link%/*}
+  tf_of_parent=$(cd -P -- "\${tf_of_parent:-/}" 2>/dev/null && pwd) || tf_of_parent=''
+  if [ "$tf_of_parent" != "$tf_of_releases" ] || [ "$tf_of_name" = . ] || [ "$tf_of_name" = .. ]; then
+    tf_of_real=$(readlink -f -- "$1/current") || return 1
+    tf_of_name=\${tf_of_real##*/}
+    [ "\${tf_of_real%/*}" = "$tf_of_releases" ] || return 1
+  fi
+  printf '%s\\n' "$tf_of_name"
+}
+# Whether PATH is what DIR/current leads to (real paths compared).
+tf_is_live() {
+  tf_live=$(readlink -f -- "$1/current" 2>/dev/null) && [ -n "$tf_live" ] &&
+    [ "$tf_live" = "$(readlink -f -- "$2" 2>/dev/null)" ]
+}`;
+const FACTS_BODY = `${CURRENT_HELPERS}
+tf_step facts
+if [ -L "$tf_deploy_path/current" ]; then
+  tf_say fact current "$(readlink -- "$tf_deploy_path/current")"
+  if tf_name=$(tf_release_of "$tf_deploy_path"); then
+    tf_say fact current-release "$tf_name"
+    # A current release without a record (made by hand, by Capistrano) is adopted
+    # by the next flip: say its commit, when its directory tells it cheaply.
     tf_dir=$tf_deploy_path/releases/$tf_name
     if [ -d "$tf_dir" ] && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
       if [ -f "$tf_dir/REVISION" ]; then
@@ -35390,13 +35472,16 @@ case $tf_link in
         tf_say fact current-commit "$(git -C "$tf_dir" rev-parse --verify --quiet HEAD 2>/dev/null </dev/null)"
       fi
     fi
-    ;;
-esac
+  fi
+fi
 if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
 for tf_dir in "$tf_deploy_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
 done
-if [ -L "$tf_data_path/current" ]; then tf_say fact data-current "$(readlink -- "$tf_data_path/current")"; fi
+if [ -L "$tf_data_path/current" ]; then
+  tf_say fact data-current "$(readlink -- "$tf_data_path/current")"
+  if tf_name=$(tf_release_of "$tf_data_path"); then tf_say fact data-current-release "$tf_name"; fi
+fi
 for tf_dir in "$tf_data_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_say fact data-dir "$(basename -- "$tf_dir")"; fi
 done
@@ -35430,7 +35515,7 @@ trap : PIPE HUP
   trap '' PIPE HUP
   tf_lost=no
   while kill -0 "$tf_session_pid" 2>/dev/null; do
-    if [ "$tf_lost" = no ] && ! printf '%s ping\\n' "$tf_tag" >&2; then
+    if [ "$tf_lost" = no ] && ! printf '\\n%s ping\\n' "$tf_tag" >&2; then
       tf_lost=yes
       if [ -n "$tf_run_dir" ]; then : > "$tf_run_dir/lost"; fi
     fi
@@ -35453,26 +35538,39 @@ ${PREFLIGHT_BODY}
 ) 9>&- 2>&1
 tf_ready=$?
 tf_locked=no
+# .tagflip holds the repository mirror (every branch's whole history, secrets
+# deleted long ago included) and tagflip's records: only the deploy user may
+# read it. One made before tagflip did so is made private by the next run that
+# takes the lock (preflight refused it if another user owns it).
+tf_private_state() {
+  (umask 022 && mkdir -p -- "$tf_deploy_path") &&
+    { mkdir -m 700 -- "$tf_deploy_path/.tagflip" 2>/dev/null || [ -d "$tf_deploy_path/.tagflip" ]; } &&
+    chmod 700 -- "$tf_deploy_path/.tagflip"
+}
 if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
   tf_lock_file=$tf_deploy_path/.tagflip/lock
   tf_lock_open=no
-  if mkdir -p -- "$tf_deploy_path/.tagflip" && command exec 9>>"$tf_lock_file"; then
+  if tf_private_state && command exec 9>>"$tf_lock_file"; then
     tf_lock_open=yes
     if flock -n 9; then
       tf_locked=yes
     else
-      printf '%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+      printf '\\n%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
       if flock -w "$tf_lock_timeout" 9; then tf_locked=yes; fi
     fi
   fi
   if [ "$tf_locked" = yes ]; then
-    printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_lock_file.json.tmp" &&
-      mv -f -- "$tf_lock_file.json.tmp" "$tf_lock_file.json"
-    printf '%s locked\\n' "$tf_tag"
+    # Through a temporary file by mktemp, as tf_write does.
+    if tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX") &&
+      ! { printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_temp" &&
+        mv -f -- "$tf_temp" "$tf_lock_file.json"; }; then
+      rm -f -- "$tf_temp"
+    fi
+    printf '\\n%s locked\\n' "$tf_tag"
   elif [ "$tf_lock_open" = no ]; then
-    printf '%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
+    printf '\\n%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
   else
-    printf '%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+    printf '\\n%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
   fi
 fi
 if { [ "$tf_ready" -eq 0 ] && [ "$tf_lock" != yes ]; } || [ "$tf_locked" = yes ]; then
@@ -35495,7 +35593,8 @@ function renderOpenScript(context, options) {
 }
 /** Sent as the session ends: stop the watchdog at once instead of at its next ping. */
 const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
-const BUILD_BODY = `tf_data_copy=''
+const BUILD_BODY = `${CURRENT_HELPERS}
+tf_data_copy=''
 # Remove what this build made (never what is live) and record it as failed, with
 # the step, the exit code and the reason. This also runs when the client has
 # gone (the lock is still held), so the host's records tell what happened.
@@ -35504,8 +35603,7 @@ tf_abort() {
   tf_reason=$2
   if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
-  tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
-  if [ "\${tf_current%/}" != "releases/$tf_release" ]; then rm -rf -- "$tf_release_path"; fi
+  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path"; fi
   if [ -n "$tf_data_copy" ]; then
     tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
     if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
@@ -35517,7 +35615,7 @@ tf_abort() {
 tf_step prepare
 mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
   tf_fail 1 "cannot create $tf_deploy_path/releases"
-if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
+if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is the current release; it is never rebuilt in place"
 fi
 if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
@@ -35664,8 +35762,14 @@ function renderBuildScript(context, building) {
         ...hookEnvironment(context),
     ], BUILD_BODY);
 }
-const FLIP_BODY = `tf_step flip
+const FLIP_BODY = `${CURRENT_HELPERS}
+tf_step flip
 [ -d "$tf_release_path" ] || tf_fail 1 "$tf_release_path is missing; nothing was flipped"
+# A current that leads outside releases/ is not ours to replace (the plan
+# refuses it too): whatever serves there, tagflip cannot flip back to it.
+if [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
+  tf_fail 1 "$tf_deploy_path/current points to '$(readlink -- "$tf_deploy_path/current")', outside $tf_deploy_path/releases; nothing was flipped (point it at the release that serves: ln -sfn releases/<name> $tf_deploy_path/current)"
+fi
 # Point DIR/current at releases/NAME with one rename(2).
 tf_flip() {
   tf_link=$1/.current.tagflip-$$
@@ -35718,25 +35822,27 @@ function renderFlipScript(context, records) {
         { name: 'tf_data_target', value: records.dataTarget },
         { name: 'tf_data_before', value: records.dataBefore },
         ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
-    ], prune ? `${FLIP_BODY}\n${PRUNE_BODY}` : FLIP_BODY);
+    ], prune ? `${FLIP_BODY}\n${PRUNE_STEPS}` : FLIP_BODY);
 }
-const PRUNE_BODY = `tf_step prune
+/** Retention's removals, checked on the host first; after a flip, its helpers are already there. */
+const PRUNE_STEPS = `tf_step prune
 if [ -n "$tf_prune_unknown" ]; then tf_say left-alone "$tf_prune_unknown"; fi
-tf_current=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_current=''
-tf_data_current=$(readlink -- "$tf_data_path/current" 2>/dev/null) || tf_data_current=''
 tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
 # Never what is live, nor a directory tagflip has no record of, whatever the
-# plan said: check everything before removing anything.
+# plan said: check everything before removing anything. What is live is what
+# current leads to, compared by real path, however the link is written; a
+# current that leads outside releases/ leaves nothing to tell, so nothing goes.
+if [ -n "$tf_prune" ] && [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
+  tf_fail 1 "$tf_deploy_path/current points to '$(readlink -- "$tf_deploy_path/current")', outside $tf_deploy_path/releases: nothing was removed, since the release that serves cannot be told (point it at that release: ln -sfn releases/<name> $tf_deploy_path/current)"
+fi
 for tf_name in $tf_prune; do
-  if [ "\${tf_current%/}" = "releases/$tf_name" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+  if tf_is_live "$tf_deploy_path" "$tf_deploy_path/releases/$tf_name"; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
   if tf_exists "$tf_deploy_path/releases/$tf_name" && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
     tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
   fi
 done
-tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
 for tf_name in $tf_prune_data; do
-  if [ "\${tf_data_current%/}" = "releases/$tf_name" ] ||
-    { [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_name")" ]; }; then
+  if tf_is_live "$tf_data_path" "$tf_data_path/releases/$tf_name"; then
     tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
   fi
 done
@@ -35756,6 +35862,7 @@ for tf_name in $tf_prune_data; do
   tf_say removed-data "$tf_name"
 done
 [ -z "$tf_prune$tf_prune_data" ] || tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
+const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
 /**
  * Step 12: remove releases (directory and record); name the directories left
  * alone because tagflip has no record of them. Release names are validated
@@ -35798,8 +35905,9 @@ function renderHookScript(context, name, command) {
         ...hookEnvironment(context),
     ], HOOK_BODY);
 }
-const DISCARD_BODY = `tf_step discard
-if [ "$(readlink -- "$tf_deploy_path/current" 2>/dev/null)" = "releases/$tf_release" ]; then
+const DISCARD_BODY = `${CURRENT_HELPERS}
+tf_step discard
+if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is current; it is not discarded"
 fi
 rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove $tf_release_path"
@@ -35835,9 +35943,75 @@ function renderHistoryScript(context, event, status, details) {
 
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = require("node:crypto");
+;// CONCATENATED MODULE: ./src/line-splitter.ts
+/** The longest line passed on whole, in characters; a longer one is cut into pieces this long. */
+const MAX_LINE = 64 * 1024;
+/** Ends every piece of a line that was cut, so the log shows where. */
+const CUT_MARK = `…[line cut at ${MAX_LINE} characters]`;
+/**
+ * Splits a stream of text into lines, holding at most `max` characters of an
+ * unfinished line whatever arrives: a longer line is passed on in pieces, each
+ * but the last ending with CUT_MARK, and flagged as `cut` (the last one too),
+ * so that no piece of it is taken for anything but output. Each chunk is
+ * scanned once, so one endless line costs linear time and constant memory.
+ */
+class LineSplitter {
+    emit;
+    max;
+    held = [];
+    heldLength = 0;
+    cutting = false;
+    constructor(emit, max = MAX_LINE) {
+        this.emit = emit;
+        this.max = max;
+    }
+    push(chunk) {
+        let start = 0;
+        while (start < chunk.length) {
+            const newline = chunk.indexOf('\n', start);
+            const end = newline < 0 ? chunk.length : newline;
+            while (this.heldLength + (end - start) > this.max) {
+                let take = this.max - this.heldLength;
+                // Never split a surrogate pair: the piece would end in half a character.
+                if (take > 1 && isHighSurrogate(chunk.charCodeAt(start + take - 1)))
+                    take -= 1;
+                this.hold(chunk.slice(start, start + take));
+                start += take;
+                this.cutting = true;
+                this.emit(this.take() + CUT_MARK, true);
+            }
+            if (newline < 0) {
+                this.hold(chunk.slice(start));
+                return;
+            }
+            this.hold(chunk.slice(start, newline));
+            const cut = this.cutting;
+            this.cutting = false;
+            this.emit(this.take(), cut);
+            start = newline + 1;
+        }
+    }
+    hold(text) {
+        if (text === '')
+            return;
+        this.held.push(text);
+        this.heldLength += text.length;
+    }
+    take() {
+        const line = this.held.join('');
+        this.held = [];
+        this.heldLength = 0;
+        return line;
+    }
+}
+function isHighSurrogate(code) {
+    return code >= 0xd800 && code <= 0xdbff;
+}
+
 ;// CONCATENATED MODULE: ./src/session.ts
 
-/** The per-run tag: control lines start with it, so a build cannot forge them. */
+
+/** The per-run tag: control lines start with it, so a build cannot forge them. Never logged. */
 function newRunTag() {
     return `tagflip-${(0,external_node_crypto_namespaceObject.randomBytes)(12).toString('hex')}`;
 }
@@ -35854,30 +36028,37 @@ class SessionClosedError extends Error {
  * stdin wrapped in a subshell; the wrapper then prints `<tag> end <status>`,
  * which tells us the phase is over without opening another channel. Phases may
  * be sent before earlier ones end (pipelined); results arrive in order.
+ *
+ * The protocol, on stdout (and on stderr, where the watchdog pings):
+ * - A control line is `<tag> <kind> <args…>`, printed by tagflip's own script
+ *   text only, always as `\n<tag> …\n` by one printf. Its leading newline ends
+ *   whatever a hook left unterminated, so a control line always starts a line
+ *   of its own and is never hidden behind output; the blank line that newline
+ *   makes after terminated output is dropped (one blank line directly before a
+ *   control line is never output).
+ * - Hooks do not know the tag, so they cannot forge a control line; the tag is
+ *   never passed on as output (a line that holds it shows *** instead).
+ * - Every other line is output. A line longer than MAX_LINE is cut into pieces
+ *   (each marked), and no piece of a cut line is ever read as a control line
+ *   (tagflip's own are far shorter); so the client holds at most one line's
+ *   cap per stream, whatever a hook prints.
  */
 class RemoteSession {
     channel;
     tag;
-    onStderr;
-    buffer = '';
-    heldBlank = false;
     waiters = [];
     ended = null;
+    stdout;
     constructor(channel, tag, onStderr) {
         this.channel = channel;
         this.tag = tag;
-        this.onStderr = onStderr;
+        this.stdout = new TaggedLines(tag, (line) => this.waiter?.handlers.onOutput?.(line), (rest) => this.control(rest));
         channel.stdout.setEncoding('utf8');
-        channel.stdout.on('data', (chunk) => this.receive(chunk));
+        channel.stdout.on('data', (chunk) => this.stdout.push(chunk));
+        // The remote watchdog pings on stderr (a control line); only other lines are news.
+        const stderr = new TaggedLines(tag, onStderr, () => undefined);
         channel.stderr.setEncoding('utf8');
-        let errBuffer = '';
-        channel.stderr.on('data', (chunk) => {
-            errBuffer += chunk;
-            const lines = errBuffer.split('\n');
-            errBuffer = lines.pop() ?? '';
-            // The remote watchdog pings on stderr; only other lines are news.
-            lines.filter((line) => !line.startsWith(`${this.tag} `)).forEach((line) => this.onStderr(line));
-        });
+        channel.stderr.on('data', (chunk) => stderr.push(chunk));
         channel.stdin.on('error', () => undefined); // reported through `closed`
         channel.closed.then(({ code, signal }) => this.fail(new SessionClosedError(signal ? `signal ${signal}` : `exit status ${code}`)), (error) => this.fail(error));
     }
@@ -35920,52 +36101,61 @@ class RemoteSession {
     get waiter() {
         return this.waiters[0];
     }
-    receive(chunk) {
-        this.buffer += chunk;
-        let newline = this.buffer.indexOf('\n');
-        while (newline >= 0) {
-            const line = this.buffer.slice(0, newline);
-            this.buffer = this.buffer.slice(newline + 1);
-            this.line(line);
-            newline = this.buffer.indexOf('\n');
-        }
-    }
-    line(line) {
+    control(rest) {
         const waiter = this.waiter;
-        if (line.startsWith(`${this.tag} `)) {
-            const rest = line.slice(this.tag.length + 1);
-            const [kind, ...args] = rest.split(' ');
-            if (kind === 'end') {
-                // The wrapper prints a newline before the marker; drop it if it made an empty line.
-                this.heldBlank = false;
-                this.waiters.shift();
-                waiter?.resolve(Number(args[0]));
-                return;
-            }
-            this.flushBlank();
-            const control = { kind, args, rest: args.join(' ') };
-            waiter?.control.push(control);
-            waiter?.handlers.onControl?.(control);
+        const [kind, ...args] = rest.split(' ');
+        if (kind === 'end') {
+            this.waiters.shift();
+            waiter?.resolve(Number(args[0]));
             return;
         }
-        this.flushBlank();
-        if (line === '') {
-            this.heldBlank = true;
-            return;
-        }
-        waiter?.handlers.onOutput?.(line);
-    }
-    flushBlank() {
-        if (this.heldBlank) {
-            this.heldBlank = false;
-            this.waiter?.handlers.onOutput?.('');
-        }
+        const control = { kind, args, rest: args.join(' ') };
+        waiter?.control.push(control);
+        waiter?.handlers.onControl?.(control);
     }
     fail(error) {
         if (this.ended)
             return;
         this.ended = error;
         this.waiters.splice(0).forEach((waiter) => waiter.reject(error));
+    }
+}
+/**
+ * One stream of the shell read as the protocol above: control lines (what
+ * follows the tag) apart from output lines, which never show the tag.
+ */
+class TaggedLines {
+    tag;
+    onOutput;
+    onControl;
+    splitter = new LineSplitter((line, cut) => this.line(line, cut));
+    prefix;
+    heldBlank = false;
+    constructor(tag, onOutput, onControl) {
+        this.tag = tag;
+        this.onOutput = onOutput;
+        this.onControl = onControl;
+        this.prefix = `${tag} `;
+    }
+    push(chunk) {
+        this.splitter.push(chunk);
+    }
+    line(line, cut) {
+        if (!cut && line.startsWith(this.prefix)) {
+            // The newline before a control line ended the line before it; a blank line here is that newline's.
+            this.heldBlank = false;
+            this.onControl(line.slice(this.prefix.length));
+            return;
+        }
+        if (this.heldBlank) {
+            this.heldBlank = false;
+            this.onOutput('');
+        }
+        if (line === '' && !cut) {
+            this.heldBlank = true;
+            return;
+        }
+        this.onOutput(line.includes(this.tag) ? line.split(this.tag).join('***') : line);
     }
 }
 
@@ -36153,6 +36343,9 @@ class HostSession {
                     }
                     else if (line.kind === 'log') {
                         this.logger.info(`${this.host}: ${line.rest}`);
+                    }
+                    else if (line.kind === 'warning') {
+                        this.logger.warning(`${this.host}: ${line.rest}`);
                     }
                     options.onControl?.(line);
                 },
@@ -36636,7 +36829,9 @@ async function prepare(settings, member) {
  */
 function flipRecords(settings, plan, facts, active, departed, dataTarget) {
     const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);
-    const prune = planPrune(after, settings.keepReleases, [plan.release, rollbackTarget(after)]);
+    // The release flipped away from is kept by name: the history's rollback target
+    // is another one when current was relinked by hand.
+    const prune = planPrune(after, settings.keepReleases, [plan.release, plan.previousRelease, rollbackTarget(after)]);
     return { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease, prune };
 }
 /** The record of a complete release that is activated again without a rebuild. */
@@ -36674,36 +36869,104 @@ const REMOTE_COMMAND = 'sh -s';
 ;// CONCATENATED MODULE: ./src/local-transport.ts
 
 
-/** `hosts: local`: the same shell protocol, run on this machine without SSH. */
+/**
+ * Once the shell has exited, how long its pipes may stay quiet before they are
+ * closed, and how long they are read at most (a daemon may write for ever).
+ */
+const DRAIN_QUIET_MS = 100;
+const DRAIN_MAX_MS = 1000;
+/** How long a shell that was asked to end may take before it is sent SIGTERM. */
+const END_GRACE_MS = 5000;
+/**
+ * `hosts: local`: the same shell protocol, run on this machine without SSH.
+ *
+ * A daemon that a hook starts (`server &`) inherits the shell's stdout and
+ * stderr, and holds them open as long as it runs. Node's 'close' waits for
+ * those pipes, so it is not how we learn that the shell is gone: its 'exit' is.
+ * After 'exit' we read what the pipes still hold, then close our ends, as sshd
+ * does when the remote shell exits. The daemon keeps running.
+ */
 class LocalTransport {
     label = 'local';
     child = null;
+    finished = null;
     async openShell() {
         const child = (0,external_node_child_process_namespaceObject.spawn)('/bin/sh', ['-c', REMOTE_COMMAND], { stdio: ['pipe', 'pipe', 'pipe'] });
         this.child = child;
-        const closed = new Promise((resolve, reject) => {
-            child.once('error', reject);
-            child.once('close', (code, signal) => resolve({ code, signal }));
+        const failed = new Promise((_resolve, reject) => child.once('error', reject));
+        const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+        const drained = exited.then(async (exit) => {
+            await drain(child);
+            return exit;
         });
+        const finished = Promise.race([failed, drained]);
+        finished.catch(() => undefined); // a failed spawn is reported below, or through `closed`
+        this.finished = finished;
         // Surface a failed spawn now rather than at the first phase.
         await new Promise((resolve, reject) => {
             child.once('spawn', resolve);
             child.once('error', reject);
         });
-        const exited = new Promise((resolve) => child.once('exit', () => resolve()));
-        return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, exited };
+        return {
+            stdin: child.stdin,
+            stdout: child.stdout,
+            stderr: child.stderr,
+            closed: finished,
+            exited: exited.then(() => undefined),
+        };
     }
     async close() {
-        const child = this.child;
+        const { child, finished } = this;
         this.child = null;
-        if (!child || child.exitCode !== null || child.signalCode !== null)
+        this.finished = null;
+        if (!child || !finished)
             return;
-        child.stdin?.end();
-        const exited = new Promise((resolve) => child.once('close', resolve));
-        const timer = setTimeout(() => child.kill('SIGTERM'), 5000);
-        await exited;
+        if (child.exitCode === null && child.signalCode === null)
+            child.stdin?.end();
+        const timer = setTimeout(() => child.kill('SIGTERM'), END_GRACE_MS);
+        await finished.catch(() => undefined);
         clearTimeout(timer);
     }
+}
+/**
+ * Read what the exited shell's pipes still hold until they are quiet (or at
+ * most DRAIN_MAX_MS), then close our ends of them. Pipes that no process holds
+ * any more end by themselves, at once.
+ */
+async function drain(child) {
+    const outputs = [child.stdout, child.stderr].filter((stream) => stream !== null);
+    const open = () => outputs.some((stream) => !stream.readableEnded && !stream.destroyed);
+    await new Promise((resolve) => {
+        let quiet;
+        const done = () => {
+            clearTimeout(quiet);
+            clearTimeout(limit);
+            outputs.forEach((stream) => {
+                stream.off('data', wait);
+                stream.off('end', check);
+                stream.off('close', check);
+            });
+            resolve();
+        };
+        const wait = () => {
+            clearTimeout(quiet);
+            quiet = setTimeout(done, DRAIN_QUIET_MS);
+        };
+        const check = () => {
+            if (!open())
+                done();
+        };
+        const limit = setTimeout(done, DRAIN_MAX_MS);
+        outputs.forEach((stream) => {
+            stream.on('data', wait);
+            stream.on('end', check);
+            stream.on('close', check);
+        });
+        wait();
+        check();
+    });
+    child.stdin?.destroy();
+    outputs.forEach((stream) => stream.destroy());
 }
 
 ;// CONCATENATED MODULE: ./src/rollback.ts
@@ -36845,6 +37108,9 @@ function statusOfHost(settings, deps) {
     return runOnHost(settings, deps, async (host, run) => {
         const facts = await host.open(host.context('', ''), 'report');
         run.facts = facts;
+        const outside = currentOutsideReleases(facts, 'deploy, rollback and prune refuse to run until it is');
+        if (outside)
+            deps.logger.warning(`${host.host}: ${outside.message}: ${outside.remedy}`);
         const report = statusReport(facts);
         return { status: 'unchanged', release: report.current, previousRelease: report.rollbackTarget, releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease, report };
     });
@@ -38652,16 +38918,37 @@ const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
   --dry-run, --insecure-ignore-host-key    boolean flags (no value means true; --dry-run=false)
-  --private-key @FILE, --known-hosts @FILE read the value from a file
   --config FILE                            a YAML map of input names to values
+  --private-key @FILE, --passphrase @FILE, --env @FILE, --secret-env @FILE, --known-hosts @FILE
+                                           read the value from a file (a passphrase without its final newline)
+  TAGFLIP_PRIVATE_KEY, TAGFLIP_PASSPHRASE, TAGFLIP_ENV, TAGFLIP_SECRET_ENV
+                                           environment variables holding those values, read when
+                                           neither a flag nor the --config file gives them
+every user of this machine can read a command line (ps): give secrets by @FILE or a variable,
+never as --passphrase VALUE (tagflip warns when you do).
 without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
 without --known-hosts, ~/.ssh/known_hosts is used.
 a flag the command does not use is refused (a --config file may hold more).`;
 const BOOLEAN_INPUTS = new Set(['dry-run', 'insecure-ignore-host-key']);
 const BOOLEAN_WORDS = new Set(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
-const FILE_INPUTS = new Set(['private-key', 'known-hosts']);
+/**
+ * Inputs whose values need not be on the command line, where every user of the
+ * machine can read them: each may be `@FILE`, or come from TAGFLIP_<NAME>.
+ */
+const OFF_COMMAND_LINE_INPUTS = ['private-key', 'passphrase', 'env', 'secret-env'];
+/** Of those, the secrets: tagflip warns when one is written on the command line itself. */
+const SECRET_INPUTS = new Set(['private-key', 'passphrase', 'secret-env']);
+const FILE_INPUTS = new Set([...OFF_COMMAND_LINE_INPUTS, 'known-hosts']);
+/** The environment variable an input may come from: TAGFLIP_SECRET_ENV for secret-env. */
+function variableFor(input) {
+    return `TAGFLIP_${input.toUpperCase().replace(/-/g, '_')}`;
+}
 /** Parse argv into raw inputs: `deploy --hosts web1 --dry-run --build=make`. */
 function parseArgs(argv) {
+    return readCommandLine(argv).inputs;
+}
+/** The inputs (flags over the --config file), and the flags alone: what stood on the command line. */
+function readCommandLine(argv) {
     const raw = {};
     const known = new Set([...INPUT_NAMES, 'config']);
     const positional = [];
@@ -38694,7 +38981,17 @@ function parseArgs(argv) {
     const { config: configPath, ...flags } = raw;
     const merged = configPath ? { ...readConfig(configPath), ...flags } : flags;
     refuseUnusedFlags(Object.keys(flags), merged.command || 'deploy');
-    return merged;
+    return { inputs: merged, flags };
+}
+/**
+ * Secrets written on the command line (not `@FILE`): every user of this
+ * machine can read them in `ps` for as long as tagflip runs. Say so, and how
+ * to give them instead.
+ */
+function commandLineSecretWarnings(flags) {
+    return [...SECRET_INPUTS]
+        .filter((name) => flags[name] && !flags[name].startsWith('@'))
+        .map((name) => `--${name} is written on the command line, where every user of this machine can read it (ps); use --${name} @FILE or the ${variableFor(name)} variable instead`);
 }
 /**
  * A flag the command would ignore is a mistake (`rollback --release v1.0` goes
@@ -38759,19 +39056,35 @@ function configText(node) {
         return node.items.map((item) => configText(item) ?? '').join('\n');
     return null;
 }
-/** Fill what an ssh user expects from ~/.ssh, and read @FILE values. */
+/**
+ * Read @FILE values, take the inputs a flag or the config file left unset from
+ * their TAGFLIP_ variables, and fill what an ssh user expects from ~/.ssh.
+ */
 function withDefaults(raw, env) {
     const filled = { ...raw };
     for (const name of FILE_INPUTS) {
         const value = filled[name];
         if (value?.startsWith('@')) {
+            let text;
             try {
-                filled[name] = (0,external_node_fs_namespaceObject.readFileSync)(value.slice(1), 'utf8');
+                text = (0,external_node_fs_namespaceObject.readFileSync)(value.slice(1), 'utf8');
             }
             catch (error) {
                 throw new InputError(name, `cannot read ${value.slice(1)}: ${error.code ?? 'error'}`, `--${name} @FILE naming a readable file`);
             }
+            // `echo secret > file` ends it with a newline that is not part of the passphrase.
+            filled[name] = name === 'passphrase' ? text.replace(/\r?\n$/, '') : text;
         }
+    }
+    for (const name of OFF_COMMAND_LINE_INPUTS) {
+        const variable = variableFor(name);
+        const value = env[variable];
+        if (value === undefined)
+            continue;
+        if (filled[name] === undefined)
+            filled[name] = value;
+        // Read once, then gone: no child (a hook with --hosts local) inherits it.
+        delete env[variable];
     }
     const ssh = (0,external_node_path_namespaceObject.join)(env.HOME || (0,external_node_os_namespaceObject.homedir)(), '.ssh');
     if (!filled['private-key']) {
@@ -38822,7 +39135,10 @@ async function runCli(argv, io) {
     }
     let mask = secretMasker([]);
     try {
-        const raw = withDefaults(parseArgs(argv), io.env);
+        const { inputs, flags } = readCommandLine(argv);
+        for (const warning of commandLineSecretWarnings(flags))
+            io.stderr(`warning: ${warning}\n`);
+        const raw = withDefaults(inputs, io.env);
         // No runner masks for us: every line we print passes through this.
         const secrets = secretsOf(raw);
         mask = secretMasker(secrets);

@@ -34621,15 +34621,18 @@ function summarize(hosts, command = 'deploy') {
 /** The job summary: one Markdown table, one row per host. */
 function renderSummary(result, title) {
     const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ') || '–';
-    const rows = result.hosts.map((host) => [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, `${host.totalSeconds.toFixed(1)} s`, host.error]
+    // A column for the bytes sent only when something was uploaded.
+    const uploaded = result.hosts.some((host) => host.uploadBytes !== undefined);
+    const sent = (host) => (uploaded ? [host.uploadBytes === undefined ? '' : `${(host.uploadBytes / 1e6).toFixed(1)} MB`] : []);
+    const rows = result.hosts.map((host) => [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, host.error]
         .map(cell)
         .join(' | '));
     const attention = result.hosts.filter((host) => host.attention).map((host) => host.host);
     return [
         `### ${title}: ${result.status}${attention.length > 0 ? ` (NEEDS ATTENTION: ${attention.join(', ')})` : ''}`,
         '',
-        '| host | status | release | previous | build | total | error |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
+        `| host | status | release | previous | build |${uploaded ? ' sent |' : ''} total | error |`,
+        `| --- | --- | --- | --- | --- |${uploaded ? ' --- |' : ''} --- | --- |`,
         ...rows.map((row) => `| ${row} |`),
         '',
         ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${host.attention.replace(/\n/g, ' ')}\n`] : [])),
@@ -34648,6 +34651,7 @@ function hostsOutput(hosts) {
         'previous-data-release': host.previousDataRelease,
         'build-seconds': Math.round(host.buildSeconds * 10) / 10,
         'total-seconds': Math.round(host.totalSeconds * 10) / 10,
+        ...(host.uploadBytes !== undefined ? { 'upload-bytes': host.uploadBytes } : {}),
         error: host.error,
         ...(host.attention ? { attention: host.attention } : {}),
         ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
@@ -34778,7 +34782,20 @@ function parseManifest(text) {
         runUrl: text_('runUrl'),
         host: text_('host'),
         ...(text_('adopted') ? { adopted: text_('adopted') } : {}),
+        ...sourceField(record.source),
     };
+}
+/** A recorded source as tagflip writes it; anything else reads as none. */
+function sourceField(value) {
+    if (typeof value !== 'object' || value === null)
+        return {};
+    const record = value;
+    if (record.kind === 'git' && typeof record.ref === 'string' && typeof record.commit === 'string') {
+        return { source: { kind: 'git', ref: record.ref, commit: record.commit } };
+    }
+    if (record.kind === 'upload' && typeof record.sha256 === 'string' && record.sha256)
+        return { source: { kind: 'upload', sha256: record.sha256 } };
+    return {};
 }
 /**
  * Values only the remote shell knows when it writes a record (the time, the
@@ -34849,7 +34866,85 @@ function adoptedNow(record) {
 /** What a release may be called: a tag-like name that is safe as a path segment. */
 const RELEASE_NAME = /^(?!current$)[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
+;// CONCATENATED MODULE: external "node:crypto"
+const external_node_crypto_namespaceObject = require("node:crypto");
+;// CONCATENATED MODULE: ./src/upload/content.ts
+
+/**
+ * Order paths as a tree is walked: a directory, then everything under it, then
+ * its next sibling ('a', 'a/x', 'a b' rather than 'a', 'a b', 'a/x'). Comparing
+ * with '/' as the lowest character does that; a tar stream in this order never
+ * has to go back into a directory it has left.
+ */
+function comparePaths(a, b) {
+    const left = a.replaceAll('/', '\0');
+    const right = b.replaceAll('/', '\0');
+    return left < right ? -1 : left > right ? 1 : 0;
+}
+function sortEntries(entries) {
+    return entries.sort((a, b) => comparePaths(a.path, b.path));
+}
+function renderEntry({ path, type, mode, size, sha256, target }) {
+    // Fixed key order: the list's hash is the release's source identity.
+    return JSON.stringify(type === 'symlink' ? { path, type, mode, size, sha256, target } : { path, type, mode, size, sha256 });
+}
+/** The content list written to .tagflip/releases/<tag>.files: one JSON object per line, sorted by path. */
+function renderContentList(entries) {
+    return sortEntries([...entries])
+        .map((entry) => `${renderEntry(entry)}\n`)
+        .join('');
+}
+const TYPES = ['file', 'dir', 'symlink'];
+function asEntry(value) {
+    if (typeof value !== 'object' || value === null)
+        return null;
+    const { path, type, mode, size, sha256, target } = value;
+    if (typeof path !== 'string' || path === '' || path.startsWith('/') || path.split('/').some((part) => part === '' || part === '.' || part === '..'))
+        return null;
+    if (typeof type !== 'string' || !TYPES.includes(type))
+        return null;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
+        return null;
+    if (!Number.isSafeInteger(size) || size < 0)
+        return null;
+    if (typeof sha256 !== 'string' || !(type === 'dir' ? sha256 === '' : /^[0-9a-f]{64}$/.test(sha256)))
+        return null;
+    if (type === 'symlink') {
+        if (typeof target !== 'string' || target === '')
+            return null;
+        return { path, type, mode: mode, size: size, sha256, target };
+    }
+    return { path, type: type, mode: mode, size: size, sha256 };
+}
+/**
+ * Read a content list back. Tolerant: a line that is not a well-formed entry is
+ * ignored (the worst outcome is that a file is sent that could have been copied).
+ */
+function parseContentList(text) {
+    const entries = new Map();
+    for (const line of text.split('\n')) {
+        if (line.trim() === '')
+            continue;
+        let value;
+        try {
+            value = JSON.parse(line);
+        }
+        catch {
+            continue;
+        }
+        const entry = asEntry(value);
+        if (entry)
+            entries.set(entry.path, entry);
+    }
+    return sortEntries([...entries.values()]);
+}
+/** SHA-256 (hex) of renderContentList(entries): the release's source identity for an upload. */
+function contentListHash(entries) {
+    return (0,external_node_crypto_namespaceObject.createHash)('sha256').update(renderContentList(entries)).digest('hex');
+}
+
 ;// CONCATENATED MODULE: ./src/facts.ts
+
 
 
 /** A full or abbreviated git object name: anything else in a REVISION file is not trusted as a commit. */
@@ -34869,9 +34964,18 @@ function readHostFacts(lines) {
         manifests: new Map(),
         history: [],
         lockHolder: null,
+        currentContent: null,
         problems: [],
+        sourceCommit: '',
+        sourceError: '',
     };
+    const listed = [];
+    let changed = null;
     for (const line of lines) {
+        if (line.kind === 'content-list')
+            listed.push(line.rest);
+        if (line.kind === 'content-changed')
+            changed = new Set(Buffer.from(line.rest, 'base64').toString('utf8').split('\0').filter(Boolean));
         if (line.kind === 'problem') {
             facts.problems.push({ check: line.args[0] ?? '', message: line.args.slice(1).join(' ') });
         }
@@ -34904,11 +35008,20 @@ function readHostFacts(lines) {
                 facts.lockHolder = parseLockHolder(text) ?? { command: '', release: '', actor: '', runUrl: '', host: '', since: '' };
             if (key === 'current-commit' && COMMIT_ID.test(text))
                 facts.currentCommit = text;
+            if (key === 'source-commit' && COMMIT_ID.test(text))
+                facts.sourceCommit = text;
+            if (key === 'source-error')
+                facts.sourceError = text;
             if (key === 'current')
                 facts.currentTarget = text;
             if (key === 'current-release' && RELEASE_NAME.test(text))
                 facts.currentRelease = text;
         }
+    }
+    // Without the list of what changed since, the list is not to be trusted.
+    if (changed) {
+        const stale = changed;
+        facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => !stale.has(entry.path));
     }
     return facts;
 }
@@ -34964,20 +35077,43 @@ function requireReleaseCurrent(facts, consequence) {
     if (refusal)
         throw refusal;
 }
-/** Decide what a deploy of `release` does on a host (SPEC, deploy step 4). */
-function planDeploy(deployPath, release, facts) {
+/**
+ * Decide what a deploy of `release` does on a host (SPEC, deploy step 4).
+ * `source` is what this deploy makes the release from: a git ref with the
+ * commit it names now (from the facts), or an upload's content-list hash;
+ * null when the build fetches by itself, so there is nothing to compare.
+ * One release name means one content: a complete release made from another
+ * source is never activated again.
+ */
+function planDeploy(deployPath, release, facts, source = null, options = {}) {
     const manifest = facts.manifests.get(release);
     const complete = manifest !== undefined && COMPLETE_STATES.includes(manifest.state) && facts.releaseDirExists;
     const base = { release, releasePath: releasePath(deployPath, release), removeStale: false };
     requireReleaseCurrent(facts, 'nothing was built or flipped');
+    const newName = `deploy under a new release name (e.g. ${release}-\${{ github.sha }})`;
     if (facts.currentRelease === release) {
         if (!complete) {
             throw new PlanError(`current already points to releases/${release}, but that release has no complete record (state: ${manifest?.state ?? 'none'})`, 'tagflip never rebuilds the live release in place; deploy it under a new release name');
+        }
+        // The remedy is part of the message: it reads as one sentence in the log.
+        if (compareSource(manifest, source) === 'different') {
+            throw new PlanError(`releases/${release} is current and was built from ${describeRecorded(manifest)}; ${describeExpected(source)}: ${newName}, or deploy another release first (a release that is not current is rebuilt from the new source)`, '');
+        }
+        if (options.forceBuild) {
+            throw new PlanError(`releases/${release} is current, and force-build never rebuilds the current release in place: ${newName}, or deploy another release first and then force-build ${release}`, '');
         }
         return { ...base, action: 'unchanged', previousRelease: manifest.previousRelease, reason: `${release} is already the current release` };
     }
     const previousRelease = facts.currentRelease;
     if (complete) {
+        if (compareSource(manifest, source) === 'different') {
+            const reason = `releases/${release} was built from ${describeRecorded(manifest)}, but ${describeExpected(source)}: removing the stale build and building it again`;
+            return { ...base, action: 'build', previousRelease, removeStale: true, reason };
+        }
+        if (options.forceBuild) {
+            const reason = `force-build: removing releases/${release} (${manifest.state}, built from ${describeRecorded(manifest)}) and building it again`;
+            return { ...base, action: 'build', previousRelease, removeStale: true, reason };
+        }
         return { ...base, action: 'activate', previousRelease, reason: `${release} is already built (${manifest.state}); activating it without a rebuild` };
     }
     const stale = facts.releaseDirExists;
@@ -34985,6 +35121,44 @@ function planDeploy(deployPath, release, facts) {
         ? `releases/${release} is left from an incomplete attempt (state: ${manifest?.state ?? 'no record'}); removing it and building again`
         : `building ${release}`;
     return { ...base, action: 'build', previousRelease, removeStale: stale, reason };
+}
+/**
+ * Whether a complete release was made from `expected`. A release whose source
+ * tagflip cannot tell (its build fetched the code itself, or it was adopted
+ * without a commit) is different from any named source: its content is not
+ * known to be what was asked for. Records of older tagflips have no source,
+ * but their commit is the one their git export resolved to.
+ */
+function compareSource(recorded, expected) {
+    if (!expected)
+        return 'unchecked';
+    if (expected.kind === 'upload')
+        return recorded.source?.kind === 'upload' && recorded.source.sha256 === expected.sha256 ? 'same' : 'different';
+    // Only a dry run without a mirror gets here without a commit: it cannot tell.
+    if (!expected.commit)
+        return 'unchecked';
+    const commit = recorded.source ? (recorded.source.kind === 'git' ? recorded.source.commit : '') : recorded.commit;
+    return sameCommit(commit, expected.commit) ? 'same' : 'different';
+}
+/** Equal object names; an abbreviated one (a REVISION file may hold one) matches its full form. */
+function sameCommit(a, b) {
+    const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+    return short.length >= 7 && long.startsWith(short);
+}
+/** A commit or hash as the log shows it: long enough to find, short enough to read. */
+const abbreviated = (hex) => hex.slice(0, 12);
+function describeRecorded(manifest) {
+    const source = manifest.source;
+    if (source?.kind === 'git')
+        return `${source.ref} (commit ${abbreviated(source.commit) || 'unknown'})`;
+    if (source?.kind === 'upload')
+        return `an upload (content list sha256 ${abbreviated(source.sha256)})`;
+    if (manifest.commit)
+        return `commit ${abbreviated(manifest.commit)}`;
+    return manifest.adopted ? 'an unknown source (made without tagflip)' : 'an unknown source (its build fetched the code itself)';
+}
+function describeExpected(source) {
+    return source.kind === 'git' ? `ref ${source.ref} is ${abbreviated(source.commit)}` : `the upload's content list is sha256 ${abbreviated(source.sha256)}`;
 }
 /** A release that can be activated: a complete record and its directory. */
 function isComplete(facts, release) {
@@ -35381,6 +35555,11 @@ if [ -n "$tf_repository" ]; then
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but repository is set; install it on the host"
   done
 fi
+if [ -n "$tf_upload" ]; then
+  for tf_tool in tar head xargs find base64; do
+    command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but upload is set; install GNU tar, coreutils and findutils on the host"
+  done
+fi
 # Another user who can write in deploy-path or .tagflip could plant a file or a
 # link where tagflip writes, or swap a release: refuse that. root may own
 # deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
@@ -35494,6 +35673,51 @@ fi
 tf_lock_file=$tf_deploy_path/.tagflip/lock
 if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then
   tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+fi
+# One release name, one content: a complete release of this name is used again
+# only if it was made from the commit the ref names now. Resolved only when a
+# record and a directory of the release exist (a new name costs nothing here).
+# Fetching writes the shared mirror, so only a run holding the lock fetches; a
+# dry run reads the mirror as it is.
+if [ -n "$tf_repository" ] && [ -n "$tf_release" ] && [ -f "$tf_manifest_path" ] && [ -d "$tf_release_path" ]; then
+  tf_mirror=$tf_deploy_path/.tagflip/repo.git
+  export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
+  tf_fetched=yes
+  if [ "$tf_lock" = yes ] && [ -d "$tf_mirror" ]; then
+    git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
+      tf_git --git-dir="$tf_mirror" fetch --prune --quiet origin || tf_fetched="git fetch from $tf_repository failed"
+  elif [ "$tf_lock" = yes ]; then
+    rm -rf -- "$tf_mirror.tmp" &&
+      tf_git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
+      mv -T -- "$tf_mirror.tmp" "$tf_mirror" || tf_fetched="git clone of $tf_repository failed"
+  fi
+  if [ "$tf_fetched" != yes ]; then
+    tf_say fact source-error "$tf_fetched"
+  elif tf_source=$(git --git-dir="$tf_mirror" rev-parse --verify --quiet "$tf_ref^{commit}" 2>/dev/null); then
+    tf_say fact source-commit "$tf_source"
+  elif [ "$tf_lock" = yes ]; then
+    tf_say fact source-error "'$tf_ref' is not a tag, branch or commit in $tf_repository"
+  fi
+fi`;
+/**
+ * With upload: the content list of the current release, if it was uploaded,
+ * and what in it changed since it was written (rewritten in place by a build,
+ * replaced, removed), so that the runner sends those again instead of letting
+ * the host copy them. .paths (the regular files, NUL-separated) was written
+ * last when the files were in place: anything whose inode changed after it did
+ * (find -cnewer, which no tool can fake) changed since.
+ */
+const CONTENT_FACTS_BODY = `tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
+tf_name=\${tf_link#releases/}
+tf_name=\${tf_name%/}
+tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
+tf_paths=$tf_deploy_path/.tagflip/releases/$tf_name.paths
+if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_paths" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
+  tf_changed=$(
+    cd "$tf_deploy_path/releases/$tf_name" &&
+      { find . -mindepth 1 -cnewer "$tf_paths" -printf '%P\\0'
+        xargs -0 -r sh -c 'for p; do if [ ! -f "$p" ] || [ -L "$p" ]; then printf "%s\\0" "$p"; fi; done' sh < "$tf_paths"; } | base64 -w 0
+  ) && tf_say content-changed "$tf_changed" && sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
 fi`;
 /**
  * The first round trip, run in the session shell itself (scope 'session'):
@@ -35577,6 +35801,7 @@ if { [ "$tf_ready" -eq 0 ] && [ "$tf_lock" != yes ]; } || [ "$tf_locked" = yes ]
   (
 ${PRELUDE}
 ${FACTS_BODY}
+${CONTENT_FACTS_BODY}
   ) 9>&- 2>&1
 fi`;
 /** Phases 1–3 in one round trip: watchdog, preflight, lock, facts. Changes nothing but the lock. */
@@ -35584,6 +35809,9 @@ function renderOpenScript(context, options) {
     const assignments = [
         ...commonAssignments(context),
         { name: 'tf_repository', value: context.repository },
+        { name: 'tf_upload', value: context.upload ? 'yes' : '' },
+        { name: 'tf_ref', value: context.ref },
+        { name: 'tf_command_timeout', value: String(context.commandTimeout) },
         { name: 'tf_lock', value: options.lock },
         { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
         { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
@@ -35593,8 +35821,66 @@ function renderOpenScript(context, options) {
 }
 /** Sent as the session ends: stop the watchdog at once instead of at its next ping. */
 const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
+/**
+ * The upload step of the build phase (SPEC step 6, upload). The session's
+ * stdin is fd 8 here (session.ts, sendData): the host asks for exactly
+ * tf_upload_bytes, sent as four sections, each read with head -c: the files
+ * unchanged since the current release (NUL-separated paths), a tar of what
+ * changed, the paths of all regular files (NUL-separated), and the content
+ * list. Every byte is read whatever fails, so that none is left for the shell
+ * to run; a failure is reported once all are read. The unchanged files are
+ * copied (reflinked where the file system can), never hard-linked: the
+ * current release stays as it was whatever the new build does to its copy.
+ * The content list is written only when the last section arrived whole, and
+ * .paths last of all (the facts compare inode change times against it).
+ */
+const UPLOAD_STEP = `  tf_step upload
+  tf_upload_error=''
+  tf_incoming=$tf_content_list.incoming
+  # Feed exactly $1 bytes of the input to the command that follows; drain what it leaves.
+  tf_take() {
+    tf_count=$1
+    shift
+    if [ -n "$tf_upload_error" ]; then set -- tf_discard; fi
+    head -c "$tf_count" <&8 | { "$@"; tf_took=$?; cat > /dev/null; exit "$tf_took"; }
+  }
+  tf_discard() { cat > /dev/null; }
+  tf_save() { cat > "$1"; }
+  tf_failed() { if [ -z "$tf_upload_error" ]; then tf_upload_error=$1; fi; }
+  tf_say receive "$tf_upload_bytes"
+  tf_take "$tf_unchanged_bytes" tf_save "$tf_incoming.unchanged" || tf_failed "cannot write $tf_incoming.unchanged"
+  if [ -z "$tf_upload_error" ] && [ -s "$tf_incoming.unchanged" ]; then
+    (cd "$tf_deploy_path/releases/$tf_upload_from" && xargs -0 cp --parents -p --reflink=auto -t "$tf_release_path" --) < "$tf_incoming.unchanged" ||
+      tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
+  fi
+  tf_take "$tf_tar_bytes" tar -x -f - -C "$tf_release_path" --no-same-owner -p
+  tf_status=$?
+  if [ "$tf_status" -eq 153 ]; then
+    tf_failed "the upload exceeded the file size limit (SIGXFSZ, ulimit -f): the host is out of space for it"
+  elif [ "$tf_status" -ne 0 ]; then
+    tf_failed "unpacking the upload into $tf_release_path failed (tar exited with status $tf_status)"
+  fi
+  tf_take "$tf_paths_bytes" tf_save "$tf_incoming.paths" || tf_failed "cannot write $tf_incoming.paths"
+  tf_take "$tf_list_bytes" tf_save "$tf_incoming" || tf_failed "cannot write $tf_incoming"
+  exec 8<&-
+  if [ -z "$tf_upload_error" ] && [ "$(wc -c < "$tf_incoming")" -ne "$tf_list_bytes" ]; then
+    tf_failed "the upload ended early: the connection was lost"
+  fi
+  rm -f -- "$tf_incoming.unchanged"
+  if [ -n "$tf_upload_error" ]; then
+    rm -f -- "$tf_incoming" "$tf_incoming.paths"
+    if [ ! -w "$tf_release_path" ] || [ "$(df -P -- "$tf_release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
+      tf_upload_error="$tf_upload_error; the host is out of disk space"
+    fi
+    tf_abort 1 "$tf_upload_error"
+  fi
+  mv -f -- "$tf_incoming" "$tf_content_list" && mv -f -- "$tf_incoming.paths" "$tf_content_paths" ||
+    tf_abort 1 "cannot write $tf_content_list"
+  tf_say received`;
 const BUILD_BODY = `${CURRENT_HELPERS}
 tf_data_copy=''
+tf_content_list=$tf_deploy_path/.tagflip/releases/$tf_release.files
+tf_content_paths=$tf_deploy_path/.tagflip/releases/$tf_release.paths
 # Remove what this build made (never what is live) and record it as failed, with
 # the step, the exit code and the reason. This also runs when the client has
 # gone (the lock is still held), so the host's records tell what happened.
@@ -35603,7 +35889,7 @@ tf_abort() {
   tf_reason=$2
   if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
-  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path"; fi
+  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_paths"; fi
   if [ -n "$tf_data_copy" ]; then
     tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
     if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
@@ -35619,10 +35905,12 @@ if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is the current release; it is never rebuilt in place"
 fi
 if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
-  tf_say log "removing releases/$tf_release left by an incomplete earlier attempt"
-  rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove the incomplete $tf_release_path"
+  tf_say log "removing releases/$tf_release before building it again"
+  rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove the earlier $tf_release_path"
 fi
 mkdir -- "$tf_release_path" || tf_fail 1 "cannot create $tf_release_path"
+# A content list left by an earlier build of this name must not describe this one.
+rm -f -- "$tf_content_list" "$tf_content_paths" || tf_fail 1 "cannot remove $tf_content_list"
 tf_write "$tf_manifest_path" "$tf_manifest_building" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_step source
 if [ -n "$tf_repository" ]; then
@@ -35645,6 +35933,8 @@ if [ -n "$tf_repository" ]; then
     tar -x -f "$tf_archive" -C "$tf_release_path" && rm -f -- "$tf_archive" ||
     tf_abort 1 "exporting $tf_ref into $tf_release_path failed"
   tf_say commit "$tf_commit"
+elif [ -n "$tf_upload_bytes" ]; then
+${UPLOAD_STEP}
 fi
 if [ -n "$tf_shared_dirs$tf_shared_files" ]; then
   tf_step shared
@@ -35738,11 +36028,7 @@ fi
 if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_say ready "$(tf_now)" "$tf_commit"`;
-/**
- * Phase 5–8: create the release, export the source, run build; mark the
- * release ready, or remove it and mark it failed.
- */
-function renderBuildScript(context, building) {
+function renderBuildScript(context, building, upload = null) {
     const ready = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
     const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP, reason: REASON };
     const history = historyEntry(context, 'deploy', 'failed');
@@ -35750,6 +36036,7 @@ function renderBuildScript(context, building) {
         ...commonAssignments(context),
         { name: 'tf_repository', value: context.repository },
         { name: 'tf_ref', value: context.ref },
+        ...uploadAssignments(upload),
         { name: 'tf_build', value: context.build },
         { name: 'tf_command_timeout', value: String(context.commandTimeout) },
         { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
@@ -35761,6 +36048,18 @@ function renderBuildScript(context, building) {
         { name: 'tf_history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP, reason: REASON }) },
         ...hookEnvironment(context),
     ], BUILD_BODY);
+}
+function uploadAssignments(upload) {
+    if (!upload)
+        return [{ name: 'tf_upload_bytes', value: '' }];
+    return [
+        { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.paths + upload.list) },
+        { name: 'tf_unchanged_bytes', value: String(upload.unchanged) },
+        { name: 'tf_tar_bytes', value: String(upload.tar) },
+        { name: 'tf_paths_bytes', value: String(upload.paths) },
+        { name: 'tf_list_bytes', value: String(upload.list) },
+        { name: 'tf_upload_from', value: upload.from },
+    ];
 }
 const FLIP_BODY = `${CURRENT_HELPERS}
 tf_step flip
@@ -35855,7 +36154,8 @@ for tf_name in $tf_prune; do
   else
     tf_say removed-record "$tf_name"
   fi
-  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" || tf_fail 1 "cannot remove the record of $tf_name"
+  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" "$tf_deploy_path/.tagflip/releases/$tf_name.files" \\
+    "$tf_deploy_path/.tagflip/releases/$tf_name.paths" || tf_fail 1 "cannot remove the record of $tf_name"
 done
 for tf_name in $tf_prune_data; do
   rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
@@ -35910,7 +36210,8 @@ tf_step discard
 if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is current; it is not discarded"
 fi
-rm -rf -- "$tf_release_path" || tf_fail 1 "cannot remove $tf_release_path"
+rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.paths" ||
+  tf_fail 1 "cannot remove $tf_release_path"
 if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_path/releases/$tf_data_copy"; fi
 tf_write "$tf_manifest_path" "$tf_manifest_failed" && tf_append_history "$tf_history_failed" ||
   tf_fail 1 "cannot write $tf_manifest_path"`;
@@ -35941,8 +36242,6 @@ function renderHistoryScript(context, event, status, details) {
     return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }], HISTORY_BODY);
 }
 
-;// CONCATENATED MODULE: external "node:crypto"
-const external_node_crypto_namespaceObject = require("node:crypto");
 ;// CONCATENATED MODULE: ./src/line-splitter.ts
 /** The longest line passed on whole, in characters; a longer one is cut into pieces this long. */
 const MAX_LINE = 64 * 1024;
@@ -36042,6 +36341,16 @@ class SessionClosedError extends Error {
  *   (each marked), and no piece of a cut line is ever read as a control line
  *   (tagflip's own are far shorter); so the client holds at most one line's
  *   cap per stream, whatever a hook prints.
+ * Data (an upload) travels on the same stdin, but only when the host asks for
+ * it: sh reads ahead on its input, so bytes sent along with a script could be
+ * swallowed by the shell, or run as commands. A phase run with `input` reads
+ * fd 8 (the session's stdin); it prints `<tag> receive <n>` once the shell is
+ * busy running it, and only then does the client send exactly n bytes
+ * (sendData), which the phase reads with `head -c n` (GNU head reads no more
+ * than it is asked for). The phase must read all n bytes whatever happens
+ * (it drains what it cannot use), and nothing may be pipelined behind it. If
+ * the client cannot send all n, it closes stdin: the phase sees the input end
+ * short and fails, and the shell exits.
  */
 class RemoteSession {
     channel;
@@ -36049,6 +36358,7 @@ class RemoteSession {
     waiters = [];
     ended = null;
     stdout;
+    drainWaiters = new Set();
     constructor(channel, tag, onStderr) {
         this.channel = channel;
         this.tag = tag;
@@ -36079,9 +36389,66 @@ class RemoteSession {
         // after it) and stderr, where the watchdog it starts must ping.
         // A marker that cannot be written means nobody is listening any more: the
         // shell then exits (releasing the lock) instead of running what it was sent next.
-        const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', ') </dev/null 2>&1 9>&-'];
-        this.channel.stdin.write(`${open}\n${script}\n${close}\nprintf '\\n%s end %s\\n' '${this.tag}' "$?" || exit 1\n`);
+        // fd 8 is set up before stdin is replaced: redirections apply left to right.
+        const input = options.input ? '8<&0 ' : '';
+        const [open, close] = options.scope === 'session' ? ['{', '} </dev/null'] : ['(', `) ${input}</dev/null 2>&1 9>&-`];
+        // The end marker shares the closing line: sh parses a whole line before it
+        // runs any of it, so once a phase runs, nothing of its wrapper is left
+        // unread on stdin, where a phase with `input` reads its data.
+        this.channel.stdin.write(`${open}\n${script}\n${close}; printf '\\n%s end %s\\n' '${this.tag}' "$?" || exit 1\n`);
         return done.then((status) => ({ status, control }));
+    }
+    /**
+     * Send exactly `size` bytes of `data` on stdin, for a phase (run with `input`)
+     * that asked for them with `receive <size>`. Respects backpressure, so
+     * memory stays flat however large the data. Resolves with the bytes sent;
+     * rejects if the session ends first, or the data is not `size` bytes long
+     * (stdin is then closed, so the host sees its input end and fails the phase).
+     */
+    async sendData(size, data, onProgress) {
+        if (this.ended)
+            throw this.ended;
+        const stdin = this.channel.stdin;
+        let sent = 0;
+        try {
+            for await (const chunk of data) {
+                const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+                if (this.ended)
+                    throw this.ended;
+                if (sent + bytes.length > size)
+                    throw new Error(`the data is longer than the ${size} bytes announced`);
+                sent += bytes.length;
+                if (!stdin.write(bytes))
+                    await this.drained();
+                onProgress?.(sent);
+            }
+            if (sent !== size)
+                throw new Error(`the data ended after ${sent} of the ${size} bytes announced`);
+            return sent;
+        }
+        catch (error) {
+            if (!this.ended)
+                stdin.end();
+            data.destroy?.();
+            throw error;
+        }
+    }
+    /** Resolves when stdin can take more; rejects if the session ends first. */
+    drained() {
+        return new Promise((resolve, reject) => {
+            const stdin = this.channel.stdin;
+            const done = (error) => {
+                stdin.off('drain', onDrain);
+                this.drainWaiters.delete(done);
+                if (error)
+                    reject(error);
+                else
+                    resolve();
+            };
+            const onDrain = () => done();
+            stdin.once('drain', onDrain);
+            this.drainWaiters.add(done);
+        });
     }
     /** Send a last script (no answer awaited) and close stdin: the remote shell then exits. */
     end(lastWords = '') {
@@ -36117,6 +36484,7 @@ class RemoteSession {
         if (this.ended)
             return;
         this.ended = error;
+        [...this.drainWaiters].forEach((done) => done(error));
         this.waiters.splice(0).forEach((waiter) => waiter.reject(error));
     }
 }
@@ -36172,6 +36540,7 @@ const CLIENT_GRACE_SECONDS = 60;
 const REMEDIES = {
     prepare: 'check that deploy-path is writable by the deploy user',
     source: 'check repository and ref, and that the host can fetch the repository (deploy key, network)',
+    upload: 'check the free space in deploy-path on the host, and the connection; current was not touched and the failed release was removed',
     build: 'fix the build and deploy again; current was not touched and the failed release was removed',
     flip: 'check the permissions of deploy-path',
     prune: 'check the permissions of deploy-path/releases',
@@ -36221,6 +36590,7 @@ class HostSession {
             previousRelease,
             repository: settings.command === 'deploy' ? settings.repository : '',
             ref: settings.ref,
+            upload: settings.command === 'deploy' && settings.upload !== '',
             build: settings.build,
             sharedDirs: settings.command === 'deploy' ? settings.sharedDirs : [],
             sharedFiles: settings.command === 'deploy' ? settings.sharedFiles : [],
@@ -36244,7 +36614,9 @@ class HostSession {
         };
         const script = renderOpenScript(context, { lock, lockTimeout: this.settings.lockTimeout, holder });
         let waitedFor = null;
-        const lines = await this.run('preflight', script, this.settings.lockTimeout, {
+        // The facts may fetch into the mirror (to tell whether a release of this name is stale), under command-timeout.
+        const fetchSeconds = context.repository && lock === 'yes' ? this.settings.commandTimeout : 0;
+        const lines = await this.run('preflight', script, this.settings.lockTimeout + fetchSeconds, {
             scope: 'session',
             onControl: (line) => {
                 if (line.kind === 'waiting') {
@@ -36327,6 +36699,9 @@ class HostSession {
             grouped = true;
         };
         const deadline = new Deadline(timeoutSeconds + CLIENT_GRACE_SECONDS);
+        // The data goes only once the host asks for it (session.ts); a failure to send shows on the host as input that ended early.
+        let sending = Promise.resolve();
+        const { data } = options;
         try {
             const { status, control } = await deadline.race(this.session.run(script.text, {
                 onOutput: (line) => {
@@ -36347,9 +36722,15 @@ class HostSession {
                     else if (line.kind === 'warning') {
                         this.logger.warning(`${this.host}: ${line.rest}`);
                     }
+                    else if (line.kind === 'receive' && data) {
+                        sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).catch((error) => {
+                            this.logger.debug(`${this.host}: sending the upload stopped: ${error.message}`);
+                        });
+                    }
                     options.onControl?.(line);
                 },
-            }, { scope: options.scope }), () => this.session.end());
+            }, { scope: options.scope, input: data !== undefined }), () => this.session.end());
+            await sending;
             const failure = control.find((line) => line.kind === 'error');
             if (failure) {
                 const [failedStep = step, code = '1', ...message] = failure.args;
@@ -36720,7 +37101,1040 @@ async function inPool(items, limit, work) {
     return results;
 }
 
+;// CONCATENATED MODULE: external "node:stream"
+const external_node_stream_namespaceObject = require("node:stream");
+;// CONCATENATED MODULE: ./src/upload/diff.ts
+/** What to send to a host whose current release has the content list `previous` (null: none, or not from an upload). */
+function planUpload(source, previous) {
+    const before = new Map((previous ?? []).map((entry) => [entry.path, entry]));
+    const send = [];
+    const unchanged = [];
+    for (const entry of source.entries) {
+        const old = before.get(entry.path);
+        const same = entry.type === 'file' && old?.type === 'file' && old.mode === entry.mode && old.size === entry.size && old.sha256 === entry.sha256;
+        (same ? unchanged : send).push(entry);
+    }
+    return { send, unchanged, sendBytes: send.reduce((sum, entry) => sum + entry.size, 0) };
+}
+
+;// CONCATENATED MODULE: ./src/upload/errors.ts
+
+/**
+ * The `upload` input cannot be shipped: missing, empty, unreadable, a hostile
+ * archive entry, or a file that changed while being sent. It is an InputError
+ * (the input is named) so it is refused before anything reaches a host.
+ */
+class UploadError extends InputError {
+    entry;
+    constructor(problem, expected, 
+    /** The file or archive entry at fault, relative to the upload, when there is one. */
+    entry) {
+        super('upload', problem, expected);
+        this.entry = entry;
+        this.name = 'UploadError';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/upload/tar.ts
+/**
+ * The tar stream a host extracts: POSIX ustar headers, with a pax extended
+ * header only where ustar cannot say it (a name or link target longer than 100
+ * bytes or not plain ASCII, a file of 8 GiB or more). Its exact size is known
+ * before the first byte, so the wire can announce it; file bytes are streamed
+ * from the source and counted, so a file that changed since it was hashed fails
+ * the stream instead of shipping something else.
+ *
+ * Member order: directories first (made owner-writable so nothing below them is
+ * refused), then files in the order the source reads best, then symlinks, then
+ * the directories whose real mode is not owner-writable again, deepest first,
+ * with that mode. GNU tar and BusyBox tar both create a directory again over an
+ * existing one by setting its mode.
+ */
+
+
+const BLOCK = 512;
+const END = Buffer.alloc(2 * BLOCK);
+const MAX_OCTAL_SIZE = 0o77777777777;
+const PLAIN = /^[\x20-\x7e]*$/;
+const padding = (size) => (BLOCK - (size % BLOCK)) % BLOCK;
+function octal(block, start, length, value) {
+    if (value > 8 ** (length - 1) - 1) {
+        // GNU base-256: only for sizes; a pax `size` record says the same for strict readers.
+        block[start] = 0x80;
+        for (let i = length - 1, rest = value; i > 0; i -= 1, rest = Math.floor(rest / 256))
+            block[start + i] = rest % 256;
+        return;
+    }
+    block.write(`${value.toString(8).padStart(length - 1, '0')}\0`, start, length, 'latin1');
+}
+function ustar(name, flag, mode, size, mtime, linkname = '') {
+    const block = Buffer.alloc(BLOCK);
+    block.write(name, 0, 100, 'utf8');
+    octal(block, 100, 8, mode);
+    octal(block, 108, 8, 0);
+    octal(block, 116, 8, 0);
+    octal(block, 124, 12, size);
+    octal(block, 136, 12, mtime);
+    block.write(flag, 156, 1, 'latin1');
+    block.write(linkname, 157, 100, 'utf8');
+    block.write('ustar\x0000', 257, 8, 'latin1');
+    block.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of block)
+        sum += byte;
+    block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+    return block;
+}
+function paxRecord(key, value) {
+    const body = ` ${key}=${value}\n`;
+    let length = Buffer.byteLength(body) + 1;
+    while (`${length}`.length + Buffer.byteLength(body) !== length)
+        length = `${length}`.length + Buffer.byteLength(body);
+    return `${length}${body}`;
+}
+/** What a ustar field can hold as it is, so a reader without pax support still gets something sensible. */
+const fits = (text) => PLAIN.test(text) && text.length <= 100;
+const fallback = (text) => text.replace(/[^\x20-\x7e]/g, '_').slice(-100);
+/** The header block(s) of one member: a pax header first when ustar cannot hold it. */
+function headerOf(path, flag, mode, size, mtime, linkname = '') {
+    const records = [
+        fits(path) ? '' : paxRecord('path', path),
+        fits(linkname) ? '' : paxRecord('linkpath', linkname),
+        size > MAX_OCTAL_SIZE ? paxRecord('size', String(size)) : '',
+    ].join('');
+    const header = ustar(fits(path) ? path : fallback(path), flag, mode, size, mtime, fits(linkname) ? linkname : fallback(linkname));
+    if (records === '')
+        return header;
+    const data = Buffer.from(records, 'utf8');
+    return Buffer.concat([ustar(`PaxHeaders/${fallback(path)}`.slice(0, 100), 'x', 0o644, data.length, mtime), data, Buffer.alloc(padding(data.length)), header]);
+}
+function changed(entry, sent) {
+    const now = sent > entry.size ? `more than ${entry.size}` : `${sent}`;
+    return new UploadError(`'${entry.path}' changed since it was read (${entry.size} bytes then, ${now} now)`, 'files left alone during the deploy', entry.path);
+}
+/** A POSIX (pax) tar stream of `entries`, of exactly `size` bytes (known before streaming). */
+function tarStream(source, entries, inline = []) {
+    const dirs = entries.filter((entry) => entry.type === 'dir');
+    const files = entries.filter((entry) => entry.type === 'file');
+    const symlinks = entries.filter((entry) => entry.type === 'symlink');
+    const lockedDirs = dirs.filter((entry) => (entry.mode & 0o700) !== 0o700).reverse();
+    const dirHeader = (entry, mode, mtime) => headerOf(`${entry.path}/`, '5', mode, 0, mtime);
+    const fileHeader = (entry, mtime) => headerOf(entry.path, '0', entry.mode, entry.size, mtime);
+    const symlinkHeader = (entry, mtime) => headerOf(entry.path, '2', 0o777, 0, mtime, entry.target ?? '');
+    let size = END.length;
+    for (const { path, data, mode = 0o600 } of inline)
+        size += headerOf(path, '0', mode, data.length, 0).length + data.length + padding(data.length);
+    for (const entry of dirs)
+        size += dirHeader(entry, entry.mode, 0).length;
+    for (const entry of files)
+        size += fileHeader(entry, 0).length + entry.size + padding(entry.size);
+    for (const entry of symlinks)
+        size += symlinkHeader(entry, 0).length;
+    for (const entry of lockedDirs)
+        size += dirHeader(entry, entry.mode, 0).length;
+    async function* members() {
+        // Extracted files get the time of the upload, as a fresh checkout would.
+        const mtime = Math.floor(Date.now() / 1000);
+        for (const { path, data, mode = 0o600 } of inline) {
+            yield headerOf(path, '0', mode, data.length, mtime);
+            yield data;
+            yield Buffer.alloc(padding(data.length));
+        }
+        for (const entry of dirs)
+            yield dirHeader(entry, entry.mode | 0o700, mtime);
+        let count = 0;
+        for await (const { entry, data } of source.openEach(files)) {
+            yield fileHeader(entry, mtime);
+            let sent = 0;
+            try {
+                for await (const chunk of data) {
+                    sent += chunk.length;
+                    if (sent > entry.size)
+                        throw changed(entry, sent);
+                    yield chunk;
+                }
+            }
+            catch (error) {
+                if (error instanceof UploadError)
+                    throw error;
+                const code = error.code ?? error.message;
+                throw new UploadError(`'${entry.path}' cannot be read any more (${code})`, 'files left alone during the deploy', entry.path);
+            }
+            if (sent !== entry.size)
+                throw changed(entry, sent);
+            yield Buffer.alloc(padding(entry.size));
+            count += 1;
+        }
+        if (count !== files.length)
+            throw new Error(`the source gave ${count} of ${files.length} files`);
+        for (const entry of symlinks)
+            yield symlinkHeader(entry, mtime);
+        for (const entry of lockedDirs)
+            yield dirHeader(entry, entry.mode, mtime);
+        yield END;
+    }
+    return { size, stream: () => external_node_stream_namespaceObject.Readable.from(members(), { objectMode: false }) };
+}
+
+;// CONCATENATED MODULE: ./src/transfer.ts
+
+
+
+
+/** The stream for one host, given the content list of its current release (null: send everything). */
+function prepareTransfer(source, previous, from) {
+    const plan = planUpload(source, from ? previous : null);
+    const nulList = (entries) => Buffer.from(entries.map((entry) => `${entry.path}\0`).join(''), 'utf8');
+    const unchanged = nulList(plan.unchanged);
+    const paths = nulList(source.entries.filter((entry) => entry.type === 'file'));
+    const list = Buffer.from(renderContentList(source.entries), 'utf8');
+    const tar = tarStream(source, plan.send);
+    const sections = { unchanged: unchanged.length, tar: tar.size, paths: paths.length, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
+    return {
+        plan,
+        sections,
+        size: unchanged.length + tar.size + paths.length + list.length,
+        stream: () => external_node_stream_namespaceObject.Readable.from((async function* () {
+            yield unchanged;
+            yield* tar.stream();
+            yield paths;
+            yield list;
+        })()),
+    };
+}
+/** How often a long transfer reports, and after how long it starts to. */
+const PROGRESS_EVERY_MS = 5000;
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+/**
+ * The log of one host's transfer: a line at most every 5 s while it lasts
+ * (none for a short one), and one line at the end.
+ */
+class TransferProgress {
+    logger;
+    host;
+    transfer;
+    started = Date.now();
+    lastReport = this.started;
+    sent = 0;
+    constructor(logger, host, transfer) {
+        this.logger = logger;
+        this.host = host;
+        this.transfer = transfer;
+    }
+    update(sent) {
+        this.sent = sent;
+        const now = Date.now();
+        if (now - this.lastReport < PROGRESS_EVERY_MS)
+            return;
+        this.lastReport = now;
+        const seconds = (now - this.started) / 1000;
+        const rate = sent / seconds;
+        const eta = rate > 0 ? Math.ceil((this.transfer.size - sent) / rate) : 0;
+        this.logger.info(`${this.host}: upload: ${megabytes(sent)} of ${megabytes(this.transfer.size)} sent, ${megabytes(rate)}/s, about ${eta} s to go`);
+    }
+    /** The closing line: what the release got, and what crossed the network. */
+    finish() {
+        const seconds = ((Date.now() - this.started) / 1000).toFixed(1);
+        this.logger.info(`${this.host}: ${describeTransfer(this.transfer, this.sent)} in ${seconds} s`);
+    }
+}
+/** `N files (M unchanged, copied on the host), X MB sent`. */
+function describeTransfer(transfer, sent = transfer.size) {
+    const { plan } = transfer;
+    const files = plan.send.filter((entry) => entry.type === 'file').length + plan.unchanged.length;
+    return `${files} files (${plan.unchanged.length} unchanged, copied on the host), ${megabytes(sent)} sent`;
+}
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: ./src/upload/exclude.ts
+/**
+ * `upload-exclude`: gitignore-style lines, matched against paths relative to the
+ * upload. Supported as git does: blank lines and `#` comments, `!` to re-include,
+ * a trailing `/` for directories only, a leading or inner `/` to anchor at the
+ * top, `*`, `?`, `[...]`, and `**` as a whole segment (at the start: any depth;
+ * at the end: everything under; in the middle: zero or more directories). The
+ * last matching line wins, and as in git nothing under an excluded directory
+ * can be re-included: the walk never enters it.
+ */
+/** `.git` (the repository, or a submodule's link to it) is never shipped, whatever the lines say. */
+const ALWAYS_EXCLUDED = '.git';
+function trimTrailingSpaces(line) {
+    // A trailing space escaped with a backslash stays, as in git.
+    let end = line.length;
+    while (end > 0 && line[end - 1] === ' ' && line[end - 2] !== '\\')
+        end -= 1;
+    return line.slice(0, end);
+}
+function escapeRegex(char) {
+    return /[\\^$.*+?()[\]{}|/-]/.test(char) ? `\\${char}` : char;
+}
+/** `[...]` starting at `start` (the '['): the regex class and where it ends, or null when unclosed. */
+function bracket(glob, start) {
+    let i = start + 1;
+    let negated = false;
+    if (glob[i] === '!' || glob[i] === '^') {
+        negated = true;
+        i += 1;
+    }
+    let body = '';
+    let first = true;
+    for (; i < glob.length; i += 1) {
+        const char = glob[i];
+        if (char === ']' && !first)
+            return { source: `[${negated ? '^' : ''}${body}]`, end: i };
+        first = false;
+        if (char === '\\' && i + 1 < glob.length) {
+            i += 1;
+            body += escapeRegex(glob[i]);
+        }
+        else if (char === '-')
+            body += '-';
+        else
+            body += char === '/' ? '' : escapeRegex(char);
+    }
+    return null;
+}
+function globToRegex(glob) {
+    let source = '';
+    for (let i = 0; i < glob.length; i += 1) {
+        const char = glob[i];
+        if (char === '*' && glob[i + 1] === '*') {
+            const atStart = i === 0 || glob[i - 1] === '/';
+            const end = i + 2;
+            if (atStart && glob[end] === '/') {
+                // `**/`: zero or more whole directories.
+                source += '(?:.*/)?';
+                i = end;
+                continue;
+            }
+            if (atStart && end === glob.length) {
+                // Trailing `/**`: everything inside (not the directory itself).
+                source += '.+';
+                i = end - 1;
+                continue;
+            }
+            // Any other run of asterisks is a plain `*`.
+            while (glob[i + 1] === '*')
+                i += 1;
+            source += '[^/]*';
+        }
+        else if (char === '*')
+            source += '[^/]*';
+        else if (char === '?')
+            source += '[^/]';
+        else if (char === '[') {
+            const parsed = bracket(glob, i);
+            if (parsed) {
+                source += parsed.source;
+                i = parsed.end;
+            }
+            else
+                source += '\\[';
+        }
+        else if (char === '\\' && i + 1 < glob.length) {
+            i += 1;
+            source += escapeRegex(glob[i]);
+        }
+        else
+            source += escapeRegex(char);
+    }
+    return source;
+}
+function parseRule(raw) {
+    let line = trimTrailingSpaces(raw.replace(/\r$/, ''));
+    if (line === '' || line.startsWith('#'))
+        return null;
+    let negated = false;
+    if (line.startsWith('!')) {
+        negated = true;
+        line = line.slice(1);
+    }
+    else if (line.startsWith('\\!') || line.startsWith('\\#'))
+        line = line.slice(1);
+    let dirOnly = false;
+    while (line.endsWith('/') && !line.endsWith('\\/')) {
+        dirOnly = true;
+        line = line.slice(0, -1);
+    }
+    if (line === '')
+        return null;
+    // A slash at the start or in the middle anchors the pattern at the top of the upload.
+    const anchored = line.includes('/');
+    if (line.startsWith('/'))
+        line = line.replace(/^\/+/, '');
+    const body = globToRegex(line);
+    return { regex: new RegExp(`^${anchored ? '' : '(?:.*/)?'}${body}$`, 's'), negated, dirOnly };
+}
+/** Compile `upload-exclude` lines (lines, or text with newlines) into a matcher. */
+function compileExcludes(lines) {
+    const rules = lines.flatMap((text) => text.split('\n')).map(parseRule).filter((rule) => rule !== null);
+    return (path, isDir) => {
+        const name = path.slice(path.lastIndexOf('/') + 1);
+        if (name === ALWAYS_EXCLUDED)
+            return true;
+        let excluded = false;
+        for (const rule of rules) {
+            if (rule.dirOnly && !isDir)
+                continue;
+            if (rule.negated === excluded && rule.regex.test(path))
+                excluded = !rule.negated;
+        }
+        return excluded;
+    };
+}
+/**
+ * For paths met in any order (an archive): excluded when the path or any directory
+ * above it is. Directory answers are remembered, so a deep archive costs one test per directory.
+ */
+function excluderWithParents(excluder) {
+    const dirs = new Map();
+    const dirExcluded = (dir) => {
+        let answer = dirs.get(dir);
+        if (answer === undefined) {
+            const slash = dir.lastIndexOf('/');
+            answer = (slash > 0 && dirExcluded(dir.slice(0, slash))) || excluder(dir, true);
+            dirs.set(dir, answer);
+        }
+        return answer;
+    };
+    return (path, isDir) => {
+        if (isDir)
+            return dirExcluded(path);
+        const slash = path.lastIndexOf('/');
+        return (slash > 0 && dirExcluded(path.slice(0, slash))) || excluder(path, false);
+    };
+}
+
+;// CONCATENATED MODULE: external "node:zlib"
+const external_node_zlib_namespaceObject = require("node:zlib");
+;// CONCATENATED MODULE: ./src/upload/tar-reader.ts
+/**
+ * Reading tar archives in Node (zlib for gzip, this file for tar): ustar, pax
+ * extended headers (`x`; global `g` ones are skipped) and GNU long names (`L`,
+ * `K`). Memory stays flat: file data is handed on chunk by chunk, never held.
+ */
+
+
+
+
+const tar_reader_BLOCK = 512;
+const EMPTY = Buffer.alloc(0);
+/** A pax or GNU long-name member larger than this is not a name: refuse rather than hold it. */
+const MAX_META = 1 << 20;
+class TarFormatError extends Error {
+}
+/** Sequential reads over a stream of chunks, counting the bytes consumed. */
+class ByteReader {
+    chunks;
+    head = EMPTY;
+    /** Bytes consumed so far. */
+    position = 0;
+    constructor(source) {
+        this.chunks = source[Symbol.asyncIterator]();
+    }
+    async fill() {
+        while (this.head.length === 0) {
+            const next = await this.chunks.next();
+            if (next.done)
+                return false;
+            this.head = next.value;
+        }
+        return true;
+    }
+    /** Exactly `count` bytes, or null at a clean end of the stream. */
+    async read(count) {
+        const out = Buffer.alloc(count);
+        let filled = 0;
+        while (filled < count) {
+            if (!(await this.fill())) {
+                if (filled === 0)
+                    return null;
+                throw new TarFormatError(`truncated at byte ${this.position}`);
+            }
+            const part = this.head.subarray(0, count - filled);
+            part.copy(out, filled);
+            filled += part.length;
+            this.head = this.head.subarray(part.length);
+            this.position += part.length;
+        }
+        return out;
+    }
+    /** The next `count` bytes, chunk by chunk (views, not copies). */
+    async *take(count) {
+        let left = count;
+        while (left > 0) {
+            if (!(await this.fill()))
+                throw new TarFormatError(`truncated at byte ${this.position}`);
+            const part = this.head.subarray(0, left);
+            this.head = this.head.subarray(part.length);
+            this.position += part.length;
+            left -= part.length;
+            yield part;
+        }
+    }
+    async skip(count) {
+        let left = count;
+        while (left > 0) {
+            if (!(await this.fill()))
+                throw new TarFormatError(`truncated at byte ${this.position}`);
+            const length = Math.min(left, this.head.length);
+            this.head = this.head.subarray(length);
+            this.position += length;
+            left -= length;
+        }
+    }
+    async close() {
+        await this.chunks.return?.();
+    }
+}
+/** Whether the file starts with the gzip magic (the name may lie; the bytes do not). */
+async function isGzip(file) {
+    const handle = await (0,promises_namespaceObject.open)(file, 'r');
+    try {
+        const magic = Buffer.alloc(2);
+        const { bytesRead } = await handle.read(magic, 0, 2, 0);
+        return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** The tar bytes of an archive file, decompressed when gzip. */
+function tarBytes(file, gzip) {
+    const raw = (0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 1 << 20 });
+    if (!gzip)
+        return raw;
+    // pipeline() carries a read error of the file into the gunzip stream, and
+    // destroying the gunzip stream (an early stop) closes the file.
+    return (0,external_node_stream_namespaceObject.pipeline)(raw, (0,external_node_zlib_namespaceObject.createGunzip)({ chunkSize: 1 << 17 }), () => { });
+}
+function tar_reader_text(block, start, length) {
+    const field = block.subarray(start, start + length);
+    const end = field.indexOf(0);
+    return field.subarray(0, end === -1 ? length : end).toString('utf8');
+}
+function number(block, start, length) {
+    const field = block.subarray(start, start + length);
+    if (field[0] & 0x80) {
+        // GNU base-256, for sizes past the 11 octal digits (8 GiB).
+        let value = field[0] & 0x7f;
+        for (let i = 1; i < length; i += 1)
+            value = value * 256 + field[i];
+        return value;
+    }
+    const digits = field.toString('latin1').replace(/\0.*$/s, '').trim();
+    if (digits === '')
+        return 0;
+    if (!/^[0-7]+$/.test(digits))
+        throw new TarFormatError(`a header field is not an octal number ('${digits}')`);
+    return parseInt(digits, 8);
+}
+function checksumMatches(block) {
+    let recorded;
+    try {
+        recorded = number(block, 148, 8);
+    }
+    catch {
+        return false;
+    }
+    let unsigned = 0;
+    let signed = 0;
+    for (let i = 0; i < tar_reader_BLOCK; i += 1) {
+        const byte = i >= 148 && i < 156 ? 0x20 : block[i];
+        unsigned += byte;
+        signed += byte > 127 ? byte - 256 : byte;
+    }
+    return recorded === unsigned || recorded === signed;
+}
+const tar_reader_TYPES = {
+    '0': 'file',
+    '\0': 'file',
+    '7': 'file',
+    '1': 'hardlink',
+    '2': 'symlink',
+    '3': 'chardev',
+    '4': 'blockdev',
+    '5': 'dir',
+    '6': 'fifo',
+};
+/** Pax records `<length> <key>=<value>\n`. */
+function parsePax(data) {
+    const records = new Map();
+    let at = 0;
+    while (at < data.length) {
+        const space = data.indexOf(0x20, at);
+        if (space === -1)
+            break;
+        const length = parseInt(data.subarray(at, space).toString('latin1'), 10);
+        if (!Number.isInteger(length) || length <= space - at || at + length > data.length)
+            throw new TarFormatError('a pax header record is malformed');
+        const record = data.subarray(space + 1, at + length - 1).toString('utf8');
+        const equals = record.indexOf('=');
+        if (equals > 0)
+            records.set(record.slice(0, equals), record.slice(equals + 1));
+        at += length;
+    }
+    return records;
+}
+const tar_reader_padding = (size) => (tar_reader_BLOCK - (size % tar_reader_BLOCK)) % tar_reader_BLOCK;
+/**
+ * The members of a tar stream, in order. The caller may read a member's data
+ * with `reader.take(member.size)` before asking for the next member; whatever
+ * it leaves unread is skipped.
+ */
+async function* tarMembers(reader) {
+    let pax = new Map();
+    let longName = null;
+    let longLink = null;
+    for (;;) {
+        const block = await reader.read(tar_reader_BLOCK);
+        // Two zero blocks end the archive; a missing end (a stream cut at a member boundary) is tolerated as GNU tar does.
+        if (block === null || block.every((byte) => byte === 0))
+            return;
+        if (!checksumMatches(block))
+            throw new TarFormatError(`no valid tar header at byte ${reader.position - tar_reader_BLOCK}`);
+        const flag = String.fromCharCode(block[156]);
+        let size = number(block, 124, 12);
+        if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+            if (size > MAX_META)
+                throw new TarFormatError(`a '${flag}' header of ${size} bytes is too large`);
+            const data = (await reader.read(size + tar_reader_padding(size))) ?? EMPTY;
+            if (data.length < size)
+                throw new TarFormatError(`truncated at byte ${reader.position}`);
+            const body = data.subarray(0, size);
+            if (flag === 'x')
+                pax = parsePax(body);
+            else if (flag === 'L')
+                longName = tar_reader_text(body, 0, size);
+            else if (flag === 'K')
+                longLink = tar_reader_text(body, 0, size);
+            continue;
+        }
+        const magic = block.subarray(257, 262).toString('latin1');
+        const prefix = magic === 'ustar' ? tar_reader_text(block, 345, 155) : '';
+        const shortName = tar_reader_text(block, 0, 100);
+        const name = pax.get('path') ?? longName ?? (prefix ? `${prefix}/${shortName}` : shortName);
+        const linkname = pax.get('linkpath') ?? longLink ?? tar_reader_text(block, 157, 100);
+        if (pax.has('size'))
+            size = Number(pax.get('size'));
+        if (!Number.isSafeInteger(size) || size < 0)
+            throw new TarFormatError(`member '${name}' has an invalid size`);
+        const type = tar_reader_TYPES[flag] ?? 'other';
+        // Only regular files carry data; other members declare size 0, but skip whatever they say.
+        const member = { name, linkname, type, flag, mode: number(block, 100, 8), size: type === 'file' ? size : 0, offset: reader.position };
+        pax = new Map();
+        longName = null;
+        longLink = null;
+        yield member;
+        const end = member.offset + size + tar_reader_padding(size);
+        if (reader.position > end)
+            throw new Error(`read past member '${name}'`);
+        await reader.skip(end - reader.position);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/upload/source.ts
+/** openEach for a source whose files are cheap to open in any order: the order asked. */
+function inOrder(open) {
+    return async function* (wanted) {
+        for (const entry of wanted)
+            yield { entry, data: open(entry) };
+    };
+}
+
+;// CONCATENATED MODULE: ./src/upload/archive.ts
+/**
+ * A user-supplied archive as an upload. The archive is read once to list and
+ * hash it and to refuse hostile members before anything is sent: absolute
+ * names, `..`, a member under a symlink the archive made (`link -> /etc`, then
+ * `link/passwd`), hard links to anything but an earlier file of the archive,
+ * devices and FIFOs. Hard links inside the archive become plain copies. The
+ * host only ever receives a stream tagflip wrote from these checked entries.
+ */
+
+
+
+
+
+
+
+
+
+const SAFE_ARCHIVE = 'an archive whose members stay inside the release: relative names without "..", nothing under a symlink of the archive, hard links only to earlier files of the archive, no device or FIFO members';
+function hostile(archive, member, why) {
+    return new UploadError(`archive ${archive}: member '${member}' ${why}`, SAFE_ARCHIVE, member);
+}
+/** A member's name (or link target) as a release path: '' for the root itself; throws for absolute names and '..'. */
+function archive_releasePath(archive, member, name = member.name, what = 'is') {
+    if (name.startsWith('/'))
+        throw hostile(archive, member.name, `${what} an absolute path`);
+    const parts = name.split('/').filter((part) => part !== '' && part !== '.');
+    if (parts.includes('..'))
+        throw hostile(archive, member.name, `${what} a path with a ".." component`);
+    return parts.join('/');
+}
+async function list(file, gzip, excludes) {
+    const archive = (0,external_node_path_namespaceObject.basename)(file);
+    const excluded = excluderWithParents(compileExcludes(excludes));
+    // Every path the archive has made so far (excluded ones too: they would exist on disk during a plain extraction).
+    const kinds = new Map();
+    const entries = new Map();
+    const files = new Map();
+    const skipped = [];
+    const add = (entry, isDir) => {
+        if (!excluded(entry.path, isDir))
+            entries.set(entry.path, entry);
+    };
+    const parentsOf = (member, path) => {
+        const parts = path.split('/');
+        for (let depth = 1; depth < parts.length; depth += 1) {
+            const parent = parts.slice(0, depth).join('/');
+            const kind = kinds.get(parent);
+            if (kind === 'symlink')
+                throw hostile(archive, member.name, `passes through the symlink '${parent}' made earlier in the archive`);
+            if (kind === 'file')
+                throw hostile(archive, member.name, `is under '${parent}', a file of the archive`);
+            if (kind === undefined) {
+                // A member without its directory's own member: the directory is made as tar would.
+                kinds.set(parent, 'dir');
+                add({ path: parent, type: 'dir', mode: 0o755, size: 0, sha256: '' }, true);
+            }
+        }
+    };
+    const reader = new ByteReader(tarBytes(file, gzip));
+    try {
+        for await (const member of tarMembers(reader)) {
+            const path = archive_releasePath(archive, member);
+            if (member.type === 'chardev' || member.type === 'blockdev')
+                throw hostile(archive, member.name, 'is a device file');
+            if (member.type === 'fifo')
+                throw hostile(archive, member.name, 'is a FIFO');
+            if (member.type === 'other')
+                throw hostile(archive, member.name, `has an unsupported type '${member.flag.replace(/\0/, '\\0')}'`);
+            if (path === '') {
+                if (member.type !== 'dir')
+                    throw hostile(archive, member.name, 'names the release directory itself but is not a directory');
+                continue;
+            }
+            parentsOf(member, path);
+            const type = member.type === 'hardlink' ? 'file' : member.type;
+            const before = kinds.get(path);
+            if (before !== undefined && before !== type)
+                throw hostile(archive, member.name, `replaces the ${before === 'dir' ? 'directory' : before} of the same name made earlier in the archive`);
+            kinds.set(path, type);
+            if (member.mode & 0o7000)
+                skipped.push({ path, why: 'setuid/setgid/sticky bits dropped' });
+            const mode = member.mode & 0o777;
+            if (member.type === 'dir')
+                add({ path, type: 'dir', mode, size: 0, sha256: '' }, true);
+            else if (member.type === 'symlink') {
+                if (member.linkname === '')
+                    throw hostile(archive, member.name, 'is a symlink with an empty target');
+                add({ path, type: 'symlink', mode: 0o777, size: 0, sha256: (0,external_node_crypto_namespaceObject.createHash)('sha256').update(member.linkname).digest('hex'), target: member.linkname }, false);
+            }
+            else if (member.type === 'hardlink') {
+                const target = archive_releasePath(archive, member, member.linkname, `is a hard link to '${member.linkname}',`);
+                const original = files.get(target);
+                if (!original)
+                    throw hostile(archive, member.name, `is a hard link to '${member.linkname}', which is not an earlier file of the archive`);
+                const entry = { ...original.entry, path };
+                files.set(path, { entry, offset: original.offset });
+                add(entry, false);
+            }
+            else {
+                // Every file is hashed, excluded or not: a hard link may copy it.
+                const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
+                for await (const chunk of reader.take(member.size))
+                    hash.update(chunk);
+                const entry = { path, type: 'file', mode, size: member.size, sha256: hash.digest('hex') };
+                files.set(path, { entry, offset: member.offset });
+                add(entry, false);
+            }
+        }
+    }
+    catch (error) {
+        if (error instanceof TarFormatError || error.code?.startsWith('Z_')) {
+            throw new UploadError(`${archive} is not a readable tar archive (${error instanceof TarFormatError ? error.message : 'bad gzip data'})`, 'a .tar, .tar.gz or .tgz archive');
+        }
+        throw error;
+    }
+    finally {
+        await reader.close();
+    }
+    const listed = sortEntries([...entries.values()]);
+    const offsets = new Map(listed.filter((entry) => entry.type === 'file').map((entry) => [entry.path, files.get(entry.path).offset]));
+    return { entries: listed, skipped, offsets };
+}
+/** List, hash and check an archive; the reader gives file bytes back from it. */
+async function readArchive(file, excludes) {
+    const gzip = await isGzip(file);
+    const { entries, skipped, offsets } = await list(file, gzip, excludes);
+    const offsetOf = (entry) => {
+        const offset = offsets.get(entry.path);
+        if (offset === undefined)
+            throw new Error(`'${entry.path}' is not a file of ${file}`);
+        return offset;
+    };
+    if (!gzip) {
+        // A plain tar can be read at any offset: each file is a byte range of it.
+        const open = (entry) => entry.size === 0 ? external_node_stream_namespaceObject.Readable.from([]) : (0,external_node_fs_namespaceObject.createReadStream)(file, { start: offsetOf(entry), end: offsetOf(entry) + entry.size - 1, highWaterMark: 1 << 18 });
+        return { entries, skipped, reader: { open, openEach: inOrder(open) } };
+    }
+    // gzip cannot seek: one entry alone costs a scan from the start; many are read in one pass, in archive order.
+    const open = (entry) => {
+        const offset = offsetOf(entry);
+        return external_node_stream_namespaceObject.Readable.from((async function* () {
+            const reader = new ByteReader(tarBytes(file, true));
+            try {
+                await reader.skip(offset);
+                yield* reader.take(entry.size);
+            }
+            finally {
+                await reader.close();
+            }
+        })(), { objectMode: false });
+    };
+    const openEach = async function* (wanted) {
+        const ordered = [...wanted].sort((a, b) => offsetOf(a) - offsetOf(b));
+        let reader = new ByteReader(tarBytes(file, true));
+        try {
+            for (const entry of ordered) {
+                const offset = offsetOf(entry);
+                if (offset < reader.position) {
+                    // A second copy of the same bytes (a hard link): start over.
+                    await reader.close();
+                    reader = new ByteReader(tarBytes(file, true));
+                }
+                await reader.skip(offset - reader.position);
+                yield { entry, data: reader.take(entry.size) };
+            }
+        }
+        finally {
+            await reader.close();
+        }
+    };
+    return { entries, skipped, reader: { open, openEach } };
+}
+
+;// CONCATENATED MODULE: ./src/upload/tree.ts
+/**
+ * Reading the upload on the runner, once for all hosts: a directory (walked
+ * with lstat, symlinks never followed), an archive (see archive.ts) or a single
+ * file. Every regular file is hashed by streaming it; nothing is held in memory.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
+const READABLE = 'files and directories the runner can read';
+const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
+/** Files hashed at once: enough to keep the disk and the thread pool busy on thousands of small files. */
+const HASH_PARALLEL = 8;
+const CHUNK = 1 << 18;
+const NO_FOLLOW = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
+function unreadable(path, error) {
+    const code = error.code ?? String(error);
+    const problem = code === 'ENOENT' ? 'disappeared while being read' : code === 'ELOOP' ? 'became a symlink while being read' : `cannot be read (${code})`;
+    return new UploadError(`'${path}' ${problem}`, READABLE, path);
+}
+/** SHA-256 and size of a file, read in chunks; the size must still be what lstat said. */
+async function hashFile(absolute, path, expectedSize) {
+    const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
+    let size = 0;
+    try {
+        const handle = await (0,promises_namespaceObject.open)(absolute, NO_FOLLOW);
+        try {
+            const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize + 1)));
+            for (;;) {
+                const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+                if (bytesRead === 0)
+                    break;
+                hash.update(buffer.subarray(0, bytesRead));
+                size += bytesRead;
+            }
+        }
+        finally {
+            await handle.close();
+        }
+    }
+    catch (error) {
+        throw unreadable(path, error);
+    }
+    if (size !== expectedSize)
+        throw new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
+    return { size, sha256: hash.digest('hex') };
+}
+function nameOf(raw, directory) {
+    const name = raw.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(raw)) {
+        const shown = directory ? `${directory}/${raw.toString('latin1')}` : raw.toString('latin1');
+        throw new UploadError(`the name '${shown}' is not valid UTF-8`, 'file names in UTF-8', shown);
+    }
+    return name;
+}
+async function walkDirectory(root, excludes) {
+    const excluded = compileExcludes(excludes);
+    const entries = [];
+    const skipped = [];
+    const files = [];
+    const pending = [''];
+    while (pending.length > 0) {
+        const directory = pending.pop();
+        const absoluteDir = (0,external_node_path_namespaceObject.join)(root, directory);
+        let raw;
+        try {
+            raw = await (0,promises_namespaceObject.readdir)(absoluteDir, { encoding: 'buffer' });
+        }
+        catch (error) {
+            throw unreadable(directory || '.', error);
+        }
+        const names = raw.map((name) => nameOf(name, directory));
+        const found = await Promise.all(names.map(async (name) => {
+            const path = directory ? `${directory}/${name}` : name;
+            const absolute = (0,external_node_path_namespaceObject.join)(absoluteDir, name);
+            try {
+                return { path, absolute, stats: await (0,promises_namespaceObject.lstat)(absolute) };
+            }
+            catch (error) {
+                throw unreadable(path, error);
+            }
+        }));
+        for (const { path, absolute, stats } of found) {
+            if (excluded(path, stats.isDirectory()))
+                continue;
+            const special = stats.mode & 0o7000;
+            if (special && (stats.isFile() || stats.isDirectory()))
+                skipped.push({ path, why: 'setuid/setgid/sticky bits dropped' });
+            const mode = stats.mode & 0o777;
+            if (stats.isDirectory()) {
+                entries.push({ path, type: 'dir', mode, size: 0, sha256: '' });
+                pending.push(path);
+            }
+            else if (stats.isSymbolicLink()) {
+                let target;
+                try {
+                    target = await (0,promises_namespaceObject.readlink)(absolute);
+                }
+                catch (error) {
+                    throw unreadable(path, error);
+                }
+                entries.push({ path, type: 'symlink', mode: 0o777, size: 0, sha256: (0,external_node_crypto_namespaceObject.createHash)('sha256').update(target).digest('hex'), target });
+            }
+            else if (stats.isFile()) {
+                const entry = { path, type: 'file', mode, size: stats.size, sha256: '' };
+                entries.push(entry);
+                files.push({ entry, absolute });
+            }
+            else {
+                const kind = stats.isFIFO() ? 'FIFO' : stats.isSocket() ? 'socket' : 'device file';
+                skipped.push({ path, why: `${kind}: not transferred` });
+            }
+        }
+    }
+    await inPool(files, HASH_PARALLEL, async ({ entry, absolute }) => {
+        Object.assign(entry, await hashFile(absolute, entry.path, entry.size));
+    });
+    return { entries, skipped };
+}
+async function* chunksOf(absolute, expectedSize) {
+    // O_NOFOLLOW: a file swapped for a symlink since it was hashed is not followed out of the tree.
+    const handle = await (0,promises_namespaceObject.open)(absolute, NO_FOLLOW);
+    try {
+        for (let read = 0;;) {
+            // A fresh buffer per chunk (the consumer may still hold the previous one),
+            // no larger than what is left, plus one byte to see a file that grew.
+            const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize - read + 1)));
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0)
+                return;
+            read += bytesRead;
+            yield buffer.subarray(0, bytesRead);
+        }
+    }
+    finally {
+        await handle.close();
+    }
+}
+function fileReader(absoluteOf) {
+    const open = (entry) => external_node_stream_namespaceObject.Readable.from(chunksOf(absoluteOf(entry), entry.size), { objectMode: false });
+    return { open, openEach: inOrder(open) };
+}
+function source(root, kind, entries, skipped, reader) {
+    sortEntries(entries);
+    return {
+        root,
+        kind,
+        entries,
+        skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+        listHash: contentListHash(entries),
+        totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
+        open: reader.open,
+        openEach: reader.openEach,
+    };
+}
+/**
+ * Read and hash the upload once, for every host. `path` is absolute, or relative
+ * to the working directory. Throws UploadError (the input named) when the path
+ * is missing, empty, unreadable, or an archive with a hostile member.
+ */
+async function readUpload(path, excludes) {
+    const root = (0,external_node_path_namespaceObject.resolve)(path);
+    let stats;
+    try {
+        stats = await (0,promises_namespaceObject.stat)(root);
+    }
+    catch (error) {
+        const code = error.code;
+        const problem = code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be read (${code ?? String(error)})`;
+        throw new UploadError(`'${path}' ${problem}`, UPLOAD_FORM);
+    }
+    if (stats.isDirectory()) {
+        const { entries, skipped } = await walkDirectory(root, excludes);
+        if (entries.length === 0) {
+            const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
+            throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
+        }
+        return source(root, 'dir', entries, skipped, fileReader((entry) => (0,external_node_path_namespaceObject.join)(root, entry.path)));
+    }
+    if (!stats.isFile())
+        throw new UploadError(`'${path}' is neither a directory nor a regular file`, UPLOAD_FORM);
+    if (ARCHIVE_NAME.test(root)) {
+        let archive;
+        try {
+            archive = await readArchive(root, excludes);
+        }
+        catch (error) {
+            if (error instanceof UploadError)
+                throw error;
+            throw unreadable(path, error);
+        }
+        if (archive.entries.length === 0)
+            throw new UploadError(`archive '${path}' has nothing to upload (no members${excludes.length ? ' left after upload-exclude' : ''})`, UPLOAD_FORM);
+        return source(root, 'archive', archive.entries, archive.skipped, archive.reader);
+    }
+    const name = (0,external_node_path_namespaceObject.basename)(root);
+    const skipped = stats.mode & 0o7000 ? [{ path: name, why: 'setuid/setgid/sticky bits dropped' }] : [];
+    const entry = { path: name, type: 'file', mode: stats.mode & 0o777, size: stats.size, sha256: '' };
+    Object.assign(entry, await hashFile(root, name, stats.size));
+    return source(root, 'file', [entry], skipped, fileReader(() => root));
+}
+
 ;// CONCATENATED MODULE: ./src/deploy.ts
+
+
+
+
+
 
 
 
@@ -36738,15 +38152,34 @@ async function deployToHost(settings, deps) {
  * Deploy to every host of the step: all build (phases 1–8), then all flip, or
  * none does (9–11). A failing `activate` or `verify` flips every host back.
  */
-function deployFleet(settings, members, logger) {
+async function deployFleet(settings, members, logger) {
+    const upload = settings.upload ? await readSource(settings, logger) : null;
     return runFleet(settings, members, logger, {
         command: 'deploy',
-        prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member)))),
+        prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member, upload)))),
         afterHookFailure: 'flip back',
     });
 }
+/**
+ * Read and hash the upload once for every host, before any connection: a
+ * missing, empty or unreadable upload is a bad input.
+ */
+async function readSource(settings, logger) {
+    let source;
+    try {
+        source = await readUpload(settings.upload, settings.uploadExclude);
+    }
+    catch (error) {
+        if (error instanceof InputError)
+            throw error;
+        throw new InputError('upload', `cannot read ${settings.upload}: ${error.message}`, 'a readable directory, archive or file on the runner');
+    }
+    source.skipped.forEach(({ path, why }) => logger.info(`upload: left out ${path}: ${why}`));
+    logger.info(`upload: ${source.entries.length} entries, ${(source.totalBytes / 1e6).toFixed(1)} MB in ${source.root} (content list ${source.listHash.slice(0, 12)})`);
+    return source;
+}
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
-async function prepare(settings, member) {
+async function prepare(settings, member, upload) {
     const { logger } = member.deps;
     const now = member.deps.now ?? (() => new Date());
     const host = await HostSession.start(member.deps.transport, logger, settings);
@@ -36754,7 +38187,12 @@ async function prepare(settings, member) {
     const context = host.context(settings.release, '');
     const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
     member.facts = facts;
-    const plan = planDeploy(settings.deployPath, settings.release, facts);
+    const source = expectedSource(settings, facts, upload);
+    if (source?.kind === 'git' && facts.sourceError) {
+        // Without the commit the ref names now, a build of this name cannot be told current or stale.
+        throw new DeployError(host.host, 'source', facts.sourceError, 'check repository and ref, and that the host can fetch the repository (deploy key, network); nothing was changed');
+    }
+    const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild });
     context.previousRelease = plan.previousRelease;
     const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
     logger.info(`${host.host}: ${plan.reason}${currently}`);
@@ -36764,23 +38202,35 @@ async function prepare(settings, member) {
         member.stage = 'done';
         return;
     }
-    const building = { ...buildingManifest(settings, plan, host.host, now()), dataRelease: settings.migrate ? plan.release : facts.currentDataRelease };
-    const build = plan.action === 'build' ? renderBuildScript(context, building) : null;
+    // The host fills in the commit it exported (COMMIT) when it writes the ready or failed record.
+    const recordedSource = source?.kind === 'git' ? { ...source, commit: COMMIT } : source;
+    const building = {
+        ...buildingManifest(settings, plan, host.host, now()),
+        dataRelease: settings.migrate ? plan.release : facts.currentDataRelease,
+        ...(recordedSource ? { source: recordedSource } : {}),
+    };
+    // Each host gets only what its current release lacks.
+    const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease) : null;
+    const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
     let active;
     let dataTarget;
     const warnings = [];
     if (build) {
-        active = { ...building, state: 'ready' };
+        active = { ...building, state: 'ready', ...(source ? { source } : {}) };
         dataTarget = settings.migrate ? plan.release : '';
         if (!settings.dryRun) {
             const buildStarted = Date.now();
+            const progress = transfer ? new TransferProgress(logger, host.host, transfer) : null;
+            const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent) => progress.update(sent) } : undefined;
             try {
-                const lines = await host.run('build', build, settings.commandTimeout * 2);
+                const lines = await host.run('build', build, settings.commandTimeout * 2, { data, onControl: (line) => line.kind === 'received' && progress?.finish() });
                 const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
-                active = { ...active, finished, commit };
+                active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
             }
             finally {
                 member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
+                if (progress)
+                    member.result.uploadBytes = progress.sent;
             }
         }
     }
@@ -36813,7 +38263,9 @@ async function prepare(settings, member) {
         warnings,
     };
     if (settings.dryRun) {
-        const removal = plan.removeStale ? ` after removing the incomplete releases/${plan.release}` : '';
+        const removal = plan.removeStale ? ` after removing the existing releases/${plan.release}` : '';
+        if (transfer)
+            logger.info(`${host.host}: dry run: would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`);
         const flip = renderFlipScript(context, records);
         showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
         member.stage = 'done';
@@ -36833,6 +38285,20 @@ function flipRecords(settings, plan, facts, active, departed, dataTarget) {
     // is another one when current was relinked by hand.
     const prune = planPrune(after, settings.keepReleases, [plan.release, plan.previousRelease, rollbackTarget(after)]);
     return { active, departed, event: 'deploy', dataTarget, dataBefore: facts.currentDataRelease, prune };
+}
+/**
+ * What this deploy makes the release from (SPEC step 4): with `repository`,
+ * the ref and the commit it names now, as the facts round trip resolved it
+ * ('' when it was not needed: no record of the release exists). null when the
+ * build fetches the code itself: tagflip cannot tell one content from another.
+ * With `upload`, the SHA-256 of its content list.
+ */
+function expectedSource(settings, facts, upload) {
+    if (settings.repository)
+        return { kind: 'git', ref: settings.ref, commit: facts.sourceCommit };
+    if (upload)
+        return { kind: 'upload', sha256: upload.listHash };
+    return null;
 }
 /** The record of a complete release that is activated again without a rebuild. */
 function reactivatedManifest(plan, facts) {
@@ -38399,6 +39865,7 @@ function secretsOf(raw) {
 
 
 
+
 const COMMANDS = ['deploy', 'rollback', 'status', 'prune'];
 const INPUT_NAMES = [
     'command',
@@ -38418,6 +39885,8 @@ const INPUT_NAMES = [
     'release',
     'repository',
     'ref',
+    'upload',
+    'upload-exclude',
     'build',
     'shared-dirs',
     'shared-files',
@@ -38431,6 +39900,7 @@ const INPUT_NAMES = [
     'lock-timeout',
     'keep-releases',
     'rollback-to',
+    'force-build',
     'dry-run',
 ];
 /** What every command reads: where the site is and how to reach it. */
@@ -38492,6 +39962,7 @@ function parseSettings(raw, context = {}) {
     const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
     const repository = parseRepository(get('repository'));
     const ref = command === 'deploy' ? parseRef(get('ref') || release) : '';
+    const upload = command === 'deploy' ? parseUpload(get('upload'), repository, context.workspace) : '';
     const deployPath = parseDeployPath(get('deploy-path'));
     const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
     return {
@@ -38510,6 +39981,8 @@ function parseSettings(raw, context = {}) {
         release,
         repository,
         ref,
+        upload,
+        uploadExclude: upload ? parseUploadExclude(raw['upload-exclude'] ?? '') : [],
         build: parseScript('build', raw['build'] ?? ''),
         sharedDirs: shared.dirs,
         sharedFiles: shared.files,
@@ -38522,6 +39995,7 @@ function parseSettings(raw, context = {}) {
         lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
         keepReleases: parseCount('keep-releases', get('keep-releases'), 5),
         rollbackTo: parseRollbackTo(get('rollback-to')),
+        forceBuild: parseBoolean('force-build', get('force-build'), false),
         dryRun: parseBoolean('dry-run', get('dry-run'), false),
         actor: oneLine(context.actor ?? ''),
         runUrl: oneLine(context.runUrl ?? ''),
@@ -38752,6 +40226,31 @@ function parseRepository(value) {
         return value;
     throw new InputError('repository', `'${printable(value)}' is a relative path, which the host would resolve against an unknown directory`, expected);
 }
+/**
+ * upload: a path on the runner, resolved against the workspace. Whether it
+ * exists and has something in it is checked by readUpload, still before any
+ * connection.
+ */
+function parseUpload(value, repository, workspace = process.cwd()) {
+    if (!value)
+        return '';
+    const expected = "a directory or file on the runner, relative to the workspace (e.g. 'dist/' or 'site.tar.gz') or absolute";
+    if (repository) {
+        throw new InputError('upload', `is set together with repository (${printable(repository)}); a release has one source`, 'either upload (files from the runner) or repository (fetched by each host), not both');
+    }
+    if (value.includes('\0') || CONTROL.test(value))
+        throw new InputError('upload', `'${printable(value)}' has a control character`, expected);
+    return (0,external_node_path_namespaceObject.isAbsolute)(value) ? (0,external_node_path_namespaceObject.resolve)(value) : (0,external_node_path_namespaceObject.resolve)(workspace, value);
+}
+/** upload-exclude: gitignore-style lines; blank lines and # comments are skipped. */
+function parseUploadExclude(value) {
+    const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
+    for (const line of lines) {
+        if (CONTROL.test(line))
+            throw new InputError('upload-exclude', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'node_modules/' or '*.log'");
+    }
+    return lines;
+}
 function parseRef(value) {
     const expected = "a tag, branch or commit name (letters, digits, . _ / + -), e.g. 'v3.0'";
     if (!REF.test(value) || value.includes('..') || value.includes('//') || value.endsWith('/') || value.endsWith('.lock') || value.includes('@{')) {
@@ -38917,7 +40416,8 @@ const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
 commands: deploy, rollback, status, prune
 inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
-  --dry-run, --insecure-ignore-host-key    boolean flags (no value means true; --dry-run=false)
+  --dry-run, --force-build,
+  --insecure-ignore-host-key               boolean flags (no value means true; --dry-run=false)
   --config FILE                            a YAML map of input names to values
   --private-key @FILE, --passphrase @FILE, --env @FILE, --secret-env @FILE, --known-hosts @FILE
                                            read the value from a file (a passphrase without its final newline)
@@ -38929,7 +40429,7 @@ never as --passphrase VALUE (tagflip warns when you do).
 without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
 without --known-hosts, ~/.ssh/known_hosts is used.
 a flag the command does not use is refused (a --config file may hold more).`;
-const BOOLEAN_INPUTS = new Set(['dry-run', 'insecure-ignore-host-key']);
+const BOOLEAN_INPUTS = new Set(['dry-run', 'force-build', 'insecure-ignore-host-key']);
 const BOOLEAN_WORDS = new Set(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 /**
  * Inputs whose values need not be on the command line, where every user of the
@@ -39146,6 +40646,7 @@ async function runCli(argv, io) {
             refType: io.env.GITHUB_REF_TYPE,
             refName: io.env.GITHUB_REF_NAME,
             actor: io.env.GITHUB_ACTOR || io.env.USER || loginName(),
+            workspace: process.cwd(),
         });
         const logger = maskingLogger(cliLogger(io), secrets);
         abortOnSignals(logger, (code) => process.exit(code));

@@ -9,19 +9,26 @@ import { join, resolve } from 'node:path';
 import ts from 'typescript';
 import { openTempDir } from './fixtures.js';
 
-/** Transpile src/ into `<dir>/src` (ES modules, imports unchanged) and return `<dir>`. */
+/** Transpile src/ (and its folders) into `<dir>/src` (ES modules, imports unchanged) and return `<dir>`. */
 export function transpileSources(): string {
   const dir = openTempDir('tagflip-src-');
-  const source = resolve('src');
-  mkdirSync(join(dir, 'src'));
-  for (const file of readdirSync(source).filter((name) => name.endsWith('.ts'))) {
-    const { outputText } = ts.transpileModule(readFileSync(join(source, file), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-      fileName: file,
-    });
-    writeFileSync(join(dir, 'src', file.replace(/\.ts$/, '.js')), outputText);
-  }
+  transpileFolder(resolve('src'), join(dir, 'src'));
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
   symlinkSync(resolve('node_modules'), join(dir, 'node_modules'));
   return dir;
+}
+
+function transpileFolder(source: string, target: string): void {
+  mkdirSync(target);
+  for (const entry of readdirSync(source, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      transpileFolder(join(source, entry.name), join(target, entry.name));
+    } else if (entry.name.endsWith('.ts')) {
+      const { outputText } = ts.transpileModule(readFileSync(join(source, entry.name), 'utf8'), {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+        fileName: entry.name,
+      });
+      writeFileSync(join(target, entry.name.replace(/\.ts$/, '.js')), outputText);
+    }
+  }
 }

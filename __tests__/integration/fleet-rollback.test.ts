@@ -7,10 +7,8 @@
 import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type RunResult, hostsOutput, renderSummary } from '../../src/result.js';
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
-import { gitRepoWithTags, recordingLogger } from '../support/fixtures.js';
-import { type FleetHost, type TestFleet, startFleet } from '../support/fleet.js';
+import { gitRepoWithTags } from '../support/fixtures.js';
+import { type FleetHost, type TestFleet, runOnFleet, startFleet } from '../support/fleet.js';
 
 let testFleet: TestFleet;
 let srv: string;
@@ -37,20 +35,8 @@ const HOOKS = {
   verify: 'echo "verify $TAGFLIP_RELEASE" >> "$TAGFLIP_DEPLOY_PATH/hooks"; test ! -e "$TAGFLIP_DEPLOY_PATH/unhealthy"',
 };
 
-async function run(fleet: FleetHost[], site: string, inputs: Record<string, string>): Promise<{ result: RunResult; log: string }> {
-  const logger = recordingLogger();
-  const settings = parseSettings({
-    hosts: fleet.map((host) => host.entry).join(', '),
-    'private-key': hosts[0].sshd.privateKey,
-    'known-hosts': fleet.map((host) => host.sshd.knownHosts).join(''),
-    'deploy-path': join(srv, site),
-    repository: repo,
-    build: 'sh build.sh',
-    ...inputs,
-  });
-  const result = await runCommand(settings, logger);
-  if (process.env.DEBUG_TESTS) console.log(logger.text());
-  return { result, log: logger.text() };
+function run(fleet: FleetHost[], site: string, inputs: Record<string, string>): Promise<{ result: RunResult; log: string }> {
+  return runOnFleet(testFleet, fleet, site, { repository: repo, build: 'sh build.sh', ...inputs });
 }
 
 async function deployAll(fleet: FleetHost[], site: string, releases: string[], inputs: Record<string, string> = {}): Promise<void> {

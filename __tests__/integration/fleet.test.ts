@@ -12,7 +12,7 @@ import { type RunResult, hostsOutput, renderSummary } from '../../src/result.js'
 import { runCommand } from '../../src/run.js';
 import { parseSettings } from '../../src/settings.js';
 import { gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
-import { type FleetHost, type TestFleet, startFleet } from '../support/fleet.js';
+import { type FleetHost, type TestFleet, runOnFleet, startFleet } from '../support/fleet.js';
 import type { TestSshd } from '../support/sshd.js';
 
 const HOST_COUNT = 4;
@@ -44,20 +44,8 @@ function newSite(): string {
 
 const knownHostsOf = (fleet: FleetHost[]) => fleet.map((host) => host.sshd.knownHosts).join('');
 
-async function deploy(fleet: FleetHost[], site: string, inputs: Record<string, string> = {}): Promise<{ result: RunResult; log: string }> {
-  const logger = recordingLogger();
-  const settings = parseSettings({
-    hosts: fleet.map((host) => host.entry).join(', '),
-    'private-key': hosts[0].sshd.privateKey,
-    'known-hosts': knownHostsOf(fleet),
-    'deploy-path': join(srv, site),
-    repository: repo,
-    build: 'sh build.sh',
-    ...inputs,
-  });
-  const result = await runCommand(settings, logger);
-  if (process.env.DEBUG_TESTS) console.log(logger.text());
-  return { result, log: logger.text() };
+function deploy(fleet: FleetHost[], site: string, inputs: Record<string, string> = {}): Promise<{ result: RunResult; log: string }> {
+  return runOnFleet(testFleet, fleet, site, { repository: repo, build: 'sh build.sh', ...inputs });
 }
 
 /** Reading one host's files of one site, through its own directory. */

@@ -7,7 +7,10 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openTempDir } from './fixtures.js';
+import type { RunResult } from '../../src/result.js';
+import { runCommand } from '../../src/run.js';
+import { parseSettings } from '../../src/settings.js';
+import { openTempDir, recordingLogger } from './fixtures.js';
 import { type TestSshd, startSshd } from './sshd.js';
 
 export interface FleetHost {
@@ -49,4 +52,22 @@ export async function startFleet(count: number, prefix: string, extras = 0): Pro
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Run tagflip on `members` of the fleet (one private key, their known_hosts)
+ * with deploy-path `<srv>/<site>`; returns the result and the log.
+ */
+export async function runOnFleet(fleet: TestFleet, members: readonly FleetHost[], site: string, inputs: Record<string, string>): Promise<{ result: RunResult; log: string }> {
+  const logger = recordingLogger();
+  const settings = parseSettings({
+    hosts: members.map((host) => host.entry).join(', '),
+    'private-key': fleet.hosts[0].sshd.privateKey,
+    'known-hosts': members.map((host) => host.sshd.knownHosts).join(''),
+    'deploy-path': join(fleet.srv, site),
+    ...inputs,
+  });
+  const result = await runCommand(settings, logger);
+  if (process.env.DEBUG_TESTS) console.log(logger.text());
+  return { result, log: logger.text() };
 }

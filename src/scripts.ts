@@ -67,9 +67,12 @@ function commonAssignments(context: ScriptContext): Assignment[] {
     { name: 'tf_data_path', value: context.dataPath },
     // How messages name data-path: data/current means nothing when it is elsewhere.
     { name: 'tf_data_label', value: dataLabel(context.deployPath, context.dataPath) },
-    // Read by the prelude's tf_timed: every script assigns it, whether or not it runs a command.
-    { name: 'tf_command_timeout', value: String(context.commandTimeout) },
   ];
+}
+
+/** Read by the prelude's tf_timed, so assigned in scripts that run no command too. */
+function timeoutAssignment(context: ScriptContext): Assignment {
+  return { name: 'tf_command_timeout', value: String(context.commandTimeout) };
 }
 
 /** The environment of every hook (SPEC: "Hooks see …"), user env last. */
@@ -529,6 +532,7 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
     { name: 'tf_repository', value: context.repository },
     { name: 'tf_upload', value: context.upload ? 'yes' : '' },
     { name: 'tf_ref', value: context.ref },
+    timeoutAssignment(context),
     { name: 'tf_lock', value: options.lock },
     { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
     { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
@@ -775,6 +779,7 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
       { name: 'tf_ref', value: context.ref },
       ...uploadAssignments(upload),
       { name: 'tf_build', value: context.build },
+      timeoutAssignment(context),
       { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
       { name: 'tf_shared_files', value: context.sharedFiles.join(' ') },
       { name: 'tf_migrate', value: context.migrate },
@@ -878,6 +883,7 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords): 
       { name: 'tf_history_flip', value: [...(adopted ? [adoption] : []), historyEntry(context, records.event, status)].map(renderRecord).join('\n') },
       { name: 'tf_data_target', value: records.dataTarget },
       { name: 'tf_data_before', value: records.dataBefore },
+      timeoutAssignment(context),
       ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ],
     prune ? `${FLIP_BODY}\n${PRUNE_STEPS}` : FLIP_BODY,
@@ -951,7 +957,7 @@ const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
  * names (letters, digits, . _ + -), so a space-separated list is safe to split.
  */
 export function renderPruneScript(context: ScriptContext, remove: readonly string[], removeData: readonly string[] = [], unknown: readonly string[] = []): RenderedScript {
-  return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
+  return render([...commonAssignments(context), timeoutAssignment(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
 }
 
 function pruneAssignments(context: ScriptContext, remove: readonly string[], removeData: readonly string[], unknown: readonly string[] = []): Assignment[] {
@@ -987,6 +993,7 @@ export function renderHookScript(context: ScriptContext, name: 'activate' | 'ver
       ...commonAssignments(context),
       { name: 'tf_hook_name', value: name },
       { name: 'tf_hook_command', value: command },
+      timeoutAssignment(context),
       ...hookEnvironment(context),
     ],
     HOOK_BODY,
@@ -1017,6 +1024,7 @@ export function renderDiscardScript(context: ScriptContext, built: Manifest, dat
       { name: 'tf_data_copy', value: dataCopy },
       { name: 'tf_manifest_failed', value: renderRecord(failed) },
       { name: 'tf_history_failed', value: renderRecord(history) },
+      timeoutAssignment(context),
     ],
     DISCARD_BODY,
   );
@@ -1033,5 +1041,8 @@ fi`;
  * the flip's own line already said where current went.
  */
 export function renderHistoryScript(context: ScriptContext, event: HistoryEntry['event'], status: string, details: { failedStep: string; exitCode: number | null; reason: string }): RenderedScript {
-  return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }], HISTORY_BODY);
+  return render(
+    [...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }, timeoutAssignment(context)],
+    HISTORY_BODY,
+  );
 }

@@ -246,8 +246,10 @@ fi
 # deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
 # private (mode 700) and tightens itself when it takes the lock.
 tf_check_others() {
-  tf_owner=$(stat -L -c %u -- "$1" 2>/dev/null) && tf_mode=$(stat -L -c %a -- "$1" 2>/dev/null) || return 0
-  if [ "$tf_owner" != "$(id -u)" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
+  tf_stat=$(stat -L -c '%u %a' -- "$1" 2>/dev/null) || return 0
+  tf_owner=\${tf_stat% *}
+  tf_mode=\${tf_stat#* }
+  if [ "$tf_owner" != "$tf_uid" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
     tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1"
   fi
   if [ $((0$tf_mode & 02)) -ne 0 ]; then
@@ -256,6 +258,7 @@ tf_check_others() {
     tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may"
   fi
 }
+tf_uid=$(id -u)
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
   if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
@@ -348,21 +351,22 @@ for tf_dir in "$tf_data_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_dir=\${tf_dir%/}; tf_say fact data-dir "\${tf_dir##*/}"; fi
 done
 # Every record in one read (awk), not a process per file: a site may keep
-# hundreds. Without awk, the shell's own read does it, slower but without forks.
-# The tag reaches awk in its environment, never in its arguments (ps shows those).
-set --
-for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
-  if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then set -- "$@" "$tf_manifest"; fi
-done
-if [ "$#" -gt 0 ] && command -v awk >/dev/null 2>&1; then
-  tf_awk_tag=$tf_tag awk 'FNR == 1 && NR > 1 { printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text; text = "" }
+# hundreds. The tag reaches awk in its environment, never in its arguments (ps
+# shows those). Without awk, the shell's own read does it, slower but without
+# forks. (Names go through a pipe: a list grown by set -- "$@" costs the square.)
+if command -v awk >/dev/null 2>&1; then
+  for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
+    if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then printf '%s\\0' "$tf_manifest"; fi
+  done | tf_awk_tag=$tf_tag xargs -0 -r awk 'FNR == 1 && NR > 1 { printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text; text = "" }
     { text = text $0 }
-    END { if (NR > 0) printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text }' "$@"
+    END { if (NR > 0) printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text }'
 else
-  for tf_manifest; do
-    tf_text=''
-    while IFS= read -r tf_line || [ -n "$tf_line" ]; do tf_text=$tf_text$tf_line; done < "$tf_manifest"
-    tf_say manifest "$tf_text"
+  for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
+    if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then
+      tf_text=''
+      while IFS= read -r tf_line || [ -n "$tf_line" ]; do tf_text=$tf_text$tf_line; done < "$tf_manifest"
+      tf_say manifest "$tf_text"
+    fi
   done
 fi
 # Only the newest lines, however long the history has grown (tail seeks from its end).
@@ -923,9 +927,10 @@ for tf_name in $tf_prune_data; do
 done
 # A directory goes before its record: a directory half removed keeps its
 # record, so the next prune may finish the job. Records without a directory
-# (failed releases) go together, by one rm; should that fail, one by one, to
-# name the record that cannot go.
-set --
+# (failed releases) go together, by one rm in .tagflip/releases (release names
+# hold no blanks nor pattern characters, so the list splits safely); should
+# that fail, one by one, to name the record that cannot go.
+tf_records=''
 for tf_name in $tf_prune; do
   tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
@@ -934,10 +939,11 @@ for tf_name in $tf_prune; do
     rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
   else
     tf_say removed-record "$tf_name"
-    set -- "$@" "$tf_record.json" "$tf_record.files" "$tf_record.paths"
+    tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.paths"
   fi
 done
-if [ "$#" -gt 0 ] && ! rm -f -- "$@" 2>/dev/null; then
+# shellcheck disable=SC2086 # split on purpose: see above
+if [ -n "$tf_records" ] && ! (cd -- "$tf_deploy_path/.tagflip/releases" 2>/dev/null && set -f && rm -f -- $tf_records 2>/dev/null); then
   for tf_name in $tf_prune; do
     tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
     rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet,history]
 //
 // Measures the SPEC's performance targets (SPEC.md, "Design notes" → "Targets"):
 //   1. a one-host deploy costs at most 1.3x a hand-written script doing the same steps

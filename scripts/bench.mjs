@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet,history]
 //
 // Measures the SPEC's performance targets (SPEC.md, "Design notes" → "Targets"):
 //   1. a one-host deploy costs at most 1.3x a hand-written script doing the same steps
@@ -30,6 +30,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { partHistory } from './bench/history.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'tagflip.js');
@@ -45,7 +46,7 @@ const BUILD = 'true';
 const DEPLOY_TIMEOUT_MS = 180_000;
 const SHORT_TIMEOUT_MS = 30_000;
 const TARGETS = { loopback: 1.3, wan: 1.3, fleet: 2 };
-const PARTS = ['startup', 'loopback', 'wan', 'fleet'];
+const PARTS = ['startup', 'loopback', 'wan', 'fleet', 'history'];
 
 class BenchError extends Error {}
 class Skip extends Error {}
@@ -843,7 +844,13 @@ async function main() {
   const stale = staleNote();
   if (stale) say(`  ${stale}`);
 
-  const parts = { startup: partStartup, loopback: partLoopback, wan: partWan, fleet: partFleet };
+  const parts = {
+    startup: partStartup,
+    loopback: partLoopback,
+    wan: partWan,
+    fleet: partFleet,
+    history: (c) => partHistory(c, { freePort, writeKnownHosts, startSshd, compare, tagflipDeploy, addRow, verdict }),
+  };
   const skipped = [];
   for (const part of PARTS) {
     if (!options.only.has(part)) continue;

@@ -105,6 +105,17 @@ export class HostSession {
       const list = facts.problems.map((problem) => problem.message).join('; ');
       throw new DeployError(this.host, 'preflight', list, `fix the host, then run again; nothing was changed on ${this.host}`);
     }
+    const flockFailed = lines.find((line) => line.kind === 'flock-failed');
+    if (flockFailed) {
+      const [status, ...said] = flockFailed.args;
+      const output = said.join(' ').trim();
+      throw new DeployError(
+        this.host,
+        'lock',
+        `'flock' failed on the host (exit status ${status}${output ? `: ${output}` : ''}), so the lock of ${this.settings.deployPath} could not be taken`,
+        "install a working flock (util-linux's, or a BusyBox built with its flock applet); nothing was changed",
+      );
+    }
     const timedOut = lines.find((line) => line.kind === 'lock-timeout');
     if (timedOut) {
       const holderNow = parseLockHolder(timedOut.rest) ?? waitedFor;

@@ -65,9 +65,18 @@ export interface LockHolder {
   since: string;
 }
 
-/** Read one line of history.jsonl; null for anything tagflip did not write. */
+/** How every history record tagflip writes begins (its first key is the time). */
+const RECORD_START = '{"time":';
+
+/**
+ * Read one line of history.jsonl; null for anything tagflip did not write.
+ * Records are appended, so a crash may leave a torn last line, and the next
+ * record is then appended to it: that record, after the torn part, is still
+ * read. (A JSON string cannot hold the start marker unescaped.)
+ */
 export function parseHistoryEntry(text: string): HistoryEntry | null {
-  const record = parseObject(text);
+  const last = text.lastIndexOf(RECORD_START);
+  const record = parseObject(text) ?? (last > 0 ? parseObject(text.slice(last)) : null);
   if (!record || !['adopt', 'deploy', 'rollback', 'prune'].includes(record.event as string) || typeof record.status !== 'string') return null;
   const text_ = (key: string): string => (typeof record[key] === 'string' ? (record[key] as string) : '');
   return {

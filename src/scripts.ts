@@ -70,6 +70,11 @@ function commonAssignments(context: ScriptContext): Assignment[] {
   ];
 }
 
+/** Read by the prelude's tf_timed, so assigned in scripts that run no command too. */
+function timeoutAssignment(context: ScriptContext): Assignment {
+  return { name: 'tf_command_timeout', value: String(context.commandTimeout) };
+}
+
 /** The environment of every hook (SPEC: "Hooks see …"), user env last. */
 function hookEnvironment(context: ScriptContext): Assignment[] {
   const exported = (name: string, value: string): Assignment => ({ name, value, exported: true });
@@ -115,11 +120,31 @@ tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
 tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 # Free text as the inside of a JSON string: one line, \\ and " escaped.
 tf_json_text() { printf '%s' "$1" | tr '\\n\\r\\t' '   ' | tr -d '\\000-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g'; }
+# Put $2 for every $1 in tf_text, with builtins only (no sed, no fork): the
+# values are plain tokens (an ISO time, hex, digits, a step name), and a value
+# put in is never scanned again.
+tf_put() {
+  tf_put_rest=$tf_text
+  tf_text=''
+  while :; do
+    case $tf_put_rest in
+      *"$1"*)
+        tf_text=$tf_text\${tf_put_rest%%"$1"*}$2
+        tf_put_rest=\${tf_put_rest#*"$1"}
+        ;;
+      *) break ;;
+    esac
+  done
+  tf_text=$tf_text$tf_put_rest
+}
 # The reason goes in last, at the last placeholder (its key is the record's last),
-# so that neither sed nor a value holding the placeholder text can change it.
+# so that a value holding the placeholder text cannot change it.
 tf_fill() {
-  tf_text=$(printf '%s\\n' "$1" | sed -e "s|${NOW}|$(tf_now)|g" -e "s|${COMMIT}|$tf_commit|g" \\
-    -e "s|${CODE}|$tf_code|g" -e "s|${STEP}|$tf_current_step|g")
+  tf_text=$1
+  case $tf_text in *"${NOW}"*) tf_put "${NOW}" "$(tf_now)" ;; esac
+  tf_put "${COMMIT}" "$tf_commit"
+  tf_put "${CODE}" "$tf_code"
+  tf_put "${STEP}" "$tf_current_step"
   case $tf_text in
     *"${REASON}"*) tf_text=\${tf_text%"${REASON}"*}$(tf_json_text "$tf_reason")\${tf_text##*"${REASON}"} ;;
   esac
@@ -134,12 +159,18 @@ tf_write() {
   rm -f -- "$tf_temp"
   return 1
 }
+# The history only grows: its records are added by one write at its end
+# (O_APPEND), never by rewriting it, however long it is. A crash can at worst
+# tear the last line, which the reader skips (and a record appended after a
+# torn one is still read: manifest.ts). .tagflip is the deploy user's alone
+# (mode 700, checked by preflight), so no other user can plant a link at this
+# name; a new file is made private as mktemp would have made it.
 tf_append_history() {
-  tf_temp=$(mktemp "$tf_history_path.tmp.XXXXXX") || return 1
-  if { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_temp" &&
-    mv -f -- "$tf_temp" "$tf_history_path"; then return 0; fi
-  rm -f -- "$tf_temp"
-  return 1
+  umask 077
+  tf_fill "$1" >> "$tf_history_path"
+  tf_appended=$?
+  umask 022
+  return "$tf_appended"
 }
 # Run a hook under timeout, which gives it a process group of its own; the
 # session's watchdog reads the group from tf_run_dir to stop it if we vanish.
@@ -215,8 +246,10 @@ fi
 # deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
 # private (mode 700) and tightens itself when it takes the lock.
 tf_check_others() {
-  tf_owner=$(stat -L -c %u -- "$1" 2>/dev/null) && tf_mode=$(stat -L -c %a -- "$1" 2>/dev/null) || return 0
-  if [ "$tf_owner" != "$(id -u)" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
+  tf_stat=$(stat -L -c '%u %a' -- "$1" 2>/dev/null) || return 0
+  tf_owner=\${tf_stat% *}
+  tf_mode=\${tf_stat#* }
+  if [ "$tf_owner" != "$tf_uid" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
     tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1"
   fi
   if [ $((0$tf_mode & 02)) -ne 0 ]; then
@@ -225,6 +258,7 @@ tf_check_others() {
     tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may"
   fi
 }
+tf_uid=$(id -u)
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
   if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
@@ -307,24 +341,47 @@ if [ -L "$tf_deploy_path/current" ]; then
 fi
 if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
 for tf_dir in "$tf_deploy_path"/releases/*/; do
-  if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
+  if [ -d "$tf_dir" ]; then tf_dir=\${tf_dir%/}; tf_say fact dir "\${tf_dir##*/}"; fi
 done
 if [ -L "$tf_data_path/current" ]; then
   tf_say fact data-current "$(readlink -- "$tf_data_path/current")"
   if tf_name=$(tf_release_of "$tf_data_path"); then tf_say fact data-current-release "$tf_name"; fi
 fi
 for tf_dir in "$tf_data_path"/releases/*/; do
-  if [ -d "$tf_dir" ]; then tf_say fact data-dir "$(basename -- "$tf_dir")"; fi
+  if [ -d "$tf_dir" ]; then tf_dir=\${tf_dir%/}; tf_say fact data-dir "\${tf_dir##*/}"; fi
 done
-for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
-  if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
-done
+# Every record in one read (awk), not a process per file: a site may keep
+# hundreds. The tag reaches awk in its environment, never in its arguments (ps
+# shows those). Without awk, the shell's own read does it, slower but without
+# forks. (Names go through a pipe: a list grown by set -- "$@" costs the square.)
+if command -v awk >/dev/null 2>&1; then
+  for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
+    if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then printf '%s\\0' "$tf_manifest"; fi
+  done | tf_awk_tag=$tf_tag xargs -0 -r awk 'FNR == 1 && NR > 1 { printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text; text = "" }
+    { text = text $0 }
+    END { if (NR > 0) printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text }'
+else
+  for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
+    if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then
+      tf_text=''
+      while IFS= read -r tf_line || [ -n "$tf_line" ]; do tf_text=$tf_text$tf_line; done < "$tf_manifest"
+      tf_say manifest "$tf_text"
+    fi
+  done
+fi
+# Only the newest lines, however long the history has grown (tail seeks from its end).
 if [ -f "$tf_history_path" ]; then
-  tail -n 200 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+  if command -v awk >/dev/null 2>&1; then
+    tail -n 200 -- "$tf_history_path" | tf_awk_tag=$tf_tag awk '{ printf "\\n%s history %s\\n", ENVIRON["tf_awk_tag"], $0 }'
+  else
+    tail -n 200 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+  fi
 fi
 tf_lock_file=$tf_deploy_path/.tagflip/lock
-if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then
-  tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+# Held means flock's exit status 1; a flock that cannot run says nothing of a holder.
+if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1; then
+  flock -n "$tf_lock_file" true 2>/dev/null
+  if [ "$?" -eq 1 ]; then tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"; fi
 fi
 # One release name, one content: a complete release of this name is used again
 # only if it was made from the commit the ref names now. Resolved only when a
@@ -430,23 +487,29 @@ if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
   tf_lock_open=no
   if tf_private_state && command exec 9>>"$tf_lock_file"; then
     tf_lock_open=yes
-    if flock -n 9; then
-      tf_locked=yes
-    else
+    # flock exits 1 when another run holds the lock; any other failure (a
+    # BusyBox without the applet: 127) is told as it is, at once, not as a wait.
+    tf_flock_said=$(flock -n 9 2>&1)
+    tf_flock_status=$?
+    if [ "$tf_flock_status" -eq 1 ]; then
       printf '\\n%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
-      if flock -w "$tf_lock_timeout" 9; then tf_locked=yes; fi
+      tf_flock_said=$(flock -w "$tf_lock_timeout" 9 2>&1)
+      tf_flock_status=$?
     fi
+    if [ "$tf_flock_status" -eq 0 ]; then tf_locked=yes; fi
   fi
   if [ "$tf_locked" = yes ]; then
     # Through a temporary file by mktemp, as tf_write does.
     if tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX") &&
-      ! { printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_temp" &&
+      ! { printf '%s\\n' "\${tf_lock_holder%"${NOW}"*}$(date -u +%Y-%m-%dT%H:%M:%SZ)\${tf_lock_holder##*"${NOW}"}" > "$tf_temp" &&
         mv -f -- "$tf_temp" "$tf_lock_file.json"; }; then
       rm -f -- "$tf_temp"
     fi
     printf '\\n%s locked\\n' "$tf_tag"
   elif [ "$tf_lock_open" = no ]; then
     printf '\\n%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
+  elif [ "$tf_flock_status" -ne 1 ]; then
+    printf '\\n%s flock-failed %s %s\\n' "$tf_tag" "$tf_flock_status" "$(printf '%s' "$tf_flock_said" | tr '\\n' ' ')"
   else
     printf '\\n%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
   fi
@@ -473,7 +536,7 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
     { name: 'tf_repository', value: context.repository },
     { name: 'tf_upload', value: context.upload ? 'yes' : '' },
     { name: 'tf_ref', value: context.ref },
-    { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+    timeoutAssignment(context),
     { name: 'tf_lock', value: options.lock },
     { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
     { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
@@ -617,7 +680,7 @@ if [ -n "$tf_shared_dirs$tf_shared_files" ]; then
   }
   tf_link_shared() {
     tf_check_parents "$1"
-    mkdir -p -- "$(dirname -- "$tf_release_path/$1")" && rm -rf -- "$tf_release_path/$1" &&
+    mkdir -p -- "$(dirname -- "$tf_release_path/$1")" && rm -rf -- "\${tf_release_path:?}/$1" &&
       ln -s -- "$tf_shared/$1" "$tf_release_path/$1" || tf_abort 1 "cannot link $tf_shared/$1 into the release"
   }
   for tf_entry in $tf_shared_dirs; do
@@ -720,7 +783,7 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
       { name: 'tf_ref', value: context.ref },
       ...uploadAssignments(upload),
       { name: 'tf_build', value: context.build },
-      { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+      timeoutAssignment(context),
       { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
       { name: 'tf_shared_files', value: context.sharedFiles.join(' ') },
       { name: 'tf_migrate', value: context.migrate },
@@ -735,7 +798,8 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
 }
 
 function uploadAssignments(upload: UploadSections | null): Assignment[] {
-  if (!upload) return [{ name: 'tf_upload_bytes', value: '' }];
+  // Every name the upload step reads is assigned, empty without an upload (the step then does not run).
+  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_paths_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
   return [
     { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.paths + upload.list) },
     { name: 'tf_unchanged_bytes', value: String(upload.unchanged) },
@@ -823,6 +887,7 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords): 
       { name: 'tf_history_flip', value: [...(adopted ? [adoption] : []), historyEntry(context, records.event, status)].map(renderRecord).join('\n') },
       { name: 'tf_data_target', value: records.dataTarget },
       { name: 'tf_data_before', value: records.dataBefore },
+      timeoutAssignment(context),
       ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ],
     prune ? `${FLIP_BODY}\n${PRUNE_STEPS}` : FLIP_BODY,
@@ -840,10 +905,19 @@ tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
 if [ -n "$tf_prune" ] && [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
   tf_fail 1 "$tf_deploy_path/current points to '$(readlink -- "$tf_deploy_path/current")', outside $tf_deploy_path/releases: nothing was removed, since the release that serves cannot be told (point it at that release: ln -sfn releases/<name> $tf_deploy_path/current)"
 fi
+# What is live, resolved once: a failed release's record has no directory
+# left, and hundreds of them must not cost two processes each. The real path of
+# a name that does not exist is that of releases/ and the name (readlink -f).
+tf_live_real=$(readlink -f -- "$tf_deploy_path/current" 2>/dev/null) || tf_live_real=''
+tf_releases_real=$(readlink -f -- "$tf_deploy_path/releases" 2>/dev/null) || tf_releases_real=''
 for tf_name in $tf_prune; do
-  if tf_is_live "$tf_deploy_path" "$tf_deploy_path/releases/$tf_name"; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
-  if tf_exists "$tf_deploy_path/releases/$tf_name" && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
-    tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
+  if tf_exists "$tf_deploy_path/releases/$tf_name"; then
+    if tf_is_live "$tf_deploy_path" "$tf_deploy_path/releases/$tf_name"; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+    if [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
+      tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
+    fi
+  elif [ -n "$tf_live_real" ] && [ -d "$tf_deploy_path/releases" ] && [ "$tf_live_real" = "$tf_releases_real/$tf_name" ]; then
+    tf_fail 1 "refusing to remove releases/$tf_name: it is current"
   fi
 done
 for tf_name in $tf_prune_data; do
@@ -851,18 +925,30 @@ for tf_name in $tf_prune_data; do
     tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
   fi
 done
-# The directory goes before its record: a directory half removed keeps its
-# record, so the next prune may finish the job.
+# A directory goes before its record: a directory half removed keeps its
+# record, so the next prune may finish the job. Records without a directory
+# (failed releases) go together, by one rm in .tagflip/releases (release names
+# hold no blanks nor pattern characters, so the list splits safely); should
+# that fail, one by one, to name the record that cannot go.
+tf_records=''
 for tf_name in $tf_prune; do
+  tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
     rm -rf -- "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
     tf_say removed "$tf_name"
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
   else
     tf_say removed-record "$tf_name"
+    tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.paths"
   fi
-  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" "$tf_deploy_path/.tagflip/releases/$tf_name.files" \\
-    "$tf_deploy_path/.tagflip/releases/$tf_name.paths" || tf_fail 1 "cannot remove the record of $tf_name"
 done
+# shellcheck disable=SC2086 # split on purpose: see above
+if [ -n "$tf_records" ] && ! (cd -- "$tf_deploy_path/.tagflip/releases" 2>/dev/null && set -f && rm -f -- $tf_records 2>/dev/null); then
+  for tf_name in $tf_prune; do
+    tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
+  done
+fi
 for tf_name in $tf_prune_data; do
   rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
   tf_say removed-data "$tf_name"
@@ -877,7 +963,7 @@ const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
  * names (letters, digits, . _ + -), so a space-separated list is safe to split.
  */
 export function renderPruneScript(context: ScriptContext, remove: readonly string[], removeData: readonly string[] = [], unknown: readonly string[] = []): RenderedScript {
-  return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
+  return render([...commonAssignments(context), timeoutAssignment(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
 }
 
 function pruneAssignments(context: ScriptContext, remove: readonly string[], removeData: readonly string[], unknown: readonly string[] = []): Assignment[] {
@@ -913,7 +999,7 @@ export function renderHookScript(context: ScriptContext, name: 'activate' | 'ver
       ...commonAssignments(context),
       { name: 'tf_hook_name', value: name },
       { name: 'tf_hook_command', value: command },
-      { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+      timeoutAssignment(context),
       ...hookEnvironment(context),
     ],
     HOOK_BODY,
@@ -944,6 +1030,7 @@ export function renderDiscardScript(context: ScriptContext, built: Manifest, dat
       { name: 'tf_data_copy', value: dataCopy },
       { name: 'tf_manifest_failed', value: renderRecord(failed) },
       { name: 'tf_history_failed', value: renderRecord(history) },
+      timeoutAssignment(context),
     ],
     DISCARD_BODY,
   );
@@ -960,5 +1047,8 @@ fi`;
  * the flip's own line already said where current went.
  */
 export function renderHistoryScript(context: ScriptContext, event: HistoryEntry['event'], status: string, details: { failedStep: string; exitCode: number | null; reason: string }): RenderedScript {
-  return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }], HISTORY_BODY);
+  return render(
+    [...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }, timeoutAssignment(context)],
+    HISTORY_BODY,
+  );
 }

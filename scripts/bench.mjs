@@ -502,7 +502,7 @@ function freePort() {
 }
 
 // ---------------------------------------------------------------------------
-// The two deploy variants
+// The deploy variants: the floor, the hand-written script, Mina, tagflip
 // ---------------------------------------------------------------------------
 
 const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 // npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet,history]
 //
-// Measures the SPEC's performance targets (SPEC.md, "Design notes" → "Targets"):
-//   1. a one-host deploy costs at most 1.3x a hand-written script doing the same steps
-//      in one OpenSSH session, on loopback ...
-//   2. ... and across a 50 ms round-trip link;
-//   3. 8 hosts cost at most 2x one host.
+// Measures the performance targets (SPEC.md "Design notes", issue 12) side by side with
+// the peers, in one run, against the same sshd and repository:
+//   - the floor: one OpenSSH session running a minimal deploy script (fetch, archive,
+//     build, flip);
+//   - a fuller hand-written script doing tagflip's steps (lock, manifests, history, prune);
+//   - Mina 0.3 (Debian's `mina`: one `ssh` running the script it generates), where installed;
+//   - tagflip.
+// Targets: one host at most 2x the floor on loopback and 1.3x across 50 ms RTT, faster
+// than Mina on both; CPU per deploy (client + everything on the host) at most 2x the
+// floor's; the first log line within `node -e 0` + 80 ms; 8 hosts at most 2x one host.
+// CPU is read from cpuacct (cgroup v1) or cpu.stat (cgroup v2) of two cgroups the bench
+// makes: one holds the sshd daemons (so every session they fork), one each client.
 //
 // It is a measurement, not a test: it exits 0 whether or not a target is met, prints
 // "skipped: …" for a part this machine cannot run, and exits 1 only when the
@@ -35,6 +42,7 @@ import { partHistory } from './bench/history.mjs';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'tagflip.js');
 const BUNDLE = path.join(ROOT, 'dist', 'cli', 'index.js');
+const ACTION_BUNDLE = path.join(ROOT, 'dist', 'index.js');
 const SSHD = '/usr/sbin/sshd';
 const TIME = '/usr/bin/time';
 const USER = 'tagflip-test';
@@ -45,7 +53,9 @@ const KEEP_RELEASES = 5; // tagflip's default keep-releases; the baseline prunes
 const BUILD = 'true';
 const DEPLOY_TIMEOUT_MS = 180_000;
 const SHORT_TIMEOUT_MS = 30_000;
-const TARGETS = { loopback: 1.3, wan: 1.3, fleet: 2 };
+const TARGETS = { loopback: 2, wan: 1.3, fleet: 2, cpu: 2, startupMs: 80 };
+const MINA_TEMPLATE = '/usr/lib/ruby/data/deploy.sh.erb';
+const MINA_TEMPLATE_EXAMPLE = '/usr/share/doc/mina/examples/deploy.sh.erb';
 const PARTS = ['startup', 'loopback', 'wan', 'fleet', 'history'];
 
 class BenchError extends Error {}
@@ -236,8 +246,10 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 /** A long-running process (sshd, proxy) stopped on cleanup together with everything it started. */
-function startDaemon(command, args, label) {
+function startDaemon(command, args, label, { cgroup = null } = {}) {
   const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Before it listens: every session it forks is then counted as the host's CPU.
+  if (cgroup && child.pid) cgroup.join('host', child.pid);
   let log = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (log += d));
   child.stderr.setEncoding('utf8').on('data', (d) => (log += d));
@@ -262,6 +274,65 @@ function startDaemon(command, args, label) {
 }
 
 // ---------------------------------------------------------------------------
+// CPU accounting: a cgroup for the host side (the sshd daemons and all they fork) and
+// one for the client of each measured run. Deploys run one at a time, so the deltas
+// of the two counters around a run are that run's CPU, whatever else the machine does.
+// ---------------------------------------------------------------------------
+
+function makeCgroups() {
+  const name = `tagflip-bench-${process.pid}`;
+  const flavours = [
+    // cgroup v2 (unified): cpu.stat's usage_usec exists in every group, no controller needed.
+    ...['/sys/fs/cgroup', '/sys/fs/cgroup/unified'].map((root) => ({ root, v2: true })),
+    { root: '/sys/fs/cgroup/cpuacct', v2: false },
+  ];
+  const reasons = [];
+  for (const { root, v2 } of flavours) {
+    if (!fs.existsSync(path.join(root, 'cgroup.procs')) || (v2 && !fs.existsSync(path.join(root, 'cgroup.controllers')))) continue;
+    const base = path.join(root, name);
+    try {
+      fs.mkdirSync(base);
+    } catch (error) {
+      reasons.push(`${root}: ${error.code}`);
+      continue;
+    }
+    const groups = {};
+    // A cgroup cannot be removed while it holds a process: move leftovers out first.
+    const release = () => {
+      for (const dir of Object.values(groups)) {
+        for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+          try {
+            fs.writeFileSync(path.join(root, 'cgroup.procs'), pid);
+          } catch {
+            // gone
+          }
+        }
+      }
+    };
+    undo.push(() => {
+      release();
+      for (const dir of Object.values(groups)) fs.rmdirSync(dir);
+      fs.rmdirSync(base);
+    });
+    for (const part of ['host', 'client']) {
+      groups[part] = path.join(base, part);
+      fs.mkdirSync(groups[part]);
+    }
+    const usageMs = (part) =>
+      v2
+        ? Number(/^usage_usec (\d+)/m.exec(fs.readFileSync(path.join(groups[part], 'cpu.stat'), 'utf8'))[1]) / 1000
+        : Number(fs.readFileSync(path.join(groups[part], 'cpuacct.usage'), 'utf8')) / 1e6;
+    return {
+      label: `${v2 ? 'cgroup v2 cpu.stat' : 'cgroup v1 cpuacct'} under ${root}`,
+      procs: (part) => path.join(groups[part], 'cgroup.procs'),
+      join: (part, pid) => fs.writeFileSync(path.join(groups[part], 'cgroup.procs'), String(pid)),
+      usageMs,
+    };
+  }
+  return { unavailable: reasons.length ? reasons.join('; ') : 'no writable cpuacct (v1) or unified (v2) cgroup hierarchy' };
+}
+
+// ---------------------------------------------------------------------------
 // Statistics and output
 // ---------------------------------------------------------------------------
 
@@ -282,7 +353,16 @@ const verdicts = [];
 function summary(samples) {
   const ms = samples.map((s) => s.ms);
   const rss = samples.map((s) => s.rssKb).filter((v) => v !== undefined);
-  return { median: median(ms), min: Math.min(...ms), rss: rss.length ? median(rss) : undefined, rssMax: rss.length ? Math.max(...rss) : undefined, n: ms.length };
+  const cpu = samples.filter((s) => s.cpu !== undefined).map((s) => s.cpu);
+  const cpuOf = (key) => (cpu.length ? median(cpu.map((c) => c[key])) : undefined);
+  return {
+    median: median(ms),
+    min: Math.min(...ms),
+    rss: rss.length ? median(rss) : undefined,
+    rssMax: rss.length ? Math.max(...rss) : undefined,
+    cpu: cpu.length ? { total: cpuOf('total'), client: cpuOf('client'), host: cpuOf('host') } : undefined,
+    n: ms.length,
+  };
 }
 
 function addRow(part, variant, stats, vs) {
@@ -294,12 +374,34 @@ function printTable() {
     process.stdout.write('\n(nothing was measured)\n');
     return;
   }
-  const header = ['part', 'variant', 'median ms', 'min ms', 'vs ref', 'peak RSS MiB'];
-  const body = rows.map((r) => [r.part, r.variant, fmtMs(r.stats.median), fmtMs(r.stats.min), r.ratio === undefined ? '' : fmtX(r.ratio), fmtRss(r.stats.rss)]);
+  const header = ['part', 'variant', 'median ms', 'min ms', 'vs ref', 'CPU ms (client+host)', 'peak RSS MiB'];
+  const cpu = (c) => (c === undefined ? '-' : `${fmtMs(c.total)} (${fmtMs(c.client)}+${fmtMs(c.host)})`);
+  const body = rows.map((r) => [r.part, r.variant, fmtMs(r.stats.median), fmtMs(r.stats.min), r.ratio === undefined ? '' : fmtX(r.ratio), cpu(r.stats.cpu), fmtRss(r.stats.rss)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
   process.stdout.write(`\n${out.join('\n')}\n`);
+}
+
+/** The README's table: median wall time per link, and CPU per deploy on loopback. */
+function printPeersTable(ctx) {
+  const parts = ['loopback', 'wan'].filter((part) => ctx.peers[part]);
+  if (parts.length === 0) return;
+  const names = { floor: 'one OpenSSH session, minimal deploy script (the floor)', hand: 'one OpenSSH session, full hand-written script', mina: 'Mina 0.3 (`mina deploy`)', tagflip: '**tagflip** (CLI)' };
+  const secs = (ms) => (ms === undefined ? 'not measured' : `${(ms / 1000).toFixed(2)} s`);
+  const cpuPart = ctx.peers.loopback ? 'loopback' : parts[0];
+  const header = `| | ${parts.map((part) => (part === 'loopback' ? 'loopback' : ctx.peers[part].label)).join(' | ')} | CPU per deploy (${cpuPart}: client + host) |`;
+  const lines = [header, `|---|${parts.map(() => '---|').join('')}---|`];
+  for (const key of Object.keys(names)) {
+    if (!parts.some((part) => ctx.peers[part].stats[key])) {
+      lines.push(`| ${names[key]} | ${parts.map(() => 'not installed').join(' | ')} | |`);
+      continue;
+    }
+    const cpu = ctx.peers[cpuPart].stats[key]?.cpu;
+    const cpuText = cpu ? `${secs(cpu.total)} (${secs(cpu.client)} + ${secs(cpu.host)})` : 'not measured';
+    lines.push(`| ${names[key]} | ${parts.map((part) => secs(ctx.peers[part].stats[key]?.median)).join(' | ')} | ${cpuText} |`);
+  }
+  say(`\nAs in the README (medians of ${ctx.runs}):\n\n${lines.join('\n')}`);
 }
 
 function say(text) {
@@ -401,7 +503,7 @@ function freePort() {
 }
 
 // ---------------------------------------------------------------------------
-// The two deploy variants
+// The deploy variants: the floor, the hand-written script, Mina, tagflip
 // ---------------------------------------------------------------------------
 
 const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;
@@ -457,6 +559,67 @@ done
 `;
 }
 
+/**
+ * The floor: the least a deploy does, in one `ssh host 'sh -s'`: fetch into a mirror
+ * (cloned once), export the tag, build, flip `current` by rename. No lock, no record.
+ */
+function floorScript(deployPath, tag, repo) {
+  return `set -eu
+d=${shq(deployPath)} tag=${shq(tag)} repo=${shq(repo)} build=${shq(BUILD)}
+m=$d/mirror.git r=$d/releases/$tag
+if [ -d "$m" ]; then git --git-dir="$m" fetch -q origin; else mkdir -p "$d/releases"; git clone -q --mirror "$repo" "$m"; fi
+mkdir "$r"
+git --git-dir="$m" archive "$tag" | tar -x -C "$r"
+(cd "$r" && sh -c "$build") </dev/null
+ln -sfn "releases/$tag" "$d/.current.tmp" && mv -T "$d/.current.tmp" "$d/current"
+`;
+}
+
+/**
+ * Mina 0.3's deploy.rb: its own git:clone (a bare mirror, then a clone of the tag into
+ * a numbered release), the build, its flip (ln -nfs) and its cleanup to KEEP_RELEASES.
+ * ssh_options make its one `ssh` check our known_hosts with our key, as ours do
+ * (OpenSSH takes the first -o StrictHostKeyChecking, so Mina's own "=no" after it is moot).
+ */
+function minaDeployRb(ctx, { port, site }) {
+  const sshOptions = ['-F /dev/null', '-o BatchMode=yes', `-o UserKnownHostsFile=${ctx.knownHosts}`, '-o GlobalKnownHostsFile=/dev/null', '-o StrictHostKeyChecking=yes', '-o IdentitiesOnly=yes'].join(' ');
+  const ruby = (value) => JSON.stringify(String(value)); // a double-quoted Ruby string (no #{ in these values)
+  return `require 'mina/git'
+set :domain, ${ruby(HOST)}
+set :user, ${ruby(USER)}
+set :port, ${ruby(port)}
+set :identity_file, ${ruby(ctx.clientKey)}
+set :ssh_options, ${ruby(sshOptions)}
+set :deploy_to, ${ruby(site)}
+set :repository, ${ruby(ctx.repo)}
+set :branch, ENV.fetch('BENCH_TAG')
+set :keep_releases, ${KEEP_RELEASES}
+task :environment do
+end
+task :deploy => :environment do
+  deploy do
+    invoke :'git:clone'
+    queue ${ruby(BUILD)}
+    invoke :'deploy:cleanup'
+  end
+end
+`;
+}
+
+/** Why Mina cannot run here, or null; puts the template Debian's package lacks in place. */
+function minaMissing() {
+  if (spawnSync('sh', ['-c', 'command -v mina'], { timeout: 5000 }).status !== 0) return 'mina is not installed (Debian: apt-get install mina ruby-open4)';
+  if (spawnSync('ruby', ['-e', "require 'open4'"], { timeout: 20_000 }).status !== 0) return "ruby's open4 is missing (Debian: apt-get install ruby-open4)";
+  if (!fs.existsSync(MINA_TEMPLATE)) {
+    if (!fs.existsSync(MINA_TEMPLATE_EXAMPLE)) return `${MINA_TEMPLATE} is missing and there is no ${MINA_TEMPLATE_EXAMPLE} to copy`;
+    // Debian's mina 0.3 ships the template only as documentation.
+    fs.mkdirSync(path.dirname(MINA_TEMPLATE), { recursive: true });
+    fs.copyFileSync(MINA_TEMPLATE_EXAMPLE, MINA_TEMPLATE);
+    say(`  copied ${MINA_TEMPLATE_EXAMPLE} to ${MINA_TEMPLATE} (Debian's mina 0.3 lacks it)`);
+  }
+  return null;
+}
+
 /** Wrap a command with /usr/bin/time (peak RSS into a file) when it exists. */
 function withRss(ctx, command, args) {
   if (!ctx.haveTime) return { command, args, rssFile: null };
@@ -490,13 +653,24 @@ function checkCurrent(site, tag, what) {
 }
 
 async function measure(ctx, label, command, args, options = {}) {
-  const wrapped = withRss(ctx, command, args);
+  const { cgroup } = ctx;
+  // The client joins its cgroup before it execs, so it and all it starts are counted.
+  const [inner, innerArgs] = cgroup ? ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroup.procs('client'), command, ...args]] : [command, args];
+  const wrapped = withRss(ctx, inner, innerArgs);
+  const before = cgroup && { client: cgroup.usageMs('client'), host: cgroup.usageMs('host') };
   const result = await run(wrapped.command, wrapped.args, { timeoutMs: DEPLOY_TIMEOUT_MS, env: ctx.env, ...options });
+  let cpu;
+  if (cgroup) {
+    await sleep(50); // the host's sshd session may still be closing after the client exits
+    const client = cgroup.usageMs('client') - before.client;
+    const host = cgroup.usageMs('host') - before.host;
+    cpu = { client, host, total: client + host };
+  }
   const rssKb = readRss(wrapped.rssFile);
   if (result.code !== 0) {
     throw new BenchError(`${label} exited ${result.code ?? result.signal} (${describe(command, args)})\n${tail(result.stdout + result.stderr)}`);
   }
-  return { ms: result.ms, rssKb, output: result.stdout + result.stderr };
+  return { ms: result.ms, rssKb, cpu, output: result.stdout + result.stderr };
 }
 
 /**
@@ -518,10 +692,36 @@ function sshArgs(ctx, port, remoteCommand) {
   ];
 }
 
-/** The network floor: one OpenSSH session that runs `true`. */
-async function sshFloor(ctx, { ns, port }) {
-  const ssh = inNs(ns, 'ssh', sshArgs(ctx, port, 'true'));
-  return measure(ctx, 'ssh … true', ssh.command, ssh.args);
+/** The floor: the minimal deploy script in one OpenSSH session. */
+async function floorDeploy(ctx, { ns, port, site }, tag) {
+  const ssh = inNs(ns, 'ssh', sshArgs(ctx, port, 'sh -s'));
+  const sample = await measure(ctx, `minimal deploy of ${tag}`, ssh.command, ssh.args, { input: floorScript(site, tag, ctx.repo) });
+  checkCurrent(site, tag, `minimal deploy of ${tag}`);
+  return sample;
+}
+
+/** One `mina deploy` of `tag` to `site` (its releases are numbered, so check what current holds). */
+async function minaDeploy(ctx, { ns, port, site }, tag) {
+  const dir = path.join(ctx.tmp, `mina-${path.basename(site)}`);
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'deploy.rb'), minaDeployRb(ctx, { port, site }));
+    // What `mina setup` would make, without its shared-paths extras.
+    for (const sub of ['', 'releases', 'shared']) {
+      fs.mkdirSync(path.join(site, sub), { recursive: true, mode: 0o755 });
+      fs.chownSync(path.join(site, sub), ctx.ids.uid, ctx.ids.gid);
+    }
+  }
+  const mina = inNs(ns, 'mina', ['-f', path.join(dir, 'deploy.rb'), 'deploy']);
+  const sample = await measure(ctx, `mina deploy of ${tag}`, mina.command, mina.args, { cwd: dir, env: { ...ctx.env, BENCH_TAG: tag } });
+  let version = '';
+  try {
+    version = fs.readFileSync(path.join(site, 'current', 'VERSION'), 'utf8').trim();
+  } catch (error) {
+    throw new BenchError(`mina deploy of ${tag}: ${site}/current/VERSION cannot be read (${error.code})\n${tail(sample.output)}`);
+  }
+  if (version !== tag) throw new BenchError(`mina deploy of ${tag}: current holds ${version}`);
+  return sample;
 }
 
 /** One hand-written deploy of `tag` to `site` through `port` (ns: network namespace or null). */
@@ -576,22 +776,85 @@ async function compare(ctx, variants) {
 // Parts
 // ---------------------------------------------------------------------------
 
+/**
+ * Wall time from spawn to the first line matching `pattern` on stdout or stderr; the
+ * process is killed there. Rejects if it exits without printing one.
+ */
+function timeToLine(command, args, env, pattern) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    liveChildren.add(child);
+    let output = '';
+    let ms = null;
+    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), SHORT_TIMEOUT_MS);
+    const onData = (data) => {
+      output += data;
+      if (ms !== null || !pattern.test(output)) return;
+      ms = performance.now() - started;
+      killGroup(child.pid, 'SIGKILL');
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.once('error', (error) => reject(new BenchError(`cannot run ${command}: ${error.message}`)));
+    child.once('close', () => {
+      clearTimeout(timer);
+      liveChildren.delete(child);
+      if (ms === null) reject(new BenchError(`${describe(command, args)} printed no line matching ${pattern}:\n${tail(output)}`));
+      else resolve({ ms });
+    });
+  });
+}
+
+/**
+ * Start-up: `node -e` printing a line, against the first line a deploy prints
+ * ("── connect · host", logged before the connection is tried) from the action
+ * (`node dist/index.js` with INPUT_*, as the runner starts it) and from the CLI.
+ * The host is a closed port on loopback: everything before that line is the same
+ * as for a reachable host. Variants alternate within each round.
+ */
 async function partStartup(ctx) {
+  const port = await freePort();
+  const knownHosts = path.join(ctx.tmp, 'startup_known_hosts');
+  const [type, blob] = fs.readFileSync(`${ctx.hostKey}.pub`, 'utf8').trim().split(/\s+/);
+  fs.writeFileSync(knownHosts, `[${HOST}]:${port} ${type} ${blob}\n`);
+  const site = path.join(ctx.sites, 'startup');
+  const inputs = {
+    hosts: `${USER}@${HOST}:${port}`,
+    'private-key': fs.readFileSync(ctx.clientKey, 'utf8'),
+    'known-hosts': fs.readFileSync(knownHosts, 'utf8'),
+    'deploy-path': site,
+    release: 'b1',
+    repository: ctx.repo,
+    build: BUILD,
+  };
+  const actionEnv = { ...ctx.env, ...Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value])) };
+  const cliArgs = ['deploy', '--hosts', inputs.hosts, '--private-key', `@${ctx.clientKey}`, '--known-hosts', `@${knownHosts}`, '--deploy-path', site, '--release', 'b1', '--repository', ctx.repo, '--build', BUILD];
+  const firstLine = /connect/;
   const variants = [
-    ['node -e 0', [process.execPath, ['-e', '0']]],
-    ['tagflip --help', [process.execPath, [CLI, '--help']]],
+    ['node -e (prints a line)', [process.execPath, ['-e', 'console.log("connect")'], ctx.env]],
+    ['action: node dist/index.js, first line', [process.execPath, [ACTION_BUNDLE], actionEnv]],
+    ['CLI: node bin/tagflip.js deploy, first line', [process.execPath, [CLI, ...cliArgs], ctx.env]],
   ];
-  const results = {};
-  for (const [label, [command, args]] of variants) {
-    const samples = [];
-    for (let i = 0; i <= ctx.runs; i++) {
-      const sample = await measure(ctx, label, command, args);
-      if (i > 0) samples.push(sample);
+  const samples = variants.map(() => []);
+  const rounds = Math.max(ctx.runs, 10); // cheap, and noisier than a deploy
+  for (let round = 0; round <= rounds; round++) {
+    for (const [i, [, [command, args, env]]] of variants.entries()) {
+      const sample = await timeToLine(command, args, env, firstLine);
+      if (round > 0) samples[i].push(sample);
     }
-    results[label] = summary(samples);
-    addRow('startup', label, results[label]);
   }
-  ctx.startup = results;
+  const results = {};
+  variants.forEach(([label], i) => {
+    results[label] = summary(samples[i]);
+    addRow('startup', label, results[label], i === 0 ? undefined : results[variants[0][0]]);
+  });
+  const node = results[variants[0][0]];
+  for (const [label] of variants.slice(1)) {
+    const over = results[label].median - node.median;
+    verdicts.push(`${over <= TARGETS.startupMs ? 'PASS' : 'FAIL'} start-up, ${label.split(':')[0]}: first log line ${fmtMs(results[label].median)} ms = node -e + ${fmtMs(over)} ms (target ≤ + ${TARGETS.startupMs} ms; medians of ${results[label].n})`);
+  }
+  ctx.startup = { node: node.median, cli: results[variants[2][0]].median };
 }
 
 async function startSshd(ctx, name, { port, ns = null, bind = null } = {}) {
@@ -606,7 +869,7 @@ async function startSshd(ctx, name, { port, ns = null, bind = null } = {}) {
     [command, args] = ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount --bind "$1" "$2" && exec ${SSHD} -D -e -f "$3"`, 'sh', bind.source, bind.target, config]];
   }
   if (ns) [command, args] = ['ip', ['netns', 'exec', ns, command, ...args]];
-  const daemon = startDaemon(command, args, `sshd ${name} (port ${port})`);
+  const daemon = startDaemon(command, args, `sshd ${name} (port ${port})`, { cgroup: ctx.cgroup });
   await daemon.waitFor(/Server listening on/);
   return daemon;
 }
@@ -624,25 +887,36 @@ function verdict(name, target, subject, subjectStats, reference, referenceStats,
   verdicts.push(line);
 }
 
-/** Compare baseline and tagflip on one host; `net` says where the clients connect. */
+/** The peers and tagflip on one host, in the same rounds; `link` says where the clients connect. */
 async function oneHost(ctx, part, link) {
-  const base = { ns: link.ns, port: link.port, site: path.join(ctx.sites, `${part}-hand`) };
-  const flip = { ns: link.ns, ports: [link.port], site: path.join(ctx.sites, `${part}-tagflip`) };
-  const [floor, hand, tagflip] = await compare(ctx, [
-    { deploy: () => sshFloor(ctx, base) },
-    { deploy: (tag) => baselineDeploy(ctx, base, tag) },
-    { deploy: (tag) => tagflipDeploy(ctx, flip, tag) },
-  ]);
-  addRow(part, 'ssh … true (floor, info only)', floor);
-  addRow(part, 'hand-written ssh … sh -s', hand);
-  addRow(part, 'tagflip deploy (whole process)', tagflip, hand);
-  let extra = '';
-  if (ctx.startup) {
-    const startup = ctx.startup['tagflip --help'].median;
-    const rest = tagflip.median - startup;
-    extra = `; without Node+bundle startup (${fmtMs(startup)} ms) ${fmtMs(rest)} ms = ${fmtX(rest / hand.median)}`;
+  const site = (name) => path.join(ctx.sites, `${part}-${name}`);
+  const one = (name) => ({ ns: link.ns, port: link.port, site: site(name) });
+  const variants = [
+    { key: 'floor', label: 'minimal script, one ssh (floor)', deploy: (tag) => floorDeploy(ctx, one('floor'), tag) },
+    { key: 'hand', label: 'hand-written full script, one ssh', deploy: (tag) => baselineDeploy(ctx, one('hand'), tag) },
+  ];
+  if (ctx.minaMissing) {
+    if (!ctx.minaSaid) say(`skipped: Mina: ${ctx.minaMissing}`);
+    ctx.minaSaid = true;
+  } else {
+    variants.push({ key: 'mina', label: 'Mina 0.3 (mina deploy)', deploy: (tag) => minaDeploy(ctx, one('mina'), tag) });
   }
-  verdict(part === 'loopback' ? 'one host, loopback' : `one host, ${link.label}`, TARGETS[part === 'loopback' ? 'loopback' : 'wan'], 'tagflip', tagflip, 'hand-written', hand, extra);
+  variants.push({ key: 'tagflip', label: 'tagflip (CLI, whole process)', deploy: (tag) => tagflipDeploy(ctx, { ns: link.ns, ports: [link.port], site: site('tagflip') }, tag) });
+  const stats = Object.fromEntries((await compare(ctx, variants)).map((s, i) => [variants[i].key, s]));
+  for (const v of variants) addRow(part, v.label, stats[v.key], v.key === 'floor' ? undefined : stats.floor);
+  ctx.peers[part] = { label: link.label, stats };
+  const name = part === 'loopback' ? 'one host, loopback' : `one host, ${link.label}`;
+  verdict(name, TARGETS[part === 'loopback' ? 'loopback' : 'wan'], 'tagflip', stats.tagflip, 'the floor', stats.floor);
+  if (stats.mina) {
+    const ok = stats.tagflip.median < stats.mina.median;
+    verdicts.push(`${ok ? 'PASS' : 'FAIL'} ${name}, faster than Mina: tagflip ${fmtMs(stats.tagflip.median)} ms vs Mina ${fmtMs(stats.mina.median)} ms`);
+  }
+  if (stats.tagflip.cpu && stats.floor.cpu) {
+    const ratio = stats.tagflip.cpu.total / stats.floor.cpu.total;
+    verdicts.push(
+      `${ratio <= TARGETS.cpu ? 'PASS' : 'FAIL'} ${name}, CPU per deploy: tagflip ${fmtMs(stats.tagflip.cpu.total)} ms (client ${fmtMs(stats.tagflip.cpu.client)} + host ${fmtMs(stats.tagflip.cpu.host)}) = ${fmtX(ratio)} the floor's ${fmtMs(stats.floor.cpu.total)} ms (target ≤ ${TARGETS.cpu}x)`,
+    );
+  }
 }
 
 async function partLoopback(ctx) {
@@ -784,7 +1058,7 @@ async function partFleet(ctx) {
 function preflight() {
   if (process.platform !== 'linux') throw new BenchError('the benchmark needs Linux (namespaces, /proc)');
   if (process.getuid?.() !== 0) throw new BenchError(`the benchmark needs root: sshd logs in '${USER}', and the parts use network and mount namespaces`);
-  if (!fs.existsSync(BUNDLE)) throw new BenchError(`${path.relative(ROOT, BUNDLE)} is missing: run npm run build first`);
+  for (const bundle of [BUNDLE, ACTION_BUNDLE]) if (!fs.existsSync(bundle)) throw new BenchError(`${path.relative(ROOT, bundle)} is missing: run npm run build first`);
   for (const tool of [SSHD]) if (!fs.existsSync(tool)) throw new BenchError(`${tool} not found: install openssh-server`);
   for (const tool of ['ssh', 'ssh-keygen', 'git', 'flock', 'tar']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`], { timeout: 5000 }).status !== 0) throw new BenchError(`'${tool}' is not installed`);
@@ -824,7 +1098,14 @@ async function main() {
     env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GITHUB_|INPUT_|RUNNER_|TAGFLIP_)/.test(k))),
     startup: null,
     netns: null,
+    peers: {},
+    cgroup: null,
+    minaMissing: null,
   };
+  const cgroups = makeCgroups();
+  if (cgroups.unavailable) say(`  CPU per deploy not measured: ${cgroups.unavailable}`);
+  else ctx.cgroup = cgroups;
+  if (options.only.has('loopback') || options.only.has('wan')) ctx.minaMissing = minaMissing();
   await Promise.all([keygen(ctx.hostKey), keygen(ctx.clientKey)]);
   fs.copyFileSync(`${ctx.clientKey}.pub`, ctx.authorizedKeys);
   fs.chmodSync(ctx.authorizedKeys, 0o644);
@@ -839,6 +1120,7 @@ async function main() {
   say(`tagflip bench: ${options.runs} runs per variant after 1 warm-up, fresh release each run; build '${BUILD}'`);
   say(`  ${os.type()} ${os.release()}, ${os.availableParallelism?.() ?? os.cpus().length} CPU(s), node ${process.version}, ${sshVersion}, tagflip ${head}`);
   say(`  times are wall clock of the whole client process; peak RSS ${ctx.haveTime ? 'from /usr/bin/time (ssh client / node process)' : 'not measured (no /usr/bin/time)'}`);
+  if (ctx.cgroup) say(`  CPU per deploy: client process tree + the sshd sessions it causes, from ${ctx.cgroup.label}`);
   const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   say(`  load average at start: ${load}${os.loadavg()[0] > 0.5 ? ' — other work on this machine adds noise; compare medians from a quiet machine' : ''}`);
   const stale = staleNote();
@@ -867,8 +1149,9 @@ async function main() {
 
   printTable();
   if (ctx.startup && rows.some((r) => r.part === 'loopback' || r.part === 'wan')) {
-    say(`\nNode startup is in every tagflip row: node -e 0 ${fmtMs(ctx.startup['node -e 0'].median)} ms, node bin/tagflip.js --help ${fmtMs(ctx.startup['tagflip --help'].median)} ms (medians).`);
+    say(`\nNode start-up is in every tagflip row: node -e ${fmtMs(ctx.startup.node)} ms, the CLI's first line ${fmtMs(ctx.startup.cli)} ms (medians).`);
   }
+  printPeersTable(ctx);
   say('');
   for (const line of verdicts) say(line);
   if (!options.only.has('wan') || skipped.includes('wan')) say(`(no verdict for one host across ${ONE_WAY_MS * 2} ms RTT: not measured)`);

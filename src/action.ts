@@ -1,10 +1,10 @@
-import * as core from '@actions/core';
 import { randomBytes } from 'node:crypto';
 import { InputError } from './errors.js';
 import { type Logger, secretMasker } from './logger.js';
 import { hostsOutput, releasesOutput, renderStatus, renderSummary } from './result.js';
 import { abortOnSignals, runCommand, secretsOf } from './run.js';
 import { COMMANDS, INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
+import * as core from './workflow-commands.js';
 
 /**
  * The runner obeys every line of a step's output that reads as a workflow
@@ -104,7 +104,7 @@ export async function run(): Promise<void> {
     if (settings.command === 'status') core.setOutput('releases', mask(releasesOutput(result.hosts)));
     if (process.env.GITHUB_STEP_SUMMARY) {
       const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
-      await core.summary.addRaw(mask(renderSummary(result, title))).write();
+      await core.appendSummary(mask(renderSummary(result, title)));
     }
     if (!result.ok) {
       const failed = result.hosts.filter((host) => host.error);
@@ -126,7 +126,7 @@ async function writeFailureSummary(command: string, text: string): Promise<void>
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   try {
     const title = ['tagflip', command].filter(Boolean).join(' ');
-    await core.summary.addRaw(`### ${title}: failed\n\n${text}\n`).write();
+    await core.appendSummary(`### ${title}: failed\n\n${text}\n`);
   } catch (error) {
     core.warning(`could not write the job summary: ${(error as Error).message}`);
   }

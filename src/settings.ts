@@ -1,6 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InputError } from './errors.js';
-import ssh2 from 'ssh2';
+// Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
+// host is connected to, not before the first log line (see ssh-transport.ts).
+import keyParser from 'ssh2/lib/protocol/keyParser.js';
 import { type HostFingerprint, type KnownHostEntry, canonicalHost, fingerprintsFor, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
 
 /**
@@ -596,7 +598,7 @@ function checkPrivateKey(privateKey: string, passphrase: string): void {
     // Never echo any of it: it may be a secret pasted into the wrong input.
     throw new InputError('private-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
   }
-  const parsed = ssh2.utils.parseKey(privateKey, passphrase || undefined);
+  const parsed = keyParser.parseKey(privateKey, passphrase || undefined);
   if (parsed instanceof Error) {
     const encrypted = /encrypted|passphrase|decrypt/i.test(parsed.message);
     throw encrypted

@@ -1,4 +1,4 @@
-import { NodeSSH } from 'node-ssh';
+import type { NodeSSH } from 'node-ssh';
 import type { Duplex } from 'node:stream';
 import type { Algorithms, ClientChannel } from 'ssh2';
 import { DeployError } from './errors.js';
@@ -29,10 +29,21 @@ export interface SshTarget {
 const KEEPALIVE_INTERVAL_MS = 10_000;
 const KEEPALIVE_COUNT_MAX = 3;
 
+/**
+ * node-ssh, and ssh2 under it, load with the first connection, not at start-up: they
+ * are the largest part of the bundle to compile and run, and without them a run
+ * reaches its first log line sooner (and a `local` host never needs them at all).
+ * "eager" keeps them inside the one bundle file (no chunk beside it, whose licenses
+ * ncc would list in place of the bundle's); only their evaluation waits.
+ */
+let nodeSsh: Promise<typeof import('node-ssh')> | undefined;
+const loadNodeSsh = () => (nodeSsh ??= import(/* webpackMode: "eager" */ 'node-ssh'));
+
 export class SshTransport implements Transport {
   readonly label: string;
-  private readonly ssh = new NodeSSH();
-  private readonly bastion = new NodeSSH();
+  private ssh: NodeSSH | null = null;
+  private bastion: NodeSSH | null = null;
+  private closed = false;
   private channel: ClientChannel | null = null;
   /** The last connection-level error, kept for the message when the shell dies. */
   private connectionError: Error | null = null;
@@ -43,7 +54,7 @@ export class SshTransport implements Transport {
 
   async openShell(): Promise<ShellChannel> {
     await this.connect();
-    const connection = this.ssh.connection!;
+    const connection = this.ssh!.connection!;
     const channel = await new Promise<ClientChannel>((resolve, reject) => {
       connection.exec(REMOTE_COMMAND, (error, stream) => (error ? reject(error) : resolve(stream)));
     }).catch((error: Error) => {
@@ -68,14 +79,16 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     this.channel?.end();
     this.channel = null;
-    this.ssh.dispose();
-    this.bastion.dispose();
+    this.closed = true;
+    this.ssh?.dispose();
+    this.bastion?.dispose();
   }
 
   /** Connect to the bastion and open a tunnel to the target's SSH port. */
   private async tunnel(): Promise<Duplex | undefined> {
     const { jump } = this.target;
     if (!jump) return undefined;
+    this.bastion = await this.client();
     await this.open(this.bastion, jump, undefined, `the jump host ${jump.label}`);
     const bastion = this.bastion.connection!;
     bastion.on('error', () => undefined); // reported through the target connection
@@ -92,12 +105,20 @@ export class SshTransport implements Transport {
 
   private async connect(): Promise<void> {
     const sock = await this.tunnel();
+    this.ssh = await this.client();
     await this.open(this.ssh, this.target, sock, '');
     // node-ssh drops its error listener once connected; without ours, a late
     // error (a keepalive timeout) would be an unhandled 'error' event.
     this.ssh.connection!.on('error', (error: Error) => {
       this.connectionError = error;
     });
+  }
+
+  /** A new client; none once close() was called (a cancelled run closes while the library loads). */
+  private async client(): Promise<NodeSSH> {
+    const { NodeSSH } = await loadNodeSsh();
+    if (this.closed) throw new DeployError(this.label, 'connect', 'the run was cancelled before the connection was opened', '');
+    return new NodeSSH();
   }
 
   /** Connect one SSH client to `to`, verifying its host key; `via` names a bastion in errors. */

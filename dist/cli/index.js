@@ -7084,7 +7084,7 @@ module.exports = Client;
 
 
 const { Agent: HttpAgent } = __nccwpck_require__(8611);
-const { Agent: HttpsAgent } = __nccwpck_require__(5692);
+const { Agent: HttpsAgent } = __nccwpck_require__(3311);
 const { connect: tlsConnect } = __nccwpck_require__(4756);
 
 let Client;
@@ -25718,7 +25718,7 @@ module.exports = require("http");
 
 /***/ }),
 
-/***/ 5692:
+/***/ 3311:
 /***/ ((module) => {
 
 "use strict";
@@ -34420,6 +34420,910 @@ exports.visitAsync = visitAsync;
 
 /***/ }),
 
+/***/ 9487:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+"use strict";
+// ESM COMPAT FLAG
+__nccwpck_require__.r(__webpack_exports__);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  NodeSSH: () => (/* binding */ NodeSSH),
+  SSHError: () => (/* binding */ SSHError)
+});
+
+// EXTERNAL MODULE: external "assert"
+var external_assert_ = __nccwpck_require__(2613);
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(9896);
+// EXTERNAL MODULE: ./node_modules/is-stream/index.js
+var is_stream = __nccwpck_require__(6543);
+// EXTERNAL MODULE: ./node_modules/node-ssh/node_modules/make-dir/index.js
+var make_dir = __nccwpck_require__(8271);
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(6928);
+;// CONCATENATED MODULE: ./node_modules/sb-promise-queue/lib/esm/index.mjs
+class PromiseQueue {
+    constructor({ concurrency = 1 } = {}) {
+        this.options = { concurrency };
+        this.running = 0;
+        this.queue = [];
+        this.idleCallbacks = [];
+    }
+    clear() {
+        this.queue = [];
+    }
+    onIdle(callback) {
+        this.idleCallbacks.push(callback);
+        return () => {
+            const index = this.idleCallbacks.indexOf(callback);
+            if (index !== -1) {
+                this.idleCallbacks.splice(index, 1);
+            }
+        };
+    }
+    waitTillIdle() {
+        return new Promise((resolve) => {
+            if (this.running === 0) {
+                resolve();
+                return;
+            }
+            const dispose = this.onIdle(() => {
+                dispose();
+                resolve();
+            });
+        });
+    }
+    add(callback) {
+        return new Promise((resolve, reject) => {
+            const runCallback = () => {
+                this.running += 1;
+                try {
+                    Promise.resolve(callback()).then((val) => {
+                        resolve(val);
+                        this.processNext();
+                    }, (err) => {
+                        reject(err);
+                        this.processNext();
+                    });
+                }
+                catch (err) {
+                    reject(err);
+                    this.processNext();
+                }
+            };
+            if (this.running >= this.options.concurrency) {
+                this.queue.push(runCallback);
+            }
+            else {
+                runCallback();
+            }
+        });
+    }
+    // Internal function, don't use
+    processNext() {
+        this.running -= 1;
+        const callback = this.queue.shift();
+        if (callback) {
+            callback();
+        }
+        else if (this.running === 0) {
+            this.idleCallbacks.forEach((item) => item());
+        }
+    }
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/sb-scandir/lib/esm/index.mjs
+/* @flow */
+
+
+
+
+const defaultFilesystem = {
+    join(pathA, pathB) {
+        return external_path_.join(pathA, pathB);
+    },
+    basename(path) {
+        return external_path_.basename(path);
+    },
+    stat(path) {
+        return new Promise((resolve, reject) => {
+            external_fs_.stat(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    },
+    readdir(path) {
+        return new Promise((resolve, reject) => {
+            external_fs_.readdir(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    },
+};
+async function scanDirectoryInternal({ path, recursive, validate, result, fileSystem, queue, reject, }) {
+    const itemStat = await fileSystem.stat(path);
+    if (itemStat.isFile()) {
+        result.files.push(path);
+    }
+    else if (itemStat.isDirectory()) {
+        result.directories.push(path);
+    }
+    if (!itemStat.isDirectory() || recursive === 'none') {
+        return;
+    }
+    const contents = await fileSystem.readdir(path);
+    contents.forEach((item) => {
+        const itemPath = fileSystem.join(path, item);
+        if (!validate(itemPath)) {
+            return;
+        }
+        queue
+            .add(() => scanDirectoryInternal({
+            path: itemPath,
+            recursive: recursive === 'shallow' ? 'none' : 'deep',
+            validate,
+            result,
+            fileSystem,
+            queue,
+            reject,
+        }))
+            .catch(reject);
+    });
+}
+async function scanDirectory(path, { recursive = true, validate = null, concurrency = Infinity, fileSystem = defaultFilesystem, } = {}) {
+    external_assert_(path && typeof path === 'string', 'path must be a valid string');
+    external_assert_(typeof recursive === 'boolean', 'options.recursive must be a valid boolean');
+    external_assert_(validate === null || typeof validate === 'function', 'options.validate must be a valid function');
+    external_assert_(typeof concurrency === 'number', 'options.concurrency must be a valid number');
+    external_assert_(fileSystem !== null && typeof fileSystem === 'object', 'options.fileSystem must be a valid object');
+    const queue = new PromiseQueue({
+        concurrency,
+    });
+    const result = { files: [], directories: [] };
+    const mergedFileSystem = { ...defaultFilesystem, ...fileSystem };
+    await new Promise((resolve, reject) => {
+        scanDirectoryInternal({
+            path,
+            recursive: recursive ? 'deep' : 'shallow',
+            validate: validate != null ? validate : (item) => mergedFileSystem.basename(item).slice(0, 1) !== '.',
+            result,
+            fileSystem: mergedFileSystem,
+            queue,
+            reject,
+        })
+            .then(() => queue.waitTillIdle())
+            .then(resolve, reject);
+    });
+    return result;
+}
+/* harmony default export */ const esm = (scanDirectory);
+
+// EXTERNAL MODULE: ./node_modules/shell-escape/shell-escape.js
+var shell_escape = __nccwpck_require__(4646);
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
+var lib = __nccwpck_require__(5472);
+;// CONCATENATED MODULE: ./node_modules/node-ssh/lib/esm/index.mjs
+
+
+
+
+
+
+
+
+
+const DEFAULT_CONCURRENCY = 1;
+const DEFAULT_VALIDATE = (path) => !external_path_.basename(path).startsWith('.');
+const DEFAULT_TICK = () => {
+    /* No Op */
+};
+class SSHError extends Error {
+    constructor(message, code = null) {
+        super(message);
+        this.code = code;
+    }
+}
+function unixifyPath(path) {
+    if (path.includes('\\')) {
+        return path.split('\\').join('/');
+    }
+    return path;
+}
+async function readFile(filePath) {
+    return new Promise((resolve, reject) => {
+        external_fs_.readFile(filePath, 'utf8', (err, res) => {
+            if (err) {
+                reject(err);
+            }
+            else {
+                resolve(res);
+            }
+        });
+    });
+}
+const SFTP_MKDIR_ERR_CODE_REGEXP = /Error: (E[\S]+): /;
+async function makeDirectoryWithSftp(path, sftp) {
+    let stats = null;
+    try {
+        stats = await new Promise((resolve, reject) => {
+            sftp.stat(path, (err, res) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    }
+    catch (_) {
+        /* No Op */
+    }
+    if (stats) {
+        if (stats.isDirectory()) {
+            // Already exists, nothing to worry about
+            return;
+        }
+        throw new Error('mkdir() failed, target already exists and is not a directory');
+    }
+    try {
+        await new Promise((resolve, reject) => {
+            sftp.mkdir(path, (err) => {
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve();
+                }
+            });
+        });
+    }
+    catch (err) {
+        if (err != null && typeof err.stack === 'string') {
+            const matches = SFTP_MKDIR_ERR_CODE_REGEXP.exec(err.stack);
+            if (matches != null) {
+                throw new SSHError(err.message, matches[1]);
+            }
+            throw err;
+        }
+    }
+}
+class NodeSSH {
+    constructor() {
+        this.connection = null;
+    }
+    getConnection() {
+        const { connection } = this;
+        if (connection == null) {
+            throw new Error('Not connected to server');
+        }
+        return connection;
+    }
+    async connect(givenConfig) {
+        external_assert_(givenConfig != null && typeof givenConfig === 'object', 'config must be a valid object');
+        const config = { ...givenConfig };
+        external_assert_(config.username != null && typeof config.username === 'string', 'config.username must be a valid string');
+        if (config.host != null) {
+            external_assert_(typeof config.host === 'string', 'config.host must be a valid string');
+        }
+        else if (config.sock != null) {
+            external_assert_(typeof config.sock === 'object', 'config.sock must be a valid object');
+        }
+        else {
+            throw new external_assert_.AssertionError({ message: 'Either config.host or config.sock must be provided' });
+        }
+        if (config.privateKey != null || config.privateKeyPath != null) {
+            if (config.privateKey != null) {
+                external_assert_(typeof config.privateKey === 'string', 'config.privateKey must be a valid string');
+                external_assert_(config.privateKeyPath == null, 'config.privateKeyPath must not be specified when config.privateKey is specified');
+            }
+            else if (config.privateKeyPath != null) {
+                external_assert_(typeof config.privateKeyPath === 'string', 'config.privateKeyPath must be a valid string');
+                external_assert_(config.privateKey == null, 'config.privateKey must not be specified when config.privateKeyPath is specified');
+            }
+            external_assert_(config.passphrase == null || typeof config.passphrase === 'string', 'config.passphrase must be null or a valid string');
+            if (config.privateKeyPath != null) {
+                // Must be an fs path
+                try {
+                    config.privateKey = await readFile(config.privateKeyPath);
+                }
+                catch (err) {
+                    if (err != null && err.code === 'ENOENT') {
+                        throw new external_assert_.AssertionError({ message: 'config.privateKeyPath does not exist at given fs path' });
+                    }
+                    throw err;
+                }
+            }
+        }
+        else if (config.password != null) {
+            external_assert_(typeof config.password === 'string', 'config.password must be a valid string');
+        }
+        if (config.tryKeyboard != null) {
+            external_assert_(typeof config.tryKeyboard === 'boolean', 'config.tryKeyboard must be a valid boolean');
+        }
+        if (config.tryKeyboard) {
+            const { password } = config;
+            if (config.onKeyboardInteractive != null) {
+                external_assert_(typeof config.onKeyboardInteractive === 'function', 'config.onKeyboardInteractive must be a valid function');
+            }
+            else if (password != null) {
+                config.onKeyboardInteractive = (name, instructions, instructionsLang, prompts, finish) => {
+                    if (prompts.length > 0 && prompts[0].prompt.toLowerCase().includes('password')) {
+                        finish([password]);
+                    }
+                };
+            }
+        }
+        const connection = new lib.Client();
+        this.connection = connection;
+        await new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            if (config.onKeyboardInteractive) {
+                connection.on('keyboard-interactive', config.onKeyboardInteractive);
+            }
+            connection.on('ready', () => {
+                connection.removeListener('error', reject);
+                resolve();
+            });
+            connection.on('end', () => {
+                if (this.connection === connection) {
+                    this.connection = null;
+                }
+            });
+            connection.on('close', () => {
+                if (this.connection === connection) {
+                    this.connection = null;
+                }
+                reject(new SSHError('No response from server', 'ETIMEDOUT'));
+            });
+            connection.connect(config);
+        });
+        return this;
+    }
+    isConnected() {
+        return this.connection != null;
+    }
+    async requestShell(options) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            const callback = (err, res) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            };
+            if (options == null) {
+                connection.shell(callback);
+            }
+            else {
+                connection.shell(options, callback);
+            }
+        });
+    }
+    async withShell(callback, options) {
+        external_assert_(typeof callback === 'function', 'callback must be a valid function');
+        const shell = await this.requestShell(options);
+        try {
+            await callback(shell);
+        }
+        finally {
+            shell.destroy();
+        }
+    }
+    async requestSFTP() {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            connection.sftp((err, res) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                }
+                else {
+                    resolve(res);
+                }
+            });
+        });
+    }
+    async withSFTP(callback) {
+        external_assert_(typeof callback === 'function', 'callback must be a valid function');
+        const sftp = await this.requestSFTP();
+        try {
+            await callback(sftp);
+        }
+        finally {
+            sftp.end();
+        }
+    }
+    async execCommand(givenCommand, options = {}) {
+        external_assert_(typeof givenCommand === 'string', 'command must be a valid string');
+        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
+        external_assert_(options.cwd == null || typeof options.cwd === 'string', 'options.cwd must be a valid string');
+        external_assert_(options.stdin == null || typeof options.stdin === 'string' || is_stream.readable(options.stdin), 'options.stdin must be a valid string or readable stream');
+        external_assert_(options.execOptions == null || typeof options.execOptions === 'object', 'options.execOptions must be a valid object');
+        external_assert_(options.encoding == null || typeof options.encoding === 'string', 'options.encoding must be a valid string');
+        external_assert_(options.onChannel == null || typeof options.onChannel === 'function', 'options.onChannel must be a valid function');
+        external_assert_(options.onStdout == null || typeof options.onStdout === 'function', 'options.onStdout must be a valid function');
+        external_assert_(options.onStderr == null || typeof options.onStderr === 'function', 'options.onStderr must be a valid function');
+        external_assert_(options.noTrim == null || typeof options.noTrim === 'boolean', 'options.noTrim must be a boolean');
+        let command = givenCommand;
+        if (options.cwd) {
+            command = `cd ${shell_escape([options.cwd])} ; ${command}`;
+        }
+        const connection = this.getConnection();
+        const output = { stdout: [], stderr: [] };
+        return new Promise((resolve, reject) => {
+            connection.on('error', reject);
+            connection.exec(command, options.execOptions != null ? options.execOptions : {}, (err, channel) => {
+                connection.removeListener('error', reject);
+                if (err) {
+                    reject(err);
+                    return;
+                }
+                if (options.onChannel) {
+                    options.onChannel(channel);
+                }
+                channel.on('data', (chunk) => {
+                    if (options.onStdout)
+                        options.onStdout(chunk);
+                    output.stdout.push(chunk.toString(options.encoding));
+                });
+                channel.stderr.on('data', (chunk) => {
+                    if (options.onStderr)
+                        options.onStderr(chunk);
+                    output.stderr.push(chunk.toString(options.encoding));
+                });
+                if (options.stdin != null) {
+                    if (is_stream.readable(options.stdin)) {
+                        options.stdin.pipe(channel, {
+                            end: true,
+                        });
+                    }
+                    else {
+                        channel.write(options.stdin);
+                        channel.end();
+                    }
+                }
+                else {
+                    channel.end();
+                }
+                let code = null;
+                let signal = null;
+                channel.on('exit', (code_, signal_) => {
+                    code = code_ !== null && code_ !== void 0 ? code_ : null;
+                    signal = signal_ !== null && signal_ !== void 0 ? signal_ : null;
+                });
+                channel.on('close', () => {
+                    let stdout = output.stdout.join('');
+                    let stderr = output.stderr.join('');
+                    if (options.noTrim !== true) {
+                        stdout = stdout.trim();
+                        stderr = stderr.trim();
+                    }
+                    resolve({
+                        code: code != null ? code : null,
+                        signal: signal != null ? signal : null,
+                        stdout,
+                        stderr,
+                    });
+                });
+            });
+        });
+    }
+    async exec(command, parameters, options = {}) {
+        external_assert_(typeof command === 'string', 'command must be a valid string');
+        external_assert_(Array.isArray(parameters), 'parameters must be a valid array');
+        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
+        external_assert_(options.stream == null || ['both', 'stdout', 'stderr'].includes(options.stream), 'options.stream must be one of both, stdout, stderr');
+        for (let i = 0, { length } = parameters; i < length; i += 1) {
+            external_assert_(typeof parameters[i] === 'string', `parameters[${i}] must be a valid string`);
+        }
+        const completeCommand = `${command}${parameters.length > 0 ? ` ${shell_escape(parameters)}` : ''}`;
+        const response = await this.execCommand(completeCommand, options);
+        if (options.stream == null || options.stream === 'stdout') {
+            if (response.stderr) {
+                throw new Error(response.stderr);
+            }
+            return response.stdout;
+        }
+        if (options.stream === 'stderr') {
+            return response.stderr;
+        }
+        return response;
+    }
+    async mkdir(path, method = 'sftp', givenSftp = null) {
+        external_assert_(typeof path === 'string', 'path must be a valid string');
+        external_assert_(typeof method === 'string' && (method === 'sftp' || method === 'exec'), 'method must be either sftp or exec');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        if (method === 'exec') {
+            await this.exec('mkdir', ['-p', unixifyPath(path)]);
+            return;
+        }
+        const sftp = givenSftp || (await this.requestSFTP());
+        const makeSftpDirectory = async (retry) => makeDirectoryWithSftp(unixifyPath(path), sftp).catch(async (error) => {
+            if (!retry || error == null || (error.message !== 'No such file' && error.code !== 'ENOENT')) {
+                throw error;
+            }
+            await this.mkdir(external_path_.dirname(path), 'sftp', sftp);
+            await makeSftpDirectory(false);
+        });
+        try {
+            await makeSftpDirectory(true);
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async getFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
+        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
+        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
+        const sftp = givenSftp || (await this.requestSFTP());
+        try {
+            await new Promise((resolve, reject) => {
+                sftp.fastGet(unixifyPath(remoteFile), localFile, transferOptions || {}, (err) => {
+                    if (err) {
+                        reject(err);
+                    }
+                    else {
+                        resolve();
+                    }
+                });
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
+        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
+        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
+        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
+        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
+        external_assert_(await new Promise((resolve) => {
+            external_fs_.access(localFile, external_fs_.constants.R_OK, (err) => {
+                resolve(err === null);
+            });
+        }), `localFile does not exist at ${localFile}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const putFile = (retry) => {
+            return new Promise((resolve, reject) => {
+                sftp.fastPut(localFile, unixifyPath(remoteFile), transferOptions || {}, (err) => {
+                    if (err == null) {
+                        resolve();
+                        return;
+                    }
+                    if (err.message === 'No such file' && retry) {
+                        resolve(this.mkdir(external_path_.dirname(remoteFile), 'sftp', sftp).then(() => putFile(false)));
+                    }
+                    else {
+                        reject(err);
+                    }
+                });
+            });
+        };
+        try {
+            await putFile(true);
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putFiles(files, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {} } = {}) {
+        external_assert_(Array.isArray(files), 'files must be an array');
+        for (let i = 0, { length } = files; i < length; i += 1) {
+            const file = files[i];
+            external_assert_(file, 'files items must be valid objects');
+            external_assert_(file.local && typeof file.local === 'string', `files[${i}].local must be a string`);
+            external_assert_(file.remote && typeof file.remote === 'string', `files[${i}].remote must be a string`);
+        }
+        const transferred = [];
+        const sftp = givenSftp || (await this.requestSFTP());
+        const queue = new PromiseQueue({ concurrency });
+        try {
+            await new Promise((resolve, reject) => {
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        await this.putFile(file.local, file.remote, sftp, transferOptions);
+                        transferred.push(file);
+                    })
+                        .catch(reject);
+                });
+                queue.waitTillIdle().then(resolve);
+            });
+        }
+        catch (error) {
+            if (error != null) {
+                error.transferred = transferred;
+            }
+            throw error;
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+    }
+    async putDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
+        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
+        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
+        const localDirectoryStat = await new Promise((resolve) => {
+            external_fs_.stat(localDirectory, (err, stat) => {
+                resolve(stat || null);
+            });
+        });
+        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
+        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const scanned = await esm(localDirectory, {
+            recursive,
+            validate,
+        });
+        const files = scanned.files.map((item) => external_path_.relative(localDirectory, item));
+        const directories = scanned.directories.map((item) => external_path_.relative(localDirectory, item));
+        // Sort shortest to longest
+        directories.sort((a, b) => a.length - b.length);
+        let failed = false;
+        try {
+            // Do the directories first.
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                directories.forEach((directory) => {
+                    queue
+                        .add(async () => {
+                        await this.mkdir(external_path_.join(remoteDirectory, directory), 'sftp', sftp);
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+            // and now the files
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        const localFile = external_path_.join(localDirectory, file);
+                        const remoteFile = external_path_.join(remoteDirectory, file);
+                        try {
+                            await this.putFile(localFile, remoteFile, sftp, transferOptions);
+                            tick(localFile, remoteFile, null);
+                        }
+                        catch (_) {
+                            failed = true;
+                            tick(localFile, remoteFile, _);
+                        }
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+        return !failed;
+    }
+    async getDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
+        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
+        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
+        const localDirectoryStat = await new Promise((resolve) => {
+            external_fs_.stat(localDirectory, (err, stat) => {
+                resolve(stat || null);
+            });
+        });
+        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
+        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
+        const sftp = givenSftp || (await this.requestSFTP());
+        const scanned = await esm(remoteDirectory, {
+            recursive,
+            validate,
+            concurrency,
+            fileSystem: {
+                basename(path) {
+                    return external_path_.posix.basename(path);
+                },
+                join(pathA, pathB) {
+                    return external_path_.posix.join(pathA, pathB);
+                },
+                readdir(path) {
+                    return new Promise((resolve, reject) => {
+                        sftp.readdir(path, (err, res) => {
+                            if (err) {
+                                reject(err);
+                            }
+                            else {
+                                resolve(res.map((item) => item.filename));
+                            }
+                        });
+                    });
+                },
+                stat(path) {
+                    return new Promise((resolve, reject) => {
+                        sftp.stat(path, (err, res) => {
+                            if (err) {
+                                reject(err);
+                            }
+                            else {
+                                // eslint-disable-next-line @typescript-eslint/no-explicit-any
+                                resolve(res);
+                            }
+                        });
+                    });
+                },
+            },
+        });
+        const files = scanned.files.map((item) => external_path_.relative(remoteDirectory, item));
+        const directories = scanned.directories.map((item) => external_path_.relative(remoteDirectory, item));
+        // Sort shortest to longest
+        directories.sort((a, b) => a.length - b.length);
+        let failed = false;
+        try {
+            // Do the directories first.
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                directories.forEach((directory) => {
+                    queue
+                        .add(async () => {
+                        await make_dir(external_path_.join(localDirectory, directory));
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+            // and now the files
+            await new Promise((resolve, reject) => {
+                const queue = new PromiseQueue({ concurrency });
+                files.forEach((file) => {
+                    queue
+                        .add(async () => {
+                        const localFile = external_path_.join(localDirectory, file);
+                        const remoteFile = external_path_.join(remoteDirectory, file);
+                        try {
+                            await this.getFile(localFile, remoteFile, sftp, transferOptions);
+                            tick(localFile, remoteFile, null);
+                        }
+                        catch (_) {
+                            failed = true;
+                            tick(localFile, remoteFile, _);
+                        }
+                    })
+                        .catch(reject);
+                });
+                resolve(queue.waitTillIdle());
+            });
+        }
+        finally {
+            if (!givenSftp) {
+                sftp.end();
+            }
+        }
+        return !failed;
+    }
+    forwardIn(remoteAddr, remotePort, onConnection) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.forwardIn(remoteAddr, remotePort, (error, port) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                const handler = (details, acceptConnection, rejectConnection) => {
+                    if (details.destIP === remoteAddr && details.destPort === port) {
+                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
+                    }
+                };
+                if (onConnection) {
+                    connection.on('tcp connection', handler);
+                }
+                const dispose = () => {
+                    return new Promise((_resolve, _reject) => {
+                        connection.off('tcp connection', handler);
+                        connection.unforwardIn(remoteAddr, port, (_error) => {
+                            if (_error) {
+                                _reject(error);
+                            }
+                            _resolve();
+                        });
+                    });
+                };
+                resolve({ port, dispose });
+            });
+        });
+    }
+    forwardOut(srcIP, srcPort, dstIP, dstPort) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.forwardOut(srcIP, srcPort, dstIP, dstPort, (error, channel) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                resolve(channel);
+            });
+        });
+    }
+    forwardInStreamLocal(socketPath, onConnection) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.openssh_forwardInStreamLocal(socketPath, (error) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                const handler = (details, acceptConnection, rejectConnection) => {
+                    if (details.socketPath === socketPath) {
+                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
+                    }
+                };
+                if (onConnection) {
+                    connection.on('unix connection', handler);
+                }
+                const dispose = () => {
+                    return new Promise((_resolve, _reject) => {
+                        connection.off('unix connection', handler);
+                        connection.openssh_unforwardInStreamLocal(socketPath, (_error) => {
+                            if (_error) {
+                                _reject(_error);
+                            }
+                            _resolve();
+                        });
+                    });
+                };
+                resolve({ dispose });
+            });
+        });
+    }
+    forwardOutStreamLocal(socketPath) {
+        const connection = this.getConnection();
+        return new Promise((resolve, reject) => {
+            connection.openssh_forwardOutStreamLocal(socketPath, (error, channel) => {
+                if (error) {
+                    reject(error);
+                    return;
+                }
+                resolve(channel);
+            });
+        });
+    }
+    dispose() {
+        if (this.connection) {
+            this.connection.end();
+            this.connection = null;
+        }
+    }
+}
+
+
+/***/ }),
+
 /***/ 8342:
 /***/ ((module) => {
 
@@ -34491,6 +35395,17 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	/* webpack/runtime/hasOwnProperty shorthand */
 /******/ 	(() => {
 /******/ 		__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ 	})();
+/******/ 	
+/******/ 	/* webpack/runtime/make namespace object */
+/******/ 	(() => {
+/******/ 		// define __esModule on exports
+/******/ 		__nccwpck_require__.r = (exports) => {
+/******/ 			if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 				Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 			}
+/******/ 			Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 		};
 /******/ 	})();
 /******/ 	
 /************************************************************************/
@@ -34706,9 +35621,17 @@ function describeHolderBrief(holder) {
 const STATES = ['building', 'ready', 'active', 'inactive', 'failed', 'rolled-back'];
 /** States of a release that may be activated. */
 const COMPLETE_STATES = ['ready', 'active', 'inactive'];
-/** Read one line of history.jsonl; null for anything tagflip did not write. */
+/** How every history record tagflip writes begins (its first key is the time). */
+const RECORD_START = '{"time":';
+/**
+ * Read one line of history.jsonl; null for anything tagflip did not write.
+ * Records are appended, so a crash may leave a torn last line, and the next
+ * record is then appended to it: that record, after the torn part, is still
+ * read. (A JSON string cannot hold the start marker unescaped.)
+ */
 function parseHistoryEntry(text) {
-    const record = parseObject(text);
+    const last = text.lastIndexOf(RECORD_START);
+    const record = parseObject(text) ?? (last > 0 ? parseObject(text.slice(last)) : null);
     if (!record || !['adopt', 'deploy', 'rollback', 'prune'].includes(record.event) || typeof record.status !== 'string')
         return null;
     const text_ = (key) => (typeof record[key] === 'string' ? record[key] : '');
@@ -35422,6 +36345,10 @@ function commonAssignments(context) {
         { name: 'tf_data_label', value: dataLabel(context.deployPath, context.dataPath) },
     ];
 }
+/** Read by the prelude's tf_timed, so assigned in scripts that run no command too. */
+function timeoutAssignment(context) {
+    return { name: 'tf_command_timeout', value: String(context.commandTimeout) };
+}
 /** The environment of every hook (SPEC: "Hooks see …"), user env last. */
 function hookEnvironment(context) {
     const exported = (name, value) => ({ name, value, exported: true });
@@ -35466,11 +36393,31 @@ tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
 tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 # Free text as the inside of a JSON string: one line, \\ and " escaped.
 tf_json_text() { printf '%s' "$1" | tr '\\n\\r\\t' '   ' | tr -d '\\000-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g'; }
+# Put $2 for every $1 in tf_text, with builtins only (no sed, no fork): the
+# values are plain tokens (an ISO time, hex, digits, a step name), and a value
+# put in is never scanned again.
+tf_put() {
+  tf_put_rest=$tf_text
+  tf_text=''
+  while :; do
+    case $tf_put_rest in
+      *"$1"*)
+        tf_text=$tf_text\${tf_put_rest%%"$1"*}$2
+        tf_put_rest=\${tf_put_rest#*"$1"}
+        ;;
+      *) break ;;
+    esac
+  done
+  tf_text=$tf_text$tf_put_rest
+}
 # The reason goes in last, at the last placeholder (its key is the record's last),
-# so that neither sed nor a value holding the placeholder text can change it.
+# so that a value holding the placeholder text cannot change it.
 tf_fill() {
-  tf_text=$(printf '%s\\n' "$1" | sed -e "s|${NOW}|$(tf_now)|g" -e "s|${COMMIT}|$tf_commit|g" \\
-    -e "s|${CODE}|$tf_code|g" -e "s|${STEP}|$tf_current_step|g")
+  tf_text=$1
+  case $tf_text in *"${NOW}"*) tf_put "${NOW}" "$(tf_now)" ;; esac
+  tf_put "${COMMIT}" "$tf_commit"
+  tf_put "${CODE}" "$tf_code"
+  tf_put "${STEP}" "$tf_current_step"
   case $tf_text in
     *"${REASON}"*) tf_text=\${tf_text%"${REASON}"*}$(tf_json_text "$tf_reason")\${tf_text##*"${REASON}"} ;;
   esac
@@ -35485,12 +36432,18 @@ tf_write() {
   rm -f -- "$tf_temp"
   return 1
 }
+# The history only grows: its records are added by one write at its end
+# (O_APPEND), never by rewriting it, however long it is. A crash can at worst
+# tear the last line, which the reader skips (and a record appended after a
+# torn one is still read: manifest.ts). .tagflip is the deploy user's alone
+# (mode 700, checked by preflight), so no other user can plant a link at this
+# name; a new file is made private as mktemp would have made it.
 tf_append_history() {
-  tf_temp=$(mktemp "$tf_history_path.tmp.XXXXXX") || return 1
-  if { if [ -f "$tf_history_path" ]; then cat -- "$tf_history_path"; fi; tf_fill "$1"; } > "$tf_temp" &&
-    mv -f -- "$tf_temp" "$tf_history_path"; then return 0; fi
-  rm -f -- "$tf_temp"
-  return 1
+  umask 077
+  tf_fill "$1" >> "$tf_history_path"
+  tf_appended=$?
+  umask 022
+  return "$tf_appended"
 }
 # Run a hook under timeout, which gives it a process group of its own; the
 # session's watchdog reads the group from tf_run_dir to stop it if we vanish.
@@ -35565,8 +36518,10 @@ fi
 # deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
 # private (mode 700) and tightens itself when it takes the lock.
 tf_check_others() {
-  tf_owner=$(stat -L -c %u -- "$1" 2>/dev/null) && tf_mode=$(stat -L -c %a -- "$1" 2>/dev/null) || return 0
-  if [ "$tf_owner" != "$(id -u)" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
+  tf_stat=$(stat -L -c '%u %a' -- "$1" 2>/dev/null) || return 0
+  tf_owner=\${tf_stat% *}
+  tf_mode=\${tf_stat#* }
+  if [ "$tf_owner" != "$tf_uid" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
     tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1"
   fi
   if [ $((0$tf_mode & 02)) -ne 0 ]; then
@@ -35575,6 +36530,7 @@ tf_check_others() {
     tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may"
   fi
 }
+tf_uid=$(id -u)
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
   if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
@@ -35655,24 +36611,47 @@ if [ -L "$tf_deploy_path/current" ]; then
 fi
 if [ -n "$tf_release" ] && { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; }; then tf_say fact release-dir present; fi
 for tf_dir in "$tf_deploy_path"/releases/*/; do
-  if [ -d "$tf_dir" ]; then tf_say fact dir "$(basename -- "$tf_dir")"; fi
+  if [ -d "$tf_dir" ]; then tf_dir=\${tf_dir%/}; tf_say fact dir "\${tf_dir##*/}"; fi
 done
 if [ -L "$tf_data_path/current" ]; then
   tf_say fact data-current "$(readlink -- "$tf_data_path/current")"
   if tf_name=$(tf_release_of "$tf_data_path"); then tf_say fact data-current-release "$tf_name"; fi
 fi
 for tf_dir in "$tf_data_path"/releases/*/; do
-  if [ -d "$tf_dir" ]; then tf_say fact data-dir "$(basename -- "$tf_dir")"; fi
+  if [ -d "$tf_dir" ]; then tf_dir=\${tf_dir%/}; tf_say fact data-dir "\${tf_dir##*/}"; fi
 done
-for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
-  if [ -f "$tf_manifest" ]; then tf_say manifest "$(tr -d '\\n' < "$tf_manifest")"; fi
-done
+# Every record in one read (awk), not a process per file: a site may keep
+# hundreds. The tag reaches awk in its environment, never in its arguments (ps
+# shows those). Without awk, the shell's own read does it, slower but without
+# forks. (Names go through a pipe: a list grown by set -- "$@" costs the square.)
+if command -v awk >/dev/null 2>&1; then
+  for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
+    if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then printf '%s\\0' "$tf_manifest"; fi
+  done | tf_awk_tag=$tf_tag xargs -0 -r awk 'FNR == 1 && NR > 1 { printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text; text = "" }
+    { text = text $0 }
+    END { if (NR > 0) printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text }'
+else
+  for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
+    if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then
+      tf_text=''
+      while IFS= read -r tf_line || [ -n "$tf_line" ]; do tf_text=$tf_text$tf_line; done < "$tf_manifest"
+      tf_say manifest "$tf_text"
+    fi
+  done
+fi
+# Only the newest lines, however long the history has grown (tail seeks from its end).
 if [ -f "$tf_history_path" ]; then
-  tail -n 200 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+  if command -v awk >/dev/null 2>&1; then
+    tail -n 200 -- "$tf_history_path" | tf_awk_tag=$tf_tag awk '{ printf "\\n%s history %s\\n", ENVIRON["tf_awk_tag"], $0 }'
+  else
+    tail -n 200 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
+  fi
 fi
 tf_lock_file=$tf_deploy_path/.tagflip/lock
-if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1 && ! flock -n "$tf_lock_file" true 2>/dev/null; then
-  tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
+# Held means flock's exit status 1; a flock that cannot run says nothing of a holder.
+if [ "$tf_lock" = report ] && [ -f "$tf_lock_file" ] && command -v flock >/dev/null 2>&1; then
+  flock -n "$tf_lock_file" true 2>/dev/null
+  if [ "$?" -eq 1 ]; then tf_say fact lock-holder "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"; fi
 fi
 # One release name, one content: a complete release of this name is used again
 # only if it was made from the commit the ref names now. Resolved only when a
@@ -35776,23 +36755,29 @@ if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
   tf_lock_open=no
   if tf_private_state && command exec 9>>"$tf_lock_file"; then
     tf_lock_open=yes
-    if flock -n 9; then
-      tf_locked=yes
-    else
+    # flock exits 1 when another run holds the lock; any other failure (a
+    # BusyBox without the applet: 127) is told as it is, at once, not as a wait.
+    tf_flock_said=$(flock -n 9 2>&1)
+    tf_flock_status=$?
+    if [ "$tf_flock_status" -eq 1 ]; then
       printf '\\n%s waiting %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
-      if flock -w "$tf_lock_timeout" 9; then tf_locked=yes; fi
+      tf_flock_said=$(flock -w "$tf_lock_timeout" 9 2>&1)
+      tf_flock_status=$?
     fi
+    if [ "$tf_flock_status" -eq 0 ]; then tf_locked=yes; fi
   fi
   if [ "$tf_locked" = yes ]; then
     # Through a temporary file by mktemp, as tf_write does.
     if tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX") &&
-      ! { printf '%s\\n' "$tf_lock_holder" | sed -e "s|${NOW}|$(date -u +%Y-%m-%dT%H:%M:%SZ)|g" > "$tf_temp" &&
+      ! { printf '%s\\n' "\${tf_lock_holder%"${NOW}"*}$(date -u +%Y-%m-%dT%H:%M:%SZ)\${tf_lock_holder##*"${NOW}"}" > "$tf_temp" &&
         mv -f -- "$tf_temp" "$tf_lock_file.json"; }; then
       rm -f -- "$tf_temp"
     fi
     printf '\\n%s locked\\n' "$tf_tag"
   elif [ "$tf_lock_open" = no ]; then
     printf '\\n%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
+  elif [ "$tf_flock_status" -ne 1 ]; then
+    printf '\\n%s flock-failed %s %s\\n' "$tf_tag" "$tf_flock_status" "$(printf '%s' "$tf_flock_said" | tr '\\n' ' ')"
   else
     printf '\\n%s lock-timeout %s\\n' "$tf_tag" "$(tr -d '\\n' < "$tf_lock_file.json" 2>/dev/null)"
   fi
@@ -35811,7 +36796,7 @@ function renderOpenScript(context, options) {
         { name: 'tf_repository', value: context.repository },
         { name: 'tf_upload', value: context.upload ? 'yes' : '' },
         { name: 'tf_ref', value: context.ref },
-        { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+        timeoutAssignment(context),
         { name: 'tf_lock', value: options.lock },
         { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
         { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
@@ -35952,7 +36937,7 @@ if [ -n "$tf_shared_dirs$tf_shared_files" ]; then
   }
   tf_link_shared() {
     tf_check_parents "$1"
-    mkdir -p -- "$(dirname -- "$tf_release_path/$1")" && rm -rf -- "$tf_release_path/$1" &&
+    mkdir -p -- "$(dirname -- "$tf_release_path/$1")" && rm -rf -- "\${tf_release_path:?}/$1" &&
       ln -s -- "$tf_shared/$1" "$tf_release_path/$1" || tf_abort 1 "cannot link $tf_shared/$1 into the release"
   }
   for tf_entry in $tf_shared_dirs; do
@@ -36038,7 +37023,7 @@ function renderBuildScript(context, building, upload = null) {
         { name: 'tf_ref', value: context.ref },
         ...uploadAssignments(upload),
         { name: 'tf_build', value: context.build },
-        { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+        timeoutAssignment(context),
         { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
         { name: 'tf_shared_files', value: context.sharedFiles.join(' ') },
         { name: 'tf_migrate', value: context.migrate },
@@ -36050,8 +37035,9 @@ function renderBuildScript(context, building, upload = null) {
     ], BUILD_BODY);
 }
 function uploadAssignments(upload) {
+    // Every name the upload step reads is assigned, empty without an upload (the step then does not run).
     if (!upload)
-        return [{ name: 'tf_upload_bytes', value: '' }];
+        return ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_paths_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
     return [
         { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.paths + upload.list) },
         { name: 'tf_unchanged_bytes', value: String(upload.unchanged) },
@@ -36120,6 +37106,7 @@ function renderFlipScript(context, records) {
         { name: 'tf_history_flip', value: [...(adopted ? [adoption] : []), historyEntry(context, records.event, status)].map(renderRecord).join('\n') },
         { name: 'tf_data_target', value: records.dataTarget },
         { name: 'tf_data_before', value: records.dataBefore },
+        timeoutAssignment(context),
         ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ], prune ? `${FLIP_BODY}\n${PRUNE_STEPS}` : FLIP_BODY);
 }
@@ -36134,10 +37121,19 @@ tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
 if [ -n "$tf_prune" ] && [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
   tf_fail 1 "$tf_deploy_path/current points to '$(readlink -- "$tf_deploy_path/current")', outside $tf_deploy_path/releases: nothing was removed, since the release that serves cannot be told (point it at that release: ln -sfn releases/<name> $tf_deploy_path/current)"
 fi
+# What is live, resolved once: a failed release's record has no directory
+# left, and hundreds of them must not cost two processes each. The real path of
+# a name that does not exist is that of releases/ and the name (readlink -f).
+tf_live_real=$(readlink -f -- "$tf_deploy_path/current" 2>/dev/null) || tf_live_real=''
+tf_releases_real=$(readlink -f -- "$tf_deploy_path/releases" 2>/dev/null) || tf_releases_real=''
 for tf_name in $tf_prune; do
-  if tf_is_live "$tf_deploy_path" "$tf_deploy_path/releases/$tf_name"; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
-  if tf_exists "$tf_deploy_path/releases/$tf_name" && [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
-    tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
+  if tf_exists "$tf_deploy_path/releases/$tf_name"; then
+    if tf_is_live "$tf_deploy_path" "$tf_deploy_path/releases/$tf_name"; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+    if [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
+      tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
+    fi
+  elif [ -n "$tf_live_real" ] && [ -d "$tf_deploy_path/releases" ] && [ "$tf_live_real" = "$tf_releases_real/$tf_name" ]; then
+    tf_fail 1 "refusing to remove releases/$tf_name: it is current"
   fi
 done
 for tf_name in $tf_prune_data; do
@@ -36145,18 +37141,30 @@ for tf_name in $tf_prune_data; do
     tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
   fi
 done
-# The directory goes before its record: a directory half removed keeps its
-# record, so the next prune may finish the job.
+# A directory goes before its record: a directory half removed keeps its
+# record, so the next prune may finish the job. Records without a directory
+# (failed releases) go together, by one rm in .tagflip/releases (release names
+# hold no blanks nor pattern characters, so the list splits safely); should
+# that fail, one by one, to name the record that cannot go.
+tf_records=''
 for tf_name in $tf_prune; do
+  tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
     rm -rf -- "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
     tf_say removed "$tf_name"
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
   else
     tf_say removed-record "$tf_name"
+    tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.paths"
   fi
-  rm -f -- "$tf_deploy_path/.tagflip/releases/$tf_name.json" "$tf_deploy_path/.tagflip/releases/$tf_name.files" \\
-    "$tf_deploy_path/.tagflip/releases/$tf_name.paths" || tf_fail 1 "cannot remove the record of $tf_name"
 done
+# shellcheck disable=SC2086 # split on purpose: see above
+if [ -n "$tf_records" ] && ! (cd -- "$tf_deploy_path/.tagflip/releases" 2>/dev/null && set -f && rm -f -- $tf_records 2>/dev/null); then
+  for tf_name in $tf_prune; do
+    tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
+  done
+fi
 for tf_name in $tf_prune_data; do
   rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
   tf_say removed-data "$tf_name"
@@ -36169,7 +37177,7 @@ const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
  * names (letters, digits, . _ + -), so a space-separated list is safe to split.
  */
 function renderPruneScript(context, remove, removeData = [], unknown = []) {
-    return render([...commonAssignments(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
+    return render([...commonAssignments(context), timeoutAssignment(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
 }
 function pruneAssignments(context, remove, removeData, unknown = []) {
     const entry = {
@@ -36201,7 +37209,7 @@ function renderHookScript(context, name, command) {
         ...commonAssignments(context),
         { name: 'tf_hook_name', value: name },
         { name: 'tf_hook_command', value: command },
-        { name: 'tf_command_timeout', value: String(context.commandTimeout) },
+        timeoutAssignment(context),
         ...hookEnvironment(context),
     ], HOOK_BODY);
 }
@@ -36227,6 +37235,7 @@ function renderDiscardScript(context, built, dataCopy, reason) {
         { name: 'tf_data_copy', value: dataCopy },
         { name: 'tf_manifest_failed', value: renderRecord(failed) },
         { name: 'tf_history_failed', value: renderRecord(history) },
+        timeoutAssignment(context),
     ], DISCARD_BODY);
 }
 const HISTORY_BODY = `tf_step record
@@ -36239,7 +37248,7 @@ fi`;
  * the flip's own line already said where current went.
  */
 function renderHistoryScript(context, event, status, details) {
-    return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }], HISTORY_BODY);
+    return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }, timeoutAssignment(context)], HISTORY_BODY);
 }
 
 ;// CONCATENATED MODULE: ./src/line-splitter.ts
@@ -36629,6 +37638,12 @@ class HostSession {
         if (facts.problems.length > 0) {
             const list = facts.problems.map((problem) => problem.message).join('; ');
             throw new DeployError(this.host, 'preflight', list, `fix the host, then run again; nothing was changed on ${this.host}`);
+        }
+        const flockFailed = lines.find((line) => line.kind === 'flock-failed');
+        if (flockFailed) {
+            const [status, ...said] = flockFailed.args;
+            const output = said.join(' ').trim();
+            throw new DeployError(this.host, 'lock', `'flock' failed on the host (exit status ${status}${output ? `: ${output}` : ''}), so the lock of ${this.settings.deployPath} could not be taken`, "install a working flock (util-linux's, or a BusyBox built with its flock applet); nothing was changed");
         }
         const timedOut = lines.find((line) => line.kind === 'lock-timeout');
         if (timedOut) {
@@ -38602,895 +39617,6 @@ function pruneHost(settings, deps) {
     });
 }
 
-// EXTERNAL MODULE: external "assert"
-var external_assert_ = __nccwpck_require__(2613);
-// EXTERNAL MODULE: external "fs"
-var external_fs_ = __nccwpck_require__(9896);
-// EXTERNAL MODULE: ./node_modules/is-stream/index.js
-var is_stream = __nccwpck_require__(6543);
-// EXTERNAL MODULE: ./node_modules/node-ssh/node_modules/make-dir/index.js
-var make_dir = __nccwpck_require__(8271);
-// EXTERNAL MODULE: external "path"
-var external_path_ = __nccwpck_require__(6928);
-;// CONCATENATED MODULE: ./node_modules/sb-promise-queue/lib/esm/index.mjs
-class PromiseQueue {
-    constructor({ concurrency = 1 } = {}) {
-        this.options = { concurrency };
-        this.running = 0;
-        this.queue = [];
-        this.idleCallbacks = [];
-    }
-    clear() {
-        this.queue = [];
-    }
-    onIdle(callback) {
-        this.idleCallbacks.push(callback);
-        return () => {
-            const index = this.idleCallbacks.indexOf(callback);
-            if (index !== -1) {
-                this.idleCallbacks.splice(index, 1);
-            }
-        };
-    }
-    waitTillIdle() {
-        return new Promise((resolve) => {
-            if (this.running === 0) {
-                resolve();
-                return;
-            }
-            const dispose = this.onIdle(() => {
-                dispose();
-                resolve();
-            });
-        });
-    }
-    add(callback) {
-        return new Promise((resolve, reject) => {
-            const runCallback = () => {
-                this.running += 1;
-                try {
-                    Promise.resolve(callback()).then((val) => {
-                        resolve(val);
-                        this.processNext();
-                    }, (err) => {
-                        reject(err);
-                        this.processNext();
-                    });
-                }
-                catch (err) {
-                    reject(err);
-                    this.processNext();
-                }
-            };
-            if (this.running >= this.options.concurrency) {
-                this.queue.push(runCallback);
-            }
-            else {
-                runCallback();
-            }
-        });
-    }
-    // Internal function, don't use
-    processNext() {
-        this.running -= 1;
-        const callback = this.queue.shift();
-        if (callback) {
-            callback();
-        }
-        else if (this.running === 0) {
-            this.idleCallbacks.forEach((item) => item());
-        }
-    }
-}
-
-
-;// CONCATENATED MODULE: ./node_modules/sb-scandir/lib/esm/index.mjs
-/* @flow */
-
-
-
-
-const defaultFilesystem = {
-    join(pathA, pathB) {
-        return external_path_.join(pathA, pathB);
-    },
-    basename(path) {
-        return external_path_.basename(path);
-    },
-    stat(path) {
-        return new Promise((resolve, reject) => {
-            external_fs_.stat(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    },
-    readdir(path) {
-        return new Promise((resolve, reject) => {
-            external_fs_.readdir(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    },
-};
-async function scanDirectoryInternal({ path, recursive, validate, result, fileSystem, queue, reject, }) {
-    const itemStat = await fileSystem.stat(path);
-    if (itemStat.isFile()) {
-        result.files.push(path);
-    }
-    else if (itemStat.isDirectory()) {
-        result.directories.push(path);
-    }
-    if (!itemStat.isDirectory() || recursive === 'none') {
-        return;
-    }
-    const contents = await fileSystem.readdir(path);
-    contents.forEach((item) => {
-        const itemPath = fileSystem.join(path, item);
-        if (!validate(itemPath)) {
-            return;
-        }
-        queue
-            .add(() => scanDirectoryInternal({
-            path: itemPath,
-            recursive: recursive === 'shallow' ? 'none' : 'deep',
-            validate,
-            result,
-            fileSystem,
-            queue,
-            reject,
-        }))
-            .catch(reject);
-    });
-}
-async function scanDirectory(path, { recursive = true, validate = null, concurrency = Infinity, fileSystem = defaultFilesystem, } = {}) {
-    external_assert_(path && typeof path === 'string', 'path must be a valid string');
-    external_assert_(typeof recursive === 'boolean', 'options.recursive must be a valid boolean');
-    external_assert_(validate === null || typeof validate === 'function', 'options.validate must be a valid function');
-    external_assert_(typeof concurrency === 'number', 'options.concurrency must be a valid number');
-    external_assert_(fileSystem !== null && typeof fileSystem === 'object', 'options.fileSystem must be a valid object');
-    const queue = new PromiseQueue({
-        concurrency,
-    });
-    const result = { files: [], directories: [] };
-    const mergedFileSystem = { ...defaultFilesystem, ...fileSystem };
-    await new Promise((resolve, reject) => {
-        scanDirectoryInternal({
-            path,
-            recursive: recursive ? 'deep' : 'shallow',
-            validate: validate != null ? validate : (item) => mergedFileSystem.basename(item).slice(0, 1) !== '.',
-            result,
-            fileSystem: mergedFileSystem,
-            queue,
-            reject,
-        })
-            .then(() => queue.waitTillIdle())
-            .then(resolve, reject);
-    });
-    return result;
-}
-/* harmony default export */ const esm = (scanDirectory);
-
-// EXTERNAL MODULE: ./node_modules/shell-escape/shell-escape.js
-var shell_escape = __nccwpck_require__(4646);
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
-var lib = __nccwpck_require__(5472);
-var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
-;// CONCATENATED MODULE: ./node_modules/node-ssh/lib/esm/index.mjs
-
-
-
-
-
-
-
-
-
-const DEFAULT_CONCURRENCY = 1;
-const DEFAULT_VALIDATE = (path) => !external_path_.basename(path).startsWith('.');
-const DEFAULT_TICK = () => {
-    /* No Op */
-};
-class SSHError extends Error {
-    constructor(message, code = null) {
-        super(message);
-        this.code = code;
-    }
-}
-function unixifyPath(path) {
-    if (path.includes('\\')) {
-        return path.split('\\').join('/');
-    }
-    return path;
-}
-async function readFile(filePath) {
-    return new Promise((resolve, reject) => {
-        external_fs_.readFile(filePath, 'utf8', (err, res) => {
-            if (err) {
-                reject(err);
-            }
-            else {
-                resolve(res);
-            }
-        });
-    });
-}
-const SFTP_MKDIR_ERR_CODE_REGEXP = /Error: (E[\S]+): /;
-async function makeDirectoryWithSftp(path, sftp) {
-    let stats = null;
-    try {
-        stats = await new Promise((resolve, reject) => {
-            sftp.stat(path, (err, res) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    }
-    catch (_) {
-        /* No Op */
-    }
-    if (stats) {
-        if (stats.isDirectory()) {
-            // Already exists, nothing to worry about
-            return;
-        }
-        throw new Error('mkdir() failed, target already exists and is not a directory');
-    }
-    try {
-        await new Promise((resolve, reject) => {
-            sftp.mkdir(path, (err) => {
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve();
-                }
-            });
-        });
-    }
-    catch (err) {
-        if (err != null && typeof err.stack === 'string') {
-            const matches = SFTP_MKDIR_ERR_CODE_REGEXP.exec(err.stack);
-            if (matches != null) {
-                throw new SSHError(err.message, matches[1]);
-            }
-            throw err;
-        }
-    }
-}
-class NodeSSH {
-    constructor() {
-        this.connection = null;
-    }
-    getConnection() {
-        const { connection } = this;
-        if (connection == null) {
-            throw new Error('Not connected to server');
-        }
-        return connection;
-    }
-    async connect(givenConfig) {
-        external_assert_(givenConfig != null && typeof givenConfig === 'object', 'config must be a valid object');
-        const config = { ...givenConfig };
-        external_assert_(config.username != null && typeof config.username === 'string', 'config.username must be a valid string');
-        if (config.host != null) {
-            external_assert_(typeof config.host === 'string', 'config.host must be a valid string');
-        }
-        else if (config.sock != null) {
-            external_assert_(typeof config.sock === 'object', 'config.sock must be a valid object');
-        }
-        else {
-            throw new external_assert_.AssertionError({ message: 'Either config.host or config.sock must be provided' });
-        }
-        if (config.privateKey != null || config.privateKeyPath != null) {
-            if (config.privateKey != null) {
-                external_assert_(typeof config.privateKey === 'string', 'config.privateKey must be a valid string');
-                external_assert_(config.privateKeyPath == null, 'config.privateKeyPath must not be specified when config.privateKey is specified');
-            }
-            else if (config.privateKeyPath != null) {
-                external_assert_(typeof config.privateKeyPath === 'string', 'config.privateKeyPath must be a valid string');
-                external_assert_(config.privateKey == null, 'config.privateKey must not be specified when config.privateKeyPath is specified');
-            }
-            external_assert_(config.passphrase == null || typeof config.passphrase === 'string', 'config.passphrase must be null or a valid string');
-            if (config.privateKeyPath != null) {
-                // Must be an fs path
-                try {
-                    config.privateKey = await readFile(config.privateKeyPath);
-                }
-                catch (err) {
-                    if (err != null && err.code === 'ENOENT') {
-                        throw new external_assert_.AssertionError({ message: 'config.privateKeyPath does not exist at given fs path' });
-                    }
-                    throw err;
-                }
-            }
-        }
-        else if (config.password != null) {
-            external_assert_(typeof config.password === 'string', 'config.password must be a valid string');
-        }
-        if (config.tryKeyboard != null) {
-            external_assert_(typeof config.tryKeyboard === 'boolean', 'config.tryKeyboard must be a valid boolean');
-        }
-        if (config.tryKeyboard) {
-            const { password } = config;
-            if (config.onKeyboardInteractive != null) {
-                external_assert_(typeof config.onKeyboardInteractive === 'function', 'config.onKeyboardInteractive must be a valid function');
-            }
-            else if (password != null) {
-                config.onKeyboardInteractive = (name, instructions, instructionsLang, prompts, finish) => {
-                    if (prompts.length > 0 && prompts[0].prompt.toLowerCase().includes('password')) {
-                        finish([password]);
-                    }
-                };
-            }
-        }
-        const connection = new lib.Client();
-        this.connection = connection;
-        await new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            if (config.onKeyboardInteractive) {
-                connection.on('keyboard-interactive', config.onKeyboardInteractive);
-            }
-            connection.on('ready', () => {
-                connection.removeListener('error', reject);
-                resolve();
-            });
-            connection.on('end', () => {
-                if (this.connection === connection) {
-                    this.connection = null;
-                }
-            });
-            connection.on('close', () => {
-                if (this.connection === connection) {
-                    this.connection = null;
-                }
-                reject(new SSHError('No response from server', 'ETIMEDOUT'));
-            });
-            connection.connect(config);
-        });
-        return this;
-    }
-    isConnected() {
-        return this.connection != null;
-    }
-    async requestShell(options) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            const callback = (err, res) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            };
-            if (options == null) {
-                connection.shell(callback);
-            }
-            else {
-                connection.shell(options, callback);
-            }
-        });
-    }
-    async withShell(callback, options) {
-        external_assert_(typeof callback === 'function', 'callback must be a valid function');
-        const shell = await this.requestShell(options);
-        try {
-            await callback(shell);
-        }
-        finally {
-            shell.destroy();
-        }
-    }
-    async requestSFTP() {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            connection.sftp((err, res) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                }
-                else {
-                    resolve(res);
-                }
-            });
-        });
-    }
-    async withSFTP(callback) {
-        external_assert_(typeof callback === 'function', 'callback must be a valid function');
-        const sftp = await this.requestSFTP();
-        try {
-            await callback(sftp);
-        }
-        finally {
-            sftp.end();
-        }
-    }
-    async execCommand(givenCommand, options = {}) {
-        external_assert_(typeof givenCommand === 'string', 'command must be a valid string');
-        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
-        external_assert_(options.cwd == null || typeof options.cwd === 'string', 'options.cwd must be a valid string');
-        external_assert_(options.stdin == null || typeof options.stdin === 'string' || is_stream.readable(options.stdin), 'options.stdin must be a valid string or readable stream');
-        external_assert_(options.execOptions == null || typeof options.execOptions === 'object', 'options.execOptions must be a valid object');
-        external_assert_(options.encoding == null || typeof options.encoding === 'string', 'options.encoding must be a valid string');
-        external_assert_(options.onChannel == null || typeof options.onChannel === 'function', 'options.onChannel must be a valid function');
-        external_assert_(options.onStdout == null || typeof options.onStdout === 'function', 'options.onStdout must be a valid function');
-        external_assert_(options.onStderr == null || typeof options.onStderr === 'function', 'options.onStderr must be a valid function');
-        external_assert_(options.noTrim == null || typeof options.noTrim === 'boolean', 'options.noTrim must be a boolean');
-        let command = givenCommand;
-        if (options.cwd) {
-            command = `cd ${shell_escape([options.cwd])} ; ${command}`;
-        }
-        const connection = this.getConnection();
-        const output = { stdout: [], stderr: [] };
-        return new Promise((resolve, reject) => {
-            connection.on('error', reject);
-            connection.exec(command, options.execOptions != null ? options.execOptions : {}, (err, channel) => {
-                connection.removeListener('error', reject);
-                if (err) {
-                    reject(err);
-                    return;
-                }
-                if (options.onChannel) {
-                    options.onChannel(channel);
-                }
-                channel.on('data', (chunk) => {
-                    if (options.onStdout)
-                        options.onStdout(chunk);
-                    output.stdout.push(chunk.toString(options.encoding));
-                });
-                channel.stderr.on('data', (chunk) => {
-                    if (options.onStderr)
-                        options.onStderr(chunk);
-                    output.stderr.push(chunk.toString(options.encoding));
-                });
-                if (options.stdin != null) {
-                    if (is_stream.readable(options.stdin)) {
-                        options.stdin.pipe(channel, {
-                            end: true,
-                        });
-                    }
-                    else {
-                        channel.write(options.stdin);
-                        channel.end();
-                    }
-                }
-                else {
-                    channel.end();
-                }
-                let code = null;
-                let signal = null;
-                channel.on('exit', (code_, signal_) => {
-                    code = code_ !== null && code_ !== void 0 ? code_ : null;
-                    signal = signal_ !== null && signal_ !== void 0 ? signal_ : null;
-                });
-                channel.on('close', () => {
-                    let stdout = output.stdout.join('');
-                    let stderr = output.stderr.join('');
-                    if (options.noTrim !== true) {
-                        stdout = stdout.trim();
-                        stderr = stderr.trim();
-                    }
-                    resolve({
-                        code: code != null ? code : null,
-                        signal: signal != null ? signal : null,
-                        stdout,
-                        stderr,
-                    });
-                });
-            });
-        });
-    }
-    async exec(command, parameters, options = {}) {
-        external_assert_(typeof command === 'string', 'command must be a valid string');
-        external_assert_(Array.isArray(parameters), 'parameters must be a valid array');
-        external_assert_(options != null && typeof options === 'object', 'options must be a valid object');
-        external_assert_(options.stream == null || ['both', 'stdout', 'stderr'].includes(options.stream), 'options.stream must be one of both, stdout, stderr');
-        for (let i = 0, { length } = parameters; i < length; i += 1) {
-            external_assert_(typeof parameters[i] === 'string', `parameters[${i}] must be a valid string`);
-        }
-        const completeCommand = `${command}${parameters.length > 0 ? ` ${shell_escape(parameters)}` : ''}`;
-        const response = await this.execCommand(completeCommand, options);
-        if (options.stream == null || options.stream === 'stdout') {
-            if (response.stderr) {
-                throw new Error(response.stderr);
-            }
-            return response.stdout;
-        }
-        if (options.stream === 'stderr') {
-            return response.stderr;
-        }
-        return response;
-    }
-    async mkdir(path, method = 'sftp', givenSftp = null) {
-        external_assert_(typeof path === 'string', 'path must be a valid string');
-        external_assert_(typeof method === 'string' && (method === 'sftp' || method === 'exec'), 'method must be either sftp or exec');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        if (method === 'exec') {
-            await this.exec('mkdir', ['-p', unixifyPath(path)]);
-            return;
-        }
-        const sftp = givenSftp || (await this.requestSFTP());
-        const makeSftpDirectory = async (retry) => makeDirectoryWithSftp(unixifyPath(path), sftp).catch(async (error) => {
-            if (!retry || error == null || (error.message !== 'No such file' && error.code !== 'ENOENT')) {
-                throw error;
-            }
-            await this.mkdir(external_path_.dirname(path), 'sftp', sftp);
-            await makeSftpDirectory(false);
-        });
-        try {
-            await makeSftpDirectory(true);
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async getFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
-        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
-        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
-        const sftp = givenSftp || (await this.requestSFTP());
-        try {
-            await new Promise((resolve, reject) => {
-                sftp.fastGet(unixifyPath(remoteFile), localFile, transferOptions || {}, (err) => {
-                    if (err) {
-                        reject(err);
-                    }
-                    else {
-                        resolve();
-                    }
-                });
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putFile(localFile, remoteFile, givenSftp = null, transferOptions = null) {
-        external_assert_(typeof localFile === 'string', 'localFile must be a valid string');
-        external_assert_(typeof remoteFile === 'string', 'remoteFile must be a valid string');
-        external_assert_(givenSftp == null || typeof givenSftp === 'object', 'sftp must be a valid object');
-        external_assert_(transferOptions == null || typeof transferOptions === 'object', 'transferOptions must be a valid object');
-        external_assert_(await new Promise((resolve) => {
-            external_fs_.access(localFile, external_fs_.constants.R_OK, (err) => {
-                resolve(err === null);
-            });
-        }), `localFile does not exist at ${localFile}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const putFile = (retry) => {
-            return new Promise((resolve, reject) => {
-                sftp.fastPut(localFile, unixifyPath(remoteFile), transferOptions || {}, (err) => {
-                    if (err == null) {
-                        resolve();
-                        return;
-                    }
-                    if (err.message === 'No such file' && retry) {
-                        resolve(this.mkdir(external_path_.dirname(remoteFile), 'sftp', sftp).then(() => putFile(false)));
-                    }
-                    else {
-                        reject(err);
-                    }
-                });
-            });
-        };
-        try {
-            await putFile(true);
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putFiles(files, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {} } = {}) {
-        external_assert_(Array.isArray(files), 'files must be an array');
-        for (let i = 0, { length } = files; i < length; i += 1) {
-            const file = files[i];
-            external_assert_(file, 'files items must be valid objects');
-            external_assert_(file.local && typeof file.local === 'string', `files[${i}].local must be a string`);
-            external_assert_(file.remote && typeof file.remote === 'string', `files[${i}].remote must be a string`);
-        }
-        const transferred = [];
-        const sftp = givenSftp || (await this.requestSFTP());
-        const queue = new PromiseQueue({ concurrency });
-        try {
-            await new Promise((resolve, reject) => {
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        await this.putFile(file.local, file.remote, sftp, transferOptions);
-                        transferred.push(file);
-                    })
-                        .catch(reject);
-                });
-                queue.waitTillIdle().then(resolve);
-            });
-        }
-        catch (error) {
-            if (error != null) {
-                error.transferred = transferred;
-            }
-            throw error;
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-    }
-    async putDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
-        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
-        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
-        const localDirectoryStat = await new Promise((resolve) => {
-            external_fs_.stat(localDirectory, (err, stat) => {
-                resolve(stat || null);
-            });
-        });
-        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
-        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const scanned = await esm(localDirectory, {
-            recursive,
-            validate,
-        });
-        const files = scanned.files.map((item) => external_path_.relative(localDirectory, item));
-        const directories = scanned.directories.map((item) => external_path_.relative(localDirectory, item));
-        // Sort shortest to longest
-        directories.sort((a, b) => a.length - b.length);
-        let failed = false;
-        try {
-            // Do the directories first.
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                directories.forEach((directory) => {
-                    queue
-                        .add(async () => {
-                        await this.mkdir(external_path_.join(remoteDirectory, directory), 'sftp', sftp);
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-            // and now the files
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        const localFile = external_path_.join(localDirectory, file);
-                        const remoteFile = external_path_.join(remoteDirectory, file);
-                        try {
-                            await this.putFile(localFile, remoteFile, sftp, transferOptions);
-                            tick(localFile, remoteFile, null);
-                        }
-                        catch (_) {
-                            failed = true;
-                            tick(localFile, remoteFile, _);
-                        }
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-        return !failed;
-    }
-    async getDirectory(localDirectory, remoteDirectory, { concurrency = DEFAULT_CONCURRENCY, sftp: givenSftp = null, transferOptions = {}, recursive = true, tick = DEFAULT_TICK, validate = DEFAULT_VALIDATE, } = {}) {
-        external_assert_(typeof localDirectory === 'string' && localDirectory, 'localDirectory must be a string');
-        external_assert_(typeof remoteDirectory === 'string' && remoteDirectory, 'remoteDirectory must be a string');
-        const localDirectoryStat = await new Promise((resolve) => {
-            external_fs_.stat(localDirectory, (err, stat) => {
-                resolve(stat || null);
-            });
-        });
-        external_assert_(localDirectoryStat != null, `localDirectory does not exist at ${localDirectory}`);
-        external_assert_(localDirectoryStat.isDirectory(), `localDirectory is not a directory at ${localDirectory}`);
-        const sftp = givenSftp || (await this.requestSFTP());
-        const scanned = await esm(remoteDirectory, {
-            recursive,
-            validate,
-            concurrency,
-            fileSystem: {
-                basename(path) {
-                    return external_path_.posix.basename(path);
-                },
-                join(pathA, pathB) {
-                    return external_path_.posix.join(pathA, pathB);
-                },
-                readdir(path) {
-                    return new Promise((resolve, reject) => {
-                        sftp.readdir(path, (err, res) => {
-                            if (err) {
-                                reject(err);
-                            }
-                            else {
-                                resolve(res.map((item) => item.filename));
-                            }
-                        });
-                    });
-                },
-                stat(path) {
-                    return new Promise((resolve, reject) => {
-                        sftp.stat(path, (err, res) => {
-                            if (err) {
-                                reject(err);
-                            }
-                            else {
-                                // eslint-disable-next-line @typescript-eslint/no-explicit-any
-                                resolve(res);
-                            }
-                        });
-                    });
-                },
-            },
-        });
-        const files = scanned.files.map((item) => external_path_.relative(remoteDirectory, item));
-        const directories = scanned.directories.map((item) => external_path_.relative(remoteDirectory, item));
-        // Sort shortest to longest
-        directories.sort((a, b) => a.length - b.length);
-        let failed = false;
-        try {
-            // Do the directories first.
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                directories.forEach((directory) => {
-                    queue
-                        .add(async () => {
-                        await make_dir(external_path_.join(localDirectory, directory));
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-            // and now the files
-            await new Promise((resolve, reject) => {
-                const queue = new PromiseQueue({ concurrency });
-                files.forEach((file) => {
-                    queue
-                        .add(async () => {
-                        const localFile = external_path_.join(localDirectory, file);
-                        const remoteFile = external_path_.join(remoteDirectory, file);
-                        try {
-                            await this.getFile(localFile, remoteFile, sftp, transferOptions);
-                            tick(localFile, remoteFile, null);
-                        }
-                        catch (_) {
-                            failed = true;
-                            tick(localFile, remoteFile, _);
-                        }
-                    })
-                        .catch(reject);
-                });
-                resolve(queue.waitTillIdle());
-            });
-        }
-        finally {
-            if (!givenSftp) {
-                sftp.end();
-            }
-        }
-        return !failed;
-    }
-    forwardIn(remoteAddr, remotePort, onConnection) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.forwardIn(remoteAddr, remotePort, (error, port) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                const handler = (details, acceptConnection, rejectConnection) => {
-                    if (details.destIP === remoteAddr && details.destPort === port) {
-                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
-                    }
-                };
-                if (onConnection) {
-                    connection.on('tcp connection', handler);
-                }
-                const dispose = () => {
-                    return new Promise((_resolve, _reject) => {
-                        connection.off('tcp connection', handler);
-                        connection.unforwardIn(remoteAddr, port, (_error) => {
-                            if (_error) {
-                                _reject(error);
-                            }
-                            _resolve();
-                        });
-                    });
-                };
-                resolve({ port, dispose });
-            });
-        });
-    }
-    forwardOut(srcIP, srcPort, dstIP, dstPort) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.forwardOut(srcIP, srcPort, dstIP, dstPort, (error, channel) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                resolve(channel);
-            });
-        });
-    }
-    forwardInStreamLocal(socketPath, onConnection) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.openssh_forwardInStreamLocal(socketPath, (error) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                const handler = (details, acceptConnection, rejectConnection) => {
-                    if (details.socketPath === socketPath) {
-                        onConnection === null || onConnection === void 0 ? void 0 : onConnection(details, acceptConnection, rejectConnection);
-                    }
-                };
-                if (onConnection) {
-                    connection.on('unix connection', handler);
-                }
-                const dispose = () => {
-                    return new Promise((_resolve, _reject) => {
-                        connection.off('unix connection', handler);
-                        connection.openssh_unforwardInStreamLocal(socketPath, (_error) => {
-                            if (_error) {
-                                _reject(_error);
-                            }
-                            _resolve();
-                        });
-                    });
-                };
-                resolve({ dispose });
-            });
-        });
-    }
-    forwardOutStreamLocal(socketPath) {
-        const connection = this.getConnection();
-        return new Promise((resolve, reject) => {
-            connection.openssh_forwardOutStreamLocal(socketPath, (error, channel) => {
-                if (error) {
-                    reject(error);
-                    return;
-                }
-                resolve(channel);
-            });
-        });
-    }
-    dispose() {
-        if (this.connection) {
-            this.connection.end();
-            this.connection = null;
-        }
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/host-keys.ts
 
 const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
@@ -39631,15 +39757,24 @@ function preferredKeyTypes(entries, host, port) {
 
 
 
-
 /** Seconds between keepalives, and how many may go unanswered before we give up. */
 const KEEPALIVE_INTERVAL_MS = 10_000;
 const KEEPALIVE_COUNT_MAX = 3;
+/**
+ * node-ssh, and ssh2 under it, load with the first connection, not at start-up: they
+ * are the largest part of the bundle to compile and run, and without them a run
+ * reaches its first log line sooner (and a `local` host never needs them at all).
+ * "eager" keeps them inside the one bundle file (no chunk beside it, whose licenses
+ * ncc would list in place of the bundle's); only their evaluation waits.
+ */
+let nodeSsh;
+const loadNodeSsh = () => (nodeSsh ??= Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 9487)));
 class SshTransport {
     target;
     label;
-    ssh = new NodeSSH();
-    bastion = new NodeSSH();
+    ssh = null;
+    bastion = null;
+    closed = false;
     channel = null;
     /** The last connection-level error, kept for the message when the shell dies. */
     connectionError = null;
@@ -39673,14 +39808,16 @@ class SshTransport {
     async close() {
         this.channel?.end();
         this.channel = null;
-        this.ssh.dispose();
-        this.bastion.dispose();
+        this.closed = true;
+        this.ssh?.dispose();
+        this.bastion?.dispose();
     }
     /** Connect to the bastion and open a tunnel to the target's SSH port. */
     async tunnel() {
         const { jump } = this.target;
         if (!jump)
             return undefined;
+        this.bastion = await this.client();
         await this.open(this.bastion, jump, undefined, `the jump host ${jump.label}`);
         const bastion = this.bastion.connection;
         bastion.on('error', () => undefined); // reported through the target connection
@@ -39697,12 +39834,20 @@ class SshTransport {
     }
     async connect() {
         const sock = await this.tunnel();
+        this.ssh = await this.client();
         await this.open(this.ssh, this.target, sock, '');
         // node-ssh drops its error listener once connected; without ours, a late
         // error (a keepalive timeout) would be an unhandled 'error' event.
         this.ssh.connection.on('error', (error) => {
             this.connectionError = error;
         });
+    }
+    /** A new client; none once close() was called (a cancelled run closes while the library loads). */
+    async client() {
+        const { NodeSSH } = await loadNodeSsh();
+        if (this.closed)
+            throw new DeployError(this.label, 'connect', 'the run was cancelled before the connection was opened', '');
+        return new NodeSSH();
     }
     /** Connect one SSH client to `to`, verifying its host key; `via` names a bastion in errors. */
     async open(client, to, sock, via) {
@@ -39861,9 +40006,14 @@ function secretsOf(raw) {
     return secrets;
 }
 
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/protocol/keyParser.js
+var keyParser = __nccwpck_require__(1789);
+var keyParser_default = /*#__PURE__*/__nccwpck_require__.n(keyParser);
 ;// CONCATENATED MODULE: ./src/settings.ts
 
 
+// Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
+// host is connected to, not before the first log line (see ssh-transport.ts).
 
 
 const COMMANDS = ['deploy', 'rollback', 'status', 'prune'];
@@ -40378,7 +40528,7 @@ function checkPrivateKey(privateKey, passphrase) {
         // Never echo any of it: it may be a secret pasted into the wrong input.
         throw new InputError('private-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
     }
-    const parsed = lib_default().utils.parseKey(privateKey, passphrase || undefined);
+    const parsed = keyParser_default().parseKey(privateKey, passphrase || undefined);
     if (parsed instanceof Error) {
         const encrypted = /encrypted|passphrase|decrypt/i.test(parsed.message);
         throw encrypted

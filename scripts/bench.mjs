@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet,upload]
 //
 // Measures the SPEC's performance targets (SPEC.md, "Design notes" → "Targets"):
 //   1. a one-host deploy costs at most 1.3x a hand-written script doing the same steps
 //      in one OpenSSH session, on loopback ...
 //   2. ... and across a 50 ms round-trip link;
 //   3. 8 hosts cost at most 2x one host.
+// and issue 11's `upload` speed (scripts/bench-upload.mjs).
 //
 // It is a measurement, not a test: it exits 0 whether or not a target is met, prints
 // "skipped: …" for a part this machine cannot run, and exits 1 only when the
@@ -30,6 +31,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { partUpload } from './bench-upload.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'tagflip.js');
@@ -45,7 +47,7 @@ const BUILD = 'true';
 const DEPLOY_TIMEOUT_MS = 180_000;
 const SHORT_TIMEOUT_MS = 30_000;
 const TARGETS = { loopback: 1.3, wan: 1.3, fleet: 2 };
-const PARTS = ['startup', 'loopback', 'wan', 'fleet'];
+const PARTS = ['startup', 'loopback', 'wan', 'fleet', 'upload'];
 
 class BenchError extends Error {}
 class Skip extends Error {}
@@ -699,6 +701,12 @@ server.listen(listenPort, '127.0.0.1', () => process.stdout.write('proxy listeni
 `;
 
 async function partWan(ctx) {
+  await oneHost(ctx, 'wan', await wanLink(ctx));
+}
+
+/** The 50 ms link and an sshd behind it, made once per run (the upload part uses it too). */
+async function wanLink(ctx) {
+  if (ctx.wanLink) return ctx.wanLink;
   const label = `${ONE_WAY_MS * 2} ms RTT`;
   // Preferred: a private network namespace whose own loopback gets netem.
   const netemReason = await (async () => {
@@ -743,10 +751,24 @@ async function partWan(ctx) {
   const firstByte = Number((await runOk(probe.command, probe.args)).stdout);
   say(`  ${network.label}: connect to SSH banner takes ${fmtMs(firstByte)} ms (expected ≈ ${ONE_WAY_MS * 4} ms = 2 RTT)`);
   if (!(firstByte >= ONE_WAY_MS * 3)) throw new BenchError(`the ${label} link does not delay: connect to banner took ${fmtMs(firstByte)} ms`);
-  await oneHost(ctx, 'wan', network);
+  ctx.wanLink = network;
+  return network;
 }
 
 async function partFleet(ctx) {
+  const { target, ports, sources } = await fleetHosts(ctx);
+  const one = { ns: null, ports: ports.slice(0, 1), site: path.join(target, 'one'), sources: [path.join(sources[0], 'one')] };
+  const eight = { ns: null, ports, site: path.join(target, 'eight'), sources: sources.map((s) => path.join(s, 'eight')) };
+  const [single, fleet] = await compare(ctx, [{ deploy: (tag) => tagflipDeploy(ctx, one, tag) }, { deploy: (tag) => tagflipDeploy(ctx, eight, tag) }]);
+  addRow('fleet', 'tagflip, 1 host', single);
+  addRow('fleet', `tagflip, ${FLEET_SIZE} hosts`, fleet, single);
+  const cpus = os.availableParallelism?.() ?? os.cpus().length;
+  verdict(`${FLEET_SIZE} hosts vs 1`, TARGETS.fleet, `${FLEET_SIZE} hosts`, fleet, '1 host', single, `; all ${FLEET_SIZE} sshd share this machine's ${cpus} CPU(s)`);
+}
+
+/** FLEET_SIZE sshd on 127.0.0.1, each in its own mount namespace (its own files at `target`), started once per run. */
+async function fleetHosts(ctx) {
+  if (ctx.fleetHosts) return ctx.fleetHosts;
   const target = path.join(ctx.tmp, 'fleet-host'); // the deploy-path parent every host sees
   fs.mkdirSync(target, { mode: 0o755 });
   fs.chownSync(target, ctx.ids.uid, ctx.ids.gid);
@@ -767,13 +789,8 @@ async function partFleet(ctx) {
     throw new Skip(`8 hosts vs 1: mount namespaces (unshare -m + mount --bind) do not work here: ${error.message.split('\n')[0]}`);
   }
   for (let i = 0; i < FLEET_SIZE; i++) await startSshd(ctx, `fleet-h${i + 1}`, { port: ports[i], bind: { source: sources[i], target } });
-  const one = { ns: null, ports: ports.slice(0, 1), site: path.join(target, 'one'), sources: [path.join(sources[0], 'one')] };
-  const eight = { ns: null, ports, site: path.join(target, 'eight'), sources: sources.map((s) => path.join(s, 'eight')) };
-  const [single, fleet] = await compare(ctx, [{ deploy: (tag) => tagflipDeploy(ctx, one, tag) }, { deploy: (tag) => tagflipDeploy(ctx, eight, tag) }]);
-  addRow('fleet', 'tagflip, 1 host', single);
-  addRow('fleet', `tagflip, ${FLEET_SIZE} hosts`, fleet, single);
-  const cpus = os.availableParallelism?.() ?? os.cpus().length;
-  verdict(`${FLEET_SIZE} hosts vs 1`, TARGETS.fleet, `${FLEET_SIZE} hosts`, fleet, '1 host', single, `; all ${FLEET_SIZE} sshd share this machine's ${cpus} CPU(s)`);
+  ctx.fleetHosts = { target, ports, sources };
+  return ctx.fleetHosts;
 }
 
 // ---------------------------------------------------------------------------
@@ -843,7 +860,7 @@ async function main() {
   const stale = staleNote();
   if (stale) say(`  ${stale}`);
 
-  const parts = { startup: partStartup, loopback: partLoopback, wan: partWan, fleet: partFleet };
+  const parts = { startup: partStartup, loopback: partLoopback, wan: partWan, fleet: partFleet, upload: partUpload };
   const skipped = [];
   for (const part of PARTS) {
     if (!options.only.has(part)) continue;
@@ -866,6 +883,9 @@ async function main() {
   for (const line of verdicts) say(line);
   if (!options.only.has('wan') || skipped.includes('wan')) say(`(no verdict for one host across ${ONE_WAY_MS * 2} ms RTT: not measured)`);
 }
+
+// For the parts in modules of their own (they import these; main runs after every import is evaluated).
+export { BenchError, CLI, DEPLOY_TIMEOUT_MS, FLEET_SIZE, HOST, Skip, TIME, USER, addRow, compare, descendants, fleetHosts, fmtMs, fmtX, freePort, inNs, median, run, runOk, say, sleep, sshArgs, startSshd, tail, undo, verdicts, wanLink, writeKnownHosts };
 
 let exitCode = 0;
 try {

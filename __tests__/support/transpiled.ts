@@ -5,7 +5,7 @@
  * Type-only transpilation: quick, and faithful to what the sources do.
  */
 import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import { openTempDir } from './fixtures.js';
 
@@ -13,13 +13,15 @@ import { openTempDir } from './fixtures.js';
 export function transpileSources(): string {
   const dir = openTempDir('tagflip-src-');
   const source = resolve('src');
-  mkdirSync(join(dir, 'src'));
-  for (const file of readdirSync(source).filter((name) => name.endsWith('.ts'))) {
+  // Subdirectories too: deploy.ts imports ./upload/*.
+  for (const file of readdirSync(source, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts'))) {
     const { outputText } = ts.transpileModule(readFileSync(join(source, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
       fileName: file,
     });
-    writeFileSync(join(dir, 'src', file.replace(/\.ts$/, '.js')), outputText);
+    const out = join(dir, 'src', file.replace(/\.ts$/, '.js'));
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, outputText);
   }
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
   symlinkSync(resolve('node_modules'), join(dir, 'node_modules'));

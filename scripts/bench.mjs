@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet,history]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet,history,upload]
 //
 // Measures the performance targets (SPEC.md "Design notes", issue 12) side by side with
 // the peers, in one run, against the same sshd and repository:
@@ -8,6 +8,7 @@
 //   - a fuller hand-written script doing tagflip's steps (lock, manifests, history, prune);
 //   - Mina 0.3 (Debian's `mina`: one `ssh` running the script it generates), where installed;
 //   - tagflip.
+// and issue 11's `upload` speed (scripts/bench-upload.mjs).
 // Targets: one host at most 2x the floor on loopback and 1.3x across 50 ms RTT, faster
 // than Mina on both; CPU per deploy (client + everything on the host) at most 2x the
 // floor's; the first log line within `node -e 0` + 80 ms; 8 hosts at most 2x one host.
@@ -38,6 +39,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { partHistory } from './bench/history.mjs';
+import { partUpload } from './bench-upload.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'tagflip.js');
@@ -56,7 +58,7 @@ const SHORT_TIMEOUT_MS = 30_000;
 const TARGETS = { loopback: 2, wan: 1.3, fleet: 2, cpu: 2, startupMs: 80 };
 const MINA_TEMPLATE = '/usr/lib/ruby/data/deploy.sh.erb';
 const MINA_TEMPLATE_EXAMPLE = '/usr/share/doc/mina/examples/deploy.sh.erb';
-const PARTS = ['startup', 'loopback', 'wan', 'fleet', 'history'];
+const PARTS = ['startup', 'loopback', 'wan', 'fleet', 'history', 'upload'];
 
 class BenchError extends Error {}
 class Skip extends Error {}
@@ -974,6 +976,12 @@ server.listen(listenPort, '127.0.0.1', () => process.stdout.write('proxy listeni
 `;
 
 async function partWan(ctx) {
+  await oneHost(ctx, 'wan', await wanLink(ctx));
+}
+
+/** The 50 ms link and an sshd behind it, made once per run (the upload part uses it too). */
+async function wanLink(ctx) {
+  if (ctx.wanLink) return ctx.wanLink;
   const label = `${ONE_WAY_MS * 2} ms RTT`;
   // Preferred: a private network namespace whose own loopback gets netem.
   const netemReason = await (async () => {
@@ -1018,10 +1026,24 @@ async function partWan(ctx) {
   const firstByte = Number((await runOk(probe.command, probe.args)).stdout);
   say(`  ${network.label}: connect to SSH banner takes ${fmtMs(firstByte)} ms (expected ≈ ${ONE_WAY_MS * 4} ms = 2 RTT)`);
   if (!(firstByte >= ONE_WAY_MS * 3)) throw new BenchError(`the ${label} link does not delay: connect to banner took ${fmtMs(firstByte)} ms`);
-  await oneHost(ctx, 'wan', network);
+  ctx.wanLink = network;
+  return network;
 }
 
 async function partFleet(ctx) {
+  const { target, ports, sources } = await fleetHosts(ctx);
+  const one = { ns: null, ports: ports.slice(0, 1), site: path.join(target, 'one'), sources: [path.join(sources[0], 'one')] };
+  const eight = { ns: null, ports, site: path.join(target, 'eight'), sources: sources.map((s) => path.join(s, 'eight')) };
+  const [single, fleet] = await compare(ctx, [{ deploy: (tag) => tagflipDeploy(ctx, one, tag) }, { deploy: (tag) => tagflipDeploy(ctx, eight, tag) }]);
+  addRow('fleet', 'tagflip, 1 host', single);
+  addRow('fleet', `tagflip, ${FLEET_SIZE} hosts`, fleet, single);
+  const cpus = os.availableParallelism?.() ?? os.cpus().length;
+  verdict(`${FLEET_SIZE} hosts vs 1`, TARGETS.fleet, `${FLEET_SIZE} hosts`, fleet, '1 host', single, `; all ${FLEET_SIZE} sshd share this machine's ${cpus} CPU(s)`);
+}
+
+/** FLEET_SIZE sshd on 127.0.0.1, each in its own mount namespace (its own files at `target`), started once per run. */
+async function fleetHosts(ctx) {
+  if (ctx.fleetHosts) return ctx.fleetHosts;
   const target = path.join(ctx.tmp, 'fleet-host'); // the deploy-path parent every host sees
   fs.mkdirSync(target, { mode: 0o755 });
   fs.chownSync(target, ctx.ids.uid, ctx.ids.gid);
@@ -1042,13 +1064,8 @@ async function partFleet(ctx) {
     throw new Skip(`8 hosts vs 1: mount namespaces (unshare -m + mount --bind) do not work here: ${error.message.split('\n')[0]}`);
   }
   for (let i = 0; i < FLEET_SIZE; i++) await startSshd(ctx, `fleet-h${i + 1}`, { port: ports[i], bind: { source: sources[i], target } });
-  const one = { ns: null, ports: ports.slice(0, 1), site: path.join(target, 'one'), sources: [path.join(sources[0], 'one')] };
-  const eight = { ns: null, ports, site: path.join(target, 'eight'), sources: sources.map((s) => path.join(s, 'eight')) };
-  const [single, fleet] = await compare(ctx, [{ deploy: (tag) => tagflipDeploy(ctx, one, tag) }, { deploy: (tag) => tagflipDeploy(ctx, eight, tag) }]);
-  addRow('fleet', 'tagflip, 1 host', single);
-  addRow('fleet', `tagflip, ${FLEET_SIZE} hosts`, fleet, single);
-  const cpus = os.availableParallelism?.() ?? os.cpus().length;
-  verdict(`${FLEET_SIZE} hosts vs 1`, TARGETS.fleet, `${FLEET_SIZE} hosts`, fleet, '1 host', single, `; all ${FLEET_SIZE} sshd share this machine's ${cpus} CPU(s)`);
+  ctx.fleetHosts = { target, ports, sources };
+  return ctx.fleetHosts;
 }
 
 // ---------------------------------------------------------------------------
@@ -1131,6 +1148,7 @@ async function main() {
     loopback: partLoopback,
     wan: partWan,
     fleet: partFleet,
+    upload: partUpload,
     history: (c) => partHistory(c, { freePort, writeKnownHosts, startSshd, compare, tagflipDeploy, addRow, verdict }),
   };
   const skipped = [];
@@ -1156,6 +1174,9 @@ async function main() {
   for (const line of verdicts) say(line);
   if (!options.only.has('wan') || skipped.includes('wan')) say(`(no verdict for one host across ${ONE_WAY_MS * 2} ms RTT: not measured)`);
 }
+
+// For the parts in modules of their own (they import these; main runs after every import is evaluated).
+export { BenchError, CLI, DEPLOY_TIMEOUT_MS, FLEET_SIZE, HOST, Skip, TIME, USER, addRow, compare, descendants, fleetHosts, fmtMs, fmtX, freePort, inNs, median, run, runOk, say, sleep, sshArgs, startSshd, tail, undo, verdicts, wanLink, writeKnownHosts };
 
 let exitCode = 0;
 try {

@@ -34,14 +34,44 @@ export function prepareTransfer(source: UploadSource, previous: readonly UploadE
     size: unchanged.length + tar.size + paths.length + list.length,
     stream: () =>
       Readable.from(
-        (async function* () {
-          yield unchanged;
-          yield* tar.stream() as AsyncIterable<Buffer>;
-          yield paths;
-          yield list;
-        })(),
+        coalesce(
+          (async function* () {
+            yield unchanged;
+            yield* tar.stream() as AsyncIterable<Buffer>;
+            yield paths;
+            yield list;
+          })(),
+        ),
       ),
   };
+}
+
+/**
+ * Writes of at least this size reach the connection. A tar of small files is
+ * mostly 512-byte headers and paddings and a few KB of data each; written one
+ * by one, every piece became an SSH packet of its own (with its own MAC and
+ * system calls on both sides). ssh2 still cuts a write into packets the
+ * server accepts (32 KiB for OpenSSH).
+ */
+const WRITE_SIZE = 1 << 16;
+
+async function* coalesce(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of chunks) {
+    if (pendingBytes === 0 && chunk.length >= WRITE_SIZE) {
+      yield chunk;
+      continue;
+    }
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= WRITE_SIZE) {
+      yield Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
 }
 
 /** How often a long transfer reports, and after how long it starts to. */

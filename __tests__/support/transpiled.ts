@@ -23,7 +23,7 @@ function transpileFolder(source: string, target: string): void {
   for (const entry of readdirSync(source, { withFileTypes: true })) {
     if (entry.isDirectory()) {
       transpileFolder(join(source, entry.name), join(target, entry.name));
-    } else if (entry.name.endsWith('.ts')) {
+    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
       const { outputText } = ts.transpileModule(readFileSync(join(source, entry.name), 'utf8'), {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
         fileName: entry.name,

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { planUpload } from '../../src/upload/diff.js';
+import { prepareTransfer } from '../../src/transfer.js';
 import { tarStream } from '../../src/upload/tar.js';
 import { UploadError, readUpload } from '../../src/upload/tree.js';
 import { describeTree, extract, removeDir, tempDir, writeTree } from './upload-fixtures.js';
@@ -125,6 +126,30 @@ describe('tarStream', () => {
     await expect(collect(tarStream(source, shrinks).stream())).rejects.toThrow("'shrinks.txt' changed since it was read (13 bytes then, 2 now)");
   });
 
+  test('many small files read ahead arrive intact and in order, around files larger than a chunk', async () => {
+    const site = join(dir, 'many');
+    const spec: Record<string, string | Buffer> = {};
+    for (let i = 0; i < 60; i += 1) spec[`f${String(i).padStart(2, '0')}.txt`] = `file ${i}\n`.repeat(i * 37);
+    spec['f20-big.bin'] = Buffer.alloc(600 * 1024, 7);
+    spec['f40-exact.bin'] = Buffer.alloc(256 * 1024, 9);
+    writeTree(site, spec);
+    const source = await readUpload(site, []);
+    const out = join(dir, 'many-out');
+    mkdirSync(out);
+    await extract(tarStream(source, source.entries).stream(), out);
+    expect(describeTree(out)).toEqual(describeTree(site));
+  });
+
+  test('a file removed while queued for reading ahead fails the stream, named', async () => {
+    const site = join(dir, 'vanishing');
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 30; i += 1) spec[`f${String(i).padStart(2, '0')}.txt`] = `file ${i}\n`;
+    writeTree(site, spec);
+    const source = await readUpload(site, []);
+    rmSync(join(site, 'f05.txt'));
+    await expect(collect(tarStream(source, source.entries).stream())).rejects.toThrow(new UploadError("'f05.txt' cannot be read any more (ENOENT)", 'files left alone during the deploy'));
+  });
+
   test('from a .tar.gz: one pass in archive order, hard link copies included', async () => {
     const archive = join(dir, 'site.tgz');
     execFileSync('ln', ['-f', join(tree, 'src/index.js'), join(dir, 'hard.js')]);
@@ -167,3 +192,27 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
+
+describe('prepareTransfer', () => {
+  test('the stream reaches the connection in writes of 64 KiB or more (the last may be less), not header by header', async () => {
+    const site = join(dir, 'small-files');
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 400; i += 1) spec[`d${i % 7}/f${i}.txt`] = `file ${i}\n`.repeat(40);
+    writeTree(site, spec);
+    const source = await readUpload(site, []);
+    const transfer = prepareTransfer(source, null, '');
+    const sizes: number[] = [];
+    const chunks: Buffer[] = [];
+    for await (const chunk of transfer.stream()) {
+      sizes.push((chunk as Buffer).length);
+      chunks.push(chunk as Buffer);
+    }
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(transfer.size);
+    expect(sizes.slice(0, -1).every((size) => size >= 64 * 1024)).toBe(true);
+    const { unchanged, tar } = transfer.sections;
+    const out = join(dir, 'small-files-out');
+    mkdirSync(out);
+    execFileSync('tar', ['--no-same-owner', '-xf', '-', '-C', out], { input: Buffer.concat(chunks).subarray(unchanged, unchanged + tar) });
+    expect(describeTree(out)).toEqual(describeTree(site));
+  });
+});

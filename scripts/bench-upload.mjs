@@ -1,0 +1,341 @@
+// The `upload` part of npm run bench (issue 11, "Speed"): tagflip's upload against
+// `tar -C dir -cf - . | ssh host 'tar -C target -xf -'` with OpenSSH, both against the
+// same sshd, on loopback and on the 50 ms link of the wan part.
+//
+//   - full upload of a ~200 MB tree to one host: throughput at least 0.7x tar|ssh;
+//   - re-deploy with 1% of the files changed (50 ms link): at most 15% of the full upload;
+//   - peak RSS of the tagflip process during the full upload: at most 150 MiB;
+//   - 8 hosts vs 1 (the tree is read and hashed once): wall time, reported;
+//   - CPU per upload, runner side (the client process and its children, from
+//     /usr/bin/time) and host side (what the sshd listener reaped: the session's
+//     sshd, shell, tar, cp; from /proc/<pid>/stat cutime+cstime).
+//
+// Every full upload goes to a fresh directory, removed after the run outside the timing.
+
+import { createCipheriv } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  BenchError,
+  CLI,
+  DEPLOY_TIMEOUT_MS,
+  FLEET_SIZE,
+  HOST,
+  TIME,
+  USER,
+  addRow,
+  compare,
+  descendants,
+  fleetHosts,
+  fmtMs,
+  fmtX,
+  freePort,
+  inNs,
+  median,
+  run,
+  say,
+  sleep,
+  sshArgs,
+  startSshd,
+  tail,
+  undo,
+  verdicts,
+  wanLink,
+  writeKnownHosts,
+} from './bench.mjs';
+
+const SEED = 11;
+const SMALL_FILES = 5000;
+const SMALL_DIRS = 50;
+const BIG_FILES_MB = [25, 35, 40, 50];
+const CHANGED = SMALL_FILES / 100; // 1% of the files
+const MAX_RUNS = 3; // each run moves 200 MB (1.6 GB for 8 hosts): fewer runs than the other parts
+const TARGETS = { throughput: 0.7, delta: 0.15, rssMiB: 150 };
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+
+const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;
+
+// ---------------------------------------------------------------------------
+// The tree: fixed seed, non-compressible (AES-CTR keystream), fast to write
+// ---------------------------------------------------------------------------
+
+/** mulberry32: a tiny deterministic PRNG for the sizes. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function keystream(...ids) {
+  const key = Buffer.alloc(16);
+  key.writeUInt32BE(SEED, 0);
+  const iv = Buffer.alloc(16);
+  ids.forEach((id, i) => iv.writeUInt32BE(id >>> 0, i * 4));
+  return createCipheriv('aes-128-ctr', key, iv);
+}
+
+function writeRandom(file, size, ...ids) {
+  const cipher = keystream(...ids);
+  const fd = fs.openSync(file, 'w', 0o644);
+  try {
+    const zeros = Buffer.alloc(Math.min(size, 1 << 20));
+    for (let left = size; left > 0; left -= zeros.length) fs.writeSync(fd, cipher.update(left >= zeros.length ? zeros : zeros.subarray(0, left)));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const smallFile = (root, i) => path.join(root, `d${String(Math.floor(i / (SMALL_FILES / SMALL_DIRS))).padStart(2, '0')}`, `f${String(i % (SMALL_FILES / SMALL_DIRS)).padStart(3, '0')}.bin`);
+
+function makeTree(root) {
+  const random = prng(SEED);
+  for (let d = 0; d < SMALL_DIRS; d++) fs.mkdirSync(path.join(root, `d${String(d).padStart(2, '0')}`), { recursive: true });
+  const sizes = [];
+  for (let i = 0; i < SMALL_FILES; i++) {
+    const size = 1024 + Math.floor(random() * 19 * 1024); // 1–20 KiB
+    writeRandom(smallFile(root, i), size, i, 0);
+    sizes.push(size);
+  }
+  fs.mkdirSync(path.join(root, 'big'));
+  BIG_FILES_MB.forEach((mb, i) => writeRandom(path.join(root, 'big', `blob${i}.bin`), mb << 20, SMALL_FILES + i, 0));
+  const bytes = sizes.reduce((a, b) => a + b, 0) + BIG_FILES_MB.reduce((a, b) => a + (b << 20), 0);
+  return { files: SMALL_FILES + BIG_FILES_MB.length, bytes };
+}
+
+/** Rewrite 1% of the small files (new bytes, same sizes); `round` picks which and what. */
+function changeOnePercent(root, round) {
+  for (let k = 0; k < CHANGED; k++) {
+    const i = (round * 7919 + k * (SMALL_FILES / CHANGED)) % SMALL_FILES;
+    const file = smallFile(root, i);
+    writeRandom(file, fs.statSync(file).size, i, round);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Measuring: wall time, runner CPU and peak RSS (/usr/bin/time), host CPU (/proc)
+// ---------------------------------------------------------------------------
+
+const CPUACCT = '/sys/fs/cgroup/cpuacct';
+
+/**
+ * A CPU meter for one sshd listener and everything it starts (the session's
+ * sshd, shell, head, tar, cp): a cgroup v1 cpuacct group of its own, or, where
+ * there is none, the CPU the listener has reaped (cutime + cstime; this misses
+ * what is not reaped through it, and the table says which was used).
+ */
+function sshdMeter(ctx, name) {
+  const pid = Number(fs.readFileSync(path.join(ctx.tmp, `sshd-${name}.pid`), 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new BenchError(`no pid in sshd-${name}.pid`);
+  const group = path.join(CPUACCT, `tagflip-bench-${process.pid}-${name}`);
+  try {
+    fs.mkdirSync(group);
+    undo.push(() => {
+      // Out of the group first (the sshd is stopped later), then the group can go.
+      for (const member of fs.readFileSync(path.join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        try {
+          fs.writeFileSync(path.join(CPUACCT, 'cgroup.procs'), member);
+        } catch {
+          // exited meanwhile
+        }
+      }
+      fs.rmdirSync(group);
+    });
+    fs.writeFileSync(path.join(group, 'cgroup.procs'), String(pid));
+    return { pid, how: 'cgroup cpuacct', cpuMs: () => Number(fs.readFileSync(path.join(group, 'cpuacct.usage'), 'utf8')) / 1e6 };
+  } catch {
+    const reaped = () => {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[13]) + Number(fields[14])) * TICK_MS; // cutime, cstime
+    };
+    return { pid, how: 'reaped by the sshd listener', cpuMs: reaped };
+  }
+}
+
+/** Host CPU of what runs while `fn` does, counted once every session has ended. */
+async function hostCpu(meters, fn) {
+  const before = meters.map((meter) => meter.cpuMs());
+  const result = await fn();
+  const deadline = Date.now() + 5000;
+  while (meters.some((meter) => descendants(meter.pid).length > 0) && Date.now() < deadline) await sleep(20);
+  result.hostCpuMs = meters.reduce((sum, meter, i) => sum + meter.cpuMs() - before[i], 0);
+  return result;
+}
+
+/** Run a client under /usr/bin/time: wall ms, peak RSS (KiB) and user+sys CPU (ms) of it and its children. */
+async function timed(ctx, label, command, args) {
+  const file = path.join(ctx.tmp, `time-${process.hrtime.bigint()}`);
+  const result = await run(TIME, ['-f', '%M %U %S', '-o', file, command, ...args], { timeoutMs: DEPLOY_TIMEOUT_MS, env: ctx.env });
+  const line = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').pop() : '';
+  fs.rmSync(file, { force: true });
+  if (result.code !== 0) throw new BenchError(`${label} exited ${result.code ?? result.signal}\n${tail(result.stdout + result.stderr)}`);
+  const [rssKb, user, sys] = line.split(' ').map(Number);
+  return { ms: result.ms, rssKb, cpuMs: (user + sys) * 1000, output: result.stdout + result.stderr };
+}
+
+/** Medians of a variant's measured runs (the warm-up, tag b1, is left out). */
+function recorder() {
+  const samples = [];
+  return {
+    keep: (tag, sample) => (tag !== 'b1' && samples.push(sample), sample),
+    get: (key) => median(samples.map((s) => s[key])),
+    max: (key) => Math.max(...samples.map((s) => s[key])),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The variants
+// ---------------------------------------------------------------------------
+
+function tagflipArgs(ctx, ports, site, tag, tree) {
+  return [
+    CLI, 'deploy',
+    '--hosts', ports.map((port) => `${USER}@${HOST}:${port}`).join(','),
+    '--private-key', `@${ctx.clientKey}`,
+    '--known-hosts', `@${ctx.knownHosts}`,
+    '--deploy-path', site,
+    '--release', tag,
+    '--upload', tree,
+  ];
+}
+
+async function tagflipUpload(ctx, { ns, ports, meters }, site, tag, tree) {
+  const cli = inNs(ns, process.execPath, tagflipArgs(ctx, ports, site, tag, tree));
+  const sample = await hostCpu(meters, () => timed(ctx, `tagflip upload of ${tag}`, cli.command, cli.args));
+  if (!/status: deployed/.test(sample.output)) throw new BenchError(`tagflip upload of ${tag}: no "status: deployed" in its output\n${tail(sample.output)}`);
+  const sent = [...sample.output.matchAll(/([\d.]+) MB sent in/g)].map((m) => Number(m[1]));
+  sample.sentMB = sent.length ? sent.reduce((a, b) => a + b, 0) / sent.length : NaN;
+  return sample;
+}
+
+/** tar -C tree -cf - . | ssh host 'mkdir target && tar -C target -xf -' */
+async function tarOverSsh(ctx, { ns, port, meters }, target, tree) {
+  const remote = `mkdir -- ${shq(target)} && tar -C ${shq(target)} -xf -`;
+  const shell = inNs(ns, 'sh', ['-c', 'tree=$1; shift; tar -C "$tree" -cf - . | ssh "$@"', 'sh', tree, ...sshArgs(ctx, port, remote)]);
+  return hostCpu(meters, () => timed(ctx, 'tar | ssh', shell.command, shell.args));
+}
+
+/** Full uploads to one host, tagflip vs tar|ssh, fresh targets every run. */
+async function fullUpload(ctx, label, link, tree, mb) {
+  const runsCtx = { ...ctx, runs: Math.min(ctx.runs, MAX_RUNS) };
+  const sites = path.join(ctx.sites, `upload-${label.replace(/\W+/g, '-')}`);
+  fs.mkdirSync(sites, { mode: 0o755 });
+  fs.chownSync(sites, ctx.ids.uid, ctx.ids.gid);
+  const tar = recorder();
+  const flip = recorder();
+  const [tarStats, flipStats] = await compare(runsCtx, [
+    {
+      deploy: async (tag) => {
+        const target = path.join(sites, `tar-${tag}`);
+        const sample = tar.keep(tag, await tarOverSsh(ctx, link, target, tree));
+        fs.rmSync(target, { recursive: true, force: true });
+        return sample;
+      },
+    },
+    {
+      deploy: async (tag) => {
+        const site = path.join(sites, `tagflip-${tag}`);
+        const sample = flip.keep(tag, await tagflipUpload(ctx, link, site, tag, tree));
+        fs.rmSync(site, { recursive: true, force: true });
+        return sample;
+      },
+    },
+  ]);
+  addRow('upload', `${label}: tar | ssh (OpenSSH)`, tarStats);
+  addRow('upload', `${label}: tagflip --upload, full`, flipStats, tarStats);
+  const throughput = tarStats.median / flipStats.median;
+  verdicts.push(
+    `${throughput >= TARGETS.throughput ? 'PASS' : 'FAIL'} upload, full, ${label}: tagflip ${(mb / (flipStats.median / 1000)).toFixed(1)} MB/s = ${fmtX(throughput)} the throughput of tar | ssh ${(mb / (tarStats.median / 1000)).toFixed(1)} MB/s (target ≥ ${TARGETS.throughput}x; medians of ${flipStats.n})`,
+  );
+  return { tar, flip, tarStats, flipStats };
+}
+
+// ---------------------------------------------------------------------------
+// The part
+// ---------------------------------------------------------------------------
+
+export async function partUpload(ctx) {
+  const tree = path.join(ctx.tmp, 'upload-tree');
+  const started = performance.now();
+  const { files, bytes } = makeTree(tree);
+  const mb = bytes / 1e6;
+  say(`upload: tree of ${files} files, ${mb.toFixed(1)} MB (${SMALL_FILES} of 1–20 KiB, ${BIG_FILES_MB.join('/')} MiB), seed ${SEED}, written in ${fmtMs(performance.now() - started)} ms; ${Math.min(ctx.runs, MAX_RUNS)} runs per variant after 1 warm-up`);
+
+  const detail = [];
+  const cpuRow = (variant, r, wallMs) =>
+    detail.push([variant, fmtMs(wallMs), (mb / (wallMs / 1000)).toFixed(1), fmtMs(r.get('cpuMs')), fmtMs(r.get('hostCpuMs')), (r.max('rssKb') / 1024).toFixed(1)]);
+
+  // Loopback: an sshd of its own.
+  const port = await freePort();
+  writeKnownHosts(ctx, [port]);
+  await startSshd(ctx, 'upload', { port });
+  const loop = { ns: null, port, ports: [port], meters: [sshdMeter(ctx, 'upload')] };
+  const loopback = await fullUpload(ctx, 'loopback', loop, tree, mb);
+  cpuRow('loopback: tar | ssh', loopback.tar, loopback.tarStats.median);
+  cpuRow('loopback: tagflip full', loopback.flip, loopback.flipStats.median);
+  process.stderr.write('upload ');
+
+  // The 50 ms link: full, then re-deploys with 1% changed.
+  const net = await wanLink(ctx);
+  const wan = { ns: net.ns, port: net.port, ports: [net.port], meters: [sshdMeter(ctx, 'wan')] };
+  const full = await fullUpload(ctx, '50 ms RTT', wan, tree, mb);
+  cpuRow('50 ms: tar | ssh', full.tar, full.tarStats.median);
+  cpuRow('50 ms: tagflip full', full.flip, full.flipStats.median);
+  process.stderr.write('upload ');
+
+  const deltaSite = path.join(ctx.sites, 'upload-delta');
+  await tagflipUpload(ctx, wan, deltaSite, 'd0', tree);
+  const delta = recorder();
+  const [deltaStats] = await compare({ ...ctx, runs: Math.min(ctx.runs, MAX_RUNS) }, [
+    {
+      deploy: async (tag) => {
+        changeOnePercent(tree, Number(tag.slice(1)));
+        return delta.keep(tag, await tagflipUpload(ctx, wan, deltaSite, `d${tag.slice(1)}`, tree));
+      },
+    },
+  ]);
+  addRow('upload', `50 ms RTT: tagflip, ${CHANGED} files (1%) changed`, deltaStats, full.flipStats);
+  cpuRow('50 ms: tagflip 1% changed', delta, deltaStats.median);
+  const deltaRatio = deltaStats.median / full.flipStats.median;
+  verdicts.push(
+    `${deltaRatio <= TARGETS.delta ? 'PASS' : 'FAIL'} upload, 1% changed, 50 ms RTT: ${fmtMs(deltaStats.median)} ms = ${(deltaRatio * 100).toFixed(1)}% of the full upload ${fmtMs(full.flipStats.median)} ms (target ≤ ${TARGETS.delta * 100}%; ${delta.get('sentMB').toFixed(1)} MB sent; medians of ${deltaStats.n})`,
+  );
+  fs.rmSync(deltaSite, { recursive: true, force: true });
+
+  const rssMiB = Math.max(loopback.flip.max('rssKb'), full.flip.max('rssKb'), delta.max('rssKb')) / 1024;
+  verdicts.push(`${rssMiB <= TARGETS.rssMiB ? 'PASS' : 'FAIL'} upload, runner memory: peak RSS of the tagflip process ${rssMiB.toFixed(1)} MiB over every upload (target ≤ ${TARGETS.rssMiB} MiB)`);
+
+  // 8 hosts vs 1, loopback, each host its own mount namespace.
+  const fleet = await fleetHosts(ctx);
+  const meters = fleet.ports.map((_, i) => sshdMeter(ctx, `fleet-h${i + 1}`));
+  const one = recorder();
+  const eight = recorder();
+  const fleetRun = (r, count) => async (tag) => {
+    const site = path.join(fleet.target, `upload-${count}-${tag}`);
+    const sample = r.keep(tag, await tagflipUpload(ctx, { ns: null, ports: fleet.ports.slice(0, count), meters: meters.slice(0, count) }, site, tag, tree));
+    for (const source of fleet.sources.slice(0, count)) fs.rmSync(path.join(source, `upload-${count}-${tag}`), { recursive: true, force: true });
+    return sample;
+  };
+  const [oneStats, eightStats] = await compare({ ...ctx, runs: Math.min(ctx.runs, 2) }, [{ deploy: fleetRun(one, 1) }, { deploy: fleetRun(eight, FLEET_SIZE) }]);
+  addRow('upload', 'fleet: tagflip full, 1 host', oneStats);
+  addRow('upload', `fleet: tagflip full, ${FLEET_SIZE} hosts`, eightStats, oneStats);
+  cpuRow('fleet: tagflip full, 1 host', one, oneStats.median);
+  cpuRow(`fleet: tagflip full, ${FLEET_SIZE} hosts`, eight, eightStats.median);
+  const cpus = os.availableParallelism?.() ?? os.cpus().length;
+  verdicts.push(
+    `INFO upload, ${FLEET_SIZE} hosts vs 1: ${fmtMs(eightStats.median)} ms = ${fmtX(eightStats.median / oneStats.median)} one host's ${fmtMs(oneStats.median)} ms (tree read and hashed once; ${FLEET_SIZE} sshd, ${FLEET_SIZE}x the host-side tar and disk writes, all on this machine's ${cpus} CPU(s))`,
+  );
+
+  const header = ['upload variant', 'wall ms', 'MB/s', 'runner CPU ms', 'host CPU ms', 'peak RSS MiB'];
+  const widths = header.map((h, i) => Math.max(h.length, ...detail.map((d) => d[i].length)));
+  const line = (cells) => cells.map((c, i) => (i >= 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  say(`\n${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...detail.map(line)].join('\n')}`);
+  say(`  runner CPU: the client process and its children (user+sys, /usr/bin/time); host CPU: the sshd(s) and all they start (the session, shell, tar, cp; ${loop.meters[0].how}); medians; MB/s = tree size / wall time`);
+  fs.rmSync(tree, { recursive: true, force: true });
+}

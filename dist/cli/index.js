@@ -38309,13 +38309,40 @@ function prepareTransfer(source, previous, from) {
         plan,
         sections,
         size: unchanged.length + tar.size + paths.length + list.length,
-        stream: () => external_node_stream_namespaceObject.Readable.from((async function* () {
+        stream: () => external_node_stream_namespaceObject.Readable.from(coalesce((async function* () {
             yield unchanged;
             yield* tar.stream();
             yield paths;
             yield list;
-        })()),
+        })())),
     };
+}
+/**
+ * Writes of at least this size reach the connection. A tar of small files is
+ * mostly 512-byte headers and paddings and a few KB of data each; written one
+ * by one, every piece became an SSH packet of its own (with its own MAC and
+ * system calls on both sides). ssh2 still cuts a write into packets the
+ * server accepts (32 KiB for OpenSSH).
+ */
+const WRITE_SIZE = 1 << 16;
+async function* coalesce(chunks) {
+    let pending = [];
+    let pendingBytes = 0;
+    for await (const chunk of chunks) {
+        if (pendingBytes === 0 && chunk.length >= WRITE_SIZE) {
+            yield chunk;
+            continue;
+        }
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= WRITE_SIZE) {
+            yield Buffer.concat(pending, pendingBytes);
+            pending = [];
+            pendingBytes = 0;
+        }
+    }
+    if (pendingBytes > 0)
+        yield Buffer.concat(pending, pendingBytes);
 }
 /** How often a long transfer reports, and after how long it starts to. */
 const PROGRESS_EVERY_MS = 5000;
@@ -38949,13 +38976,20 @@ async function readArchive(file, excludes) {
 
 
 
-
 const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
 const READABLE = 'files and directories the runner can read';
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
 /** Files hashed at once: enough to keep the disk and the thread pool busy on thousands of small files. */
 const HASH_PARALLEL = 8;
 const CHUNK = 1 << 18;
+/**
+ * Small files read whole ahead of their turn in the stream. Opened one after
+ * another, each costs several trips through the thread pool (open, read,
+ * close) with the disk idle in between; thousands of them dominated a full
+ * upload. A file up to CHUNK is read whole, so at most READ_AHEAD * CHUNK
+ * bytes (4 MiB) wait in memory.
+ */
+const READ_AHEAD = 16;
 const NO_FOLLOW = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
 function unreadable(path, error) {
     const code = error.code ?? String(error);
@@ -38976,6 +39010,8 @@ async function hashFile(absolute, path, expectedSize) {
                     break;
                 hash.update(buffer.subarray(0, bytesRead));
                 size += bytesRead;
+                if (size === expectedSize && bytesRead < buffer.length)
+                    break;
             }
         }
         finally {
@@ -39074,15 +39110,42 @@ async function* chunksOf(absolute, expectedSize) {
                 return;
             read += bytesRead;
             yield buffer.subarray(0, bytesRead);
+            // A short read that leaves the spare byte unfilled is the end: no read just to see 0.
+            if (read === expectedSize && bytesRead < buffer.length)
+                return;
         }
     }
     finally {
         await handle.close();
     }
 }
+async function readWhole(absolute, expectedSize) {
+    const chunks = [];
+    for await (const chunk of chunksOf(absolute, expectedSize))
+        chunks.push(chunk);
+    return chunks;
+}
 function fileReader(absoluteOf) {
     const open = (entry) => external_node_stream_namespaceObject.Readable.from(chunksOf(absoluteOf(entry), entry.size), { objectMode: false });
-    return { open, openEach: inOrder(open) };
+    const openEach = async function* (wanted) {
+        const ahead = new Map();
+        let next = 0;
+        for (let i = 0; i < wanted.length; i += 1) {
+            for (; next < wanted.length && next < i + READ_AHEAD; next += 1) {
+                if (wanted[next].size >= CHUNK)
+                    continue;
+                const reading = readWhole(absoluteOf(wanted[next]), wanted[next].size);
+                // Seen when its turn comes (through `data`); not an unhandled rejection if the stream stops first.
+                reading.catch(() => undefined);
+                ahead.set(next, reading);
+            }
+            const reading = ahead.get(i);
+            ahead.delete(i);
+            const entry = wanted[i];
+            yield { entry, data: reading ? (async function* () { yield* await reading; })() : open(entry) };
+        }
+    };
+    return { open, openEach };
 }
 function source(root, kind, entries, skipped, reader) {
     sortEntries(entries);

@@ -4,6 +4,8 @@
  * reads `::name props::data` or `##[name props]data` is a command; after
  * `::stop-commands::TOKEN` no command is obeyed until one named TOKEN.
  */
+import { afterEach, beforeEach, jest } from '@jest/globals';
+
 export interface RunnerView {
   /** The command lines the runner obeyed, in order (trimmed). */
   obeyed: string[];
@@ -35,4 +37,23 @@ export function runnerView(stdout: string): RunnerView {
     obeyed.push(line.trimStart());
   }
   return { obeyed, openBlock: stopToken };
+}
+
+/**
+ * What each test of the calling file writes to process.stdout, where the runner
+ * reads workflow commands; `stdout.text` is reset before every test.
+ */
+export function captureStdout(): { text: string } {
+  const stdout = { text: '' };
+  beforeEach(() => {
+    stdout.text = '';
+    jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout.text += chunk.toString();
+      return true;
+    });
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+  return stdout;
 }

@@ -1,21 +1,9 @@
-import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { ActionLogger } from '../../src/action.js';
-import { runnerView } from '../support/runner-commands.js';
+import { captureStdout, runnerView } from '../support/runner-commands.js';
 
 // The GitHub logger, as the runner reads it: what it writes to stdout.
-let written: string;
-
-beforeEach(() => {
-  written = '';
-  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    written += chunk.toString();
-    return true;
-  });
-});
-
-afterEach(() => {
-  jest.restoreAllMocks();
-});
+const stdout = captureStdout();
 
 const TOKEN = 'tagflip-0123456789abcdef0123456789abcdef';
 const HOSTILE = ['::add-mask::hostile', '::error::hostile', '::set-output name=status::hostile', '::stop-commands::x', '::x::', `  ::warning::hostile`, '##[error]hostile'];
@@ -29,7 +17,7 @@ describe('ActionLogger', () => {
     logger.info('more output');
     logger.endGroup();
     logger.error('build failed');
-    expect(written.split('\n')).toEqual([
+    expect(stdout.text.split('\n')).toEqual([
       '::group::build · local',
       `::stop-commands::${TOKEN}`,
       ...HOSTILE,
@@ -42,7 +30,7 @@ describe('ActionLogger', () => {
       '::error::build failed',
       '',
     ]);
-    expect(runnerView(written)).toEqual({
+    expect(runnerView(stdout.text)).toEqual({
       obeyed: ['::group::build · local', `::stop-commands::${TOKEN}`, '::warning::a warning', `::stop-commands::${TOKEN}`, '::endgroup::', '::error::build failed'],
       openBlock: '',
     });
@@ -54,14 +42,14 @@ describe('ActionLogger', () => {
     logger.info('x');
     logger.commands();
     logger.commands();
-    expect(written).toBe(`::stop-commands::${TOKEN}\nx\n::${TOKEN}::\n`);
+    expect(stdout.text).toBe(`::stop-commands::${TOKEN}\nx\n::${TOKEN}::\n`);
   });
 
   test('each logger has a fresh random token', () => {
     const tokens = [new ActionLogger(), new ActionLogger()].map((logger) => {
-      written = '';
+      stdout.text = '';
       logger.info('x');
-      return written.split('\n')[0];
+      return stdout.text.split('\n')[0];
     });
     expect(tokens[0]).toMatch(/^::stop-commands::tagflip-[0-9a-f]{32}$/);
     expect(tokens[0]).not.toBe(tokens[1]);

@@ -1,24 +1,16 @@
-import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { afterEach, describe, expect, test } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendSummary, getInput, setFailed, setOutput, setSecret, warning } from '../../src/workflow-commands.js';
 import { openTempDir } from '../support/fixtures.js';
+import { captureStdout } from '../support/runner-commands.js';
 
 // The runner's protocol as @actions/core speaks it (and as actions/runner parses it):
 // the action must keep producing exactly this after dropping that package.
-let written: string;
+const stdout = captureStdout();
 const saved = { ...process.env };
 
-beforeEach(() => {
-  written = '';
-  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    written += chunk.toString();
-    return true;
-  });
-});
-
 afterEach(() => {
-  jest.restoreAllMocks();
   process.env = { ...saved };
   process.exitCode = undefined;
 });
@@ -36,14 +28,14 @@ describe('inputs', () => {
 describe('commands on stdout', () => {
   test('data escapes %, CR and LF, so a multi-line secret is masked as one value', () => {
     setSecret('line 1\nline 2\r\n100%');
-    expect(written).toBe('::add-mask::line 1%0Aline 2%0D%0A100%25\n');
+    expect(stdout.text).toBe('::add-mask::line 1%0Aline 2%0D%0A100%25\n');
   });
 
   test('setFailed sets exit code 1 and prints an error annotation', () => {
     setFailed('two\nlines');
     warning('careful');
     expect(process.exitCode).toBe(1);
-    expect(written).toBe('::error::two%0Alines\n::warning::careful\n');
+    expect(stdout.text).toBe('::error::two%0Alines\n::warning::careful\n');
   });
 });
 
@@ -56,7 +48,7 @@ describe('outputs', () => {
     const text = readFileSync(file, 'utf8');
     const match = /^earlier=1\nhosts<<(ghadelimiter_[0-9a-f-]{36})\n\[\{"host":"a"\}\]\nsecond line\n\1\n$/.exec(text);
     expect(match).not.toBeNull();
-    expect(written).toBe('');
+    expect(stdout.text).toBe('');
   });
 
   test('a missing $GITHUB_OUTPUT file is an error, not a silent loss', () => {
@@ -67,7 +59,7 @@ describe('outputs', () => {
   test('without $GITHUB_OUTPUT: the ::set-output command, its name escaped as a property', () => {
     delete process.env.GITHUB_OUTPUT;
     setOutput('a:b,c', 'x\ny');
-    expect(written).toBe('\n::set-output name=a%3Ab%2Cc::x%0Ay\n');
+    expect(stdout.text).toBe('\n::set-output name=a%3Ab%2Cc::x%0Ay\n');
   });
 });
 
@@ -80,7 +72,7 @@ describe('job summary', () => {
     expect(readFileSync(file, 'utf8')).toBe('# before\n| a | b |\n');
   });
 
-  test('no $GITHUB_STEP_SUMMARY, or a file that cannot be written: an error naming it', async () => {
+  test('no $GITHUB_STEP_SUMMARY, or a file that cannot be stdout.text: an error naming it', async () => {
     delete process.env.GITHUB_STEP_SUMMARY;
     await expect(appendSummary('x')).rejects.toThrow(/GITHUB_STEP_SUMMARY/);
     process.env.GITHUB_STEP_SUMMARY = join(openTempDir('tagflip-summary-'), 'absent');

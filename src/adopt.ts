@@ -6,7 +6,7 @@
  * treat it like a release tagflip built.
  */
 import type { HostFacts } from './facts.js';
-import { type Manifest, NOW } from './manifest.js';
+import { type Manifest, NOW, blankManifest } from './manifest.js';
 
 /**
  * The record of the release a deploy replaces, now inactive; null when there
@@ -25,20 +25,11 @@ export function departedRecord(facts: HostFacts, release: string): Manifest | nu
  * `adopted` is filled with the host's time as the record is written.
  */
 function adoptedRecord(facts: HostFacts, release: string): Manifest {
+  const current = release === facts.currentRelease;
   return {
-    release,
-    state: 'inactive',
-    commit: release === facts.currentRelease ? facts.currentCommit : '',
-    dataRelease: release === facts.currentRelease ? facts.currentDataRelease : '',
-    previousRelease: '',
-    started: '',
-    finished: '',
-    activated: '',
-    exitCode: null,
-    failedStep: '',
-    actor: '',
-    runUrl: '',
-    host: '',
+    ...blankManifest(release, 'inactive'),
+    commit: current ? facts.currentCommit : '',
+    dataRelease: current ? facts.currentDataRelease : '',
     adopted: NOW,
   };
 }

@@ -5,7 +5,7 @@ import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
 import { HostSession } from './host-session.js';
 import type { Logger } from './logger.js';
-import { COMMIT, type Manifest, type ReleaseSource } from './manifest.js';
+import { COMMIT, type Manifest, type ReleaseSource, blankManifest } from './manifest.js';
 import { dataLabel } from './paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from './plan.js';
 import { inPool } from './pool.js';
@@ -178,16 +178,9 @@ function reactivatedManifest(plan: DeployPlan, facts: HostFacts): Manifest {
 
 function buildingManifest(settings: Settings, plan: DeployPlan, host: string, started: Date): Manifest {
   return {
-    release: plan.release,
-    state: 'building',
-    commit: '',
-    dataRelease: '',
+    ...blankManifest(plan.release, 'building'),
     previousRelease: plan.previousRelease,
     started: started.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    finished: '',
-    activated: '',
-    exitCode: null,
-    failedStep: '',
     actor: settings.actor,
     runUrl: settings.runUrl,
     host,

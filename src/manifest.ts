@@ -120,6 +120,11 @@ function parseObject(text: string): Record<string, unknown> | null {
   }
 }
 
+/** A record that knows only its name and state; every other field empty. */
+export function blankManifest(release: string, state: ReleaseState): Manifest {
+  return { release, state, commit: '', dataRelease: '', previousRelease: '', started: '', finished: '', activated: '', exitCode: null, failedStep: '', actor: '', runUrl: '', host: '' };
+}
+
 /** Read a manifest written by tagflip; anything else (hand-edited, truncated) is ignored. */
 export function parseManifest(text: string): Manifest | null {
   let value: unknown;

@@ -35675,6 +35675,10 @@ function parseObject(text) {
         return null;
     }
 }
+/** A record that knows only its name and state; every other field empty. */
+function blankManifest(release, state) {
+    return { release, state, commit: '', dataRelease: '', previousRelease: '', started: '', finished: '', activated: '', exitCode: null, failedStep: '', actor: '', runUrl: '', host: '' };
+}
 /** Read a manifest written by tagflip; anything else (hand-edited, truncated) is ignored. */
 function parseManifest(text) {
     let value;
@@ -35758,20 +35762,11 @@ function departedRecord(facts, release) {
  * `adopted` is filled with the host's time as the record is written.
  */
 function adoptedRecord(facts, release) {
+    const current = release === facts.currentRelease;
     return {
-        release,
-        state: 'inactive',
-        commit: release === facts.currentRelease ? facts.currentCommit : '',
-        dataRelease: release === facts.currentRelease ? facts.currentDataRelease : '',
-        previousRelease: '',
-        started: '',
-        finished: '',
-        activated: '',
-        exitCode: null,
-        failedStep: '',
-        actor: '',
-        runUrl: '',
-        host: '',
+        ...blankManifest(release, 'inactive'),
+        commit: current ? facts.currentCommit : '',
+        dataRelease: current ? facts.currentDataRelease : '',
         adopted: NOW,
     };
 }
@@ -39384,16 +39379,9 @@ function reactivatedManifest(plan, facts) {
 }
 function buildingManifest(settings, plan, host, started) {
     return {
-        release: plan.release,
-        state: 'building',
-        commit: '',
-        dataRelease: '',
+        ...blankManifest(plan.release, 'building'),
         previousRelease: plan.previousRelease,
         started: started.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        finished: '',
-        activated: '',
-        exitCode: null,
-        failedStep: '',
         actor: settings.actor,
         runUrl: settings.runUrl,
         host,

@@ -14,7 +14,7 @@ import { type FlipRecords, renderBuildScript, renderDiscardScript, renderFlipScr
 import type { Settings } from './settings.js';
 import { InputError } from './errors.js';
 import { TransferProgress, describeTransfer, prepareTransfer } from './transfer.js';
-import { type UploadSource, readUpload } from './upload/tree.js';
+import { type ScannedUpload, type UploadSource, scanUpload } from './upload/tree.js';
 
 /** Deploy one release to one host (a fleet of one). */
 export async function deployToHost(settings: Settings, deps: HostDependencies): Promise<HostResult> {
@@ -36,24 +36,37 @@ export async function deployFleet(settings: Settings, members: HostDependencies[
 }
 
 /**
- * Read and hash the upload once for every host, before any connection: a
- * missing, empty or unreadable upload is a bad input.
+ * Check and list the upload once for every host, before any connection: a
+ * missing, empty or unreadable upload is a bad input. Its files are hashed
+ * while the hosts connect (scanUpload).
  */
-async function readSource(settings: Settings, logger: Logger): Promise<UploadSource> {
-  let source: UploadSource;
+async function readSource(settings: Settings, logger: Logger): Promise<ScannedUpload> {
+  let scan: ScannedUpload;
   try {
-    source = await readUpload(settings.upload, settings.uploadExclude);
+    scan = await scanUpload(settings.upload, settings.uploadExclude);
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError('upload', `cannot read ${settings.upload}: ${(error as Error).message}`, 'a readable directory, archive or file on the runner');
   }
-  source.skipped.forEach(({ path, why }) => logger.info(`upload: left out ${path}: ${why}`));
-  logger.info(`upload: ${source.entries.length} entries, ${(source.totalBytes / 1e6).toFixed(1)} MB in ${source.root} (content list ${source.listHash.slice(0, 12)})`);
-  return source;
+  scan.skipped.forEach(({ path, why }) => logger.info(`upload: left out ${path}: ${why}`));
+  logger.info(`upload: ${scan.count} entries, ${(scan.totalBytes / 1e6).toFixed(1)} MB in ${scan.root}`);
+  return scan;
+}
+
+/** The upload's hashes, once the host's facts are in; a file changed meanwhile fails the host before anything changed there. */
+async function hashedUpload(host: string, scan: ScannedUpload, logger: Logger): Promise<UploadSource> {
+  try {
+    const upload = await scan.hashed;
+    logger.debug(`upload: content list ${upload.listHash}`);
+    return upload;
+  } catch (error) {
+    const problem = error instanceof InputError ? error.problem : (error as Error).message;
+    throw new DeployError(host, 'upload', problem, 'leave the files of upload alone while tagflip reads them and run again; nothing was changed here');
+  }
 }
 
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
-async function prepare(settings: Settings, member: FleetHost, upload: UploadSource | null): Promise<void> {
+async function prepare(settings: Settings, member: FleetHost, scan: ScannedUpload | null): Promise<void> {
   const { logger } = member.deps;
   const now = member.deps.now ?? (() => new Date());
   const host = await HostSession.start(member.deps.transport, logger, settings);
@@ -61,6 +74,7 @@ async function prepare(settings: Settings, member: FleetHost, upload: UploadSour
   const context = host.context(settings.release, '');
   const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
   member.facts = facts;
+  const upload = scan ? await hashedUpload(host.host, scan, logger) : null;
   const source = expectedSource(settings, facts, upload);
   if (source?.kind === 'git' && facts.sourceError) {
     // Without the commit the ref names now, a build of this name cannot be told current or stale.

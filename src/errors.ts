@@ -2,7 +2,7 @@
 export class InputError extends Error {
   constructor(
     readonly input: string,
-    problem: string,
+    readonly problem: string,
     expected: string,
   ) {
     super(`${input}: ${problem}; expected ${expected}`);

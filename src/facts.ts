@@ -76,10 +76,10 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
     sourceError: '',
   };
   const listed: string[] = [];
-  let changed: Set<string> | null = null;
+  const seen: string[] = [];
   for (const line of lines) {
     if (line.kind === 'content-list') listed.push(line.rest);
-    if (line.kind === 'content-changed') changed = new Set(Buffer.from(line.rest, 'base64').toString('utf8').split('\0').filter(Boolean));
+    if (line.kind === 'content-seen') seen.push(line.rest);
     if (line.kind === 'problem') {
       facts.problems.push({ check: line.args[0] ?? '', message: line.args.slice(1).join(' ') });
     } else if (line.kind === 'manifest') {
@@ -105,11 +105,29 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
       if (key === 'current-release' && RELEASE_NAME.test(text)) facts.currentRelease = text;
     }
   }
-  // Without the list of what changed since, the list is not to be trusted.
-  if (changed) {
-    const stale = changed;
-    facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => !stale.has(entry.path));
-  }
+  const current = seenFiles(seen);
+  // Without a whole answer on what is there now, the list is not to be trusted.
+  if (current) facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => entry.type !== 'file' || current.has(entry.path));
   return facts;
+}
+
+/**
+ * The regular files of the current release that are as its content list says
+ * (CONTENT_FACTS_BODY): those find saw as regular files, less those whose inode
+ * changed since the list was written. null unless the answer is whole and find
+ * succeeded.
+ */
+function seenFiles(chunks: readonly string[]): Set<string> | null {
+  if (chunks.length === 0) return null;
+  const records = Buffer.from(chunks.join(''), 'base64').toString('utf8').split('\0');
+  if (records.shift() !== 's' || records.pop() !== '' || records.pop() !== 'e0') return null;
+  const files = new Set<string>();
+  const changed = new Set<string>();
+  for (const record of records) {
+    if (record.startsWith('c')) changed.add(record.slice(1));
+    else if (record.startsWith('f')) files.add(record.slice(1));
+  }
+  changed.forEach((path) => files.delete(path));
+  return files;
 }
 

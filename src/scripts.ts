@@ -237,7 +237,7 @@ if [ -n "$tf_repository" ]; then
   done
 fi
 if [ -n "$tf_upload" ]; then
-  for tf_tool in tar head xargs find base64; do
+  for tf_tool in tar head xargs find base64 dirname sort; do
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but upload is set; install GNU tar, coreutils and findutils on the host"
   done
 fi
@@ -413,9 +413,13 @@ fi`;
  * With upload: the content list of the current release, if it was uploaded,
  * and what in it changed since it was written (rewritten in place by a build,
  * replaced, removed), so that the runner sends those again instead of letting
- * the host copy them. .paths (the regular files, NUL-separated) was written
- * last when the files were in place: anything whose inode changed after it did
- * (find -cnewer, which no tool can fake) changed since.
+ * the host copy them. .paths was written last when the files were in place:
+ * anything whose inode changed after it did (find -cnewer, which no tool can
+ * fake) changed since. One find says both what changed (c) and which regular
+ * files are there (f): a listed file that is not among them is gone or was
+ * replaced by something else. Sent base64 in lines the client takes whole
+ * (under MAX_LINE), from a start (s) to find's exit status (e): without a
+ * whole answer and a 0 there, the list is not trusted and everything is sent.
  */
 const CONTENT_FACTS_BODY = `tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
 tf_name=\${tf_link#releases/}
@@ -423,11 +427,14 @@ tf_name=\${tf_name%/}
 tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
 tf_paths=$tf_deploy_path/.tagflip/releases/$tf_name.paths
 if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_paths" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
-  tf_changed=$(
-    cd "$tf_deploy_path/releases/$tf_name" &&
-      { find . -mindepth 1 -cnewer "$tf_paths" -printf '%P\\0'
-        xargs -0 -r sh -c 'for p; do if [ ! -f "$p" ] || [ -L "$p" ]; then printf "%s\\0" "$p"; fi; done' sh < "$tf_paths"; } | base64 -w 0
-  ) && tf_say content-changed "$tf_changed" && sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
+  if tf_seen=$(cd "$tf_deploy_path/releases/$tf_name" && {
+    printf 's\\0'
+    find . -mindepth 1 \\( -cnewer "$tf_paths" -printf 'c%P\\0' \\) , \\( -type f -printf 'f%P\\0' \\)
+    printf 'e%s\\0' "$?"
+  } | base64 -w 60000); then
+    printf '%s\\n' "$tf_seen" | sed -e "s/^/$tf_tag content-seen /"
+    sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
+  fi
 fi`;
 
 /**
@@ -577,7 +584,14 @@ const UPLOAD_STEP = `  tf_step upload
   tf_say receive "$tf_upload_bytes"
   tf_take "$tf_unchanged_bytes" tf_save "$tf_incoming.unchanged" || tf_failed "cannot write $tf_incoming.unchanged"
   if [ -z "$tf_upload_error" ] && [ -s "$tf_incoming.unchanged" ]; then
-    (cd "$tf_deploy_path/releases/$tf_upload_from" && xargs -0 cp --parents -p --reflink=auto -t "$tf_release_path" --) < "$tf_incoming.unchanged" ||
+    # Several copiers at once (a file's copy is mostly the system calls that make
+    # it), into directories made beforehand: two cp --parents making one
+    # directory at the same time would fail. tar sets their modes afterwards.
+    tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
+    if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
+    (cd "$tf_deploy_path/releases/$tf_upload_from" &&
+      xargs -0 dirname -z -- < "$tf_incoming.unchanged" | LC_ALL=C sort -zu | (cd "$tf_release_path" && xargs -0 mkdir -p --) &&
+      xargs -0 -P "$tf_copiers" -n 256 cp --parents -p --reflink=auto -t "$tf_release_path" -- < "$tf_incoming.unchanged") ||
       tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
   fi
   tf_take "$tf_tar_bytes" tar -x -f - -C "$tf_release_path" --no-same-owner -p

@@ -2,16 +2,17 @@
  * `upload` over a real sshd (and hosts: local): the tree on the runner lands in
  * releases/<tag> exactly, and a re-deploy sends only what changed.
  */
-import { appendFileSync, chmodSync, cpSync, existsSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { appendFileSync, chmodSync, chownSync, cpSync, mkdirSync, existsSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { type AddressInfo, createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
 import { InputError } from '../../src/errors.js';
 import { renderSummary } from '../../src/result.js';
 import { runCommand } from '../../src/run.js';
 import { parseSettings } from '../../src/settings.js';
 import { deployRootFor, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
-import { sampleTree, treeHash } from '../support/trees.js';
+import { noise, sampleTree, treeHash } from '../support/trees.js';
 
 let sshd: TestSshd;
 let root: string;
@@ -131,6 +132,56 @@ describe('refused before connecting', () => {
     await expect(run({ upload: empty })).rejects.toThrow(/^upload: .*empty/);
     rmSync(empty, { recursive: true });
   });
+
+  test('a file the runner cannot read is refused, named, before any connection (the CLI, not as root)', async () => {
+    const tree = sampleTree(1);
+    writeFileSync(join(tree, 'app/secret.key'), 'not for the runner\n', { mode: 0o600 });
+    chownSync(join(tree, 'app/secret.key'), 0, 0);
+    // A listener that counts connections where the host would be.
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const { port } = listener.address() as AddressInfo;
+    try {
+      const run = spawnSync('runuser', ['-u', sshd.user, '--', process.execPath, resolve('bin/tagflip.js'), 'deploy', '--hosts', `deploy@127.0.0.1:${port}`, '--deploy-path', '/srv/app', '--release', 'v1', '--upload', tree, '--host-fingerprint', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'], {
+        cwd: '/',
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { PATH: process.env.PATH, HOME: '/', TAGFLIP_PRIVATE_KEY: sshd.privateKey },
+      });
+      expect(run.stderr).toMatch(/upload: 'app\/secret\.key' cannot be read \(EACCES\)/);
+      expect(run.status).toBe(2);
+    } finally {
+      await new Promise((done) => listener.close(done));
+    }
+    expect(connections).toBe(0);
+  }, 30_000);
+
+  test('a file that changes while it is hashed fails the deploy before anything changes on the host', async () => {
+    const tree = openTempDir('tagflip-changing-');
+    // Hashed first (the walk takes the top level before sub-directories), and longer to hash
+    // than the one slice that runs before the scan returns: the change lands in between.
+    writeFileSync(join(tree, 'big.bin'), noise(64 * MB, 3));
+    mkdirSync(join(tree, 'sub'));
+    writeFileSync(join(tree, 'sub/late.txt'), 'before\n');
+    const site = newSite();
+    const logger = recordingLogger();
+    const info = logger.info;
+    logger.info = (message) => {
+      // Listed (sizes taken), not yet hashed.
+      if (message.startsWith('upload: ') && message.includes(' entries, ')) appendFileSync(join(tree, 'sub/late.txt'), 'grown while tagflip reads the tree\n');
+      info(message);
+    };
+    const settings = parseSettings({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts, 'deploy-path': site, release: 'v1', upload: tree });
+    const { hosts } = await runCommand(settings, logger);
+    expect(hosts[0].status).toBe('failed');
+    expect(hosts[0].error).toMatch(/upload failed: 'sub\/late\.txt' changed while being read \(7 bytes, then \d+\)/);
+    expect(existsSync(join(site, 'releases'))).toBe(false);
+    expect(existsSync(join(site, 'current'))).toBe(false);
+  }, 30_000);
 
   test('a relative upload is relative to the workspace', () => {
     expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app', release: 'v1', upload: 'dist/' }, { workspace: '/home/runner/work/app' }).upload).toBe('/home/runner/work/app/dist');

@@ -346,11 +346,20 @@ describe('readHostFacts', () => {
 
   test('the content list of the current release, without what changed on the host since', () => {
     const entry = (path: string) => ({ path, type: 'file', mode: 0o644, size: 1, sha256: 'a'.repeat(64) });
-    const changed = Buffer.from('rewritten.txt\0gone dir/file\0').toString('base64');
-    const lines = [`content-changed ${changed}`, ...['kept.txt', 'rewritten.txt', 'gone dir/file'].map((path) => `content-list ${JSON.stringify(entry(path))}`), 'content-list not json'].map(control);
-    expect(readHostFacts(lines).currentContent).toEqual([entry('kept.txt')]);
-    // Without the list of changes, the list is not trusted: everything is sent.
+    const dir = { path: 'gone dir', type: 'dir', mode: 0o755, size: 0, sha256: '' };
+    const listed = ['kept.txt', 'rewritten.txt', 'gone dir/file', 'now a link'].map((path) => `content-list ${JSON.stringify(entry(path))}`);
+    // find's answer: a start (s), what changed since (c), the regular files there now (f), its exit status (e).
+    const answer = (records: string) => Buffer.from(records).toString('base64');
+    const seen = answer('s\0crewritten.txt\0fkept.txt\0frewritten.txt\0cnow a link\0e0\0');
+    // Cut where base64 allows (whole 4-character groups), as base64 -w does.
+    const chunks = [seen.slice(0, 4), seen.slice(4)].map((chunk) => `content-seen ${chunk}`);
+    const lines = [...chunks, ...listed, `content-list ${JSON.stringify(dir)}`, 'content-list not json'].map(control);
+    expect(readHostFacts(lines).currentContent).toEqual([dir, entry('kept.txt')]);
+    // Without the answer, a part of it, or with find failing, the list is not trusted: everything is sent.
+    expect(readHostFacts(lines.slice(2)).currentContent).toBeNull();
     expect(readHostFacts(lines.slice(1)).currentContent).toBeNull();
+    const failed = control(`content-seen ${answer('s\0fkept.txt\0e1\0')}`);
+    expect(readHostFacts([failed, ...listed.map(control)]).currentContent).toBeNull();
   });
 
   test('the commit the ref names now, or why it could not be resolved', () => {

@@ -35426,9 +35426,11 @@ var dist = __nccwpck_require__(8815);
 /** A bad input: refused before any connection is made. */
 class InputError extends Error {
     input;
+    problem;
     constructor(input, problem, expected) {
         super(`${input}: ${problem}; expected ${expected}`);
         this.input = input;
+        this.problem = problem;
         this.name = 'InputError';
     }
 }
@@ -35888,12 +35890,12 @@ function readHostFacts(lines) {
         sourceError: '',
     };
     const listed = [];
-    let changed = null;
+    const seen = [];
     for (const line of lines) {
         if (line.kind === 'content-list')
             listed.push(line.rest);
-        if (line.kind === 'content-changed')
-            changed = new Set(Buffer.from(line.rest, 'base64').toString('utf8').split('\0').filter(Boolean));
+        if (line.kind === 'content-seen')
+            seen.push(line.rest);
         if (line.kind === 'problem') {
             facts.problems.push({ check: line.args[0] ?? '', message: line.args.slice(1).join(' ') });
         }
@@ -35936,12 +35938,34 @@ function readHostFacts(lines) {
                 facts.currentRelease = text;
         }
     }
-    // Without the list of what changed since, the list is not to be trusted.
-    if (changed) {
-        const stale = changed;
-        facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => !stale.has(entry.path));
-    }
+    const current = seenFiles(seen);
+    // Without a whole answer on what is there now, the list is not to be trusted.
+    if (current)
+        facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => entry.type !== 'file' || current.has(entry.path));
     return facts;
+}
+/**
+ * The regular files of the current release that are as its content list says
+ * (CONTENT_FACTS_BODY): those find saw as regular files, less those whose inode
+ * changed since the list was written. null unless the answer is whole and find
+ * succeeded.
+ */
+function seenFiles(chunks) {
+    if (chunks.length === 0)
+        return null;
+    const records = Buffer.from(chunks.join(''), 'base64').toString('utf8').split('\0');
+    if (records.shift() !== 's' || records.pop() !== '' || records.pop() !== 'e0')
+        return null;
+    const files = new Set();
+    const changed = new Set();
+    for (const record of records) {
+        if (record.startsWith('c'))
+            changed.add(record.slice(1));
+        else if (record.startsWith('f'))
+            files.add(record.slice(1));
+    }
+    changed.forEach((path) => files.delete(path));
+    return files;
 }
 
 ;// CONCATENATED MODULE: ./src/paths.ts
@@ -36504,7 +36528,7 @@ if [ -n "$tf_repository" ]; then
   done
 fi
 if [ -n "$tf_upload" ]; then
-  for tf_tool in tar head xargs find base64; do
+  for tf_tool in tar head xargs find base64 dirname sort; do
     command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed, but upload is set; install GNU tar, coreutils and findutils on the host"
   done
 fi
@@ -36677,9 +36701,13 @@ fi`;
  * With upload: the content list of the current release, if it was uploaded,
  * and what in it changed since it was written (rewritten in place by a build,
  * replaced, removed), so that the runner sends those again instead of letting
- * the host copy them. .paths (the regular files, NUL-separated) was written
- * last when the files were in place: anything whose inode changed after it did
- * (find -cnewer, which no tool can fake) changed since.
+ * the host copy them. .paths was written last when the files were in place:
+ * anything whose inode changed after it did (find -cnewer, which no tool can
+ * fake) changed since. One find says both what changed (c) and which regular
+ * files are there (f): a listed file that is not among them is gone or was
+ * replaced by something else. Sent base64 in lines the client takes whole
+ * (under MAX_LINE), from a start (s) to find's exit status (e): without a
+ * whole answer and a 0 there, the list is not trusted and everything is sent.
  */
 const CONTENT_FACTS_BODY = `tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
 tf_name=\${tf_link#releases/}
@@ -36687,11 +36715,14 @@ tf_name=\${tf_name%/}
 tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
 tf_paths=$tf_deploy_path/.tagflip/releases/$tf_name.paths
 if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_paths" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
-  tf_changed=$(
-    cd "$tf_deploy_path/releases/$tf_name" &&
-      { find . -mindepth 1 -cnewer "$tf_paths" -printf '%P\\0'
-        xargs -0 -r sh -c 'for p; do if [ ! -f "$p" ] || [ -L "$p" ]; then printf "%s\\0" "$p"; fi; done' sh < "$tf_paths"; } | base64 -w 0
-  ) && tf_say content-changed "$tf_changed" && sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
+  if tf_seen=$(cd "$tf_deploy_path/releases/$tf_name" && {
+    printf 's\\0'
+    find . -mindepth 1 \\( -cnewer "$tf_paths" -printf 'c%P\\0' \\) , \\( -type f -printf 'f%P\\0' \\)
+    printf 'e%s\\0' "$?"
+  } | base64 -w 60000); then
+    printf '%s\\n' "$tf_seen" | sed -e "s/^/$tf_tag content-seen /"
+    sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
+  fi
 fi`;
 /**
  * The first round trip, run in the session shell itself (scope 'session'):
@@ -36830,7 +36861,14 @@ const UPLOAD_STEP = `  tf_step upload
   tf_say receive "$tf_upload_bytes"
   tf_take "$tf_unchanged_bytes" tf_save "$tf_incoming.unchanged" || tf_failed "cannot write $tf_incoming.unchanged"
   if [ -z "$tf_upload_error" ] && [ -s "$tf_incoming.unchanged" ]; then
-    (cd "$tf_deploy_path/releases/$tf_upload_from" && xargs -0 cp --parents -p --reflink=auto -t "$tf_release_path" --) < "$tf_incoming.unchanged" ||
+    # Several copiers at once (a file's copy is mostly the system calls that make
+    # it), into directories made beforehand: two cp --parents making one
+    # directory at the same time would fail. tar sets their modes afterwards.
+    tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
+    if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
+    (cd "$tf_deploy_path/releases/$tf_upload_from" &&
+      xargs -0 dirname -z -- < "$tf_incoming.unchanged" | LC_ALL=C sort -zu | (cd "$tf_release_path" && xargs -0 mkdir -p --) &&
+      xargs -0 -P "$tf_copiers" -n 256 cp --parents -p --reflink=auto -t "$tf_release_path" -- < "$tf_incoming.unchanged") ||
       tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
   fi
   tf_take "$tf_tar_bytes" tar -x -f - -C "$tf_release_path" --no-same-owner -p
@@ -38970,12 +39008,13 @@ async function readArchive(file, excludes) {
 
 
 
-
 const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
 const READABLE = 'files and directories the runner can read';
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
-/** Files hashed at once: enough to keep the disk and the thread pool busy on thousands of small files. */
-const HASH_PARALLEL = 8;
+/** Reads while hashing a directory (synchronous, one buffer). */
+const HASH_CHUNK = 1 << 20;
+/** How long hashing holds the event loop at a time (the SSH handshakes run in between). */
+const SLICE_MS = 10;
 const CHUNK = 1 << 18;
 /**
  * Small files read whole ahead of their turn in the stream. Opened one after
@@ -39016,9 +39055,67 @@ async function hashFile(absolute, path, expectedSize) {
     catch (error) {
         throw unreadable(path, error);
     }
+    return checkedDigest(path, expectedSize, size, hash);
+}
+function checkedDigest(path, expectedSize, size, hash) {
     if (size !== expectedSize)
         throw new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
     return { size, sha256: hash.digest('hex') };
+}
+/**
+ * Hash every file of a walked directory, on the main thread but in slices of
+ * about SLICE_MS, with the event loop free in between: this runs while the
+ * hosts are connecting (their SSH handshakes need the loop), and the hashes are
+ * needed only once the facts are in. Synchronous reads: from the page cache,
+ * thousands of small files are read several times faster than through the
+ * thread pool (open, read, close each a trip of its own).
+ */
+async function hashFiles(files) {
+    const buffer = Buffer.allocUnsafe(HASH_CHUNK);
+    let current = null;
+    let next = 0;
+    const close = () => {
+        if (current)
+            (0,external_node_fs_namespaceObject.closeSync)(current.fd);
+        current = null;
+    };
+    try {
+        while (current || next < files.length) {
+            const until = performance.now() + SLICE_MS;
+            while ((current || next < files.length) && performance.now() < until) {
+                if (!current) {
+                    const index = next++;
+                    try {
+                        current = { fd: (0,external_node_fs_namespaceObject.openSync)(files[index].absolute, NO_FOLLOW), hash: (0,external_node_crypto_namespaceObject.createHash)('sha256'), size: 0, index };
+                    }
+                    catch (error) {
+                        throw unreadable(files[index].entry.path, error);
+                    }
+                }
+                const { entry } = files[current.index];
+                // What is left plus one byte, to see a file that grew; a short read is the end (no read just to see 0).
+                const wanted = Math.max(1, Math.min(buffer.length, entry.size - current.size + 1));
+                let bytesRead;
+                try {
+                    bytesRead = (0,external_node_fs_namespaceObject.readSync)(current.fd, buffer, 0, wanted, null);
+                }
+                catch (error) {
+                    throw unreadable(entry.path, error);
+                }
+                current.hash.update(buffer.subarray(0, bytesRead));
+                current.size += bytesRead;
+                if (bytesRead < wanted) {
+                    const { hash, size } = current;
+                    close();
+                    Object.assign(entry, checkedDigest(entry.path, entry.size, size, hash));
+                }
+            }
+            await new Promise((resolve) => setImmediate(resolve));
+        }
+    }
+    finally {
+        close();
+    }
 }
 function nameOf(raw, directory) {
     const name = raw.toString('utf8');
@@ -39028,7 +39125,14 @@ function nameOf(raw, directory) {
     }
     return name;
 }
-async function walkDirectory(root, excludes) {
+/**
+ * Walk a directory: every entry with its type, mode and size, files not yet
+ * hashed. Synchronous: it runs before any connection, with nothing else to do,
+ * and lstat through the thread pool costs several times more per entry. Every
+ * file and directory must be readable by the runner (access(2), so ACLs count):
+ * an unreadable one is refused here, before connecting.
+ */
+function walkDirectory(root, excludes) {
     const excluded = compileExcludes(excludes);
     const entries = [];
     const skipped = [];
@@ -39039,23 +39143,22 @@ async function walkDirectory(root, excludes) {
         const absoluteDir = (0,external_node_path_namespaceObject.join)(root, directory);
         let raw;
         try {
-            raw = await (0,promises_namespaceObject.readdir)(absoluteDir, { encoding: 'buffer' });
+            raw = (0,external_node_fs_namespaceObject.readdirSync)(absoluteDir, { encoding: 'buffer' });
         }
         catch (error) {
             throw unreadable(directory || '.', error);
         }
-        const names = raw.map((name) => nameOf(name, directory));
-        const found = await Promise.all(names.map(async (name) => {
+        for (const rawName of raw) {
+            const name = nameOf(rawName, directory);
             const path = directory ? `${directory}/${name}` : name;
             const absolute = (0,external_node_path_namespaceObject.join)(absoluteDir, name);
+            let stats;
             try {
-                return { path, absolute, stats: await (0,promises_namespaceObject.lstat)(absolute) };
+                stats = (0,external_node_fs_namespaceObject.lstatSync)(absolute);
             }
             catch (error) {
                 throw unreadable(path, error);
             }
-        }));
-        for (const { path, absolute, stats } of found) {
             if (excluded(path, stats.isDirectory()))
                 continue;
             const special = stats.mode & 0o7000;
@@ -39069,7 +39172,7 @@ async function walkDirectory(root, excludes) {
             else if (stats.isSymbolicLink()) {
                 let target;
                 try {
-                    target = await (0,promises_namespaceObject.readlink)(absolute);
+                    target = (0,external_node_fs_namespaceObject.readlinkSync)(absolute);
                 }
                 catch (error) {
                     throw unreadable(path, error);
@@ -39077,6 +39180,12 @@ async function walkDirectory(root, excludes) {
                 entries.push({ path, type: 'symlink', mode: 0o777, size: 0, sha256: (0,external_node_crypto_namespaceObject.createHash)('sha256').update(target).digest('hex'), target });
             }
             else if (stats.isFile()) {
+                try {
+                    (0,external_node_fs_namespaceObject.accessSync)(absolute, external_node_fs_namespaceObject.constants.R_OK);
+                }
+                catch (error) {
+                    throw unreadable(path, error);
+                }
                 const entry = { path, type: 'file', mode, size: stats.size, sha256: '' };
                 entries.push(entry);
                 files.push({ entry, absolute });
@@ -39087,10 +39196,7 @@ async function walkDirectory(root, excludes) {
             }
         }
     }
-    await inPool(files, HASH_PARALLEL, async ({ entry, absolute }) => {
-        Object.assign(entry, await hashFile(absolute, entry.path, entry.size));
-    });
-    return { entries, skipped };
+    return { entries, skipped, files };
 }
 async function* chunksOf(absolute, expectedSize) {
     // O_NOFOLLOW: a file swapped for a symlink since it was hashed is not followed out of the tree.
@@ -39142,25 +39248,33 @@ function fileReader(absoluteOf) {
     };
     return { open, openEach };
 }
+function sortSkipped(skipped) {
+    return skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
 function source(root, kind, entries, skipped, reader) {
     sortEntries(entries);
     return {
         root,
         kind,
         entries,
-        skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+        skipped: sortSkipped(skipped),
         listHash: contentListHash(entries),
         totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
         open: reader.open,
         openEach: reader.openEach,
     };
 }
+function scanned(done) {
+    return { root: done.root, kind: done.kind, count: done.entries.length, totalBytes: done.totalBytes, skipped: done.skipped, hashed: Promise.resolve(done) };
+}
 /**
- * Read and hash the upload once, for every host. `path` is absolute, or relative
- * to the working directory. Throws UploadError (the input named) when the path
- * is missing, empty, unreadable, or an archive with a hostile member.
+ * Check and list the upload once, for every host, and start hashing it; a
+ * directory's files are hashed in the background (hashFiles), so the hosts can
+ * connect meanwhile. `path` is absolute, or relative to the working directory.
+ * Throws UploadError (the input named) when the path is missing, empty,
+ * unreadable, or an archive with a hostile member.
  */
-async function readUpload(path, excludes) {
+async function scanUpload(path, excludes) {
     const root = (0,external_node_path_namespaceObject.resolve)(path);
     let stats;
     try {
@@ -39172,12 +39286,16 @@ async function readUpload(path, excludes) {
         throw new UploadError(`'${path}' ${problem}`, UPLOAD_FORM);
     }
     if (stats.isDirectory()) {
-        const { entries, skipped } = await walkDirectory(root, excludes);
+        const { entries, skipped, files } = walkDirectory(root, excludes);
         if (entries.length === 0) {
             const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
             throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
         }
-        return source(root, 'dir', entries, skipped, fileReader((entry) => (0,external_node_path_namespaceObject.join)(root, entry.path)));
+        const hashed = hashFiles(files).then(() => source(root, 'dir', entries, skipped, fileReader((entry) => (0,external_node_path_namespaceObject.join)(root, entry.path))));
+        // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
+        hashed.catch(() => undefined);
+        const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
+        return { root, kind: 'dir', count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed };
     }
     if (!stats.isFile())
         throw new UploadError(`'${path}' is neither a directory nor a regular file`, UPLOAD_FORM);
@@ -39193,13 +39311,17 @@ async function readUpload(path, excludes) {
         }
         if (archive.entries.length === 0)
             throw new UploadError(`archive '${path}' has nothing to upload (no members${excludes.length ? ' left after upload-exclude' : ''})`, UPLOAD_FORM);
-        return source(root, 'archive', archive.entries, archive.skipped, archive.reader);
+        return scanned(source(root, 'archive', archive.entries, archive.skipped, archive.reader));
     }
     const name = (0,external_node_path_namespaceObject.basename)(root);
     const skipped = stats.mode & 0o7000 ? [{ path: name, why: 'setuid/setgid/sticky bits dropped' }] : [];
     const entry = { path: name, type: 'file', mode: stats.mode & 0o777, size: stats.size, sha256: '' };
     Object.assign(entry, await hashFile(root, name, stats.size));
-    return source(root, 'file', [entry], skipped, fileReader(() => root));
+    return scanned(source(root, 'file', [entry], skipped, fileReader(() => root)));
+}
+/** Check, list and hash the upload: scanUpload, then its hashes. */
+async function readUpload(path, excludes) {
+    return (await scanUpload(path, excludes)).hashed;
 }
 
 ;// CONCATENATED MODULE: ./src/deploy.ts
@@ -39234,25 +39356,38 @@ async function deployFleet(settings, members, logger) {
     });
 }
 /**
- * Read and hash the upload once for every host, before any connection: a
- * missing, empty or unreadable upload is a bad input.
+ * Check and list the upload once for every host, before any connection: a
+ * missing, empty or unreadable upload is a bad input. Its files are hashed
+ * while the hosts connect (scanUpload).
  */
 async function readSource(settings, logger) {
-    let source;
+    let scan;
     try {
-        source = await readUpload(settings.upload, settings.uploadExclude);
+        scan = await scanUpload(settings.upload, settings.uploadExclude);
     }
     catch (error) {
         if (error instanceof InputError)
             throw error;
         throw new InputError('upload', `cannot read ${settings.upload}: ${error.message}`, 'a readable directory, archive or file on the runner');
     }
-    source.skipped.forEach(({ path, why }) => logger.info(`upload: left out ${path}: ${why}`));
-    logger.info(`upload: ${source.entries.length} entries, ${(source.totalBytes / 1e6).toFixed(1)} MB in ${source.root} (content list ${source.listHash.slice(0, 12)})`);
-    return source;
+    scan.skipped.forEach(({ path, why }) => logger.info(`upload: left out ${path}: ${why}`));
+    logger.info(`upload: ${scan.count} entries, ${(scan.totalBytes / 1e6).toFixed(1)} MB in ${scan.root}`);
+    return scan;
+}
+/** The upload's hashes, once the host's facts are in; a file changed meanwhile fails the host before anything changed there. */
+async function hashedUpload(host, scan, logger) {
+    try {
+        const upload = await scan.hashed;
+        logger.debug(`upload: content list ${upload.listHash}`);
+        return upload;
+    }
+    catch (error) {
+        const problem = error instanceof InputError ? error.problem : error.message;
+        throw new DeployError(host, 'upload', problem, 'leave the files of upload alone while tagflip reads them and run again; nothing was changed here');
+    }
 }
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
-async function prepare(settings, member, upload) {
+async function prepare(settings, member, scan) {
     const { logger } = member.deps;
     const now = member.deps.now ?? (() => new Date());
     const host = await HostSession.start(member.deps.transport, logger, settings);
@@ -39260,6 +39395,7 @@ async function prepare(settings, member, upload) {
     const context = host.context(settings.release, '');
     const facts = await host.open(context, settings.dryRun ? 'no' : 'yes');
     member.facts = facts;
+    const upload = scan ? await hashedUpload(host.host, scan, logger) : null;
     const source = expectedSource(settings, facts, upload);
     if (source?.kind === 'git' && facts.sourceError) {
         // Without the commit the ref names now, a build of this name cannot be told current or stale.

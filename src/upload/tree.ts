@@ -3,12 +3,11 @@
  * with lstat, symlinks never followed), an archive (see archive.ts) or a single
  * file. Every regular file is hashed by streaming it; nothing is held in memory.
  */
-import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
+import { type Hash, createHash } from 'node:crypto';
+import { accessSync, closeSync, constants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { inPool } from '../pool.js';
 import { readArchive } from './archive.js';
 import { type UploadEntry, contentListHash, sortEntries } from './content.js';
 import { UploadError } from './errors.js';
@@ -35,8 +34,10 @@ export interface UploadSource extends SourceReader {
 const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
 const READABLE = 'files and directories the runner can read';
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
-/** Files hashed at once: enough to keep the disk and the thread pool busy on thousands of small files. */
-const HASH_PARALLEL = 8;
+/** Reads while hashing a directory (synchronous, one buffer). */
+const HASH_CHUNK = 1 << 20;
+/** How long hashing holds the event loop at a time (the SSH handshakes run in between). */
+const SLICE_MS = 10;
 const CHUNK = 1 << 18;
 /**
  * Small files read whole ahead of their turn in the stream. Opened one after
@@ -75,8 +76,64 @@ async function hashFile(absolute: string, path: string, expectedSize: number): P
   } catch (error) {
     throw unreadable(path, error);
   }
+  return checkedDigest(path, expectedSize, size, hash);
+}
+
+function checkedDigest(path: string, expectedSize: number, size: number, hash: Hash): { size: number; sha256: string } {
   if (size !== expectedSize) throw new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
   return { size, sha256: hash.digest('hex') };
+}
+
+/**
+ * Hash every file of a walked directory, on the main thread but in slices of
+ * about SLICE_MS, with the event loop free in between: this runs while the
+ * hosts are connecting (their SSH handshakes need the loop), and the hashes are
+ * needed only once the facts are in. Synchronous reads: from the page cache,
+ * thousands of small files are read several times faster than through the
+ * thread pool (open, read, close each a trip of its own).
+ */
+async function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): Promise<void> {
+  const buffer = Buffer.allocUnsafe(HASH_CHUNK);
+  let current: { fd: number; hash: Hash; size: number; index: number } | null = null;
+  let next = 0;
+  const close = () => {
+    if (current) closeSync(current.fd);
+    current = null;
+  };
+  try {
+    while (current || next < files.length) {
+      const until = performance.now() + SLICE_MS;
+      while ((current || next < files.length) && performance.now() < until) {
+        if (!current) {
+          const index = next++;
+          try {
+            current = { fd: openSync(files[index].absolute, NO_FOLLOW), hash: createHash('sha256'), size: 0, index };
+          } catch (error) {
+            throw unreadable(files[index].entry.path, error);
+          }
+        }
+        const { entry } = files[current.index];
+        // What is left plus one byte, to see a file that grew; a short read is the end (no read just to see 0).
+        const wanted = Math.max(1, Math.min(buffer.length, entry.size - current.size + 1));
+        let bytesRead: number;
+        try {
+          bytesRead = readSync(current.fd, buffer, 0, wanted, null);
+        } catch (error) {
+          throw unreadable(entry.path, error);
+        }
+        current.hash.update(buffer.subarray(0, bytesRead));
+        current.size += bytesRead;
+        if (bytesRead < wanted) {
+          const { hash, size } = current;
+          close();
+          Object.assign(entry, checkedDigest(entry.path, entry.size, size, hash));
+        }
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    close();
+  }
 }
 
 function nameOf(raw: Buffer, directory: string): string {
@@ -88,7 +145,14 @@ function nameOf(raw: Buffer, directory: string): string {
   return name;
 }
 
-async function walkDirectory(root: string, excludes: readonly string[]) {
+/**
+ * Walk a directory: every entry with its type, mode and size, files not yet
+ * hashed. Synchronous: it runs before any connection, with nothing else to do,
+ * and lstat through the thread pool costs several times more per entry. Every
+ * file and directory must be readable by the runner (access(2), so ACLs count):
+ * an unreadable one is refused here, before connecting.
+ */
+function walkDirectory(root: string, excludes: readonly string[]) {
   const excluded = compileExcludes(excludes);
   const entries: UploadEntry[] = [];
   const skipped: Skipped[] = [];
@@ -99,23 +163,20 @@ async function walkDirectory(root: string, excludes: readonly string[]) {
     const absoluteDir = join(root, directory);
     let raw: Buffer[];
     try {
-      raw = await readdir(absoluteDir, { encoding: 'buffer' });
+      raw = readdirSync(absoluteDir, { encoding: 'buffer' });
     } catch (error) {
       throw unreadable(directory || '.', error);
     }
-    const names = raw.map((name) => nameOf(name, directory));
-    const found = await Promise.all(
-      names.map(async (name) => {
-        const path = directory ? `${directory}/${name}` : name;
-        const absolute = join(absoluteDir, name);
-        try {
-          return { path, absolute, stats: await lstat(absolute) };
-        } catch (error) {
-          throw unreadable(path, error);
-        }
-      }),
-    );
-    for (const { path, absolute, stats } of found) {
+    for (const rawName of raw) {
+      const name = nameOf(rawName, directory);
+      const path = directory ? `${directory}/${name}` : name;
+      const absolute = join(absoluteDir, name);
+      let stats;
+      try {
+        stats = lstatSync(absolute);
+      } catch (error) {
+        throw unreadable(path, error);
+      }
       if (excluded(path, stats.isDirectory())) continue;
       const special = stats.mode & 0o7000;
       if (special && (stats.isFile() || stats.isDirectory())) skipped.push({ path, why: 'setuid/setgid/sticky bits dropped' });
@@ -126,12 +187,17 @@ async function walkDirectory(root: string, excludes: readonly string[]) {
       } else if (stats.isSymbolicLink()) {
         let target: string;
         try {
-          target = await readlink(absolute);
+          target = readlinkSync(absolute);
         } catch (error) {
           throw unreadable(path, error);
         }
         entries.push({ path, type: 'symlink', mode: 0o777, size: 0, sha256: createHash('sha256').update(target).digest('hex'), target });
       } else if (stats.isFile()) {
+        try {
+          accessSync(absolute, constants.R_OK);
+        } catch (error) {
+          throw unreadable(path, error);
+        }
         const entry: UploadEntry = { path, type: 'file', mode, size: stats.size, sha256: '' };
         entries.push(entry);
         files.push({ entry, absolute });
@@ -141,10 +207,7 @@ async function walkDirectory(root: string, excludes: readonly string[]) {
       }
     }
   }
-  await inPool(files, HASH_PARALLEL, async ({ entry, absolute }) => {
-    Object.assign(entry, await hashFile(absolute, entry.path, entry.size));
-  });
-  return { entries, skipped };
+  return { entries, skipped, files };
 }
 
 async function* chunksOf(absolute: string, expectedSize: number): AsyncGenerator<Buffer> {
@@ -195,13 +258,17 @@ function fileReader(absoluteOf: (entry: UploadEntry) => string): SourceReader {
   return { open, openEach };
 }
 
+function sortSkipped(skipped: Skipped[]): Skipped[] {
+  return skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
 function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[], skipped: Skipped[], reader: SourceReader): UploadSource {
   sortEntries(entries);
   return {
     root,
     kind,
     entries,
-    skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    skipped: sortSkipped(skipped),
     listHash: contentListHash(entries),
     totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
     open: reader.open,
@@ -210,11 +277,33 @@ function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[]
 }
 
 /**
- * Read and hash the upload once, for every host. `path` is absolute, or relative
- * to the working directory. Throws UploadError (the input named) when the path
- * is missing, empty, unreadable, or an archive with a hostile member.
+ * An upload checked and listed, its files still being hashed: what can be
+ * refused before connecting (a missing, empty or unreadable path, a hostile
+ * archive) has been; `hashed` settles once every file's SHA-256 is known.
  */
-export async function readUpload(path: string, excludes: readonly string[]): Promise<UploadSource> {
+export interface ScannedUpload {
+  root: string;
+  kind: UploadSource['kind'];
+  /** Entries (files, directories, symlinks) and the sum of the files' sizes. */
+  count: number;
+  totalBytes: number;
+  skipped: Skipped[];
+  /** The whole source. Rejects (UploadError) only when a file changes or disappears while it is read. */
+  hashed: Promise<UploadSource>;
+}
+
+function scanned(done: UploadSource): ScannedUpload {
+  return { root: done.root, kind: done.kind, count: done.entries.length, totalBytes: done.totalBytes, skipped: done.skipped, hashed: Promise.resolve(done) };
+}
+
+/**
+ * Check and list the upload once, for every host, and start hashing it; a
+ * directory's files are hashed in the background (hashFiles), so the hosts can
+ * connect meanwhile. `path` is absolute, or relative to the working directory.
+ * Throws UploadError (the input named) when the path is missing, empty,
+ * unreadable, or an archive with a hostile member.
+ */
+export async function scanUpload(path: string, excludes: readonly string[]): Promise<ScannedUpload> {
   const root = resolve(path);
   let stats;
   try {
@@ -226,12 +315,16 @@ export async function readUpload(path: string, excludes: readonly string[]): Pro
   }
 
   if (stats.isDirectory()) {
-    const { entries, skipped } = await walkDirectory(root, excludes);
+    const { entries, skipped, files } = walkDirectory(root, excludes);
     if (entries.length === 0) {
       const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
       throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
     }
-    return source(root, 'dir', entries, skipped, fileReader((entry) => join(root, entry.path)));
+    const hashed = hashFiles(files).then(() => source(root, 'dir', entries, skipped, fileReader((entry) => join(root, entry.path))));
+    // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
+    hashed.catch(() => undefined);
+    const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
+    return { root, kind: 'dir', count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed };
   }
   if (!stats.isFile()) throw new UploadError(`'${path}' is neither a directory nor a regular file`, UPLOAD_FORM);
 
@@ -244,12 +337,17 @@ export async function readUpload(path: string, excludes: readonly string[]): Pro
       throw unreadable(path, error);
     }
     if (archive.entries.length === 0) throw new UploadError(`archive '${path}' has nothing to upload (no members${excludes.length ? ' left after upload-exclude' : ''})`, UPLOAD_FORM);
-    return source(root, 'archive', archive.entries, archive.skipped, archive.reader);
+    return scanned(source(root, 'archive', archive.entries, archive.skipped, archive.reader));
   }
 
   const name = basename(root);
   const skipped: Skipped[] = stats.mode & 0o7000 ? [{ path: name, why: 'setuid/setgid/sticky bits dropped' }] : [];
   const entry: UploadEntry = { path: name, type: 'file', mode: stats.mode & 0o777, size: stats.size, sha256: '' };
   Object.assign(entry, await hashFile(root, name, stats.size));
-  return source(root, 'file', [entry], skipped, fileReader(() => root));
+  return scanned(source(root, 'file', [entry], skipped, fileReader(() => root)));
+}
+
+/** Check, list and hash the upload: scanUpload, then its hashes. */
+export async function readUpload(path: string, excludes: readonly string[]): Promise<UploadSource> {
+  return (await scanUpload(path, excludes)).hashed;
 }

@@ -5,4 +5,6 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['**/__tests__/**/*.test.ts'],
   testTimeout: 60000,
+  // Stops the run with one line when sshd, a tool or root is missing.
+  globalSetup: './__tests__/support/prerequisites.mjs',
 };

@@ -40,8 +40,8 @@ function seed(site, { uid, gid }) {
 }
 
 /**
- * bench: the helpers of scripts/bench.mjs this part uses (it owns the sshd,
- * the tables and the verdicts).
+ * bench: the helpers of the other bench modules this part uses (they own the
+ * sshd, the tables and the verdicts), handed over by main.mjs.
  */
 export async function partHistory(ctx, bench) {
   const port = await bench.freePort();

@@ -16,34 +16,11 @@ import { createCipheriv } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  BenchError,
-  CLI,
-  DEPLOY_TIMEOUT_MS,
-  FLEET_SIZE,
-  HOST,
-  TIME,
-  USER,
-  addRow,
-  compare,
-  descendants,
-  fleetHosts,
-  fmtMs,
-  fmtX,
-  freePort,
-  inNs,
-  median,
-  run,
-  say,
-  sleep,
-  sshArgs,
-  startSshd,
-  tail,
-  undo,
-  verdicts,
-  wanLink,
-  writeKnownHosts,
-} from './bench.mjs';
+import { FLEET_SIZE, HOST, USER, fleetHosts, freePort, inNs, startSshd, wanLink, writeKnownHosts } from './hosts.mjs';
+import { DEPLOY_TIMEOUT_MS, TIME, compare, median } from './measure.mjs';
+import { CLI, sshArgs } from './peers.mjs';
+import { BenchError, descendants, run, sleep, tail, undo } from './processes.mjs';
+import { addRow, fmtMs, fmtX, say, verdicts } from './report.mjs';
 
 const SEED = 11;
 const SMALL_FILES = 5000;

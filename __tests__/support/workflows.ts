@@ -161,8 +161,9 @@ function yamlSyntaxProblems(yaml: YamlText): Problem[] {
 
 /** A workflow, as opposed to a snippet: a map with `on` and `jobs`. */
 export function isCompleteWorkflow(text: string): boolean {
-  const parsed: unknown = YAML.parse(text);
-  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'on' in parsed && 'jobs' in parsed;
+  // Read leniently: a YAML error is reported by the checks, with its line.
+  const root = YAML.parseDocument(text).contents;
+  return isMap(root) && root.has('on') && root.has('jobs');
 }
 
 /** `OWNER/tagflip@REF` as users write it, or `./` where this repository runs itself. */

@@ -12,6 +12,7 @@
 //
 // Every full upload goes to a fresh directory, removed after the run outside the timing.
 
+import { spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,6 +31,13 @@ const CHANGED = SMALL_FILES / 100; // 1% of the files
 const MAX_RUNS = 3; // each run moves 200 MB (1.6 GB for 8 hosts): fewer runs than the other parts
 const TARGETS = { throughput: 0.7, delta: 0.15, rssMiB: 150 };
 const TICK_MS = 10; // USER_HZ = 100 on Linux
+
+/**
+ * Every run starts with the disk settled: the page cache holds 200 MB or more
+ * of dirty data after each upload, and its writeback, left to run into the
+ * next run, made the same re-deploy take from 1.5 to 6 s here. Outside the timing.
+ */
+const settle = () => spawnSync('sync', [], { timeout: 120_000 });
 
 const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;
 
@@ -212,6 +220,7 @@ async function fullUpload(ctx, label, link, tree, mb) {
         const target = path.join(sites, `tar-${tag}`);
         const sample = tar.keep(tag, await tarOverSsh(ctx, link, target, tree));
         fs.rmSync(target, { recursive: true, force: true });
+        settle();
         return sample;
       },
     },
@@ -220,6 +229,7 @@ async function fullUpload(ctx, label, link, tree, mb) {
         const site = path.join(sites, `tagflip-${tag}`);
         const sample = flip.keep(tag, await tagflipUpload(ctx, link, site, tag, tree));
         fs.rmSync(site, { recursive: true, force: true });
+        settle();
         return sample;
       },
     },
@@ -241,6 +251,7 @@ export async function partUpload(ctx) {
   const tree = path.join(ctx.tmp, 'upload-tree');
   const started = performance.now();
   const { files, bytes } = makeTree(tree);
+  settle();
   const mb = bytes / 1e6;
   say(`upload: tree of ${files} files, ${mb.toFixed(1)} MB (${SMALL_FILES} of 1–20 KiB, ${BIG_FILES_MB.join('/')} MiB), seed ${SEED}, written in ${fmtMs(performance.now() - started)} ms; ${Math.min(ctx.runs, MAX_RUNS)} runs per variant after 1 warm-up`);
 
@@ -268,11 +279,13 @@ export async function partUpload(ctx) {
 
   const deltaSite = path.join(ctx.sites, 'upload-delta');
   await tagflipUpload(ctx, wan, deltaSite, 'd0', tree);
+  settle();
   const delta = recorder();
   const [deltaStats] = await compare({ ...ctx, runs: Math.min(ctx.runs, MAX_RUNS) }, [
     {
       deploy: async (tag) => {
         changeOnePercent(tree, Number(tag.slice(1)));
+        settle();
         return delta.keep(tag, await tagflipUpload(ctx, wan, deltaSite, `d${tag.slice(1)}`, tree));
       },
     },
@@ -297,6 +310,7 @@ export async function partUpload(ctx) {
     const site = path.join(fleet.target, `upload-${count}-${tag}`);
     const sample = r.keep(tag, await tagflipUpload(ctx, { ns: null, ports: fleet.ports.slice(0, count), meters: meters.slice(0, count) }, site, tag, tree));
     for (const source of fleet.sources.slice(0, count)) fs.rmSync(path.join(source, `upload-${count}-${tag}`), { recursive: true, force: true });
+    settle();
     return sample;
   };
   const [oneStats, eightStats] = await compare({ ...ctx, runs: Math.min(ctx.runs, 2) }, [{ deploy: fleetRun(one, 1) }, { deploy: fleetRun(eight, FLEET_SIZE) }]);

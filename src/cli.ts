@@ -78,6 +78,7 @@ function readCommandLine(argv: readonly string[]): CommandLine {
   const merged = configPath ? { ...readConfig(configPath), ...flags } : flags;
   if (merged.command) refuseMistypedCommand(merged.command);
   refuseUnusedFlags(Object.keys(flags), merged.command || 'deploy');
+  if (json !== undefined && !BOOLEAN_WORDS.has(json)) throw new InputError('json', `'${json}' is not true or false`, '--json alone, or --json=true or --json=false');
   return { inputs: merged, flags, json: json !== undefined && json.toLowerCase() === 'true' };
 }
 
@@ -294,6 +295,7 @@ function cliNotes(): CliNotes {
   const add = (name: string, note: string) => (notes[name] ??= []).push(note);
   for (const name of FILE_INPUTS) add(name, `--${name} @FILE reads it from a file.`);
   for (const name of OFF_COMMAND_LINE_INPUTS) add(name, `Or set ${variableFor(name)}.`);
+  add('passphrase', "A file's final newline is not part of it.");
   add('private-key', 'Without it: the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.');
   add('known-hosts', 'Without it (and --host-fingerprint): ~/.ssh/known_hosts.');
   add('user', 'Without it: $USER.');

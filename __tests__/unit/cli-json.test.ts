@@ -8,6 +8,7 @@ import YAML from 'yaml';
 import { parseArgs, renderJson, renderJsonError, runCli } from '../../src/cli.js';
 import { secretMasker } from '../../src/logger.js';
 import { type HostResult, summarize } from '../../src/result.js';
+import { inputErrorOf } from './input-error.js';
 
 function host(changes: Partial<HostResult> = {}): HostResult {
   return {
@@ -97,6 +98,10 @@ describe('--json on the command line', () => {
     expect(parseArgs(['status', '--json', '--hosts', 'local'])).toEqual({ command: 'status', hosts: 'local' });
     expect(parseArgs(['prune', '--json=true'])).toEqual({ command: 'prune' });
     expect(parseArgs(['--json', 'false', 'rollback'])).toEqual({ command: 'rollback' });
+  });
+
+  test('a value that is not a boolean is refused', () => {
+    expect(inputErrorOf(() => parseArgs(['deploy', '--json=yes'])).message).toBe("json: 'yes' is not true or false; expected --json alone, or --json=true or --json=false");
   });
 
   test('a bad input: the error on stderr, and a failed status on stdout as JSON; exit code 2 as without --json', async () => {

@@ -2,29 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { type CliNotes, readInputDocs, renderCommandHelp, renderMainHelp } from './cli-help.js';
+import { didYouMean } from './did-you-mean.js';
 import { InputError } from './errors.js';
 import { type Logger, maskingLogger, secretMasker } from './logger.js';
-import { type RunResult, renderStatus } from './result.js';
+import { type RunResult, hostRows, releaseRows, renderStatus } from './result.js';
 import { abortOnSignals, runCommand, secretsOf } from './run.js';
 import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, parseSettings } from './settings.js';
-
-const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
-
-commands: deploy, rollback, status, prune
-inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
-  --dry-run, --force-build,
-  --insecure-ignore-host-key               boolean flags (no value means true; --dry-run=false)
-  --config FILE                            a YAML map of input names to values
-  --private-key @FILE, --passphrase @FILE, --env @FILE, --secret-env @FILE, --known-hosts @FILE
-                                           read the value from a file (a passphrase without its final newline)
-  TAGFLIP_PRIVATE_KEY, TAGFLIP_PASSPHRASE, TAGFLIP_ENV, TAGFLIP_SECRET_ENV
-                                           environment variables holding those values, read when
-                                           neither a flag nor the --config file gives them
-every user of this machine can read a command line (ps): give secrets by @FILE or a variable,
-never as --passphrase VALUE (tagflip warns when you do).
-without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
-without --known-hosts, ~/.ssh/known_hosts is used.
-a flag the command does not use is refused (a --config file may hold more).`;
+import { VERSION } from './version.js';
 
 const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'force-build', 'insecure-ignore-host-key']);
 const BOOLEAN_WORDS = new Set<string>(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
@@ -53,10 +38,22 @@ export function parseArgs(argv: readonly string[]): Record<string, string> {
   return readCommandLine(argv).inputs;
 }
 
-/** The inputs (flags over the --config file), and the flags alone: what stood on the command line. */
-function readCommandLine(argv: readonly string[]): { inputs: Record<string, string>; flags: Record<string, string> } {
+/** Flags of the CLI itself, not inputs: they choose what to read and how to print. */
+const CLI_FLAGS = ['config', 'json'] as const;
+/** Known only to be suggested: runCli answers them before reading anything else. */
+const ANSWERED_FLAGS = ['help', 'version'] as const;
+const KNOWN_FLAGS: readonly string[] = [...INPUT_NAMES, ...CLI_FLAGS];
+
+interface CommandLine {
+  /** Flags over the --config file. */
+  inputs: Record<string, string>;
+  /** The inputs the command line itself gave. */
+  flags: Record<string, string>;
+  json: boolean;
+}
+
+function readCommandLine(argv: readonly string[]): CommandLine {
   const raw: Record<string, string> = {};
-  const known = new Set<string>([...INPUT_NAMES, 'config']);
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -66,21 +63,49 @@ function readCommandLine(argv: readonly string[]): { inputs: Record<string, stri
     }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (!known.has(name)) throw new InputError(name || arg, `'${arg}' is not an option`, 'one of --' + [...known].join(', --'));
+    if (!KNOWN_FLAGS.includes(name)) throw notAnOption(arg, name);
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
     // A boolean flag takes the next word only if it is a boolean: `--dry-run deploy` is a flag and a command.
-    else if (BOOLEAN_INPUTS.has(name)) value = BOOLEAN_WORDS.has(argv[i + 1] ?? '') ? argv[++i] : 'true';
+    else if (isBooleanFlag(name)) value = BOOLEAN_WORDS.has(argv[i + 1] ?? '') ? argv[++i] : 'true';
     else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) value = argv[++i];
     else throw new InputError(name, 'has no value', `--${name} VALUE (or --${name}=VALUE for a value starting with --)`);
     raw[name] = value;
   }
   if (positional.length > 1) throw new InputError('command', `unexpected arguments: ${positional.slice(1).join(' ')}`, 'one command');
   if (positional.length === 1) raw.command = positional[0];
-  const { config: configPath, ...flags } = raw;
+  const { config: configPath, json, ...flags } = raw;
   const merged = configPath ? { ...readConfig(configPath), ...flags } : flags;
+  if (merged.command) refuseMistypedCommand(merged.command);
   refuseUnusedFlags(Object.keys(flags), merged.command || 'deploy');
-  return { inputs: merged, flags };
+  if (json !== undefined && !BOOLEAN_WORDS.has(json)) throw new InputError('json', `'${json}' is not true or false`, '--json alone, or --json=true or --json=false');
+  return { inputs: merged, flags, json: json !== undefined && json.toLowerCase() === 'true' };
+}
+
+function isBooleanFlag(name: string): boolean {
+  return BOOLEAN_INPUTS.has(name) || name === 'json';
+}
+
+/**
+ * A name that is not one of `known`: when one is close, the error asks
+ * "did you mean …?" instead of listing them all.
+ */
+function unknownName(input: string, problem: string, typed: string, known: readonly string[], expected: string, spell = (name: string) => name): InputError {
+  const error = new InputError(input, problem, expected);
+  const guesses = didYouMean(typed, known);
+  if (guesses.length > 0) error.message = `${input}: ${problem}; did you mean ${guesses.map(spell).join(' or ')}?`;
+  return error;
+}
+
+function notAnOption(arg: string, name: string): InputError {
+  const flag = (name: string) => `--${name}`;
+  return unknownName(name || arg, `'${arg}' is not an option`, name, [...KNOWN_FLAGS, ...ANSWERED_FLAGS], `one of ${KNOWN_FLAGS.map(flag).join(', ')}`, flag);
+}
+
+/** `tagflip deplyo`: name the command meant. A command far from every one is left for parseSettings to name. */
+function refuseMistypedCommand(command: string): void {
+  if ((COMMANDS as readonly string[]).includes(command) || didYouMean(command, COMMANDS).length === 0) return;
+  throw unknownName('command', `'${command}' is not a command`, command, COMMANDS, COMMANDS.join(', '));
 }
 
 /**
@@ -128,7 +153,9 @@ function readConfig(path: string): Record<string, string> {
   const raw: Record<string, string> = {};
   for (const pair of document.contents.items) {
     const name = String(YAML.isScalar(pair.key) ? pair.key.value : pair.key);
-    if (!(INPUT_NAMES as readonly string[]).includes(name)) throw new InputError('config', `${path} sets unknown input '${name}'`, `input names: ${INPUT_NAMES.join(', ')}`);
+    if (!(INPUT_NAMES as readonly string[]).includes(name)) {
+      throw unknownName('config', `${path} sets unknown input '${name}'`, name, INPUT_NAMES, `input names: ${INPUT_NAMES.join(', ')}`);
+    }
     const value = configText(pair.value);
     if (value === null) throw new InputError('config', `${path} sets '${name}' to a map`, 'a text value or a list of lines');
     if (value !== '') raw[name] = value;
@@ -212,23 +239,103 @@ function cliLogger(io: CliIo): Logger {
 
 /** What the command produced, for stdout: the status report, or the outputs as `name: value` lines. */
 function renderResult(result: RunResult, command: string): string {
-  if (command === 'status') return `${result.hosts.flatMap(renderStatus).join('\n')}\n`;
+  if (command === 'status') return renderStatusReport(result);
   const lines = [`status: ${result.status}`, `release: ${result.release}`, `previous-release: ${result.previousRelease}`, `release-path: ${result.releasePath}`];
   if (result.dataRelease) lines.push(`data-release: ${result.dataRelease}`, `previous-data-release: ${result.previousDataRelease}`);
   return `${lines.join('\n')}\n`;
 }
 
+function renderStatusReport(result: RunResult): string {
+  return `${result.hosts.flatMap(renderStatus).join('\n')}\n`;
+}
+
+/**
+ * The result for scripts, as one line of JSON: the action's outputs under
+ * their names, with `hosts` (and `releases`, for status) as arrays rather
+ * than JSON text. Each string is masked before it is escaped, so a secret
+ * with a newline or a quote in it is still found.
+ */
+export function renderJson(result: RunResult, command: string, mask: (text: string) => string = (text) => text): string {
+  const outputs = {
+    status: result.status,
+    release: result.release,
+    'previous-release': result.previousRelease,
+    'release-path': result.releasePath,
+    'data-release': result.dataRelease,
+    'previous-data-release': result.previousDataRelease,
+    hosts: hostRows(result.hosts),
+    ...(command === 'status' ? { releases: releaseRows(result.hosts) } : {}),
+  };
+  return `${JSON.stringify(outputs, (_key, value: unknown) => (typeof value === 'string' ? mask(value) : value))}\n`;
+}
+
+/** With --json, a run that ended before it had a result still answers with an object: status failed, and why. */
+export function renderJsonError(message: string, mask: (text: string) => string = (text) => text): string {
+  return `${JSON.stringify({ status: 'failed', error: mask(message) })}\n`;
+}
+
+/**
+ * The help a command line asks for: the command it names (the first word
+ * that is not a flag's value), or none. Lenient: `tagflip deploy --hosts
+ * web1 --help` helps with deploy whatever else is wrong on the line.
+ */
+function helpTopic(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('-')) return arg;
+    const name = arg.slice(2);
+    if (KNOWN_FLAGS.includes(name) && !isBooleanFlag(name)) i++;
+  }
+  return undefined;
+}
+
+/** What the CLI adds to action.yml's text of an input: the other ways to give it, and its default from ~/.ssh. */
+function cliNotes(): CliNotes {
+  const notes: Record<string, string[]> = {};
+  const add = (name: string, note: string) => (notes[name] ??= []).push(note);
+  for (const name of FILE_INPUTS) add(name, `--${name} @FILE reads it from a file.`);
+  for (const name of OFF_COMMAND_LINE_INPUTS) add(name, `Or set ${variableFor(name)}.`);
+  add('passphrase', "A file's final newline is not part of it.");
+  add('private-key', 'Without it: the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.');
+  add('known-hosts', 'Without it (and --host-fingerprint): ~/.ssh/known_hosts.');
+  add('user', 'Without it: $USER.');
+  add('release', 'Outside a run started by a tag push (GITHUB_REF_TYPE=tag), it must be given.');
+  return Object.fromEntries(Object.entries(notes).map(([name, lines]) => [name, lines.join(' ')]));
+}
+
+/** --help, -h or --version: the text to print, or undefined when the line asks for neither. */
+function answerForHelp(argv: readonly string[]): string | undefined {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    const topic = helpTopic(argv);
+    if (topic === undefined) return renderMainHelp(readInputDocs());
+    if (!(COMMANDS as readonly string[]).includes(topic)) {
+      throw unknownName('command', `'${topic}' is not a command`, topic, COMMANDS, COMMANDS.join(', '));
+    }
+    return renderCommandHelp(topic as Command, readInputDocs(), cliNotes(), new Set([...BOOLEAN_INPUTS]));
+  }
+  if (argv.includes('--version')) return VERSION;
+  return undefined;
+}
+
 /** The CLI: returns the process exit code (0 ok, 1 failed, 2 bad usage). */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
-    io.stdout(`${USAGE}\n`);
-    return argv.length === 0 ? 2 : 0;
+  if (argv.length === 0) {
+    io.stderr(`${renderMainHelp(readInputDocs())}\n`);
+    return 2;
   }
   let mask = secretMasker([]);
+  // Known before the line is read, so that a bad line still answers in JSON.
+  let json = argv.includes('--json') || argv.includes('--json=true');
   try {
-    const { inputs, flags } = readCommandLine(argv);
-    for (const warning of commandLineSecretWarnings(flags)) io.stderr(`warning: ${warning}\n`);
-    const raw = withDefaults(inputs, io.env);
+    const answer = answerForHelp(argv);
+    if (answer !== undefined) {
+      io.stdout(`${answer}\n`);
+      return 0;
+    }
+    const commandLine = readCommandLine(argv);
+    json = commandLine.json;
+    for (const warning of commandLineSecretWarnings(commandLine.flags)) io.stderr(`warning: ${warning}\n`);
+    const raw = withDefaults(commandLine.inputs, io.env);
     // No runner masks for us: every line we print passes through this.
     const secrets = secretsOf(raw);
     mask = secretMasker(secrets);
@@ -241,10 +348,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const logger = maskingLogger(cliLogger(io), secrets);
     abortOnSignals(logger, (code) => process.exit(code));
     const result = await runCommand(settings, logger);
-    io.stdout(mask(renderResult(result, settings.command)));
+    if (json) {
+      // The report is for people: with --json it joins the log on stderr.
+      if (settings.command === 'status') io.stderr(mask(renderStatusReport(result)));
+      io.stdout(renderJson(result, settings.command, mask));
+    } else io.stdout(mask(renderResult(result, settings.command)));
     return result.ok ? 0 : 1;
   } catch (error) {
-    io.stderr(mask(`error: ${(error as Error).message}\n`));
+    const message = (error as Error).message;
+    io.stderr(mask(`error: ${message}\n`));
+    if (json) io.stdout(renderJsonError(message, mask));
     return error instanceof InputError ? 2 : 1;
   }
 }

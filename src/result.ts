@@ -113,46 +113,51 @@ export function renderSummary(result: RunResult, title: string): string {
 
 /** The `hosts` output: one object per host, keys named like the step's outputs. */
 export function hostsOutput(hosts: readonly HostResult[]): string {
-  return JSON.stringify(
-    hosts.map((host) => ({
-      host: host.host,
-      status: host.status,
-      release: host.release,
-      'previous-release': host.previousRelease,
-      'release-path': host.releasePath,
-      'data-release': host.dataRelease,
-      'previous-data-release': host.previousDataRelease,
-      'build-seconds': Math.round(host.buildSeconds * 10) / 10,
-      'total-seconds': Math.round(host.totalSeconds * 10) / 10,
-      ...(host.uploadBytes !== undefined ? { 'upload-bytes': host.uploadBytes } : {}),
-      error: host.error,
-      ...(host.attention ? { attention: host.attention } : {}),
-      ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
-    })),
-  );
+  return JSON.stringify(hostRows(hosts));
+}
+
+/** The rows of the `hosts` output (the CLI's --json prints them as they are). */
+export function hostRows(hosts: readonly HostResult[]): object[] {
+  return hosts.map((host) => ({
+    host: host.host,
+    status: host.status,
+    release: host.release,
+    'previous-release': host.previousRelease,
+    'release-path': host.releasePath,
+    'data-release': host.dataRelease,
+    'previous-data-release': host.previousDataRelease,
+    'build-seconds': Math.round(host.buildSeconds * 10) / 10,
+    'total-seconds': Math.round(host.totalSeconds * 10) / 10,
+    ...(host.uploadBytes !== undefined ? { 'upload-bytes': host.uploadBytes } : {}),
+    error: host.error,
+    ...(host.attention ? { attention: host.attention } : {}),
+    ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
+  }));
 }
 
 /** The `releases` output of command: status: one object per host. */
 export function releasesOutput(hosts: readonly HostResult[]): string {
-  return JSON.stringify(
-    hosts.map((host) => ({
-      host: host.host,
-      current: host.report?.current ?? '',
-      'rollback-target': host.report?.rollbackTarget ?? '',
-      lock: host.report?.lockHolder ?? null,
-      releases: (host.report?.releases ?? []).map((release) => ({
-        release: release.release,
-        state: release.state,
-        commit: release.commit,
-        finished: release.finished,
-        actor: release.actor,
-        current: release.current,
-        'rollback-target': release.rollbackTarget,
-        adopted: release.adopted,
-      })),
-      error: host.error,
+  return JSON.stringify(releaseRows(hosts));
+}
+
+export function releaseRows(hosts: readonly HostResult[]): object[] {
+  return hosts.map((host) => ({
+    host: host.host,
+    current: host.report?.current ?? '',
+    'rollback-target': host.report?.rollbackTarget ?? '',
+    lock: host.report?.lockHolder ?? null,
+    releases: (host.report?.releases ?? []).map((release) => ({
+      release: release.release,
+      state: release.state,
+      commit: release.commit,
+      finished: release.finished,
+      actor: release.actor,
+      current: release.current,
+      'rollback-target': release.rollbackTarget,
+      adopted: release.adopted,
     })),
-  );
+    error: host.error,
+  }));
 }
 
 /** command: status in words, for the log and the CLI: one line per release, in columns. */

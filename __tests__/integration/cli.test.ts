@@ -127,3 +127,66 @@ describe('flags', () => {
     expect(manifest.actor).toBe(userInfo().username);
   });
 });
+
+describe('a CLI that explains itself', () => {
+  test('--help lists the commands; <command> --help the inputs it uses, from action.yml; --version the version', () => {
+    const help = tagflip(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('\n  deploy    build the release and flip to it\n');
+    expect(help.stdout).toContain('\n  prune     apply --keep-releases now\n');
+
+    // The bundle reads the action.yml that ncc shipped beside it, from any working directory.
+    const status = spawnSync(process.execPath, [join(process.cwd(), 'bin/tagflip.js'), 'status', '--help'], { cwd: openTempDir('tagflip-cwd-'), encoding: 'utf8' });
+    expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(/^usage: tagflip status /);
+    expect(status.stdout).toContain('\n  --connect-timeout VALUE  (default: 30)\n      Seconds to wait for the SSH connection and handshake.\n');
+    expect(status.stdout).not.toContain('--build');
+
+    expect(tagflip(['--version'])).toEqual({ code: 0, stdout: `${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`, stderr: '' });
+  });
+
+  test('a mistyped flag or command names the one meant, and exits 2', () => {
+    const flag = tagflip(['deploy', '--hosts', 'local', '--deploy-pth', '/srv/app']);
+    expect(flag).toEqual({ code: 2, stdout: '', stderr: "error: deploy-pth: '--deploy-pth' is not an option; did you mean --deploy-path?\n" });
+    const command = tagflip(['rollbak', '--hosts', 'local']);
+    expect(command).toEqual({ code: 2, stdout: '', stderr: "error: command: 'rollbak' is not a command; did you mean rollback?\n" });
+  });
+
+  test('--json: one JSON object on stdout (the outputs and a row per host), the log on stderr, exit codes as without it', () => {
+    const site = join(openTempDir('tagflip-local-'), 'site');
+    const common = ['--hosts', 'local', '--deploy-path', site, '--json'];
+    const first = tagflip(['deploy', ...common, '--release', 'v1', '--build', 'echo building from the hook']);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain('building from the hook');
+    expect(first.stdout.trimEnd().split('\n')).toHaveLength(1);
+    const deployed = JSON.parse(first.stdout);
+    expect(deployed).toEqual({
+      status: 'deployed',
+      release: 'v1',
+      'previous-release': '',
+      'release-path': `${site}/releases/v1`,
+      'data-release': '',
+      'previous-data-release': '',
+      hosts: [expect.objectContaining({ host: 'local', status: 'deployed', release: 'v1', 'previous-release': '', 'release-path': `${site}/releases/v1`, error: '' })],
+    });
+    expect(typeof deployed.hosts[0]['total-seconds']).toBe('number');
+
+    const failed = tagflip(['deploy', ...common, '--release', 'v2', '--build', 'exit 5']);
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout)).toMatchObject({ status: 'failed', release: 'v1', hosts: [{ host: 'local', status: 'failed', error: expect.stringContaining('build exited with status 5') }] });
+
+    // Status's report is for people: with --json it goes to stderr, and only the JSON to stdout.
+    const status = tagflip(['status', ...common]);
+    expect(status.code).toBe(0);
+    expect(status.stderr).toMatch(/^local: current v1, rollback target \(none\)$/m);
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      status: 'unchanged',
+      release: 'v1',
+      releases: [{ host: 'local', current: 'v1', lock: null, releases: [expect.objectContaining({ release: 'v2', state: 'failed' }), expect.objectContaining({ release: 'v1', state: 'active', current: true })] }],
+    });
+
+    const bad = tagflip(['rollback', ...common, '--release', 'v1']);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout)).toEqual({ status: 'failed', error: expect.stringContaining('--release is not used by rollback') });
+  });
+});

@@ -83,7 +83,6 @@ describe('parseArgs: flags', () => {
   test.each([
     ['--nope', 'nope'],
     ['--nope=1', 'nope'],
-    ['--Hosts', 'Hosts'],
     ['--help-me', 'help-me'],
     ['--', '--'],
     ['--=x', '--=x'],
@@ -92,6 +91,27 @@ describe('parseArgs: flags', () => {
     expect(error.input).toBe(input);
     expect(error.message).toContain(`'${arg}' is not an option; expected one of --command, --hosts,`);
     expect(error.message).toContain('--dry-run, --config');
+  });
+
+  test.each([
+    ['--deploy-pth', 'deploy-pth', '--deploy-path'],
+    ['--deploy-pth=/srv/app', 'deploy-pth', '--deploy-path'],
+    ['--Hosts', 'Hosts', '--hosts'],
+    ['--prot', 'prot', '--port'],
+    ['--dryrun', 'dryrun', '--dry-run'],
+    ['--jsno', 'jsno', '--json'],
+    ['--verison', 'verison', '--version'],
+    ['--hlep', 'hlep', '--help'],
+  ])('a mistyped flag %s names the one meant instead of listing them all', (arg, input, meant) => {
+    const error = inputErrorOf(() => parseArgs(['deploy', arg, 'value']));
+    expect(error.input).toBe(input);
+    expect(error.message).toBe(`${input}: '${arg}' is not an option; did you mean ${meant}?`);
+  });
+
+  test('a short flag allows one edit; the guess comes with the =VALUE form too', () => {
+    expect(inputErrorOf(() => parseArgs(['--rof', 'x'])).message).toBe("rof: '--rof' is not an option; did you mean --ref?");
+    expect(inputErrorOf(() => parseArgs(['status', '--hots=x'])).message).toBe("hots: '--hots=x' is not an option; did you mean --hosts?");
+    expect(inputErrorOf(() => parseArgs(['--rxx', 'x'])).message).toContain("'--rxx' is not an option; expected one of --command,");
   });
 
   test('two positional arguments are an error', () => {
@@ -148,8 +168,19 @@ describe('parseArgs: a flag the command does not use is refused', () => {
     expect(inputErrorOf(() => parseArgs(['--config', path, '--build', 'make'])).message).toContain('--build is not used by status');
   });
 
-  test('an unknown command is left for parseSettings to name', () => {
-    expect(parseArgs(['undeploy', '--build', 'make'])).toEqual({ command: 'undeploy', build: 'make' });
+  test('an unknown command far from every command is left for parseSettings to name', () => {
+    expect(parseArgs(['frobnicate', '--build', 'make'])).toEqual({ command: 'frobnicate', build: 'make' });
+  });
+
+  test.each([
+    [['deplyo', '--hosts', 'local'], "command: 'deplyo' is not a command; did you mean deploy?"],
+    [['--hosts', 'local', 'rollbak', '--rollback-to', 'v1'], "command: 'rollbak' is not a command; did you mean rollback?"],
+    [['stauts'], "command: 'stauts' is not a command; did you mean status?"],
+    [['--command=purne'], "command: 'purne' is not a command; did you mean prune?"],
+  ])('a mistyped command %j names the one meant', (argv, message) => {
+    const error = inputErrorOf(() => parseArgs(argv));
+    expect(error.input).toBe('command');
+    expect(error.message).toBe(message);
   });
 });
 
@@ -205,7 +236,9 @@ describe('parseArgs: --config', () => {
     const path = config('hosts: web1\nhost: web2\n');
     const error = inputErrorOf(() => parseArgs(['--config', path]));
     expect(error.input).toBe('config');
-    expect(error.message).toContain(`${path} sets unknown input 'host'; expected input names: command, hosts,`);
+    expect(error.message).toBe(`config: ${path} sets unknown input 'host'; did you mean hosts?`);
+    const far = config('hosts: web1\nfrobnicate: x\n');
+    expect(inputErrorOf(() => parseArgs(['--config', far])).message).toContain(`sets unknown input 'frobnicate'; expected input names: command, hosts,`);
   });
 
   test('config itself is not allowed inside the file', () => {

@@ -108,11 +108,15 @@ describe('a secret written on the command line draws a warning', () => {
     expect(stderr.filter((line) => line.startsWith('warning:'))).toEqual([]);
   });
 
-  test('--help says how to keep secrets off the command line', async () => {
-    let help = '';
-    await runCli(['--help'], { stdout: (text) => (help += text), stderr: () => undefined, env: baseEnv() });
-    expect(help).toContain('--private-key @FILE, --passphrase @FILE, --env @FILE, --secret-env @FILE, --known-hosts @FILE');
-    expect(help).toContain('TAGFLIP_PRIVATE_KEY, TAGFLIP_PASSPHRASE, TAGFLIP_ENV, TAGFLIP_SECRET_ENV');
-    expect(help).toContain('every user of this machine can read a command line (ps)');
+  test('--help says how to keep secrets off the command line; deploy --help says it for each input', async () => {
+    const help = async (argv: string[]) => {
+      let text = '';
+      await runCli(argv, { stdout: (out) => (text += out), stderr: () => undefined, env: baseEnv() });
+      return text.replace(/\s+/g, ' ');
+    };
+    expect(await help(['--help'])).toContain('Every user of this machine can read a command line (ps): give secrets by @FILE or a TAGFLIP_ variable');
+    const deploy = await help(['deploy', '--help']);
+    for (const name of ['private-key', 'passphrase', 'env', 'secret-env', 'known-hosts']) expect(deploy).toContain(`--${name} @FILE reads it from a file.`);
+    for (const variable of ['TAGFLIP_PRIVATE_KEY', 'TAGFLIP_PASSPHRASE', 'TAGFLIP_ENV', 'TAGFLIP_SECRET_ENV']) expect(deploy).toContain(`Or set ${variable}.`);
   });
 });

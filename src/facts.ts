@@ -1,6 +1,6 @@
 import { RELEASE_NAME } from './names.js';
 import { type HistoryEntry, type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from './manifest.js';
-import type { ControlLine } from './session.js';
+import type { ControlLine } from './control-line.js';
 import { type UploadEntry, parseContentList } from './upload/content.js';
 
 /** What the preflight/facts phase learnt about a host. */

@@ -1,14 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { LineSplitter } from './line-splitter.js';
+import type { ControlLine } from './control-line.js';
 import type { ShellChannel, Transport } from './transport.js';
 
-/** A line a phase script printed for tagflip itself (prefixed with the run's tag). */
-export interface ControlLine {
-  kind: string;
-  args: string[];
-  /** Everything after the kind, as one string (for messages with spaces). */
-  rest: string;
-}
+export type { ControlLine } from './control-line.js';
 
 export interface PhaseResult {
   /** Exit status of the phase script. */

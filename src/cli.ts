@@ -1,12 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { InputError } from './errors.js';
 import { type Logger, maskingLogger, secretMasker } from './logger.js';
 import { type RunResult, renderStatus } from './result.js';
-import { abortOnSignals, runCommand, secretsOf } from './run.js';
-import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, parseSettings } from './settings.js';
+import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from './run.js';
+import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, type RunContext, parseSettings } from './settings.js';
+import { readSshConfig } from './ssh-config.js';
 
 const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
@@ -22,8 +23,10 @@ inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, .
                                            neither a flag nor the --config file gives them
 every user of this machine can read a command line (ps): give secrets by @FILE or a variable,
 never as --passphrase VALUE (tagflip warns when you do).
-without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
+without --private-key, the ssh-agent at SSH_AUTH_SOCK is used, else ~/.ssh/id_ed25519, id_ecdsa or id_rsa;
 without --known-hosts, ~/.ssh/known_hosts is used.
+host names are looked up in ~/.ssh/config (or --ssh-config FILE): HostName, User, Port,
+IdentityFile, ProxyJump and UserKnownHostsFile apply; flags win over them.
 a flag the command does not use is refused (a --config file may hold more).`;
 
 const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'force-build', 'insecure-ignore-host-key']);
@@ -178,16 +181,31 @@ export function withDefaults(raw: Record<string, string>, env: NodeJS.ProcessEnv
     // Read once, then gone: no child (a hook with --hosts local) inherits it.
     delete env[variable];
   }
-  const ssh = join(env.HOME || homedir(), '.ssh');
-  if (!filled['private-key']) {
-    const key = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((name) => join(ssh, name)).find((path) => existsSync(path));
-    if (key) filled['private-key'] = readFileSync(key, 'utf8');
-  }
-  if (!filled['known-hosts'] && !filled['host-fingerprint'] && existsSync(join(ssh, 'known_hosts'))) {
-    filled['known-hosts'] = readFileSync(join(ssh, 'known_hosts'), 'utf8');
-  }
-  if (!filled.user) filled.user = env.USER || loginName();
   return filled;
+}
+
+/**
+ * What an ssh user has set up, as ssh would use it: SSH_AUTH_SOCK, ~/.ssh/config
+ * (or --ssh-config FILE), the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa,
+ * ~/.ssh/known_hosts and the login name. The inputs given win over each
+ * (parseSettings applies them in that order).
+ */
+export function sshSetup(raw: Readonly<Record<string, string>>, env: NodeJS.ProcessEnv): Pick<RunContext, 'sshAgent' | 'sshConfig' | 'defaultKey' | 'defaultKnownHosts' | 'localUser'> {
+  const home = env.HOME || homedir();
+  const ssh = join(home, '.ssh');
+  const localUser = env.USER || loginName();
+  const configFile = raw['ssh-config'] ? resolve(raw['ssh-config']) : join(ssh, 'config');
+  // An explicit --ssh-config must be there; ~/.ssh/config is read when it is.
+  const sshConfig = raw['ssh-config'] || existsSync(configFile) ? readSshConfig(configFile, { home, user: localUser }) : undefined;
+  const keyFile = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((name) => join(ssh, name)).find((path) => existsSync(path));
+  const knownHostsFile = join(ssh, 'known_hosts');
+  return {
+    sshAgent: env.SSH_AUTH_SOCK || undefined,
+    sshConfig,
+    defaultKey: keyFile ? { file: keyFile, text: readFileSync(keyFile, 'utf8') } : undefined,
+    defaultKnownHosts: existsSync(knownHostsFile) ? readFileSync(knownHostsFile, 'utf8') : undefined,
+    localUser,
+  };
 }
 
 /** The login name of this process, '' when the system has none for its uid. */
@@ -237,7 +255,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       refName: io.env.GITHUB_REF_NAME,
       actor: io.env.GITHUB_ACTOR || io.env.USER || loginName(),
       workspace: process.cwd(),
+      ...sshSetup(raw, io.env),
     });
+    secrets.push(...keySecretsOf(settings));
+    mask = secretMasker(secrets);
     const logger = maskingLogger(cliLogger(io), secrets);
     abortOnSignals(logger, (code) => process.exit(code));
     const result = await runCommand(settings, logger);

@@ -107,7 +107,7 @@ export async function run(): Promise<void> {
     const given = raw.command || 'deploy';
     command = (COMMANDS as readonly string[]).includes(given) ? given : '';
     const settings = parseSettings(raw, runContext(process.env, raw['ssh-config']));
-    const keySecrets = keySecretsOf(settings);
+    const keySecrets = keySecretsOf(settings).filter((secret) => !secrets.includes(secret));
     keySecrets.forEach((secret) => core.setSecret(secret));
     mask = secretMasker([...secrets, ...keySecrets]);
     const result = await runCommand(settings, actionLogger);

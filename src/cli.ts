@@ -257,7 +257,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       workspace: process.cwd(),
       ...sshSetup(raw, io.env),
     });
-    secrets.push(...keySecretsOf(settings));
+    secrets.push(...keySecretsOf(settings).filter((secret) => !secrets.includes(secret)));
     mask = secretMasker(secrets);
     const logger = maskingLogger(cliLogger(io), secrets);
     abortOnSignals(logger, (code) => process.exit(code));

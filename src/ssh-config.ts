@@ -93,7 +93,14 @@ export interface SshConfigSource {
 
 /** Read and parse `file`; an unreadable file is an error naming the ssh-config input. */
 export function readSshConfig(file: string, local: LocalAccount): SshConfigSource {
-  const config = SSHConfig.parse(readOrRefuse(file, 'an OpenSSH client config file, such as ~/.ssh/config'));
+  const expected = 'an OpenSSH client config file, such as ~/.ssh/config';
+  const text = readOrRefuse(file, expected);
+  let config: SSHConfig;
+  try {
+    config = SSHConfig.parse(text);
+  } catch (error) {
+    throw new InputError('ssh-config', `${file} cannot be parsed (${(error as Error).message})`, expected);
+  }
   return {
     file,
     lookup(name) {

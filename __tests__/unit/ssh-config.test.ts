@@ -282,5 +282,8 @@ describe('the CLI reads what an ssh user has set up', () => {
     writeFileSync(other, 'Host web1\n  Port 2022\n');
     expect(sshSetup({ 'ssh-config': other }, { HOME: keys.dir }).sshConfig?.lookup('web1').port).toBe('2022');
     expect(inputErrorOf(() => sshSetup({ 'ssh-config': join(keys.dir, 'missing') }, { HOME: keys.dir })).message).toMatch(/^ssh-config: cannot read .*missing \(ENOENT\)/);
+    const broken = join(keys.dir, 'broken-config');
+    writeFileSync(broken, 'Host a\n  IdentityFile "unterminated\n');
+    expect(inputErrorOf(() => sshSetup({ 'ssh-config': broken }, { HOME: keys.dir })).message).toMatch(/^ssh-config: .*broken-config cannot be parsed \(Unexpected line break/);
   });
 });

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
 import { InputError } from './errors.js';
 import { type Logger, secretMasker } from './logger.js';
 import { hostsOutput, releasesOutput, renderStatus, renderSummary } from './result.js';
-import { abortOnSignals, runCommand, secretsOf } from './run.js';
+import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from './run.js';
 import { COMMANDS, INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
+import { readSshConfig } from './ssh-config.js';
 import * as core from './workflow-commands.js';
 
 /**
@@ -61,12 +64,27 @@ export class ActionLogger implements Logger {
   }
 }
 
-function runContext(env: NodeJS.ProcessEnv): RunContext {
+/**
+ * What the runner knows: GitHub's variables, and the ssh-agent an earlier step
+ * may have started. An ssh config is read only when the ssh-config input names
+ * one: the runner's ~/.ssh/config is not the user's.
+ */
+function runContext(env: NodeJS.ProcessEnv, sshConfigFile: string): RunContext {
   const runUrl =
     env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
       ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
       : '';
-  return { refType: env.GITHUB_REF_TYPE, refName: env.GITHUB_REF_NAME, actor: env.GITHUB_ACTOR, runUrl, workspace: env.GITHUB_WORKSPACE || process.cwd() };
+  const workspace = env.GITHUB_WORKSPACE || process.cwd();
+  const local = { home: env.HOME || homedir(), user: env.USER || '' };
+  return {
+    refType: env.GITHUB_REF_TYPE,
+    refName: env.GITHUB_REF_NAME,
+    actor: env.GITHUB_ACTOR,
+    runUrl,
+    workspace,
+    sshAgent: env.SSH_AUTH_SOCK || undefined,
+    sshConfig: sshConfigFile ? readSshConfig(resolve(workspace, sshConfigFile), local) : undefined,
+  };
 }
 
 /** The GitHub Action: inputs → settings → run → outputs and job summary. */
@@ -88,7 +106,10 @@ export async function run(): Promise<void> {
     mask = secretMasker(secrets);
     const given = raw.command || 'deploy';
     command = (COMMANDS as readonly string[]).includes(given) ? given : '';
-    const settings = parseSettings(raw, runContext(process.env));
+    const settings = parseSettings(raw, runContext(process.env, raw['ssh-config']));
+    const keySecrets = keySecretsOf(settings).filter((secret) => !secrets.includes(secret));
+    keySecrets.forEach((secret) => core.setSecret(secret));
+    mask = secretMasker([...secrets, ...keySecrets]);
     const result = await runCommand(settings, actionLogger);
     if (settings.command === 'status') result.hosts.forEach((host) => renderStatus(host).forEach((line) => actionLogger.info(line)));
     // Outputs fall back to ::set-output:: without GITHUB_OUTPUT; the failure is ::error::.

@@ -1,14 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { type CliNotes, readInputDocs, renderCommandHelp, renderMainHelp } from './cli-help.js';
 import { didYouMean } from './did-you-mean.js';
 import { InputError } from './errors.js';
 import { type Logger, maskingLogger, secretMasker } from './logger.js';
 import { type RunResult, hostRows, releaseRows, renderStatus } from './result.js';
-import { abortOnSignals, runCommand, secretsOf } from './run.js';
-import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, parseSettings } from './settings.js';
+import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from './run.js';
+import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, type RunContext, parseSettings } from './settings.js';
+import { readSshConfig } from './ssh-config.js';
 import { VERSION } from './version.js';
 
 const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'force-build', 'insecure-ignore-host-key']);
@@ -205,16 +206,31 @@ export function withDefaults(raw: Record<string, string>, env: NodeJS.ProcessEnv
     // Read once, then gone: no child (a hook with --hosts local) inherits it.
     delete env[variable];
   }
-  const ssh = join(env.HOME || homedir(), '.ssh');
-  if (!filled['private-key']) {
-    const key = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((name) => join(ssh, name)).find((path) => existsSync(path));
-    if (key) filled['private-key'] = readFileSync(key, 'utf8');
-  }
-  if (!filled['known-hosts'] && !filled['host-fingerprint'] && existsSync(join(ssh, 'known_hosts'))) {
-    filled['known-hosts'] = readFileSync(join(ssh, 'known_hosts'), 'utf8');
-  }
-  if (!filled.user) filled.user = env.USER || loginName();
   return filled;
+}
+
+/**
+ * What an ssh user has set up, as ssh would use it: SSH_AUTH_SOCK, ~/.ssh/config
+ * (or --ssh-config FILE), the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa,
+ * ~/.ssh/known_hosts and the login name. The inputs given win over each
+ * (parseSettings applies them in that order).
+ */
+export function sshSetup(raw: Readonly<Record<string, string>>, env: NodeJS.ProcessEnv): Pick<RunContext, 'sshAgent' | 'sshConfig' | 'defaultKey' | 'defaultKnownHosts' | 'localUser'> {
+  const home = env.HOME || homedir();
+  const ssh = join(home, '.ssh');
+  const localUser = env.USER || loginName();
+  const configFile = raw['ssh-config'] ? resolve(raw['ssh-config']) : join(ssh, 'config');
+  // An explicit --ssh-config must be there; ~/.ssh/config is read when it is.
+  const sshConfig = raw['ssh-config'] || existsSync(configFile) ? readSshConfig(configFile, { home, user: localUser }) : undefined;
+  const keyFile = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((name) => join(ssh, name)).find((path) => existsSync(path));
+  const knownHostsFile = join(ssh, 'known_hosts');
+  return {
+    sshAgent: env.SSH_AUTH_SOCK || undefined,
+    sshConfig,
+    defaultKey: keyFile ? { file: keyFile, text: readFileSync(keyFile, 'utf8') } : undefined,
+    defaultKnownHosts: existsSync(knownHostsFile) ? readFileSync(knownHostsFile, 'utf8') : undefined,
+    localUser,
+  };
 }
 
 /** The login name of this process, '' when the system has none for its uid. */
@@ -296,9 +312,10 @@ function cliNotes(): CliNotes {
   for (const name of FILE_INPUTS) add(name, `--${name} @FILE reads it from a file.`);
   for (const name of OFF_COMMAND_LINE_INPUTS) add(name, `Or set ${variableFor(name)}.`);
   add('passphrase', "A file's final newline is not part of it.");
-  add('private-key', 'Without it: the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.');
-  add('known-hosts', 'Without it (and --host-fingerprint): ~/.ssh/known_hosts.');
-  add('user', 'Without it: $USER.');
+  add('private-key', "Without it: the host's IdentityFile in ~/.ssh/config, else the ssh-agent at SSH_AUTH_SOCK, else the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.");
+  add('known-hosts', "Without it (and --host-fingerprint): the host's UserKnownHostsFile in ~/.ssh/config, else ~/.ssh/known_hosts.");
+  add('user', "Without it: the host's User in ~/.ssh/config, else $USER.");
+  add('ssh-config', 'Without it: ~/.ssh/config when it exists (HostName, User, Port, IdentityFile, ProxyJump and UserKnownHostsFile apply; flags win).');
   add('release', 'Outside a run started by a tag push (GITHUB_REF_TYPE=tag), it must be given.');
   return Object.fromEntries(Object.entries(notes).map(([name, lines]) => [name, lines.join(' ')]));
 }
@@ -344,7 +361,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       refName: io.env.GITHUB_REF_NAME,
       actor: io.env.GITHUB_ACTOR || io.env.USER || loginName(),
       workspace: process.cwd(),
+      ...sshSetup(raw, io.env),
     });
+    secrets.push(...keySecretsOf(settings).filter((secret) => !secrets.includes(secret)));
+    mask = secretMasker(secrets);
     const logger = maskingLogger(cliLogger(io), secrets);
     abortOnSignals(logger, (code) => process.exit(code));
     const result = await runCommand(settings, logger);

@@ -5,25 +5,57 @@ import { type Logger, hostLogger } from './logger.js';
 import { inPool } from './pool.js';
 import { type HostResult, type RunResult, summarize } from './result.js';
 import { rollbackFleet } from './rollback.js';
-import type { Command, HostTarget, Settings } from './settings.js';
+import type { Command, HostTarget, Settings, SshAuth, SshHost } from './settings.js';
+import { countAgentKeys } from './ssh-agent.js';
 import { pruneHost, statusOfHost } from './status.js';
-import { SshTransport } from './ssh-transport.js';
+import { type SshEndpoint, SshTransport } from './ssh-transport.js';
 import type { Transport } from './transport.js';
 
 /** The transport for the settings' host: SSH, or this machine for `local`. */
 export function createTransport(settings: Settings, target: HostTarget): Transport {
   if (target.kind === 'local') return new LocalTransport();
+  const jump = target.jump ?? settings.jumpHost;
   return new SshTransport({
-    label: target.label,
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    privateKey: settings.privateKey,
-    passphrase: settings.passphrase,
+    ...endpoint(settings, target),
     connectTimeout: settings.connectTimeout,
-    hostKeys: { knownHosts: settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
-    jump: settings.jumpHost,
+    jump: jump ? endpoint(settings, jump) : null,
   });
+}
+
+/** How to log in to one server: its own IdentityFile and UserKnownHostsFile, else the run's. */
+function endpoint(settings: Settings, host: SshHost): SshEndpoint {
+  const auth = host.auth ?? settings.auth;
+  // parseSettings gives the run credentials whenever a host has none of its own.
+  if (!auth) throw new Error(`no credentials for ${host.label}`);
+  return {
+    label: host.label,
+    host: host.host,
+    port: host.port,
+    user: host.user,
+    auth,
+    hostKeys: { knownHosts: host.knownHosts?.entries ?? settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
+  };
+}
+
+/**
+ * Say, before connecting, how the hosts are logged in to (never any key
+ * material): one line for the run, or one per host when they differ. The
+ * agent is asked for its keys first, so that an agent that is not there or
+ * holds no key is reported as such, once, rather than as a refusal by every host.
+ */
+export async function announceAuth(settings: Settings, logger: Logger): Promise<void> {
+  const hosts = settings.targets.filter((target) => target.kind === 'ssh');
+  if (hosts.length === 0) return;
+  // settings.auth is set only when some host or bastion has no key of its own, so then the agent is used.
+  const agentKeys = settings.auth?.kind === 'agent' ? await countAgentKeys(settings.auth.socket) : 0;
+  const describe = (auth: SshAuth | null) =>
+    !auth ? '' : auth.kind === 'agent' ? `the ssh-agent at ${auth.socket} (${agentKeys} ${agentKeys === 1 ? 'key' : 'keys'})` : auth.from;
+  const descriptions = hosts.map((host) => describe(host.auth ?? settings.auth));
+  if (descriptions.every((description) => description === descriptions[0])) {
+    logger.info(`authenticating with ${descriptions[0]}`);
+  } else {
+    hosts.forEach((host, index) => logger.info(`${host.label}: authenticating with ${descriptions[index]}`));
+  }
 }
 
 /** Commands that work on each host on its own; deploy and rollback move current on all hosts together. */
@@ -40,6 +72,7 @@ export async function runCommand(settings: Settings, logger: Logger, transports:
       `insecure-ignore-host-key is true: the host keys of ${labels} are NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`,
     );
   }
+  await announceAuth(settings, logger);
   transports.forEach((transport) => openTransports.add(transport));
   const members = transports.map((transport) => ({ transport, logger }));
   let hosts: HostResult[];
@@ -77,6 +110,17 @@ export function abortOnSignals(logger: Logger, exit: (code: number) => void): vo
   };
   process.once('SIGTERM', abort);
   process.once('SIGINT', abort);
+}
+
+/**
+ * The lines of the keys that were read from files (IdentityFile, the CLI's
+ * ~/.ssh/id_*), to mask like private-key's.
+ */
+export function keySecretsOf(settings: Settings): string[] {
+  const hosts = settings.targets.flatMap((target) => (target.kind === 'ssh' ? [target, ...(target.jump ? [target.jump] : [])] : []));
+  const auths = [settings.auth, settings.jumpHost?.auth, ...hosts.map((host) => host.auth)];
+  const keys = new Set(auths.flatMap((auth) => (auth?.kind === 'key' ? [auth.privateKey] : [])));
+  return [...keys].flatMap((key) => secretsOf({ 'private-key': key }));
 }
 
 /**

@@ -4,6 +4,7 @@ import { InputError } from './errors.js';
 // host is connected to, not before the first log line (see ssh-transport.ts).
 import keyParser from 'ssh2/lib/protocol/keyParser.js';
 import { type HostFingerprint, type KnownHostEntry, canonicalHost, fingerprintsFor, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
+import type { SshConfigSource } from './ssh-config.js';
 
 /**
  * Inputs, by their action.yml names, as the front ends read them: every value a
@@ -19,11 +20,41 @@ export interface RunContext {
   runUrl?: string;
   /** What a relative `upload` is relative to: GITHUB_WORKSPACE in the action, the working directory in the CLI. */
   workspace?: string;
+  /** The ssh-agent's socket (SSH_AUTH_SOCK): how to log in when no private-key is given. */
+  sshAgent?: string;
+  /** The ssh config file host names are resolved through (ssh-config, or the CLI's ~/.ssh/config). */
+  sshConfig?: SshConfigSource;
+  /**
+   * The CLI's fallbacks, as ssh has them: the first of ~/.ssh/id_ed25519, id_ecdsa,
+   * id_rsa (after the agent), ~/.ssh/known_hosts, and the login name.
+   */
+  defaultKey?: { file: string; text: string };
+  defaultKnownHosts?: string;
+  localUser?: string;
 }
 
-export type HostTarget =
-  | { kind: 'local'; label: string }
-  | { kind: 'ssh'; label: string; host: string; port: number; user: string };
+/** How tagflip logs in over SSH; `from` says where the key came from, for the log. */
+export type SshAuth =
+  | { kind: 'key'; privateKey: string; passphrase: string; from: string }
+  | { kind: 'agent'; socket: string };
+
+export interface SshHost {
+  kind: 'ssh';
+  /** The host as written (an ssh-config alias stays the alias), with the user and a port other than 22. */
+  label: string;
+  /** What is connected to: the name written, or its HostName in ssh-config. */
+  host: string;
+  port: number;
+  user: string;
+  /** This host's IdentityFile from ssh-config, when no private-key input replaces it. */
+  auth?: SshAuth;
+  /** This host's UserKnownHostsFile from ssh-config, when no known-hosts input replaces it. */
+  knownHosts?: { from: string; entries: KnownHostEntry[] };
+  /** This host's ProxyJump from ssh-config, when no jump-host input replaces it. */
+  jump?: SshHost;
+}
+
+export type HostTarget = { kind: 'local'; label: string } | SshHost;
 
 export interface EnvVar {
   name: string;
@@ -40,14 +71,14 @@ export interface Settings {
   command: Command;
   /** Every host of the step, in the order given. */
   targets: HostTarget[];
-  /** A bastion to reach the hosts through, or null. */
-  jumpHost: Extract<HostTarget, { kind: 'ssh' }> | null;
+  /** A bastion to reach the hosts through (the jump-host input), or null. */
+  jumpHost: SshHost | null;
   maxParallel: number;
   /** Shell run after the flip (e.g. a reload), and the health check after it. */
   activate: string;
   verify: string;
-  privateKey: string;
-  passphrase: string;
+  /** How a host without an IdentityFile of its own logs in; null when no host is reached over SSH, or every one has its own. */
+  auth: SshAuth | null;
   knownHosts: KnownHostEntry[];
   hostFingerprints: HostFingerprint[];
   insecureIgnoreHostKey: boolean;
@@ -93,6 +124,7 @@ export const INPUT_NAMES = [
   'host-fingerprint',
   'insecure-ignore-host-key',
   'jump-host',
+  'ssh-config',
   'max-parallel',
   'activate',
   'verify',
@@ -124,7 +156,7 @@ export type InputName = (typeof INPUT_NAMES)[number];
 /** What every command reads: where the site is and how to reach it. */
 const REACH_INPUTS: readonly InputName[] = [
   'command', 'hosts', 'user', 'port', 'private-key', 'passphrase', 'known-hosts', 'host-fingerprint',
-  'insecure-ignore-host-key', 'jump-host', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
+  'insecure-ignore-host-key', 'jump-host', 'ssh-config', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
 ];
 const HOOK_INPUTS: readonly InputName[] = ['activate', 'verify', 'env', 'secret-env', 'command-timeout'];
 
@@ -161,24 +193,38 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     throw new InputError('command', `'${printable(command)}' is not a command`, COMMANDS.map((name) => `'${name}'`).join(', '));
   }
 
-  const port = parsePort('port', get('port') || '22');
+  const port = get('port') ? parsePort('port', get('port')) : null;
   const user = get('user');
   if (user && !USER.test(user)) {
     throw new InputError('user', `'${printable(user)}' is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
   }
-  const targets = parseHosts(get('hosts'), user, port);
-  const jumpHost = parseJumpHost(get('jump-host'), user, port);
+  const privateKey = raw['private-key'] ?? '';
+  const passphrase = raw['passphrase'] ?? '';
+  const knownHostsText = raw['known-hosts'] ?? '';
+  const resolution: HostResolution = {
+    sshConfig: context.sshConfig,
+    localUser: context.localUser,
+    passphrase,
+    agent: Boolean(context.sshAgent),
+    // An input that is given replaces what ssh-config says about every host.
+    identity: !privateKey.trim(),
+    knownHosts: !knownHostsText.trim(),
+    proxyJump: !get('jump-host'),
+  };
+  const targets = parseHosts(get('hosts'), user, port, resolution);
+  const jumpHost = parseJumpHost(get('jump-host'), user, port, resolution);
   if (jumpHost && targets[0].kind === 'local') {
     throw new InputError('jump-host', "is set, but hosts is 'local', which needs no SSH", "no jump-host with 'local', or SSH hosts");
   }
 
   const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
-  const privateKey = raw['private-key'] ?? '';
-  const passphrase = raw['passphrase'] ?? '';
-  const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
-  const sshTargets = [...targets, ...(jumpHost ? [jumpHost] : [])].filter((target) => target.kind === 'ssh');
+  // The CLI's ~/.ssh/known_hosts stands in for known-hosts only when host-fingerprint is not given either.
+  const knownHosts = parseKnownHostsInput((knownHostsText.trim() || get('host-fingerprint')) ? knownHostsText : (context.defaultKnownHosts ?? ''));
+  const sshHosts = targets.filter((target) => target.kind === 'ssh');
+  const bastions = [...(jumpHost ? [jumpHost] : []), ...sshHosts.flatMap((target) => (target.jump ? [target.jump] : []))];
+  const sshTargets = [...sshHosts, ...bastions.filter((bastion, index) => bastions.findIndex((other) => other.label === bastion.label) === index)];
   const hostFingerprints = parseFingerprints(get('host-fingerprint'), sshTargets);
-  if (sshTargets.length > 0) checkPrivateKey(privateKey, passphrase);
+  const auth = sshTargets.some((target) => !target.auth) ? parseAuth(privateKey, passphrase, context) : null;
   for (const target of sshTargets) checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
 
   // Only a deploy names a release; the other commands work on what is there.
@@ -196,8 +242,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
     activate: parseScript('activate', raw['activate'] ?? ''),
     verify: parseScript('verify', raw['verify'] ?? ''),
-    privateKey,
-    passphrase,
+    auth,
     knownHosts,
     hostFingerprints,
     insecureIgnoreHostKey,
@@ -236,13 +281,31 @@ function oneLine(value: string): string {
   return value.replace(/[\r\n]+/g, ' ').slice(0, 512);
 }
 
-export function parseHosts(value: string, user: string, port: number): HostTarget[] {
+/**
+ * How a host name becomes a host: its own `user@` and `:port` first, then the
+ * user and port inputs, then what ssh-config says for the name, then the
+ * fallbacks (the login name, port 22).
+ */
+export interface HostResolution {
+  sshConfig?: SshConfigSource;
+  localUser?: string;
+  /** To check an IdentityFile with. */
+  passphrase?: string;
+  /** Whether an ssh-agent is there to use instead of an encrypted IdentityFile. */
+  agent?: boolean;
+  /** Which per-host parts of ssh-config apply: an input that is given replaces each one for every host. */
+  identity?: boolean;
+  knownHosts?: boolean;
+  proxyJump?: boolean;
+}
+
+export function parseHosts(value: string, user: string, port: number | null, resolution: HostResolution = {}): HostTarget[] {
   const entries = value.split(/[,\n]/).map((entry) => entry.trim()).filter(Boolean);
   if (entries.length === 0) {
     throw new InputError('hosts', 'no host given', "one or more '[user@]host[:port]' entries, comma or newline separated, or 'local' for this machine");
   }
   if (entries.length > 256) throw new InputError('hosts', `${entries.length} entries given`, 'at most 256 hosts per step (use a matrix)');
-  const targets = entries.map((entry) => parseHostEntry(entry, user, port));
+  const targets = entries.map((entry) => parseHostEntry(entry, user, port, 'hosts', resolution));
   if (targets.length > 1 && targets.some((target) => target.kind === 'local')) {
     throw new InputError('hosts', "'local' is given together with other hosts", "'local' alone, or SSH hosts only");
   }
@@ -255,14 +318,14 @@ export function parseHosts(value: string, user: string, port: number): HostTarge
   return targets;
 }
 
-function parseJumpHost(value: string, user: string, port: number): Extract<HostTarget, { kind: 'ssh' }> | null {
+function parseJumpHost(value: string, user: string, port: number | null, resolution: HostResolution): SshHost | null {
   if (!value) return null;
-  const target = parseHostEntry(value, user, port, 'jump-host');
+  const target = parseHostEntry(value, user, port, 'jump-host', resolution);
   if (target.kind !== 'ssh') throw new InputError('jump-host', "'local' is not a bastion", "'[user@]host[:port]' of an SSH server that can reach the hosts");
   return target;
 }
 
-export function parseHostEntry(entry: string, defaultUser: string, defaultPort: number, input = 'hosts'): HostTarget {
+export function parseHostEntry(entry: string, defaultUser: string, defaultPort: number | null, input = 'hosts', resolution: HostResolution = {}): HostTarget {
   if (entry === 'local') return { kind: 'local', label: 'local' };
   const expected = "'[user@]host[:port]', e.g. 'deploy@web1.example.com:2222' or 'local'";
   const match = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(entry);
@@ -273,17 +336,71 @@ export function parseHostEntry(entry: string, defaultUser: string, defaultPort: 
   }
   const bracketed = rawHost.startsWith('[');
   const host = bracketed ? rawHost.slice(1, -1) : rawHost;
-  const validHost = bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
-  if (!validHost) {
+  if (!validHost(host, bracketed)) {
     throw new InputError(input, `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
   }
-  const port = rawPort === undefined ? defaultPort : parsePort(input, rawPort);
-  const user = entryUser ?? defaultUser;
+  const { sshConfig } = resolution;
+  const config = sshConfig?.lookup(host);
+  const where = `${host} in ${sshConfig?.file}`;
+  const hostName = config?.hostName ?? host;
+  if (!validHost(hostName, hostName.includes(':'))) {
+    throw new InputError('ssh-config', `the HostName '${printable(hostName)}' of ${where} is not a host name`, 'a DNS name or an IP address');
+  }
+  const port = rawPort !== undefined ? parsePort(input, rawPort) : (defaultPort ?? (config?.port === undefined ? 22 : parsePort('ssh-config', config.port)));
+  if (config?.user !== undefined && !USER.test(config.user)) {
+    throw new InputError('ssh-config', `the User '${printable(config.user)}' of ${where} is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
+  }
+  const user = entryUser ?? (defaultUser || config?.user || resolution.localUser || '');
   if (!user) {
     throw new InputError(input, `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
   }
   const label = `${user}@${bracketed ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
-  return { kind: 'ssh', label, host, port, user };
+  const target: SshHost = { kind: 'ssh', label, host: hostName, port, user };
+  if (!config) return target;
+  if (config.identity && resolution.identity) {
+    const auth = identityAuth(config.identity, where, resolution);
+    if (auth) target.auth = auth;
+  }
+  if (config.knownHosts && resolution.knownHosts) {
+    const from = `the UserKnownHostsFile of ${where} (${config.knownHosts.files.join(', ')})`;
+    target.knownHosts = { from, entries: parseKnownHostsOf(config.knownHosts.text, from) };
+  }
+  const proxyJump = config.proxyJump ?? 'none';
+  if (proxyJump.toLowerCase() !== 'none') {
+    // A bastion's own ProxyJump would be a second hop; tagflip tunnels through one.
+    if (input === 'ssh-config') throw new InputError('ssh-config', `the jump host ${where} has a ProxyJump of its own (${printable(proxyJump)})`, 'one jump host: tagflip tunnels through one bastion');
+    if (resolution.proxyJump) target.jump = parseProxyJump(proxyJump, where, resolution);
+  }
+  return target;
+}
+
+function validHost(host: string, bracketed: boolean): boolean {
+  return bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
+}
+
+/** ProxyJump: one `[user@]host[:port]` (or `ssh://` URI), resolved through the config like any host. */
+function parseProxyJump(value: string, where: string, resolution: HostResolution): SshHost {
+  if (value.includes(',')) {
+    throw new InputError('ssh-config', `the ProxyJump of ${where} names several jump hosts (${printable(value)})`, 'one jump host: tagflip tunnels through one bastion');
+  }
+  const entry = value.replace(/^ssh:\/\//, '');
+  // The jump host's user and port are its own (from its entry or its config), not the hosts' inputs.
+  const target = parseHostEntry(entry, '', null, 'ssh-config', resolution);
+  if (target.kind !== 'ssh') throw new InputError('ssh-config', `the ProxyJump of ${where} is 'local'`, "'[user@]host[:port]' of an SSH server");
+  return target;
+}
+
+/**
+ * An IdentityFile as this host's key. An encrypted one without a passphrase
+ * is left to the ssh-agent when there is one (as ssh signs with the agent's
+ * copy of it); without an agent, it is an error.
+ */
+function identityAuth(identity: { file: string; text: string }, where: string, resolution: HostResolution): SshAuth | null {
+  const passphrase = resolution.passphrase ?? '';
+  const name = `${identity.file} (the IdentityFile of ${where})`;
+  if (!passphrase && resolution.agent && keyIsEncrypted(identity.text)) return null;
+  checkPrivateKey(identity.text, passphrase, 'ssh-config', name);
+  return { kind: 'key', privateKey: identity.text, passphrase, from: `the key ${name}` };
 }
 
 function parsePort(input: string, value: string): number {
@@ -525,6 +642,14 @@ export function parseEnv(value: string, input: 'env' | 'secret-env' = 'env'): En
   return env;
 }
 
+function parseKnownHostsOf(text: string, from: string): KnownHostEntry[] {
+  try {
+    return parseKnownHosts(text);
+  } catch (error) {
+    throw new InputError('ssh-config', `${from}: ${(error as Error).message}`, 'known_hosts lines');
+  }
+}
+
 function parseKnownHostsInput(value: string): KnownHostEntry[] {
   try {
     return parseKnownHosts(value);
@@ -542,7 +667,7 @@ const FINGERPRINT_FORM =
  * another. A bare fingerprint is bound to the one SSH host there is; with
  * several, it would vouch for any of them, so it is refused.
  */
-function parseFingerprints(value: string, sshTargets: readonly Extract<HostTarget, { kind: 'ssh' }>[]): HostFingerprint[] {
+function parseFingerprints(value: string, sshTargets: readonly SshHost[]): HostFingerprint[] {
   if (!value) return [];
   const bound: HostFingerprint[] = [];
   for (const item of value.split(/[,\s]+/).filter(Boolean)) {
@@ -563,7 +688,7 @@ function fingerprintName(target: { host: string; port: number }): string {
   return target.host.includes(':') ? `[${target.host}]` : target.host;
 }
 
-function bareFingerprintHosts(fingerprint: string, sshTargets: readonly Extract<HostTarget, { kind: 'ssh' }>[]): readonly { host: string; port: number }[] {
+function bareFingerprintHosts(fingerprint: string, sshTargets: readonly SshHost[]): readonly { host: string; port: number }[] {
   if (sshTargets.length <= 1) return sshTargets;
   const labels = sshTargets.map((target) => target.label).join(', ');
   throw new InputError(
@@ -573,7 +698,7 @@ function bareFingerprintHosts(fingerprint: string, sshTargets: readonly Extract<
   );
 }
 
-function boundFingerprintHosts(name: string, sshTargets: readonly Extract<HostTarget, { kind: 'ssh' }>[]): { host: string; port: number }[] {
+function boundFingerprintHosts(name: string, sshTargets: readonly SshHost[]): { host: string; port: number }[] {
   const match = /^\[([^\]]+)\](?::([^:]*))?$/.exec(name) ?? /^([^:[\]]+)(?::([^:]*))?$/.exec(name);
   if (!match) throw new InputError('host-fingerprint', `'${printable(name)}' is not a host name (an IPv6 address goes in brackets)`, FINGERPRINT_FORM);
   const host = canonicalHost(match[1]);
@@ -590,28 +715,59 @@ function boundFingerprintHosts(name: string, sshTargets: readonly Extract<HostTa
   return named;
 }
 
-function checkPrivateKey(privateKey: string, passphrase: string): void {
-  if (!privateKey.trim()) {
-    throw new InputError('private-key', 'not given', 'the text of an OpenSSH or PEM private key (usually from a secret)');
+/**
+ * How hosts without an IdentityFile of their own log in: the private-key
+ * input, else the ssh-agent, else (the CLI) the first default key file.
+ */
+function parseAuth(privateKey: string, passphrase: string, context: RunContext): SshAuth {
+  if (privateKey.trim()) {
+    checkPrivateKey(privateKey, passphrase);
+    return { kind: 'key', privateKey, passphrase, from: 'the private-key input' };
   }
+  if (context.sshAgent) return { kind: 'agent', socket: context.sshAgent };
+  if (context.defaultKey) {
+    const { file, text } = context.defaultKey;
+    checkPrivateKey(text, passphrase, 'private-key', file);
+    return { kind: 'key', privateKey: text, passphrase, from: `the key ${file}` };
+  }
+  throw new InputError(
+    'private-key',
+    'not given, and there is no ssh-agent (SSH_AUTH_SOCK is not set)',
+    'the text of an OpenSSH or PEM private key (usually from a secret), or an ssh-agent holding the key with its socket in SSH_AUTH_SOCK (as an ssh-agent step before this one sets it)',
+  );
+}
+
+function keyIsEncrypted(privateKey: string): boolean {
+  const parsed = keyParser.parseKey(privateKey);
+  return parsed instanceof Error && ENCRYPTED_KEY.test(parsed.message);
+}
+
+const ENCRYPTED_KEY = /encrypted|passphrase|decrypt/i;
+
+/** `name` is the key's name in messages: the input, or the file it came from. */
+function checkPrivateKey(privateKey: string, passphrase: string, input = 'private-key', name = 'private-key'): void {
+  const subject = name === input ? '' : `${name} `;
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
     // Never echo any of it: it may be a secret pasted into the wrong input.
-    throw new InputError('private-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
+    throw new InputError(input, `${subject}does not look like a private key (no BEGIN … PRIVATE KEY line)`, 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
   }
   const parsed = keyParser.parseKey(privateKey, passphrase || undefined);
   if (parsed instanceof Error) {
-    const encrypted = /encrypted|passphrase|decrypt/i.test(parsed.message);
-    throw encrypted
-      ? new InputError('passphrase', passphrase ? 'does not decrypt private-key' : 'not given, but private-key is encrypted', 'the passphrase of private-key')
-      : new InputError('private-key', 'could not be read as a private key', 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+    throw ENCRYPTED_KEY.test(parsed.message)
+      ? new InputError('passphrase', passphrase ? `does not decrypt ${name}` : `not given, but ${name} is encrypted`, `the passphrase of ${name}`)
+      : new InputError(input, `${subject}could not be read as a private key`, 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
   }
 }
 
-function checkHostKeyPolicy(target: Extract<HostTarget, { kind: 'ssh' }>, knownHosts: KnownHostEntry[], fingerprints: HostFingerprint[], insecure: boolean): void {
+function checkHostKeyPolicy(target: SshHost, runKnownHosts: KnownHostEntry[], fingerprints: HostFingerprint[], insecure: boolean): void {
   if (insecure || fingerprintsFor(fingerprints, target.host, target.port).length > 0) return;
   const remedy = `known_hosts lines from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server), or host-fingerprint`;
+  const knownHosts = target.knownHosts?.entries ?? runKnownHosts;
   const listed = knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port));
   if (listed) return;
+  if (target.knownHosts) {
+    throw new InputError('ssh-config', `${target.knownHosts.from} has no line for ${knownHostsName(target.host, target.port)} (${target.label})`, `its line from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server) in that file, or a known-hosts or host-fingerprint input`);
+  }
   if (fingerprints.length > 0) {
     throw new InputError('host-fingerprint', `has no fingerprint for ${target.label}, and known-hosts no line for it`, `'${fingerprintName(target)}=SHA256:…' too, or its known_hosts line`);
   }

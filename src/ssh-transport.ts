@@ -10,19 +10,23 @@ import {
   preferredKeyTypes,
   verifyHostKey,
 } from './host-keys.js';
+import type { SshAuth } from './settings.js';
 import { REMOTE_COMMAND, type ShellChannel, type Transport } from './transport.js';
 
-export interface SshTarget {
+/** One SSH server to log in to: a host, or the bastion in front of it. */
+export interface SshEndpoint {
   label: string;
   host: string;
   port: number;
   user: string;
-  privateKey: string;
-  passphrase: string;
-  connectTimeout: number;
+  auth: SshAuth;
   hostKeys: HostKeyPolicy;
-  /** A bastion to tunnel through (same key and host-key policy), or null. */
-  jump: { label: string; host: string; port: number; user: string } | null;
+}
+
+export interface SshTarget extends SshEndpoint {
+  connectTimeout: number;
+  /** A bastion to tunnel through, or null. */
+  jump: SshEndpoint | null;
 }
 
 /** Seconds between keepalives, and how many may go unanswered before we give up. */
@@ -122,9 +126,8 @@ export class SshTransport implements Transport {
   }
 
   /** Connect one SSH client to `to`, verifying its host key; `via` names a bastion in errors. */
-  private async open(client: NodeSSH, to: { label: string; host: string; port: number; user: string }, sock: Duplex | undefined, via: string): Promise<void> {
-    const { host, port, user } = to;
-    const { hostKeys } = this.target;
+  private async open(client: NodeSSH, to: SshEndpoint, sock: Duplex | undefined, via: string): Promise<void> {
+    const { host, port, user, auth, hostKeys } = to;
     let offered: Buffer | null = null;
     const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
     try {
@@ -133,8 +136,7 @@ export class SshTransport implements Transport {
         host,
         port,
         username: user,
-        privateKey: this.target.privateKey,
-        passphrase: this.target.passphrase || undefined,
+        ...(auth.kind === 'agent' ? { agent: auth.socket } : { privateKey: auth.privateKey, passphrase: auth.passphrase || undefined }),
         readyTimeout: this.target.connectTimeout * 1000,
         keepaliveInterval: KEEPALIVE_INTERVAL_MS,
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
@@ -156,12 +158,12 @@ export class SshTransport implements Transport {
   private explainConnectError(
     error: Error & { level?: string; code?: string },
     offered: Buffer | null,
-    to: { host: string; port: number; user: string },
+    to: SshEndpoint,
     via: string,
   ): DeployError {
     if (error instanceof DeployError) return error;
-    const { host, port, user } = to;
-    const { label, connectTimeout, hostKeys } = this.target;
+    const { host, port, user, auth, hostKeys } = to;
+    const { label, connectTimeout } = this.target;
     const fail = (problem: string, remedy: string) => new DeployError(label, 'connect', via ? `${via}: ${problem}` : problem, remedy);
     if (offered && !verifyHostKey(hostKeys, host, port, offered).accepted) {
       const verdict = verifyHostKey(hostKeys, host, port, offered);
@@ -172,7 +174,13 @@ export class SshTransport implements Transport {
       );
     }
     if (error.level === 'client-authentication') {
-      return fail(`the server refused the private key for user '${user}'`, `add the matching public key to ~${user}/.ssh/authorized_keys on the host, and check that 'user' is right`);
+      if (auth.kind === 'agent') {
+        return fail(`the server refused every key of the ssh-agent at ${auth.socket} for user '${user}'`, `add the public key of the deploy key ('ssh-add -L' lists the agent's) to ~${user}/.ssh/authorized_keys on the host, or ssh-add the key it has; and check that 'user' is right`);
+      }
+      return fail(`the server refused the private key for user '${user}' (${auth.from})`, `add the matching public key to ~${user}/.ssh/authorized_keys on the host, and check that 'user' is right`);
+    }
+    if (error.level === 'agent') {
+      return fail(`could not use the ssh-agent at ${auth.kind === 'agent' ? auth.socket : 'SSH_AUTH_SOCK'}: ${error.message}`, 'check that the agent is running and SSH_AUTH_SOCK names its socket, or give private-key');
     }
     if (error.level === 'client-timeout' || error.code === 'ETIMEDOUT') {
       return fail(`no SSH handshake within connect-timeout (${connectTimeout} s)`, `check that ${host}:${port} is reachable from the runner and that a firewall does not drop the connection`);

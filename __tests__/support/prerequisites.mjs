@@ -24,6 +24,8 @@ export const NEEDED = [
   { file: '/usr/sbin/sshd', package: 'openssh-server' },
   { command: 'ssh', package: 'openssh-client' },
   { command: 'ssh-keygen', package: 'openssh-client' },
+  { command: 'ssh-agent', package: 'openssh-client' },
+  { command: 'ssh-add', package: 'openssh-client' },
   { command: 'git', package: 'git' },
   { command: 'tar', package: 'tar' },
   // Fleet hosts live in mount namespaces; the lock, other-user and disk-full tests.

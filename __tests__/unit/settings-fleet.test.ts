@@ -280,7 +280,9 @@ describe('jump-host', () => {
 
   test('the bastion needs the private key like the hosts', () => {
     const error = inputErrorOf(() => parseSettings(verified({ 'private-key': '' }), TAG_CONTEXT));
-    expect(error.message).toBe('private-key: not given; expected the text of an OpenSSH or PEM private key (usually from a secret)');
+    expect(error.message).toBe(
+      'private-key: not given, and there is no ssh-agent (SSH_AUTH_SOCK is not set); expected the text of an OpenSSH or PEM private key (usually from a secret), or an ssh-agent holding the key with its socket in SSH_AUTH_SOCK (as an ssh-agent step before this one sets it)',
+    );
   });
 });
 

@@ -43,8 +43,7 @@ function expectedSsh(): Settings {
     maxParallel: 16,
     activate: '',
     verify: '',
-    privateKey: client.privateKey,
-    passphrase: '',
+    auth: { kind: 'key', privateKey: client.privateKey, passphrase: '', from: 'the private-key input' },
     knownHosts: [{ patterns: ['[127.0.0.1]:2222'], keyType: 'ssh-ed25519', key: host.blob, revoked: false, line: 1 }],
     hostFingerprints: [],
     insecureIgnoreHostKey: false,
@@ -79,7 +78,7 @@ describe('parseSettings: valid inputs', () => {
     expect(parseSettings({ hosts: 'local', 'deploy-path': '/srv/app' }, TAG_CONTEXT)).toEqual({
       ...expectedSsh(),
       targets: [{ kind: 'local', label: 'local' }],
-      privateKey: '',
+      auth: null,
       knownHosts: [],
       deployPath: '/srv/app',
       dataPath: '/srv/app/data',
@@ -137,8 +136,7 @@ describe('parseSettings: valid inputs', () => {
       maxParallel: 16,
       activate: '',
       verify: '',
-      privateKey: client.privateKey,
-      passphrase: '',
+      auth: { kind: 'key', privateKey: client.privateKey, passphrase: '', from: 'the private-key input' },
       knownHosts: [{ patterns: ['[web1.example.com]:2200'], keyType: 'ssh-ed25519', key: host.blob, revoked: false, line: 2 }],
       hostFingerprints: [],
       insecureIgnoreHostKey: false,
@@ -222,13 +220,12 @@ describe('parseSettings: valid inputs', () => {
 
   test('an encrypted key with its passphrase', () => {
     const settings = parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey, passphrase: 'secretpass' }, TAG_CONTEXT);
-    expect(settings.passphrase).toBe('secretpass');
-    expect(settings.privateKey).toBe(encrypted.privateKey);
+    expect(settings.auth).toEqual({ kind: 'key', privateKey: encrypted.privateKey, passphrase: 'secretpass', from: 'the private-key input' });
   });
 
   test('a PEM RSA key', () => {
     expect(rsaPem.privateKey).toContain('-----BEGIN RSA PRIVATE KEY-----');
-    expect(parseSettings({ ...sshInputs(), 'private-key': rsaPem.privateKey }, TAG_CONTEXT).privateKey).toBe(rsaPem.privateKey);
+    expect(parseSettings({ ...sshInputs(), 'private-key': rsaPem.privateKey }, TAG_CONTEXT).auth).toMatchObject({ kind: 'key', privateKey: rsaPem.privateKey });
   });
 
   test('a known_hosts line for port 22 names the bare host', () => {

@@ -246,29 +246,58 @@ export async function wanLink(ctx) {
 // The fleet
 // ---------------------------------------------------------------------------
 
-/** FLEET_SIZE sshd on 127.0.0.1, each in its own mount namespace (its own files at `target`), started once per run. */
-export async function fleetHosts(ctx) {
-  if (ctx.fleetHosts) return ctx.fleetHosts;
-  const target = path.join(ctx.tmp, 'fleet-host'); // the deploy-path parent every host sees
-  fs.mkdirSync(target, { mode: 0o755 });
-  fs.chownSync(target, ctx.ids.uid, ctx.ids.gid);
-  const ports = [];
-  const sources = [];
-  for (let i = 1; i <= FLEET_SIZE; i++) {
-    const source = path.join(ctx.tmp, 'fleet-src', `h${i}`);
-    fs.mkdirSync(source, { recursive: true, mode: 0o755 });
-    fs.chownSync(source, ctx.ids.uid, ctx.ids.gid);
-    sources.push(source);
-    ports.push(await freePort());
+/**
+ * `count` sshd on 127.0.0.1 (FLEET_SIZE unless told), each in its own mount namespace
+ * (its own files at `target`). Started once per run and grown on demand: the first
+ * hosts of a larger fleet are those of a smaller one.
+ */
+export async function fleetHosts(ctx, count = FLEET_SIZE) {
+  if (!ctx.fleetHosts) {
+    const target = path.join(ctx.tmp, 'fleet-host'); // the deploy-path parent every host sees
+    fs.mkdirSync(target, { mode: 0o755 });
+    fs.chownSync(target, ctx.ids.uid, ctx.ids.gid);
+    const source = makeFleetSource(ctx, 1);
+    try {
+      // Probe once that mount namespaces work here before starting the hosts.
+      await runOk('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2"', 'sh', source, target]);
+    } catch (error) {
+      throw new Skip(`${count} hosts: mount namespaces (unshare -m + mount --bind) do not work here: ${error.message.split('\n')[0]}`);
+    }
+    ctx.fleetHosts = { target, ports: [], sources: [] };
   }
-  writeKnownHosts(ctx, ports);
-  try {
-    // Probe once that mount namespaces work here before starting eight of them.
-    await runOk('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2"', 'sh', sources[0], target]);
-  } catch (error) {
-    throw new Skip(`8 hosts vs 1: mount namespaces (unshare -m + mount --bind) do not work here: ${error.message.split('\n')[0]}`);
+  const fleet = ctx.fleetHosts;
+  while (fleet.ports.length < count) {
+    const i = fleet.ports.length + 1;
+    const source = makeFleetSource(ctx, i);
+    fleet.ports.push(await startBound(ctx, `fleet-h${i}`, { bind: { source, target: fleet.target } }));
+    fleet.sources.push(source);
   }
-  for (let i = 0; i < FLEET_SIZE; i++) await startSshd(ctx, `fleet-h${i + 1}`, { port: ports[i], bind: { source: sources[i], target } });
-  ctx.fleetHosts = { target, ports, sources };
-  return ctx.fleetHosts;
+  return { target: fleet.target, ports: fleet.ports.slice(0, count), sources: fleet.sources.slice(0, count) };
+}
+
+/**
+ * An sshd on a free port, tried again on another one when something else took the
+ * port between freePort and the bind (other work on the machine, a client's
+ * ephemeral port): with dozens of hosts that happens. Returns the port.
+ */
+async function startBound(ctx, name, options) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      await startSshd(ctx, name, { ...options, port });
+    } catch (error) {
+      if (attempt < 5 && error instanceof BenchError && /Address already in use/.test(error.message)) continue;
+      throw error;
+    }
+    writeKnownHosts(ctx, [port]);
+    return port;
+  }
+}
+
+/** Host i's own directory, bind-mounted on the fleet's target in its namespace. */
+function makeFleetSource(ctx, i) {
+  const source = path.join(ctx.tmp, 'fleet-src', `h${i}`);
+  fs.mkdirSync(source, { recursive: true, mode: 0o755 });
+  fs.chownSync(source, ctx.ids.uid, ctx.ids.gid);
+  return source;
 }

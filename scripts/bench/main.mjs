@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,fleet,history,upload]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,rollback,fleet,memory64,history,upload]
 //
 // Measures the performance targets (SPEC.md "Design notes", issue 12) side by side with
 // the peers, in one run, against the same sshd and repository:
@@ -11,7 +11,9 @@
 // and issue 11's `upload` speed (upload.mjs).
 // Targets: one host at most 2x the floor on loopback and 1.3x across 50 ms RTT, faster
 // than Mina on both; CPU per deploy (client + everything on the host) at most 2x the
-// floor's; the first log line within `node -e 0` + 80 ms; 8 hosts at most 2x one host.
+// floor's; the first log line within `node -e 0` + 80 ms; 8 hosts at most 2x one host;
+// a rollback across 50 ms at most 1.3x `ssh host 'ln -sfn … && mv -T …'` (rollback.mjs);
+// 64 hosts with at most 200 MiB peak RSS and 25 ms runner CPU per added host (memory.mjs).
 // CPU is read from cpuacct (cgroup v1) or cpu.stat (cgroup v2) of two cgroups the bench
 // makes: one holds the sshd daemons (so every session they fork), one each client.
 //
@@ -35,8 +37,8 @@
 // One module per concern: processes.mjs (children, cleanup), hosts.mjs (user, keys,
 // sshd, the 50 ms link, the fleet), peers.mjs (the deploys measured), measure.mjs
 // (timing, CPU, rounds, medians), report.mjs (tables, verdicts), parts.mjs (start-up,
-// loopback, wan, fleet), history.mjs and upload.mjs (their parts); this one reads
-// the options, prepares what every part shares and runs the parts.
+// loopback, wan, fleet), history.mjs, rollback.mjs, memory.mjs and upload.mjs (their
+// parts); this one reads the options, prepares what every part shares and runs the parts.
 
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -45,13 +47,15 @@ import * as path from 'node:path';
 import { partHistory } from './history.mjs';
 import { ONE_WAY_MS, SSHD, USER, chownR, ensureUser, freePort, keygen, makeRepo, startSshd, writeKnownHosts } from './hosts.mjs';
 import { TIME, compare, makeCgroups } from './measure.mjs';
+import { partMemory } from './memory.mjs';
 import { partFleet, partLoopback, partStartup, partWan } from './parts.mjs';
 import { ACTION_BUNDLE, BUILD, BUNDLE, ROOT, minaMissing, tagflipDeploy } from './peers.mjs';
 import { BenchError, Skip, cleanup, undo } from './processes.mjs';
+import { partRollback } from './rollback.mjs';
 import { addRow, fmtMs, printPeersTable, printTable, rows, say, verdict, verdicts } from './report.mjs';
 import { partUpload } from './upload.mjs';
 
-const PARTS = ['startup', 'loopback', 'wan', 'fleet', 'history', 'upload'];
+const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'fleet', 'memory64', 'history', 'upload'];
 
 // ---------------------------------------------------------------------------
 // Arguments
@@ -179,7 +183,9 @@ async function main() {
     startup: partStartup,
     loopback: partLoopback,
     wan: partWan,
+    rollback: partRollback,
     fleet: partFleet,
+    memory64: partMemory,
     upload: partUpload,
     history: (c) => partHistory(c, { freePort, writeKnownHosts, startSshd, compare, tagflipDeploy, addRow, verdict }),
   };

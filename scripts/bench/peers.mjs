@@ -134,7 +134,7 @@ export function minaMissing() {
   return null;
 }
 
-function checkCurrent(site, tag, what) {
+export function checkCurrent(site, tag, what) {
   let link;
   try {
     link = fs.readlinkSync(path.join(site, 'current'));

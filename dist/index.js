@@ -26734,6 +26734,36 @@ module.exports = {"rE":"1.17.0"};
 /******/ 		};
 /******/ 	})();
 /******/ 	
+/******/ 	/* webpack/runtime/create fake namespace object */
+/******/ 	(() => {
+/******/ 		var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 		var leafPrototypes;
+/******/ 		// create a fake namespace object
+/******/ 		// mode & 1: value is a module id, require it
+/******/ 		// mode & 2: merge all properties of value into the ns
+/******/ 		// mode & 4: return value when already ns object
+/******/ 		// mode & 16: return value when it's Promise-like
+/******/ 		// mode & 8|1: behave like require
+/******/ 		__nccwpck_require__.t = function(value, mode) {
+/******/ 			if(mode & 1) value = this(value);
+/******/ 			if(mode & 8) return value;
+/******/ 			if(typeof value === 'object' && value) {
+/******/ 				if((mode & 4) && value.__esModule) return value;
+/******/ 				if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 			}
+/******/ 			var ns = Object.create(null);
+/******/ 			__nccwpck_require__.r(ns);
+/******/ 			var def = {};
+/******/ 			leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 			for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 				Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 			}
+/******/ 			def['default'] = () => (value);
+/******/ 			__nccwpck_require__.d(ns, def);
+/******/ 			return ns;
+/******/ 		};
+/******/ 	})();
+/******/ 	
 /******/ 	/* webpack/runtime/define property getters */
 /******/ 	(() => {
 /******/ 		// define getter functions for harmony exports
@@ -26770,6 +26800,10 @@ var __webpack_exports__ = {};
 
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = require("node:crypto");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: ./src/errors.ts
 /** A bad input: refused before any connection is made. */
 class InputError extends Error {
@@ -26906,7 +26940,11 @@ function renderSummary(result, title) {
 }
 /** The `hosts` output: one object per host, keys named like the step's outputs. */
 function hostsOutput(hosts) {
-    return JSON.stringify(hosts.map((host) => ({
+    return JSON.stringify(hostRows(hosts));
+}
+/** The rows of the `hosts` output (the CLI's --json prints them as they are). */
+function hostRows(hosts) {
+    return hosts.map((host) => ({
         host: host.host,
         status: host.status,
         release: host.release,
@@ -26920,11 +26958,14 @@ function hostsOutput(hosts) {
         error: host.error,
         ...(host.attention ? { attention: host.attention } : {}),
         ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
-    })));
+    }));
 }
 /** The `releases` output of command: status: one object per host. */
 function releasesOutput(hosts) {
-    return JSON.stringify(hosts.map((host) => ({
+    return JSON.stringify(releaseRows(hosts));
+}
+function releaseRows(hosts) {
+    return hosts.map((host) => ({
         host: host.host,
         current: host.report?.current ?? '',
         'rollback-target': host.report?.rollbackTarget ?? '',
@@ -26940,7 +26981,7 @@ function releasesOutput(hosts) {
             adopted: release.adopted,
         })),
         error: host.error,
-    })));
+    }));
 }
 /** command: status in words, for the log and the CLI: one line per release, in columns. */
 function renderStatus(host) {
@@ -29770,8 +29811,6 @@ function describeTransfer(transfer, sent = transfer.size) {
 const external_node_fs_namespaceObject = require("node:fs");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = require("node:fs/promises");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
 ;// CONCATENATED MODULE: ./src/upload/exclude.ts
 /**
  * `upload-exclude`: gitignore-style lines, matched against paths relative to the
@@ -31096,6 +31135,38 @@ function ready(settings, member, plan) {
     member.stage = 'ready';
 }
 
+;// CONCATENATED MODULE: ./src/ssh-agent.ts
+
+
+/**
+ * How many keys the ssh-agent at `socket` holds. An agent that is not there
+ * (a stale SSH_AUTH_SOCK) or holds none is refused before any host is
+ * connected to, naming both ways to log in; otherwise every host would only
+ * say that it refused the login.
+ */
+async function countAgentKeys(socket) {
+    const expected = 'a running ssh-agent holding the deploy key (ssh-add it), its socket in SSH_AUTH_SOCK; or the private-key input';
+    let isSocket;
+    try {
+        isSocket = (0,external_node_fs_namespaceObject.statSync)(socket).isSocket();
+    }
+    catch (error) {
+        throw new InputError('private-key', `not given, and the ssh-agent socket SSH_AUTH_SOCK names (${socket}) is not there (${error.code ?? 'error'})`, expected);
+    }
+    if (!isSocket)
+        throw new InputError('private-key', `not given, and SSH_AUTH_SOCK (${socket}) is not a socket`, expected);
+    // ssh2 loads with the first connection (see ssh-transport.ts); this is just before it.
+    const { OpenSSHAgent } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 5472, 23));
+    const keys = await new Promise((resolve, reject) => {
+        new OpenSSHAgent(socket).getIdentities((error, identities) => (error ? reject(error) : resolve(identities?.length ?? 0)));
+    }).catch((error) => {
+        throw new InputError('private-key', `not given, and the ssh-agent at ${socket} does not answer (${error.message})`, expected);
+    });
+    if (keys === 0)
+        throw new InputError('private-key', `not given, and the ssh-agent at ${socket} holds no keys`, expected);
+    return keys;
+}
+
 ;// CONCATENATED MODULE: ./src/status.ts
 
 
@@ -31388,8 +31459,7 @@ class SshTransport {
     }
     /** Connect one SSH client to `to`, verifying its host key; `via` names a bastion in errors. */
     async open(client, to, sock, via) {
-        const { host, port, user } = to;
-        const { hostKeys } = this.target;
+        const { host, port, user, auth, hostKeys } = to;
         let offered = null;
         const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
         try {
@@ -31398,8 +31468,7 @@ class SshTransport {
                 host,
                 port,
                 username: user,
-                privateKey: this.target.privateKey,
-                passphrase: this.target.passphrase || undefined,
+                ...(auth.kind === 'agent' ? { agent: auth.socket } : { privateKey: auth.privateKey, passphrase: auth.passphrase || undefined }),
                 readyTimeout: this.target.connectTimeout * 1000,
                 keepaliveInterval: KEEPALIVE_INTERVAL_MS,
                 keepaliveCountMax: KEEPALIVE_COUNT_MAX,
@@ -31421,8 +31490,8 @@ class SshTransport {
     explainConnectError(error, offered, to, via) {
         if (error instanceof DeployError)
             return error;
-        const { host, port, user } = to;
-        const { label, connectTimeout, hostKeys } = this.target;
+        const { host, port, user, auth, hostKeys } = to;
+        const { label, connectTimeout } = this.target;
         const fail = (problem, remedy) => new DeployError(label, 'connect', via ? `${via}: ${problem}` : problem, remedy);
         if (offered && !verifyHostKey(hostKeys, host, port, offered).accepted) {
             const verdict = verifyHostKey(hostKeys, host, port, offered);
@@ -31430,7 +31499,13 @@ class SshTransport {
             return fail(`host key verification failed: the server offered ${keyTypeOfBlob(offered)} ${fingerprintOf(offered)}, but ${reason}`, `If the server's key really changed, run 'ssh-keyscan -p ${port} ${host}' from a trusted network, compare the fingerprint ('ssh-keygen -lf -') with the server's own ('ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub' on its console), and update known-hosts`);
         }
         if (error.level === 'client-authentication') {
-            return fail(`the server refused the private key for user '${user}'`, `add the matching public key to ~${user}/.ssh/authorized_keys on the host, and check that 'user' is right`);
+            if (auth.kind === 'agent') {
+                return fail(`the server refused every key of the ssh-agent at ${auth.socket} for user '${user}'`, `add the public key of the deploy key ('ssh-add -L' lists the agent's) to ~${user}/.ssh/authorized_keys on the host, or ssh-add the key it has; and check that 'user' is right`);
+            }
+            return fail(`the server refused the private key for user '${user}' (${auth.from})`, `add the matching public key to ~${user}/.ssh/authorized_keys on the host, and check that 'user' is right`);
+        }
+        if (error.level === 'agent') {
+            return fail(`could not use the ssh-agent at ${auth.kind === 'agent' ? auth.socket : 'SSH_AUTH_SOCK'}: ${error.message}`, 'check that the agent is running and SSH_AUTH_SOCK names its socket, or give private-key');
         }
         if (error.level === 'client-timeout' || error.code === 'ETIMEDOUT') {
             return fail(`no SSH handshake within connect-timeout (${connectTimeout} s)`, `check that ${host}:${port} is reachable from the runner and that a firewall does not drop the connection`);
@@ -31457,21 +31532,53 @@ class SshTransport {
 
 
 
+
 /** The transport for the settings' host: SSH, or this machine for `local`. */
 function createTransport(settings, target) {
     if (target.kind === 'local')
         return new LocalTransport();
+    const jump = target.jump ?? settings.jumpHost;
     return new SshTransport({
-        label: target.label,
-        host: target.host,
-        port: target.port,
-        user: target.user,
-        privateKey: settings.privateKey,
-        passphrase: settings.passphrase,
+        ...endpoint(settings, target),
         connectTimeout: settings.connectTimeout,
-        hostKeys: { knownHosts: settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
-        jump: settings.jumpHost,
+        jump: jump ? endpoint(settings, jump) : null,
     });
+}
+/** How to log in to one server: its own IdentityFile and UserKnownHostsFile, else the run's. */
+function endpoint(settings, host) {
+    const auth = host.auth ?? settings.auth;
+    // parseSettings gives the run credentials whenever a host has none of its own.
+    if (!auth)
+        throw new Error(`no credentials for ${host.label}`);
+    return {
+        label: host.label,
+        host: host.host,
+        port: host.port,
+        user: host.user,
+        auth,
+        hostKeys: { knownHosts: host.knownHosts?.entries ?? settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
+    };
+}
+/**
+ * Say, before connecting, how the hosts are logged in to (never any key
+ * material): one line for the run, or one per host when they differ. The
+ * agent is asked for its keys first, so that an agent that is not there or
+ * holds no key is reported as such, once, rather than as a refusal by every host.
+ */
+async function announceAuth(settings, logger) {
+    const hosts = settings.targets.filter((target) => target.kind === 'ssh');
+    if (hosts.length === 0)
+        return;
+    // settings.auth is set only when some host or bastion has no key of its own, so then the agent is used.
+    const agentKeys = settings.auth?.kind === 'agent' ? await countAgentKeys(settings.auth.socket) : 0;
+    const describe = (auth) => !auth ? '' : auth.kind === 'agent' ? `the ssh-agent at ${auth.socket} (${agentKeys} ${agentKeys === 1 ? 'key' : 'keys'})` : auth.from;
+    const descriptions = hosts.map((host) => describe(host.auth ?? settings.auth));
+    if (descriptions.every((description) => description === descriptions[0])) {
+        logger.info(`authenticating with ${descriptions[0]}`);
+    }
+    else {
+        hosts.forEach((host, index) => logger.info(`${host.label}: authenticating with ${descriptions[index]}`));
+    }
 }
 /** Commands that work on each host on its own; deploy and rollback move current on all hosts together. */
 const COMMAND_RUNNERS = {
@@ -31484,6 +31591,7 @@ async function runCommand(settings, logger, transports = settings.targets.map((t
         const labels = settings.targets.map((target) => target.label).join(', ');
         logger.warning(`insecure-ignore-host-key is true: the host keys of ${labels} are NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`);
     }
+    await announceAuth(settings, logger);
     transports.forEach((transport) => openTransports.add(transport));
     const members = transports.map((transport) => ({ transport, logger }));
     let hosts;
@@ -31519,6 +31627,16 @@ function abortOnSignals(logger, exit) {
     };
     process.once('SIGTERM', abort);
     process.once('SIGINT', abort);
+}
+/**
+ * The lines of the keys that were read from files (IdentityFile, the CLI's
+ * ~/.ssh/id_*), to mask like private-key's.
+ */
+function keySecretsOf(settings) {
+    const hosts = settings.targets.flatMap((target) => (target.kind === 'ssh' ? [target, ...(target.jump ? [target.jump] : [])] : []));
+    const auths = [settings.auth, settings.jumpHost?.auth, ...hosts.map((host) => host.auth)];
+    const keys = new Set(auths.flatMap((auth) => (auth?.kind === 'key' ? [auth.privateKey] : [])));
+    return [...keys].flatMap((key) => secretsOf({ 'private-key': key }));
 }
 /**
  * Secret values a front end must mask before anything is logged: the key, its
@@ -31565,6 +31683,7 @@ const INPUT_NAMES = [
     'host-fingerprint',
     'insecure-ignore-host-key',
     'jump-host',
+    'ssh-config',
     'max-parallel',
     'activate',
     'verify',
@@ -31593,7 +31712,7 @@ const INPUT_NAMES = [
 /** What every command reads: where the site is and how to reach it. */
 const REACH_INPUTS = [
     'command', 'hosts', 'user', 'port', 'private-key', 'passphrase', 'known-hosts', 'host-fingerprint',
-    'insecure-ignore-host-key', 'jump-host', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
+    'insecure-ignore-host-key', 'jump-host', 'ssh-config', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
 ];
 const HOOK_INPUTS = ['activate', 'verify', 'env', 'secret-env', 'command-timeout'];
 /** The inputs each command reads; the CLI refuses a flag its command would ignore. */
@@ -31625,24 +31744,37 @@ function parseSettings(raw, context = {}) {
     if (!COMMANDS.includes(command)) {
         throw new InputError('command', `'${printable(command)}' is not a command`, COMMANDS.map((name) => `'${name}'`).join(', '));
     }
-    const port = parsePort('port', get('port') || '22');
+    const port = get('port') ? parsePort('port', get('port')) : null;
     const user = get('user');
     if (user && !USER.test(user)) {
         throw new InputError('user', `'${printable(user)}' is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
     }
-    const targets = parseHosts(get('hosts'), user, port);
-    const jumpHost = parseJumpHost(get('jump-host'), user, port);
+    const privateKey = raw['private-key'] ?? '';
+    const passphrase = raw['passphrase'] ?? '';
+    const knownHostsText = raw['known-hosts'] ?? '';
+    const resolution = {
+        sshConfig: context.sshConfig,
+        localUser: context.localUser,
+        passphrase,
+        agent: Boolean(context.sshAgent),
+        // An input that is given replaces what ssh-config says about every host.
+        identity: !privateKey.trim(),
+        knownHosts: !knownHostsText.trim(),
+        proxyJump: !get('jump-host'),
+    };
+    const targets = parseHosts(get('hosts'), user, port, resolution);
+    const jumpHost = parseJumpHost(get('jump-host'), user, port, resolution);
     if (jumpHost && targets[0].kind === 'local') {
         throw new InputError('jump-host', "is set, but hosts is 'local', which needs no SSH", "no jump-host with 'local', or SSH hosts");
     }
     const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
-    const privateKey = raw['private-key'] ?? '';
-    const passphrase = raw['passphrase'] ?? '';
-    const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
-    const sshTargets = [...targets, ...(jumpHost ? [jumpHost] : [])].filter((target) => target.kind === 'ssh');
+    // The CLI's ~/.ssh/known_hosts stands in for known-hosts only when host-fingerprint is not given either.
+    const knownHosts = parseKnownHostsInput((knownHostsText.trim() || get('host-fingerprint')) ? knownHostsText : (context.defaultKnownHosts ?? ''));
+    const sshHosts = targets.filter((target) => target.kind === 'ssh');
+    const bastions = [...(jumpHost ? [jumpHost] : []), ...sshHosts.flatMap((target) => (target.jump ? [target.jump] : []))];
+    const sshTargets = [...sshHosts, ...bastions.filter((bastion, index) => bastions.findIndex((other) => other.label === bastion.label) === index)];
     const hostFingerprints = parseFingerprints(get('host-fingerprint'), sshTargets);
-    if (sshTargets.length > 0)
-        checkPrivateKey(privateKey, passphrase);
+    const auth = sshTargets.some((target) => !target.auth) ? parseAuth(privateKey, passphrase, context) : null;
     for (const target of sshTargets)
         checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
     // Only a deploy names a release; the other commands work on what is there.
@@ -31659,8 +31791,7 @@ function parseSettings(raw, context = {}) {
         maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
         activate: parseScript('activate', raw['activate'] ?? ''),
         verify: parseScript('verify', raw['verify'] ?? ''),
-        privateKey,
-        passphrase,
+        auth,
         knownHosts,
         hostFingerprints,
         insecureIgnoreHostKey,
@@ -31696,14 +31827,14 @@ function printable(value) {
 function oneLine(value) {
     return value.replace(/[\r\n]+/g, ' ').slice(0, 512);
 }
-function parseHosts(value, user, port) {
+function parseHosts(value, user, port, resolution = {}) {
     const entries = value.split(/[,\n]/).map((entry) => entry.trim()).filter(Boolean);
     if (entries.length === 0) {
         throw new InputError('hosts', 'no host given', "one or more '[user@]host[:port]' entries, comma or newline separated, or 'local' for this machine");
     }
     if (entries.length > 256)
         throw new InputError('hosts', `${entries.length} entries given`, 'at most 256 hosts per step (use a matrix)');
-    const targets = entries.map((entry) => parseHostEntry(entry, user, port));
+    const targets = entries.map((entry) => parseHostEntry(entry, user, port, 'hosts', resolution));
     if (targets.length > 1 && targets.some((target) => target.kind === 'local')) {
         throw new InputError('hosts', "'local' is given together with other hosts", "'local' alone, or SSH hosts only");
     }
@@ -31716,15 +31847,15 @@ function parseHosts(value, user, port) {
     }
     return targets;
 }
-function parseJumpHost(value, user, port) {
+function parseJumpHost(value, user, port, resolution) {
     if (!value)
         return null;
-    const target = parseHostEntry(value, user, port, 'jump-host');
+    const target = parseHostEntry(value, user, port, 'jump-host', resolution);
     if (target.kind !== 'ssh')
         throw new InputError('jump-host', "'local' is not a bastion", "'[user@]host[:port]' of an SSH server that can reach the hosts");
     return target;
 }
-function parseHostEntry(entry, defaultUser, defaultPort, input = 'hosts') {
+function parseHostEntry(entry, defaultUser, defaultPort, input = 'hosts', resolution = {}) {
     if (entry === 'local')
         return { kind: 'local', label: 'local' };
     const expected = "'[user@]host[:port]', e.g. 'deploy@web1.example.com:2222' or 'local'";
@@ -31737,17 +31868,74 @@ function parseHostEntry(entry, defaultUser, defaultPort, input = 'hosts') {
     }
     const bracketed = rawHost.startsWith('[');
     const host = bracketed ? rawHost.slice(1, -1) : rawHost;
-    const validHost = bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
-    if (!validHost) {
+    if (!validHost(host, bracketed)) {
         throw new InputError(input, `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
     }
-    const port = rawPort === undefined ? defaultPort : parsePort(input, rawPort);
-    const user = entryUser ?? defaultUser;
+    const { sshConfig } = resolution;
+    const config = sshConfig?.lookup(host);
+    const where = `${host} in ${sshConfig?.file}`;
+    const hostName = config?.hostName ?? host;
+    if (!validHost(hostName, hostName.includes(':'))) {
+        throw new InputError('ssh-config', `the HostName '${printable(hostName)}' of ${where} is not a host name`, 'a DNS name or an IP address');
+    }
+    const port = rawPort !== undefined ? parsePort(input, rawPort) : (defaultPort ?? (config?.port === undefined ? 22 : parsePort('ssh-config', config.port)));
+    if (config?.user !== undefined && !USER.test(config.user)) {
+        throw new InputError('ssh-config', `the User '${printable(config.user)}' of ${where} is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
+    }
+    const user = entryUser ?? (defaultUser || config?.user || resolution.localUser || '');
     if (!user) {
         throw new InputError(input, `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
     }
     const label = `${user}@${bracketed ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
-    return { kind: 'ssh', label, host, port, user };
+    const target = { kind: 'ssh', label, host: hostName, port, user };
+    if (!config)
+        return target;
+    if (config.identity && resolution.identity) {
+        const auth = identityAuth(config.identity, where, resolution);
+        if (auth)
+            target.auth = auth;
+    }
+    if (config.knownHosts && resolution.knownHosts) {
+        const from = `the UserKnownHostsFile of ${where} (${config.knownHosts.files.join(', ')})`;
+        target.knownHosts = { from, entries: parseKnownHostsOf(config.knownHosts.text, from) };
+    }
+    const proxyJump = config.proxyJump ?? 'none';
+    if (proxyJump.toLowerCase() !== 'none') {
+        // A bastion's own ProxyJump would be a second hop; tagflip tunnels through one.
+        if (input === 'ssh-config')
+            throw new InputError('ssh-config', `the jump host ${where} has a ProxyJump of its own (${printable(proxyJump)})`, 'one jump host: tagflip tunnels through one bastion');
+        if (resolution.proxyJump)
+            target.jump = parseProxyJump(proxyJump, where, resolution);
+    }
+    return target;
+}
+function validHost(host, bracketed) {
+    return bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
+}
+/** ProxyJump: one `[user@]host[:port]` (or `ssh://` URI), resolved through the config like any host. */
+function parseProxyJump(value, where, resolution) {
+    if (value.includes(',')) {
+        throw new InputError('ssh-config', `the ProxyJump of ${where} names several jump hosts (${printable(value)})`, 'one jump host: tagflip tunnels through one bastion');
+    }
+    const entry = value.replace(/^ssh:\/\//, '');
+    // The jump host's user and port are its own (from its entry or its config), not the hosts' inputs.
+    const target = parseHostEntry(entry, '', null, 'ssh-config', resolution);
+    if (target.kind !== 'ssh')
+        throw new InputError('ssh-config', `the ProxyJump of ${where} is 'local'`, "'[user@]host[:port]' of an SSH server");
+    return target;
+}
+/**
+ * An IdentityFile as this host's key. An encrypted one without a passphrase
+ * is left to the ssh-agent when there is one (as ssh signs with the agent's
+ * copy of it); without an agent, it is an error.
+ */
+function identityAuth(identity, where, resolution) {
+    const passphrase = resolution.passphrase ?? '';
+    const name = `${identity.file} (the IdentityFile of ${where})`;
+    if (!passphrase && resolution.agent && keyIsEncrypted(identity.text))
+        return null;
+    checkPrivateKey(identity.text, passphrase, 'ssh-config', name);
+    return { kind: 'key', privateKey: identity.text, passphrase, from: `the key ${name}` };
 }
 function parsePort(input, value) {
     if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
@@ -31997,6 +32185,14 @@ function parseEnv(value, input = 'env') {
     });
     return env;
 }
+function parseKnownHostsOf(text, from) {
+    try {
+        return parseKnownHosts(text);
+    }
+    catch (error) {
+        throw new InputError('ssh-config', `${from}: ${error.message}`, 'known_hosts lines');
+    }
+}
 function parseKnownHostsInput(value) {
     try {
         return parseKnownHosts(value);
@@ -32057,29 +32253,54 @@ function boundFingerprintHosts(name, sshTargets) {
     }
     return named;
 }
-function checkPrivateKey(privateKey, passphrase) {
-    if (!privateKey.trim()) {
-        throw new InputError('private-key', 'not given', 'the text of an OpenSSH or PEM private key (usually from a secret)');
+/**
+ * How hosts without an IdentityFile of their own log in: the private-key
+ * input, else the ssh-agent, else (the CLI) the first default key file.
+ */
+function parseAuth(privateKey, passphrase, context) {
+    if (privateKey.trim()) {
+        checkPrivateKey(privateKey, passphrase);
+        return { kind: 'key', privateKey, passphrase, from: 'the private-key input' };
     }
+    if (context.sshAgent)
+        return { kind: 'agent', socket: context.sshAgent };
+    if (context.defaultKey) {
+        const { file, text } = context.defaultKey;
+        checkPrivateKey(text, passphrase, 'private-key', file);
+        return { kind: 'key', privateKey: text, passphrase, from: `the key ${file}` };
+    }
+    throw new InputError('private-key', 'not given, and there is no ssh-agent (SSH_AUTH_SOCK is not set)', 'the text of an OpenSSH or PEM private key (usually from a secret), or an ssh-agent holding the key with its socket in SSH_AUTH_SOCK (as an ssh-agent step before this one sets it)');
+}
+function keyIsEncrypted(privateKey) {
+    const parsed = keyParser_default().parseKey(privateKey);
+    return parsed instanceof Error && ENCRYPTED_KEY.test(parsed.message);
+}
+const ENCRYPTED_KEY = /encrypted|passphrase|decrypt/i;
+/** `name` is the key's name in messages: the input, or the file it came from. */
+function checkPrivateKey(privateKey, passphrase, input = 'private-key', name = 'private-key') {
+    const subject = name === input ? '' : `${name} `;
     if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
         // Never echo any of it: it may be a secret pasted into the wrong input.
-        throw new InputError('private-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
+        throw new InputError(input, `${subject}does not look like a private key (no BEGIN … PRIVATE KEY line)`, 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
     }
     const parsed = keyParser_default().parseKey(privateKey, passphrase || undefined);
     if (parsed instanceof Error) {
-        const encrypted = /encrypted|passphrase|decrypt/i.test(parsed.message);
-        throw encrypted
-            ? new InputError('passphrase', passphrase ? 'does not decrypt private-key' : 'not given, but private-key is encrypted', 'the passphrase of private-key')
-            : new InputError('private-key', 'could not be read as a private key', 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+        throw ENCRYPTED_KEY.test(parsed.message)
+            ? new InputError('passphrase', passphrase ? `does not decrypt ${name}` : `not given, but ${name} is encrypted`, `the passphrase of ${name}`)
+            : new InputError(input, `${subject}could not be read as a private key`, 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
     }
 }
-function checkHostKeyPolicy(target, knownHosts, fingerprints, insecure) {
+function checkHostKeyPolicy(target, runKnownHosts, fingerprints, insecure) {
     if (insecure || fingerprintsFor(fingerprints, target.host, target.port).length > 0)
         return;
     const remedy = `known_hosts lines from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server), or host-fingerprint`;
+    const knownHosts = target.knownHosts?.entries ?? runKnownHosts;
     const listed = knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port));
     if (listed)
         return;
+    if (target.knownHosts) {
+        throw new InputError('ssh-config', `${target.knownHosts.from} has no line for ${knownHostsName(target.host, target.port)} (${target.label})`, `its line from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server) in that file, or a known-hosts or host-fingerprint input`);
+    }
     if (fingerprints.length > 0) {
         throw new InputError('host-fingerprint', `has no fingerprint for ${target.label}, and known-hosts no line for it`, `'${fingerprintName(target)}=SHA256:…' too, or its known_hosts line`);
     }
@@ -32089,8 +32310,746 @@ function checkHostKeyPolicy(target, knownHosts, fingerprints, insecure) {
     throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: ./node_modules/ssh-config/lib/glob.js
+function escapeChars(text, chars) {
+    for (let char of chars) {
+        text = text.replace(new RegExp('\\' + char, 'g'), '\\' + char);
+    }
+    return text;
+}
+function match(pattern, text) {
+    pattern = escapeChars(pattern, '\\()[]{}.+^$|');
+    pattern = pattern
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.?');
+    return new RegExp('^(?:' + pattern + ')$').test(text);
+}
+/**
+ * A helper function to match input against [pattern-list](https://www.freebsd.org/cgi/man.cgi?query=ssh_config&sektion=5#PATTERNS).
+ * According to `man ssh_config`, negated patterns shall be matched first.
+ *
+ * @param {string|string[]} patternList one or more glob patterns to match
+ * @param {string} text the text to match
+ */
+function glob(patternList, text) {
+    const patterns = Array.isArray(patternList) ? patternList : patternList.split(/,/);
+    // > If a negated entry is matched, then the Host entry is ignored, regardless of whether any other patterns on the line match.
+    let result = false;
+    for (const pattern of patterns) {
+        const negate = pattern[0] == '!';
+        if (negate && match(pattern.slice(1), text)) {
+            return false;
+        }
+        else if (match(pattern, text)) {
+            // wait until all of the pattern match results because there might be a negated pattern
+            result = true;
+        }
+    }
+    return result;
+}
+/* harmony default export */ const lib_glob = (glob);
+//# sourceMappingURL=glob.js.map
+;// CONCATENATED MODULE: ./node_modules/ssh-config/lib/ssh-config.js
+
+
+
+const RE_SPACE = /\s/;
+const RE_LINE_BREAK = /\r|\n/;
+const RE_SECTION_DIRECTIVE = /^(Host|Match)$/i;
+const RE_MULTI_VALUE_DIRECTIVE = /^(GlobalKnownHostsFile|Host|IPQoS|SendEnv|UserKnownHostsFile|ProxyCommand|KnownHostsCommand|Match|CanonicalDomains|Include)$/i;
+const RE_COMMAND_DIRECTIVE = /^(ProxyCommand|KnownHostsCommand)$/i;
+const RE_QUOTE_DIRECTIVE = /^(?:CertificateFile|IdentityFile|IdentityAgent|User|Include)$/i;
+const RE_SINGLE_LINE_DIRECTIVE = /^(Include|IdentityFile)$/i;
+/**
+ * A type of line in an ssh-config file. Differentiates between directives,
+ * comments, and empty lines.
+ */
+var LineType;
+(function (LineType) {
+    /** line with a directive in an ssh-config file */
+    LineType[LineType["DIRECTIVE"] = 1] = "DIRECTIVE";
+    /** line with a comment in an ssh-config file */
+    LineType[LineType["COMMENT"] = 2] = "COMMENT";
+    /** empty line in an ssh-config file */
+    LineType[LineType["EMPTY"] = 3] = "EMPTY";
+})(LineType || (LineType = {}));
+const REPEATABLE_DIRECTIVES = [
+    'IdentityFile',
+    'LocalForward',
+    'RemoteForward',
+    'DynamicForward',
+    'CertificateFile',
+];
+function compare(line, opts) {
+    // @ts-ignore
+    return opts.hasOwnProperty(line.param) && opts[line.param] === line.value;
+}
+function getIndent(config) {
+    for (const line of config) {
+        if (line.type === LineType.DIRECTIVE && 'config' in line) {
+            for (const subline of line.config) {
+                if (subline.before) {
+                    return subline.before;
+                }
+            }
+        }
+    }
+    return '  ';
+}
+function ssh_config_match(criteria, context) {
+    const testCriterion = (key, criterion) => {
+        switch (key.toLowerCase()) {
+            case 'all':
+                return true;
+            case 'final':
+                if (context.inFinalPass) {
+                    return true;
+                }
+                context.doFinalPass = true;
+                return false;
+            case 'exec':
+                if (!context.options.matchExec) {
+                    return false;
+                }
+                const command = `function main {
+          ${criterion}
+        }
+        main`;
+                return (0,external_node_child_process_namespaceObject.spawnSync)(command, { shell: true }).status === 0;
+            case 'host':
+                return lib_glob(criterion, context.params.HostName);
+            case 'originalhost':
+                return lib_glob(criterion, context.params.OriginalHost);
+            case 'user':
+                return lib_glob(criterion, context.params.User);
+            case 'localuser':
+                return lib_glob(criterion, context.params.LocalUser);
+        }
+    };
+    for (const key in criteria) {
+        const criterion = criteria[key];
+        const values = Array.isArray(criterion) ? criterion.map(({ val }) => val) : criterion;
+        if (!testCriterion(key, values)) {
+            return false;
+        }
+    }
+    return true;
+}
+/**
+ * Represents parsed SSH config. Main element of this library.
+ *
+ * A parsed SSH config is modelled as an array of {@link Line}s.
+ */
+class SSHConfig extends Array {
+    /** shortcut to access {@link LineType.DIRECTIVE} */
+    static DIRECTIVE = LineType.DIRECTIVE;
+    /** shortcut to access {@link LineType.COMMENT} */
+    static COMMENT = LineType.COMMENT;
+    /** shortcut to access {@link LineType.EMPTY} */
+    static EMPTY = LineType.EMPTY;
+    /**
+     * Parse SSH config text into structured object.
+     */
+    static parse(text) {
+        return parse(text);
+    }
+    /**
+     * Stringify structured object into SSH config text.
+     */
+    static stringify(config) {
+        return stringify(config);
+    }
+    compute(opts, computeOpts) {
+        if (typeof opts === 'string')
+            opts = { Host: opts };
+        let userInfo;
+        try {
+            userInfo = external_node_os_namespaceObject.userInfo();
+        }
+        catch {
+            // os.userInfo() throws a SystemError if a user has no username or homedir.
+            userInfo = { username: process.env.USER || process.env.USERNAME || '' };
+        }
+        const context = {
+            params: {
+                Host: opts.Host,
+                HostName: opts.Host,
+                OriginalHost: opts.Host,
+                User: userInfo.username,
+                LocalUser: userInfo.username,
+            },
+            options: {
+                ignoreCase: computeOpts?.ignoreCase === true,
+                matchExec: computeOpts?.matchExec !== false,
+            },
+            inFinalPass: false,
+            doFinalPass: false,
+        };
+        const obj = {};
+        const setProperty = (name, value) => {
+            const key = computeOpts?.ignoreCase ? name.toLowerCase() : name;
+            let val;
+            if (Array.isArray(value)) {
+                if (RE_COMMAND_DIRECTIVE.test(key)) {
+                    val = value.map(({ val, separator, quoted }) => {
+                        return `${separator}${quoted ? `"${val.replace(/"/g, '\\"')}"` : val}`;
+                    }).join('').trim();
+                }
+                else {
+                    val = value.map(({ val }) => val);
+                }
+            }
+            else {
+                val = value;
+            }
+            const val0 = Array.isArray(val) ? val[0] : val;
+            // Use case-insensitive check for repeatable directives
+            const isRepeatable = REPEATABLE_DIRECTIVES.some(d => d.toLowerCase() === name.toLowerCase());
+            if (isRepeatable) {
+                const list = (obj[key] || (obj[key] = []));
+                list.push(...[].concat(val));
+            }
+            else if (obj[key] == null) {
+                if (name === 'HostName') {
+                    context.params.HostName = val0;
+                }
+                else if (name === 'User') {
+                    context.params.User = val0;
+                }
+                obj[key] = val;
+            }
+        };
+        if (opts.User !== undefined) {
+            setProperty('User', opts.User);
+        }
+        const doPass = () => {
+            for (const line of this) {
+                if (line.type !== LineType.DIRECTIVE)
+                    continue;
+                // Host and Match directives are always case-insensitive (per OpenSSH behavior)
+                if (/^host$/i.test(line.param) && lib_glob(Array.isArray(line.value) ? line.value.map(({ val }) => val) : line.value, context.params.Host)) {
+                    let canonicalizeHostName = false;
+                    let canonicalDomains = [];
+                    setProperty(line.param, line.value);
+                    for (const subline of line.config) {
+                        if (subline.type === LineType.DIRECTIVE) {
+                            setProperty(subline.param, subline.value);
+                            if (/^CanonicalizeHostName$/i.test(subline.param) && subline.value === 'yes') {
+                                canonicalizeHostName = true;
+                            }
+                            if (/^CanonicalDomains$/i.test(subline.param) && Array.isArray(subline.value)) {
+                                canonicalDomains = subline.value.map(({ val }) => val);
+                            }
+                        }
+                    }
+                    if (canonicalDomains.length > 0 && canonicalizeHostName && context.params.Host === context.params.OriginalHost) {
+                        for (const domain of canonicalDomains) {
+                            const host = `${context.params.OriginalHost}.${domain}`;
+                            const { status, stderr } = (0,external_node_child_process_namespaceObject.spawnSync)('nslookup', [host]);
+                            if (status === 0 && !/can't find/.test(stderr.toString())) {
+                                context.params.Host = host;
+                                setProperty('Host', host);
+                                doPass();
+                                break;
+                            }
+                        }
+                    }
+                }
+                else if (/^match$/i.test(line.param) && 'criteria' in line && ssh_config_match(line.criteria, context)) {
+                    for (const subline of line.config) {
+                        if (subline.type === LineType.DIRECTIVE) {
+                            setProperty(subline.param, subline.value);
+                        }
+                    }
+                }
+                else if (!/^(host|match)$/i.test(line.param)) {
+                    setProperty(line.param, line.value);
+                }
+            }
+        };
+        doPass();
+        if (context.doFinalPass) {
+            context.inFinalPass = true;
+            context.params.Host = context.params.HostName;
+            doPass();
+        }
+        return obj;
+    }
+    find(opts) {
+        if (typeof opts === 'function')
+            return super.find(opts);
+        if (!(opts && ('Host' in opts || 'Match' in opts))) {
+            throw new Error('Can only find by Host or Match');
+        }
+        return super.find((line) => 'param' in line && compare(line, opts));
+    }
+    remove(opts) {
+        let index;
+        if (typeof opts === 'function') {
+            index = super.findIndex(opts);
+        }
+        else if (!(opts && ('Host' in opts || 'Match' in opts))) {
+            throw new Error('Can only remove by Host or Match');
+        }
+        else {
+            index = super.findIndex((line) => 'param' in line && compare(line, opts));
+        }
+        if (index >= 0)
+            return this.splice(index, 1);
+    }
+    /**
+     * Convert this SSH config to its textual presentation via {@link stringify}.
+     */
+    toString() {
+        return stringify(this);
+    }
+    /**
+     * Append new section to existing SSH config.
+     */
+    append(opts) {
+        const indent = getIndent(this);
+        const lastEntry = this.length > 0 ? this[this.length - 1] : null;
+        let config = lastEntry && lastEntry.config || this;
+        let configWas = this;
+        let lastLine = config.length > 0 ? config[config.length - 1] : lastEntry;
+        if (lastLine && !lastLine.after)
+            lastLine.after = '\n';
+        let sectionLineFound = config !== configWas;
+        for (const param in opts) {
+            const value = opts[param];
+            const line = {
+                type: LineType.DIRECTIVE,
+                param,
+                separator: ' ',
+                value: Array.isArray(value) ? value.map((val, i) => ({ val, separator: i === 0 ? '' : ' ' })) : value,
+                before: sectionLineFound ? indent : indent.replace(/  |\t/, ''),
+                after: '\n',
+            };
+            if (RE_SECTION_DIRECTIVE.test(param)) {
+                sectionLineFound = true;
+                line.before = indent.replace(/  |\t/, '');
+                config = configWas;
+                // separate sections with an extra newline
+                // https://github.com/cyjake/ssh-config/issues/23#issuecomment-564768248
+                if (lastLine && lastLine.after === '\n')
+                    lastLine.after += '\n';
+                config.push(line);
+                config = line.config = new SSHConfig();
+            }
+            else {
+                config.push(line);
+            }
+            lastLine = line;
+        }
+        return configWas;
+    }
+    /**
+     * Prepend new section to existing SSH config.
+     */
+    prepend(opts, beforeFirstSection = false) {
+        const indent = getIndent(this);
+        let config = this;
+        let i = 0;
+        // insert above known sections
+        if (beforeFirstSection) {
+            while (i < this.length && !('config' in this[i])) {
+                i += 1;
+            }
+            if (i >= this.length) { // No sections in original config
+                return this.append(opts);
+            }
+        }
+        // Prepend new section above the first section
+        let sectionLineFound = false;
+        let processedLines = 0;
+        for (const param in opts) {
+            processedLines += 1;
+            const value = opts[param];
+            const line = {
+                type: LineType.DIRECTIVE,
+                param,
+                separator: ' ',
+                value: Array.isArray(value) ? value.map((val, i) => ({ val, separator: i === 0 ? '' : ' ' })) : value,
+                before: '',
+                after: '\n',
+            };
+            if (RE_SECTION_DIRECTIVE.test(param)) {
+                line.before = indent.replace(/  |\t/, '');
+                config.splice(i, 0, line);
+                config = line.config = new SSHConfig();
+                sectionLineFound = true;
+                continue;
+            }
+            // separate from previous sections with an extra newline
+            if (processedLines === Object.keys(opts).length) {
+                line.after += '\n';
+            }
+            if (!sectionLineFound) {
+                config.splice(i, 0, line);
+                i += 1;
+                // Add an extra newline if a single line directive like Include
+                if (RE_SINGLE_LINE_DIRECTIVE.test(param)) {
+                    line.after += '\n';
+                }
+                continue;
+            }
+            line.before = indent;
+            config.push(line);
+        }
+        return config;
+    }
+}
+/**
+ * Parse SSH config text into structured object.
+ */
+function parse(text) {
+    // Handle Buffer input by converting to string
+    const input = typeof text === 'string' ? text : text.toString('utf-8');
+    let i = 0;
+    let chr = next();
+    let config = new SSHConfig();
+    let configWas = config;
+    function next() {
+        return input[i++];
+    }
+    function space() {
+        let spaces = '';
+        while (RE_SPACE.test(chr)) {
+            spaces += chr;
+            chr = next();
+        }
+        return spaces;
+    }
+    function linebreak() {
+        let breaks = '';
+        while (RE_LINE_BREAK.test(chr)) {
+            breaks += chr;
+            chr = next();
+        }
+        return breaks;
+    }
+    function parameter() {
+        let param = '';
+        while (chr && /[^ \t=]/.test(chr)) {
+            param += chr;
+            chr = next();
+        }
+        return param;
+    }
+    function separator() {
+        let sep = space();
+        if (chr === '=') {
+            sep += chr;
+            chr = next();
+        }
+        return (sep + space());
+    }
+    function value() {
+        let val = '';
+        let quoted = false;
+        let escaped = false;
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            // backslash escapes only double quotes
+            if (escaped) {
+                val += chr === '"' ? chr : `\\${chr}`;
+                escaped = false;
+            }
+            // ProxyCommand ssh -W "%h:%p" firewall.example.org
+            else if (chr === '"' && (!val || quoted)) {
+                quoted = !quoted;
+            }
+            else if (chr === '\\') {
+                escaped = true;
+            }
+            else if (chr === '#' && !quoted) {
+                break;
+            }
+            else {
+                val += chr;
+            }
+            chr = next();
+        }
+        if (quoted || escaped) {
+            throw new Error(`Unexpected line break at ${val}`);
+        }
+        return val.trim();
+    }
+    function comment() {
+        const type = LineType.COMMENT;
+        let content = '';
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            content += chr;
+            chr = next();
+        }
+        return { type, content, before: '', after: '' };
+    }
+    // Host *.co.uk
+    // Host * !local.dev
+    // Host "foo bar"
+    function values() {
+        const results = [];
+        let val = '';
+        // whether current value is quoted or not
+        let valQuoted = false;
+        // the separator preceding current value
+        let valSeparator = ' ';
+        // whether current context is within quotations or not
+        let quoted = false;
+        let escaped = false;
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            if (escaped) {
+                val += chr === '"' ? chr : `\\${chr}`;
+                escaped = false;
+            }
+            else if (chr === '"') {
+                quoted = !quoted;
+            }
+            else if (chr === '\\') {
+                escaped = true;
+            }
+            else if (quoted) {
+                val += chr;
+                valQuoted = true;
+            }
+            else if (/[ \t=]/.test(chr)) {
+                if (val) {
+                    results.push({ val, separator: valSeparator, quoted: valQuoted });
+                    val = '';
+                    valQuoted = false;
+                    valSeparator = chr;
+                }
+                // otherwise ignore the space
+            }
+            else if (chr === '#' && results.length > 0) {
+                break;
+            }
+            else {
+                val += chr;
+            }
+            chr = next();
+        }
+        if (quoted || escaped) {
+            throw new Error(`Unexpected line break at ${results.map(({ val }) => val).concat(val).join(' ')}`);
+        }
+        if (val)
+            results.push({ val, separator: valSeparator, quoted: valQuoted });
+        return results.length > 1 ? results : results[0].val;
+    }
+    function directive() {
+        const type = LineType.DIRECTIVE;
+        const param = parameter();
+        // Host "foo bar" baz
+        const multiple = RE_MULTI_VALUE_DIRECTIVE.test(param);
+        const result = {
+            type,
+            param,
+            separator: separator(),
+            quoted: !multiple && chr === '"',
+            value: multiple ? values() : value(),
+            before: '',
+            after: '',
+        };
+        if (!result.quoted)
+            delete result.quoted;
+        if (/^Match$/i.test(param)) {
+            const criteria = {};
+            if (typeof result.value === 'string') {
+                result.value = [{ val: result.value, separator: '', quoted: result.quoted }];
+            }
+            let i = 0;
+            while (i < result.value.length) {
+                const { val: keyword } = result.value[i];
+                switch (keyword.toLowerCase()) {
+                    case 'all':
+                    case 'canonical':
+                    case 'final':
+                        criteria[keyword] = [];
+                        i += 1;
+                        break;
+                    default:
+                        if (i + 1 >= result.value.length) {
+                            throw new Error(`Missing value for match criteria ${keyword}`);
+                        }
+                        criteria[keyword] = result.value[i + 1].val;
+                        i += 2;
+                        break;
+                }
+            }
+            result.criteria = criteria;
+        }
+        return result;
+    }
+    function line() {
+        const before = space();
+        const node = chr === '#' ? comment() : directive();
+        const after = linebreak();
+        node.before = before;
+        node.after = after;
+        return node;
+    }
+    while (chr) {
+        let node = line();
+        if (node.type === LineType.DIRECTIVE && RE_SECTION_DIRECTIVE.test(node.param)) {
+            config = configWas;
+            config.push(node);
+            config = node.config = new SSHConfig();
+        }
+        else if (node.type === LineType.DIRECTIVE && !node.param) {
+            // blank lines at file end
+            if (config.length === 0) {
+                if (configWas.length === 0) {
+                    configWas.push({ type: LineType.EMPTY, before: '', after: node.before });
+                }
+                else {
+                    configWas[configWas.length - 1].after += node.before;
+                }
+            }
+            else {
+                config[config.length - 1].after += node.before;
+            }
+        }
+        else {
+            config.push(node);
+        }
+    }
+    return configWas;
+}
+/**
+ * Stringify structured object into SSH config text.
+ */
+function stringify(config) {
+    let str = '';
+    function formatValue(value, quoted) {
+        if (Array.isArray(value)) {
+            let result = '';
+            for (const { val, separator, quoted } of value) {
+                result += (result ? separator : '') + formatValue(val, quoted || RE_SPACE.test(val));
+            }
+            return result;
+        }
+        return quoted ? `"${value}"` : value;
+    }
+    function formatDirective(line) {
+        const quoted = line.quoted
+            || (RE_QUOTE_DIRECTIVE.test(line.param) && typeof line.value === 'string' && RE_SPACE.test(line.value));
+        const value = formatValue(line.value, quoted);
+        return `${line.param}${line.separator}${value}`;
+    }
+    const format = (line) => {
+        str += line.before;
+        if (line.type === LineType.COMMENT) {
+            str += line.content;
+        }
+        else if (line.type === LineType.DIRECTIVE && REPEATABLE_DIRECTIVES.includes(line.param)) {
+            (Array.isArray(line.value) ? line.value : [line.value]).forEach((value, i, values) => {
+                str += formatDirective({ ...line, value: typeof value !== 'string' ? value.val : value });
+                if (i < values.length - 1)
+                    str += `\n${line.before}`;
+            });
+        }
+        else if (line.type === LineType.DIRECTIVE) {
+            str += formatDirective(line);
+        }
+        str += line.after;
+        if ('config' in line) {
+            line.config.forEach(format);
+        }
+    };
+    config.forEach(format);
+    return str;
+}
+
+//# sourceMappingURL=ssh-config.js.map
+;// CONCATENATED MODULE: ./src/ssh-config.ts
+
+
+
+/** The options for `name` (a host name as written in hosts or jump-host). */
+function hostOptions(config, name, local) {
+    const computed = config.compute(name, { ignoreCase: true, matchExec: false });
+    const first = (key) => {
+        const value = computed[key];
+        const text = Array.isArray(value) ? value[0] : value;
+        return text === undefined || text === '' ? undefined : text;
+    };
+    const all = (key) => {
+        const value = computed[key];
+        return value === undefined ? [] : [].concat(value);
+    };
+    const hostName = first('hostname');
+    const tokens = { '%': '%', h: hostName ? expandHostName(hostName, name) : name, n: name, d: local.home, u: local.user };
+    const path = (option) => (value) => expandPath(value, option, tokens, local.home);
+    const files = (option, key) => all(key).filter((value) => value.toLowerCase() !== 'none').map(path(option));
+    return {
+        hostName: hostName === undefined ? undefined : expandHostName(hostName, name),
+        user: first('user'),
+        port: first('port'),
+        identityFiles: files('IdentityFile', 'identityfile'),
+        proxyJump: first('proxyjump'),
+        userKnownHostsFiles: files('UserKnownHostsFile', 'userknownhostsfile'),
+    };
+}
+/** HostName may hold %h (the name given) and %%; nothing else. */
+function expandHostName(value, name) {
+    return value.replace(/%(.)/g, (token, letter) => {
+        if (letter === 'h')
+            return name;
+        if (letter === '%')
+            return '%';
+        throw new InputError('ssh-config', `HostName '${value}' uses ${token}, which tagflip does not expand`, "a host name, or one with %h (the name given) in it");
+    });
+}
+/** `~/…` and the %-tokens that do not depend on the connection: %d %u %h %n %%. */
+function expandPath(value, option, tokens, home) {
+    const expanded = value.replace(/%(.)/g, (token, letter) => {
+        const replacement = tokens[letter];
+        if (replacement === undefined) {
+            throw new InputError('ssh-config', `${option} '${value}' uses ${token}, which tagflip does not expand`, 'a path, with ~ and the tokens %d %u %h %n %% only');
+        }
+        return replacement;
+    });
+    return expanded === '~' || expanded.startsWith('~/') ? home + expanded.slice(1) : expanded;
+}
+/** Read and parse `file`; an unreadable file is an error naming the ssh-config input. */
+function readSshConfig(file, local) {
+    const expected = 'an OpenSSH client config file, such as ~/.ssh/config';
+    const text = readOrRefuse(file, expected);
+    let config;
+    try {
+        config = SSHConfig.parse(text);
+    }
+    catch (error) {
+        throw new InputError('ssh-config', `${file} cannot be parsed (${error.message})`, expected);
+    }
+    return {
+        file,
+        lookup(name) {
+            const options = hostOptions(config, name, local);
+            const identityFile = options.identityFiles.find((path) => (0,external_node_fs_namespaceObject.existsSync)(path));
+            // A missing file is skipped, as ssh skips it; one that is there but unreadable is an error.
+            const knownHostsFiles = options.userKnownHostsFiles;
+            return {
+                hostName: options.hostName,
+                user: options.user,
+                port: options.port,
+                identity: identityFile === undefined ? null : { file: identityFile, text: readOrRefuse(identityFile, `a private key file (IdentityFile of ${name} in ${file})`) },
+                knownHosts: knownHostsFiles.length === 0
+                    ? null
+                    : { files: knownHostsFiles, text: knownHostsFiles.filter((path) => (0,external_node_fs_namespaceObject.existsSync)(path)).map((path) => readOrRefuse(path, `a known_hosts file (UserKnownHostsFile of ${name} in ${file})`)).join('\n') },
+                proxyJump: options.proxyJump,
+            };
+        },
+    };
+}
+function readOrRefuse(path, expected) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
+    }
+    catch (error) {
+        throw new InputError('ssh-config', `cannot read ${path} (${error.code ?? 'error'})`, expected);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/workflow-commands.ts
 
 
@@ -32193,6 +33152,9 @@ function escapeProperty(text) {
 
 
 
+
+
+
 /**
  * The runner obeys every line of a step's output that reads as a workflow
  * command (`::add-mask::`, `::error::`, `::stop-commands::`, `##[…]`), and a
@@ -32243,11 +33205,26 @@ class ActionLogger {
         endGroup();
     }
 }
-function runContext(env) {
+/**
+ * What the runner knows: GitHub's variables, and the ssh-agent an earlier step
+ * may have started. An ssh config is read only when the ssh-config input names
+ * one: the runner's ~/.ssh/config is not the user's.
+ */
+function runContext(env, sshConfigFile) {
     const runUrl = env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
         ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
         : '';
-    return { refType: env.GITHUB_REF_TYPE, refName: env.GITHUB_REF_NAME, actor: env.GITHUB_ACTOR, runUrl, workspace: env.GITHUB_WORKSPACE || process.cwd() };
+    const workspace = env.GITHUB_WORKSPACE || process.cwd();
+    const local = { home: env.HOME || (0,external_node_os_namespaceObject.homedir)(), user: env.USER || '' };
+    return {
+        refType: env.GITHUB_REF_TYPE,
+        refName: env.GITHUB_REF_NAME,
+        actor: env.GITHUB_ACTOR,
+        runUrl,
+        workspace,
+        sshAgent: env.SSH_AUTH_SOCK || undefined,
+        sshConfig: sshConfigFile ? readSshConfig((0,external_node_path_namespaceObject.resolve)(workspace, sshConfigFile), local) : undefined,
+    };
 }
 /** The GitHub Action: inputs → settings → run → outputs and job summary. */
 async function run() {
@@ -32268,7 +33245,10 @@ async function run() {
         mask = secretMasker(secrets);
         const given = raw.command || 'deploy';
         command = COMMANDS.includes(given) ? given : '';
-        const settings = parseSettings(raw, runContext(process.env));
+        const settings = parseSettings(raw, runContext(process.env, raw['ssh-config']));
+        const keySecrets = keySecretsOf(settings).filter((secret) => !secrets.includes(secret));
+        keySecrets.forEach((secret) => setSecret(secret));
+        mask = secretMasker([...secrets, ...keySecrets]);
         const result = await runCommand(settings, actionLogger);
         if (settings.command === 'status')
             result.hosts.forEach((host) => renderStatus(host).forEach((line) => actionLogger.info(line)));

@@ -7084,7 +7084,7 @@ module.exports = Client;
 
 
 const { Agent: HttpAgent } = __nccwpck_require__(8611);
-const { Agent: HttpsAgent } = __nccwpck_require__(3311);
+const { Agent: HttpsAgent } = __nccwpck_require__(5692);
 const { connect: tlsConnect } = __nccwpck_require__(4756);
 
 let Client;
@@ -25718,7 +25718,7 @@ module.exports = require("http");
 
 /***/ }),
 
-/***/ 3311:
+/***/ 5692:
 /***/ ((module) => {
 
 "use strict";
@@ -35380,6 +35380,36 @@ module.exports = {"rE":"1.17.0"};
 /******/ 		};
 /******/ 	})();
 /******/ 	
+/******/ 	/* webpack/runtime/create fake namespace object */
+/******/ 	(() => {
+/******/ 		var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 		var leafPrototypes;
+/******/ 		// create a fake namespace object
+/******/ 		// mode & 1: value is a module id, require it
+/******/ 		// mode & 2: merge all properties of value into the ns
+/******/ 		// mode & 4: return value when already ns object
+/******/ 		// mode & 16: return value when it's Promise-like
+/******/ 		// mode & 8|1: behave like require
+/******/ 		__nccwpck_require__.t = function(value, mode) {
+/******/ 			if(mode & 1) value = this(value);
+/******/ 			if(mode & 8) return value;
+/******/ 			if(typeof value === 'object' && value) {
+/******/ 				if((mode & 4) && value.__esModule) return value;
+/******/ 				if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 			}
+/******/ 			var ns = Object.create(null);
+/******/ 			__nccwpck_require__.r(ns);
+/******/ 			var def = {};
+/******/ 			leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 			for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 				Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 			}
+/******/ 			def['default'] = () => (value);
+/******/ 			__nccwpck_require__.d(ns, def);
+/******/ 			return ns;
+/******/ 		};
+/******/ 	})();
+/******/ 	
 /******/ 	/* webpack/runtime/define property getters */
 /******/ 	(() => {
 /******/ 		// define getter functions for harmony exports
@@ -35462,6 +35492,927 @@ class NotFlippedError extends DeployError {
         this.message = `${host}: not flipped because ${others} failed; nothing changed here${detail ? ` ${detail}` : ''}`;
         this.name = 'NotFlippedError';
     }
+}
+
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/protocol/keyParser.js
+var keyParser = __nccwpck_require__(1789);
+var keyParser_default = /*#__PURE__*/__nccwpck_require__.n(keyParser);
+;// CONCATENATED MODULE: external "node:crypto"
+const external_node_crypto_namespaceObject = require("node:crypto");
+;// CONCATENATED MODULE: ./src/host-keys.ts
+
+const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
+/** Parse known_hosts text; throws with the line number on a malformed line. */
+function parseKnownHosts(text) {
+    const entries = [];
+    text.split('\n').forEach((raw, index) => {
+        const line = raw.trim();
+        if (!line || line.startsWith('#'))
+            return;
+        let fields = line.split(/\s+/);
+        let revoked = false;
+        if (fields[0].startsWith('@')) {
+            if (fields[0] === '@cert-authority')
+                return; // certificates are not supported; such lines never match
+            if (fields[0] !== '@revoked')
+                throw new Error(`line ${index + 1} has an unknown marker ${fields[0]}`);
+            revoked = true;
+            fields = fields.slice(1);
+        }
+        const [hosts, keyType, key] = fields;
+        if (!hosts || !keyType || !key)
+            throw new Error(`line ${index + 1} is not 'hosts key-type base64-key'`);
+        if (!KEY_TYPE.test(keyType))
+            throw new Error(`line ${index + 1} has an unknown key type '${keyType.slice(0, 40)}'`);
+        const blob = Buffer.from(key, 'base64');
+        if (blob.length < 16 || blob.toString('base64') !== key || keyTypeOfBlob(blob) !== keyType) {
+            throw new Error(`line ${index + 1} has a key that is not valid base64 of a ${keyType} key`);
+        }
+        entries.push({ patterns: hosts.split(','), keyType, key, revoked, line: index + 1 });
+    });
+    return entries;
+}
+/** A host name or address in one spelling: lower case, IPv6 compressed (no brackets). */
+function canonicalHost(host) {
+    if (!host.includes(':'))
+        return host.toLowerCase();
+    try {
+        return new URL(`http://[${host}]/`).hostname.replace(/^\[|\]$/g, '');
+    }
+    catch {
+        return host.toLowerCase();
+    }
+}
+/** The name known_hosts uses for a host: 'host' on port 22, '[host]:port' elsewhere. */
+function knownHostsName(host, port) {
+    return port === 22 ? host : `[${host}]:${port}`;
+}
+/** Whether one known_hosts pattern list names this host (hashed entries, wildcards, negation). */
+function matchesHost(patterns, host, port) {
+    // OpenSSH lowercases the host name before matching (and before hashing it).
+    const name = knownHostsName(host.toLowerCase(), port);
+    let matched = false;
+    for (const pattern of patterns) {
+        const negated = pattern.startsWith('!');
+        const body = negated ? pattern.slice(1) : pattern;
+        if (patternMatches(body, name)) {
+            if (negated)
+                return false;
+            matched = true;
+        }
+    }
+    return matched;
+}
+function patternMatches(pattern, name) {
+    if (pattern.startsWith('|1|')) {
+        const [, , salt, hash] = pattern.split('|');
+        if (!salt || !hash)
+            return false;
+        const digest = (0,external_node_crypto_namespaceObject.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
+        return digest === hash;
+    }
+    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+    return regex.test(name);
+}
+/** The key type named inside a public key blob (its first SSH string). */
+function keyTypeOfBlob(blob) {
+    if (blob.length < 4)
+        return '';
+    const length = blob.readUInt32BE(0);
+    return blob.subarray(4, 4 + length).toString('latin1');
+}
+/** OpenSSH's fingerprint: SHA256: and the unpadded base64 of the blob's SHA-256. */
+function fingerprintOf(blob) {
+    return `SHA256:${(0,external_node_crypto_namespaceObject.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+/** Host key algorithms the SSH library can verify, by the key type that produces them. */
+const ALGORITHMS_BY_KEY_TYPE = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+/** Server host key algorithms that produce keys of this type ([] when unsupported). */
+function algorithmsForKeyType(keyType) {
+    return ALGORITHMS_BY_KEY_TYPE[keyType] ?? [];
+}
+/** The fingerprints host-fingerprint binds to this host and port. */
+function fingerprintsFor(fingerprints, host, port) {
+    const name = canonicalHost(host);
+    return fingerprints.filter((bound) => bound.host === name && bound.port === port).map((bound) => bound.fingerprint);
+}
+/** Decide whether the key a server offered may be trusted. */
+function verifyHostKey(policy, host, port, blob) {
+    if (policy.insecure)
+        return { accepted: true };
+    const offered = blob.toString('base64');
+    const forHost = policy.knownHosts.filter((entry) => matchesHost(entry.patterns, host, port));
+    if (forHost.some((entry) => entry.revoked && entry.key === offered)) {
+        return { accepted: false, reason: 'that key is marked @revoked in known-hosts' };
+    }
+    if (forHost.some((entry) => !entry.revoked && entry.key === offered))
+        return { accepted: true };
+    const fingerprints = fingerprintsFor(policy.fingerprints, host, port);
+    if (fingerprints.includes(fingerprintOf(blob)))
+        return { accepted: true };
+    const known = forHost.filter((entry) => !entry.revoked);
+    if (known.length > 0) {
+        const listed = known.map((entry) => `${entry.keyType} ${fingerprintOf(Buffer.from(entry.key, 'base64'))}`).join(', ');
+        return { accepted: false, reason: `known-hosts lists only ${listed} for ${knownHostsName(host, port)}` };
+    }
+    if (fingerprints.length > 0) {
+        return { accepted: false, reason: `host-fingerprint lists only ${fingerprints.join(', ')} for ${knownHostsName(host, port)}` };
+    }
+    if (policy.fingerprints.length > 0) {
+        return { accepted: false, reason: `neither host-fingerprint nor known-hosts names ${knownHostsName(host, port)}` };
+    }
+    return { accepted: false, reason: `known-hosts has no line for ${knownHostsName(host, port)}` };
+}
+/** Key types known-hosts lists for a host, so the server is asked for one of those first. */
+function preferredKeyTypes(entries, host, port) {
+    const types = entries.filter((entry) => !entry.revoked && matchesHost(entry.patterns, host, port)).map((entry) => entry.keyType);
+    return [...new Set(types)];
+}
+
+;// CONCATENATED MODULE: ./src/settings.ts
+
+
+// Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
+// host is connected to, not before the first log line (see ssh-transport.ts).
+
+
+const COMMANDS = ['deploy', 'rollback', 'status', 'prune'];
+const INPUT_NAMES = [
+    'command',
+    'hosts',
+    'user',
+    'port',
+    'private-key',
+    'passphrase',
+    'known-hosts',
+    'host-fingerprint',
+    'insecure-ignore-host-key',
+    'jump-host',
+    'ssh-config',
+    'max-parallel',
+    'activate',
+    'verify',
+    'deploy-path',
+    'release',
+    'repository',
+    'ref',
+    'upload',
+    'upload-exclude',
+    'build',
+    'shared-dirs',
+    'shared-files',
+    'migrate',
+    'data-path',
+    'rollback-data',
+    'env',
+    'secret-env',
+    'command-timeout',
+    'connect-timeout',
+    'lock-timeout',
+    'keep-releases',
+    'rollback-to',
+    'force-build',
+    'dry-run',
+];
+/** What every command reads: where the site is and how to reach it. */
+const REACH_INPUTS = [
+    'command', 'hosts', 'user', 'port', 'private-key', 'passphrase', 'known-hosts', 'host-fingerprint',
+    'insecure-ignore-host-key', 'jump-host', 'ssh-config', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
+];
+const HOOK_INPUTS = ['activate', 'verify', 'env', 'secret-env', 'command-timeout'];
+/** The inputs each command reads; the CLI refuses a flag its command would ignore. */
+const COMMAND_INPUTS = {
+    deploy: INPUT_NAMES.filter((name) => name !== 'rollback-to'),
+    rollback: [...REACH_INPUTS, ...HOOK_INPUTS, 'lock-timeout', 'keep-releases', 'rollback-to', 'rollback-data', 'dry-run'],
+    status: REACH_INPUTS,
+    prune: [...REACH_INPUTS, 'lock-timeout', 'keep-releases', 'dry-run'],
+};
+/** Names a release may not take: they mean something else in the layout. */
+const RESERVED_RELEASES = new Set(['current', '.', '..']);
+const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
+const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
+const DEPLOY_PATH_CHARS = /^\/[A-Za-z0-9._+@%,=:~/-]*$/;
+const REF = /^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$/;
+const REPOSITORY_CHARS = /^[A-Za-z0-9._~:/?#[\]@!$&'()*+,;=%-]+$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+const MAX_SCRIPT = 65536;
+/** Variables that change how sh parses or runs the scripts themselves. */
+const SHELL_SPECIAL_NAMES = new Set(['IFS', 'ENV', 'BASH_ENV', 'CDPATH', 'SHELLOPTS', 'BASHOPTS', 'PS1', 'PS2', 'PS4', 'OPTIND', 'OPTARG', 'PPID', 'LINENO', 'PWD', 'OLDPWD', 'HOME']);
+/** Turn raw inputs into validated settings, or throw an InputError naming the input. */
+function parseSettings(raw, context = {}) {
+    const get = (name) => (raw[name] ?? '').trim();
+    const command = (get('command') || 'deploy');
+    if (!COMMANDS.includes(command)) {
+        throw new InputError('command', `'${printable(command)}' is not a command`, COMMANDS.map((name) => `'${name}'`).join(', '));
+    }
+    const port = get('port') ? parsePort('port', get('port')) : null;
+    const user = get('user');
+    if (user && !USER.test(user)) {
+        throw new InputError('user', `'${printable(user)}' is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
+    }
+    const privateKey = raw['private-key'] ?? '';
+    const passphrase = raw['passphrase'] ?? '';
+    const knownHostsText = raw['known-hosts'] ?? '';
+    const resolution = {
+        sshConfig: context.sshConfig,
+        localUser: context.localUser,
+        passphrase,
+        agent: Boolean(context.sshAgent),
+        // An input that is given replaces what ssh-config says about every host.
+        identity: !privateKey.trim(),
+        knownHosts: !knownHostsText.trim(),
+        proxyJump: !get('jump-host'),
+    };
+    const targets = parseHosts(get('hosts'), user, port, resolution);
+    const jumpHost = parseJumpHost(get('jump-host'), user, port, resolution);
+    if (jumpHost && targets[0].kind === 'local') {
+        throw new InputError('jump-host', "is set, but hosts is 'local', which needs no SSH", "no jump-host with 'local', or SSH hosts");
+    }
+    const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
+    // The CLI's ~/.ssh/known_hosts stands in for known-hosts only when host-fingerprint is not given either.
+    const knownHosts = parseKnownHostsInput((knownHostsText.trim() || get('host-fingerprint')) ? knownHostsText : (context.defaultKnownHosts ?? ''));
+    const sshHosts = targets.filter((target) => target.kind === 'ssh');
+    const bastions = [...(jumpHost ? [jumpHost] : []), ...sshHosts.flatMap((target) => (target.jump ? [target.jump] : []))];
+    const sshTargets = [...sshHosts, ...bastions.filter((bastion, index) => bastions.findIndex((other) => other.label === bastion.label) === index)];
+    const hostFingerprints = parseFingerprints(get('host-fingerprint'), sshTargets);
+    const auth = sshTargets.some((target) => !target.auth) ? parseAuth(privateKey, passphrase, context) : null;
+    for (const target of sshTargets)
+        checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
+    // Only a deploy names a release; the other commands work on what is there.
+    const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
+    const repository = parseRepository(get('repository'));
+    const ref = command === 'deploy' ? parseRef(get('ref') || release) : '';
+    const upload = command === 'deploy' ? parseUpload(get('upload'), repository, context.workspace) : '';
+    const deployPath = parseDeployPath(get('deploy-path'));
+    const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
+    return {
+        command,
+        targets,
+        jumpHost,
+        maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
+        activate: parseScript('activate', raw['activate'] ?? ''),
+        verify: parseScript('verify', raw['verify'] ?? ''),
+        auth,
+        knownHosts,
+        hostFingerprints,
+        insecureIgnoreHostKey,
+        deployPath,
+        release,
+        repository,
+        ref,
+        upload,
+        uploadExclude: upload ? parseUploadExclude(raw['upload-exclude'] ?? '') : [],
+        build: parseScript('build', raw['build'] ?? ''),
+        sharedDirs: shared.dirs,
+        sharedFiles: shared.files,
+        migrate: parseScript('migrate', raw['migrate'] ?? ''),
+        dataPath: parseDataPath(get('data-path'), deployPath),
+        rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
+        env: parseHookEnv(raw['env'] ?? '', raw['secret-env'] ?? ''),
+        commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
+        connectTimeout: parseSeconds('connect-timeout', get('connect-timeout'), 30, 600),
+        lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
+        keepReleases: parseCount('keep-releases', get('keep-releases'), 5),
+        rollbackTo: parseRollbackTo(get('rollback-to')),
+        forceBuild: parseBoolean('force-build', get('force-build'), false),
+        dryRun: parseBoolean('dry-run', get('dry-run'), false),
+        actor: oneLine(context.actor ?? ''),
+        runUrl: oneLine(context.runUrl ?? ''),
+    };
+}
+/** Show a bad value in an error without letting it forge log lines. */
+function printable(value) {
+    const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+    return shown.slice(1, -1);
+}
+function oneLine(value) {
+    return value.replace(/[\r\n]+/g, ' ').slice(0, 512);
+}
+function parseHosts(value, user, port, resolution = {}) {
+    const entries = value.split(/[,\n]/).map((entry) => entry.trim()).filter(Boolean);
+    if (entries.length === 0) {
+        throw new InputError('hosts', 'no host given', "one or more '[user@]host[:port]' entries, comma or newline separated, or 'local' for this machine");
+    }
+    if (entries.length > 256)
+        throw new InputError('hosts', `${entries.length} entries given`, 'at most 256 hosts per step (use a matrix)');
+    const targets = entries.map((entry) => parseHostEntry(entry, user, port, 'hosts', resolution));
+    if (targets.length > 1 && targets.some((target) => target.kind === 'local')) {
+        throw new InputError('hosts', "'local' is given together with other hosts", "'local' alone, or SSH hosts only");
+    }
+    const seen = new Set();
+    for (const target of targets) {
+        const key = target.kind === 'ssh' ? `${canonicalHost(target.host)}:${target.port}` : 'local';
+        if (seen.has(key))
+            throw new InputError('hosts', `'${printable(target.label)}' is given twice`, 'each host once');
+        seen.add(key);
+    }
+    return targets;
+}
+function parseJumpHost(value, user, port, resolution) {
+    if (!value)
+        return null;
+    const target = parseHostEntry(value, user, port, 'jump-host', resolution);
+    if (target.kind !== 'ssh')
+        throw new InputError('jump-host', "'local' is not a bastion", "'[user@]host[:port]' of an SSH server that can reach the hosts");
+    return target;
+}
+function parseHostEntry(entry, defaultUser, defaultPort, input = 'hosts', resolution = {}) {
+    if (entry === 'local')
+        return { kind: 'local', label: 'local' };
+    const expected = "'[user@]host[:port]', e.g. 'deploy@web1.example.com:2222' or 'local'";
+    const match = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(entry);
+    if (!match)
+        throw new InputError(input, `'${printable(entry)}' is not a host entry`, expected);
+    const [, entryUser, rawHost, rawPort] = match;
+    if (entryUser !== undefined && !USER.test(entryUser)) {
+        throw new InputError(input, `'${printable(entry)}' has an invalid user '${printable(entryUser)}'`, expected);
+    }
+    const bracketed = rawHost.startsWith('[');
+    const host = bracketed ? rawHost.slice(1, -1) : rawHost;
+    if (!validHost(host, bracketed)) {
+        throw new InputError(input, `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
+    }
+    const { sshConfig } = resolution;
+    const config = sshConfig?.lookup(host);
+    const where = `${host} in ${sshConfig?.file}`;
+    const hostName = config?.hostName ?? host;
+    if (!validHost(hostName, hostName.includes(':'))) {
+        throw new InputError('ssh-config', `the HostName '${printable(hostName)}' of ${where} is not a host name`, 'a DNS name or an IP address');
+    }
+    const port = rawPort !== undefined ? parsePort(input, rawPort) : (defaultPort ?? (config?.port === undefined ? 22 : parsePort('ssh-config', config.port)));
+    if (config?.user !== undefined && !USER.test(config.user)) {
+        throw new InputError('ssh-config', `the User '${printable(config.user)}' of ${where} is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
+    }
+    const user = entryUser ?? (defaultUser || config?.user || resolution.localUser || '');
+    if (!user) {
+        throw new InputError(input, `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
+    }
+    const label = `${user}@${bracketed ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
+    const target = { kind: 'ssh', label, host: hostName, port, user };
+    if (!config)
+        return target;
+    if (config.identity && resolution.identity) {
+        const auth = identityAuth(config.identity, where, resolution);
+        if (auth)
+            target.auth = auth;
+    }
+    if (config.knownHosts && resolution.knownHosts) {
+        const from = `the UserKnownHostsFile of ${where} (${config.knownHosts.files.join(', ')})`;
+        target.knownHosts = { from, entries: parseKnownHostsOf(config.knownHosts.text, from) };
+    }
+    const proxyJump = config.proxyJump ?? 'none';
+    if (proxyJump.toLowerCase() !== 'none') {
+        // A bastion's own ProxyJump would be a second hop; tagflip tunnels through one.
+        if (input === 'ssh-config')
+            throw new InputError('ssh-config', `the jump host ${where} has a ProxyJump of its own (${printable(proxyJump)})`, 'one jump host: tagflip tunnels through one bastion');
+        if (resolution.proxyJump)
+            target.jump = parseProxyJump(proxyJump, where, resolution);
+    }
+    return target;
+}
+function validHost(host, bracketed) {
+    return bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
+}
+/** ProxyJump: one `[user@]host[:port]` (or `ssh://` URI), resolved through the config like any host. */
+function parseProxyJump(value, where, resolution) {
+    if (value.includes(',')) {
+        throw new InputError('ssh-config', `the ProxyJump of ${where} names several jump hosts (${printable(value)})`, 'one jump host: tagflip tunnels through one bastion');
+    }
+    const entry = value.replace(/^ssh:\/\//, '');
+    // The jump host's user and port are its own (from its entry or its config), not the hosts' inputs.
+    const target = parseHostEntry(entry, '', null, 'ssh-config', resolution);
+    if (target.kind !== 'ssh')
+        throw new InputError('ssh-config', `the ProxyJump of ${where} is 'local'`, "'[user@]host[:port]' of an SSH server");
+    return target;
+}
+/**
+ * An IdentityFile as this host's key. An encrypted one without a passphrase
+ * is left to the ssh-agent when there is one (as ssh signs with the agent's
+ * copy of it); without an agent, it is an error.
+ */
+function identityAuth(identity, where, resolution) {
+    const passphrase = resolution.passphrase ?? '';
+    const name = `${identity.file} (the IdentityFile of ${where})`;
+    if (!passphrase && resolution.agent && keyIsEncrypted(identity.text))
+        return null;
+    checkPrivateKey(identity.text, passphrase, 'ssh-config', name);
+    return { kind: 'key', privateKey: identity.text, passphrase, from: `the key ${name}` };
+}
+function parsePort(input, value) {
+    if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+        throw new InputError(input, `'${printable(value)}' is not a port`, 'a whole number from 1 to 65535');
+    }
+    return Number(value);
+}
+function parseBoolean(input, value, fallback) {
+    if (value === '')
+        return fallback;
+    if (['true', 'True', 'TRUE'].includes(value))
+        return true;
+    if (['false', 'False', 'FALSE'].includes(value))
+        return false;
+    throw new InputError(input, `'${printable(value)}' is not a boolean`, "'true' or 'false'");
+}
+function parseSeconds(input, value, fallback, max, min = 1) {
+    if (value === '')
+        return fallback;
+    if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+        throw new InputError(input, `'${printable(value)}' is not a number of seconds`, `a whole number from ${min} to ${max}`);
+    }
+    return Number(value);
+}
+function parseCount(input, value, fallback, max = 1000, what = 'releases to keep') {
+    if (value === '')
+        return fallback;
+    if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+        const note = input === 'keep-releases' ? ' (current and the rollback target are always kept)' : '';
+        throw new InputError(input, `'${printable(value)}' is not a number of ${what}`, `a whole number from 1 to ${max}${note}`);
+    }
+    return Number(value);
+}
+function parseRollbackTo(value) {
+    if (value === '' || value === 'previous')
+        return '';
+    if (!RELEASE.test(value) || RESERVED_RELEASES.has(value)) {
+        throw new InputError('rollback-to', `'${printable(value)}' is not a release name`, "'previous' (the default) or the name of a release on the host, e.g. v2.9");
+    }
+    return value;
+}
+function parseRelease(value, context) {
+    let release = value;
+    if (!release) {
+        if (context.refType !== 'tag' || !context.refName) {
+            const trigger = context.refType ? `a ${context.refType} (${printable(context.refName ?? '')})` : 'no tag';
+            throw new InputError('release', `not given, and this run was triggered by ${trigger}`, 'a release name, or a run triggered by a tag push (the tag is then the release)');
+        }
+        release = context.refName;
+    }
+    if (!RELEASE.test(release)) {
+        throw new InputError('release', `'${printable(release)}' is not a valid release name`, 'a letter or digit, then up to 127 letters, digits, . _ + - (like a tag: v3.0, 2024-06-01.1, v1.2.3-rc.1+build.5)');
+    }
+    if (RESERVED_RELEASES.has(release)) {
+        throw new InputError('release', `'${release}' is reserved`, 'any other release name');
+    }
+    return release;
+}
+function parseDeployPath(value, input = 'deploy-path') {
+    const expected = "an absolute path such as '/srv/app/customer-a' (letters, digits and . _ + @ % , = : ~ - only)";
+    if (!value)
+        throw new InputError(input, 'not given', expected);
+    if (value.length > 1024)
+        throw new InputError(input, 'longer than 1024 characters', expected);
+    if (!DEPLOY_PATH_CHARS.test(value)) {
+        throw new InputError(input, `'${printable(value)}' is not an absolute path of plain characters`, expected);
+    }
+    const path = value.replace(/\/+$/, '');
+    const segments = path.split('/').slice(1);
+    if (path === '' || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.startsWith('-'))) {
+        throw new InputError(input, `'${printable(value)}' has an empty, '.', '..' or '-'-leading segment, or is '/'`, expected);
+    }
+    return path;
+}
+/** data-path: anywhere but inside what tagflip manages for code (or around it). */
+function parseDataPath(value, deployPath) {
+    if (!value)
+        return `${deployPath}/data`;
+    const path = parseDeployPath(value, 'data-path');
+    const inside = (outer, inner) => inner === outer || inner.startsWith(`${outer}/`);
+    const managed = ['releases', 'shared', '.tagflip', 'current'].map((name) => `${deployPath}/${name}`);
+    if (path === deployPath || inside(path, deployPath) || managed.some((dir) => inside(dir, path))) {
+        throw new InputError('data-path', `'${printable(value)}' overlaps deploy-path's own directories`, `a directory of its own, such as '${deployPath}/data' (the default) or one outside deploy-path`);
+    }
+    return path;
+}
+const SHARED_PATH = /^[A-Za-z0-9._+@%,=:~-]+(?:\/[A-Za-z0-9._+@%,=:~-]+)*$/;
+/**
+ * shared-dirs and shared-files: relative paths inside a release, one a line
+ * (or comma separated). None may contain another, since each becomes one
+ * symlink.
+ */
+function parseSharedPaths(dirsText, filesText) {
+    const expected = "relative paths inside the release, one a line, such as 'var/log' or 'etc/app.cfg'";
+    const entries = [];
+    for (const [input, text] of [['shared-dirs', dirsText], ['shared-files', filesText]]) {
+        for (const raw of text.split(/[\n,]/)) {
+            const trimmed = raw.trim();
+            const path = trimmed.replace(/\/+$/, '');
+            if (!trimmed)
+                continue;
+            if (!path)
+                throw new InputError(input, `'${printable(trimmed)}' is not a relative path inside the release`, expected);
+            const segments = path.split('/');
+            if (path.startsWith('/') || segments.some((segment) => segment === '..' || segment === '.')) {
+                throw new InputError(input, `'${printable(path)}' is not a relative path inside the release`, expected);
+            }
+            if (!SHARED_PATH.test(path) || path.length > 512 || segments.some((segment) => segment.startsWith('-'))) {
+                throw new InputError(input, `'${printable(path)}' has characters or segments a shared path cannot have`, `${expected}; letters, digits and . _ + @ % , = : ~ - (no segment starting with -)`);
+            }
+            if (segments[0] === '.git' || segments[0] === '.tagflip-source.tar') {
+                throw new InputError(input, `'${printable(path)}' is reserved`, expected);
+            }
+            for (const other of entries) {
+                const [outer, inner] = other.path.length <= path.length ? [other.path, path] : [path, other.path];
+                if (inner === outer)
+                    throw new InputError(input, `'${printable(path)}' is given twice`, 'each path once, in shared-dirs or shared-files');
+                if (inner.startsWith(`${outer}/`)) {
+                    throw new InputError(input, `'${printable(inner)}' is inside '${printable(outer)}'`, `${expected}, none inside another`);
+                }
+            }
+            entries.push({ input, path });
+        }
+    }
+    return {
+        dirs: entries.filter((entry) => entry.input === 'shared-dirs').map((entry) => entry.path),
+        files: entries.filter((entry) => entry.input === 'shared-files').map((entry) => entry.path),
+    };
+}
+/** Transports git can fetch over without running a helper program. */
+const REPOSITORY_SCHEMES = new Set(['https', 'http', 'ssh', 'git', 'git+ssh', 'ssh+git', 'file']);
+/**
+ * repository: a URL, git's scp form (`[user@]host:path`, no slash before the
+ * colon) or an absolute path on the host. A relative path is refused: the host
+ * would resolve it against whatever directory the fetch runs in.
+ */
+function parseRepository(value) {
+    if (!value)
+        return '';
+    const expected = "a git URL the host can fetch: 'https://…', 'ssh://…', 'file:///path', 'git@host:path', or an absolute path on the host such as '/srv/git/app.git'";
+    if (value.startsWith('-'))
+        throw new InputError('repository', `'${printable(value)}' starts with '-'`, expected);
+    if (value.length > 2048)
+        throw new InputError('repository', 'longer than 2048 characters', expected);
+    if (!REPOSITORY_CHARS.test(value)) {
+        throw new InputError('repository', `'${printable(value)}' contains spaces or characters a URL cannot hold`, expected);
+    }
+    if (/^ext::/i.test(value) || /^[A-Za-z][A-Za-z0-9+.-]*::/.test(value)) {
+        throw new InputError('repository', `'${printable(value)}' uses a git remote helper, which can run commands on the host`, expected);
+    }
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value)?.[1].toLowerCase();
+    if (scheme !== undefined) {
+        if (!REPOSITORY_SCHEMES.has(scheme))
+            throw new InputError('repository', `'${printable(value)}' uses ${scheme}://, which is not a git transport`, expected);
+        return value;
+    }
+    if (value.startsWith('/'))
+        return value;
+    // git's own rule: a colon before any slash makes it [user@]host:path.
+    const colon = value.indexOf(':');
+    const slash = value.indexOf('/');
+    if (colon > 0 && (slash < 0 || colon < slash) && value.slice(colon + 1) !== '')
+        return value;
+    throw new InputError('repository', `'${printable(value)}' is a relative path, which the host would resolve against an unknown directory`, expected);
+}
+/**
+ * upload: a path on the runner, resolved against the workspace. Whether it
+ * exists and has something in it is checked by readUpload, still before any
+ * connection.
+ */
+function parseUpload(value, repository, workspace = process.cwd()) {
+    if (!value)
+        return '';
+    const expected = "a directory or file on the runner, relative to the workspace (e.g. 'dist/' or 'site.tar.gz') or absolute";
+    if (repository) {
+        throw new InputError('upload', `is set together with repository (${printable(repository)}); a release has one source`, 'either upload (files from the runner) or repository (fetched by each host), not both');
+    }
+    if (value.includes('\0') || CONTROL.test(value))
+        throw new InputError('upload', `'${printable(value)}' has a control character`, expected);
+    return (0,external_node_path_namespaceObject.isAbsolute)(value) ? (0,external_node_path_namespaceObject.resolve)(value) : (0,external_node_path_namespaceObject.resolve)(workspace, value);
+}
+/** upload-exclude: gitignore-style lines; blank lines and # comments are skipped. */
+function parseUploadExclude(value) {
+    const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
+    for (const line of lines) {
+        if (CONTROL.test(line))
+            throw new InputError('upload-exclude', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'node_modules/' or '*.log'");
+    }
+    return lines;
+}
+function parseRef(value) {
+    const expected = "a tag, branch or commit name (letters, digits, . _ / + -), e.g. 'v3.0'";
+    if (!REF.test(value) || value.includes('..') || value.includes('//') || value.endsWith('/') || value.endsWith('.lock') || value.includes('@{')) {
+        throw new InputError('ref', `'${printable(value)}' is not a git ref this tool accepts`, expected);
+    }
+    return value;
+}
+function parseScript(input, value) {
+    if (value.includes('\0'))
+        throw new InputError(input, 'contains a NUL byte', 'shell commands as text');
+    if (value.length > MAX_SCRIPT)
+        throw new InputError(input, `is ${value.length} characters long`, `at most ${MAX_SCRIPT} characters; put longer scripts in the repository`);
+    return value.trim() ? value : '';
+}
+/**
+ * env and secret-env: the same lines, given to every hook the same way. Only
+ * secret-env's values are secrets: the front ends mask them in everything they
+ * print, and dry runs show them as ***. env's values are printed as they are,
+ * so that `1` or `production` does not turn into *** all over the job log.
+ */
+function parseHookEnv(envText, secretText) {
+    const env = parseEnv(envText);
+    const secrets = parseEnv(secretText, 'secret-env');
+    const plain = new Set(env.map(({ name }) => name));
+    const clash = secrets.find(({ name }) => plain.has(name));
+    if (clash)
+        throw new InputError('secret-env', `sets ${clash.name}, which env sets too`, 'each name in env or in secret-env, not in both');
+    return [...env, ...secrets];
+}
+function parseEnv(value, input = 'env') {
+    const env = [];
+    const seen = new Set();
+    value.split('\n').forEach((rawLine, index) => {
+        const line = rawLine.replace(/\r$/, '');
+        if (!line.trim() || line.trim().startsWith('#'))
+            return;
+        const where = `line ${index + 1}`;
+        const eq = line.indexOf('=');
+        const name = eq < 0 ? line.trim() : line.slice(0, eq).trim();
+        if (eq < 0 || !ENV_NAME.test(name)) {
+            // The value may be a secret: name the line, never echo it.
+            throw new InputError(input, `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
+        }
+        if (name.startsWith('TAGFLIP_') || /^tf_/i.test(name)) {
+            throw new InputError(input, `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
+        }
+        if (SHELL_SPECIAL_NAMES.has(name)) {
+            throw new InputError(input, `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
+        }
+        if (seen.has(name))
+            throw new InputError(input, `${where} sets ${name} a second time`, 'each name once');
+        const envValue = line.slice(eq + 1);
+        if (CONTROL.test(envValue) || envValue.includes('\0'))
+            throw new InputError(input, `${where} (${name}) has a control character in its value`, 'printable values');
+        seen.add(name);
+        env.push(input === 'secret-env' ? { name, value: envValue, secret: true } : { name, value: envValue });
+    });
+    return env;
+}
+function parseKnownHostsOf(text, from) {
+    try {
+        return parseKnownHosts(text);
+    }
+    catch (error) {
+        throw new InputError('ssh-config', `${from}: ${error.message}`, 'known_hosts lines');
+    }
+}
+function parseKnownHostsInput(value) {
+    try {
+        return parseKnownHosts(value);
+    }
+    catch (error) {
+        throw new InputError('known-hosts', error.message, "known_hosts lines as 'ssh-keyscan -p PORT HOST' prints them");
+    }
+}
+const FINGERPRINT_FORM = "'SHA256:…' for a single host, or 'HOST=SHA256:…' binding each fingerprint to a host of hosts or jump-host (HOST as written there; 'HOST:PORT=' or '[HOST]:PORT=' for one port of it); comma or newline separated";
+/**
+ * host-fingerprint: each fingerprint is bound to the host whose key it is, so
+ * that in a fleet (or through a bastion) one host's key never vouches for
+ * another. A bare fingerprint is bound to the one SSH host there is; with
+ * several, it would vouch for any of them, so it is refused.
+ */
+function parseFingerprints(value, sshTargets) {
+    if (!value)
+        return [];
+    const bound = [];
+    for (const item of value.split(/[,\s]+/).filter(Boolean)) {
+        const eq = item.indexOf('=');
+        const fingerprint = eq < 0 ? item : item.slice(eq + 1);
+        if (!FINGERPRINT.test(fingerprint)) {
+            throw new InputError('host-fingerprint', `'${printable(fingerprint)}' is not an OpenSSH SHA256 fingerprint`, `'SHA256:' and 43 base64 characters, as 'ssh-keygen -lf' prints them; ${FINGERPRINT_FORM}`);
+        }
+        const hosts = eq < 0 ? bareFingerprintHosts(item, sshTargets) : boundFingerprintHosts(item.slice(0, eq), sshTargets);
+        for (const { host, port } of hosts)
+            bound.push({ host: canonicalHost(host), port, fingerprint });
+    }
+    return bound;
+}
+/** How host-fingerprint names a host: 'web1', '[2001:db8::1]', '[web1]:2222'. */
+function fingerprintName(target) {
+    if (target.port !== 22)
+        return `[${target.host}]:${target.port}`;
+    return target.host.includes(':') ? `[${target.host}]` : target.host;
+}
+function bareFingerprintHosts(fingerprint, sshTargets) {
+    if (sshTargets.length <= 1)
+        return sshTargets;
+    const labels = sshTargets.map((target) => target.label).join(', ');
+    throw new InputError('host-fingerprint', `'${fingerprint}' names no host, and this step connects to ${sshTargets.length} SSH hosts (${labels}): it would be accepted from any of them`, `one 'HOST=SHA256:…' per host, e.g. '${fingerprintName(sshTargets[0])}=${fingerprint}'; ${FINGERPRINT_FORM}`);
+}
+function boundFingerprintHosts(name, sshTargets) {
+    const match = /^\[([^\]]+)\](?::([^:]*))?$/.exec(name) ?? /^([^:[\]]+)(?::([^:]*))?$/.exec(name);
+    if (!match)
+        throw new InputError('host-fingerprint', `'${printable(name)}' is not a host name (an IPv6 address goes in brackets)`, FINGERPRINT_FORM);
+    const host = canonicalHost(match[1]);
+    const port = match[2] === undefined ? null : parsePort('host-fingerprint', match[2]);
+    const named = sshTargets.filter((target) => canonicalHost(target.host) === host && (port === null || target.port === port));
+    if (named.length === 0) {
+        const labels = sshTargets.map((target) => target.label).join(', ') || 'none';
+        throw new InputError('host-fingerprint', `'${printable(name)}' names no SSH host of hosts or jump-host (${labels})`, FINGERPRINT_FORM);
+    }
+    const ports = [...new Set(named.map((target) => target.port))];
+    if (ports.length > 1) {
+        throw new InputError('host-fingerprint', `'${printable(name)}' names ${ports.length} hosts, on ports ${ports.join(', ')}`, `the port too, e.g. '${name}:${ports[0]}=SHA256:…'`);
+    }
+    return named;
+}
+/**
+ * How hosts without an IdentityFile of their own log in: the private-key
+ * input, else the ssh-agent, else (the CLI) the first default key file.
+ */
+function parseAuth(privateKey, passphrase, context) {
+    if (privateKey.trim()) {
+        checkPrivateKey(privateKey, passphrase);
+        return { kind: 'key', privateKey, passphrase, from: 'the private-key input' };
+    }
+    if (context.sshAgent)
+        return { kind: 'agent', socket: context.sshAgent };
+    if (context.defaultKey) {
+        const { file, text } = context.defaultKey;
+        checkPrivateKey(text, passphrase, 'private-key', file);
+        return { kind: 'key', privateKey: text, passphrase, from: `the key ${file}` };
+    }
+    throw new InputError('private-key', 'not given, and there is no ssh-agent (SSH_AUTH_SOCK is not set)', 'the text of an OpenSSH or PEM private key (usually from a secret), or an ssh-agent holding the key with its socket in SSH_AUTH_SOCK (as an ssh-agent step before this one sets it)');
+}
+function keyIsEncrypted(privateKey) {
+    const parsed = keyParser_default().parseKey(privateKey);
+    return parsed instanceof Error && ENCRYPTED_KEY.test(parsed.message);
+}
+const ENCRYPTED_KEY = /encrypted|passphrase|decrypt/i;
+/** `name` is the key's name in messages: the input, or the file it came from. */
+function checkPrivateKey(privateKey, passphrase, input = 'private-key', name = 'private-key') {
+    const subject = name === input ? '' : `${name} `;
+    if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
+        // Never echo any of it: it may be a secret pasted into the wrong input.
+        throw new InputError(input, `${subject}does not look like a private key (no BEGIN … PRIVATE KEY line)`, 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
+    }
+    const parsed = keyParser_default().parseKey(privateKey, passphrase || undefined);
+    if (parsed instanceof Error) {
+        throw ENCRYPTED_KEY.test(parsed.message)
+            ? new InputError('passphrase', passphrase ? `does not decrypt ${name}` : `not given, but ${name} is encrypted`, `the passphrase of ${name}`)
+            : new InputError(input, `${subject}could not be read as a private key`, 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+    }
+}
+function checkHostKeyPolicy(target, runKnownHosts, fingerprints, insecure) {
+    if (insecure || fingerprintsFor(fingerprints, target.host, target.port).length > 0)
+        return;
+    const remedy = `known_hosts lines from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server), or host-fingerprint`;
+    const knownHosts = target.knownHosts?.entries ?? runKnownHosts;
+    const listed = knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port));
+    if (listed)
+        return;
+    if (target.knownHosts) {
+        throw new InputError('ssh-config', `${target.knownHosts.from} has no line for ${knownHostsName(target.host, target.port)} (${target.label})`, `its line from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server) in that file, or a known-hosts or host-fingerprint input`);
+    }
+    if (fingerprints.length > 0) {
+        throw new InputError('host-fingerprint', `has no fingerprint for ${target.label}, and known-hosts no line for it`, `'${fingerprintName(target)}=SHA256:…' too, or its known_hosts line`);
+    }
+    if (knownHosts.length === 0) {
+        throw new InputError('known-hosts', `no way to verify the host key of ${target.label}`, remedy);
+    }
+    throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
+}
+
+;// CONCATENATED MODULE: ./src/cli-help.ts
+/**
+ * `tagflip --help` and `tagflip <command> --help`. The texts of the inputs are
+ * action.yml's: the CLI's flags are the action's inputs, so one file documents
+ * both front ends and the help cannot drift from what the action says.
+ */
+
+
+
+/**
+ * Read when help is asked for, not at every start. ncc sees this URL and ships
+ * action.yml beside the bundle (dist/cli/action.yml), so the bundled CLI finds
+ * it wherever it is installed; from the sources it is the repository's own.
+ */
+function readInputDocs() {
+    const action = dist.parse((0,external_node_fs_namespaceObject.readFileSync)(__nccwpck_require__.ab + "action.yml", 'utf8'));
+    return Object.fromEntries(Object.entries(action.inputs).map(([name, input]) => [
+        name,
+        {
+            description: String(input.description ?? ''),
+            ...(input.default !== undefined ? { default: String(input.default) } : {}),
+            ...(input.required === true ? { required: true } : {}),
+        },
+    ]));
+}
+/**
+ * One line per command, taken from the description of the `command` input,
+ * which says each as "`deploy` (build the release and flip to it)".
+ */
+function commandSummaries(docs) {
+    const found = new Map([...(docs.command?.description ?? '').matchAll(/`([a-z]+)` \(([^)]*)\)/g)].map((match) => [match[1], match[2]]));
+    return Object.fromEntries(COMMANDS.map((command) => [command, asFlags(found.get(command) ?? '', docs)]));
+}
+function renderMainHelp(docs) {
+    const summaries = commandSummaries(docs);
+    const width = Math.max(...COMMANDS.map((command) => command.length));
+    return [
+        'usage: tagflip <command> [--input value ...] [--config FILE] [--json]',
+        '',
+        'commands:',
+        ...COMMANDS.map((command) => `  ${command.padEnd(width)}  ${summaries[command]}`),
+        '',
+        'tagflip <command> --help lists the inputs a command uses, with their defaults.',
+        '',
+        'options:',
+        '  --config FILE   a YAML map of input names to values; flags win over it',
+        '  --json          the result as one JSON object on stdout (the log stays on stderr)',
+        '  --help, -h      this text, or with a command the inputs it uses',
+        '  --version       the version of tagflip',
+        '',
+        ...COMMON_NOTES,
+    ].join('\n');
+}
+function renderCommandHelp(command, docs, notes, booleans) {
+    const inputs = Object.keys(docs).filter((name) => name !== 'command' && COMMAND_INPUTS[command].includes(name));
+    const entries = inputs.flatMap((name) => {
+        const doc = docs[name];
+        const facts = [doc.required ? 'required' : '', doc.default !== undefined ? `default: ${doc.default}` : ''].filter(Boolean);
+        const heading = `  --${name}${booleans.has(name) ? '' : ' VALUE'}${facts.length > 0 ? `  (${facts.join(', ')})` : ''}`;
+        return [heading, ...wrap(asFlags(doc.description, docs), 6), ...(notes[name] ? wrap(notes[name], 6) : [])];
+    });
+    return [
+        `usage: tagflip ${command} [--input value ...] [--config FILE] [--json]`,
+        '',
+        `${command}: ${commandSummaries(docs)[command]}.`,
+        '',
+        'inputs (the action\'s, as flags: --name VALUE or --name=VALUE):',
+        ...entries,
+        '',
+        ...COMMON_NOTES,
+    ].join('\n');
+}
+const COMMON_NOTES = [
+    'Every user of this machine can read a command line (ps): give secrets by @FILE',
+    'or a TAGFLIP_ variable, never as --passphrase VALUE (tagflip warns when you do).',
+    'A flag the command does not use is refused (a --config file may hold more).',
+    'Exit codes: 0 deployed, rolled back, unchanged or dry run; 1 failed;',
+    '2 bad input or usage (nothing was contacted).',
+];
+/** `rollback-to` in action.yml's Markdown is `--rollback-to` on a command line. */
+function asFlags(text, docs) {
+    return text.replace(/`([a-z-]+)`/g, (quoted, name) => (name in docs && name !== 'command' ? `--${name}` : quoted));
+}
+/** Lines of at most 80 characters, each indented. */
+function wrap(text, indent, width = 80) {
+    const lines = [];
+    let line = '';
+    for (const word of text.split(/\s+/).filter(Boolean)) {
+        if (line && indent + line.length + 1 + word.length > width) {
+            lines.push(line);
+            line = word;
+        }
+        else
+            line = line ? `${line} ${word}` : word;
+    }
+    if (line)
+        lines.push(line);
+    return lines.map((text) => `${' '.repeat(indent)}${text}`);
+}
+
+;// CONCATENATED MODULE: ./src/did-you-mean.ts
+/**
+ * Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`:
+ * the optimal string alignment distance, so `--prot` is one edit from `--port`.
+ */
+function editDistance(a, b) {
+    // rows[i][j]: the distance between the first i characters of a and the first j of b.
+    const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+                rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+        }
+    }
+    return rows[a.length][b.length];
+}
+/**
+ * The candidates nearest to a mistyped `name`, best first (ties in the
+ * candidates' order), or none when none is close. Close means few edits for
+ * the length of the word: a guess from a far-off name misleads more than
+ * the plain list does (`--ref` is not a typo of `--env`).
+ */
+function didYouMean(name, candidates) {
+    const typed = name.toLowerCase();
+    const allowed = (candidate) => (candidate.length <= 4 ? 1 : candidate.length <= 8 ? 2 : 3);
+    const scored = candidates
+        .map((candidate) => ({ candidate, distance: editDistance(typed, candidate.toLowerCase()) }))
+        .filter(({ candidate, distance }) => distance <= allowed(candidate));
+    const best = Math.min(...scored.map(({ distance }) => distance));
+    return scored.filter(({ distance }) => distance === best).map(({ candidate }) => candidate);
 }
 
 ;// CONCATENATED MODULE: ./src/logger.ts
@@ -35558,7 +36509,11 @@ function renderSummary(result, title) {
 }
 /** The `hosts` output: one object per host, keys named like the step's outputs. */
 function hostsOutput(hosts) {
-    return JSON.stringify(hosts.map((host) => ({
+    return JSON.stringify(hostRows(hosts));
+}
+/** The rows of the `hosts` output (the CLI's --json prints them as they are). */
+function hostRows(hosts) {
+    return hosts.map((host) => ({
         host: host.host,
         status: host.status,
         release: host.release,
@@ -35572,11 +36527,14 @@ function hostsOutput(hosts) {
         error: host.error,
         ...(host.attention ? { attention: host.attention } : {}),
         ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
-    })));
+    }));
 }
 /** The `releases` output of command: status: one object per host. */
 function releasesOutput(hosts) {
-    return JSON.stringify(hosts.map((host) => ({
+    return JSON.stringify(releaseRows(hosts));
+}
+function releaseRows(hosts) {
+    return hosts.map((host) => ({
         host: host.host,
         current: host.report?.current ?? '',
         'rollback-target': host.report?.rollbackTarget ?? '',
@@ -35592,7 +36550,7 @@ function releasesOutput(hosts) {
             adopted: release.adopted,
         })),
         error: host.error,
-    })));
+    }));
 }
 /** command: status in words, for the log and the CLI: one line per release, in columns. */
 function renderStatus(host) {
@@ -35786,8 +36744,6 @@ function adoptedNow(record) {
 /** What a release may be called: a tag-like name that is safe as a path segment. */
 const RELEASE_NAME = /^(?!current$)[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
-;// CONCATENATED MODULE: external "node:crypto"
-const external_node_crypto_namespaceObject = require("node:crypto");
 ;// CONCATENATED MODULE: ./src/upload/content.ts
 
 /**
@@ -39746,6 +40702,38 @@ function ready(settings, member, plan) {
     member.stage = 'ready';
 }
 
+;// CONCATENATED MODULE: ./src/ssh-agent.ts
+
+
+/**
+ * How many keys the ssh-agent at `socket` holds. An agent that is not there
+ * (a stale SSH_AUTH_SOCK) or holds none is refused before any host is
+ * connected to, naming both ways to log in; otherwise every host would only
+ * say that it refused the login.
+ */
+async function countAgentKeys(socket) {
+    const expected = 'a running ssh-agent holding the deploy key (ssh-add it), its socket in SSH_AUTH_SOCK; or the private-key input';
+    let isSocket;
+    try {
+        isSocket = (0,external_node_fs_namespaceObject.statSync)(socket).isSocket();
+    }
+    catch (error) {
+        throw new InputError('private-key', `not given, and the ssh-agent socket SSH_AUTH_SOCK names (${socket}) is not there (${error.code ?? 'error'})`, expected);
+    }
+    if (!isSocket)
+        throw new InputError('private-key', `not given, and SSH_AUTH_SOCK (${socket}) is not a socket`, expected);
+    // ssh2 loads with the first connection (see ssh-transport.ts); this is just before it.
+    const { OpenSSHAgent } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 5472, 23));
+    const keys = await new Promise((resolve, reject) => {
+        new OpenSSHAgent(socket).getIdentities((error, identities) => (error ? reject(error) : resolve(identities?.length ?? 0)));
+    }).catch((error) => {
+        throw new InputError('private-key', `not given, and the ssh-agent at ${socket} does not answer (${error.message})`, expected);
+    });
+    if (keys === 0)
+        throw new InputError('private-key', `not given, and the ssh-agent at ${socket} holds no keys`, expected);
+    return keys;
+}
+
 ;// CONCATENATED MODULE: ./src/status.ts
 
 
@@ -39802,142 +40790,6 @@ function pruneHost(settings, deps) {
             deps.logger.info(`${host.host}: nothing to remove (keep-releases: ${settings.keepReleases})`);
         return { ...outcome, status: 'unchanged', removed };
     });
-}
-
-;// CONCATENATED MODULE: ./src/host-keys.ts
-
-const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
-/** Parse known_hosts text; throws with the line number on a malformed line. */
-function parseKnownHosts(text) {
-    const entries = [];
-    text.split('\n').forEach((raw, index) => {
-        const line = raw.trim();
-        if (!line || line.startsWith('#'))
-            return;
-        let fields = line.split(/\s+/);
-        let revoked = false;
-        if (fields[0].startsWith('@')) {
-            if (fields[0] === '@cert-authority')
-                return; // certificates are not supported; such lines never match
-            if (fields[0] !== '@revoked')
-                throw new Error(`line ${index + 1} has an unknown marker ${fields[0]}`);
-            revoked = true;
-            fields = fields.slice(1);
-        }
-        const [hosts, keyType, key] = fields;
-        if (!hosts || !keyType || !key)
-            throw new Error(`line ${index + 1} is not 'hosts key-type base64-key'`);
-        if (!KEY_TYPE.test(keyType))
-            throw new Error(`line ${index + 1} has an unknown key type '${keyType.slice(0, 40)}'`);
-        const blob = Buffer.from(key, 'base64');
-        if (blob.length < 16 || blob.toString('base64') !== key || keyTypeOfBlob(blob) !== keyType) {
-            throw new Error(`line ${index + 1} has a key that is not valid base64 of a ${keyType} key`);
-        }
-        entries.push({ patterns: hosts.split(','), keyType, key, revoked, line: index + 1 });
-    });
-    return entries;
-}
-/** A host name or address in one spelling: lower case, IPv6 compressed (no brackets). */
-function canonicalHost(host) {
-    if (!host.includes(':'))
-        return host.toLowerCase();
-    try {
-        return new URL(`http://[${host}]/`).hostname.replace(/^\[|\]$/g, '');
-    }
-    catch {
-        return host.toLowerCase();
-    }
-}
-/** The name known_hosts uses for a host: 'host' on port 22, '[host]:port' elsewhere. */
-function knownHostsName(host, port) {
-    return port === 22 ? host : `[${host}]:${port}`;
-}
-/** Whether one known_hosts pattern list names this host (hashed entries, wildcards, negation). */
-function matchesHost(patterns, host, port) {
-    // OpenSSH lowercases the host name before matching (and before hashing it).
-    const name = knownHostsName(host.toLowerCase(), port);
-    let matched = false;
-    for (const pattern of patterns) {
-        const negated = pattern.startsWith('!');
-        const body = negated ? pattern.slice(1) : pattern;
-        if (patternMatches(body, name)) {
-            if (negated)
-                return false;
-            matched = true;
-        }
-    }
-    return matched;
-}
-function patternMatches(pattern, name) {
-    if (pattern.startsWith('|1|')) {
-        const [, , salt, hash] = pattern.split('|');
-        if (!salt || !hash)
-            return false;
-        const digest = (0,external_node_crypto_namespaceObject.createHmac)('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
-        return digest === hash;
-    }
-    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
-    return regex.test(name);
-}
-/** The key type named inside a public key blob (its first SSH string). */
-function keyTypeOfBlob(blob) {
-    if (blob.length < 4)
-        return '';
-    const length = blob.readUInt32BE(0);
-    return blob.subarray(4, 4 + length).toString('latin1');
-}
-/** OpenSSH's fingerprint: SHA256: and the unpadded base64 of the blob's SHA-256. */
-function fingerprintOf(blob) {
-    return `SHA256:${(0,external_node_crypto_namespaceObject.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
-/** Host key algorithms the SSH library can verify, by the key type that produces them. */
-const ALGORITHMS_BY_KEY_TYPE = {
-    'ssh-ed25519': ['ssh-ed25519'],
-    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-};
-/** Server host key algorithms that produce keys of this type ([] when unsupported). */
-function algorithmsForKeyType(keyType) {
-    return ALGORITHMS_BY_KEY_TYPE[keyType] ?? [];
-}
-/** The fingerprints host-fingerprint binds to this host and port. */
-function fingerprintsFor(fingerprints, host, port) {
-    const name = canonicalHost(host);
-    return fingerprints.filter((bound) => bound.host === name && bound.port === port).map((bound) => bound.fingerprint);
-}
-/** Decide whether the key a server offered may be trusted. */
-function verifyHostKey(policy, host, port, blob) {
-    if (policy.insecure)
-        return { accepted: true };
-    const offered = blob.toString('base64');
-    const forHost = policy.knownHosts.filter((entry) => matchesHost(entry.patterns, host, port));
-    if (forHost.some((entry) => entry.revoked && entry.key === offered)) {
-        return { accepted: false, reason: 'that key is marked @revoked in known-hosts' };
-    }
-    if (forHost.some((entry) => !entry.revoked && entry.key === offered))
-        return { accepted: true };
-    const fingerprints = fingerprintsFor(policy.fingerprints, host, port);
-    if (fingerprints.includes(fingerprintOf(blob)))
-        return { accepted: true };
-    const known = forHost.filter((entry) => !entry.revoked);
-    if (known.length > 0) {
-        const listed = known.map((entry) => `${entry.keyType} ${fingerprintOf(Buffer.from(entry.key, 'base64'))}`).join(', ');
-        return { accepted: false, reason: `known-hosts lists only ${listed} for ${knownHostsName(host, port)}` };
-    }
-    if (fingerprints.length > 0) {
-        return { accepted: false, reason: `host-fingerprint lists only ${fingerprints.join(', ')} for ${knownHostsName(host, port)}` };
-    }
-    if (policy.fingerprints.length > 0) {
-        return { accepted: false, reason: `neither host-fingerprint nor known-hosts names ${knownHostsName(host, port)}` };
-    }
-    return { accepted: false, reason: `known-hosts has no line for ${knownHostsName(host, port)}` };
-}
-/** Key types known-hosts lists for a host, so the server is asked for one of those first. */
-function preferredKeyTypes(entries, host, port) {
-    const types = entries.filter((entry) => !entry.revoked && matchesHost(entry.patterns, host, port)).map((entry) => entry.keyType);
-    return [...new Set(types)];
 }
 
 ;// CONCATENATED MODULE: ./src/ssh-transport.ts
@@ -40038,8 +40890,7 @@ class SshTransport {
     }
     /** Connect one SSH client to `to`, verifying its host key; `via` names a bastion in errors. */
     async open(client, to, sock, via) {
-        const { host, port, user } = to;
-        const { hostKeys } = this.target;
+        const { host, port, user, auth, hostKeys } = to;
         let offered = null;
         const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
         try {
@@ -40048,8 +40899,7 @@ class SshTransport {
                 host,
                 port,
                 username: user,
-                privateKey: this.target.privateKey,
-                passphrase: this.target.passphrase || undefined,
+                ...(auth.kind === 'agent' ? { agent: auth.socket } : { privateKey: auth.privateKey, passphrase: auth.passphrase || undefined }),
                 readyTimeout: this.target.connectTimeout * 1000,
                 keepaliveInterval: KEEPALIVE_INTERVAL_MS,
                 keepaliveCountMax: KEEPALIVE_COUNT_MAX,
@@ -40071,8 +40921,8 @@ class SshTransport {
     explainConnectError(error, offered, to, via) {
         if (error instanceof DeployError)
             return error;
-        const { host, port, user } = to;
-        const { label, connectTimeout, hostKeys } = this.target;
+        const { host, port, user, auth, hostKeys } = to;
+        const { label, connectTimeout } = this.target;
         const fail = (problem, remedy) => new DeployError(label, 'connect', via ? `${via}: ${problem}` : problem, remedy);
         if (offered && !verifyHostKey(hostKeys, host, port, offered).accepted) {
             const verdict = verifyHostKey(hostKeys, host, port, offered);
@@ -40080,7 +40930,13 @@ class SshTransport {
             return fail(`host key verification failed: the server offered ${keyTypeOfBlob(offered)} ${fingerprintOf(offered)}, but ${reason}`, `If the server's key really changed, run 'ssh-keyscan -p ${port} ${host}' from a trusted network, compare the fingerprint ('ssh-keygen -lf -') with the server's own ('ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub' on its console), and update known-hosts`);
         }
         if (error.level === 'client-authentication') {
-            return fail(`the server refused the private key for user '${user}'`, `add the matching public key to ~${user}/.ssh/authorized_keys on the host, and check that 'user' is right`);
+            if (auth.kind === 'agent') {
+                return fail(`the server refused every key of the ssh-agent at ${auth.socket} for user '${user}'`, `add the public key of the deploy key ('ssh-add -L' lists the agent's) to ~${user}/.ssh/authorized_keys on the host, or ssh-add the key it has; and check that 'user' is right`);
+            }
+            return fail(`the server refused the private key for user '${user}' (${auth.from})`, `add the matching public key to ~${user}/.ssh/authorized_keys on the host, and check that 'user' is right`);
+        }
+        if (error.level === 'agent') {
+            return fail(`could not use the ssh-agent at ${auth.kind === 'agent' ? auth.socket : 'SSH_AUTH_SOCK'}: ${error.message}`, 'check that the agent is running and SSH_AUTH_SOCK names its socket, or give private-key');
         }
         if (error.level === 'client-timeout' || error.code === 'ETIMEDOUT') {
             return fail(`no SSH handshake within connect-timeout (${connectTimeout} s)`, `check that ${host}:${port} is reachable from the runner and that a firewall does not drop the connection`);
@@ -40107,21 +40963,53 @@ class SshTransport {
 
 
 
+
 /** The transport for the settings' host: SSH, or this machine for `local`. */
 function createTransport(settings, target) {
     if (target.kind === 'local')
         return new LocalTransport();
+    const jump = target.jump ?? settings.jumpHost;
     return new SshTransport({
-        label: target.label,
-        host: target.host,
-        port: target.port,
-        user: target.user,
-        privateKey: settings.privateKey,
-        passphrase: settings.passphrase,
+        ...endpoint(settings, target),
         connectTimeout: settings.connectTimeout,
-        hostKeys: { knownHosts: settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
-        jump: settings.jumpHost,
+        jump: jump ? endpoint(settings, jump) : null,
     });
+}
+/** How to log in to one server: its own IdentityFile and UserKnownHostsFile, else the run's. */
+function endpoint(settings, host) {
+    const auth = host.auth ?? settings.auth;
+    // parseSettings gives the run credentials whenever a host has none of its own.
+    if (!auth)
+        throw new Error(`no credentials for ${host.label}`);
+    return {
+        label: host.label,
+        host: host.host,
+        port: host.port,
+        user: host.user,
+        auth,
+        hostKeys: { knownHosts: host.knownHosts?.entries ?? settings.knownHosts, fingerprints: settings.hostFingerprints, insecure: settings.insecureIgnoreHostKey },
+    };
+}
+/**
+ * Say, before connecting, how the hosts are logged in to (never any key
+ * material): one line for the run, or one per host when they differ. The
+ * agent is asked for its keys first, so that an agent that is not there or
+ * holds no key is reported as such, once, rather than as a refusal by every host.
+ */
+async function announceAuth(settings, logger) {
+    const hosts = settings.targets.filter((target) => target.kind === 'ssh');
+    if (hosts.length === 0)
+        return;
+    // settings.auth is set only when some host or bastion has no key of its own, so then the agent is used.
+    const agentKeys = settings.auth?.kind === 'agent' ? await countAgentKeys(settings.auth.socket) : 0;
+    const describe = (auth) => !auth ? '' : auth.kind === 'agent' ? `the ssh-agent at ${auth.socket} (${agentKeys} ${agentKeys === 1 ? 'key' : 'keys'})` : auth.from;
+    const descriptions = hosts.map((host) => describe(host.auth ?? settings.auth));
+    if (descriptions.every((description) => description === descriptions[0])) {
+        logger.info(`authenticating with ${descriptions[0]}`);
+    }
+    else {
+        hosts.forEach((host, index) => logger.info(`${host.label}: authenticating with ${descriptions[index]}`));
+    }
 }
 /** Commands that work on each host on its own; deploy and rollback move current on all hosts together. */
 const COMMAND_RUNNERS = {
@@ -40134,6 +41022,7 @@ async function runCommand(settings, logger, transports = settings.targets.map((t
         const labels = settings.targets.map((target) => target.label).join(', ');
         logger.warning(`insecure-ignore-host-key is true: the host keys of ${labels} are NOT verified, so anyone who can intercept the connection can receive your deploy and run it. Set known-hosts instead.`);
     }
+    await announceAuth(settings, logger);
     transports.forEach((transport) => openTransports.add(transport));
     const members = transports.map((transport) => ({ transport, logger }));
     let hosts;
@@ -40171,6 +41060,16 @@ function abortOnSignals(logger, exit) {
     process.once('SIGINT', abort);
 }
 /**
+ * The lines of the keys that were read from files (IdentityFile, the CLI's
+ * ~/.ssh/id_*), to mask like private-key's.
+ */
+function keySecretsOf(settings) {
+    const hosts = settings.targets.flatMap((target) => (target.kind === 'ssh' ? [target, ...(target.jump ? [target.jump] : [])] : []));
+    const auths = [settings.auth, settings.jumpHost?.auth, ...hosts.map((host) => host.auth)];
+    const keys = new Set(auths.flatMap((auth) => (auth?.kind === 'key' ? [auth.privateKey] : [])));
+    return [...keys].flatMap((key) => secretsOf({ 'private-key': key }));
+}
+/**
  * Secret values a front end must mask before anything is logged: the key, its
  * passphrase and secret-env's values. env's values are not: masking `1` or
  * `production` would turn every such string of the job log into ***, and
@@ -40193,551 +41092,757 @@ function secretsOf(raw) {
     return secrets;
 }
 
-// EXTERNAL MODULE: ./node_modules/ssh2/lib/protocol/keyParser.js
-var keyParser = __nccwpck_require__(1789);
-var keyParser_default = /*#__PURE__*/__nccwpck_require__.n(keyParser);
-;// CONCATENATED MODULE: ./src/settings.ts
-
-
-// Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
-// host is connected to, not before the first log line (see ssh-transport.ts).
-
-
-const COMMANDS = ['deploy', 'rollback', 'status', 'prune'];
-const INPUT_NAMES = [
-    'command',
-    'hosts',
-    'user',
-    'port',
-    'private-key',
-    'passphrase',
-    'known-hosts',
-    'host-fingerprint',
-    'insecure-ignore-host-key',
-    'jump-host',
-    'max-parallel',
-    'activate',
-    'verify',
-    'deploy-path',
-    'release',
-    'repository',
-    'ref',
-    'upload',
-    'upload-exclude',
-    'build',
-    'shared-dirs',
-    'shared-files',
-    'migrate',
-    'data-path',
-    'rollback-data',
-    'env',
-    'secret-env',
-    'command-timeout',
-    'connect-timeout',
-    'lock-timeout',
-    'keep-releases',
-    'rollback-to',
-    'force-build',
-    'dry-run',
-];
-/** What every command reads: where the site is and how to reach it. */
-const REACH_INPUTS = [
-    'command', 'hosts', 'user', 'port', 'private-key', 'passphrase', 'known-hosts', 'host-fingerprint',
-    'insecure-ignore-host-key', 'jump-host', 'max-parallel', 'connect-timeout', 'deploy-path', 'data-path',
-];
-const HOOK_INPUTS = ['activate', 'verify', 'env', 'secret-env', 'command-timeout'];
-/** The inputs each command reads; the CLI refuses a flag its command would ignore. */
-const COMMAND_INPUTS = {
-    deploy: INPUT_NAMES.filter((name) => name !== 'rollback-to'),
-    rollback: [...REACH_INPUTS, ...HOOK_INPUTS, 'lock-timeout', 'keep-releases', 'rollback-to', 'rollback-data', 'dry-run'],
-    status: REACH_INPUTS,
-    prune: [...REACH_INPUTS, 'lock-timeout', 'keep-releases', 'dry-run'],
-};
-/** Names a release may not take: they mean something else in the layout. */
-const RESERVED_RELEASES = new Set(['current', '.', '..']);
-const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const IPV6 = /^[0-9A-Fa-f:.]{2,45}$/;
-const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
-const DEPLOY_PATH_CHARS = /^\/[A-Za-z0-9._+@%,=:~/-]*$/;
-const REF = /^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$/;
-const REPOSITORY_CHARS = /^[A-Za-z0-9._~:/?#[\]@!$&'()*+,;=%-]+$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
-const MAX_SCRIPT = 65536;
-/** Variables that change how sh parses or runs the scripts themselves. */
-const SHELL_SPECIAL_NAMES = new Set(['IFS', 'ENV', 'BASH_ENV', 'CDPATH', 'SHELLOPTS', 'BASHOPTS', 'PS1', 'PS2', 'PS4', 'OPTIND', 'OPTARG', 'PPID', 'LINENO', 'PWD', 'OLDPWD', 'HOME']);
-/** Turn raw inputs into validated settings, or throw an InputError naming the input. */
-function parseSettings(raw, context = {}) {
-    const get = (name) => (raw[name] ?? '').trim();
-    const command = (get('command') || 'deploy');
-    if (!COMMANDS.includes(command)) {
-        throw new InputError('command', `'${printable(command)}' is not a command`, COMMANDS.map((name) => `'${name}'`).join(', '));
+;// CONCATENATED MODULE: ./node_modules/ssh-config/lib/glob.js
+function escapeChars(text, chars) {
+    for (let char of chars) {
+        text = text.replace(new RegExp('\\' + char, 'g'), '\\' + char);
     }
-    const port = parsePort('port', get('port') || '22');
-    const user = get('user');
-    if (user && !USER.test(user)) {
-        throw new InputError('user', `'${printable(user)}' is not a valid login name`, 'letters, digits, _ . - (at most 32, not starting with - or a digit)');
-    }
-    const targets = parseHosts(get('hosts'), user, port);
-    const jumpHost = parseJumpHost(get('jump-host'), user, port);
-    if (jumpHost && targets[0].kind === 'local') {
-        throw new InputError('jump-host', "is set, but hosts is 'local', which needs no SSH", "no jump-host with 'local', or SSH hosts");
-    }
-    const insecureIgnoreHostKey = parseBoolean('insecure-ignore-host-key', get('insecure-ignore-host-key'), false);
-    const privateKey = raw['private-key'] ?? '';
-    const passphrase = raw['passphrase'] ?? '';
-    const knownHosts = parseKnownHostsInput(raw['known-hosts'] ?? '');
-    const sshTargets = [...targets, ...(jumpHost ? [jumpHost] : [])].filter((target) => target.kind === 'ssh');
-    const hostFingerprints = parseFingerprints(get('host-fingerprint'), sshTargets);
-    if (sshTargets.length > 0)
-        checkPrivateKey(privateKey, passphrase);
-    for (const target of sshTargets)
-        checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
-    // Only a deploy names a release; the other commands work on what is there.
-    const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
-    const repository = parseRepository(get('repository'));
-    const ref = command === 'deploy' ? parseRef(get('ref') || release) : '';
-    const upload = command === 'deploy' ? parseUpload(get('upload'), repository, context.workspace) : '';
-    const deployPath = parseDeployPath(get('deploy-path'));
-    const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
-    return {
-        command,
-        targets,
-        jumpHost,
-        maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
-        activate: parseScript('activate', raw['activate'] ?? ''),
-        verify: parseScript('verify', raw['verify'] ?? ''),
-        privateKey,
-        passphrase,
-        knownHosts,
-        hostFingerprints,
-        insecureIgnoreHostKey,
-        deployPath,
-        release,
-        repository,
-        ref,
-        upload,
-        uploadExclude: upload ? parseUploadExclude(raw['upload-exclude'] ?? '') : [],
-        build: parseScript('build', raw['build'] ?? ''),
-        sharedDirs: shared.dirs,
-        sharedFiles: shared.files,
-        migrate: parseScript('migrate', raw['migrate'] ?? ''),
-        dataPath: parseDataPath(get('data-path'), deployPath),
-        rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
-        env: parseHookEnv(raw['env'] ?? '', raw['secret-env'] ?? ''),
-        commandTimeout: parseSeconds('command-timeout', get('command-timeout'), 3600, 7 * 24 * 3600),
-        connectTimeout: parseSeconds('connect-timeout', get('connect-timeout'), 30, 600),
-        lockTimeout: parseSeconds('lock-timeout', get('lock-timeout'), 300, 24 * 3600, 0),
-        keepReleases: parseCount('keep-releases', get('keep-releases'), 5),
-        rollbackTo: parseRollbackTo(get('rollback-to')),
-        forceBuild: parseBoolean('force-build', get('force-build'), false),
-        dryRun: parseBoolean('dry-run', get('dry-run'), false),
-        actor: oneLine(context.actor ?? ''),
-        runUrl: oneLine(context.runUrl ?? ''),
-    };
+    return text;
 }
-/** Show a bad value in an error without letting it forge log lines. */
-function printable(value) {
-    const shown = JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-    return shown.slice(1, -1);
+function match(pattern, text) {
+    pattern = escapeChars(pattern, '\\()[]{}.+^$|');
+    pattern = pattern
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.?');
+    return new RegExp('^(?:' + pattern + ')$').test(text);
 }
-function oneLine(value) {
-    return value.replace(/[\r\n]+/g, ' ').slice(0, 512);
-}
-function parseHosts(value, user, port) {
-    const entries = value.split(/[,\n]/).map((entry) => entry.trim()).filter(Boolean);
-    if (entries.length === 0) {
-        throw new InputError('hosts', 'no host given', "one or more '[user@]host[:port]' entries, comma or newline separated, or 'local' for this machine");
-    }
-    if (entries.length > 256)
-        throw new InputError('hosts', `${entries.length} entries given`, 'at most 256 hosts per step (use a matrix)');
-    const targets = entries.map((entry) => parseHostEntry(entry, user, port));
-    if (targets.length > 1 && targets.some((target) => target.kind === 'local')) {
-        throw new InputError('hosts', "'local' is given together with other hosts", "'local' alone, or SSH hosts only");
-    }
-    const seen = new Set();
-    for (const target of targets) {
-        const key = target.kind === 'ssh' ? `${canonicalHost(target.host)}:${target.port}` : 'local';
-        if (seen.has(key))
-            throw new InputError('hosts', `'${printable(target.label)}' is given twice`, 'each host once');
-        seen.add(key);
-    }
-    return targets;
-}
-function parseJumpHost(value, user, port) {
-    if (!value)
-        return null;
-    const target = parseHostEntry(value, user, port, 'jump-host');
-    if (target.kind !== 'ssh')
-        throw new InputError('jump-host', "'local' is not a bastion", "'[user@]host[:port]' of an SSH server that can reach the hosts");
-    return target;
-}
-function parseHostEntry(entry, defaultUser, defaultPort, input = 'hosts') {
-    if (entry === 'local')
-        return { kind: 'local', label: 'local' };
-    const expected = "'[user@]host[:port]', e.g. 'deploy@web1.example.com:2222' or 'local'";
-    const match = /^(?:([^@]*)@)?(\[[^\]]*\]|[^:]*)(?::([^:]*))?$/.exec(entry);
-    if (!match)
-        throw new InputError(input, `'${printable(entry)}' is not a host entry`, expected);
-    const [, entryUser, rawHost, rawPort] = match;
-    if (entryUser !== undefined && !USER.test(entryUser)) {
-        throw new InputError(input, `'${printable(entry)}' has an invalid user '${printable(entryUser)}'`, expected);
-    }
-    const bracketed = rawHost.startsWith('[');
-    const host = bracketed ? rawHost.slice(1, -1) : rawHost;
-    const validHost = bracketed ? IPV6.test(host) && host.includes(':') : HOSTNAME.test(host);
-    if (!validHost) {
-        throw new InputError(input, `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
-    }
-    const port = rawPort === undefined ? defaultPort : parsePort(input, rawPort);
-    const user = entryUser ?? defaultUser;
-    if (!user) {
-        throw new InputError(input, `'${printable(entry)}' names no user and the 'user' input is empty`, `'user@${host}' or a 'user' input`);
-    }
-    const label = `${user}@${bracketed ? `[${host}]` : host}${port === 22 ? '' : `:${port}`}`;
-    return { kind: 'ssh', label, host, port, user };
-}
-function parsePort(input, value) {
-    if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
-        throw new InputError(input, `'${printable(value)}' is not a port`, 'a whole number from 1 to 65535');
-    }
-    return Number(value);
-}
-function parseBoolean(input, value, fallback) {
-    if (value === '')
-        return fallback;
-    if (['true', 'True', 'TRUE'].includes(value))
-        return true;
-    if (['false', 'False', 'FALSE'].includes(value))
-        return false;
-    throw new InputError(input, `'${printable(value)}' is not a boolean`, "'true' or 'false'");
-}
-function parseSeconds(input, value, fallback, max, min = 1) {
-    if (value === '')
-        return fallback;
-    if (!/^[0-9]{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
-        throw new InputError(input, `'${printable(value)}' is not a number of seconds`, `a whole number from ${min} to ${max}`);
-    }
-    return Number(value);
-}
-function parseCount(input, value, fallback, max = 1000, what = 'releases to keep') {
-    if (value === '')
-        return fallback;
-    if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1 || Number(value) > max) {
-        const note = input === 'keep-releases' ? ' (current and the rollback target are always kept)' : '';
-        throw new InputError(input, `'${printable(value)}' is not a number of ${what}`, `a whole number from 1 to ${max}${note}`);
-    }
-    return Number(value);
-}
-function parseRollbackTo(value) {
-    if (value === '' || value === 'previous')
-        return '';
-    if (!RELEASE.test(value) || RESERVED_RELEASES.has(value)) {
-        throw new InputError('rollback-to', `'${printable(value)}' is not a release name`, "'previous' (the default) or the name of a release on the host, e.g. v2.9");
-    }
-    return value;
-}
-function parseRelease(value, context) {
-    let release = value;
-    if (!release) {
-        if (context.refType !== 'tag' || !context.refName) {
-            const trigger = context.refType ? `a ${context.refType} (${printable(context.refName ?? '')})` : 'no tag';
-            throw new InputError('release', `not given, and this run was triggered by ${trigger}`, 'a release name, or a run triggered by a tag push (the tag is then the release)');
-        }
-        release = context.refName;
-    }
-    if (!RELEASE.test(release)) {
-        throw new InputError('release', `'${printable(release)}' is not a valid release name`, 'a letter or digit, then up to 127 letters, digits, . _ + - (like a tag: v3.0, 2024-06-01.1, v1.2.3-rc.1+build.5)');
-    }
-    if (RESERVED_RELEASES.has(release)) {
-        throw new InputError('release', `'${release}' is reserved`, 'any other release name');
-    }
-    return release;
-}
-function parseDeployPath(value, input = 'deploy-path') {
-    const expected = "an absolute path such as '/srv/app/customer-a' (letters, digits and . _ + @ % , = : ~ - only)";
-    if (!value)
-        throw new InputError(input, 'not given', expected);
-    if (value.length > 1024)
-        throw new InputError(input, 'longer than 1024 characters', expected);
-    if (!DEPLOY_PATH_CHARS.test(value)) {
-        throw new InputError(input, `'${printable(value)}' is not an absolute path of plain characters`, expected);
-    }
-    const path = value.replace(/\/+$/, '');
-    const segments = path.split('/').slice(1);
-    if (path === '' || segments.some((segment) => segment === '' || segment === '.' || segment === '..' || segment.startsWith('-'))) {
-        throw new InputError(input, `'${printable(value)}' has an empty, '.', '..' or '-'-leading segment, or is '/'`, expected);
-    }
-    return path;
-}
-/** data-path: anywhere but inside what tagflip manages for code (or around it). */
-function parseDataPath(value, deployPath) {
-    if (!value)
-        return `${deployPath}/data`;
-    const path = parseDeployPath(value, 'data-path');
-    const inside = (outer, inner) => inner === outer || inner.startsWith(`${outer}/`);
-    const managed = ['releases', 'shared', '.tagflip', 'current'].map((name) => `${deployPath}/${name}`);
-    if (path === deployPath || inside(path, deployPath) || managed.some((dir) => inside(dir, path))) {
-        throw new InputError('data-path', `'${printable(value)}' overlaps deploy-path's own directories`, `a directory of its own, such as '${deployPath}/data' (the default) or one outside deploy-path`);
-    }
-    return path;
-}
-const SHARED_PATH = /^[A-Za-z0-9._+@%,=:~-]+(?:\/[A-Za-z0-9._+@%,=:~-]+)*$/;
 /**
- * shared-dirs and shared-files: relative paths inside a release, one a line
- * (or comma separated). None may contain another, since each becomes one
- * symlink.
+ * A helper function to match input against [pattern-list](https://www.freebsd.org/cgi/man.cgi?query=ssh_config&sektion=5#PATTERNS).
+ * According to `man ssh_config`, negated patterns shall be matched first.
+ *
+ * @param {string|string[]} patternList one or more glob patterns to match
+ * @param {string} text the text to match
  */
-function parseSharedPaths(dirsText, filesText) {
-    const expected = "relative paths inside the release, one a line, such as 'var/log' or 'etc/app.cfg'";
-    const entries = [];
-    for (const [input, text] of [['shared-dirs', dirsText], ['shared-files', filesText]]) {
-        for (const raw of text.split(/[\n,]/)) {
-            const trimmed = raw.trim();
-            const path = trimmed.replace(/\/+$/, '');
-            if (!trimmed)
-                continue;
-            if (!path)
-                throw new InputError(input, `'${printable(trimmed)}' is not a relative path inside the release`, expected);
-            const segments = path.split('/');
-            if (path.startsWith('/') || segments.some((segment) => segment === '..' || segment === '.')) {
-                throw new InputError(input, `'${printable(path)}' is not a relative path inside the release`, expected);
-            }
-            if (!SHARED_PATH.test(path) || path.length > 512 || segments.some((segment) => segment.startsWith('-'))) {
-                throw new InputError(input, `'${printable(path)}' has characters or segments a shared path cannot have`, `${expected}; letters, digits and . _ + @ % , = : ~ - (no segment starting with -)`);
-            }
-            if (segments[0] === '.git' || segments[0] === '.tagflip-source.tar') {
-                throw new InputError(input, `'${printable(path)}' is reserved`, expected);
-            }
-            for (const other of entries) {
-                const [outer, inner] = other.path.length <= path.length ? [other.path, path] : [path, other.path];
-                if (inner === outer)
-                    throw new InputError(input, `'${printable(path)}' is given twice`, 'each path once, in shared-dirs or shared-files');
-                if (inner.startsWith(`${outer}/`)) {
-                    throw new InputError(input, `'${printable(inner)}' is inside '${printable(outer)}'`, `${expected}, none inside another`);
+function glob(patternList, text) {
+    const patterns = Array.isArray(patternList) ? patternList : patternList.split(/,/);
+    // > If a negated entry is matched, then the Host entry is ignored, regardless of whether any other patterns on the line match.
+    let result = false;
+    for (const pattern of patterns) {
+        const negate = pattern[0] == '!';
+        if (negate && match(pattern.slice(1), text)) {
+            return false;
+        }
+        else if (match(pattern, text)) {
+            // wait until all of the pattern match results because there might be a negated pattern
+            result = true;
+        }
+    }
+    return result;
+}
+/* harmony default export */ const lib_glob = (glob);
+//# sourceMappingURL=glob.js.map
+;// CONCATENATED MODULE: ./node_modules/ssh-config/lib/ssh-config.js
+
+
+
+const RE_SPACE = /\s/;
+const RE_LINE_BREAK = /\r|\n/;
+const RE_SECTION_DIRECTIVE = /^(Host|Match)$/i;
+const RE_MULTI_VALUE_DIRECTIVE = /^(GlobalKnownHostsFile|Host|IPQoS|SendEnv|UserKnownHostsFile|ProxyCommand|KnownHostsCommand|Match|CanonicalDomains|Include)$/i;
+const RE_COMMAND_DIRECTIVE = /^(ProxyCommand|KnownHostsCommand)$/i;
+const RE_QUOTE_DIRECTIVE = /^(?:CertificateFile|IdentityFile|IdentityAgent|User|Include)$/i;
+const RE_SINGLE_LINE_DIRECTIVE = /^(Include|IdentityFile)$/i;
+/**
+ * A type of line in an ssh-config file. Differentiates between directives,
+ * comments, and empty lines.
+ */
+var LineType;
+(function (LineType) {
+    /** line with a directive in an ssh-config file */
+    LineType[LineType["DIRECTIVE"] = 1] = "DIRECTIVE";
+    /** line with a comment in an ssh-config file */
+    LineType[LineType["COMMENT"] = 2] = "COMMENT";
+    /** empty line in an ssh-config file */
+    LineType[LineType["EMPTY"] = 3] = "EMPTY";
+})(LineType || (LineType = {}));
+const REPEATABLE_DIRECTIVES = [
+    'IdentityFile',
+    'LocalForward',
+    'RemoteForward',
+    'DynamicForward',
+    'CertificateFile',
+];
+function compare(line, opts) {
+    // @ts-ignore
+    return opts.hasOwnProperty(line.param) && opts[line.param] === line.value;
+}
+function getIndent(config) {
+    for (const line of config) {
+        if (line.type === LineType.DIRECTIVE && 'config' in line) {
+            for (const subline of line.config) {
+                if (subline.before) {
+                    return subline.before;
                 }
             }
-            entries.push({ input, path });
         }
     }
+    return '  ';
+}
+function ssh_config_match(criteria, context) {
+    const testCriterion = (key, criterion) => {
+        switch (key.toLowerCase()) {
+            case 'all':
+                return true;
+            case 'final':
+                if (context.inFinalPass) {
+                    return true;
+                }
+                context.doFinalPass = true;
+                return false;
+            case 'exec':
+                if (!context.options.matchExec) {
+                    return false;
+                }
+                const command = `function main {
+          ${criterion}
+        }
+        main`;
+                return (0,external_node_child_process_namespaceObject.spawnSync)(command, { shell: true }).status === 0;
+            case 'host':
+                return lib_glob(criterion, context.params.HostName);
+            case 'originalhost':
+                return lib_glob(criterion, context.params.OriginalHost);
+            case 'user':
+                return lib_glob(criterion, context.params.User);
+            case 'localuser':
+                return lib_glob(criterion, context.params.LocalUser);
+        }
+    };
+    for (const key in criteria) {
+        const criterion = criteria[key];
+        const values = Array.isArray(criterion) ? criterion.map(({ val }) => val) : criterion;
+        if (!testCriterion(key, values)) {
+            return false;
+        }
+    }
+    return true;
+}
+/**
+ * Represents parsed SSH config. Main element of this library.
+ *
+ * A parsed SSH config is modelled as an array of {@link Line}s.
+ */
+class SSHConfig extends Array {
+    /** shortcut to access {@link LineType.DIRECTIVE} */
+    static DIRECTIVE = LineType.DIRECTIVE;
+    /** shortcut to access {@link LineType.COMMENT} */
+    static COMMENT = LineType.COMMENT;
+    /** shortcut to access {@link LineType.EMPTY} */
+    static EMPTY = LineType.EMPTY;
+    /**
+     * Parse SSH config text into structured object.
+     */
+    static parse(text) {
+        return parse(text);
+    }
+    /**
+     * Stringify structured object into SSH config text.
+     */
+    static stringify(config) {
+        return stringify(config);
+    }
+    compute(opts, computeOpts) {
+        if (typeof opts === 'string')
+            opts = { Host: opts };
+        let userInfo;
+        try {
+            userInfo = external_node_os_namespaceObject.userInfo();
+        }
+        catch {
+            // os.userInfo() throws a SystemError if a user has no username or homedir.
+            userInfo = { username: process.env.USER || process.env.USERNAME || '' };
+        }
+        const context = {
+            params: {
+                Host: opts.Host,
+                HostName: opts.Host,
+                OriginalHost: opts.Host,
+                User: userInfo.username,
+                LocalUser: userInfo.username,
+            },
+            options: {
+                ignoreCase: computeOpts?.ignoreCase === true,
+                matchExec: computeOpts?.matchExec !== false,
+            },
+            inFinalPass: false,
+            doFinalPass: false,
+        };
+        const obj = {};
+        const setProperty = (name, value) => {
+            const key = computeOpts?.ignoreCase ? name.toLowerCase() : name;
+            let val;
+            if (Array.isArray(value)) {
+                if (RE_COMMAND_DIRECTIVE.test(key)) {
+                    val = value.map(({ val, separator, quoted }) => {
+                        return `${separator}${quoted ? `"${val.replace(/"/g, '\\"')}"` : val}`;
+                    }).join('').trim();
+                }
+                else {
+                    val = value.map(({ val }) => val);
+                }
+            }
+            else {
+                val = value;
+            }
+            const val0 = Array.isArray(val) ? val[0] : val;
+            // Use case-insensitive check for repeatable directives
+            const isRepeatable = REPEATABLE_DIRECTIVES.some(d => d.toLowerCase() === name.toLowerCase());
+            if (isRepeatable) {
+                const list = (obj[key] || (obj[key] = []));
+                list.push(...[].concat(val));
+            }
+            else if (obj[key] == null) {
+                if (name === 'HostName') {
+                    context.params.HostName = val0;
+                }
+                else if (name === 'User') {
+                    context.params.User = val0;
+                }
+                obj[key] = val;
+            }
+        };
+        if (opts.User !== undefined) {
+            setProperty('User', opts.User);
+        }
+        const doPass = () => {
+            for (const line of this) {
+                if (line.type !== LineType.DIRECTIVE)
+                    continue;
+                // Host and Match directives are always case-insensitive (per OpenSSH behavior)
+                if (/^host$/i.test(line.param) && lib_glob(Array.isArray(line.value) ? line.value.map(({ val }) => val) : line.value, context.params.Host)) {
+                    let canonicalizeHostName = false;
+                    let canonicalDomains = [];
+                    setProperty(line.param, line.value);
+                    for (const subline of line.config) {
+                        if (subline.type === LineType.DIRECTIVE) {
+                            setProperty(subline.param, subline.value);
+                            if (/^CanonicalizeHostName$/i.test(subline.param) && subline.value === 'yes') {
+                                canonicalizeHostName = true;
+                            }
+                            if (/^CanonicalDomains$/i.test(subline.param) && Array.isArray(subline.value)) {
+                                canonicalDomains = subline.value.map(({ val }) => val);
+                            }
+                        }
+                    }
+                    if (canonicalDomains.length > 0 && canonicalizeHostName && context.params.Host === context.params.OriginalHost) {
+                        for (const domain of canonicalDomains) {
+                            const host = `${context.params.OriginalHost}.${domain}`;
+                            const { status, stderr } = (0,external_node_child_process_namespaceObject.spawnSync)('nslookup', [host]);
+                            if (status === 0 && !/can't find/.test(stderr.toString())) {
+                                context.params.Host = host;
+                                setProperty('Host', host);
+                                doPass();
+                                break;
+                            }
+                        }
+                    }
+                }
+                else if (/^match$/i.test(line.param) && 'criteria' in line && ssh_config_match(line.criteria, context)) {
+                    for (const subline of line.config) {
+                        if (subline.type === LineType.DIRECTIVE) {
+                            setProperty(subline.param, subline.value);
+                        }
+                    }
+                }
+                else if (!/^(host|match)$/i.test(line.param)) {
+                    setProperty(line.param, line.value);
+                }
+            }
+        };
+        doPass();
+        if (context.doFinalPass) {
+            context.inFinalPass = true;
+            context.params.Host = context.params.HostName;
+            doPass();
+        }
+        return obj;
+    }
+    find(opts) {
+        if (typeof opts === 'function')
+            return super.find(opts);
+        if (!(opts && ('Host' in opts || 'Match' in opts))) {
+            throw new Error('Can only find by Host or Match');
+        }
+        return super.find((line) => 'param' in line && compare(line, opts));
+    }
+    remove(opts) {
+        let index;
+        if (typeof opts === 'function') {
+            index = super.findIndex(opts);
+        }
+        else if (!(opts && ('Host' in opts || 'Match' in opts))) {
+            throw new Error('Can only remove by Host or Match');
+        }
+        else {
+            index = super.findIndex((line) => 'param' in line && compare(line, opts));
+        }
+        if (index >= 0)
+            return this.splice(index, 1);
+    }
+    /**
+     * Convert this SSH config to its textual presentation via {@link stringify}.
+     */
+    toString() {
+        return stringify(this);
+    }
+    /**
+     * Append new section to existing SSH config.
+     */
+    append(opts) {
+        const indent = getIndent(this);
+        const lastEntry = this.length > 0 ? this[this.length - 1] : null;
+        let config = lastEntry && lastEntry.config || this;
+        let configWas = this;
+        let lastLine = config.length > 0 ? config[config.length - 1] : lastEntry;
+        if (lastLine && !lastLine.after)
+            lastLine.after = '\n';
+        let sectionLineFound = config !== configWas;
+        for (const param in opts) {
+            const value = opts[param];
+            const line = {
+                type: LineType.DIRECTIVE,
+                param,
+                separator: ' ',
+                value: Array.isArray(value) ? value.map((val, i) => ({ val, separator: i === 0 ? '' : ' ' })) : value,
+                before: sectionLineFound ? indent : indent.replace(/  |\t/, ''),
+                after: '\n',
+            };
+            if (RE_SECTION_DIRECTIVE.test(param)) {
+                sectionLineFound = true;
+                line.before = indent.replace(/  |\t/, '');
+                config = configWas;
+                // separate sections with an extra newline
+                // https://github.com/cyjake/ssh-config/issues/23#issuecomment-564768248
+                if (lastLine && lastLine.after === '\n')
+                    lastLine.after += '\n';
+                config.push(line);
+                config = line.config = new SSHConfig();
+            }
+            else {
+                config.push(line);
+            }
+            lastLine = line;
+        }
+        return configWas;
+    }
+    /**
+     * Prepend new section to existing SSH config.
+     */
+    prepend(opts, beforeFirstSection = false) {
+        const indent = getIndent(this);
+        let config = this;
+        let i = 0;
+        // insert above known sections
+        if (beforeFirstSection) {
+            while (i < this.length && !('config' in this[i])) {
+                i += 1;
+            }
+            if (i >= this.length) { // No sections in original config
+                return this.append(opts);
+            }
+        }
+        // Prepend new section above the first section
+        let sectionLineFound = false;
+        let processedLines = 0;
+        for (const param in opts) {
+            processedLines += 1;
+            const value = opts[param];
+            const line = {
+                type: LineType.DIRECTIVE,
+                param,
+                separator: ' ',
+                value: Array.isArray(value) ? value.map((val, i) => ({ val, separator: i === 0 ? '' : ' ' })) : value,
+                before: '',
+                after: '\n',
+            };
+            if (RE_SECTION_DIRECTIVE.test(param)) {
+                line.before = indent.replace(/  |\t/, '');
+                config.splice(i, 0, line);
+                config = line.config = new SSHConfig();
+                sectionLineFound = true;
+                continue;
+            }
+            // separate from previous sections with an extra newline
+            if (processedLines === Object.keys(opts).length) {
+                line.after += '\n';
+            }
+            if (!sectionLineFound) {
+                config.splice(i, 0, line);
+                i += 1;
+                // Add an extra newline if a single line directive like Include
+                if (RE_SINGLE_LINE_DIRECTIVE.test(param)) {
+                    line.after += '\n';
+                }
+                continue;
+            }
+            line.before = indent;
+            config.push(line);
+        }
+        return config;
+    }
+}
+/**
+ * Parse SSH config text into structured object.
+ */
+function parse(text) {
+    // Handle Buffer input by converting to string
+    const input = typeof text === 'string' ? text : text.toString('utf-8');
+    let i = 0;
+    let chr = next();
+    let config = new SSHConfig();
+    let configWas = config;
+    function next() {
+        return input[i++];
+    }
+    function space() {
+        let spaces = '';
+        while (RE_SPACE.test(chr)) {
+            spaces += chr;
+            chr = next();
+        }
+        return spaces;
+    }
+    function linebreak() {
+        let breaks = '';
+        while (RE_LINE_BREAK.test(chr)) {
+            breaks += chr;
+            chr = next();
+        }
+        return breaks;
+    }
+    function parameter() {
+        let param = '';
+        while (chr && /[^ \t=]/.test(chr)) {
+            param += chr;
+            chr = next();
+        }
+        return param;
+    }
+    function separator() {
+        let sep = space();
+        if (chr === '=') {
+            sep += chr;
+            chr = next();
+        }
+        return (sep + space());
+    }
+    function value() {
+        let val = '';
+        let quoted = false;
+        let escaped = false;
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            // backslash escapes only double quotes
+            if (escaped) {
+                val += chr === '"' ? chr : `\\${chr}`;
+                escaped = false;
+            }
+            // ProxyCommand ssh -W "%h:%p" firewall.example.org
+            else if (chr === '"' && (!val || quoted)) {
+                quoted = !quoted;
+            }
+            else if (chr === '\\') {
+                escaped = true;
+            }
+            else if (chr === '#' && !quoted) {
+                break;
+            }
+            else {
+                val += chr;
+            }
+            chr = next();
+        }
+        if (quoted || escaped) {
+            throw new Error(`Unexpected line break at ${val}`);
+        }
+        return val.trim();
+    }
+    function comment() {
+        const type = LineType.COMMENT;
+        let content = '';
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            content += chr;
+            chr = next();
+        }
+        return { type, content, before: '', after: '' };
+    }
+    // Host *.co.uk
+    // Host * !local.dev
+    // Host "foo bar"
+    function values() {
+        const results = [];
+        let val = '';
+        // whether current value is quoted or not
+        let valQuoted = false;
+        // the separator preceding current value
+        let valSeparator = ' ';
+        // whether current context is within quotations or not
+        let quoted = false;
+        let escaped = false;
+        while (chr && !RE_LINE_BREAK.test(chr)) {
+            if (escaped) {
+                val += chr === '"' ? chr : `\\${chr}`;
+                escaped = false;
+            }
+            else if (chr === '"') {
+                quoted = !quoted;
+            }
+            else if (chr === '\\') {
+                escaped = true;
+            }
+            else if (quoted) {
+                val += chr;
+                valQuoted = true;
+            }
+            else if (/[ \t=]/.test(chr)) {
+                if (val) {
+                    results.push({ val, separator: valSeparator, quoted: valQuoted });
+                    val = '';
+                    valQuoted = false;
+                    valSeparator = chr;
+                }
+                // otherwise ignore the space
+            }
+            else if (chr === '#' && results.length > 0) {
+                break;
+            }
+            else {
+                val += chr;
+            }
+            chr = next();
+        }
+        if (quoted || escaped) {
+            throw new Error(`Unexpected line break at ${results.map(({ val }) => val).concat(val).join(' ')}`);
+        }
+        if (val)
+            results.push({ val, separator: valSeparator, quoted: valQuoted });
+        return results.length > 1 ? results : results[0].val;
+    }
+    function directive() {
+        const type = LineType.DIRECTIVE;
+        const param = parameter();
+        // Host "foo bar" baz
+        const multiple = RE_MULTI_VALUE_DIRECTIVE.test(param);
+        const result = {
+            type,
+            param,
+            separator: separator(),
+            quoted: !multiple && chr === '"',
+            value: multiple ? values() : value(),
+            before: '',
+            after: '',
+        };
+        if (!result.quoted)
+            delete result.quoted;
+        if (/^Match$/i.test(param)) {
+            const criteria = {};
+            if (typeof result.value === 'string') {
+                result.value = [{ val: result.value, separator: '', quoted: result.quoted }];
+            }
+            let i = 0;
+            while (i < result.value.length) {
+                const { val: keyword } = result.value[i];
+                switch (keyword.toLowerCase()) {
+                    case 'all':
+                    case 'canonical':
+                    case 'final':
+                        criteria[keyword] = [];
+                        i += 1;
+                        break;
+                    default:
+                        if (i + 1 >= result.value.length) {
+                            throw new Error(`Missing value for match criteria ${keyword}`);
+                        }
+                        criteria[keyword] = result.value[i + 1].val;
+                        i += 2;
+                        break;
+                }
+            }
+            result.criteria = criteria;
+        }
+        return result;
+    }
+    function line() {
+        const before = space();
+        const node = chr === '#' ? comment() : directive();
+        const after = linebreak();
+        node.before = before;
+        node.after = after;
+        return node;
+    }
+    while (chr) {
+        let node = line();
+        if (node.type === LineType.DIRECTIVE && RE_SECTION_DIRECTIVE.test(node.param)) {
+            config = configWas;
+            config.push(node);
+            config = node.config = new SSHConfig();
+        }
+        else if (node.type === LineType.DIRECTIVE && !node.param) {
+            // blank lines at file end
+            if (config.length === 0) {
+                if (configWas.length === 0) {
+                    configWas.push({ type: LineType.EMPTY, before: '', after: node.before });
+                }
+                else {
+                    configWas[configWas.length - 1].after += node.before;
+                }
+            }
+            else {
+                config[config.length - 1].after += node.before;
+            }
+        }
+        else {
+            config.push(node);
+        }
+    }
+    return configWas;
+}
+/**
+ * Stringify structured object into SSH config text.
+ */
+function stringify(config) {
+    let str = '';
+    function formatValue(value, quoted) {
+        if (Array.isArray(value)) {
+            let result = '';
+            for (const { val, separator, quoted } of value) {
+                result += (result ? separator : '') + formatValue(val, quoted || RE_SPACE.test(val));
+            }
+            return result;
+        }
+        return quoted ? `"${value}"` : value;
+    }
+    function formatDirective(line) {
+        const quoted = line.quoted
+            || (RE_QUOTE_DIRECTIVE.test(line.param) && typeof line.value === 'string' && RE_SPACE.test(line.value));
+        const value = formatValue(line.value, quoted);
+        return `${line.param}${line.separator}${value}`;
+    }
+    const format = (line) => {
+        str += line.before;
+        if (line.type === LineType.COMMENT) {
+            str += line.content;
+        }
+        else if (line.type === LineType.DIRECTIVE && REPEATABLE_DIRECTIVES.includes(line.param)) {
+            (Array.isArray(line.value) ? line.value : [line.value]).forEach((value, i, values) => {
+                str += formatDirective({ ...line, value: typeof value !== 'string' ? value.val : value });
+                if (i < values.length - 1)
+                    str += `\n${line.before}`;
+            });
+        }
+        else if (line.type === LineType.DIRECTIVE) {
+            str += formatDirective(line);
+        }
+        str += line.after;
+        if ('config' in line) {
+            line.config.forEach(format);
+        }
+    };
+    config.forEach(format);
+    return str;
+}
+
+//# sourceMappingURL=ssh-config.js.map
+;// CONCATENATED MODULE: ./src/ssh-config.ts
+
+
+
+/** The options for `name` (a host name as written in hosts or jump-host). */
+function hostOptions(config, name, local) {
+    const computed = config.compute(name, { ignoreCase: true, matchExec: false });
+    const first = (key) => {
+        const value = computed[key];
+        const text = Array.isArray(value) ? value[0] : value;
+        return text === undefined || text === '' ? undefined : text;
+    };
+    const all = (key) => {
+        const value = computed[key];
+        return value === undefined ? [] : [].concat(value);
+    };
+    const hostName = first('hostname');
+    const tokens = { '%': '%', h: hostName ? expandHostName(hostName, name) : name, n: name, d: local.home, u: local.user };
+    const path = (option) => (value) => expandPath(value, option, tokens, local.home);
+    const files = (option, key) => all(key).filter((value) => value.toLowerCase() !== 'none').map(path(option));
     return {
-        dirs: entries.filter((entry) => entry.input === 'shared-dirs').map((entry) => entry.path),
-        files: entries.filter((entry) => entry.input === 'shared-files').map((entry) => entry.path),
+        hostName: hostName === undefined ? undefined : expandHostName(hostName, name),
+        user: first('user'),
+        port: first('port'),
+        identityFiles: files('IdentityFile', 'identityfile'),
+        proxyJump: first('proxyjump'),
+        userKnownHostsFiles: files('UserKnownHostsFile', 'userknownhostsfile'),
     };
 }
-/** Transports git can fetch over without running a helper program. */
-const REPOSITORY_SCHEMES = new Set(['https', 'http', 'ssh', 'git', 'git+ssh', 'ssh+git', 'file']);
-/**
- * repository: a URL, git's scp form (`[user@]host:path`, no slash before the
- * colon) or an absolute path on the host. A relative path is refused: the host
- * would resolve it against whatever directory the fetch runs in.
- */
-function parseRepository(value) {
-    if (!value)
-        return '';
-    const expected = "a git URL the host can fetch: 'https://…', 'ssh://…', 'file:///path', 'git@host:path', or an absolute path on the host such as '/srv/git/app.git'";
-    if (value.startsWith('-'))
-        throw new InputError('repository', `'${printable(value)}' starts with '-'`, expected);
-    if (value.length > 2048)
-        throw new InputError('repository', 'longer than 2048 characters', expected);
-    if (!REPOSITORY_CHARS.test(value)) {
-        throw new InputError('repository', `'${printable(value)}' contains spaces or characters a URL cannot hold`, expected);
-    }
-    if (/^ext::/i.test(value) || /^[A-Za-z][A-Za-z0-9+.-]*::/.test(value)) {
-        throw new InputError('repository', `'${printable(value)}' uses a git remote helper, which can run commands on the host`, expected);
-    }
-    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value)?.[1].toLowerCase();
-    if (scheme !== undefined) {
-        if (!REPOSITORY_SCHEMES.has(scheme))
-            throw new InputError('repository', `'${printable(value)}' uses ${scheme}://, which is not a git transport`, expected);
-        return value;
-    }
-    if (value.startsWith('/'))
-        return value;
-    // git's own rule: a colon before any slash makes it [user@]host:path.
-    const colon = value.indexOf(':');
-    const slash = value.indexOf('/');
-    if (colon > 0 && (slash < 0 || colon < slash) && value.slice(colon + 1) !== '')
-        return value;
-    throw new InputError('repository', `'${printable(value)}' is a relative path, which the host would resolve against an unknown directory`, expected);
-}
-/**
- * upload: a path on the runner, resolved against the workspace. Whether it
- * exists and has something in it is checked by readUpload, still before any
- * connection.
- */
-function parseUpload(value, repository, workspace = process.cwd()) {
-    if (!value)
-        return '';
-    const expected = "a directory or file on the runner, relative to the workspace (e.g. 'dist/' or 'site.tar.gz') or absolute";
-    if (repository) {
-        throw new InputError('upload', `is set together with repository (${printable(repository)}); a release has one source`, 'either upload (files from the runner) or repository (fetched by each host), not both');
-    }
-    if (value.includes('\0') || CONTROL.test(value))
-        throw new InputError('upload', `'${printable(value)}' has a control character`, expected);
-    return (0,external_node_path_namespaceObject.isAbsolute)(value) ? (0,external_node_path_namespaceObject.resolve)(value) : (0,external_node_path_namespaceObject.resolve)(workspace, value);
-}
-/** upload-exclude: gitignore-style lines; blank lines and # comments are skipped. */
-function parseUploadExclude(value) {
-    const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
-    for (const line of lines) {
-        if (CONTROL.test(line))
-            throw new InputError('upload-exclude', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'node_modules/' or '*.log'");
-    }
-    return lines;
-}
-function parseRef(value) {
-    const expected = "a tag, branch or commit name (letters, digits, . _ / + -), e.g. 'v3.0'";
-    if (!REF.test(value) || value.includes('..') || value.includes('//') || value.endsWith('/') || value.endsWith('.lock') || value.includes('@{')) {
-        throw new InputError('ref', `'${printable(value)}' is not a git ref this tool accepts`, expected);
-    }
-    return value;
-}
-function parseScript(input, value) {
-    if (value.includes('\0'))
-        throw new InputError(input, 'contains a NUL byte', 'shell commands as text');
-    if (value.length > MAX_SCRIPT)
-        throw new InputError(input, `is ${value.length} characters long`, `at most ${MAX_SCRIPT} characters; put longer scripts in the repository`);
-    return value.trim() ? value : '';
-}
-/**
- * env and secret-env: the same lines, given to every hook the same way. Only
- * secret-env's values are secrets: the front ends mask them in everything they
- * print, and dry runs show them as ***. env's values are printed as they are,
- * so that `1` or `production` does not turn into *** all over the job log.
- */
-function parseHookEnv(envText, secretText) {
-    const env = parseEnv(envText);
-    const secrets = parseEnv(secretText, 'secret-env');
-    const plain = new Set(env.map(({ name }) => name));
-    const clash = secrets.find(({ name }) => plain.has(name));
-    if (clash)
-        throw new InputError('secret-env', `sets ${clash.name}, which env sets too`, 'each name in env or in secret-env, not in both');
-    return [...env, ...secrets];
-}
-function parseEnv(value, input = 'env') {
-    const env = [];
-    const seen = new Set();
-    value.split('\n').forEach((rawLine, index) => {
-        const line = rawLine.replace(/\r$/, '');
-        if (!line.trim() || line.trim().startsWith('#'))
-            return;
-        const where = `line ${index + 1}`;
-        const eq = line.indexOf('=');
-        const name = eq < 0 ? line.trim() : line.slice(0, eq).trim();
-        if (eq < 0 || !ENV_NAME.test(name)) {
-            // The value may be a secret: name the line, never echo it.
-            throw new InputError(input, `${where} is not KEY=VALUE with a valid name`, 'lines of NAME=value, NAME being letters, digits and _ (not starting with a digit)');
-        }
-        if (name.startsWith('TAGFLIP_') || /^tf_/i.test(name)) {
-            throw new InputError(input, `${where} sets ${name}, a name tagflip uses itself`, 'names not starting with TAGFLIP_ or tf_');
-        }
-        if (SHELL_SPECIAL_NAMES.has(name)) {
-            throw new InputError(input, `${where} sets ${name}, which changes how the shell itself behaves`, 'ordinary variable names (not IFS, ENV, CDPATH, PS4, …)');
-        }
-        if (seen.has(name))
-            throw new InputError(input, `${where} sets ${name} a second time`, 'each name once');
-        const envValue = line.slice(eq + 1);
-        if (CONTROL.test(envValue) || envValue.includes('\0'))
-            throw new InputError(input, `${where} (${name}) has a control character in its value`, 'printable values');
-        seen.add(name);
-        env.push(input === 'secret-env' ? { name, value: envValue, secret: true } : { name, value: envValue });
+/** HostName may hold %h (the name given) and %%; nothing else. */
+function expandHostName(value, name) {
+    return value.replace(/%(.)/g, (token, letter) => {
+        if (letter === 'h')
+            return name;
+        if (letter === '%')
+            return '%';
+        throw new InputError('ssh-config', `HostName '${value}' uses ${token}, which tagflip does not expand`, "a host name, or one with %h (the name given) in it");
     });
-    return env;
 }
-function parseKnownHostsInput(value) {
+/** `~/…` and the %-tokens that do not depend on the connection: %d %u %h %n %%. */
+function expandPath(value, option, tokens, home) {
+    const expanded = value.replace(/%(.)/g, (token, letter) => {
+        const replacement = tokens[letter];
+        if (replacement === undefined) {
+            throw new InputError('ssh-config', `${option} '${value}' uses ${token}, which tagflip does not expand`, 'a path, with ~ and the tokens %d %u %h %n %% only');
+        }
+        return replacement;
+    });
+    return expanded === '~' || expanded.startsWith('~/') ? home + expanded.slice(1) : expanded;
+}
+/** Read and parse `file`; an unreadable file is an error naming the ssh-config input. */
+function readSshConfig(file, local) {
+    const expected = 'an OpenSSH client config file, such as ~/.ssh/config';
+    const text = readOrRefuse(file, expected);
+    let config;
     try {
-        return parseKnownHosts(value);
+        config = SSHConfig.parse(text);
     }
     catch (error) {
-        throw new InputError('known-hosts', error.message, "known_hosts lines as 'ssh-keyscan -p PORT HOST' prints them");
+        throw new InputError('ssh-config', `${file} cannot be parsed (${error.message})`, expected);
+    }
+    return {
+        file,
+        lookup(name) {
+            const options = hostOptions(config, name, local);
+            const identityFile = options.identityFiles.find((path) => (0,external_node_fs_namespaceObject.existsSync)(path));
+            // A missing file is skipped, as ssh skips it; one that is there but unreadable is an error.
+            const knownHostsFiles = options.userKnownHostsFiles;
+            return {
+                hostName: options.hostName,
+                user: options.user,
+                port: options.port,
+                identity: identityFile === undefined ? null : { file: identityFile, text: readOrRefuse(identityFile, `a private key file (IdentityFile of ${name} in ${file})`) },
+                knownHosts: knownHostsFiles.length === 0
+                    ? null
+                    : { files: knownHostsFiles, text: knownHostsFiles.filter((path) => (0,external_node_fs_namespaceObject.existsSync)(path)).map((path) => readOrRefuse(path, `a known_hosts file (UserKnownHostsFile of ${name} in ${file})`)).join('\n') },
+                proxyJump: options.proxyJump,
+            };
+        },
+    };
+}
+function readOrRefuse(path, expected) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
+    }
+    catch (error) {
+        throw new InputError('ssh-config', `cannot read ${path} (${error.code ?? 'error'})`, expected);
     }
 }
-const FINGERPRINT_FORM = "'SHA256:…' for a single host, or 'HOST=SHA256:…' binding each fingerprint to a host of hosts or jump-host (HOST as written there; 'HOST:PORT=' or '[HOST]:PORT=' for one port of it); comma or newline separated";
+
+;// CONCATENATED MODULE: ./package.json
+const package_namespaceObject = {"rE":"0.1.0"};
+;// CONCATENATED MODULE: ./src/version.ts
 /**
- * host-fingerprint: each fingerprint is bound to the host whose key it is, so
- * that in a fleet (or through a bastion) one host's key never vouches for
- * another. A bare fingerprint is bound to the one SSH host there is; with
- * several, it would vouch for any of them, so it is refused.
+ * The version of tagflip, from package.json: ncc inlines it into the bundle.
+ * A module of its own, because its import attribute keeps ncc's asset
+ * relocator from reading the module it stands in, and cli-help.ts needs the
+ * relocator to ship action.yml as dist/cli/action.yml.
  */
-function parseFingerprints(value, sshTargets) {
-    if (!value)
-        return [];
-    const bound = [];
-    for (const item of value.split(/[,\s]+/).filter(Boolean)) {
-        const eq = item.indexOf('=');
-        const fingerprint = eq < 0 ? item : item.slice(eq + 1);
-        if (!FINGERPRINT.test(fingerprint)) {
-            throw new InputError('host-fingerprint', `'${printable(fingerprint)}' is not an OpenSSH SHA256 fingerprint`, `'SHA256:' and 43 base64 characters, as 'ssh-keygen -lf' prints them; ${FINGERPRINT_FORM}`);
-        }
-        const hosts = eq < 0 ? bareFingerprintHosts(item, sshTargets) : boundFingerprintHosts(item.slice(0, eq), sshTargets);
-        for (const { host, port } of hosts)
-            bound.push({ host: canonicalHost(host), port, fingerprint });
-    }
-    return bound;
-}
-/** How host-fingerprint names a host: 'web1', '[2001:db8::1]', '[web1]:2222'. */
-function fingerprintName(target) {
-    if (target.port !== 22)
-        return `[${target.host}]:${target.port}`;
-    return target.host.includes(':') ? `[${target.host}]` : target.host;
-}
-function bareFingerprintHosts(fingerprint, sshTargets) {
-    if (sshTargets.length <= 1)
-        return sshTargets;
-    const labels = sshTargets.map((target) => target.label).join(', ');
-    throw new InputError('host-fingerprint', `'${fingerprint}' names no host, and this step connects to ${sshTargets.length} SSH hosts (${labels}): it would be accepted from any of them`, `one 'HOST=SHA256:…' per host, e.g. '${fingerprintName(sshTargets[0])}=${fingerprint}'; ${FINGERPRINT_FORM}`);
-}
-function boundFingerprintHosts(name, sshTargets) {
-    const match = /^\[([^\]]+)\](?::([^:]*))?$/.exec(name) ?? /^([^:[\]]+)(?::([^:]*))?$/.exec(name);
-    if (!match)
-        throw new InputError('host-fingerprint', `'${printable(name)}' is not a host name (an IPv6 address goes in brackets)`, FINGERPRINT_FORM);
-    const host = canonicalHost(match[1]);
-    const port = match[2] === undefined ? null : parsePort('host-fingerprint', match[2]);
-    const named = sshTargets.filter((target) => canonicalHost(target.host) === host && (port === null || target.port === port));
-    if (named.length === 0) {
-        const labels = sshTargets.map((target) => target.label).join(', ') || 'none';
-        throw new InputError('host-fingerprint', `'${printable(name)}' names no SSH host of hosts or jump-host (${labels})`, FINGERPRINT_FORM);
-    }
-    const ports = [...new Set(named.map((target) => target.port))];
-    if (ports.length > 1) {
-        throw new InputError('host-fingerprint', `'${printable(name)}' names ${ports.length} hosts, on ports ${ports.join(', ')}`, `the port too, e.g. '${name}:${ports[0]}=SHA256:…'`);
-    }
-    return named;
-}
-function checkPrivateKey(privateKey, passphrase) {
-    if (!privateKey.trim()) {
-        throw new InputError('private-key', 'not given', 'the text of an OpenSSH or PEM private key (usually from a secret)');
-    }
-    if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
-        // Never echo any of it: it may be a secret pasted into the wrong input.
-        throw new InputError('private-key', 'does not look like a private key (no BEGIN … PRIVATE KEY line)', 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
-    }
-    const parsed = keyParser_default().parseKey(privateKey, passphrase || undefined);
-    if (parsed instanceof Error) {
-        const encrypted = /encrypted|passphrase|decrypt/i.test(parsed.message);
-        throw encrypted
-            ? new InputError('passphrase', passphrase ? 'does not decrypt private-key' : 'not given, but private-key is encrypted', 'the passphrase of private-key')
-            : new InputError('private-key', 'could not be read as a private key', 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
-    }
-}
-function checkHostKeyPolicy(target, knownHosts, fingerprints, insecure) {
-    if (insecure || fingerprintsFor(fingerprints, target.host, target.port).length > 0)
-        return;
-    const remedy = `known_hosts lines from 'ssh-keyscan -p ${target.port} ${target.host}' (checked against the server), or host-fingerprint`;
-    const listed = knownHosts.some((entry) => !entry.revoked && matchesHost(entry.patterns, target.host, target.port));
-    if (listed)
-        return;
-    if (fingerprints.length > 0) {
-        throw new InputError('host-fingerprint', `has no fingerprint for ${target.label}, and known-hosts no line for it`, `'${fingerprintName(target)}=SHA256:…' too, or its known_hosts line`);
-    }
-    if (knownHosts.length === 0) {
-        throw new InputError('known-hosts', `no way to verify the host key of ${target.label}`, remedy);
-    }
-    throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
-}
+
+const VERSION = package_namespaceObject.rE;
 
 ;// CONCATENATED MODULE: ./src/cli.ts
 
@@ -40749,23 +41854,10 @@ function checkHostKeyPolicy(target, knownHosts, fingerprints, insecure) {
 
 
 
-const USAGE = `usage: tagflip <command> [--input value ...] [--config file.yml]
 
-commands: deploy, rollback, status, prune
-inputs are the action's, as flags: --hosts, --deploy-path, --release, --build, ...
-  --dry-run, --force-build,
-  --insecure-ignore-host-key               boolean flags (no value means true; --dry-run=false)
-  --config FILE                            a YAML map of input names to values
-  --private-key @FILE, --passphrase @FILE, --env @FILE, --secret-env @FILE, --known-hosts @FILE
-                                           read the value from a file (a passphrase without its final newline)
-  TAGFLIP_PRIVATE_KEY, TAGFLIP_PASSPHRASE, TAGFLIP_ENV, TAGFLIP_SECRET_ENV
-                                           environment variables holding those values, read when
-                                           neither a flag nor the --config file gives them
-every user of this machine can read a command line (ps): give secrets by @FILE or a variable,
-never as --passphrase VALUE (tagflip warns when you do).
-without --private-key, ~/.ssh/id_ed25519, id_ecdsa or id_rsa is used;
-without --known-hosts, ~/.ssh/known_hosts is used.
-a flag the command does not use is refused (a --config file may hold more).`;
+
+
+
 const BOOLEAN_INPUTS = new Set(['dry-run', 'force-build', 'insecure-ignore-host-key']);
 const BOOLEAN_WORDS = new Set(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 /**
@@ -40784,10 +41876,13 @@ function variableFor(input) {
 function parseArgs(argv) {
     return readCommandLine(argv).inputs;
 }
-/** The inputs (flags over the --config file), and the flags alone: what stood on the command line. */
+/** Flags of the CLI itself, not inputs: they choose what to read and how to print. */
+const CLI_FLAGS = ['config', 'json'];
+/** Known only to be suggested: runCli answers them before reading anything else. */
+const ANSWERED_FLAGS = ['help', 'version'];
+const KNOWN_FLAGS = [...INPUT_NAMES, ...CLI_FLAGS];
 function readCommandLine(argv) {
     const raw = {};
-    const known = new Set([...INPUT_NAMES, 'config']);
     const positional = [];
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
@@ -40797,13 +41892,13 @@ function readCommandLine(argv) {
         }
         const eq = arg.indexOf('=');
         const name = arg.slice(2, eq < 0 ? undefined : eq);
-        if (!known.has(name))
-            throw new InputError(name || arg, `'${arg}' is not an option`, 'one of --' + [...known].join(', --'));
+        if (!KNOWN_FLAGS.includes(name))
+            throw notAnOption(arg, name);
         let value;
         if (eq >= 0)
             value = arg.slice(eq + 1);
         // A boolean flag takes the next word only if it is a boolean: `--dry-run deploy` is a flag and a command.
-        else if (BOOLEAN_INPUTS.has(name))
+        else if (isBooleanFlag(name))
             value = BOOLEAN_WORDS.has(argv[i + 1] ?? '') ? argv[++i] : 'true';
         else if (i + 1 < argv.length && !argv[i + 1].startsWith('--'))
             value = argv[++i];
@@ -40815,10 +41910,38 @@ function readCommandLine(argv) {
         throw new InputError('command', `unexpected arguments: ${positional.slice(1).join(' ')}`, 'one command');
     if (positional.length === 1)
         raw.command = positional[0];
-    const { config: configPath, ...flags } = raw;
+    const { config: configPath, json, ...flags } = raw;
     const merged = configPath ? { ...readConfig(configPath), ...flags } : flags;
+    if (merged.command)
+        refuseMistypedCommand(merged.command);
     refuseUnusedFlags(Object.keys(flags), merged.command || 'deploy');
-    return { inputs: merged, flags };
+    if (json !== undefined && !BOOLEAN_WORDS.has(json))
+        throw new InputError('json', `'${json}' is not true or false`, '--json alone, or --json=true or --json=false');
+    return { inputs: merged, flags, json: json !== undefined && json.toLowerCase() === 'true' };
+}
+function isBooleanFlag(name) {
+    return BOOLEAN_INPUTS.has(name) || name === 'json';
+}
+/**
+ * A name that is not one of `known`: when one is close, the error asks
+ * "did you mean …?" instead of listing them all.
+ */
+function unknownName(input, problem, typed, known, expected, spell = (name) => name) {
+    const error = new InputError(input, problem, expected);
+    const guesses = didYouMean(typed, known);
+    if (guesses.length > 0)
+        error.message = `${input}: ${problem}; did you mean ${guesses.map(spell).join(' or ')}?`;
+    return error;
+}
+function notAnOption(arg, name) {
+    const flag = (name) => `--${name}`;
+    return unknownName(name || arg, `'${arg}' is not an option`, name, [...KNOWN_FLAGS, ...ANSWERED_FLAGS], `one of ${KNOWN_FLAGS.map(flag).join(', ')}`, flag);
+}
+/** `tagflip deplyo`: name the command meant. A command far from every one is left for parseSettings to name. */
+function refuseMistypedCommand(command) {
+    if (COMMANDS.includes(command) || didYouMean(command, COMMANDS).length === 0)
+        return;
+    throw unknownName('command', `'${command}' is not a command`, command, COMMANDS, COMMANDS.join(', '));
 }
 /**
  * Secrets written on the command line (not `@FILE`): every user of this
@@ -40866,8 +41989,9 @@ function readConfig(path) {
     const raw = {};
     for (const pair of document.contents.items) {
         const name = String(dist.isScalar(pair.key) ? pair.key.value : pair.key);
-        if (!INPUT_NAMES.includes(name))
-            throw new InputError('config', `${path} sets unknown input '${name}'`, `input names: ${INPUT_NAMES.join(', ')}`);
+        if (!INPUT_NAMES.includes(name)) {
+            throw unknownName('config', `${path} sets unknown input '${name}'`, name, INPUT_NAMES, `input names: ${INPUT_NAMES.join(', ')}`);
+        }
         const value = configText(pair.value);
         if (value === null)
             throw new InputError('config', `${path} sets '${name}' to a map`, 'a text value or a list of lines');
@@ -40923,18 +42047,30 @@ function withDefaults(raw, env) {
         // Read once, then gone: no child (a hook with --hosts local) inherits it.
         delete env[variable];
     }
-    const ssh = (0,external_node_path_namespaceObject.join)(env.HOME || (0,external_node_os_namespaceObject.homedir)(), '.ssh');
-    if (!filled['private-key']) {
-        const key = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((name) => (0,external_node_path_namespaceObject.join)(ssh, name)).find((path) => (0,external_node_fs_namespaceObject.existsSync)(path));
-        if (key)
-            filled['private-key'] = (0,external_node_fs_namespaceObject.readFileSync)(key, 'utf8');
-    }
-    if (!filled['known-hosts'] && !filled['host-fingerprint'] && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(ssh, 'known_hosts'))) {
-        filled['known-hosts'] = (0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(ssh, 'known_hosts'), 'utf8');
-    }
-    if (!filled.user)
-        filled.user = env.USER || loginName();
     return filled;
+}
+/**
+ * What an ssh user has set up, as ssh would use it: SSH_AUTH_SOCK, ~/.ssh/config
+ * (or --ssh-config FILE), the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa,
+ * ~/.ssh/known_hosts and the login name. The inputs given win over each
+ * (parseSettings applies them in that order).
+ */
+function sshSetup(raw, env) {
+    const home = env.HOME || (0,external_node_os_namespaceObject.homedir)();
+    const ssh = (0,external_node_path_namespaceObject.join)(home, '.ssh');
+    const localUser = env.USER || loginName();
+    const configFile = raw['ssh-config'] ? (0,external_node_path_namespaceObject.resolve)(raw['ssh-config']) : (0,external_node_path_namespaceObject.join)(ssh, 'config');
+    // An explicit --ssh-config must be there; ~/.ssh/config is read when it is.
+    const sshConfig = raw['ssh-config'] || (0,external_node_fs_namespaceObject.existsSync)(configFile) ? readSshConfig(configFile, { home, user: localUser }) : undefined;
+    const keyFile = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((name) => (0,external_node_path_namespaceObject.join)(ssh, name)).find((path) => (0,external_node_fs_namespaceObject.existsSync)(path));
+    const knownHostsFile = (0,external_node_path_namespaceObject.join)(ssh, 'known_hosts');
+    return {
+        sshAgent: env.SSH_AUTH_SOCK || undefined,
+        sshConfig,
+        defaultKey: keyFile ? { file: keyFile, text: (0,external_node_fs_namespaceObject.readFileSync)(keyFile, 'utf8') } : undefined,
+        defaultKnownHosts: (0,external_node_fs_namespaceObject.existsSync)(knownHostsFile) ? (0,external_node_fs_namespaceObject.readFileSync)(knownHostsFile, 'utf8') : undefined,
+        localUser,
+    };
 }
 /** The login name of this process, '' when the system has none for its uid. */
 function loginName() {
@@ -40958,24 +42094,105 @@ function cliLogger(io) {
 /** What the command produced, for stdout: the status report, or the outputs as `name: value` lines. */
 function renderResult(result, command) {
     if (command === 'status')
-        return `${result.hosts.flatMap(renderStatus).join('\n')}\n`;
+        return renderStatusReport(result);
     const lines = [`status: ${result.status}`, `release: ${result.release}`, `previous-release: ${result.previousRelease}`, `release-path: ${result.releasePath}`];
     if (result.dataRelease)
         lines.push(`data-release: ${result.dataRelease}`, `previous-data-release: ${result.previousDataRelease}`);
     return `${lines.join('\n')}\n`;
 }
+function renderStatusReport(result) {
+    return `${result.hosts.flatMap(renderStatus).join('\n')}\n`;
+}
+/**
+ * The result for scripts, as one line of JSON: the action's outputs under
+ * their names, with `hosts` (and `releases`, for status) as arrays rather
+ * than JSON text. Each string is masked before it is escaped, so a secret
+ * with a newline or a quote in it is still found.
+ */
+function renderJson(result, command, mask = (text) => text) {
+    const outputs = {
+        status: result.status,
+        release: result.release,
+        'previous-release': result.previousRelease,
+        'release-path': result.releasePath,
+        'data-release': result.dataRelease,
+        'previous-data-release': result.previousDataRelease,
+        hosts: hostRows(result.hosts),
+        ...(command === 'status' ? { releases: releaseRows(result.hosts) } : {}),
+    };
+    return `${JSON.stringify(outputs, (_key, value) => (typeof value === 'string' ? mask(value) : value))}\n`;
+}
+/** With --json, a run that ended before it had a result still answers with an object: status failed, and why. */
+function renderJsonError(message, mask = (text) => text) {
+    return `${JSON.stringify({ status: 'failed', error: mask(message) })}\n`;
+}
+/**
+ * The help a command line asks for: the command it names (the first word
+ * that is not a flag's value), or none. Lenient: `tagflip deploy --hosts
+ * web1 --help` helps with deploy whatever else is wrong on the line.
+ */
+function helpTopic(argv) {
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        if (!arg.startsWith('-'))
+            return arg;
+        const name = arg.slice(2);
+        if (KNOWN_FLAGS.includes(name) && !isBooleanFlag(name))
+            i++;
+    }
+    return undefined;
+}
+/** What the CLI adds to action.yml's text of an input: the other ways to give it, and its default from ~/.ssh. */
+function cliNotes() {
+    const notes = {};
+    const add = (name, note) => (notes[name] ??= []).push(note);
+    for (const name of FILE_INPUTS)
+        add(name, `--${name} @FILE reads it from a file.`);
+    for (const name of OFF_COMMAND_LINE_INPUTS)
+        add(name, `Or set ${variableFor(name)}.`);
+    add('passphrase', "A file's final newline is not part of it.");
+    add('private-key', "Without it: the host's IdentityFile in ~/.ssh/config, else the ssh-agent at SSH_AUTH_SOCK, else the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.");
+    add('known-hosts', "Without it (and --host-fingerprint): the host's UserKnownHostsFile in ~/.ssh/config, else ~/.ssh/known_hosts.");
+    add('user', "Without it: the host's User in ~/.ssh/config, else $USER.");
+    add('ssh-config', 'Without it: ~/.ssh/config when it exists (HostName, User, Port, IdentityFile, ProxyJump and UserKnownHostsFile apply; flags win).');
+    add('release', 'Outside a run started by a tag push (GITHUB_REF_TYPE=tag), it must be given.');
+    return Object.fromEntries(Object.entries(notes).map(([name, lines]) => [name, lines.join(' ')]));
+}
+/** --help, -h or --version: the text to print, or undefined when the line asks for neither. */
+function answerForHelp(argv) {
+    if (argv.includes('--help') || argv.includes('-h')) {
+        const topic = helpTopic(argv);
+        if (topic === undefined)
+            return renderMainHelp(readInputDocs());
+        if (!COMMANDS.includes(topic)) {
+            throw unknownName('command', `'${topic}' is not a command`, topic, COMMANDS, COMMANDS.join(', '));
+        }
+        return renderCommandHelp(topic, readInputDocs(), cliNotes(), new Set([...BOOLEAN_INPUTS]));
+    }
+    if (argv.includes('--version'))
+        return VERSION;
+    return undefined;
+}
 /** The CLI: returns the process exit code (0 ok, 1 failed, 2 bad usage). */
 async function runCli(argv, io) {
-    if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
-        io.stdout(`${USAGE}\n`);
-        return argv.length === 0 ? 2 : 0;
+    if (argv.length === 0) {
+        io.stderr(`${renderMainHelp(readInputDocs())}\n`);
+        return 2;
     }
     let mask = secretMasker([]);
+    // Known before the line is read, so that a bad line still answers in JSON.
+    let json = argv.includes('--json') || argv.includes('--json=true');
     try {
-        const { inputs, flags } = readCommandLine(argv);
-        for (const warning of commandLineSecretWarnings(flags))
+        const answer = answerForHelp(argv);
+        if (answer !== undefined) {
+            io.stdout(`${answer}\n`);
+            return 0;
+        }
+        const commandLine = readCommandLine(argv);
+        json = commandLine.json;
+        for (const warning of commandLineSecretWarnings(commandLine.flags))
             io.stderr(`warning: ${warning}\n`);
-        const raw = withDefaults(inputs, io.env);
+        const raw = withDefaults(commandLine.inputs, io.env);
         // No runner masks for us: every line we print passes through this.
         const secrets = secretsOf(raw);
         mask = secretMasker(secrets);
@@ -40984,15 +42201,28 @@ async function runCli(argv, io) {
             refName: io.env.GITHUB_REF_NAME,
             actor: io.env.GITHUB_ACTOR || io.env.USER || loginName(),
             workspace: process.cwd(),
+            ...sshSetup(raw, io.env),
         });
+        secrets.push(...keySecretsOf(settings).filter((secret) => !secrets.includes(secret)));
+        mask = secretMasker(secrets);
         const logger = maskingLogger(cliLogger(io), secrets);
         abortOnSignals(logger, (code) => process.exit(code));
         const result = await runCommand(settings, logger);
-        io.stdout(mask(renderResult(result, settings.command)));
+        if (json) {
+            // The report is for people: with --json it joins the log on stderr.
+            if (settings.command === 'status')
+                io.stderr(mask(renderStatusReport(result)));
+            io.stdout(renderJson(result, settings.command, mask));
+        }
+        else
+            io.stdout(mask(renderResult(result, settings.command)));
         return result.ok ? 0 : 1;
     }
     catch (error) {
-        io.stderr(mask(`error: ${error.message}\n`));
+        const message = error.message;
+        io.stderr(mask(`error: ${message}\n`));
+        if (json)
+            io.stdout(renderJsonError(message, mask));
         return error instanceof InputError ? 2 : 1;
     }
 }

@@ -1,4 +1,4 @@
-import { runCli } from './cli.js';
+import { runCli } from './cli/cli.js';
 
 void runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeF
 import { join } from 'node:path';
 import { deployRootFor, gitRepoWithTags, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
-import { renderStatus } from '../../src/result.js';
+import { renderStatus } from '../../src/core/result.js';
 
 // Adopting a site deployed by hand (or by Capistrano), over SSH to a real sshd:
 // the release current before tagflip's first deploy is never lost, and

@@ -2,8 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
+import { runCommand } from '../../src/commands/run.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { deployRootFor, gitRepoWithTags, recordingLogger, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type RunResult, hostsOutput, renderSummary } from '../../src/result.js';
+import { type RunResult, hostsOutput, renderSummary } from '../../src/core/result.js';
 import { gitRepoWithTags } from '../support/fixtures.js';
 import { type FleetHost, type TestFleet, runOnFleet, startFleet } from '../support/fleet.js';
 

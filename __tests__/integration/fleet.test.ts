@@ -8,9 +8,9 @@
 import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { dirname, join } from 'node:path';
-import { type RunResult, hostsOutput, renderSummary } from '../../src/result.js';
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
+import { type RunResult, hostsOutput, renderSummary } from '../../src/core/result.js';
+import { runCommand } from '../../src/commands/run.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
 import { type FleetHost, type TestFleet, runOnFleet, startFleet } from '../support/fleet.js';
 import type { TestSshd } from '../support/sshd.js';

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deployToHost } from '../../src/deploy.js';
-import { LocalTransport } from '../../src/local-transport.js';
-import { silentLogger } from '../../src/logger.js';
-import { parseSettings } from '../../src/settings.js';
+import { deployToHost } from '../../src/commands/deploy.js';
+import { LocalTransport } from '../../src/remote/local-transport.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { parseSettings } from '../../src/core/settings.js';
 
 // A reader resolving current/… in a tight loop must never miss while current
 // is flipped back and forth: the flip is one rename(2) of a symlink.

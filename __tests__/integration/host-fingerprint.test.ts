@@ -4,8 +4,8 @@
  * key; `command: status` reads both without changing anything, so they need no
  * files of their own.
  */
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
+import { runCommand } from '../../src/commands/run.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { deployRootFor, recordingLogger } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from '@jest/globals';
-import { LocalTransport } from '../../src/local-transport.js';
+import { LocalTransport } from '../../src/remote/local-transport.js';
 
 // `hosts: local` runs the session shell as a child of this process. A daemon a
 // hook starts inherits that shell's stdout and stderr; the transport must still

@@ -11,9 +11,9 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli.js';
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
+import { runCli } from '../../src/cli/cli.js';
+import { runCommand } from '../../src/commands/run.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
 

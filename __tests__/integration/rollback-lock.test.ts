@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderStatus } from '../../src/result.js';
-import type { RunContext } from '../../src/settings.js';
+import { renderStatus } from '../../src/core/result.js';
+import type { RunContext } from '../../src/core/settings.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 

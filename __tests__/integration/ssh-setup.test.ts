@@ -165,7 +165,7 @@ describe('ssh config', () => {
   test('the alias stays the alias in the results (in-process, through --ssh-config)', async () => {
     const config = join(files, 'config-alias');
     writeFileSync(config, web1());
-    const { readSshConfig } = await import('../../src/ssh-config.js');
+    const { readSshConfig } = await import('../../src/remote/ssh-config.js');
     const site = newSite();
     const { result } = await runTagflip(sshd, site, repo, { hosts: 'web1', 'private-key': '', 'known-hosts': '', release: 'v1' }, { sshConfig: readSshConfig(config, { home: files, user: sshd.user }) });
     expect(result).toMatchObject({ ok: true, status: 'deployed' });

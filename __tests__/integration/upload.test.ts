@@ -6,10 +6,10 @@ import { appendFileSync, chmodSync, chownSync, cpSync, mkdirSync, existsSync, re
 import { execFileSync, spawnSync } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { InputError } from '../../src/errors.js';
-import { renderSummary } from '../../src/result.js';
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
+import { InputError } from '../../src/core/errors.js';
+import { renderSummary } from '../../src/core/result.js';
+import { runCommand } from '../../src/commands/run.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { deployRootFor, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 import { noise, sampleTree, treeHash } from '../support/trees.js';

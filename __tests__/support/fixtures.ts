@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '../../src/logger.js';
-import { runCommand } from '../../src/run.js';
-import { type RunContext, parseSettings } from '../../src/settings.js';
+import type { Logger } from '../../src/core/logger.js';
+import { runCommand } from '../../src/commands/run.js';
+import { type RunContext, parseSettings } from '../../src/core/settings.js';
 import type { TestSshd } from './sshd.js';
 
 /** A directory anyone can enter (the test user reads repositories from here). */

@@ -7,9 +7,9 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunResult } from '../../src/result.js';
-import { runCommand } from '../../src/run.js';
-import { parseSettings } from '../../src/settings.js';
+import type { RunResult } from '../../src/core/result.js';
+import { runCommand } from '../../src/commands/run.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { openTempDir, recordingLogger } from './fixtures.js';
 import { type TestSshd, startSshd } from './sshd.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { ActionLogger } from '../../src/action.js';
+import { ActionLogger } from '../../src/action/action.js';
 import { captureStdout, runnerView } from '../support/runner-commands.js';
 
 // The GitHub logger, as the runner reads it: what it writes to stdout.

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { INPUT_NAMES } from '../../src/settings.js';
+import { INPUT_NAMES } from '../../src/core/settings.js';
 
 // action.yml is what users read and what the runner passes: it must declare
 // exactly the inputs the code reads, each with a description.
@@ -16,7 +16,7 @@ describe('action.yml', () => {
   });
 
   test('declares the outputs the action sets', () => {
-    const setOutputs = [...readFileSync('src/action.ts', 'utf8').matchAll(/core\.setOutput\('([^']+)'/g)].map((match) => match[1]);
+    const setOutputs = [...readFileSync('src/action/action.ts', 'utf8').matchAll(/core\.setOutput\('([^']+)'/g)].map((match) => match[1]);
     expect(Object.keys(action.outputs).sort()).toEqual([...new Set(setOutputs)].sort());
   });
 

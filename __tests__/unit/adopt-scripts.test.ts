@@ -7,11 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { departedRecord } from '../../src/adopt.js';
-import { readHostFacts } from '../../src/facts.js';
-import { type Manifest, parseHistoryEntry, parseManifest } from '../../src/manifest.js';
-import { factsAfterFlip, planPrune, rollbackTarget } from '../../src/plan.js';
-import { renderFlipScript, renderOpenScript, renderPruneScript } from '../../src/scripts.js';
+import { departedRecord } from '../../src/core/adopt.js';
+import { readHostFacts } from '../../src/core/facts.js';
+import { type Manifest, parseHistoryEntry, parseManifest } from '../../src/core/manifest.js';
+import { factsAfterFlip, planPrune, rollbackTarget } from '../../src/core/plan.js';
+import { renderFlipScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
 import { control, manifest } from './host-facts.js';
 import { runSh, scriptContext } from './script-runner.js';
 

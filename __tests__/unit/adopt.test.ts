@@ -1,9 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
-import { adoptedNow, departedRecord } from '../../src/adopt.js';
-import { readHostFacts } from '../../src/facts.js';
-import { NOW, parseHistoryEntry, parseManifest } from '../../src/manifest.js';
-import { activationStack, factsAfterFlip, planPrune, planRollback, rollbackTarget } from '../../src/plan.js';
-import { statusReport } from '../../src/status.js';
+import { adoptedNow, departedRecord } from '../../src/core/adopt.js';
+import { readHostFacts } from '../../src/core/facts.js';
+import { NOW, parseHistoryEntry, parseManifest } from '../../src/core/manifest.js';
+import { activationStack, factsAfterFlip, planPrune, planRollback, rollbackTarget } from '../../src/core/plan.js';
+import { statusReport } from '../../src/commands/status.js';
 import { control, facts, manifest } from './host-facts.js';
 import { SimulatedHost } from './simulated-host.js';
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from '../../src/cli.js';
+import { parseArgs } from '../../src/cli/cli.js';
 import { inputErrorOf } from './input-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tagflip-cli-args-'));

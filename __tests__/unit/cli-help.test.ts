@@ -6,10 +6,10 @@
 import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { type InputDocs, commandSummaries, readInputDocs, renderCommandHelp, renderMainHelp } from '../../src/cli-help.js';
-import { runCli } from '../../src/cli.js';
-import { COMMANDS, COMMAND_INPUTS } from '../../src/settings.js';
-import { VERSION } from '../../src/version.js';
+import { type InputDocs, commandSummaries, readInputDocs, renderCommandHelp, renderMainHelp } from '../../src/cli/help.js';
+import { runCli } from '../../src/cli/cli.js';
+import { COMMANDS, COMMAND_INPUTS } from '../../src/core/settings.js';
+import { VERSION } from '../../src/core/version.js';
 
 const action = YAML.parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, { description: string; default?: string; required?: boolean }> };
 const oneLine = (text: string) => text.replace(/\s+/g, ' ');

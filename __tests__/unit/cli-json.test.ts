@@ -5,9 +5,9 @@
 import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { parseArgs, renderJson, renderJsonError, runCli } from '../../src/cli.js';
-import { secretMasker } from '../../src/logger.js';
-import { type HostResult, summarize } from '../../src/result.js';
+import { parseArgs, renderJson, renderJsonError, runCli } from '../../src/cli/cli.js';
+import { secretMasker } from '../../src/core/logger.js';
+import { type HostResult, summarize } from '../../src/core/result.js';
 import { inputErrorOf } from './input-error.js';
 
 function host(changes: Partial<HostResult> = {}): HostResult {

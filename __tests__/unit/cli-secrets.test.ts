@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commandLineSecretWarnings, parseArgs, runCli, variableFor, withDefaults } from '../../src/cli.js';
+import { commandLineSecretWarnings, parseArgs, runCli, variableFor, withDefaults } from '../../src/cli/cli.js';
 import { inputErrorOf } from './input-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tagflip-cli-secrets-'));

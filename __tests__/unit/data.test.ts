@@ -4,9 +4,9 @@
  * removes.
  */
 import { describe, expect, test } from '@jest/globals';
-import { readHostFacts } from '../../src/facts.js';
-import type { Manifest, ReleaseState } from '../../src/manifest.js';
-import { dataTargetFor, factsAfterFlip, planPrune, rollbackTarget } from '../../src/plan.js';
+import { readHostFacts } from '../../src/core/facts.js';
+import type { Manifest, ReleaseState } from '../../src/core/manifest.js';
+import { dataTargetFor, factsAfterFlip, planPrune, rollbackTarget } from '../../src/core/plan.js';
 import { control, facts, history, manifest } from './host-facts.js';
 import { SimulatedHost } from './simulated-host.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { didYouMean, editDistance } from '../../src/did-you-mean.js';
-import { COMMANDS, INPUT_NAMES } from '../../src/settings.js';
+import { didYouMean, editDistance } from '../../src/core/did-you-mean.js';
+import { COMMANDS, INPUT_NAMES } from '../../src/core/settings.js';
 
 describe('editDistance', () => {
   test.each([

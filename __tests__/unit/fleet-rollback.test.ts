@@ -1,10 +1,10 @@
 /** One target for a whole fleet's rollback (issue 9): planFleetRollback, and how its outcome is reported. */
 import { describe, expect, test } from '@jest/globals';
-import { DeployError, NotFlippedError } from '../../src/errors.js';
-import type { HostFacts } from '../../src/facts.js';
-import { explainFailure } from '../../src/host-session.js';
-import { type FleetRollbackPlan, PlanError, planFleetRollback } from '../../src/plan.js';
-import { type HostResult, hostsOutput, renderSummary, summarize } from '../../src/result.js';
+import { DeployError, NotFlippedError } from '../../src/core/errors.js';
+import type { HostFacts } from '../../src/core/facts.js';
+import { explainFailure } from '../../src/remote/host-session.js';
+import { type FleetRollbackPlan, PlanError, planFleetRollback } from '../../src/core/plan.js';
+import { type HostResult, hostsOutput, renderSummary, summarize } from '../../src/core/result.js';
 import { facts, history, manifest } from './host-facts.js';
 
 /** v1, v2, v3 deployed in turn; v3 current; a bare rollback goes to v2. */

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Manifest, NOW, parseHistoryEntry, parseManifest } from '../../src/manifest.js';
-import { type RenderedScript, type ScriptContext, renderDiscardScript, renderHookScript } from '../../src/scripts.js';
+import { type Manifest, NOW, parseHistoryEntry, parseManifest } from '../../src/core/manifest.js';
+import { type RenderedScript, type ScriptContext, renderDiscardScript, renderHookScript } from '../../src/remote/scripts.js';
 import { manifest } from './host-facts.js';
 import { TAG, assignments, headerValues, parts, readLines, tagHidden, scriptContext as context, syntaxCheck } from './script-runner.js';
 

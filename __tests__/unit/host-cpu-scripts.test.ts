@@ -9,9 +9,9 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readHostFacts } from '../../src/facts.js';
-import { parseHistoryEntry, renderRecord } from '../../src/manifest.js';
-import { renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/scripts.js';
+import { readHostFacts } from '../../src/core/facts.js';
+import { parseHistoryEntry, renderRecord } from '../../src/core/manifest.js';
+import { renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
 import { control, manifest } from './host-facts.js';
 import { runSh, scriptContext } from './script-runner.js';
 

@@ -1,7 +1,7 @@
 /** Builders of HostFacts, manifests and history entries for the unit tests of the pure core. */
-import type { HostFacts } from '../../src/facts.js';
-import type { HistoryEntry, Manifest, ReleaseState } from '../../src/manifest.js';
-import type { ControlLine } from '../../src/session.js';
+import type { HostFacts } from '../../src/core/facts.js';
+import type { HistoryEntry, Manifest, ReleaseState } from '../../src/core/manifest.js';
+import type { ControlLine } from '../../src/remote/session.js';
 
 /** A release record; `changes` overrides any field (finished time, commit, …). */
 export function manifest(release: string, state: ReleaseState, previousRelease = '', changes: Partial<Manifest> = {}): Manifest {

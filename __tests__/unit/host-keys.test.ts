@@ -13,7 +13,7 @@ import {
   parseKnownHosts,
   preferredKeyTypes,
   verifyHostKey,
-} from '../../src/host-keys.js';
+} from '../../src/core/host-keys.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
 
 const keys = new KeyDir();

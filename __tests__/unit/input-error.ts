@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
-import { InputError } from '../../src/errors.js';
-import { PlanError } from '../../src/plan.js';
+import { InputError } from '../../src/core/errors.js';
+import { PlanError } from '../../src/core/plan.js';
 
 /** Run `action` and return the error of class `kind` it throws (failing the test otherwise). */
 export function thrownBy<E extends Error>(kind: new (...args: never[]) => E, action: () => unknown): E {

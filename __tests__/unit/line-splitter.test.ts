@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { CUT_MARK, LineSplitter, MAX_LINE } from '../../src/line-splitter.js';
+import { CUT_MARK, LineSplitter, MAX_LINE } from '../../src/remote/line-splitter.js';
 
 /** Feed the chunks; each line as [text, cut]. */
 function split(chunks: string[], max = 8): [string, boolean][] {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { type Logger, hostLogger, silentLogger } from '../../src/logger.js';
+import { type Logger, hostLogger, silentLogger } from '../../src/core/logger.js';
 
 type Call = [method: keyof Logger, ...args: string[]];
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { COMMIT, type LockHolder, describeHolder, parseHistoryEntry, parseLockHolder, parseManifest, renderRecord } from '../../src/manifest.js';
+import { COMMIT, type LockHolder, describeHolder, parseHistoryEntry, parseLockHolder, parseManifest, renderRecord } from '../../src/core/manifest.js';
 
 const HOLDER: LockHolder = {
   command: 'deploy',

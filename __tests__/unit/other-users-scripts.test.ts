@@ -12,8 +12,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LockHolder } from '../../src/manifest.js';
-import { type OpenOptions, renderBuildScript, renderFlipScript, renderOpenScript } from '../../src/scripts.js';
+import type { LockHolder } from '../../src/core/manifest.js';
+import { type OpenOptions, renderBuildScript, renderFlipScript, renderOpenScript } from '../../src/remote/scripts.js';
 import { manifest } from './host-facts.js';
 import { TAG, scriptContext } from './script-runner.js';
 

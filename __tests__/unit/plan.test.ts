@@ -1,9 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
-import { readHostFacts } from '../../src/facts.js';
-import { PlanError, planDeploy } from '../../src/plan.js';
+import { readHostFacts } from '../../src/core/facts.js';
+import { PlanError, planDeploy } from '../../src/core/plan.js';
 import { control, facts, history, manifest } from './host-facts.js';
 import { planError } from './input-error.js';
-import type { Manifest } from '../../src/manifest.js';
+import type { Manifest } from '../../src/core/manifest.js';
 
 const DEPLOY_PATH = '/srv/karl/customer-a';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { inPool } from '../../src/pool.js';
+import { inPool } from '../../src/core/pool.js';
 
 /** A promise and the functions that settle it, for stepping through a pool by hand. */
 interface Deferred<T> {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
-import type { Manifest, ReleaseState } from '../../src/manifest.js';
-import { readHostFacts } from '../../src/facts.js';
-import { PlanError, planPrune, rollbackTarget } from '../../src/plan.js';
+import type { Manifest, ReleaseState } from '../../src/core/manifest.js';
+import { readHostFacts } from '../../src/core/facts.js';
+import { PlanError, planPrune, rollbackTarget } from '../../src/core/plan.js';
 import { control, facts, manifest } from './host-facts.js';
 import { SimulatedHost } from './simulated-host.js';
 

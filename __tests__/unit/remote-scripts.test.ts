@@ -9,11 +9,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readHostFacts } from '../../src/facts.js';
-import { type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from '../../src/manifest.js';
-import { CLOSE_WORDS, type OpenOptions, type ScriptContext, renderBuildScript, renderFlipScript, renderOpenScript, renderPruneScript } from '../../src/scripts.js';
-import { type ControlLine, RemoteSession } from '../../src/session.js';
-import type { ShellChannel, Transport } from '../../src/transport.js';
+import { readHostFacts } from '../../src/core/facts.js';
+import { type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from '../../src/core/manifest.js';
+import { CLOSE_WORDS, type OpenOptions, type ScriptContext, renderBuildScript, renderFlipScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { type ControlLine, RemoteSession } from '../../src/remote/session.js';
+import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { control, history, manifest } from './host-facts.js';
 import { TAG, readLines, scriptContext } from './script-runner.js';
 

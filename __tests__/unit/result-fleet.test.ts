@@ -1,6 +1,6 @@
 /** summarize with several hosts and every command: ok, status and where the outputs come from. */
 import { describe, expect, test } from '@jest/globals';
-import { type HostResult, type HostStatus, summarize } from '../../src/result.js';
+import { type HostResult, type HostStatus, summarize } from '../../src/core/result.js';
 
 function host(name: string, changes: Partial<HostResult> = {}): HostResult {
   return {

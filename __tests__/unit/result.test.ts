@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { type HostResult, type StatusReport, hostsOutput, releasesOutput, renderStatus, renderSummary, summarize } from '../../src/result.js';
+import { type HostResult, type StatusReport, hostsOutput, releasesOutput, renderStatus, renderSummary, summarize } from '../../src/core/result.js';
 
 function host(changes: Partial<HostResult> = {}): HostResult {
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { type HostFacts, readHostFacts } from '../../src/facts.js';
-import { activationStack, factsAfterFlip, planRollback, rollbackTarget } from '../../src/plan.js';
+import { type HostFacts, readHostFacts } from '../../src/core/facts.js';
+import { activationStack, factsAfterFlip, planRollback, rollbackTarget } from '../../src/core/plan.js';
 import { control, facts, history, manifest } from './host-facts.js';
 import { SimulatedHost } from './simulated-host.js';
 import { planError } from './input-error.js';

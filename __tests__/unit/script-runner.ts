@@ -1,7 +1,7 @@
 import { expect } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { ScriptContext } from '../../src/scripts.js';
+import type { ScriptContext } from '../../src/remote/scripts.js';
 
 /** The run tag of every script these tests render and run. */
 export const TAG = 'tagflip-0123456789abcdef01234567';

@@ -3,8 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../../src/errors.js';
-import { CODE, COMMIT, type LockHolder, type Manifest, NOW, REASON, STEP, parseManifest, renderRecord } from '../../src/manifest.js';
+import { InputError } from '../../src/core/errors.js';
+import { CODE, COMMIT, type LockHolder, type Manifest, NOW, REASON, STEP, parseManifest, renderRecord } from '../../src/core/manifest.js';
 import {
   CLOSE_WORDS,
   type OpenOptions,
@@ -14,10 +14,10 @@ import {
   renderFlipScript,
   renderOpenScript,
   renderPruneScript,
-} from '../../src/scripts.js';
-import { dataLabel } from '../../src/paths.js';
-import { parseEnv } from '../../src/settings.js';
-import { quote } from '../../src/shell.js';
+} from '../../src/remote/scripts.js';
+import { dataLabel } from '../../src/core/paths.js';
+import { parseEnv } from '../../src/core/settings.js';
+import { quote } from '../../src/remote/shell.js';
 import { TAG, assignments, headerValues, parts, syntaxCheck, tagHidden } from './script-runner.js';
 
 

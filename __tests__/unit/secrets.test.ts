@@ -4,8 +4,8 @@
  * such string of the job log into ***.
  */
 import { describe, expect, test } from '@jest/globals';
-import { type Logger, maskingLogger, secretMasker } from '../../src/logger.js';
-import { secretsOf } from '../../src/run.js';
+import { type Logger, maskingLogger, secretMasker } from '../../src/core/logger.js';
+import { secretsOf } from '../../src/commands/run.js';
 
 describe('secretsOf', () => {
   test('env values are not registered; secret-env values are, with their spaces', () => {

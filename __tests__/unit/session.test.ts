@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
-import { CUT_MARK, MAX_LINE } from '../../src/line-splitter.js';
-import { LocalTransport } from '../../src/local-transport.js';
-import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/session.js';
-import type { ShellChannel, Transport } from '../../src/transport.js';
+import { CUT_MARK, MAX_LINE } from '../../src/remote/line-splitter.js';
+import { LocalTransport } from '../../src/remote/local-transport.js';
+import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/remote/session.js';
+import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 
 const TAG = 'tagflip-0123456789abcdef01234567';
 const OTHER_TAG = 'tagflip-ffffffffffffffffffffffff';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { type RawInputs, type RunContext, type Settings, parseEnv, parseSettings, parseSharedPaths } from '../../src/settings.js';
+import { type RawInputs, type RunContext, type Settings, parseEnv, parseSettings, parseSharedPaths } from '../../src/core/settings.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
 import { inputErrorOf } from './input-error.js';
 

@@ -24,9 +24,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type Manifest, parseHistoryEntry, parseManifest } from '../../src/manifest.js';
-import { type ScriptContext, renderBuildScript, renderFlipScript, renderPruneScript } from '../../src/scripts.js';
-import { quote } from '../../src/shell.js';
+import { type Manifest, parseHistoryEntry, parseManifest } from '../../src/core/manifest.js';
+import { type ScriptContext, renderBuildScript, renderFlipScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { quote } from '../../src/remote/shell.js';
 import { history, manifest } from './host-facts.js';
 import { type ShRun as Run, runSh as run, scriptContext as context } from './script-runner.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { quote, renderAssignments } from '../../src/shell.js';
+import { quote, renderAssignments } from '../../src/remote/shell.js';
 
 /** What /bin/sh makes of `printf %s <quoted>`: the bytes it prints. */
 function roundTrip(value: string): Buffer {

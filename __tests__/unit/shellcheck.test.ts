@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { COMMIT, NOW } from '../../src/manifest.js';
+import { COMMIT, NOW } from '../../src/core/manifest.js';
 import {
   type RenderedScript,
   type ScriptContext,
@@ -11,7 +11,7 @@ import {
   renderHookScript,
   renderOpenScript,
   renderPruneScript,
-} from '../../src/scripts.js';
+} from '../../src/remote/scripts.js';
 import { manifest } from './host-facts.js';
 import { scriptContext } from './script-runner.js';
 

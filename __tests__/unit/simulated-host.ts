@@ -3,10 +3,10 @@
  * deploy.ts and rollback.ts do (build → flip → prune), but to HostFacts in
  * memory instead of a real deploy-path. Each step is one run of tagflip.
  */
-import { departedRecord } from '../../src/adopt.js';
-import type { HostFacts } from '../../src/facts.js';
-import { type Manifest, NOW } from '../../src/manifest.js';
-import { type DeployPlan, type RollbackPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, planRollback, rollbackTarget } from '../../src/plan.js';
+import { departedRecord } from '../../src/core/adopt.js';
+import type { HostFacts } from '../../src/core/facts.js';
+import { type Manifest, NOW } from '../../src/core/manifest.js';
+import { type DeployPlan, type RollbackPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, planRollback, rollbackTarget } from '../../src/core/plan.js';
 import { facts, history, manifest } from './host-facts.js';
 
 export class SimulatedHost {

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SSHConfig from 'ssh-config';
-import { sshSetup } from '../../src/cli.js';
-import { type RunContext, parseSettings } from '../../src/settings.js';
-import { hostOptions, readSshConfig } from '../../src/ssh-config.js';
+import { sshSetup } from '../../src/cli/cli.js';
+import { type RunContext, parseSettings } from '../../src/core/settings.js';
+import { hostOptions, readSshConfig } from '../../src/remote/ssh-config.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
 import { inputErrorOf } from './input-error.js';
 

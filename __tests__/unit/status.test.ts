@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import type { LockHolder } from '../../src/manifest.js';
-import { statusReport } from '../../src/status.js';
+import type { LockHolder } from '../../src/core/manifest.js';
+import { statusReport } from '../../src/commands/status.js';
 import { facts, history, manifest } from './host-facts.js';
 
 const HOLDER: LockHolder = {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { type UploadEntry, comparePaths, contentListHash, parseContentList, renderContentList } from '../../src/upload/content.js';
+import { type UploadEntry, comparePaths, contentListHash, parseContentList, renderContentList } from '../../src/core/content-list.js';
 import { planUpload } from '../../src/upload/diff.js';
 import type { UploadSource } from '../../src/upload/tree.js';
 

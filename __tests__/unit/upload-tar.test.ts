@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { planUpload } from '../../src/upload/diff.js';
-import { prepareTransfer } from '../../src/transfer.js';
+import { prepareTransfer } from '../../src/upload/transfer.js';
 import { tarStream } from '../../src/upload/tar.js';
 import { UploadError, readUpload } from '../../src/upload/tree.js';
 import { describeTree, extract, removeDir, tempDir, writeTree } from './upload-fixtures.js';
@@ -126,7 +126,7 @@ describe('tarStream', () => {
     await expect(collect(tarStream(source, shrinks).stream())).rejects.toThrow("'shrinks.txt' changed since it was read (13 bytes then, 2 now)");
   });
 
-  test('many small files read ahead arrive intact and in order, around files larger than a chunk', async () => {
+  test('many small files packed into pieces arrive intact and in order, around files larger than a piece', async () => {
     const site = join(dir, 'many');
     const spec: Record<string, string | Buffer> = {};
     for (let i = 0; i < 60; i += 1) spec[`f${String(i).padStart(2, '0')}.txt`] = `file ${i}\n`.repeat(i * 37);
@@ -140,7 +140,16 @@ describe('tarStream', () => {
     expect(describeTree(out)).toEqual(describeTree(site));
   });
 
-  test('a file removed while queued for reading ahead fails the stream, named', async () => {
+  test('a file swapped for a symlink since it was hashed is not followed out of the tree', async () => {
+    const site = join(dir, 'swapped');
+    writeTree(site, { 'config.txt': 'x'.repeat(10) });
+    const source = await readUpload(site, []);
+    rmSync(join(site, 'config.txt'));
+    symlinkSync('/etc/hostname', join(site, 'config.txt'));
+    await expect(collect(tarStream(source, source.entries).stream())).rejects.toThrow(new UploadError("'config.txt' cannot be read any more (ELOOP)", 'files left alone during the deploy'));
+  });
+
+  test('a file removed before its turn fails the stream, named', async () => {
     const site = join(dir, 'vanishing');
     const spec: Record<string, string> = {};
     for (let i = 0; i < 30; i += 1) spec[`f${String(i).padStart(2, '0')}.txt`] = `file ${i}\n`;

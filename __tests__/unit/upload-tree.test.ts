@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { contentListHash } from '../../src/upload/content.js';
+import { contentListHash } from '../../src/core/content-list.js';
 import { UploadError, readUpload } from '../../src/upload/tree.js';
 import { removeDir, tempDir, writeTree } from './upload-fixtures.js';
 

@@ -10,8 +10,8 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ScriptContext, renderBuildScript, renderHookScript } from '../../src/scripts.js';
-import { parseEnv } from '../../src/settings.js';
+import { type ScriptContext, renderBuildScript, renderHookScript } from '../../src/remote/scripts.js';
+import { parseEnv } from '../../src/core/settings.js';
 import { manifest } from './host-facts.js';
 import { runSh, scriptContext as context } from './script-runner.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendSummary, getInput, setFailed, setOutput, setSecret, warning } from '../../src/workflow-commands.js';
+import { appendSummary, getInput, setFailed, setOutput, setSecret, warning } from '../../src/action/workflow-commands.js';
 import { openTempDir } from '../support/fixtures.js';
 import { captureStdout } from '../support/runner-commands.js';
 

@@ -35452,7 +35452,7 @@ const external_node_os_namespaceObject = require("node:os");
 const external_node_path_namespaceObject = require("node:path");
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
-;// CONCATENATED MODULE: ./src/errors.ts
+;// CONCATENATED MODULE: ./src/core/errors.ts
 /** A bad input: refused before any connection is made. */
 class InputError extends Error {
     input;
@@ -35499,7 +35499,7 @@ var keyParser = __nccwpck_require__(1789);
 var keyParser_default = /*#__PURE__*/__nccwpck_require__.n(keyParser);
 ;// CONCATENATED MODULE: external "node:crypto"
 const external_node_crypto_namespaceObject = require("node:crypto");
-;// CONCATENATED MODULE: ./src/host-keys.ts
+;// CONCATENATED MODULE: ./src/core/host-keys.ts
 
 const KEY_TYPE = /^(ssh-ed25519|ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
 /** Parse known_hosts text; throws with the line number on a malformed line. */
@@ -35635,7 +35635,7 @@ function preferredKeyTypes(entries, host, port) {
     return [...new Set(types)];
 }
 
-;// CONCATENATED MODULE: ./src/settings.ts
+;// CONCATENATED MODULE: ./src/core/settings.ts
 
 
 // Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
@@ -36281,7 +36281,7 @@ function checkHostKeyPolicy(target, runKnownHosts, fingerprints, insecure) {
     throw new InputError('known-hosts', `no line names ${knownHostsName(target.host, target.port)}`, remedy);
 }
 
-;// CONCATENATED MODULE: ./src/cli-help.ts
+;// CONCATENATED MODULE: ./src/cli/help.ts
 /**
  * `tagflip --help` and `tagflip <command> --help`. The texts of the inputs are
  * action.yml's: the CLI's flags are the action's inputs, so one file documents
@@ -36381,7 +36381,7 @@ function wrap(text, indent, width = 80) {
     return lines.map((text) => `${' '.repeat(indent)}${text}`);
 }
 
-;// CONCATENATED MODULE: ./src/did-you-mean.ts
+;// CONCATENATED MODULE: ./src/core/did-you-mean.ts
 /**
  * Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`:
  * the optimal string alignment distance, so `--prot` is one edit from `--port`.
@@ -36415,7 +36415,7 @@ function didYouMean(name, candidates) {
     return scored.filter(({ distance }) => distance === best).map(({ candidate }) => candidate);
 }
 
-;// CONCATENATED MODULE: ./src/logger.ts
+;// CONCATENATED MODULE: ./src/core/logger.ts
 /** A logger that discards everything (tests, quiet callers). */
 const silentLogger = {
     info: () => undefined,
@@ -36462,7 +36462,7 @@ function maskingLogger(logger, secrets) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/result.ts
+;// CONCATENATED MODULE: ./src/core/result.ts
 /** What a run reports, whichever front end started it. */
 /** Fold per-host results into the step's outputs. */
 function summarize(hosts, command = 'deploy') {
@@ -36576,7 +36576,7 @@ function describeHolderBrief(holder) {
     return [holder.command, holder.release, holder.actor && `by ${holder.actor}`, holder.runUrl, holder.since && `since ${holder.since}`].filter(Boolean).join(' ');
 }
 
-;// CONCATENATED MODULE: ./src/manifest.ts
+;// CONCATENATED MODULE: ./src/core/manifest.ts
 /** The release record kept on each host under .tagflip/. */
 const STATES = ['building', 'ready', 'active', 'inactive', 'failed', 'rolled-back'];
 /** States of a release that may be activated. */
@@ -36703,7 +36703,7 @@ function renderRecord(record) {
     return JSON.stringify(record).replace(/"@tagflip:code@"/g, CODE);
 }
 
-;// CONCATENATED MODULE: ./src/adopt.ts
+;// CONCATENATED MODULE: ./src/core/adopt.ts
 
 /**
  * The record of the release a deploy replaces, now inactive; null when there
@@ -36740,11 +36740,11 @@ function adoptedNow(record) {
     return record?.adopted === NOW;
 }
 
-;// CONCATENATED MODULE: ./src/names.ts
+;// CONCATENATED MODULE: ./src/core/names.ts
 /** What a release may be called: a tag-like name that is safe as a path segment. */
 const RELEASE_NAME = /^(?!current$)[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
-;// CONCATENATED MODULE: ./src/upload/content.ts
+;// CONCATENATED MODULE: ./src/core/content-list.ts
 
 /**
  * Order paths as a tree is walked: a directory, then everything under it, then
@@ -36819,7 +36819,7 @@ function contentListHash(entries) {
     return (0,external_node_crypto_namespaceObject.createHash)('sha256').update(renderContentList(entries)).digest('hex');
 }
 
-;// CONCATENATED MODULE: ./src/facts.ts
+;// CONCATENATED MODULE: ./src/core/facts.ts
 
 
 
@@ -36924,7 +36924,7 @@ function seenFiles(chunks) {
     return files;
 }
 
-;// CONCATENATED MODULE: ./src/paths.ts
+;// CONCATENATED MODULE: ./src/core/paths.ts
 /** Where things live under deploy-path (SPEC, "Layout on a host"). */
 function releasePath(deployPath, release) {
     return `${deployPath}/releases/${release}`;
@@ -36946,7 +36946,7 @@ function dataLabel(deployPath, data) {
     return data.startsWith(`${deployPath}/`) ? data.slice(deployPath.length + 1) : data;
 }
 
-;// CONCATENATED MODULE: ./src/plan.ts
+;// CONCATENATED MODULE: ./src/core/plan.ts
 
 
 
@@ -37257,7 +37257,7 @@ function dataTargetFor(facts, release) {
     return wanted && wanted !== facts.currentDataRelease && facts.dataDirs.has(wanted) ? wanted : '';
 }
 
-;// CONCATENATED MODULE: ./src/shell.ts
+;// CONCATENATED MODULE: ./src/remote/shell.ts
 /**
  * The one way a value reaches a remote shell. Every script tagflip sends is a
  * block of `name='value'` assignments made here, followed by constant text that
@@ -37284,7 +37284,7 @@ function renderAssignments(assignments, redact = false) {
         .join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/scripts.ts
+;// CONCATENATED MODULE: ./src/remote/scripts.ts
 
 
 
@@ -38240,7 +38240,7 @@ function renderHistoryScript(context, event, status, details) {
     return render([...commonAssignments(context), { name: 'tf_history_line', value: renderRecord({ ...historyEntry(context, event, status), ...details }) }, timeoutAssignment(context)], HISTORY_BODY);
 }
 
-;// CONCATENATED MODULE: ./src/line-splitter.ts
+;// CONCATENATED MODULE: ./src/remote/line-splitter.ts
 /** The longest line passed on whole, in characters; a longer one is cut into pieces this long. */
 const MAX_LINE = 64 * 1024;
 /** Ends every piece of a line that was cut, so the log shows where. */
@@ -38305,7 +38305,7 @@ function isHighSurrogate(code) {
     return code >= 0xd800 && code <= 0xdbff;
 }
 
-;// CONCATENATED MODULE: ./src/session.ts
+;// CONCATENATED MODULE: ./src/remote/session.ts
 
 
 /** The per-run tag: control lines start with it, so a build cannot forge them. Never logged. */
@@ -38525,7 +38525,7 @@ class TaggedLines {
     }
 }
 
-;// CONCATENATED MODULE: ./src/host-session.ts
+;// CONCATENATED MODULE: ./src/remote/host-session.ts
 
 
 
@@ -38804,7 +38804,7 @@ class Deadline {
     }
 }
 
-;// CONCATENATED MODULE: ./src/host-run.ts
+;// CONCATENATED MODULE: ./src/commands/host-run.ts
 
 
 
@@ -38860,7 +38860,7 @@ async function runOnHost(settings, deps, work) {
     return run.result;
 }
 
-;// CONCATENATED MODULE: ./src/fleet.ts
+;// CONCATENATED MODULE: ./src/commands/fleet.ts
 
 
 
@@ -39090,7 +39090,7 @@ function finishAll(hosts) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/pool.ts
+;// CONCATENATED MODULE: ./src/core/pool.ts
 /** Run `work` on every item, at most `limit` at a time; results in input order. */
 async function inPool(items, limit, work) {
     const results = new Array(items.length);
@@ -39156,11 +39156,20 @@ class UploadError extends InputError {
  */
 
 
+
 const BLOCK = 512;
 const END = Buffer.alloc(2 * BLOCK);
 const MAX_OCTAL_SIZE = 0o77777777777;
 const PLAIN = /^[\x20-\x7e]*$/;
 const padding = (size) => (BLOCK - (size % BLOCK)) % BLOCK;
+/**
+ * The size of the pieces a tar of local files is packed into. Every header,
+ * file and padding is copied (a file read) straight into the piece being
+ * filled: one buffer per 256 KiB instead of several per file, and no trip
+ * through the thread pool for each of thousands of small files.
+ */
+const PIECE = 1 << 18;
+const NO_FOLLOW = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
 function octal(block, start, length, value) {
     if (value > 8 ** (length - 1) - 1) {
         // GNU base-256: only for sizes; a pax `size` record says the same for strict readers.
@@ -39236,6 +39245,89 @@ function tarStream(source, entries, inline = []) {
         size += symlinkHeader(entry, 0).length;
     for (const entry of lockedDirs)
         size += dirHeader(entry, entry.mode, 0).length;
+    function unreadable(entry, error) {
+        if (error instanceof UploadError)
+            return error;
+        const code = error.code ?? error.message;
+        return new UploadError(`'${entry.path}' cannot be read any more (${code})`, 'files left alone during the deploy', entry.path);
+    }
+    /**
+     * The same bytes as members(), for a source whose files lie on this machine:
+     * packed synchronously into pieces of PIECE bytes, each file read straight
+     * into its place (O_NOFOLLOW: a file swapped for a symlink since it was hashed
+     * is not followed out of the tree).
+     */
+    function* packed(pathOf) {
+        const mtime = Math.floor(Date.now() / 1000);
+        let piece = Buffer.allocUnsafe(PIECE);
+        let at = 0;
+        function* put(bytes) {
+            for (let from = 0; from < bytes.length;) {
+                const copied = bytes.copy(piece, at, from);
+                at += copied;
+                from += copied;
+                if (at === PIECE) {
+                    yield piece;
+                    piece = Buffer.allocUnsafe(PIECE);
+                    at = 0;
+                }
+            }
+        }
+        function* file(entry) {
+            let fd;
+            try {
+                fd = (0,external_node_fs_namespaceObject.openSync)(pathOf(entry), NO_FOLLOW);
+            }
+            catch (error) {
+                throw unreadable(entry, error);
+            }
+            try {
+                for (let left = entry.size; left > 0;) {
+                    let read;
+                    try {
+                        read = (0,external_node_fs_namespaceObject.readSync)(fd, piece, at, Math.min(PIECE - at, left), null);
+                    }
+                    catch (error) {
+                        throw unreadable(entry, error);
+                    }
+                    if (read === 0)
+                        throw changed(entry, entry.size - left);
+                    at += read;
+                    left -= read;
+                    if (at === PIECE) {
+                        yield piece;
+                        piece = Buffer.allocUnsafe(PIECE);
+                        at = 0;
+                    }
+                }
+                // One byte more would mean the file grew since it was hashed.
+                if ((0,external_node_fs_namespaceObject.readSync)(fd, Buffer.allocUnsafe(1), 0, 1, null) > 0)
+                    throw changed(entry, entry.size + 1);
+            }
+            finally {
+                (0,external_node_fs_namespaceObject.closeSync)(fd);
+            }
+        }
+        for (const { path, data, mode = 0o600 } of inline) {
+            yield* put(headerOf(path, '0', mode, data.length, mtime));
+            yield* put(data);
+            yield* put(Buffer.alloc(padding(data.length)));
+        }
+        for (const entry of dirs)
+            yield* put(dirHeader(entry, entry.mode | 0o700, mtime));
+        for (const entry of files) {
+            yield* put(fileHeader(entry, mtime));
+            yield* file(entry);
+            yield* put(Buffer.alloc(padding(entry.size)));
+        }
+        for (const entry of symlinks)
+            yield* put(symlinkHeader(entry, mtime));
+        for (const entry of lockedDirs)
+            yield* put(dirHeader(entry, entry.mode, mtime));
+        yield* put(END);
+        if (at > 0)
+            yield piece.subarray(0, at);
+    }
     async function* members() {
         // Extracted files get the time of the upload, as a fresh checkout would.
         const mtime = Math.floor(Date.now() / 1000);
@@ -39259,10 +39351,7 @@ function tarStream(source, entries, inline = []) {
                 }
             }
             catch (error) {
-                if (error instanceof UploadError)
-                    throw error;
-                const code = error.code ?? error.message;
-                throw new UploadError(`'${entry.path}' cannot be read any more (${code})`, 'files left alone during the deploy', entry.path);
+                throw unreadable(entry, error);
             }
             if (sent !== entry.size)
                 throw changed(entry, sent);
@@ -39277,10 +39366,11 @@ function tarStream(source, entries, inline = []) {
             yield dirHeader(entry, entry.mode, mtime);
         yield END;
     }
-    return { size, stream: () => external_node_stream_namespaceObject.Readable.from(members(), { objectMode: false }) };
+    const { pathOf } = source;
+    return { size, stream: () => external_node_stream_namespaceObject.Readable.from(pathOf ? packed(pathOf) : members(), { objectMode: false }) };
 }
 
-;// CONCATENATED MODULE: ./src/transfer.ts
+;// CONCATENATED MODULE: ./src/upload/transfer.ts
 
 
 
@@ -39378,6 +39468,8 @@ function describeTransfer(transfer, sent = transfer.size) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: external "node:worker_threads"
+const external_node_worker_threads_namespaceObject = require("node:worker_threads");
 ;// CONCATENATED MODULE: ./src/upload/exclude.ts
 /**
  * `upload-exclude`: gitignore-style lines, matched against paths relative to the
@@ -39964,23 +40056,15 @@ async function readArchive(file, excludes) {
 
 
 
+
+
 const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
 const READABLE = 'files and directories the runner can read';
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
 /** Reads while hashing a directory (synchronous, one buffer). */
 const HASH_CHUNK = 1 << 20;
-/** How long hashing holds the event loop at a time (the SSH handshakes run in between). */
-const SLICE_MS = 10;
 const CHUNK = 1 << 18;
-/**
- * Small files read whole ahead of their turn in the stream. Opened one after
- * another, each costs several trips through the thread pool (open, read,
- * close) with the disk idle in between; thousands of them dominated a full
- * upload. A file up to CHUNK is read whole, so at most READ_AHEAD * CHUNK
- * bytes (4 MiB) wait in memory.
- */
-const READ_AHEAD = 16;
-const NO_FOLLOW = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
+const tree_NO_FOLLOW = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
 function unreadable(path, error) {
     const code = error.code ?? String(error);
     const problem = code === 'ENOENT' ? 'disappeared while being read' : code === 'ELOOP' ? 'became a symlink while being read' : `cannot be read (${code})`;
@@ -39991,7 +40075,7 @@ async function hashFile(absolute, path, expectedSize) {
     const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
     let size = 0;
     try {
-        const handle = await (0,promises_namespaceObject.open)(absolute, NO_FOLLOW);
+        const handle = await (0,promises_namespaceObject.open)(absolute, tree_NO_FOLLOW);
         try {
             const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize + 1)));
             for (;;) {
@@ -40013,65 +40097,80 @@ async function hashFile(absolute, path, expectedSize) {
     }
     return checkedDigest(path, expectedSize, size, hash);
 }
+function changedWhileRead(path, expectedSize, size) {
+    return new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
+}
 function checkedDigest(path, expectedSize, size, hash) {
     if (size !== expectedSize)
-        throw new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
+        throw changedWhileRead(path, expectedSize, size);
     return { size, sha256: hash.digest('hex') };
 }
 /**
- * Hash every file of a walked directory, on the main thread but in slices of
- * about SLICE_MS, with the event loop free in between: this runs while the
- * hosts are connecting (their SSH handshakes need the loop), and the hashes are
- * needed only once the facts are in. Synchronous reads: from the page cache,
- * thousands of small files are read several times faster than through the
- * thread pool (open, read, close each a trip of its own).
+ * The hashing of a directory's files, run in a worker thread: it goes on while
+ * the hosts connect (their SSH handshakes need the main thread), and the hashes
+ * are needed only once the facts are in. Synchronous reads: from the page
+ * cache, thousands of small files are read several times faster than through
+ * the thread pool. Plain JavaScript, so that the bundle can start it as it is.
+ * Answers with every hash in order, or with the first file that could not be
+ * read (its index and error code) or that had changed size.
  */
-async function hashFiles(files) {
-    const buffer = Buffer.allocUnsafe(HASH_CHUNK);
-    let current = null;
-    let next = 0;
-    const close = () => {
-        if (current)
-            (0,external_node_fs_namespaceObject.closeSync)(current.fd);
-        current = null;
-    };
+const HASH_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { closeSync, constants, openSync, readSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const buffer = Buffer.allocUnsafe(workerData.chunk);
+function hashAll() {
+  const hashes = [];
+  for (let index = 0; index < workerData.files.length; index += 1) {
+    const [path, size] = workerData.files[index];
+    const hash = createHash('sha256');
+    let fd;
+    let read = 0;
     try {
-        while (current || next < files.length) {
-            const until = performance.now() + SLICE_MS;
-            while ((current || next < files.length) && performance.now() < until) {
-                if (!current) {
-                    const index = next++;
-                    try {
-                        current = { fd: (0,external_node_fs_namespaceObject.openSync)(files[index].absolute, NO_FOLLOW), hash: (0,external_node_crypto_namespaceObject.createHash)('sha256'), size: 0, index };
-                    }
-                    catch (error) {
-                        throw unreadable(files[index].entry.path, error);
-                    }
-                }
-                const { entry } = files[current.index];
-                // What is left plus one byte, to see a file that grew; a short read is the end (no read just to see 0).
-                const wanted = Math.max(1, Math.min(buffer.length, entry.size - current.size + 1));
-                let bytesRead;
-                try {
-                    bytesRead = (0,external_node_fs_namespaceObject.readSync)(current.fd, buffer, 0, wanted, null);
-                }
-                catch (error) {
-                    throw unreadable(entry.path, error);
-                }
-                current.hash.update(buffer.subarray(0, bytesRead));
-                current.size += bytesRead;
-                if (bytesRead < wanted) {
-                    const { hash, size } = current;
-                    close();
-                    Object.assign(entry, checkedDigest(entry.path, entry.size, size, hash));
-                }
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      for (;;) {
+        // What is left plus one byte, to see a file that grew; a short read is the end.
+        const wanted = Math.max(1, Math.min(buffer.length, size - read + 1));
+        const got = readSync(fd, buffer, 0, wanted, null);
+        hash.update(buffer.subarray(0, got));
+        read += got;
+        if (got < wanted) break;
+      }
+    } catch (error) {
+      return { index, code: error.code || String(error) };
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    if (read !== size) return { index, read };
+    hashes.push(hash.digest('hex'));
+  }
+  return { hashes };
+}
+parentPort.postMessage(hashAll());
+`;
+/** Hash `files` in a worker thread (HASH_WORKER); sets each entry's sha256. */
+function hashFiles(files) {
+    if (files.length === 0)
+        return Promise.resolve();
+    return new Promise((resolve, reject) => {
+        const worker = new external_node_worker_threads_namespaceObject.Worker(HASH_WORKER, { eval: true, workerData: { chunk: HASH_CHUNK, files: files.map(({ entry, absolute }) => [absolute, entry.size]) } });
+        // A run that ends early (every host failed to connect) does not wait for it.
+        worker.unref();
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`the hashing worker stopped (exit ${code}) before it answered`)));
+        worker.once('message', (answer) => {
+            if ('hashes' in answer) {
+                answer.hashes.forEach((sha256, index) => (files[index].entry.sha256 = sha256));
+                resolve();
+                return;
             }
-            await new Promise((resolve) => setImmediate(resolve));
-        }
-    }
-    finally {
-        close();
-    }
+            const { entry } = files[answer.index];
+            if ('code' in answer)
+                reject(unreadable(entry.path, Object.assign(new Error(answer.code), { code: answer.code })));
+            else
+                reject(changedWhileRead(entry.path, entry.size, answer.read));
+        });
+    });
 }
 function nameOf(raw, directory) {
     const name = raw.toString('utf8');
@@ -40156,7 +40255,7 @@ function walkDirectory(root, excludes) {
 }
 async function* chunksOf(absolute, expectedSize) {
     // O_NOFOLLOW: a file swapped for a symlink since it was hashed is not followed out of the tree.
-    const handle = await (0,promises_namespaceObject.open)(absolute, NO_FOLLOW);
+    const handle = await (0,promises_namespaceObject.open)(absolute, tree_NO_FOLLOW);
     try {
         for (let read = 0;;) {
             // A fresh buffer per chunk (the consumer may still hold the previous one),
@@ -40176,33 +40275,10 @@ async function* chunksOf(absolute, expectedSize) {
         await handle.close();
     }
 }
-async function readWhole(absolute, expectedSize) {
-    const chunks = [];
-    for await (const chunk of chunksOf(absolute, expectedSize))
-        chunks.push(chunk);
-    return chunks;
-}
+/** Local files: tar.ts packs them itself (pathOf); open serves single reads. */
 function fileReader(absoluteOf) {
     const open = (entry) => external_node_stream_namespaceObject.Readable.from(chunksOf(absoluteOf(entry), entry.size), { objectMode: false });
-    const openEach = async function* (wanted) {
-        const ahead = new Map();
-        let next = 0;
-        for (let i = 0; i < wanted.length; i += 1) {
-            for (; next < wanted.length && next < i + READ_AHEAD; next += 1) {
-                if (wanted[next].size >= CHUNK)
-                    continue;
-                const reading = readWhole(absoluteOf(wanted[next]), wanted[next].size);
-                // Seen when its turn comes (through `data`); not an unhandled rejection if the stream stops first.
-                reading.catch(() => undefined);
-                ahead.set(next, reading);
-            }
-            const reading = ahead.get(i);
-            ahead.delete(i);
-            const entry = wanted[i];
-            yield { entry, data: reading ? (async function* () { yield* await reading; })() : open(entry) };
-        }
-    };
-    return { open, openEach };
+    return { open, openEach: inOrder(open), pathOf: absoluteOf };
 }
 function sortSkipped(skipped) {
     return skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -40218,6 +40294,7 @@ function source(root, kind, entries, skipped, reader) {
         totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
         open: reader.open,
         openEach: reader.openEach,
+        ...(reader.pathOf ? { pathOf: reader.pathOf } : {}),
     };
 }
 function scanned(done) {
@@ -40280,7 +40357,7 @@ async function readUpload(path, excludes) {
     return (await scanUpload(path, excludes)).hashed;
 }
 
-;// CONCATENATED MODULE: ./src/deploy.ts
+;// CONCATENATED MODULE: ./src/commands/deploy.ts
 
 
 
@@ -40486,11 +40563,11 @@ function dataRollbackWarning(from, to, data) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = require("node:child_process");
-;// CONCATENATED MODULE: ./src/transport.ts
+;// CONCATENATED MODULE: ./src/remote/transport.ts
 /** The constant command every transport runs; scripts arrive on its stdin. */
 const REMOTE_COMMAND = 'sh -s';
 
-;// CONCATENATED MODULE: ./src/local-transport.ts
+;// CONCATENATED MODULE: ./src/remote/local-transport.ts
 
 
 /**
@@ -40593,7 +40670,7 @@ async function drain(child) {
     outputs.forEach((stream) => stream.destroy());
 }
 
-;// CONCATENATED MODULE: ./src/rollback.ts
+;// CONCATENATED MODULE: ./src/commands/rollback.ts
 
 
 
@@ -40702,7 +40779,7 @@ function ready(settings, member, plan) {
     member.stage = 'ready';
 }
 
-;// CONCATENATED MODULE: ./src/ssh-agent.ts
+;// CONCATENATED MODULE: ./src/remote/ssh-agent.ts
 
 
 /**
@@ -40734,7 +40811,7 @@ async function countAgentKeys(socket) {
     return keys;
 }
 
-;// CONCATENATED MODULE: ./src/status.ts
+;// CONCATENATED MODULE: ./src/commands/status.ts
 
 
 /** Everything `command: status` says about a host, from its facts. Pure. */
@@ -40792,7 +40869,7 @@ function pruneHost(settings, deps) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/ssh-transport.ts
+;// CONCATENATED MODULE: ./src/remote/ssh-transport.ts
 
 
 
@@ -40954,7 +41031,7 @@ class SshTransport {
     }
 }
 
-;// CONCATENATED MODULE: ./src/run.ts
+;// CONCATENATED MODULE: ./src/commands/run.ts
 
 
 
@@ -41742,7 +41819,7 @@ function stringify(config) {
 }
 
 //# sourceMappingURL=ssh-config.js.map
-;// CONCATENATED MODULE: ./src/ssh-config.ts
+;// CONCATENATED MODULE: ./src/remote/ssh-config.ts
 
 
 
@@ -41833,8 +41910,8 @@ function readOrRefuse(path, expected) {
 }
 
 ;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = {"rE":"0.1.0"};
-;// CONCATENATED MODULE: ./src/version.ts
+const package_namespaceObject = {"rE":"1.0.0"};
+;// CONCATENATED MODULE: ./src/core/version.ts
 /**
  * The version of tagflip, from package.json: ncc inlines it into the bundle.
  * A module of its own, because its import attribute keeps ncc's asset
@@ -41844,7 +41921,7 @@ const package_namespaceObject = {"rE":"0.1.0"};
 
 const VERSION = package_namespaceObject.rE;
 
-;// CONCATENATED MODULE: ./src/cli.ts
+;// CONCATENATED MODULE: ./src/cli/cli.ts
 
 
 

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
-import { type UploadEntry, sortEntries } from './content.js';
+import { type UploadEntry, sortEntries } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import { compileExcludes, excluderWithParents } from './exclude.js';
 import { ByteReader, TarFormatError, type TarMember, isGzip, tarBytes, tarMembers } from './tar-reader.js';

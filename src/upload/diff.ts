@@ -1,4 +1,4 @@
-import type { UploadEntry } from './content.js';
+import type { UploadEntry } from '../core/content-list.js';
 import type { UploadSource } from './tree.js';
 
 export interface UploadPlan {

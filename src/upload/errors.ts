@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 
 /**
  * The `upload` input cannot be shipped: missing, empty, unreadable, a hostile

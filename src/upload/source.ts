@@ -1,4 +1,4 @@
-import type { UploadEntry } from './content.js';
+import type { UploadEntry } from '../core/content-list.js';
 
 /** Something on the runner that is not transferred, and why (for the log). */
 export interface Skipped {
@@ -15,6 +15,12 @@ export interface SourceReader {
    * (one pass over a compressed archive), each to be read to its end before the next is asked for.
    */
   openEach(entries: readonly UploadEntry[]): AsyncIterable<{ entry: UploadEntry; data: AsyncIterable<Buffer> }>;
+  /**
+   * Where a file entry is on this machine, for a source whose files can be read
+   * where they lie (a directory, a single file): the tar then reads them itself,
+   * synchronously, straight into the buffers it sends (tar.ts). Absent for an archive.
+   */
+  pathOf?(entry: UploadEntry): string;
 }
 
 /** openEach for a source whose files are cheap to open in any order: the order asked. */

@@ -12,8 +12,9 @@
  * with that mode. GNU tar and BusyBox tar both create a directory again over an
  * existing one by setting its mode.
  */
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { UploadEntry } from './content.js';
+import type { UploadEntry } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import type { UploadSource } from './tree.js';
 
@@ -32,6 +33,14 @@ export interface InlineMember {
 type Flag = '0' | '2' | '5' | 'x';
 
 const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
+/**
+ * The size of the pieces a tar of local files is packed into. Every header,
+ * file and padding is copied (a file read) straight into the piece being
+ * filled: one buffer per 256 KiB instead of several per file, and no trip
+ * through the thread pool for each of thousands of small files.
+ */
+const PIECE = 1 << 18;
+const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 function octal(block: Buffer, start: number, length: number, value: number): void {
   if (value > 8 ** (length - 1) - 1) {
@@ -108,6 +117,81 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
   for (const entry of symlinks) size += symlinkHeader(entry, 0).length;
   for (const entry of lockedDirs) size += dirHeader(entry, entry.mode, 0).length;
 
+  function unreadable(entry: UploadEntry, error: unknown): UploadError {
+    if (error instanceof UploadError) return error;
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    return new UploadError(`'${entry.path}' cannot be read any more (${code})`, 'files left alone during the deploy', entry.path);
+  }
+
+  /**
+   * The same bytes as members(), for a source whose files lie on this machine:
+   * packed synchronously into pieces of PIECE bytes, each file read straight
+   * into its place (O_NOFOLLOW: a file swapped for a symlink since it was hashed
+   * is not followed out of the tree).
+   */
+  function* packed(pathOf: (entry: UploadEntry) => string): Generator<Buffer> {
+    const mtime = Math.floor(Date.now() / 1000);
+    let piece = Buffer.allocUnsafe(PIECE);
+    let at = 0;
+    function* put(bytes: Buffer): Generator<Buffer> {
+      for (let from = 0; from < bytes.length; ) {
+        const copied = bytes.copy(piece, at, from);
+        at += copied;
+        from += copied;
+        if (at === PIECE) {
+          yield piece;
+          piece = Buffer.allocUnsafe(PIECE);
+          at = 0;
+        }
+      }
+    }
+    function* file(entry: UploadEntry): Generator<Buffer> {
+      let fd: number;
+      try {
+        fd = openSync(pathOf(entry), NO_FOLLOW);
+      } catch (error) {
+        throw unreadable(entry, error);
+      }
+      try {
+        for (let left = entry.size; left > 0; ) {
+          let read: number;
+          try {
+            read = readSync(fd, piece, at, Math.min(PIECE - at, left), null);
+          } catch (error) {
+            throw unreadable(entry, error);
+          }
+          if (read === 0) throw changed(entry, entry.size - left);
+          at += read;
+          left -= read;
+          if (at === PIECE) {
+            yield piece;
+            piece = Buffer.allocUnsafe(PIECE);
+            at = 0;
+          }
+        }
+        // One byte more would mean the file grew since it was hashed.
+        if (readSync(fd, Buffer.allocUnsafe(1), 0, 1, null) > 0) throw changed(entry, entry.size + 1);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    for (const { path, data, mode = 0o600 } of inline) {
+      yield* put(headerOf(path, '0', mode, data.length, mtime));
+      yield* put(data);
+      yield* put(Buffer.alloc(padding(data.length)));
+    }
+    for (const entry of dirs) yield* put(dirHeader(entry, entry.mode | 0o700, mtime));
+    for (const entry of files) {
+      yield* put(fileHeader(entry, mtime));
+      yield* file(entry);
+      yield* put(Buffer.alloc(padding(entry.size)));
+    }
+    for (const entry of symlinks) yield* put(symlinkHeader(entry, mtime));
+    for (const entry of lockedDirs) yield* put(dirHeader(entry, entry.mode, mtime));
+    yield* put(END);
+    if (at > 0) yield piece.subarray(0, at);
+  }
+
   async function* members(): AsyncGenerator<Buffer> {
     // Extracted files get the time of the upload, as a fresh checkout would.
     const mtime = Math.floor(Date.now() / 1000);
@@ -128,9 +212,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
           yield chunk;
         }
       } catch (error) {
-        if (error instanceof UploadError) throw error;
-        const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-        throw new UploadError(`'${entry.path}' cannot be read any more (${code})`, 'files left alone during the deploy', entry.path);
+        throw unreadable(entry, error);
       }
       if (sent !== entry.size) throw changed(entry, sent);
       yield Buffer.alloc(padding(entry.size));
@@ -142,5 +224,6 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
     yield END;
   }
 
-  return { size, stream: () => Readable.from(members(), { objectMode: false }) };
+  const { pathOf } = source;
+  return { size, stream: () => Readable.from(pathOf ? packed(pathOf) : members(), { objectMode: false }) };
 }

@@ -4,15 +4,16 @@
  * file. Every regular file is hashed by streaming it; nothing is held in memory.
  */
 import { type Hash, createHash } from 'node:crypto';
-import { accessSync, closeSync, constants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { readArchive } from './archive.js';
-import { type UploadEntry, contentListHash, sortEntries } from './content.js';
+import { type UploadEntry, contentListHash, sortEntries } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import { compileExcludes } from './exclude.js';
-import type { Skipped, SourceReader } from './source.js';
+import { type Skipped, type SourceReader, inOrder } from './source.js';
 
 export { UploadError } from './errors.js';
 export type { Skipped } from './source.js';
@@ -36,17 +37,7 @@ const READABLE = 'files and directories the runner can read';
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
 /** Reads while hashing a directory (synchronous, one buffer). */
 const HASH_CHUNK = 1 << 20;
-/** How long hashing holds the event loop at a time (the SSH handshakes run in between). */
-const SLICE_MS = 10;
 const CHUNK = 1 << 18;
-/**
- * Small files read whole ahead of their turn in the stream. Opened one after
- * another, each costs several trips through the thread pool (open, read,
- * close) with the disk idle in between; thousands of them dominated a full
- * upload. A file up to CHUNK is read whole, so at most READ_AHEAD * CHUNK
- * bytes (4 MiB) wait in memory.
- */
-const READ_AHEAD = 16;
 const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 function unreadable(path: string, error: unknown): UploadError {
@@ -79,61 +70,81 @@ async function hashFile(absolute: string, path: string, expectedSize: number): P
   return checkedDigest(path, expectedSize, size, hash);
 }
 
+function changedWhileRead(path: string, expectedSize: number, size: number): UploadError {
+  return new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
+}
+
 function checkedDigest(path: string, expectedSize: number, size: number, hash: Hash): { size: number; sha256: string } {
-  if (size !== expectedSize) throw new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
+  if (size !== expectedSize) throw changedWhileRead(path, expectedSize, size);
   return { size, sha256: hash.digest('hex') };
 }
 
 /**
- * Hash every file of a walked directory, on the main thread but in slices of
- * about SLICE_MS, with the event loop free in between: this runs while the
- * hosts are connecting (their SSH handshakes need the loop), and the hashes are
- * needed only once the facts are in. Synchronous reads: from the page cache,
- * thousands of small files are read several times faster than through the
- * thread pool (open, read, close each a trip of its own).
+ * The hashing of a directory's files, run in a worker thread: it goes on while
+ * the hosts connect (their SSH handshakes need the main thread), and the hashes
+ * are needed only once the facts are in. Synchronous reads: from the page
+ * cache, thousands of small files are read several times faster than through
+ * the thread pool. Plain JavaScript, so that the bundle can start it as it is.
+ * Answers with every hash in order, or with the first file that could not be
+ * read (its index and error code) or that had changed size.
  */
-async function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): Promise<void> {
-  const buffer = Buffer.allocUnsafe(HASH_CHUNK);
-  let current: { fd: number; hash: Hash; size: number; index: number } | null = null;
-  let next = 0;
-  const close = () => {
-    if (current) closeSync(current.fd);
-    current = null;
-  };
-  try {
-    while (current || next < files.length) {
-      const until = performance.now() + SLICE_MS;
-      while ((current || next < files.length) && performance.now() < until) {
-        if (!current) {
-          const index = next++;
-          try {
-            current = { fd: openSync(files[index].absolute, NO_FOLLOW), hash: createHash('sha256'), size: 0, index };
-          } catch (error) {
-            throw unreadable(files[index].entry.path, error);
-          }
-        }
-        const { entry } = files[current.index];
-        // What is left plus one byte, to see a file that grew; a short read is the end (no read just to see 0).
-        const wanted = Math.max(1, Math.min(buffer.length, entry.size - current.size + 1));
-        let bytesRead: number;
-        try {
-          bytesRead = readSync(current.fd, buffer, 0, wanted, null);
-        } catch (error) {
-          throw unreadable(entry.path, error);
-        }
-        current.hash.update(buffer.subarray(0, bytesRead));
-        current.size += bytesRead;
-        if (bytesRead < wanted) {
-          const { hash, size } = current;
-          close();
-          Object.assign(entry, checkedDigest(entry.path, entry.size, size, hash));
-        }
+const HASH_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { closeSync, constants, openSync, readSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const buffer = Buffer.allocUnsafe(workerData.chunk);
+function hashAll() {
+  const hashes = [];
+  for (let index = 0; index < workerData.files.length; index += 1) {
+    const [path, size] = workerData.files[index];
+    const hash = createHash('sha256');
+    let fd;
+    let read = 0;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      for (;;) {
+        // What is left plus one byte, to see a file that grew; a short read is the end.
+        const wanted = Math.max(1, Math.min(buffer.length, size - read + 1));
+        const got = readSync(fd, buffer, 0, wanted, null);
+        hash.update(buffer.subarray(0, got));
+        read += got;
+        if (got < wanted) break;
       }
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    } catch (error) {
+      return { index, code: error.code || String(error) };
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
-  } finally {
-    close();
+    if (read !== size) return { index, read };
+    hashes.push(hash.digest('hex'));
   }
+  return { hashes };
+}
+parentPort.postMessage(hashAll());
+`;
+
+type HashAnswer = { hashes: string[] } | { index: number; code: string } | { index: number; read: number };
+
+/** Hash `files` in a worker thread (HASH_WORKER); sets each entry's sha256. */
+function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): Promise<void> {
+  if (files.length === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(HASH_WORKER, { eval: true, workerData: { chunk: HASH_CHUNK, files: files.map(({ entry, absolute }) => [absolute, entry.size]) } });
+    // A run that ends early (every host failed to connect) does not wait for it.
+    worker.unref();
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the hashing worker stopped (exit ${code}) before it answered`)));
+    worker.once('message', (answer: HashAnswer) => {
+      if ('hashes' in answer) {
+        answer.hashes.forEach((sha256, index) => (files[index].entry.sha256 = sha256));
+        resolve();
+        return;
+      }
+      const { entry } = files[answer.index];
+      if ('code' in answer) reject(unreadable(entry.path, Object.assign(new Error(answer.code), { code: answer.code })));
+      else reject(changedWhileRead(entry.path, entry.size, answer.read));
+    });
+  });
 }
 
 function nameOf(raw: Buffer, directory: string): string {
@@ -230,32 +241,10 @@ async function* chunksOf(absolute: string, expectedSize: number): AsyncGenerator
   }
 }
 
-async function readWhole(absolute: string, expectedSize: number): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of chunksOf(absolute, expectedSize)) chunks.push(chunk);
-  return chunks;
-}
-
+/** Local files: tar.ts packs them itself (pathOf); open serves single reads. */
 function fileReader(absoluteOf: (entry: UploadEntry) => string): SourceReader {
   const open = (entry: UploadEntry): NodeJS.ReadableStream => Readable.from(chunksOf(absoluteOf(entry), entry.size), { objectMode: false });
-  const openEach: SourceReader['openEach'] = async function* (wanted) {
-    const ahead = new Map<number, Promise<Buffer[]>>();
-    let next = 0;
-    for (let i = 0; i < wanted.length; i += 1) {
-      for (; next < wanted.length && next < i + READ_AHEAD; next += 1) {
-        if (wanted[next].size >= CHUNK) continue;
-        const reading = readWhole(absoluteOf(wanted[next]), wanted[next].size);
-        // Seen when its turn comes (through `data`); not an unhandled rejection if the stream stops first.
-        reading.catch(() => undefined);
-        ahead.set(next, reading);
-      }
-      const reading = ahead.get(i);
-      ahead.delete(i);
-      const entry = wanted[i];
-      yield { entry, data: reading ? (async function* () { yield* await reading; })() : (open(entry) as AsyncIterable<Buffer>) };
-    }
-  };
-  return { open, openEach };
+  return { open, openEach: inOrder(open), pathOf: absoluteOf };
 }
 
 function sortSkipped(skipped: Skipped[]): Skipped[] {
@@ -273,6 +262,7 @@ function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[]
     totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
     open: reader.open,
     openEach: reader.openEach,
+    ...(reader.pathOf ? { pathOf: reader.pathOf } : {}),
   };
 }
 

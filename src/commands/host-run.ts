@@ -1,11 +1,11 @@
-import type { HostFacts } from './facts.js';
-import { HostSession, explainFailure } from './host-session.js';
-import type { Logger } from './logger.js';
-import { releasePath } from './paths.js';
-import { rollbackTarget } from './plan.js';
-import type { HostResult } from './result.js';
-import type { Settings } from './settings.js';
-import type { Transport } from './transport.js';
+import type { HostFacts } from '../core/facts.js';
+import { HostSession, explainFailure } from '../remote/host-session.js';
+import type { Logger } from '../core/logger.js';
+import { releasePath } from '../core/paths.js';
+import { rollbackTarget } from '../core/plan.js';
+import type { HostResult } from '../core/result.js';
+import type { Settings } from '../core/settings.js';
+import type { Transport } from '../remote/transport.js';
 
 export interface HostDependencies {
   transport: Transport;

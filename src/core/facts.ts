@@ -1,7 +1,7 @@
 import { RELEASE_NAME } from './names.js';
 import { type HistoryEntry, type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from './manifest.js';
 import type { ControlLine } from './control-line.js';
-import { type UploadEntry, parseContentList } from './upload/content.js';
+import { type UploadEntry, parseContentList } from './content-list.js';
 
 /** What the preflight/facts phase learnt about a host. */
 export interface HostFacts {

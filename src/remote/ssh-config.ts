@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import SSHConfig from 'ssh-config';
-import { InputError } from './errors.js';
+import { InputError } from '../core/errors.js';
+import type { SshConfigSource } from '../core/settings.js';
 
 /**
  * The ssh_config options tagflip honours for one host name, as ssh resolves
@@ -70,25 +71,6 @@ function expandPath(value: string, option: string, tokens: Record<string, string
     return replacement;
   });
   return expanded === '~' || expanded.startsWith('~/') ? home + expanded.slice(1) : expanded;
-}
-
-/** What the hosts' inputs learn about a host name from the config file, its files read. */
-export interface SshConfigHost {
-  hostName?: string;
-  user?: string;
-  port?: string;
-  /** The first IdentityFile that exists, read; null when none does. */
-  identity: { file: string; text: string } | null;
-  /** The lines of UserKnownHostsFile's files (a missing one counts as empty), or null when it names none. */
-  knownHosts: { files: string[]; text: string } | null;
-  proxyJump?: string;
-}
-
-/** An ssh config file, as parseSettings asks it about each host name. */
-export interface SshConfigSource {
-  /** The file, as messages name it. */
-  file: string;
-  lookup(name: string): SshConfigHost;
 }
 
 /** Read and parse `file`; an unreadable file is an error naming the ssh-config input. */

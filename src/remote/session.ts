@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { LineSplitter } from './line-splitter.js';
-import type { ControlLine } from './control-line.js';
+import type { ControlLine } from '../core/control-line.js';
 import type { ShellChannel, Transport } from './transport.js';
 
-export type { ControlLine } from './control-line.js';
+export type { ControlLine } from '../core/control-line.js';
 
 export interface PhaseResult {
   /** Exit status of the phase script. */

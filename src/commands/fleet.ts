@@ -1,12 +1,12 @@
-import { NotFlippedError } from './errors.js';
-import type { HostFacts } from './facts.js';
+import { NotFlippedError } from '../core/errors.js';
+import type { HostFacts } from '../core/facts.js';
 import { type HostDependencies, emptyHostResult, recordFailure } from './host-run.js';
-import { type HostSession, explainFailure } from './host-session.js';
-import { type Logger, hostLogger } from './logger.js';
-import { dataLabel, releasePath } from './paths.js';
-import type { HostResult } from './result.js';
-import { type FlipRecords, type RenderedScript, type ScriptContext, renderFlipScript, renderHistoryScript, renderHookScript } from './scripts.js';
-import type { Settings } from './settings.js';
+import { type HostSession, explainFailure } from '../remote/host-session.js';
+import { type Logger, hostLogger } from '../core/logger.js';
+import { dataLabel, releasePath } from '../core/paths.js';
+import type { HostResult } from '../core/result.js';
+import { type FlipRecords, type RenderedScript, type ScriptContext, renderFlipScript, renderHistoryScript, renderHookScript } from '../remote/scripts.js';
+import type { Settings } from '../core/settings.js';
 
 /**
  * The shape of every step that moves `current` (SPEC, deploy steps 9–11 and

@@ -1,6 +1,6 @@
-import { adoptedNow } from './adopt.js';
-import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, REASON, STEP, renderRecord } from './manifest.js';
-import { dataLabel, manifestPath, releasePath, sharedPath } from './paths.js';
+import { adoptedNow } from '../core/adopt.js';
+import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, REASON, STEP, renderRecord } from '../core/manifest.js';
+import { dataLabel, manifestPath, releasePath, sharedPath } from '../core/paths.js';
 import { type Assignment, renderAssignments } from './shell.js';
 
 /**

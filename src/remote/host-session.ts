@@ -1,11 +1,11 @@
-import { DeployError } from './errors.js';
-import { type HostFacts, readHostFacts } from './facts.js';
-import type { Logger } from './logger.js';
-import { type LockHolder, describeHolder, parseLockHolder } from './manifest.js';
-import { type PrunePlan, PlanError } from './plan.js';
+import { DeployError } from '../core/errors.js';
+import { type HostFacts, readHostFacts } from '../core/facts.js';
+import type { Logger } from '../core/logger.js';
+import { type LockHolder, describeHolder, parseLockHolder } from '../core/manifest.js';
+import { type PrunePlan, PlanError } from '../core/plan.js';
 import { CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
 import { type ControlLine, RemoteSession, SessionClosedError, newRunTag } from './session.js';
-import type { Settings } from './settings.js';
+import type { Settings } from '../core/settings.js';
 import type { Transport } from './transport.js';
 
 /** Extra time the client allows a phase beyond its own limit before it gives up on the host. */

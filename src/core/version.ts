@@ -4,6 +4,6 @@
  * relocator from reading the module it stands in, and cli-help.ts needs the
  * relocator to ship action.yml as dist/cli/action.yml.
  */
-import packageJson from '../package.json' with { type: 'json' };
+import packageJson from '../../package.json' with { type: 'json' };
 
 export const VERSION: string = packageJson.version;

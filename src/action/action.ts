@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { InputError } from './errors.js';
-import { type Logger, secretMasker } from './logger.js';
-import { hostsOutput, releasesOutput, renderStatus, renderSummary } from './result.js';
-import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from './run.js';
-import { COMMANDS, INPUT_NAMES, type RunContext, parseSettings } from './settings.js';
-import { readSshConfig } from './ssh-config.js';
+import { InputError } from '../core/errors.js';
+import { type Logger, secretMasker } from '../core/logger.js';
+import { hostsOutput, releasesOutput, renderStatus, renderSummary } from '../core/result.js';
+import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from '../commands/run.js';
+import { COMMANDS, INPUT_NAMES, type RunContext, parseSettings } from '../core/settings.js';
+import { readSshConfig } from '../remote/ssh-config.js';
 import * as core from './workflow-commands.js';
 
 /**

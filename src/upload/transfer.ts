@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
-import type { Logger } from './logger.js';
-import type { UploadSections } from './scripts.js';
-import { type UploadEntry, renderContentList } from './upload/content.js';
-import { type UploadPlan, planUpload } from './upload/diff.js';
-import { tarStream } from './upload/tar.js';
-import type { UploadSource } from './upload/tree.js';
+import type { Logger } from '../core/logger.js';
+import type { UploadSections } from '../remote/scripts.js';
+import { type UploadEntry, renderContentList } from '../core/content-list.js';
+import { type UploadPlan, planUpload } from './diff.js';
+import { tarStream } from './tar.js';
+import type { UploadSource } from './tree.js';
 
 /**
  * What one host is sent for an upload: the sections the build script's upload

@@ -1,15 +1,15 @@
-import { departedRecord } from './adopt.js';
+import { departedRecord } from '../core/adopt.js';
 import { dataRollbackWarning } from './deploy.js';
 import { type FleetHost, attempt, fail, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
-import { HostSession } from './host-session.js';
-import type { Logger } from './logger.js';
-import { dataLabel, releasePath } from './paths.js';
-import { type RollbackPlan, dataTargetFor, factsAfterFlip, planFleetRollback, planPrune, rollbackTarget } from './plan.js';
-import { inPool } from './pool.js';
-import type { HostResult } from './result.js';
-import { type FlipRecords, renderFlipScript } from './scripts.js';
-import type { Settings } from './settings.js';
+import { HostSession } from '../remote/host-session.js';
+import type { Logger } from '../core/logger.js';
+import { dataLabel, releasePath } from '../core/paths.js';
+import { type RollbackPlan, dataTargetFor, factsAfterFlip, planFleetRollback, planPrune, rollbackTarget } from '../core/plan.js';
+import { inPool } from '../core/pool.js';
+import type { HostResult } from '../core/result.js';
+import { type FlipRecords, renderFlipScript } from '../remote/scripts.js';
+import type { Settings } from '../core/settings.js';
 
 /**
  * Roll back every host of the step (SPEC, "Rollback"): the deploy's shape with

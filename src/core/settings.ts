@@ -4,7 +4,25 @@ import { InputError } from './errors.js';
 // host is connected to, not before the first log line (see ssh-transport.ts).
 import keyParser from 'ssh2/lib/protocol/keyParser.js';
 import { type HostFingerprint, type KnownHostEntry, canonicalHost, fingerprintsFor, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
-import type { SshConfigSource } from './ssh-config.js';
+
+/** What the hosts' inputs learn about a host name from the config file, its files read. */
+export interface SshConfigHost {
+  hostName?: string;
+  user?: string;
+  port?: string;
+  /** The first IdentityFile that exists, read; null when none does. */
+  identity: { file: string; text: string } | null;
+  /** The lines of UserKnownHostsFile's files (a missing one counts as empty), or null when it names none. */
+  knownHosts: { files: string[]; text: string } | null;
+  proxyJump?: string;
+}
+
+/** An ssh config file, as parseSettings asks it about each host name. */
+export interface SshConfigSource {
+  /** The file, as messages name it. */
+  file: string;
+  lookup(name: string): SshConfigHost;
+}
 
 /**
  * Inputs, by their action.yml names, as the front ends read them: every value a

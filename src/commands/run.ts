@@ -1,15 +1,15 @@
 import { deployFleet } from './deploy.js';
 import type { HostDependencies } from './host-run.js';
-import { LocalTransport } from './local-transport.js';
-import { type Logger, hostLogger } from './logger.js';
-import { inPool } from './pool.js';
-import { type HostResult, type RunResult, summarize } from './result.js';
+import { LocalTransport } from '../remote/local-transport.js';
+import { type Logger, hostLogger } from '../core/logger.js';
+import { inPool } from '../core/pool.js';
+import { type HostResult, type RunResult, summarize } from '../core/result.js';
 import { rollbackFleet } from './rollback.js';
-import type { Command, HostTarget, Settings, SshAuth, SshHost } from './settings.js';
-import { countAgentKeys } from './ssh-agent.js';
+import type { Command, HostTarget, Settings, SshAuth, SshHost } from '../core/settings.js';
+import { countAgentKeys } from '../remote/ssh-agent.js';
 import { pruneHost, statusOfHost } from './status.js';
-import { type SshEndpoint, SshTransport } from './ssh-transport.js';
-import type { Transport } from './transport.js';
+import { type SshEndpoint, SshTransport } from '../remote/ssh-transport.js';
+import type { Transport } from '../remote/transport.js';
 
 /** The transport for the settings' host: SSH, or this machine for `local`. */
 export function createTransport(settings: Settings, target: HostTarget): Transport {

@@ -1,7 +1,7 @@
 import type { NodeSSH } from 'node-ssh';
 import type { Duplex } from 'node:stream';
 import type { Algorithms, ClientChannel } from 'ssh2';
-import { DeployError } from './errors.js';
+import { DeployError } from '../core/errors.js';
 import {
   type HostKeyPolicy,
   algorithmsForKeyType,
@@ -9,8 +9,8 @@ import {
   keyTypeOfBlob,
   preferredKeyTypes,
   verifyHostKey,
-} from './host-keys.js';
-import type { SshAuth } from './settings.js';
+} from '../core/host-keys.js';
+import type { SshAuth } from '../core/settings.js';
 import { REMOTE_COMMAND, type ShellChannel, type Transport } from './transport.js';
 
 /** One SSH server to log in to: a host, or the bastion in front of it. */

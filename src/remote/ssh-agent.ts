@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { InputError } from './errors.js';
+import { InputError } from '../core/errors.js';
 
 /**
  * How many keys the ssh-agent at `socket` holds. An agent that is not there

@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { COMMANDS, COMMAND_INPUTS, type Command } from './settings.js';
+import { COMMANDS, COMMAND_INPUTS, type Command } from '../core/settings.js';
 
 export interface InputDoc {
   description: string;
@@ -23,7 +23,7 @@ export type InputDocs = Readonly<Record<string, InputDoc>>;
  * it wherever it is installed; from the sources it is the repository's own.
  */
 export function readInputDocs(): InputDocs {
-  const action = YAML.parse(readFileSync(new URL('../action.yml', import.meta.url), 'utf8')) as { inputs: Record<string, { description?: unknown; default?: unknown; required?: unknown }> };
+  const action = YAML.parse(readFileSync(new URL('../../action.yml', import.meta.url), 'utf8')) as { inputs: Record<string, { description?: unknown; default?: unknown; required?: unknown }> };
   return Object.fromEntries(
     Object.entries(action.inputs).map(([name, input]) => [
       name,

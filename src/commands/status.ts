@@ -1,8 +1,8 @@
-import type { HostFacts } from './facts.js';
+import type { HostFacts } from '../core/facts.js';
 import { type HostDependencies, currentPath, runOnHost } from './host-run.js';
-import { currentOutsideReleases, planPrune, rollbackTarget } from './plan.js';
-import type { HostResult, ReleaseInfo, StatusReport } from './result.js';
-import type { Settings } from './settings.js';
+import { currentOutsideReleases, planPrune, rollbackTarget } from '../core/plan.js';
+import type { HostResult, ReleaseInfo, StatusReport } from '../core/result.js';
+import type { Settings } from '../core/settings.js';
 
 /** Everything `command: status` says about a host, from its facts. Pure. */
 export function statusReport(facts: HostFacts): StatusReport {

@@ -1,20 +1,20 @@
-import { departedRecord } from './adopt.js';
-import { DeployError } from './errors.js';
-import type { HostFacts } from './facts.js';
+import { departedRecord } from '../core/adopt.js';
+import { DeployError } from '../core/errors.js';
+import type { HostFacts } from '../core/facts.js';
 import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
-import { HostSession } from './host-session.js';
-import type { Logger } from './logger.js';
-import { COMMIT, type Manifest, type ReleaseSource, blankManifest } from './manifest.js';
-import { dataLabel } from './paths.js';
-import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from './plan.js';
-import { inPool } from './pool.js';
-import type { HostResult } from './result.js';
-import { type FlipRecords, renderBuildScript, renderDiscardScript, renderFlipScript } from './scripts.js';
-import type { Settings } from './settings.js';
-import { InputError } from './errors.js';
-import { TransferProgress, describeTransfer, prepareTransfer } from './transfer.js';
-import { type ScannedUpload, type UploadSource, scanUpload } from './upload/tree.js';
+import { HostSession } from '../remote/host-session.js';
+import type { Logger } from '../core/logger.js';
+import { COMMIT, type Manifest, type ReleaseSource, blankManifest } from '../core/manifest.js';
+import { dataLabel } from '../core/paths.js';
+import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from '../core/plan.js';
+import { inPool } from '../core/pool.js';
+import type { HostResult } from '../core/result.js';
+import { type FlipRecords, renderBuildScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
+import type { Settings } from '../core/settings.js';
+import { InputError } from '../core/errors.js';
+import { TransferProgress, describeTransfer, prepareTransfer } from '../upload/transfer.js';
+import { type ScannedUpload, type UploadSource, scanUpload } from '../upload/tree.js';
 
 /** Deploy one release to one host (a fleet of one). */
 export async function deployToHost(settings: Settings, deps: HostDependencies): Promise<HostResult> {

@@ -40977,6 +40977,10 @@ class SshTransport {
                 port,
                 username: user,
                 ...(auth.kind === 'agent' ? { agent: auth.socket } : { privateKey: auth.privateKey, passphrase: auth.passphrase || undefined }),
+                // Straight to the one method there is. ssh2 would first try "none", which
+                // sshd refuses only after a deliberate delay (against user enumeration):
+                // a round trip plus about 50 ms on every connection.
+                authHandler: [auth.kind === 'agent' ? 'agent' : 'publickey'],
                 readyTimeout: this.target.connectTimeout * 1000,
                 keepaliveInterval: KEEPALIVE_INTERVAL_MS,
                 keepaliveCountMax: KEEPALIVE_COUNT_MAX,

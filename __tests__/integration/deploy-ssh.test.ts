@@ -55,6 +55,19 @@ test('first deploy: fetches the tag into the mirror, builds in place, flips curr
   expect(history(site)).toEqual([expect.objectContaining({ event: 'deploy', status: 'deployed', release: 'v1', previousRelease: '' })]);
 });
 
+test('logs in with the key straight away: no "none" attempt, which sshd answers only after a delay', async () => {
+  const verbose = await startSshd({ user: sshd.user, clientKey: { privateKey: sshd.privateKey, publicKey: sshd.publicKey }, logLevel: 'DEBUG1' });
+  try {
+    const site = join(deployRootFor(sshd.user), 'straight');
+    const { result } = await runTagflip(verbose, site, repo, { build: 'sh build.sh', release: 'v1' });
+    expect(result.status).toBe('deployed');
+    expect(verbose.log()).toMatch(/userauth-request for user \S+ service ssh-connection method publickey/);
+    expect(verbose.log()).not.toMatch(/method none/);
+  } finally {
+    await verbose.stop();
+  }
+});
+
 test('second deploy: previous-release is set, the old release stays and becomes inactive', async () => {
   const site = newSite();
   await deploy(site, { release: 'v1' });

@@ -45,6 +45,8 @@ export interface StartSshdOptions {
    * would set it): a host that is out of space for files larger than this.
    */
   fileSizeLimit?: number;
+  /** sshd's LogLevel (VERBOSE unless given): DEBUG1 logs every authentication request, "none" included. */
+  logLevel?: 'VERBOSE' | 'DEBUG1';
 }
 
 export interface TestSshd {
@@ -143,7 +145,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     const hostKeyFingerprints = await Promise.all(hostKeyFiles.map((f) => fingerprint(`${f}.pub`)));
 
     const configPath = key('sshd_config');
-    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys, bindMount, options.fileSizeLimit);
+    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys, bindMount, options.fileSizeLimit, options.logLevel);
     const { port, child } = server;
 
     const knownHostsLine = (pubFile: string) => {
@@ -224,11 +226,12 @@ async function launch(
   authorizedKeys: string,
   bindMount: StartSshdOptions['bindMount'],
   fileSizeLimit?: number,
+  logLevel: StartSshdOptions['logLevel'] = 'VERBOSE',
 ): Promise<Launched> {
   const maxAttempts = 3;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    fs.writeFileSync(configPath, sshdConfig({ dir, port, hostKeyFiles, authorizedKeys }), { mode: 0o644 });
+    fs.writeFileSync(configPath, sshdConfig({ dir, port, hostKeyFiles, authorizedKeys, logLevel }), { mode: 0o644 });
 
     const check = await run(SSHD, ['-t', '-f', configPath]);
     if (check.code !== 0) {
@@ -273,7 +276,7 @@ async function launch(
   }
 }
 
-function sshdConfig(c: { dir: string; port: number; hostKeyFiles: string[]; authorizedKeys: string }): string {
+function sshdConfig(c: { dir: string; port: number; hostKeyFiles: string[]; authorizedKeys: string; logLevel: string }): string {
   return [
     `ListenAddress ${HOST}`,
     `Port ${c.port}`,
@@ -288,7 +291,7 @@ function sshdConfig(c: { dir: string; port: number; hostKeyFiles: string[]; auth
     'PermitRootLogin prohibit-password',
     // Temp dir / file ownership would otherwise fail sshd's permission checks.
     'StrictModes no',
-    'LogLevel VERBOSE',
+    `LogLevel ${c.logLevel}`,
     // Tests open many parallel connections; the defaults (10:30:100, 10) would drop some.
     'MaxStartups 100',
     'MaxSessions 50',

@@ -7,24 +7,9 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { parseArgs, renderJson, renderJsonError, runCli } from '../../src/cli/cli.js';
 import { secretMasker } from '../../src/core/logger.js';
-import { type HostResult, summarize } from '../../src/core/result.js';
+import { summarize } from '../../src/core/result.js';
 import { inputErrorOf } from './input-error.js';
-
-function host(changes: Partial<HostResult> = {}): HostResult {
-  return {
-    host: 'deploy@web1',
-    status: 'deployed',
-    release: 'v3.0',
-    previousRelease: 'v2.9',
-    releasePath: '/srv/app/releases/v3.0',
-    dataRelease: '',
-    previousDataRelease: '',
-    buildSeconds: 12.345,
-    totalSeconds: 14,
-    error: '',
-    ...changes,
-  };
-}
+import { host } from './host-result.js';
 
 describe('renderJson', () => {
   test('a deploy: the outputs under their action.yml names, and one row per host, on one line', () => {

@@ -1,21 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { type HostResult, type StatusReport, hostsOutput, releasesOutput, renderStatus, renderSummary, summarize } from '../../src/core/result.js';
-
-function host(changes: Partial<HostResult> = {}): HostResult {
-  return {
-    host: 'deploy@web1',
-    status: 'deployed',
-    release: 'v3.0',
-    previousRelease: 'v2.9',
-    releasePath: '/srv/app/releases/v3.0',
-    dataRelease: '',
-    previousDataRelease: '',
-    buildSeconds: 12.345,
-    totalSeconds: 14,
-    error: '',
-    ...changes,
-  };
-}
+import { host } from './host-result.js';
 
 describe('summarize', () => {
   test('one host: its values are the outputs', () => {

@@ -314,7 +314,7 @@ test('a build printing 64 MB on one line: the client stays fast and its memory f
   writeFileSync(
     join(dir, 'flood.mjs'),
     `import { readFileSync } from 'node:fs';
-import { runCli } from './src/cli.js';
+import { runCli } from './src/cli/cli.js';
 let longest = 0;
 let pieces = 0;
 const stderr = (text) => { longest = Math.max(longest, text.length); if (text.startsWith('xxxx')) pieces += 1; };

@@ -27127,6 +27127,8 @@ const NOW = '@tagflip:now@';
 const COMMIT = '@tagflip:commit@';
 const STEP = '@tagflip:step@';
 const REASON = '@tagflip:reason@';
+/** When the build finished, in a flip sent before the build's answer (renderFlipScript, pipelined). */
+const FINISHED = '@tagflip:finished@';
 /** Stands for the exit code; rendered as a bare number, see renderRecord. */
 const CODE = '@tagflip:code@';
 /** One JSON line, with placeholders as described above. */
@@ -27784,6 +27786,7 @@ const PRELUDE = `set -u
 umask 022
 tf_current_step=start
 tf_commit=''
+tf_finished=''
 tf_code=0
 tf_reason=''
 # A client that has gone makes the next write fail with SIGPIPE: note it and go
@@ -27822,6 +27825,7 @@ tf_fill() {
   tf_text=$1
   case $tf_text in *"${NOW}"*) tf_put "${NOW}" "$(tf_now)" ;; esac
   tf_put "${COMMIT}" "$tf_commit"
+  case $tf_text in *"${FINISHED}"*) tf_put "${FINISHED}" "$tf_finished" ;; esac
   tf_put "${CODE}" "$tf_code"
   tf_put "${STEP}" "$tf_current_step"
   case $tf_text in
@@ -28431,10 +28435,15 @@ if [ -n "$tf_migrate" ]; then
 fi
 # Nobody would learn that it is ready: a build the client did not see finish is failed.
 if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
+tf_finished=$(tf_now)
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
-tf_say ready "$(tf_now)" "$tf_commit"`;
+# For a flip sent behind this build (renderFlipScript, pipelined): what it
+# finished, in the session's run directory; the ready line says whether it is there.
+tf_built=no
+if [ -n "\${tf_run_dir:-}" ] && printf '%s %s\n' "$tf_finished" "$tf_commit" > "$tf_run_dir/built"; then tf_built=yes; fi
+tf_say ready "$tf_finished" "$tf_commit" "$tf_built"`;
 function renderBuildScript(context, building, upload = null) {
-    const ready = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
+    const ready = { ...building, state: 'ready', commit: COMMIT, finished: FINISHED };
     const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP, reason: REASON };
     const history = historyEntry(context, 'deploy', 'failed');
     return render([
@@ -28511,7 +28520,22 @@ fi`;
  * Phase 9: flip `current` to context.release with one rename, then record it as
  * active and the release it replaced with its new state.
  */
-function renderFlipScript(context, records) {
+/**
+ * The guard of a flip sent right behind its build, before the build's answer
+ * (one host, no barrier to wait at: deploy.ts). It flips only what that build
+ * finished (its record in the session's run directory, with the time and the
+ * commit the active record takes), and only for a client still there: the
+ * step line is a write, which fails once the connection is gone. Otherwise it
+ * changes nothing and says `skipped`; the client then sends a flip of its own
+ * if it still wants one.
+ */
+const PIPELINED_FLIP_GUARD = `tf_step flip
+if [ -z "\${tf_run_dir:-}" ] || ! read -r tf_finished tf_commit < "$tf_run_dir/built" 2>/dev/null || tf_connection_lost; then
+  tf_say skipped
+  exit 0
+fi
+rm -f -- "$tf_run_dir/built"`;
+function renderFlipScript(context, records, { pipelined = false } = {}) {
     const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
     const prune = records.prune && records.prune.remove.length + records.prune.removeData.length + (records.prune.unknown?.length ?? 0) > 0 ? records.prune : null;
     const adopted = adoptedNow(records.departed) ? records.departed.release : '';
@@ -28528,7 +28552,7 @@ function renderFlipScript(context, records) {
         { name: 'tf_data_before', value: records.dataBefore },
         timeoutAssignment(context),
         ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
-    ], prune ? `${FLIP_BODY}\n${PRUNE_STEPS}` : FLIP_BODY);
+    ], [pipelined ? PIPELINED_FLIP_GUARD : '', FLIP_BODY, prune ? PRUNE_STEPS : ''].filter(Boolean).join('\n'));
 }
 /** Retention's removals, checked on the host first; after a flip, its helpers are already there. */
 const PRUNE_STEPS = `tf_step prune
@@ -28788,6 +28812,7 @@ class RemoteSession {
     ended = null;
     stdout;
     drainWaiters = new Set();
+    stdinEnded = false;
     constructor(channel, tag, onStderr) {
         this.channel = channel;
         this.tag = tag;
@@ -28879,8 +28904,14 @@ class RemoteSession {
             this.drainWaiters.add(done);
         });
     }
-    /** Send a last script (no answer awaited) and close stdin: the remote shell then exits. */
+    /**
+     * Send a last script (no answer awaited) and close stdin: the remote shell
+     * exits once it has run what it was sent. Once only: later calls do nothing.
+     */
     end(lastWords = '') {
+        if (this.stdinEnded)
+            return;
+        this.stdinEnded = true;
         if (!this.ended && lastWords)
             this.channel.stdin.write(`${lastWords}\n`);
         this.channel.stdin.end();
@@ -29138,7 +29169,7 @@ class HostSession {
         let sending = Promise.resolve();
         const { data } = options;
         try {
-            const { status, control } = await deadline.race(this.session.run(script.text, {
+            const running = this.session.run(script.text, {
                 onOutput: (line) => {
                     if (!grouped)
                         openGroup(step);
@@ -29158,13 +29189,19 @@ class HostSession {
                         this.logger.warning(`${this.host}: ${line.rest}`);
                     }
                     else if (line.kind === 'receive' && data) {
-                        sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).catch((error) => {
+                        sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).then(() => options.afterSent?.(), (error) => {
                             this.logger.debug(`${this.host}: sending the upload stopped: ${error.message}`);
                         });
                     }
                     options.onControl?.(line);
                 },
-            }, { scope: options.scope, input: data !== undefined }), () => this.session.end());
+            }, { scope: options.scope, input: data !== undefined });
+            // Only without data: that goes on stdin after the script, once asked for.
+            if (options.last && !data)
+                this.session.end(CLOSE_WORDS);
+            if (!data)
+                options.afterSent?.();
+            const { status, control } = await deadline.race(running, () => this.session.end());
             await sending;
             const failure = control.find((line) => line.kind === 'error');
             if (failure) {
@@ -29190,6 +29227,13 @@ class HostSession {
             if (grouped)
                 this.logger.endGroup();
         }
+    }
+    /**
+     * Nothing will be sent after the phases already on their way: the closing
+     * words go behind them now, so the shell exits as soon as they end.
+     */
+    endAfterQueued() {
+        this.session.end(CLOSE_WORDS);
     }
     /** End the remote shell (which releases the lock) and the connection. */
     async close() {
@@ -29336,7 +29380,8 @@ async function runFleet(settings, members, logger, operation) {
             await Promise.all(inStage('ready').map((member) => attempt(settings, member, () => holdBack(member, named(failed)))));
             return finishAll(hosts);
         }
-        await onEach('flip', inStage('ready'), flip);
+        const last = flipIsLast(settings);
+        await onEach('flip', inStage('ready'), (member) => flip(member, last));
         const notFlipped = inStage('failed');
         if (notFlipped.length > 0) {
             // All or none, whatever the command: the hosts that flipped go back.
@@ -29412,14 +29457,23 @@ async function holdBack(member, failedHosts) {
     }
     throw new NotFlippedError(member.result.host, failedHosts);
 }
+/**
+ * One host and no hooks: nothing follows its flip, whatever the flip says (a
+ * failed flip puts back what it moved itself), so the session ends with it.
+ */
+function flipIsLast(settings) {
+    return settings.targets.length === 1 && !settings.activate && !settings.verify;
+}
 /** Flip data/current (if it moves), then current; retention rides along. */
-async function flip(member) {
+async function flip(member, last) {
     const { host, change } = member;
     if (!host || !change)
         return;
     const { logger } = member.deps;
     change.warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-    const lines = await host.run('flip', renderFlipScript(change.context, change.records), 600);
+    // A flip sent behind the build that says skipped did nothing: the client sends its own.
+    const queued = member.queuedFlip ? await member.queuedFlip : null;
+    const lines = queued && !queued.some((line) => line.kind === 'skipped') ? queued : await host.run('flip', renderFlipScript(change.context, change.records), 600, { last });
     member.stage = 'flipped';
     member.flipped = true;
     member.result.removed = host.reportRemoved(lines);
@@ -30897,10 +30951,29 @@ async function prepare(settings, member, scan) {
             const buildStarted = Date.now();
             const progress = transfer ? new TransferProgress(logger, host.host, transfer) : null;
             const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent) => progress.update(sent) } : undefined;
+            // One host has no barrier to wait at: its flip goes right behind the build
+            // (and its data), guarded on the host by what the build finished.
+            const queued = settings.targets.length === 1 ? queuedFlip(settings, plan, facts, host, context, active, source) : null;
             try {
-                const lines = await host.run('build', build, settings.commandTimeout * 2, { data, onControl: (line) => line.kind === 'received' && progress?.finish() });
+                const lines = await host.run('build', build, settings.commandTimeout * 2, {
+                    data,
+                    afterSent: queued?.send,
+                    onControl: (line) => {
+                        if (line.kind === 'received')
+                            progress?.finish();
+                        // Ready, and the flip behind it will run: then nothing else follows it either.
+                        if (line.kind === 'ready' && line.args[2] === 'yes' && queued?.sent() && flipIsLast(settings))
+                            host.endAfterQueued();
+                    },
+                });
                 const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
                 active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
+                member.queuedFlip = queued?.sent() ?? null;
+            }
+            catch (error) {
+                // A flip sent behind a failed build changes nothing (it says skipped); it is read before the host is left.
+                await queued?.sent()?.catch(() => undefined);
+                throw error;
             }
             finally {
                 member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
@@ -30948,6 +31021,26 @@ async function prepare(settings, member, scan) {
         return;
     }
     member.stage = 'ready';
+}
+/**
+ * The flip of a one-host deploy, to send right behind its build: the records
+ * it writes take the build's finish time and commit on the host (FINISHED,
+ * COMMIT), where the flip's guard reads them from what the build left.
+ */
+function queuedFlip(settings, plan, facts, host, context, ready, source) {
+    const active = { ...ready, finished: FINISHED, commit: COMMIT, ...(source?.kind === 'git' ? { source: { ...source, commit: COMMIT } } : {}) };
+    // Retention ranks releases by when they finished: this build, whenever the host says, is the newest.
+    const newest = { ...active, finished: '9999-12-31T23:59:59Z' };
+    const records = { ...flipRecords(settings, plan, facts, newest, departedRecord(facts, plan.previousRelease), settings.migrate ? plan.release : ''), active };
+    let sent = null;
+    return {
+        send: () => {
+            sent = host.run('flip', renderFlipScript(context, records, { pipelined: true }), settings.commandTimeout * 2 + 600);
+            // Read by the flip phase (fleet.ts), or after a failed build.
+            sent.catch(() => undefined);
+        },
+        sent: () => sent,
+    };
 }
 /**
  * What the flip of a prepared host writes. Retention rides along with the flip

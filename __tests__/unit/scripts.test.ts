@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../../src/core/errors.js';
-import { CODE, COMMIT, type LockHolder, type Manifest, NOW, REASON, STEP, parseManifest, renderRecord } from '../../src/core/manifest.js';
+import { CODE, COMMIT, FINISHED, type LockHolder, type Manifest, NOW, REASON, STEP, parseManifest, renderRecord } from '../../src/core/manifest.js';
 import {
   CLOSE_WORDS,
   type OpenOptions,
@@ -287,7 +287,7 @@ describe('rendered scripts, values', () => {
   test('the records in the build script are the building, ready and failed manifests', () => {
     const values = headerValues(renderBuildScript(CONTEXT, building()).text, ['tf_manifest_building', 'tf_manifest_ready', 'tf_manifest_failed', 'tf_history_failed']);
     expect(JSON.parse(values.tf_manifest_building)).toEqual(building());
-    expect(JSON.parse(values.tf_manifest_ready)).toEqual({ ...building(), state: 'ready', commit: COMMIT, finished: NOW });
+    expect(JSON.parse(values.tf_manifest_ready)).toEqual({ ...building(), state: 'ready', commit: COMMIT, finished: FINISHED });
     expect(values.tf_manifest_failed).toContain(`"exitCode":${CODE},`);
     expect(JSON.parse(values.tf_manifest_failed.replace(CODE, '0'))).toEqual({
       ...building(),

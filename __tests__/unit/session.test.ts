@@ -4,58 +4,14 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { CUT_MARK, MAX_LINE } from '../../src/remote/line-splitter.js';
 import { LocalTransport } from '../../src/remote/local-transport.js';
 import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/remote/session.js';
-import type { ShellChannel, Transport } from '../../src/remote/transport.js';
+import { FakeChannel, fakeTransport, tick } from './fake-channel.js';
 
 const TAG = 'tagflip-0123456789abcdef01234567';
 const OTHER_TAG = 'tagflip-ffffffffffffffffffffffff';
-
-type Exit = { code: number | null; signal: string | null };
-
-/** A shell channel made of PassThrough streams; the test plays the remote shell. */
-class FakeChannel implements ShellChannel {
-  readonly stdin = new PassThrough();
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-  readonly closed: Promise<Exit>;
-  readonly exited: Promise<void>;
-  /** Everything the session wrote to the shell's stdin. */
-  written = '';
-  stdinEnded = false;
-  exit!: (result: Exit) => void;
-  crash!: (error: Error) => void;
-
-  constructor() {
-    this.closed = new Promise<Exit>((resolve, reject) => {
-      this.exit = resolve;
-      this.crash = reject;
-    });
-    this.exited = this.closed.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.stdin.setEncoding('utf8');
-    this.stdin.on('data', (chunk: string) => (this.written += chunk));
-    this.stdin.on('end', () => (this.stdinEnded = true));
-  }
-
-  /** Send stdout in the given pieces, letting the session read each one. */
-  async send(...chunks: (string | Buffer)[]): Promise<void> {
-    for (const chunk of chunks) {
-      this.stdout.write(chunk);
-      await tick();
-    }
-  }
-}
-
-function fakeTransport(channel: ShellChannel): Transport {
-  return { label: 'fake', openShell: async () => channel, close: async () => undefined };
-}
-
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Recorded {
   events: string[];

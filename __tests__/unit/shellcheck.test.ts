@@ -53,6 +53,7 @@ const SCRIPTS: [string, RenderedScript][] = [
       prune: { remove: ['v0'], removeData: ['v0'], unknown: ['old'] },
     }),
   ],
+  ['flip sent behind its build', renderFlipScript(context(), { active: manifest('v2', 'ready', 'v1'), departed: manifest('v1', 'inactive'), event: 'deploy', dataTarget: '', dataBefore: '' }, { pipelined: true })],
   ['flip (adoption)', renderFlipScript(context(), { active: manifest('v2', 'ready', 'v1'), departed: manifest('v1', 'inactive', '', { adopted: NOW }), event: 'deploy', dataTarget: '', dataBefore: '' })],
   ['hook', renderHookScript(context(), 'activate', 'systemctl restart app')],
   ['discard', renderDiscardScript(context(), manifest('v2', 'ready', 'v1'), 'v2', 'web2 failed')],

@@ -1,16 +1,17 @@
 import { departedRecord } from '../core/adopt.js';
 import { DeployError } from '../core/errors.js';
 import type { HostFacts } from '../core/facts.js';
-import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
+import { type FleetHost, attempt, flipIsLast, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
 import { HostSession } from '../remote/host-session.js';
 import type { Logger } from '../core/logger.js';
-import { COMMIT, type Manifest, type ReleaseSource, blankManifest } from '../core/manifest.js';
+import { COMMIT, FINISHED, type Manifest, type ReleaseSource, blankManifest } from '../core/manifest.js';
 import { dataLabel } from '../core/paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from '../core/plan.js';
 import { inPool } from '../core/pool.js';
 import type { HostResult } from '../core/result.js';
-import { type FlipRecords, renderBuildScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
+import { type FlipRecords, type ScriptContext, renderBuildScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
+import type { ControlLine } from '../core/control-line.js';
 import type { Settings } from '../core/settings.js';
 import { InputError } from '../core/errors.js';
 import { TransferProgress, describeTransfer, prepareTransfer } from '../upload/transfer.js';
@@ -111,10 +112,26 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
       const buildStarted = Date.now();
       const progress = transfer ? new TransferProgress(logger, host.host, transfer) : null;
       const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent: number) => progress.update(sent) } : undefined;
+      // One host has no barrier to wait at: its flip goes right behind the build
+      // (and its data), guarded on the host by what the build finished.
+      const queued = settings.targets.length === 1 ? queuedFlip(settings, plan, facts, host, context, active, source) : null;
       try {
-        const lines = await host.run('build', build, settings.commandTimeout * 2, { data, onControl: (line) => line.kind === 'received' && progress?.finish() });
+        const lines = await host.run('build', build, settings.commandTimeout * 2, {
+          data,
+          afterSent: queued?.send,
+          onControl: (line) => {
+            if (line.kind === 'received') progress?.finish();
+            // Ready, and the flip behind it will run: then nothing else follows it either.
+            if (line.kind === 'ready' && line.args[2] === 'yes' && queued?.sent() && flipIsLast(settings)) host.endAfterQueued();
+          },
+        });
         const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
         active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
+        member.queuedFlip = queued?.sent() ?? null;
+      } catch (error) {
+        // A flip sent behind a failed build changes nothing (it says skipped); it is read before the host is left.
+        await queued?.sent()?.catch(() => undefined);
+        throw error;
       } finally {
         member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
         if (progress) member.result.uploadBytes = progress.sent;
@@ -157,6 +174,27 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     return;
   }
   member.stage = 'ready';
+}
+
+/**
+ * The flip of a one-host deploy, to send right behind its build: the records
+ * it writes take the build's finish time and commit on the host (FINISHED,
+ * COMMIT), where the flip's guard reads them from what the build left.
+ */
+function queuedFlip(settings: Settings, plan: DeployPlan, facts: HostFacts, host: HostSession, context: ScriptContext, ready: Manifest, source: ReleaseSource | null) {
+  const active: Manifest = { ...ready, finished: FINISHED, commit: COMMIT, ...(source?.kind === 'git' ? { source: { ...source, commit: COMMIT } } : {}) };
+  // Retention ranks releases by when they finished: this build, whenever the host says, is the newest.
+  const newest = { ...active, finished: '9999-12-31T23:59:59Z' };
+  const records = { ...flipRecords(settings, plan, facts, newest, departedRecord(facts, plan.previousRelease), settings.migrate ? plan.release : ''), active };
+  let sent: Promise<ControlLine[]> | null = null;
+  return {
+    send: () => {
+      sent = host.run('flip', renderFlipScript(context, records, { pipelined: true }), settings.commandTimeout * 2 + 600);
+      // Read by the flip phase (fleet.ts), or after a failed build.
+      sent.catch(() => undefined);
+    },
+    sent: () => sent,
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import { type Logger, hostLogger } from '../core/logger.js';
 import { dataLabel, releasePath } from '../core/paths.js';
 import type { HostResult } from '../core/result.js';
 import { type FlipRecords, type RenderedScript, type ScriptContext, renderFlipScript, renderHistoryScript, renderHookScript } from '../remote/scripts.js';
+import type { ControlLine } from '../core/control-line.js';
 import type { Settings } from '../core/settings.js';
 
 /**
@@ -42,6 +43,8 @@ export interface FleetHost {
   facts: HostFacts | null;
   /** Set when the host is ready to flip. */
   change: Change | null;
+  /** A flip already sent behind the build (one host: deploy.ts), whose answer the flip phase reads. */
+  queuedFlip?: Promise<ControlLine[]> | null;
   /** ready: waiting at the barrier; flipped: current moved; done: nothing (more) to do; failed: see `failure`. */
   stage: 'ready' | 'flipped' | 'done' | 'failed';
   failure: unknown;
@@ -101,7 +104,8 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
       return finishAll(hosts);
     }
 
-    await onEach('flip', inStage('ready'), flip);
+    const last = flipIsLast(settings);
+    await onEach('flip', inStage('ready'), (member) => flip(member, last));
     const notFlipped = inStage('failed');
     if (notFlipped.length > 0) {
       // All or none, whatever the command: the hosts that flipped go back.
@@ -176,13 +180,23 @@ async function holdBack(member: FleetHost, failedHosts: string[]): Promise<void>
   throw new NotFlippedError(member.result.host, failedHosts);
 }
 
+/**
+ * One host and no hooks: nothing follows its flip, whatever the flip says (a
+ * failed flip puts back what it moved itself), so the session ends with it.
+ */
+export function flipIsLast(settings: Settings): boolean {
+  return settings.targets.length === 1 && !settings.activate && !settings.verify;
+}
+
 /** Flip data/current (if it moves), then current; retention rides along. */
-async function flip(member: FleetHost): Promise<void> {
+async function flip(member: FleetHost, last: boolean): Promise<void> {
   const { host, change } = member;
   if (!host || !change) return;
   const { logger } = member.deps;
   change.warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-  const lines = await host.run('flip', renderFlipScript(change.context, change.records), 600);
+  // A flip sent behind the build that says skipped did nothing: the client sends its own.
+  const queued = member.queuedFlip ? await member.queuedFlip : null;
+  const lines = queued && !queued.some((line) => line.kind === 'skipped') ? queued : await host.run('flip', renderFlipScript(change.context, change.records), 600, { last });
   member.stage = 'flipped';
   member.flipped = true;
   member.result.removed = host.reportRemoved(lines);

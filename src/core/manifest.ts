@@ -179,6 +179,8 @@ export const NOW = '@tagflip:now@';
 export const COMMIT = '@tagflip:commit@';
 export const STEP = '@tagflip:step@';
 export const REASON = '@tagflip:reason@';
+/** When the build finished, in a flip sent before the build's answer (renderFlipScript, pipelined). */
+export const FINISHED = '@tagflip:finished@';
 /** Stands for the exit code; rendered as a bare number, see renderRecord. */
 export const CODE = '@tagflip:code@';
 

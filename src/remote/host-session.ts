@@ -184,7 +184,19 @@ export class HostSession {
     phase: string,
     script: RenderedScript,
     timeoutSeconds: number,
-    options: { scope?: 'subshell' | 'session'; onControl?: (line: ControlLine) => void; data?: PhaseData } = {},
+    options: {
+      scope?: 'subshell' | 'session';
+      onControl?: (line: ControlLine) => void;
+      data?: PhaseData;
+      /**
+       * Nothing follows this phase whatever it says: the shell's closing words
+       * go right behind the script, so the session ends as the phase does
+       * instead of one round trip later (close() then only waits for it).
+       */
+      last?: boolean;
+      /** Called once the script, and its data if any, are on their way: what follows may be sent behind them. */
+      afterSent?: () => void;
+    } = {},
   ): Promise<ControlLine[]> {
     this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
     let step = phase;
@@ -200,35 +212,39 @@ export class HostSession {
     let sending: Promise<unknown> = Promise.resolve();
     const { data } = options;
     try {
-      const { status, control } = await deadline.race(
-        this.session.run(
-          script.text,
-          {
-            onOutput: (line) => {
-              if (!grouped) openGroup(step);
-              if (/No space left on device|Disk quota exceeded|File too large/.test(line)) outOfSpace = true;
-              this.logger.info(line);
-            },
-            onControl: (line) => {
-              if (line.kind === 'step' && (line.args[0] !== step || !grouped)) {
-                step = line.args[0];
-                openGroup(step);
-              } else if (line.kind === 'log') {
-                this.logger.info(`${this.host}: ${line.rest}`);
-              } else if (line.kind === 'warning') {
-                this.logger.warning(`${this.host}: ${line.rest}`);
-              } else if (line.kind === 'receive' && data) {
-                sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).catch((error: Error) => {
-                  this.logger.debug(`${this.host}: sending the upload stopped: ${error.message}`);
-                });
-              }
-              options.onControl?.(line);
-            },
+      const running = this.session.run(
+        script.text,
+        {
+          onOutput: (line) => {
+            if (!grouped) openGroup(step);
+            if (/No space left on device|Disk quota exceeded|File too large/.test(line)) outOfSpace = true;
+            this.logger.info(line);
           },
-          { scope: options.scope, input: data !== undefined },
-        ),
-        () => this.session.end(),
+          onControl: (line) => {
+            if (line.kind === 'step' && (line.args[0] !== step || !grouped)) {
+              step = line.args[0];
+              openGroup(step);
+            } else if (line.kind === 'log') {
+              this.logger.info(`${this.host}: ${line.rest}`);
+            } else if (line.kind === 'warning') {
+              this.logger.warning(`${this.host}: ${line.rest}`);
+            } else if (line.kind === 'receive' && data) {
+              sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).then(
+                () => options.afterSent?.(),
+                (error: Error) => {
+                  this.logger.debug(`${this.host}: sending the upload stopped: ${error.message}`);
+                },
+              );
+            }
+            options.onControl?.(line);
+          },
+        },
+        { scope: options.scope, input: data !== undefined },
       );
+      // Only without data: that goes on stdin after the script, once asked for.
+      if (options.last && !data) this.session.end(CLOSE_WORDS);
+      if (!data) options.afterSent?.();
+      const { status, control } = await deadline.race(running, () => this.session.end());
       await sending;
       const failure = control.find((line) => line.kind === 'error');
       if (failure) {
@@ -250,6 +266,14 @@ export class HostSession {
       deadline.clear();
       if (grouped) this.logger.endGroup();
     }
+  }
+
+  /**
+   * Nothing will be sent after the phases already on their way: the closing
+   * words go behind them now, so the shell exits as soon as they end.
+   */
+  endAfterQueued(): void {
+    this.session.end(CLOSE_WORDS);
   }
 
   /** End the remote shell (which releases the lock) and the connection. */

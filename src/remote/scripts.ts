@@ -1,5 +1,5 @@
 import { adoptedNow } from '../core/adopt.js';
-import { CODE, COMMIT, type HistoryEntry, type LockHolder, type Manifest, NOW, REASON, STEP, renderRecord } from '../core/manifest.js';
+import { CODE, COMMIT, FINISHED, type HistoryEntry, type LockHolder, type Manifest, NOW, REASON, STEP, renderRecord } from '../core/manifest.js';
 import { dataLabel, manifestPath, releasePath, sharedPath } from '../core/paths.js';
 import { type Assignment, renderAssignments } from './shell.js';
 
@@ -105,6 +105,7 @@ const PRELUDE = `set -u
 umask 022
 tf_current_step=start
 tf_commit=''
+tf_finished=''
 tf_code=0
 tf_reason=''
 # A client that has gone makes the next write fail with SIGPIPE: note it and go
@@ -143,6 +144,7 @@ tf_fill() {
   tf_text=$1
   case $tf_text in *"${NOW}"*) tf_put "${NOW}" "$(tf_now)" ;; esac
   tf_put "${COMMIT}" "$tf_commit"
+  case $tf_text in *"${FINISHED}"*) tf_put "${FINISHED}" "$tf_finished" ;; esac
   tf_put "${CODE}" "$tf_code"
   tf_put "${STEP}" "$tf_current_step"
   case $tf_text in
@@ -768,8 +770,13 @@ if [ -n "$tf_migrate" ]; then
 fi
 # Nobody would learn that it is ready: a build the client did not see finish is failed.
 if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
+tf_finished=$(tf_now)
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
-tf_say ready "$(tf_now)" "$tf_commit"`;
+# For a flip sent behind this build (renderFlipScript, pipelined): what it
+# finished, in the session's run directory; the ready line says whether it is there.
+tf_built=no
+if [ -n "\${tf_run_dir:-}" ] && printf '%s %s\n' "$tf_finished" "$tf_commit" > "$tf_run_dir/built"; then tf_built=yes; fi
+tf_say ready "$tf_finished" "$tf_commit" "$tf_built"`;
 
 
 /**
@@ -787,7 +794,7 @@ export interface UploadSections {
 }
 
 export function renderBuildScript(context: ScriptContext, building: Manifest, upload: UploadSections | null = null): RenderedScript {
-  const ready: Manifest = { ...building, state: 'ready', commit: COMMIT, finished: NOW };
+  const ready: Manifest = { ...building, state: 'ready', commit: COMMIT, finished: FINISHED };
   const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP, reason: REASON };
   const history = historyEntry(context, 'deploy', 'failed');
   return render(
@@ -885,7 +892,23 @@ export interface FlipRecords {
  * Phase 9: flip `current` to context.release with one rename, then record it as
  * active and the release it replaced with its new state.
  */
-export function renderFlipScript(context: ScriptContext, records: FlipRecords): RenderedScript {
+/**
+ * The guard of a flip sent right behind its build, before the build's answer
+ * (one host, no barrier to wait at: deploy.ts). It flips only what that build
+ * finished (its record in the session's run directory, with the time and the
+ * commit the active record takes), and only for a client still there: the
+ * step line is a write, which fails once the connection is gone. Otherwise it
+ * changes nothing and says `skipped`; the client then sends a flip of its own
+ * if it still wants one.
+ */
+const PIPELINED_FLIP_GUARD = `tf_step flip
+if [ -z "\${tf_run_dir:-}" ] || ! read -r tf_finished tf_commit < "$tf_run_dir/built" 2>/dev/null || tf_connection_lost; then
+  tf_say skipped
+  exit 0
+fi
+rm -f -- "$tf_run_dir/built"`;
+
+export function renderFlipScript(context: ScriptContext, records: FlipRecords, { pipelined = false } = {}): RenderedScript {
   const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
   const prune = records.prune && records.prune.remove.length + records.prune.removeData.length + (records.prune.unknown?.length ?? 0) > 0 ? records.prune : null;
   const adopted = adoptedNow(records.departed) ? records.departed!.release : '';
@@ -904,7 +927,7 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords): 
       timeoutAssignment(context),
       ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ],
-    prune ? `${FLIP_BODY}\n${PRUNE_STEPS}` : FLIP_BODY,
+    [pipelined ? PIPELINED_FLIP_GUARD : '', FLIP_BODY, prune ? PRUNE_STEPS : ''].filter(Boolean).join('\n'),
   );
 }
 

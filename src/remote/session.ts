@@ -89,6 +89,7 @@ export class RemoteSession {
   private ended: Error | null = null;
   private readonly stdout: TaggedLines;
   private readonly drainWaiters = new Set<(error: Error) => void>();
+  private stdinEnded = false;
 
   private constructor(
     private readonly channel: ShellChannel,
@@ -185,8 +186,13 @@ export class RemoteSession {
     });
   }
 
-  /** Send a last script (no answer awaited) and close stdin: the remote shell then exits. */
+  /**
+   * Send a last script (no answer awaited) and close stdin: the remote shell
+   * exits once it has run what it was sent. Once only: later calls do nothing.
+   */
   end(lastWords = ''): void {
+    if (this.stdinEnded) return;
+    this.stdinEnded = true;
     if (!this.ended && lastWords) this.channel.stdin.write(`${lastWords}\n`);
     this.channel.stdin.end();
   }

@@ -1,4 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,39 @@ test('logs in with the key straight away: no "none" attempt, which sshd answers 
     await verbose.stop();
   }
 });
+
+test('the CLI exits when its session has ended, even if the network never delivers the end of the server side of the TCP connection', async () => {
+  // A path that forwards everything except the end of the server's side, as a
+  // firewall that drops the last FIN would: a graceful close would wait for it.
+  const proxy = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ host: sshd.host, port: sshd.port, allowHalfOpen: true });
+    client.pipe(upstream);
+    upstream.on('data', (chunk) => client.write(chunk));
+    for (const socket of [client, upstream]) socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as AddressInfo;
+  const files = mkdtempSync(join(tmpdir(), 'tagflip-fin-'));
+  writeFileSync(join(files, 'key'), sshd.privateKey, { mode: 0o600 });
+  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts.replaceAll(`]:${sshd.port} `, `]:${port} `));
+  const site = newSite();
+  const args = ['deploy', '--hosts', `${sshd.user}@127.0.0.1:${port}`, '--private-key', `@${join(files, 'key')}`, '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', site, '--repository', repo, '--release', 'v1', '--build', 'sh build.sh'];
+  try {
+    const child = spawn(process.execPath, ['bin/tagflip.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: files } });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Generous: a process still waiting for that FIN would never exit on its own.
+    const limit = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await exited;
+    clearTimeout(limit);
+    expect(code).toBe(0);
+    expect(stdout).toContain('status: deployed');
+  } finally {
+    proxy.close();
+  }
+  expect(current(site)).toBe('releases/v1');
+}, 45_000);
 
 test('second deploy: previous-release is set, the old release stays and becomes inactive', async () => {
   const site = newSite();

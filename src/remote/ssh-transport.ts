@@ -84,8 +84,13 @@ export class SshTransport implements Transport {
     this.channel?.end();
     this.channel = null;
     this.closed = true;
-    this.ssh?.dispose();
-    this.bastion?.dispose();
+    // The session is over (its shell has exited) or abandoned: drop the
+    // connection now. A graceful end would keep the process waiting a round
+    // trip for the server's side of the TCP close, after everything is said.
+    for (const client of [this.ssh, this.bastion]) {
+      client?.connection?.destroy();
+      client?.dispose();
+    }
   }
 
   /** Connect to the bastion and open a tunnel to the target's SSH port. */

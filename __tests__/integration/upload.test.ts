@@ -137,6 +137,8 @@ describe('refused before connecting', () => {
     const tree = sampleTree(1);
     writeFileSync(join(tree, 'app/secret.key'), 'not for the runner\n', { mode: 0o600 });
     chownSync(join(tree, 'app/secret.key'), 0, 0);
+    const single = join(openTempDir('tagflip-single-'), 'app.jar');
+    writeFileSync(single, 'jar bytes', { mode: 0o600 });
     // A listener that counts connections where the host would be.
     let connections = 0;
     const listener = createServer((socket) => {
@@ -145,15 +147,21 @@ describe('refused before connecting', () => {
     });
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
     const { port } = listener.address() as AddressInfo;
-    try {
-      const run = spawnSync('runuser', ['-u', sshd.user, '--', process.execPath, resolve('bin/tagflip.js'), 'deploy', '--hosts', `deploy@127.0.0.1:${port}`, '--deploy-path', '/srv/app', '--release', 'v1', '--upload', tree, '--host-fingerprint', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'], {
+    const asUser = (upload: string) =>
+      spawnSync('runuser', ['-u', sshd.user, '--', process.execPath, resolve('bin/tagflip.js'), 'deploy', '--hosts', `deploy@127.0.0.1:${port}`, '--deploy-path', '/srv/app', '--release', 'v1', '--upload', upload, '--host-fingerprint', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'], {
         cwd: '/',
         encoding: 'utf8',
         timeout: 30_000,
         env: { PATH: process.env.PATH, HOME: '/', TAGFLIP_PRIVATE_KEY: sshd.privateKey },
       });
-      expect(run.stderr).toMatch(/upload: 'app\/secret\.key' cannot be read \(EACCES\)/);
-      expect(run.status).toBe(2);
+    try {
+      const inTree = asUser(tree);
+      expect(inTree.stderr).toMatch(/upload: 'app\/secret\.key' cannot be read \(EACCES\)/);
+      expect(inTree.status).toBe(2);
+      // A single file is read in the background too: it is checked first all the same.
+      const alone = asUser(single);
+      expect(alone.stderr).toMatch(/upload: '.*app\.jar' cannot be read \(EACCES\)/);
+      expect(alone.status).toBe(2);
     } finally {
       await new Promise((done) => listener.close(done));
     }

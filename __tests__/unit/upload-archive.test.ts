@@ -22,8 +22,10 @@ async function refusal(archive: string): Promise<UploadError> {
 }
 
 async function bytesOf(source: UploadSource, path: string): Promise<string> {
+  const { reader } = source;
+  if (reader.kind !== 'archive') throw new Error(`${source.root} is not read as an archive`);
   const chunks: Buffer[] = [];
-  for await (const chunk of source.open(source.entries.find((entry) => entry.path === path)!)) chunks.push(chunk as Buffer);
+  for await (const chunk of reader.open(source.entries.find((entry) => entry.path === path)!)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString();
 }
 

@@ -39382,7 +39382,7 @@ function tarStream(source, entries, inline = []) {
         if (at > 0)
             yield piece.subarray(0, at);
     }
-    async function* members() {
+    async function* members(archive) {
         // Extracted files get the time of the upload, as a fresh checkout would.
         const mtime = Math.floor(Date.now() / 1000);
         for (const { path, data, mode = 0o600 } of inline) {
@@ -39393,7 +39393,7 @@ function tarStream(source, entries, inline = []) {
         for (const entry of dirs)
             yield dirHeader(entry, entry.mode | 0o700, mtime);
         let count = 0;
-        for await (const { entry, data } of source.openEach(files)) {
+        for await (const { entry, data } of archive.openEach(files)) {
             yield fileHeader(entry, mtime);
             let sent = 0;
             try {
@@ -39420,8 +39420,8 @@ function tarStream(source, entries, inline = []) {
             yield dirHeader(entry, entry.mode, mtime);
         yield END;
     }
-    const { pathOf } = source;
-    return { size, stream: () => external_node_stream_namespaceObject.Readable.from(pathOf ? packed(pathOf) : members(), { objectMode: false }) };
+    const { reader } = source;
+    return { size, stream: () => external_node_stream_namespaceObject.Readable.from(reader.kind === 'local' ? packed(reader.pathOf) : members(reader), { objectMode: false }) };
 }
 
 ;// CONCATENATED MODULE: ./src/upload/transfer.ts
@@ -39912,7 +39912,7 @@ async function* tarMembers(reader) {
 }
 
 ;// CONCATENATED MODULE: ./src/upload/source.ts
-/** openEach for a source whose files are cheap to open in any order: the order asked. */
+/** openEach for an archive whose members are cheap to open in any order: the order asked. */
 function inOrder(open) {
     return async function* (wanted) {
         for (const entry of wanted)
@@ -40056,7 +40056,7 @@ async function readArchive(file, excludes) {
     if (!gzip) {
         // A plain tar can be read at any offset: each file is a byte range of it.
         const open = (entry) => entry.size === 0 ? external_node_stream_namespaceObject.Readable.from([]) : (0,external_node_fs_namespaceObject.createReadStream)(file, { start: offsetOf(entry), end: offsetOf(entry) + entry.size - 1, highWaterMark: 1 << 18 });
-        return { entries, skipped, reader: { open, openEach: inOrder(open) } };
+        return { entries, skipped, reader: { kind: 'archive', open, openEach: inOrder(open) } };
     }
     // gzip cannot seek: one entry alone costs a scan from the start; many are read in one pass, in archive order.
     const open = (entry) => {
@@ -40091,17 +40091,16 @@ async function readArchive(file, excludes) {
             await reader.close();
         }
     };
-    return { entries, skipped, reader: { open, openEach } };
+    return { entries, skipped, reader: { kind: 'archive', open, openEach } };
 }
 
 ;// CONCATENATED MODULE: ./src/upload/tree.ts
 /**
  * Reading the upload on the runner, once for all hosts: a directory (walked
  * with lstat, symlinks never followed), an archive (see archive.ts) or a single
- * file. Every regular file is hashed by streaming it; nothing is held in memory.
+ * file. Every regular file is hashed once (in a worker thread for files on this
+ * machine); nothing is held in memory.
  */
-
-
 
 
 
@@ -40115,52 +40114,18 @@ async function readArchive(file, excludes) {
 const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
 const READABLE = 'files and directories the runner can read';
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
-/** Reads while hashing a directory (synchronous, one buffer). */
+/** Reads while hashing (synchronous, one buffer). */
 const HASH_CHUNK = 1 << 20;
-const CHUNK = 1 << 18;
-const tree_NO_FOLLOW = external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW;
 function unreadable(path, error) {
     const code = error.code ?? String(error);
     const problem = code === 'ENOENT' ? 'disappeared while being read' : code === 'ELOOP' ? 'became a symlink while being read' : `cannot be read (${code})`;
     return new UploadError(`'${path}' ${problem}`, READABLE, path);
 }
-/** SHA-256 and size of a file, read in chunks; the size must still be what lstat said. */
-async function hashFile(absolute, path, expectedSize) {
-    const hash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
-    let size = 0;
-    try {
-        const handle = await (0,promises_namespaceObject.open)(absolute, tree_NO_FOLLOW);
-        try {
-            const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize + 1)));
-            for (;;) {
-                const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-                if (bytesRead === 0)
-                    break;
-                hash.update(buffer.subarray(0, bytesRead));
-                size += bytesRead;
-                if (size === expectedSize && bytesRead < buffer.length)
-                    break;
-            }
-        }
-        finally {
-            await handle.close();
-        }
-    }
-    catch (error) {
-        throw unreadable(path, error);
-    }
-    return checkedDigest(path, expectedSize, size, hash);
-}
 function changedWhileRead(path, expectedSize, size) {
     return new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
 }
-function checkedDigest(path, expectedSize, size, hash) {
-    if (size !== expectedSize)
-        throw changedWhileRead(path, expectedSize, size);
-    return { size, sha256: hash.digest('hex') };
-}
 /**
- * The hashing of a directory's files, run in a worker thread: it goes on while
+ * The hashing of the files on this machine, run in a worker thread: it goes on while
  * the hosts connect (their SSH handshakes need the main thread), and the hashes
  * are needed only once the facts are in. Synchronous reads: from the page
  * cache, thousands of small files are read several times faster than through
@@ -40307,32 +40272,9 @@ function walkDirectory(root, excludes) {
     }
     return { entries, skipped, files };
 }
-async function* chunksOf(absolute, expectedSize) {
-    // O_NOFOLLOW: a file swapped for a symlink since it was hashed is not followed out of the tree.
-    const handle = await (0,promises_namespaceObject.open)(absolute, tree_NO_FOLLOW);
-    try {
-        for (let read = 0;;) {
-            // A fresh buffer per chunk (the consumer may still hold the previous one),
-            // no larger than what is left, plus one byte to see a file that grew.
-            const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize - read + 1)));
-            const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-            if (bytesRead === 0)
-                return;
-            read += bytesRead;
-            yield buffer.subarray(0, bytesRead);
-            // A short read that leaves the spare byte unfilled is the end: no read just to see 0.
-            if (read === expectedSize && bytesRead < buffer.length)
-                return;
-        }
-    }
-    finally {
-        await handle.close();
-    }
-}
-/** Local files: tar.ts packs them itself (pathOf); open serves single reads. */
-function fileReader(absoluteOf) {
-    const open = (entry) => external_node_stream_namespaceObject.Readable.from(chunksOf(absoluteOf(entry), entry.size), { objectMode: false });
-    return { open, openEach: inOrder(open), pathOf: absoluteOf };
+/** Files on this machine: tar.ts reads each where it is. */
+function localFiles(pathOf) {
+    return { kind: 'local', pathOf };
 }
 function sortSkipped(skipped) {
     return skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -40346,17 +40288,15 @@ function source(root, kind, entries, skipped, reader) {
         skipped: sortSkipped(skipped),
         listHash: contentListHash(entries),
         totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
-        open: reader.open,
-        openEach: reader.openEach,
-        ...(reader.pathOf ? { pathOf: reader.pathOf } : {}),
+        reader,
     };
 }
 function scanned(done) {
     return { root: done.root, kind: done.kind, count: done.entries.length, totalBytes: done.totalBytes, skipped: done.skipped, hashed: Promise.resolve(done) };
 }
 /**
- * Check and list the upload once, for every host, and start hashing it; a
- * directory's files are hashed in the background (hashFiles), so the hosts can
+ * Check and list the upload once, for every host, and start hashing it; files
+ * on this machine are hashed in the background (hashFiles), so the hosts can
  * connect meanwhile. `path` is absolute, or relative to the working directory.
  * Throws UploadError (the input named) when the path is missing, empty,
  * unreadable, or an archive with a hostile member.
@@ -40378,11 +40318,7 @@ async function scanUpload(path, excludes) {
             const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
             throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
         }
-        const hashed = hashFiles(files).then(() => source(root, 'dir', entries, skipped, fileReader((entry) => (0,external_node_path_namespaceObject.join)(root, entry.path))));
-        // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
-        hashed.catch(() => undefined);
-        const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
-        return { root, kind: 'dir', count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed };
+        return hashing(root, 'dir', entries, skipped, files, (entry) => (0,external_node_path_namespaceObject.join)(root, entry.path));
     }
     if (!stats.isFile())
         throw new UploadError(`'${path}' is neither a directory nor a regular file`, UPLOAD_FORM);
@@ -40403,8 +40339,21 @@ async function scanUpload(path, excludes) {
     const name = (0,external_node_path_namespaceObject.basename)(root);
     const skipped = stats.mode & 0o7000 ? [{ path: name, why: 'setuid/setgid/sticky bits dropped' }] : [];
     const entry = { path: name, type: 'file', mode: stats.mode & 0o777, size: stats.size, sha256: '' };
-    Object.assign(entry, await hashFile(root, name, stats.size));
-    return scanned(source(root, 'file', [entry], skipped, fileReader(() => root)));
+    try {
+        (0,external_node_fs_namespaceObject.accessSync)(root, external_node_fs_namespaceObject.constants.R_OK);
+    }
+    catch (error) {
+        throw unreadable(path, error);
+    }
+    return hashing(root, 'file', [entry], skipped, [{ entry, absolute: root }], () => root);
+}
+/** A directory or single file, listed and checked: its files are hashed in the background (hashFiles) while the hosts connect. */
+function hashing(root, kind, entries, skipped, files, pathOf) {
+    const hashed = hashFiles(files).then(() => source(root, kind, entries, skipped, localFiles(pathOf)));
+    // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
+    hashed.catch(() => undefined);
+    const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
+    return { root, kind, count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed };
 }
 /** Check, list and hash the upload: scanUpload, then its hashes. */
 async function readUpload(path, excludes) {

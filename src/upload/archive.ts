@@ -14,7 +14,7 @@ import { type UploadEntry, sortEntries } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import { compileExcludes, excluderWithParents } from './exclude.js';
 import { ByteReader, TarFormatError, type TarMember, isGzip, tarBytes, tarMembers } from './tar-reader.js';
-import { type Skipped, type SourceReader, inOrder } from './source.js';
+import { type ArchiveMembers, type Skipped, inOrder } from './source.js';
 
 const SAFE_ARCHIVE =
   'an archive whose members stay inside the release: relative names without "..", nothing under a symlink of the archive, hard links only to earlier files of the archive, no device or FIFO members';
@@ -118,7 +118,7 @@ async function list(file: string, gzip: boolean, excludes: readonly string[]): P
 }
 
 /** List, hash and check an archive; the reader gives file bytes back from it. */
-export async function readArchive(file: string, excludes: readonly string[]): Promise<{ entries: UploadEntry[]; skipped: Skipped[]; reader: SourceReader }> {
+export async function readArchive(file: string, excludes: readonly string[]): Promise<{ entries: UploadEntry[]; skipped: Skipped[]; reader: ArchiveMembers }> {
   const gzip = await isGzip(file);
   const { entries, skipped, offsets } = await list(file, gzip, excludes);
   const offsetOf = (entry: UploadEntry) => {
@@ -131,7 +131,7 @@ export async function readArchive(file: string, excludes: readonly string[]): Pr
     // A plain tar can be read at any offset: each file is a byte range of it.
     const open = (entry: UploadEntry): Readable =>
       entry.size === 0 ? Readable.from([]) : createReadStream(file, { start: offsetOf(entry), end: offsetOf(entry) + entry.size - 1, highWaterMark: 1 << 18 });
-    return { entries, skipped, reader: { open, openEach: inOrder(open) } };
+    return { entries, skipped, reader: { kind: 'archive', open, openEach: inOrder(open) } };
   }
 
   // gzip cannot seek: one entry alone costs a scan from the start; many are read in one pass, in archive order.
@@ -168,5 +168,5 @@ export async function readArchive(file: string, excludes: readonly string[]): Pr
       await reader.close();
     }
   };
-  return { entries, skipped, reader: { open, openEach } };
+  return { entries, skipped, reader: { kind: 'archive', open, openEach } };
 }

@@ -16,6 +16,7 @@ import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { UploadEntry } from '../core/content-list.js';
 import { UploadError } from './errors.js';
+import type { ArchiveMembers } from './source.js';
 import type { UploadSource } from './tree.js';
 
 const BLOCK = 512;
@@ -192,7 +193,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
     if (at > 0) yield piece.subarray(0, at);
   }
 
-  async function* members(): AsyncGenerator<Buffer> {
+  async function* members(archive: ArchiveMembers): AsyncGenerator<Buffer> {
     // Extracted files get the time of the upload, as a fresh checkout would.
     const mtime = Math.floor(Date.now() / 1000);
     for (const { path, data, mode = 0o600 } of inline) {
@@ -202,7 +203,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
     }
     for (const entry of dirs) yield dirHeader(entry, entry.mode | 0o700, mtime);
     let count = 0;
-    for await (const { entry, data } of source.openEach(files)) {
+    for await (const { entry, data } of archive.openEach(files)) {
       yield fileHeader(entry, mtime);
       let sent = 0;
       try {
@@ -224,6 +225,6 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
     yield END;
   }
 
-  const { pathOf } = source;
-  return { size, stream: () => Readable.from(pathOf ? packed(pathOf) : members(), { objectMode: false }) };
+  const { reader } = source;
+  return { size, stream: () => Readable.from(reader.kind === 'local' ? packed(reader.pathOf) : members(reader), { objectMode: false }) };
 }

@@ -1,24 +1,24 @@
 /**
  * Reading the upload on the runner, once for all hosts: a directory (walked
  * with lstat, symlinks never followed), an archive (see archive.ts) or a single
- * file. Every regular file is hashed by streaming it; nothing is held in memory.
+ * file. Every regular file is hashed once (in a worker thread for files on this
+ * machine); nothing is held in memory.
  */
-import { type Hash, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { readArchive } from './archive.js';
 import { type UploadEntry, contentListHash, sortEntries } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import { compileExcludes } from './exclude.js';
-import { type Skipped, type SourceReader, inOrder } from './source.js';
+import type { Skipped, SourceReader } from './source.js';
 
 export { UploadError } from './errors.js';
 export type { Skipped } from './source.js';
 
-export interface UploadSource extends SourceReader {
+export interface UploadSource {
   /** Absolute path on the runner. */
   root: string;
   kind: 'dir' | 'archive' | 'file';
@@ -30,15 +30,15 @@ export interface UploadSource extends SourceReader {
   listHash: string;
   /** Sum of the files' sizes. */
   totalBytes: number;
+  /** Where the files' bytes come from. */
+  reader: SourceReader;
 }
 
 const UPLOAD_FORM = 'a directory, a .tar, .tar.gz or .tgz archive, or a single file on the runner';
 const READABLE = 'files and directories the runner can read';
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
-/** Reads while hashing a directory (synchronous, one buffer). */
+/** Reads while hashing (synchronous, one buffer). */
 const HASH_CHUNK = 1 << 20;
-const CHUNK = 1 << 18;
-const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 function unreadable(path: string, error: unknown): UploadError {
   const code = (error as NodeJS.ErrnoException).code ?? String(error);
@@ -46,41 +46,12 @@ function unreadable(path: string, error: unknown): UploadError {
   return new UploadError(`'${path}' ${problem}`, READABLE, path);
 }
 
-/** SHA-256 and size of a file, read in chunks; the size must still be what lstat said. */
-async function hashFile(absolute: string, path: string, expectedSize: number): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  try {
-    const handle = await open(absolute, NO_FOLLOW);
-    try {
-      const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize + 1)));
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-        if (bytesRead === 0) break;
-        hash.update(buffer.subarray(0, bytesRead));
-        size += bytesRead;
-        if (size === expectedSize && bytesRead < buffer.length) break;
-      }
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    throw unreadable(path, error);
-  }
-  return checkedDigest(path, expectedSize, size, hash);
-}
-
 function changedWhileRead(path: string, expectedSize: number, size: number): UploadError {
   return new UploadError(`'${path}' changed while being read (${expectedSize} bytes, then ${size})`, 'files left alone while tagflip reads them', path);
 }
 
-function checkedDigest(path: string, expectedSize: number, size: number, hash: Hash): { size: number; sha256: string } {
-  if (size !== expectedSize) throw changedWhileRead(path, expectedSize, size);
-  return { size, sha256: hash.digest('hex') };
-}
-
 /**
- * The hashing of a directory's files, run in a worker thread: it goes on while
+ * The hashing of the files on this machine, run in a worker thread: it goes on while
  * the hosts connect (their SSH handshakes need the main thread), and the hashes
  * are needed only once the facts are in. Synchronous reads: from the page
  * cache, thousands of small files are read several times faster than through
@@ -221,30 +192,9 @@ function walkDirectory(root: string, excludes: readonly string[]) {
   return { entries, skipped, files };
 }
 
-async function* chunksOf(absolute: string, expectedSize: number): AsyncGenerator<Buffer> {
-  // O_NOFOLLOW: a file swapped for a symlink since it was hashed is not followed out of the tree.
-  const handle = await open(absolute, NO_FOLLOW);
-  try {
-    for (let read = 0; ; ) {
-      // A fresh buffer per chunk (the consumer may still hold the previous one),
-      // no larger than what is left, plus one byte to see a file that grew.
-      const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, expectedSize - read + 1)));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) return;
-      read += bytesRead;
-      yield buffer.subarray(0, bytesRead);
-      // A short read that leaves the spare byte unfilled is the end: no read just to see 0.
-      if (read === expectedSize && bytesRead < buffer.length) return;
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Local files: tar.ts packs them itself (pathOf); open serves single reads. */
-function fileReader(absoluteOf: (entry: UploadEntry) => string): SourceReader {
-  const open = (entry: UploadEntry): NodeJS.ReadableStream => Readable.from(chunksOf(absoluteOf(entry), entry.size), { objectMode: false });
-  return { open, openEach: inOrder(open), pathOf: absoluteOf };
+/** Files on this machine: tar.ts reads each where it is. */
+function localFiles(pathOf: (entry: UploadEntry) => string): SourceReader {
+  return { kind: 'local', pathOf };
 }
 
 function sortSkipped(skipped: Skipped[]): Skipped[] {
@@ -260,9 +210,7 @@ function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[]
     skipped: sortSkipped(skipped),
     listHash: contentListHash(entries),
     totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
-    open: reader.open,
-    openEach: reader.openEach,
-    ...(reader.pathOf ? { pathOf: reader.pathOf } : {}),
+    reader,
   };
 }
 
@@ -287,8 +235,8 @@ function scanned(done: UploadSource): ScannedUpload {
 }
 
 /**
- * Check and list the upload once, for every host, and start hashing it; a
- * directory's files are hashed in the background (hashFiles), so the hosts can
+ * Check and list the upload once, for every host, and start hashing it; files
+ * on this machine are hashed in the background (hashFiles), so the hosts can
  * connect meanwhile. `path` is absolute, or relative to the working directory.
  * Throws UploadError (the input named) when the path is missing, empty,
  * unreadable, or an archive with a hostile member.
@@ -310,11 +258,7 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
       const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
       throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
     }
-    const hashed = hashFiles(files).then(() => source(root, 'dir', entries, skipped, fileReader((entry) => join(root, entry.path))));
-    // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
-    hashed.catch(() => undefined);
-    const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
-    return { root, kind: 'dir', count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed };
+    return hashing(root, 'dir', entries, skipped, files, (entry) => join(root, entry.path));
   }
   if (!stats.isFile()) throw new UploadError(`'${path}' is neither a directory nor a regular file`, UPLOAD_FORM);
 
@@ -333,8 +277,21 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
   const name = basename(root);
   const skipped: Skipped[] = stats.mode & 0o7000 ? [{ path: name, why: 'setuid/setgid/sticky bits dropped' }] : [];
   const entry: UploadEntry = { path: name, type: 'file', mode: stats.mode & 0o777, size: stats.size, sha256: '' };
-  Object.assign(entry, await hashFile(root, name, stats.size));
-  return scanned(source(root, 'file', [entry], skipped, fileReader(() => root)));
+  try {
+    accessSync(root, constants.R_OK);
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+  return hashing(root, 'file', [entry], skipped, [{ entry, absolute: root }], () => root);
+}
+
+/** A directory or single file, listed and checked: its files are hashed in the background (hashFiles) while the hosts connect. */
+function hashing(root: string, kind: 'dir' | 'file', entries: UploadEntry[], skipped: Skipped[], files: { entry: UploadEntry; absolute: string }[], pathOf: (entry: UploadEntry) => string): ScannedUpload {
+  const hashed = hashFiles(files).then(() => source(root, kind, entries, skipped, localFiles(pathOf)));
+  // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
+  hashed.catch(() => undefined);
+  const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
+  return { root, kind, count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed };
 }
 
 /** Check, list and hash the upload: scanUpload, then its hashes. */

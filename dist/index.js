@@ -29198,7 +29198,7 @@ class HostSession {
             }, { scope: options.scope, input: data !== undefined });
             // Only without data: that goes on stdin after the script, once asked for.
             if (options.last && !data)
-                this.session.end(CLOSE_WORDS);
+                this.endAfterQueued();
             if (!data)
                 options.afterSent?.();
             const { status, control } = await deadline.race(running, () => this.session.end());
@@ -30806,7 +30806,6 @@ async function readUpload(path, excludes) {
 
 
 
-
 /** Deploy one release to one host (a fleet of one). */
 async function deployToHost(settings, deps) {
     const [result] = await deployFleet(settings, [deps], deps.logger);
@@ -30890,6 +30889,9 @@ async function prepare(settings, member, scan) {
     // Each host gets only what its current release lacks.
     const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease) : null;
     const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
+    // A current release tagflip has no record of is adopted by this flip (adopt.ts).
+    const departed = departedRecord(facts, plan.previousRelease);
+    const recordsFor = (active, dataTarget) => flipRecords(settings, plan, facts, active, departed, dataTarget);
     let active;
     let dataTarget;
     const warnings = [];
@@ -30902,7 +30904,7 @@ async function prepare(settings, member, scan) {
             const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent) => progress.update(sent) } : undefined;
             // One host has no barrier to wait at: its flip goes right behind the build
             // (and its data), guarded on the host by what the build finished.
-            const queued = settings.targets.length === 1 ? queuedFlip(settings, plan, facts, host, context, active, source) : null;
+            const queued = settings.targets.length === 1 ? queuedFlip(host, context, queuedRecords(recordsFor, active, dataTarget, source), settings.commandTimeout * 2 + 600) : null;
             try {
                 const lines = await host.run('build', build, settings.commandTimeout * 2, {
                     data,
@@ -30937,11 +30939,7 @@ async function prepare(settings, member, scan) {
         if (dataTarget)
             warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
     }
-    // A current release tagflip has no record of is adopted by this flip (adopt.ts).
-    const departed = departedRecord(facts, plan.previousRelease);
-    const records = flipRecords(settings, plan, facts, active, departed, dataTarget);
-    // The flip back goes to the release replaced, adopted or not.
-    const previous = departed;
+    const records = recordsFor(active, dataTarget);
     member.change = {
         context,
         records,
@@ -30953,10 +30951,11 @@ async function prepare(settings, member, scan) {
             dataRelease: dataTarget || facts.currentDataRelease,
             previousDataRelease: dataTarget ? facts.currentDataRelease : '',
         },
-        back: previous
-            ? { active: previous, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget: dataTarget ? facts.currentDataRelease : '', dataBefore: dataTarget }
+        // The flip back goes to the release replaced, adopted or not.
+        back: departed
+            ? { active: departed, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget: dataTarget ? facts.currentDataRelease : '', dataBefore: dataTarget }
             : null,
-        discard: build ? (reason) => renderDiscardScript(context, active, settings.migrate ? plan.release : '', reason) : null,
+        discard: build ? (reason) => renderDiscardScript(context, active, dataTarget, reason) : null,
         warnings,
     };
     if (settings.dryRun) {
@@ -30972,19 +30971,21 @@ async function prepare(settings, member, scan) {
     member.stage = 'ready';
 }
 /**
- * The flip of a one-host deploy, to send right behind its build: the records
- * it writes take the build's finish time and commit on the host (FINISHED,
- * COMMIT), where the flip's guard reads them from what the build left.
+ * The records of a flip sent right behind its build (one host): they take the
+ * build's finish time and commit on the host (FINISHED, COMMIT), where the
+ * flip's guard reads them from what the build left. Retention ranks releases
+ * by when they finished: this build, whenever the host says, is the newest.
  */
-function queuedFlip(settings, plan, facts, host, context, ready, source) {
+function queuedRecords(recordsFor, ready, dataTarget, source) {
     const active = { ...ready, finished: FINISHED, commit: COMMIT, ...(source?.kind === 'git' ? { source: { ...source, commit: COMMIT } } : {}) };
-    // Retention ranks releases by when they finished: this build, whenever the host says, is the newest.
-    const newest = { ...active, finished: '9999-12-31T23:59:59Z' };
-    const records = { ...flipRecords(settings, plan, facts, newest, departedRecord(facts, plan.previousRelease), settings.migrate ? plan.release : ''), active };
+    return { ...recordsFor({ ...active, finished: '9999-12-31T23:59:59Z' }, dataTarget), active };
+}
+/** A flip to send once the build (and its data) is on its way, and what it answers once sent. */
+function queuedFlip(host, context, records, seconds) {
     let sent = null;
     return {
         send: () => {
-            sent = host.run('flip', renderFlipScript(context, records, { pipelined: true }), settings.commandTimeout * 2 + 600);
+            sent = host.run('flip', renderFlipScript(context, records, { pipelined: true }), seconds);
             // Read by the flip phase (fleet.ts), or after a failed build.
             sent.catch(() => undefined);
         },

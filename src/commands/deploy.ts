@@ -1,5 +1,5 @@
 import { departedRecord } from '../core/adopt.js';
-import { DeployError } from '../core/errors.js';
+import { DeployError, InputError } from '../core/errors.js';
 import type { HostFacts } from '../core/facts.js';
 import { type FleetHost, attempt, flipIsLast, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
@@ -13,7 +13,6 @@ import type { HostResult } from '../core/result.js';
 import { type FlipRecords, type ScriptContext, renderBuildScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
 import type { ControlLine } from '../core/control-line.js';
 import type { Settings } from '../core/settings.js';
-import { InputError } from '../core/errors.js';
 import { TransferProgress, describeTransfer, prepareTransfer } from '../upload/transfer.js';
 import { type ScannedUpload, type UploadSource, scanUpload } from '../upload/tree.js';
 
@@ -102,6 +101,9 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   // Each host gets only what its current release lacks.
   const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease) : null;
   const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
+  // A current release tagflip has no record of is adopted by this flip (adopt.ts).
+  const departed = departedRecord(facts, plan.previousRelease);
+  const recordsFor = (active: Manifest, dataTarget: string) => flipRecords(settings, plan, facts, active, departed, dataTarget);
   let active: Manifest;
   let dataTarget: string;
   const warnings: string[] = [];
@@ -114,7 +116,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
       const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent: number) => progress.update(sent) } : undefined;
       // One host has no barrier to wait at: its flip goes right behind the build
       // (and its data), guarded on the host by what the build finished.
-      const queued = settings.targets.length === 1 ? queuedFlip(settings, plan, facts, host, context, active, source) : null;
+      const queued = settings.targets.length === 1 ? queuedFlip(host, context, queuedRecords(recordsFor, active, dataTarget, source), settings.commandTimeout * 2 + 600) : null;
       try {
         const lines = await host.run('build', build, settings.commandTimeout * 2, {
           data,
@@ -142,11 +144,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
     if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
   }
-  // A current release tagflip has no record of is adopted by this flip (adopt.ts).
-  const departed = departedRecord(facts, plan.previousRelease);
-  const records = flipRecords(settings, plan, facts, active, departed, dataTarget);
-  // The flip back goes to the release replaced, adopted or not.
-  const previous = departed;
+  const records = recordsFor(active, dataTarget);
   member.change = {
     context,
     records,
@@ -158,10 +156,11 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
       dataRelease: dataTarget || facts.currentDataRelease,
       previousDataRelease: dataTarget ? facts.currentDataRelease : '',
     },
-    back: previous
-      ? { active: previous, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget: dataTarget ? facts.currentDataRelease : '', dataBefore: dataTarget }
+    // The flip back goes to the release replaced, adopted or not.
+    back: departed
+      ? { active: departed, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget: dataTarget ? facts.currentDataRelease : '', dataBefore: dataTarget }
       : null,
-    discard: build ? (reason) => renderDiscardScript(context, active, settings.migrate ? plan.release : '', reason) : null,
+    discard: build ? (reason) => renderDiscardScript(context, active, dataTarget, reason) : null,
     warnings,
   };
   if (settings.dryRun) {
@@ -177,19 +176,22 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
 }
 
 /**
- * The flip of a one-host deploy, to send right behind its build: the records
- * it writes take the build's finish time and commit on the host (FINISHED,
- * COMMIT), where the flip's guard reads them from what the build left.
+ * The records of a flip sent right behind its build (one host): they take the
+ * build's finish time and commit on the host (FINISHED, COMMIT), where the
+ * flip's guard reads them from what the build left. Retention ranks releases
+ * by when they finished: this build, whenever the host says, is the newest.
  */
-function queuedFlip(settings: Settings, plan: DeployPlan, facts: HostFacts, host: HostSession, context: ScriptContext, ready: Manifest, source: ReleaseSource | null) {
+function queuedRecords(recordsFor: (active: Manifest, dataTarget: string) => FlipRecords, ready: Manifest, dataTarget: string, source: ReleaseSource | null): FlipRecords {
   const active: Manifest = { ...ready, finished: FINISHED, commit: COMMIT, ...(source?.kind === 'git' ? { source: { ...source, commit: COMMIT } } : {}) };
-  // Retention ranks releases by when they finished: this build, whenever the host says, is the newest.
-  const newest = { ...active, finished: '9999-12-31T23:59:59Z' };
-  const records = { ...flipRecords(settings, plan, facts, newest, departedRecord(facts, plan.previousRelease), settings.migrate ? plan.release : ''), active };
+  return { ...recordsFor({ ...active, finished: '9999-12-31T23:59:59Z' }, dataTarget), active };
+}
+
+/** A flip to send once the build (and its data) is on its way, and what it answers once sent. */
+function queuedFlip(host: HostSession, context: ScriptContext, records: FlipRecords, seconds: number) {
   let sent: Promise<ControlLine[]> | null = null;
   return {
     send: () => {
-      sent = host.run('flip', renderFlipScript(context, records, { pipelined: true }), settings.commandTimeout * 2 + 600);
+      sent = host.run('flip', renderFlipScript(context, records, { pipelined: true }), seconds);
       // Read by the flip phase (fleet.ts), or after a failed build.
       sent.catch(() => undefined);
     },

@@ -242,7 +242,7 @@ export class HostSession {
         { scope: options.scope, input: data !== undefined },
       );
       // Only without data: that goes on stdin after the script, once asked for.
-      if (options.last && !data) this.session.end(CLOSE_WORDS);
+      if (options.last && !data) this.endAfterQueued();
       if (!data) options.afterSent?.();
       const { status, control } = await deadline.race(running, () => this.session.end());
       await sending;

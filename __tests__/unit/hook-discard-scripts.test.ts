@@ -4,14 +4,13 @@
  * temporary deploy-path.
  */
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Manifest, NOW, parseHistoryEntry, parseManifest } from '../../src/core/manifest.js';
 import { type RenderedScript, type ScriptContext, renderDiscardScript, renderHookScript } from '../../src/remote/scripts.js';
 import { manifest } from './host-facts.js';
-import { TAG, assignments, headerValues, parts, readLines, tagHidden, scriptContext as context, syntaxCheck } from './script-runner.js';
+import { TAG, assignments, headerValues, parts, runShAsync, tagHidden, scriptContext as context, syntaxCheck } from './script-runner.js';
 
 const header = (text: string) => parts(text).header;
 
@@ -47,24 +46,7 @@ interface ShellRun {
 
 /** Feed `text` to `sh -s` (as the session does) and collect what it prints. */
 function runShell(text: string): Promise<ShellRun> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-s'], { env: { PATH: process.env.PATH, HOME: root, TMPDIR: root }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({
-        code,
-        ...readLines(stdout),
-        stderr,
-        seconds: (Date.now() - started) / 1000,
-      });
-    });
-    child.stdin.end(text);
-  });
+  return runShAsync(text, { env: { PATH: process.env.PATH, HOME: root, TMPDIR: root } });
 }
 
 const HEADER_NAMES = [

@@ -8,14 +8,13 @@
  * script is sent, so names made of `$$` are planted exactly.
  */
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LockHolder } from '../../src/core/manifest.js';
 import { type OpenOptions, renderBuildScript, renderFlipScript, renderOpenScript } from '../../src/remote/scripts.js';
 import { manifest } from './host-facts.js';
-import { TAG, scriptContext } from './script-runner.js';
+import { TAG, runShAsync, scriptContext } from './script-runner.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tagflip-other-users-'));
 const shellTemp = join(root, 'tmp');
@@ -46,21 +45,9 @@ interface Run {
 }
 
 /** Run `text` in `sh -s`; `plant(pid)` runs once the shell exists, before it reads anything. */
-function runShell(text: string, plant: (pid: number) => void = () => undefined): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-s'], { env: { ...process.env, TMPDIR: shellTemp }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const texts = stdout.split('\n').filter((line) => line.startsWith(`${TAG} `)).map((line) => line.slice(TAG.length + 1));
-      resolve({ code, texts, stderr: stderr.split('\n').filter((line) => line !== '' && line !== `${TAG} ping`).join('\n') });
-    });
-    plant(child.pid!);
-    child.stdin.end(text);
-  });
+async function runShell(text: string, plant: (pid: number) => void = () => undefined): Promise<Run> {
+  const { code, texts, stderr } = await runShAsync(text, { env: { ...process.env, TMPDIR: shellTemp }, spawned: plant });
+  return { code, texts, stderr: stderr.split('\n').filter((line) => line !== '' && line !== `${TAG} ping`).join('\n') };
 }
 
 /** The open script, then its watchdog stopped, as a session ends. */

@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { ScriptContext } from '../../src/remote/scripts.js';
 
@@ -61,6 +61,26 @@ export function readLines(stdout: string): { texts: string[]; output: string[] }
 export function runSh(text: string, env?: NodeJS.ProcessEnv): ShRun {
   const result = spawnSync('/bin/sh', ['-s'], { input: text, encoding: 'utf8', timeout: 60_000, ...(env ? { env } : {}) });
   return { code: result.status, ...readLines(result.stdout), stderr: result.stderr };
+}
+
+/**
+ * runSh without blocking: for scripts that run alongside the test (hooks that
+ * outlive them, another user planting links), `spawned` runs once the shell
+ * exists, before it reads anything. `seconds` is how long it ran.
+ */
+export function runShAsync(text: string, { env, spawned }: { env?: NodeJS.ProcessEnv; spawned?: (pid: number) => void } = {}): Promise<ShRun & { seconds: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-s'], { stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env } : {}) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, ...readLines(stdout), stderr, seconds: (Date.now() - started) / 1000 }));
+    spawned?.(child.pid!);
+    child.stdin.end(text);
+  });
 }
 
 /**

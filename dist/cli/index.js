@@ -37661,7 +37661,7 @@ fi`;
  * With upload: the content list of the current release, if it was uploaded,
  * and what in it changed since it was written (rewritten in place by a build,
  * replaced, removed), so that the runner sends those again instead of letting
- * the host copy them. .paths was written last when the files were in place:
+ * the host copy them. .paths (a stamp) was made last when the files were in place:
  * anything whose inode changed after it did (find -cnewer, which no tool can
  * fake) changed since. One find says both what changed (c) and which regular
  * files are there (f): a listed file that is not among them is gone or was
@@ -37795,15 +37795,16 @@ const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; e
 /**
  * The upload step of the build phase (SPEC step 6, upload). The session's
  * stdin is fd 8 here (session.ts, sendData): the host asks for exactly
- * tf_upload_bytes, sent as four sections, each read with head -c: the files
+ * tf_upload_bytes, sent as three sections, each read with head -c: the files
  * unchanged since the current release (NUL-separated paths), a tar of what
- * changed, the paths of all regular files (NUL-separated), and the content
- * list. Every byte is read whatever fails, so that none is left for the shell
- * to run; a failure is reported once all are read. The unchanged files are
- * copied (reflinked where the file system can), never hard-linked: the
- * current release stays as it was whatever the new build does to its copy.
- * The content list is written only when the last section arrived whole, and
- * .paths last of all (the facts compare inode change times against it).
+ * changed, and the content list. Every byte is read whatever fails, so that
+ * none is left for the shell to run; a failure is reported once all are read.
+ * The unchanged files are copied (reflinked where the file system can), never
+ * hard-linked: the current release stays as it was whatever the new build does
+ * to its copy. The content list is written only when the last section arrived
+ * whole, and then its stamp, an empty file made last: the facts compare inode
+ * change times against it. (It is named .paths: it once held the paths, and
+ * retention removes it by that name on hosts deployed before.)
  */
 const UPLOAD_STEP = `  tf_step upload
   tf_upload_error=''
@@ -37838,7 +37839,6 @@ const UPLOAD_STEP = `  tf_step upload
   elif [ "$tf_status" -ne 0 ]; then
     tf_failed "unpacking the upload into $tf_release_path failed (tar exited with status $tf_status)"
   fi
-  tf_take "$tf_paths_bytes" tf_save "$tf_incoming.paths" || tf_failed "cannot write $tf_incoming.paths"
   tf_take "$tf_list_bytes" tf_save "$tf_incoming" || tf_failed "cannot write $tf_incoming"
   exec 8<&-
   if [ -z "$tf_upload_error" ] && [ "$(wc -c < "$tf_incoming")" -ne "$tf_list_bytes" ]; then
@@ -37846,14 +37846,18 @@ const UPLOAD_STEP = `  tf_step upload
   fi
   rm -f -- "$tf_incoming.unchanged"
   if [ -n "$tf_upload_error" ]; then
-    rm -f -- "$tf_incoming" "$tf_incoming.paths"
+    rm -f -- "$tf_incoming"
     if [ ! -w "$tf_release_path" ] || [ "$(df -P -- "$tf_release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
       tf_upload_error="$tf_upload_error; the host is out of disk space"
     fi
     tf_abort 1 "$tf_upload_error"
   fi
-  mv -f -- "$tf_incoming" "$tf_content_list" && mv -f -- "$tf_incoming.paths" "$tf_content_paths" ||
+  mv -f -- "$tf_incoming" "$tf_content_list" && rm -f -- "$tf_content_paths" && : > "$tf_content_paths" ||
     tf_abort 1 "cannot write $tf_content_list"
+  # File times tick coarsely (a few ms): a build that rewrote a file in the tick
+  # of the stamp would look unchanged to -cnewer, and the next deploy would copy
+  # the rewritten file. Nothing runs before the clock has moved past the stamp.
+  sleep 0.02 2>/dev/null || sleep 1
   tf_say received`;
 const BUILD_BODY = `${CURRENT_HELPERS}
 tf_data_copy=''
@@ -38035,12 +38039,11 @@ function renderBuildScript(context, building, upload = null) {
 function uploadAssignments(upload) {
     // Every name the upload step reads is assigned, empty without an upload (the step then does not run).
     if (!upload)
-        return ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_paths_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
+        return ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
     return [
-        { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.paths + upload.list) },
+        { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.list) },
         { name: 'tf_unchanged_bytes', value: String(upload.unchanged) },
         { name: 'tf_tar_bytes', value: String(upload.tar) },
-        { name: 'tf_paths_bytes', value: String(upload.paths) },
         { name: 'tf_list_bytes', value: String(upload.list) },
         { name: 'tf_upload_from', value: upload.from },
     ];
@@ -39434,18 +39437,16 @@ function prepareTransfer(source, previous, from) {
     const plan = planUpload(source, from ? previous : null);
     const nulList = (entries) => Buffer.from(entries.map((entry) => `${entry.path}\0`).join(''), 'utf8');
     const unchanged = nulList(plan.unchanged);
-    const paths = nulList(source.entries.filter((entry) => entry.type === 'file'));
     const list = Buffer.from(renderContentList(source.entries), 'utf8');
     const tar = tarStream(source, plan.send);
-    const sections = { unchanged: unchanged.length, tar: tar.size, paths: paths.length, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
+    const sections = { unchanged: unchanged.length, tar: tar.size, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
     return {
         plan,
         sections,
-        size: unchanged.length + tar.size + paths.length + list.length,
+        size: unchanged.length + tar.size + list.length,
         stream: () => external_node_stream_namespaceObject.Readable.from(coalesce((async function* () {
             yield unchanged;
             yield* tar.stream();
-            yield paths;
             yield list;
         })())),
     };

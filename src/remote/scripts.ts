@@ -415,7 +415,7 @@ fi`;
  * With upload: the content list of the current release, if it was uploaded,
  * and what in it changed since it was written (rewritten in place by a build,
  * replaced, removed), so that the runner sends those again instead of letting
- * the host copy them. .paths was written last when the files were in place:
+ * the host copy them. .paths (a stamp) was made last when the files were in place:
  * anything whose inode changed after it did (find -cnewer, which no tool can
  * fake) changed since. One find says both what changed (c) and which regular
  * files are there (f): a listed file that is not among them is gone or was
@@ -560,15 +560,16 @@ export const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_
 /**
  * The upload step of the build phase (SPEC step 6, upload). The session's
  * stdin is fd 8 here (session.ts, sendData): the host asks for exactly
- * tf_upload_bytes, sent as four sections, each read with head -c: the files
+ * tf_upload_bytes, sent as three sections, each read with head -c: the files
  * unchanged since the current release (NUL-separated paths), a tar of what
- * changed, the paths of all regular files (NUL-separated), and the content
- * list. Every byte is read whatever fails, so that none is left for the shell
- * to run; a failure is reported once all are read. The unchanged files are
- * copied (reflinked where the file system can), never hard-linked: the
- * current release stays as it was whatever the new build does to its copy.
- * The content list is written only when the last section arrived whole, and
- * .paths last of all (the facts compare inode change times against it).
+ * changed, and the content list. Every byte is read whatever fails, so that
+ * none is left for the shell to run; a failure is reported once all are read.
+ * The unchanged files are copied (reflinked where the file system can), never
+ * hard-linked: the current release stays as it was whatever the new build does
+ * to its copy. The content list is written only when the last section arrived
+ * whole, and then its stamp, an empty file made last: the facts compare inode
+ * change times against it. (It is named .paths: it once held the paths, and
+ * retention removes it by that name on hosts deployed before.)
  */
 const UPLOAD_STEP = `  tf_step upload
   tf_upload_error=''
@@ -603,7 +604,6 @@ const UPLOAD_STEP = `  tf_step upload
   elif [ "$tf_status" -ne 0 ]; then
     tf_failed "unpacking the upload into $tf_release_path failed (tar exited with status $tf_status)"
   fi
-  tf_take "$tf_paths_bytes" tf_save "$tf_incoming.paths" || tf_failed "cannot write $tf_incoming.paths"
   tf_take "$tf_list_bytes" tf_save "$tf_incoming" || tf_failed "cannot write $tf_incoming"
   exec 8<&-
   if [ -z "$tf_upload_error" ] && [ "$(wc -c < "$tf_incoming")" -ne "$tf_list_bytes" ]; then
@@ -611,14 +611,18 @@ const UPLOAD_STEP = `  tf_step upload
   fi
   rm -f -- "$tf_incoming.unchanged"
   if [ -n "$tf_upload_error" ]; then
-    rm -f -- "$tf_incoming" "$tf_incoming.paths"
+    rm -f -- "$tf_incoming"
     if [ ! -w "$tf_release_path" ] || [ "$(df -P -- "$tf_release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
       tf_upload_error="$tf_upload_error; the host is out of disk space"
     fi
     tf_abort 1 "$tf_upload_error"
   fi
-  mv -f -- "$tf_incoming" "$tf_content_list" && mv -f -- "$tf_incoming.paths" "$tf_content_paths" ||
+  mv -f -- "$tf_incoming" "$tf_content_list" && rm -f -- "$tf_content_paths" && : > "$tf_content_paths" ||
     tf_abort 1 "cannot write $tf_content_list"
+  # File times tick coarsely (a few ms): a build that rewrote a file in the tick
+  # of the stamp would look unchanged to -cnewer, and the next deploy would copy
+  # the rewritten file. Nothing runs before the clock has moved past the stamp.
+  sleep 0.02 2>/dev/null || sleep 1
   tf_say received`;
 
 const BUILD_BODY = `${CURRENT_HELPERS}
@@ -787,7 +791,6 @@ tf_say ready "$tf_finished" "$tf_commit" "$tf_built"`;
 export interface UploadSections {
   unchanged: number;
   tar: number;
-  paths: number;
   list: number;
   /** The current release, holding the unchanged files ('' when none are). */
   from: string;
@@ -820,12 +823,11 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
 
 function uploadAssignments(upload: UploadSections | null): Assignment[] {
   // Every name the upload step reads is assigned, empty without an upload (the step then does not run).
-  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_paths_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
+  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
   return [
-    { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.paths + upload.list) },
+    { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.list) },
     { name: 'tf_unchanged_bytes', value: String(upload.unchanged) },
     { name: 'tf_tar_bytes', value: String(upload.tar) },
-    { name: 'tf_paths_bytes', value: String(upload.paths) },
     { name: 'tf_list_bytes', value: String(upload.list) },
     { name: 'tf_upload_from', value: upload.from },
   ];

@@ -24,21 +24,19 @@ export function prepareTransfer(source: UploadSource, previous: readonly UploadE
   const plan = planUpload(source, from ? previous : null);
   const nulList = (entries: readonly UploadEntry[]) => Buffer.from(entries.map((entry) => `${entry.path}\0`).join(''), 'utf8');
   const unchanged = nulList(plan.unchanged);
-  const paths = nulList(source.entries.filter((entry) => entry.type === 'file'));
   const list = Buffer.from(renderContentList(source.entries), 'utf8');
   const tar = tarStream(source, plan.send);
-  const sections: UploadSections = { unchanged: unchanged.length, tar: tar.size, paths: paths.length, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
+  const sections: UploadSections = { unchanged: unchanged.length, tar: tar.size, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
   return {
     plan,
     sections,
-    size: unchanged.length + tar.size + paths.length + list.length,
+    size: unchanged.length + tar.size + list.length,
     stream: () =>
       Readable.from(
         coalesce(
           (async function* () {
             yield unchanged;
             yield* tar.stream() as AsyncIterable<Buffer>;
-            yield paths;
             yield list;
           })(),
         ),

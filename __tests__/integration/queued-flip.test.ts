@@ -2,26 +2,29 @@
  * One host, no barrier: the flip goes right behind the build, and with no hooks
  * the session's closing words right behind the flip, so a deploy costs two
  * round trips fewer. Seen from the shell's side: what tagflip had written to it
- * by the time the build said ready. Run with hosts: local, the same session
- * protocol without SSH (the SSH suites run every other deploy this way too).
+ * by the time the build said ready. Over a real sshd, and with hosts: local.
  */
-import { expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { deployToHost } from '../../src/commands/deploy.js';
+import { createTransport } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
-import { LocalTransport } from '../../src/remote/local-transport.js';
 import { CLOSE_WORDS } from '../../src/remote/scripts.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
-import { openTempDir, recordingLogger } from '../support/fixtures.js';
+import { deployRootFor, openTempDir, recordingLogger } from '../support/fixtures.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
 
-/** The local transport, noting what had been written to the shell when it said ready, and when it said flipped. */
+/** A transport, noting what had been written to the shell when it said ready, and when it said flipped. */
 class WatchedTransport implements Transport {
-  readonly label = 'local';
-  private readonly inner = new LocalTransport();
+  readonly label: string;
   written = '';
   atReady: string | null = null;
   atFlipped: string | null = null;
+
+  constructor(private readonly inner: Transport) {
+    this.label = inner.label;
+  }
 
   async openShell(): Promise<ShellChannel> {
     const channel = await this.inner.openShell();
@@ -43,48 +46,61 @@ class WatchedTransport implements Transport {
   }
 }
 
-async function deploy(site: string, inputs: Record<string, string>) {
-  const transport = new WatchedTransport();
-  const settings = parseSettings({ hosts: 'local', 'deploy-path': site, release: 'v1', ...inputs });
-  const result = await deployToHost(settings, { transport, logger: recordingLogger() });
-  return { result, transport };
-}
+let sshd: TestSshd;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+});
 
 const FLIP_GUARD = 'tf_say skipped';
 
-test('without hooks: the flip was sent before the build answered, the closing words before the flip did', async () => {
-  const site = join(openTempDir('tagflip-queued-'), 'site');
-  const { result, transport } = await deploy(site, { build: 'echo built > out.txt' });
-  expect(result).toMatchObject({ status: 'deployed', error: '' });
-  expect(transport.atReady).toContain(FLIP_GUARD);
-  expect(transport.atReady).not.toContain(CLOSE_WORDS);
-  expect(transport.atFlipped).toContain(CLOSE_WORDS);
-  expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
-  // The record the flip wrote has the time and commit of the build (none: no repository).
-  const record = JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'));
-  expect(record).toMatchObject({ state: 'active', commit: '' });
-  expect(record.finished).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-});
+describe.each([
+  ['over sshd', () => ({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts }), () => deployRootFor(sshd.user)],
+  ['hosts: local', () => ({ hosts: 'local' }), () => openTempDir('tagflip-queued-')],
+])('%s', (_how, hostInputs, root) => {
+  async function deploy(inputs: Record<string, string>) {
+    const site = join(root(), `site-${Math.random().toString(36).slice(2)}`);
+    const settings = parseSettings({ ...hostInputs(), 'deploy-path': site, release: 'v1', ...inputs });
+    const transport = new WatchedTransport(createTransport(settings, settings.targets[0]));
+    const result = await deployToHost(settings, { transport, logger: recordingLogger() });
+    return { site, result, transport };
+  }
 
-test('with activate: the flip was sent behind the build, the session stays open for the hook', async () => {
-  const site = join(openTempDir('tagflip-queued-'), 'site');
-  const { result, transport } = await deploy(site, { build: 'true', activate: 'echo activated > ../../activated' });
-  expect(result).toMatchObject({ status: 'deployed', error: '' });
-  expect(transport.atReady).toContain(FLIP_GUARD);
-  expect(transport.atFlipped).not.toContain(CLOSE_WORDS);
-  expect(existsSync(join(site, 'activated'))).toBe(true);
-});
+  test('without hooks: the flip was sent before the build answered, the closing words before the flip did', async () => {
+    const { site, result, transport } = await deploy({ build: 'echo built > out.txt' });
+    expect(result).toMatchObject({ status: 'deployed', error: '' });
+    expect(transport.atReady).toContain(FLIP_GUARD);
+    expect(transport.atReady).not.toContain(CLOSE_WORDS);
+    expect(transport.atFlipped).toContain(CLOSE_WORDS);
+    expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+    // The record the flip wrote has the time and commit of the build (none: no repository).
+    const record = JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'));
+    expect(record).toMatchObject({ state: 'active', commit: '' });
+    expect(record.finished).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
 
-test('a failed build: the flip behind it changes nothing, as if it had never been sent', async () => {
-  const site = join(openTempDir('tagflip-queued-'), 'site');
-  const { result, transport } = await deploy(site, { build: 'exit 3' });
-  expect(result).toMatchObject({ status: 'failed' });
-  expect(result.error).toMatch(/build exited with status 3/);
-  expect(transport.written).toContain(FLIP_GUARD);
-  expect(existsSync(join(site, 'current'))).toBe(false);
-  expect(existsSync(join(site, 'releases/v1'))).toBe(false);
-  expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'failed', exitCode: 3 });
-  // Only the failure is in the history: no flip was recorded.
-  const history = readFileSync(join(site, '.tagflip/history.jsonl'), 'utf8').trim().split('\n');
-  expect(history.map((line) => JSON.parse(line).status)).toEqual(['failed']);
+  test('with activate: the flip was sent behind the build, the session stays open for the hook', async () => {
+    const { site, result, transport } = await deploy({ build: 'true', activate: 'echo activated > ../../activated' });
+    expect(result).toMatchObject({ status: 'deployed', error: '' });
+    expect(transport.atReady).toContain(FLIP_GUARD);
+    expect(transport.atFlipped).not.toContain(CLOSE_WORDS);
+    expect(existsSync(join(site, 'activated'))).toBe(true);
+  });
+
+  test('a failed build: the flip behind it changes nothing, as if it had never been sent', async () => {
+    const { site, result, transport } = await deploy({ build: 'exit 3' });
+    expect(result).toMatchObject({ status: 'failed' });
+    expect(result.error).toMatch(/build exited with status 3/);
+    expect(transport.written).toContain(FLIP_GUARD);
+    expect(existsSync(join(site, 'current'))).toBe(false);
+    expect(existsSync(join(site, 'releases/v1'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'failed', exitCode: 3 });
+    // Only the failure is in the history: no flip was recorded.
+    const history = readFileSync(join(site, '.tagflip/history.jsonl'), 'utf8').trim().split('\n');
+    expect(history.map((line) => JSON.parse(line).status)).toEqual(['failed']);
+  });
 });

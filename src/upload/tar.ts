@@ -107,16 +107,21 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
   const symlinks = entries.filter((entry) => entry.type === 'symlink');
   const lockedDirs = dirs.filter((entry) => (entry.mode & 0o700) !== 0o700).reverse();
 
-  const dirHeader = (entry: UploadEntry, mode: number, mtime: number) => headerOf(`${entry.path}/`, '5', mode, 0, mtime);
   const fileHeader = (entry: UploadEntry, mtime: number) => headerOf(entry.path, '0', entry.mode, entry.size, mtime);
-  const symlinkHeader = (entry: UploadEntry, mtime: number) => headerOf(entry.path, '2', 0o777, 0, mtime, entry.target ?? '');
-
-  let size = END.length;
-  for (const { path, data, mode = 0o600 } of inline) size += headerOf(path, '0', mode, data.length, 0).length + data.length + padding(data.length);
-  for (const entry of dirs) size += dirHeader(entry, entry.mode, 0).length;
-  for (const entry of files) size += fileHeader(entry, 0).length + entry.size + padding(entry.size);
-  for (const entry of symlinks) size += symlinkHeader(entry, 0).length;
-  for (const entry of lockedDirs) size += dirHeader(entry, entry.mode, 0).length;
+  /** What comes before the files and after them, in member order (see above). */
+  const framing = (mtime: number) => {
+    const dirHeader = (entry: UploadEntry, mode: number) => headerOf(`${entry.path}/`, '5', mode, 0, mtime);
+    return {
+      before: [
+        ...inline.flatMap(({ path, data, mode = 0o600 }) => [headerOf(path, '0', mode, data.length, mtime), data, Buffer.alloc(padding(data.length))]),
+        ...dirs.map((entry) => dirHeader(entry, entry.mode | 0o700)),
+      ],
+      after: [...symlinks.map((entry) => headerOf(entry.path, '2', 0o777, 0, mtime, entry.target ?? '')), ...lockedDirs.map((entry) => dirHeader(entry, entry.mode)), END],
+    };
+  };
+  const bytes = (pieces: readonly Buffer[]) => pieces.reduce((sum, piece) => sum + piece.length, 0);
+  const { before, after } = framing(0);
+  const size = bytes(before) + files.reduce((sum, entry) => sum + fileHeader(entry, 0).length + entry.size + padding(entry.size), 0) + bytes(after);
 
   function unreadable(entry: UploadEntry, error: unknown): UploadError {
     if (error instanceof UploadError) return error;
@@ -131,6 +136,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
    * is not followed out of the tree).
    */
   function* packed(pathOf: (entry: UploadEntry) => string): Generator<Buffer> {
+    // Extracted files get the time of the upload, as a fresh checkout would.
     const mtime = Math.floor(Date.now() / 1000);
     let piece = Buffer.allocUnsafe(PIECE);
     let at = 0;
@@ -176,32 +182,21 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
         closeSync(fd);
       }
     }
-    for (const { path, data, mode = 0o600 } of inline) {
-      yield* put(headerOf(path, '0', mode, data.length, mtime));
-      yield* put(data);
-      yield* put(Buffer.alloc(padding(data.length)));
-    }
-    for (const entry of dirs) yield* put(dirHeader(entry, entry.mode | 0o700, mtime));
+    const { before, after } = framing(mtime);
+    for (const chunk of before) yield* put(chunk);
     for (const entry of files) {
       yield* put(fileHeader(entry, mtime));
       yield* file(entry);
       yield* put(Buffer.alloc(padding(entry.size)));
     }
-    for (const entry of symlinks) yield* put(symlinkHeader(entry, mtime));
-    for (const entry of lockedDirs) yield* put(dirHeader(entry, entry.mode, mtime));
-    yield* put(END);
+    for (const chunk of after) yield* put(chunk);
     if (at > 0) yield piece.subarray(0, at);
   }
 
   async function* members(archive: ArchiveMembers): AsyncGenerator<Buffer> {
-    // Extracted files get the time of the upload, as a fresh checkout would.
     const mtime = Math.floor(Date.now() / 1000);
-    for (const { path, data, mode = 0o600 } of inline) {
-      yield headerOf(path, '0', mode, data.length, mtime);
-      yield data;
-      yield Buffer.alloc(padding(data.length));
-    }
-    for (const entry of dirs) yield dirHeader(entry, entry.mode | 0o700, mtime);
+    const { before, after } = framing(mtime);
+    yield* before;
     let count = 0;
     for await (const { entry, data } of archive.openEach(files)) {
       yield fileHeader(entry, mtime);
@@ -220,9 +215,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
       count += 1;
     }
     if (count !== files.length) throw new Error(`the source gave ${count} of ${files.length} files`);
-    for (const entry of symlinks) yield symlinkHeader(entry, mtime);
-    for (const entry of lockedDirs) yield dirHeader(entry, entry.mode, mtime);
-    yield END;
+    yield* after;
   }
 
   const { reader } = source;

@@ -40,7 +40,7 @@ export interface HostResult {
   buildSeconds: number;
   totalSeconds: number;
   error: string;
-  /** With upload: the bytes sent to this host (only what changed, plus the lists). */
+  /** With upload: the bytes sent to this host (only what changed, plus two lists). */
   uploadBytes?: number;
   /** Releases removed by retention during this run. */
   removed?: string[];
@@ -52,15 +52,10 @@ export interface HostResult {
   attention?: string;
 }
 
-export interface RunResult {
+/** The step's outputs: a host's, folded over every host (summarize). */
+export interface RunResult extends Pick<HostResult, 'status' | 'release' | 'previousRelease' | 'releasePath' | 'dataRelease' | 'previousDataRelease'> {
   /** False when the step must fail. */
   ok: boolean;
-  status: HostStatus;
-  release: string;
-  previousRelease: string;
-  releasePath: string;
-  dataRelease: string;
-  previousDataRelease: string;
   hosts: HostResult[];
 }
 

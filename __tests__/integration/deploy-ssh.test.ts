@@ -56,7 +56,7 @@ test('first deploy: fetches the tag into the mirror, builds in place, flips curr
   expect(history(site)).toEqual([expect.objectContaining({ event: 'deploy', status: 'deployed', release: 'v1', previousRelease: '' })]);
 });
 
-test('logs in with the key straight away: no "none" attempt, which sshd answers only after a delay', async () => {
+test('logs in with the key straight away: no "none" attempt (sshd answers it only after a delay), and the signed request without asking first', async () => {
   const verbose = await startSshd({ user: sshd.user, clientKey: { privateKey: sshd.privateKey, publicKey: sshd.publicKey }, logLevel: 'DEBUG1' });
   try {
     const site = join(deployRootFor(sshd.user), 'straight');
@@ -64,8 +64,31 @@ test('logs in with the key straight away: no "none" attempt, which sshd answers 
     expect(result.status).toBe('deployed');
     expect(verbose.log()).toMatch(/userauth-request for user \S+ service ssh-connection method publickey/);
     expect(verbose.log()).not.toMatch(/method none/);
+    // Asking whether the key would do first costs a round trip; sshd logs the
+    // answer to such a query as "Postponed publickey".
+    expect(verbose.log()).toMatch(/Accepted publickey for /);
+    expect(verbose.log()).not.toMatch(/Postponed publickey/);
   } finally {
     await verbose.stop();
+  }
+});
+
+test.each([
+  ['RSA', ['-t', 'rsa', '-b', '2048'], /Accepted publickey for \S+ from .* RSA SHA256:/],
+  ['ECDSA', ['-t', 'ecdsa', '-b', '256'], /Accepted publickey for \S+ from .* ECDSA SHA256:/],
+])('an %s client key also logs in with one signed request', async (_type, keygenArgs, accepted) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tagflip-keytype-'));
+  execFileSync('ssh-keygen', ['-q', '-N', '', '-C', 'tagflip-test', ...keygenArgs, '-f', join(dir, 'key')]);
+  const clientKey = { privateKey: readFileSync(join(dir, 'key'), 'utf8'), publicKey: readFileSync(join(dir, 'key.pub'), 'utf8').trim() };
+  const other = await startSshd({ user: sshd.user, clientKey });
+  try {
+    const site = join(deployRootFor(sshd.user), `keytype-${_type}`);
+    const { result } = await runTagflip(other, site, repo, { build: 'sh build.sh', release: 'v1' });
+    expect(result.status).toBe('deployed');
+    expect(other.log()).toMatch(accepted);
+    expect(other.log()).not.toMatch(/Postponed publickey/);
+  } finally {
+    await other.stop();
   }
 });
 
@@ -281,6 +304,27 @@ test('an unreachable port fails with a clear connect error', async () => {
   const result = await runCommand(settings, recordingLogger());
   expect(result.status).toBe('failed');
   expect(result.hosts[0].error).toMatch(/127\.0\.0\.1:1: connect failed: connection refused on port 1/);
+});
+
+test('a server that takes the TCP connection but never speaks SSH fails within connect-timeout', async () => {
+  const mute = createServer(() => undefined);
+  await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+  const { port } = mute.address() as AddressInfo;
+  try {
+    const settings = parseSettings({
+      hosts: `${sshd.user}@127.0.0.1:${port}`,
+      'private-key': sshd.privateKey,
+      'insecure-ignore-host-key': 'true',
+      'deploy-path': newSite(),
+      release: 'v1',
+      'connect-timeout': '1',
+    });
+    const result = await runCommand(settings, recordingLogger());
+    expect(result.status).toBe('failed');
+    expect(result.hosts[0].error).toContain(`127.0.0.1:${port}: connect failed: no SSH handshake within connect-timeout (1 s)`);
+  } finally {
+    mute.close();
+  }
 });
 
 test('insecure-ignore-host-key accepts any key, and says so loudly', async () => {

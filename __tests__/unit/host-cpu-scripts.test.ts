@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readHostFacts } from '../../src/core/facts.js';
 import { parseHistoryEntry, renderRecord } from '../../src/core/manifest.js';
-import { renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
 import { control, manifest } from './host-facts.js';
 import { runSh, scriptContext } from './script-runner.js';
 
@@ -189,5 +189,31 @@ describe('a flock that cannot run (a BusyBox without the applet)', () => {
     writeFileSync(join(path, '.tagflip/lock'), '');
     const run = runSh(renderOpenScript(scriptContext(path), { lock: 'report', lockTimeout: 1, holder: HOLDER }).text + STOP_WATCHDOG, { ...process.env, PATH: fakeFlock() });
     expect(readHostFacts(run.texts.map(control)).lockHolder).toBeNull();
+  });
+});
+
+describe('how long a build ran, without a clock process per build', () => {
+  // The start is the time of a file in the run directory; the clock is read
+  // only for a build that ends by SIGKILL, to tell timeout's -k from another kill.
+  const build = (command: string, runDir: string | null) => {
+    const path = site();
+    const ctx = scriptContext(path, { build: command, commandTimeout: 1 });
+    const env = runDir ? { ...process.env, tf_run_dir: runDir } : undefined;
+    return runSh(renderBuildScript(ctx, manifest('v2', 'building', 'v1')).text, env);
+  };
+
+  test.each([
+    ['with', true],
+    ['without', false],
+  ])('%s a run directory: a build that ignores SIGTERM past command-timeout is told as too long, not as killed', (_with, hasRunDir) => {
+    const runDir = hasRunDir ? mkdtempSync(join(root, 'run-')) : null;
+    // SIGTERM ignored is inherited through exec: sleep outlives timeout's TERM, until its KILL 5 s later.
+    const run = build("trap '' TERM; sleep 30", runDir);
+    expect(run.texts.at(-1)).toBe('error build 137 build ran longer than command-timeout (1 s) and was stopped');
+  }, 20_000);
+
+  test('a build killed at once by another hand is told as killed', () => {
+    const run = build('kill -KILL $$', mkdtempSync(join(root, 'run-')));
+    expect(run.texts.at(-1)).toBe('error build 137 build was killed by signal 9');
   });
 });

@@ -46,7 +46,8 @@ test('behind a build that finished: flips, with the time and commit the build le
   expect(run.texts).not.toContain('skipped');
   expect(readlinkSync(join(path, 'current'))).toBe('releases/v2');
   expect(JSON.parse(readFileSync(join(path, '.tagflip/releases/v2.json'), 'utf8'))).toMatchObject({ state: 'active', finished: '2026-11-30T01:02:03Z', commit: '1a2b3c4d' });
-  expect(existsSync(join(runDir, 'built'))).toBe(false);
+  // Emptied: a later flip in this session finds no build in it.
+  expect(readFileSync(join(runDir, 'built'), 'utf8')).toBe('');
 });
 
 test('an upload has no commit: the record gets none', () => {

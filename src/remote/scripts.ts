@@ -118,7 +118,10 @@ tf_connection_lost() { [ "$tf_lost" = yes ] || { [ -n "\${tf_run_dir:-}" ] && [ 
 tf_say() { printf '\\n%s %s\\n' "$tf_tag" "$*"; }
 tf_step() { tf_current_step=$1; tf_say step "$1"; }
 tf_fail() { tf_say error "$tf_current_step" "$1" "$2"; exit 1; }
-tf_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+# The time records take, read once (one process) and kept until a command runs:
+# every record a script writes between two commands says the same second anyway.
+tf_now=''
+tf_clock() { [ -n "$tf_now" ] || tf_now=$(date -u +%Y-%m-%dT%H:%M:%SZ); }
 # Free text as the inside of a JSON string: one line, \\ and " escaped.
 tf_json_text() { printf '%s' "$1" | tr '\\n\\r\\t' '   ' | tr -d '\\000-\\037' | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g'; }
 # Put $2 for every $1 in tf_text, with builtins only (no sed, no fork): the
@@ -142,7 +145,7 @@ tf_put() {
 # so that a value holding the placeholder text cannot change it.
 tf_fill() {
   tf_text=$1
-  case $tf_text in *"${NOW}"*) tf_put "${NOW}" "$(tf_now)" ;; esac
+  case $tf_text in *"${NOW}"*) tf_clock && tf_put "${NOW}" "$tf_now" ;; esac
   tf_put "${COMMIT}" "$tf_commit"
   case $tf_text in *"${FINISHED}"*) tf_put "${FINISHED}" "$tf_finished" ;; esac
   tf_put "${CODE}" "$tf_code"
@@ -152,12 +155,23 @@ tf_fill() {
   esac
   printf '%s\\n' "$tf_text"
 }
-# Replace a file: write a temporary file next to it, then rename it over. The
-# temporary file is made by mktemp (a new name, created exclusively), so a link
-# another user planted at a guessable name is never written through.
+# Replace a record: write a temporary file next to it, then rename it over.
+# The temporary name is this shell's pid (the lock keeps other runs out), made
+# with noclobber: created by this write (O_EXCL), so never a link planted there
+# (.tagflip is the deploy user's alone anyway: mode 700, checked by preflight).
+# Should anything be at that name already, mktemp makes a new one.
 tf_write() {
-  tf_temp=$(mktemp "$1.tmp.XXXXXX") || return 1
-  if tf_fill "$2" > "$tf_temp" && mv -f -- "$tf_temp" "$1"; then return 0; fi
+  tf_temp=$1.tmp.$$
+  if [ -e "$tf_temp" ] || [ -L "$tf_temp" ]; then
+    tf_temp=$(mktemp "$1.tmp.XXXXXX") || return 1
+    tf_fill "$2" > "$tf_temp"
+  else
+    set -C
+    tf_fill "$2" > "$tf_temp"
+  fi
+  tf_wrote=$?
+  set +C
+  if [ "$tf_wrote" -eq 0 ] && mv -f -- "$tf_temp" "$1"; then return 0; fi
   rm -f -- "$tf_temp"
   return 1
 }
@@ -211,21 +225,30 @@ tf_timed() {
   wait "$tf_hook_pid"
   tf_hook_status=$?
   if [ "$tf_hook_status" -ne 0 ]; then kill -KILL "-$tf_hook_pid" 2>/dev/null; fi
-  if [ -n "\${tf_run_dir:-}" ]; then rm -f -- "$tf_run_dir/hook"; fi
+  # Emptied, not removed (no process): the watchdog stops no group for an empty file.
+  if [ -n "\${tf_run_dir:-}" ]; then : > "$tf_run_dir/hook"; fi
+  tf_now=''
   return "$tf_hook_status"
+}
+# Point the mirror $1 at the repository $2, unless its config says so already:
+# read by the shell (no git process for a URL that has not changed). git writes
+# the line as "<tab>url = VALUE"; a value it had to quote just reads as different.
+tf_set_origin() {
+  tf_origin_line="\turl = $2"
+  while IFS= read -r tf_line; do
+    if [ "$tf_line" = "$tf_origin_line" ]; then return 0; fi
+  done < "$1/config"
+  git --git-dir="$1" remote set-url origin "$2"
 }`;
 
 const PREFLIGHT_BODY = `tf_step preflight
 tf_problems=0
 tf_problem() { tf_problems=$((tf_problems + 1)); tf_say problem "$@"; }
-tf_probe=$(mktemp -d 2>/dev/null) || tf_probe=''
-if [ -z "$tf_probe" ]; then
+# The probe goes in the session's run directory (mktemp -d), removed with it.
+if [ -z "\${tf_run_dir:-}" ]; then
   tf_problem mktemp "mktemp -d failed: the host needs a writable temporary directory"
-else
-  if ! { : > "$tf_probe/a" && ln -s target "$tf_probe/b" && mv -T "$tf_probe/b" "$tf_probe/a"; } 2>/dev/null; then
-    tf_problem mv-T "'mv -T' does not work: tagflip flips current with it; install GNU coreutils"
-  fi
-  rm -rf -- "$tf_probe"
+elif ! { : > "$tf_run_dir/probe-a" && ln -s target "$tf_run_dir/probe-b" && mv -T "$tf_run_dir/probe-b" "$tf_run_dir/probe-a"; } 2>/dev/null; then
+  tf_problem mv-T "'mv -T' does not work: tagflip flips current with it; install GNU coreutils"
 fi
 for tf_tool in timeout sed stat; do
   command -v "$tf_tool" >/dev/null 2>&1 || tf_problem "$tf_tool" "'$tf_tool' is not installed; install GNU coreutils and sed"
@@ -247,11 +270,12 @@ fi
 # link where tagflip writes, or swap a release: refuse that. root may own
 # deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
 # private (mode 700) and tightens itself when it takes the lock.
+# $3 is the directory's "owner mode" (stat -c '%u %a'); -O: owned by who deploys.
 tf_check_others() {
-  tf_stat=$(stat -L -c '%u %a' -- "$1" 2>/dev/null) || return 0
-  tf_owner=\${tf_stat% *}
-  tf_mode=\${tf_stat#* }
-  if [ "$tf_owner" != "$tf_uid" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
+  [ -n "$3" ] || return 0
+  tf_owner=\${3% *}
+  tf_mode=\${3#* }
+  if [ ! -O "$1" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
     tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1"
   fi
   if [ $((0$tf_mode & 02)) -ne 0 ]; then
@@ -260,14 +284,29 @@ tf_check_others() {
     tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may"
   fi
 }
-tf_uid=$(id -u)
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
   if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
     tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it (and .tagflip in it) to that user"
   fi
-  tf_check_others "$tf_deploy_path" deploy-path
-  if [ -d "$tf_deploy_path/.tagflip" ]; then tf_check_others "$tf_deploy_path/.tagflip" .tagflip; fi
+  # Both directories in one stat: a line each, deploy-path's first.
+  tf_nl='
+'
+  if [ -d "$tf_deploy_path/.tagflip" ]; then
+    tf_stats=$(stat -L -c '%u %a' -- "$tf_deploy_path" "$tf_deploy_path/.tagflip" 2>/dev/null) || tf_stats=''
+  else
+    tf_stats=$(stat -L -c '%u %a' -- "$tf_deploy_path" 2>/dev/null) || tf_stats=''
+  fi
+  tf_check_others "$tf_deploy_path" deploy-path "\${tf_stats%%"$tf_nl"*}"
+  case $tf_stats in
+    *"$tf_nl"*)
+      tf_check_others "$tf_deploy_path/.tagflip" .tagflip "\${tf_stats#*"$tf_nl"}"
+      # Private already: taking the lock need not make it so (tf_private_state).
+      if [ -O "$tf_deploy_path/.tagflip" ] && [ "\${tf_stats##* }" = 700 ] && [ -n "\${tf_run_dir:-}" ]; then
+        : > "$tf_run_dir/private"
+      fi
+      ;;
+  esac
 elif [ -e "$tf_deploy_path" ] || [ -L "$tf_deploy_path" ]; then
   tf_problem writable "$tf_deploy_path exists but is not a directory"
 else
@@ -294,7 +333,7 @@ fi
 /**
  * Which release DIR/current is, decided by real path, never by how the link is
  * written: absolute, `./releases/x`, `releases/x/`, through a symlinked DIR.
- * `tf_release_of DIR` prints the name when the link leads to DIR/releases/<name>
+ * `tf_release_of DIR [LINK]` (LINK: the link's text, when read already) prints the name when the link leads to DIR/releases/<name>
  * and fails otherwise (no link, or a target outside DIR/releases). Its last
  * component is not resolved, so a release directory that is itself a link
  * still counts; a chain of links is followed to its end.
@@ -302,7 +341,7 @@ fi
  */
 const CURRENT_HELPERS = `# The release DIR/current leads to, by real path, however the link is written.
 tf_release_of() {
-  tf_of_link=$(readlink -- "$1/current") || return 1
+  if [ "$#" -ge 2 ]; then tf_of_link=$2; else tf_of_link=$(readlink -- "$1/current") || return 1; fi
   case $tf_of_link in /*) ;; *) tf_of_link=$1/$tf_of_link ;; esac
   while :; do case $tf_of_link in */) tf_of_link=\${tf_of_link%/} ;; *) break ;; esac; done
   [ -n "$tf_of_link" ] || return 1
@@ -325,9 +364,10 @@ tf_is_live() {
 
 const FACTS_BODY = `${CURRENT_HELPERS}
 tf_step facts
-if [ -L "$tf_deploy_path/current" ]; then
-  tf_say fact current "$(readlink -- "$tf_deploy_path/current")"
-  if tf_name=$(tf_release_of "$tf_deploy_path"); then
+tf_current_link=''
+if [ -L "$tf_deploy_path/current" ] && tf_current_link=$(readlink -- "$tf_deploy_path/current"); then
+  tf_say fact current "$tf_current_link"
+  if tf_name=$(tf_release_of "$tf_deploy_path" "$tf_current_link"); then
     tf_say fact current-release "$tf_name"
     # A current release without a record (made by hand, by Capistrano) is adopted
     # by the next flip: say its commit, when its directory tells it cheaply.
@@ -395,7 +435,7 @@ if [ -n "$tf_repository" ] && [ -n "$tf_release" ] && [ -f "$tf_manifest_path" ]
   export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
   tf_fetched=yes
   if [ "$tf_lock" = yes ] && [ -d "$tf_mirror" ]; then
-    git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
+    tf_set_origin "$tf_mirror" "$tf_repository" &&
       tf_git --git-dir="$tf_mirror" fetch --prune --quiet origin || tf_fetched="git fetch from $tf_repository failed"
   elif [ "$tf_lock" = yes ]; then
     rm -rf -- "$tf_mirror.tmp" &&
@@ -423,7 +463,7 @@ fi`;
  * (under MAX_LINE), from a start (s) to find's exit status (e): without a
  * whole answer and a 0 there, the list is not trusted and everything is sent.
  */
-const CONTENT_FACTS_BODY = `tf_link=$(readlink -- "$tf_deploy_path/current" 2>/dev/null) || tf_link=''
+const CONTENT_FACTS_BODY = `tf_link=$tf_current_link
 tf_name=\${tf_link#releases/}
 tf_name=\${tf_name%/}
 tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
@@ -487,6 +527,7 @@ tf_locked=no
 # read it. One made before tagflip did so is made private by the next run that
 # takes the lock (preflight refused it if another user owns it).
 tf_private_state() {
+  if [ -n "$tf_run_dir" ] && [ -e "$tf_run_dir/private" ]; then return 0; fi
   (umask 022 && mkdir -p -- "$tf_deploy_path") &&
     { mkdir -m 700 -- "$tf_deploy_path/.tagflip" 2>/dev/null || [ -d "$tf_deploy_path/.tagflip" ]; } &&
     chmod 700 -- "$tf_deploy_path/.tagflip"
@@ -508,12 +549,14 @@ if [ "$tf_ready" -eq 0 ] && [ "$tf_lock" = yes ]; then
     if [ "$tf_flock_status" -eq 0 ]; then tf_locked=yes; fi
   fi
   if [ "$tf_locked" = yes ]; then
-    # Through a temporary file by mktemp, as tf_write does.
-    if tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX") &&
-      ! { printf '%s\\n' "\${tf_lock_holder%"${NOW}"*}$(date -u +%Y-%m-%dT%H:%M:%SZ)\${tf_lock_holder##*"${NOW}"}" > "$tf_temp" &&
+    # Through a temporary file renamed over it, named as tf_write names them.
+    tf_temp=$tf_lock_file.json.tmp.$$
+    if [ -e "$tf_temp" ] || [ -L "$tf_temp" ]; then tf_temp=$(mktemp "$tf_lock_file.json.tmp.XXXXXX"); else set -C; fi
+    if ! { printf '%s\\n' "\${tf_lock_holder%"${NOW}"*}$(date -u +%Y-%m-%dT%H:%M:%SZ)\${tf_lock_holder##*"${NOW}"}" > "$tf_temp" &&
         mv -f -- "$tf_temp" "$tf_lock_file.json"; }; then
       rm -f -- "$tf_temp"
     fi
+    set +C
     printf '\\n%s locked\\n' "$tf_tag"
   elif [ "$tf_lock_open" = no ]; then
     printf '\\n%s lock-error cannot open %s\\n' "$tf_tag" "$tf_lock_file"
@@ -647,7 +690,8 @@ tf_abort() {
   tf_fail "$tf_code" "$tf_reason"
 }
 tf_step prepare
-mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
+{ [ -d "$tf_deploy_path/releases" ] && [ -d "$tf_deploy_path/.tagflip/releases" ]; } ||
+  mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
   tf_fail 1 "cannot create $tf_deploy_path/releases"
 if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is the current release; it is never rebuilt in place"
@@ -658,14 +702,16 @@ if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
 fi
 mkdir -- "$tf_release_path" || tf_fail 1 "cannot create $tf_release_path"
 # A content list left by an earlier build of this name must not describe this one.
-rm -f -- "$tf_content_list" "$tf_content_paths" || tf_fail 1 "cannot remove $tf_content_list"
+if [ -e "$tf_content_list" ] || [ -e "$tf_content_paths" ] || [ -L "$tf_content_list" ] || [ -L "$tf_content_paths" ]; then
+  rm -f -- "$tf_content_list" "$tf_content_paths" || tf_fail 1 "cannot remove $tf_content_list"
+fi
 tf_write "$tf_manifest_path" "$tf_manifest_building" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_step source
 if [ -n "$tf_repository" ]; then
   tf_mirror=$tf_deploy_path/.tagflip/repo.git
   export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
   if [ -d "$tf_mirror" ]; then
-    git --git-dir="$tf_mirror" remote set-url origin "$tf_repository" &&
+    tf_set_origin "$tf_mirror" "$tf_repository" &&
       tf_git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
       tf_abort $? "git fetch from $tf_repository failed"
   else
@@ -724,11 +770,18 @@ fi
 tf_step build
 if [ -n "$tf_build" ]; then
   cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
-  tf_started=$(date +%s)
+  # When the build started, as the time of a file (no process): only a build
+  # killed by SIGKILL needs it, to tell timeout's -k from another kill.
+  tf_started=''
+  if [ -z "\${tf_run_dir:-}" ] || ! : > "$tf_run_dir/build-started"; then tf_started=$(date +%s); fi
   tf_hook sh -c "$tf_build"
   tf_status=$?
-  tf_elapsed=$(( $(date +%s) - tf_started ))
   cd / || :
+  tf_elapsed=0
+  if [ "$tf_status" -eq 137 ]; then
+    [ -n "$tf_started" ] || tf_started=$(stat -c %Y -- "$tf_run_dir/build-started")
+    tf_elapsed=$(( $(date +%s) - tf_started ))
+  fi
   if [ "$tf_status" -eq 124 ] || { [ "$tf_status" -eq 137 ] && [ "$tf_elapsed" -ge "$tf_command_timeout" ]; }; then
     tf_abort "$tf_status" "build ran longer than command-timeout ($tf_command_timeout s) and was stopped"
   elif [ "$tf_status" -eq 153 ]; then
@@ -774,7 +827,8 @@ if [ -n "$tf_migrate" ]; then
 fi
 # Nobody would learn that it is ready: a build the client did not see finish is failed.
 if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
-tf_finished=$(tf_now)
+tf_clock
+tf_finished=$tf_now
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
 # For a flip sent behind this build (renderFlipScript, pipelined): what it
 # finished, in the session's run directory; the ready line says whether it is there.
@@ -844,8 +898,8 @@ fi
 # Point DIR/current at releases/NAME with one rename(2).
 tf_flip() {
   tf_link=$1/.current.tagflip-$$
-  rm -f -- "$tf_link"
-  ln -s -- "releases/$2" "$tf_link" || return 1
+  # -f replaces a link left by a session that had this pid; -n never follows it.
+  ln -sfn -- "releases/$2" "$tf_link" || return 1
   mv -T -- "$tf_link" "$1/current" || { rm -f -- "$tf_link"; return 1; }
 }
 if [ -n "$tf_data_target" ]; then
@@ -865,7 +919,8 @@ if ! tf_flip "$tf_deploy_path" "$tf_release"; then
   tf_fail 1 "'mv -T' could not replace $tf_deploy_path/current; it is unchanged"
 fi
 tf_say flipped
-mkdir -p -- "$tf_deploy_path/.tagflip/releases" &&
+tf_flipped=$tf_release
+{ [ -d "$tf_deploy_path/.tagflip/releases" ] || mkdir -p -- "$tf_deploy_path/.tagflip/releases"; } &&
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
   { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
   tf_append_history "$tf_history_flip" ||
@@ -908,7 +963,8 @@ if [ -z "\${tf_run_dir:-}" ] || ! read -r tf_finished tf_commit < "$tf_run_dir/b
   tf_say skipped
   exit 0
 fi
-rm -f -- "$tf_run_dir/built"`;
+# Emptied (no process): read finds nothing in it for a later flip.
+: > "$tf_run_dir/built"`;
 
 export function renderFlipScript(context: ScriptContext, records: FlipRecords, { pipelined = false } = {}): RenderedScript {
   const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
@@ -941,17 +997,28 @@ tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
 # plan said: check everything before removing anything. What is live is what
 # current leads to, compared by real path, however the link is written; a
 # current that leads outside releases/ leaves nothing to tell, so nothing goes.
-if [ -n "$tf_prune" ] && [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
+if [ -n "$tf_prune" ] && [ -z "\${tf_flipped:-}" ] && [ -L "$tf_deploy_path/current" ] && ! tf_release_of "$tf_deploy_path" >/dev/null; then
   tf_fail 1 "$tf_deploy_path/current points to '$(readlink -- "$tf_deploy_path/current")', outside $tf_deploy_path/releases: nothing was removed, since the release that serves cannot be told (point it at that release: ln -sfn releases/<name> $tf_deploy_path/current)"
 fi
 # What is live, resolved once: a failed release's record has no directory
 # left, and hundreds of them must not cost two processes each. The real path of
 # a name that does not exist is that of releases/ and the name (readlink -f).
-tf_live_real=$(readlink -f -- "$tf_deploy_path/current" 2>/dev/null) || tf_live_real=''
+# Right after a flip in this script, current is releases/<what it flipped to>.
 tf_releases_real=$(readlink -f -- "$tf_deploy_path/releases" 2>/dev/null) || tf_releases_real=''
+if [ -n "\${tf_flipped:-}" ] && [ -n "$tf_releases_real" ] && [ ! -L "$tf_deploy_path/releases/$tf_flipped" ]; then
+  tf_live_real=$tf_releases_real/$tf_flipped
+else
+  tf_live_real=$(readlink -f -- "$tf_deploy_path/current" 2>/dev/null) || tf_live_real=''
+fi
 for tf_name in $tf_prune; do
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
-    if tf_is_live "$tf_deploy_path" "$tf_deploy_path/releases/$tf_name"; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
+    # The real path of a release that is not itself a link is releases/'s and its name.
+    if [ -L "$tf_deploy_path/releases/$tf_name" ]; then
+      tf_real=$(readlink -f -- "$tf_deploy_path/releases/$tf_name" 2>/dev/null) || tf_real=''
+    else
+      tf_real=$tf_releases_real/$tf_name
+    fi
+    if [ -n "$tf_live_real" ] && [ "$tf_live_real" = "$tf_real" ]; then tf_fail 1 "refusing to remove releases/$tf_name: it is current"; fi
     if [ ! -f "$tf_deploy_path/.tagflip/releases/$tf_name.json" ]; then
       tf_fail 1 "refusing to remove releases/$tf_name: tagflip has no record of it"
     fi

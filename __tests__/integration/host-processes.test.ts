@@ -1,0 +1,87 @@
+/**
+ * What a deploy costs the host, counted rather than timed (issue 12): every
+ * program the scripts start goes through a logging stand-in first in PATH, so
+ * the count is exact on any machine. A process more is about a millisecond of
+ * the host's CPU on every deploy of every site; the budget below is what the
+ * scripts need today, so that a change that adds processes has to say so here.
+ */
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gitRepoWithTags } from '../support/fixtures.js';
+
+// sleep is left out: the watchdog's runs once a second, however long a deploy takes.
+const TOOLS = ['awk', 'base64', 'cat', 'chmod', 'cp', 'date', 'df', 'dirname', 'find', 'flock', 'git', 'head', 'id', 'ln', 'mkdir', 'mktemp', 'mv', 'nproc', 'readlink', 'rm', 'sed', 'sort', 'stat', 'tail', 'tar', 'timeout', 'tr', 'wc', 'xargs'];
+
+let root: string;
+let shims: string;
+let log: string;
+let repo: string;
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'tagflip-procs-'));
+  shims = join(root, 'bin');
+  log = join(root, 'exec.log');
+  mkdirSync(shims);
+  for (const tool of TOOLS) {
+    const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+    writeFileSync(join(shims, tool), `#!/bin/sh\nprintf '%s\\n' ${tool} >> '${log}'\nexec '${real}' "$@"\n`);
+    chmodSync(join(shims, tool), 0o755);
+  }
+  repo = gitRepoWithTags(['v1', 'v2', 'v3']);
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/**
+ * Deploy `release` to a local site with the CLI (the bundle, as users run it),
+ * the stand-ins first in its PATH; the programs the host ran, by name.
+ */
+function deployCounted(site: string, release: string): Record<string, number> {
+  writeFileSync(log, '');
+  const args = ['bin/tagflip.js', 'deploy', '--hosts', 'local', '--deploy-path', site, '--repository', repo, '--release', release, '--build', 'true', '--keep-releases', '1'];
+  const output = execFileSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, PATH: `${shims}:${process.env.PATH}` } });
+  expect(output).toContain('status: deployed');
+  const counts: Record<string, number> = {};
+  for (const name of readFileSync(log, 'utf8').split('\n').filter(Boolean)) counts[name] = (counts[name] ?? 0) + 1;
+  return counts;
+}
+
+test('a deploy to a site deployed before starts at most 37 of these programs on the host, each for a reason', () => {
+  const site = join(root, 'site');
+  deployCounted(site, 'v1');
+  deployCounted(site, 'v2');
+  // The third: a mirror to fetch into, a release to flip from, one to prune.
+  const counts = deployCounted(site, 'v3');
+  const total = Object.values(counts).reduce((sum, n) => sum + n, 0);
+
+  expect(counts.mktemp).toBe(1); // the session's run directory; records are written without one
+  expect(counts.id).toBeUndefined(); // who owns a directory: test -O
+  expect(counts.chmod).toBeUndefined(); // .tagflip is private already
+  expect(counts.date).toBeLessThanOrEqual(3); // the lock, the build's end, the flip: one each
+  expect(counts.git).toBe(3); // fetch, rev-parse, archive: no remote set-url for the same URL
+  expect(counts.readlink).toBeLessThanOrEqual(7); // what current is, by real path, where it matters
+  expect(total).toBeLessThanOrEqual(37);
+});
+
+test('a repository at a new URL is still fetched from: the mirror is pointed at it', () => {
+  const site = join(root, 'moved');
+  deployCounted(site, 'v1');
+  const moved = join(mkdtempSync(join(tmpdir(), 'tagflip-moved-')), 'app.git');
+  execFileSync('git', ['clone', '-q', '--mirror', repo, moved]);
+  const counts = runMoved(site, moved);
+  expect(counts.git).toBe(4); // set-url, then as above
+  expect(execFileSync('git', ['--git-dir', join(site, '.tagflip/repo.git'), 'remote', 'get-url', 'origin'], { encoding: 'utf8' }).trim()).toBe(moved);
+});
+
+function runMoved(site: string, url: string): Record<string, number> {
+  const before = repo;
+  repo = url;
+  try {
+    return deployCounted(site, 'v2');
+  } finally {
+    repo = before;
+  }
+}

@@ -226,7 +226,8 @@ tf_timed() {
   tf_hook_status=$?
   if [ "$tf_hook_status" -ne 0 ]; then kill -KILL "-$tf_hook_pid" 2>/dev/null; fi
   # Emptied, not removed (no process): the watchdog stops no group for an empty file.
-  if [ -n "\${tf_run_dir:-}" ]; then : > "$tf_run_dir/hook"; fi
+  # (true, not :, whose failed redirection would end the shell.)
+  if [ -n "\${tf_run_dir:-}" ]; then true 2>/dev/null > "$tf_run_dir/hook"; fi
   tf_now=''
   return "$tf_hook_status"
 }
@@ -244,10 +245,13 @@ tf_set_origin() {
 const PREFLIGHT_BODY = `tf_step preflight
 tf_problems=0
 tf_problem() { tf_problems=$((tf_problems + 1)); tf_say problem "$@"; }
-# The probe goes in the session's run directory (mktemp -d), removed with it.
+# The probe goes in the session's run directory (mktemp -d), removed with it;
+# none where a flip by mv -T has worked before (the flip leaves .tagflip/mv-T).
 if [ -z "\${tf_run_dir:-}" ]; then
   tf_problem mktemp "mktemp -d failed: the host needs a writable temporary directory"
-elif ! { : > "$tf_run_dir/probe-a" && ln -s target "$tf_run_dir/probe-b" && mv -T "$tf_run_dir/probe-b" "$tf_run_dir/probe-a"; } 2>/dev/null; then
+elif [ -f "$tf_deploy_path/.tagflip/mv-T" ]; then
+  :
+elif ! { true > "$tf_run_dir/probe-a" && ln -s target "$tf_run_dir/probe-b" && mv -T "$tf_run_dir/probe-b" "$tf_run_dir/probe-a"; } 2>/dev/null; then
   tf_problem mv-T "'mv -T' does not work: tagflip flips current with it; install GNU coreutils"
 fi
 for tf_tool in timeout sed stat; do
@@ -303,7 +307,7 @@ if [ -d "$tf_deploy_path" ]; then
       tf_check_others "$tf_deploy_path/.tagflip" .tagflip "\${tf_stats#*"$tf_nl"}"
       # Private already: taking the lock need not make it so (tf_private_state).
       if [ -O "$tf_deploy_path/.tagflip" ] && [ "\${tf_stats##* }" = 700 ] && [ -n "\${tf_run_dir:-}" ]; then
-        : > "$tf_run_dir/private"
+        true 2>/dev/null > "$tf_run_dir/private"
       fi
       ;;
   esac
@@ -722,9 +726,10 @@ if [ -n "$tf_repository" ]; then
   fi
   tf_commit=$(git --git-dir="$tf_mirror" rev-parse --verify --quiet "$tf_ref^{commit}") ||
     tf_abort 1 "'$tf_ref' is not a tag, branch or commit in $tf_repository"
-  tf_archive=$tf_release_path/.tagflip-source.tar
-  git --git-dir="$tf_mirror" archive --format=tar -o "$tf_archive" "$tf_commit" &&
-    tar -x -f "$tf_archive" -C "$tf_release_path" && rm -f -- "$tf_archive" ||
+  # Streamed into tar, with no copy of the tree on disk. A pipeline's status is
+  # its last command's, so git's own comes out on fd 3, into tf_archived.
+  tf_archived=$( { { git --git-dir="$tf_mirror" archive --format=tar "$tf_commit"; echo "$?" >&3; } | tar -x -f - -C "$tf_release_path"; } 3>&1 ) &&
+    [ "$tf_archived" = 0 ] ||
     tf_abort 1 "exporting $tf_ref into $tf_release_path failed"
   tf_say commit "$tf_commit"
 elif [ -n "$tf_upload_bytes" ]; then
@@ -773,7 +778,7 @@ if [ -n "$tf_build" ]; then
   # When the build started, as the time of a file (no process): only a build
   # killed by SIGKILL needs it, to tell timeout's -k from another kill.
   tf_started=''
-  if [ -z "\${tf_run_dir:-}" ] || ! : > "$tf_run_dir/build-started"; then tf_started=$(date +%s); fi
+  if [ -z "\${tf_run_dir:-}" ] || ! true 2>/dev/null > "$tf_run_dir/build-started"; then tf_started=$(date +%s); fi
   tf_hook sh -c "$tf_build"
   tf_status=$?
   cd / || :
@@ -920,6 +925,8 @@ if ! tf_flip "$tf_deploy_path" "$tf_release"; then
 fi
 tf_say flipped
 tf_flipped=$tf_release
+# For preflight: mv -T works here (written by the shell, no process).
+[ -f "$tf_deploy_path/.tagflip/mv-T" ] || true 2>/dev/null > "$tf_deploy_path/.tagflip/mv-T"
 { [ -d "$tf_deploy_path/.tagflip/releases" ] || mkdir -p -- "$tf_deploy_path/.tagflip/releases"; } &&
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
   { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
@@ -964,7 +971,7 @@ if [ -z "\${tf_run_dir:-}" ] || ! read -r tf_finished tf_commit < "$tf_run_dir/b
   exit 0
 fi
 # Emptied (no process): read finds nothing in it for a later flip.
-: > "$tf_run_dir/built"`;
+true 2>/dev/null > "$tf_run_dir/built"`;
 
 export function renderFlipScript(context: ScriptContext, records: FlipRecords, { pipelined = false } = {}): RenderedScript {
   const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';

@@ -23,5 +23,8 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-/** The constant command every transport runs; scripts arrive on its stdin. */
-export const REMOTE_COMMAND = 'sh -s';
+/**
+ * The constant command every transport runs; scripts arrive on its stdin. The
+ * login shell that sshd starts for it becomes sh (exec) instead of waiting for a child.
+ */
+export const REMOTE_COMMAND = 'exec sh -s';

@@ -9,6 +9,8 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { gitRepoWithTags } from '../support/fixtures.js';
 import { readHostFacts } from '../../src/core/facts.js';
 import { parseHistoryEntry, renderRecord } from '../../src/core/manifest.js';
 import { renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
@@ -215,5 +217,59 @@ describe('how long a build ran, without a clock process per build', () => {
   test('a build killed at once by another hand is told as killed', () => {
     const run = build('kill -KILL $$', mkdtempSync(join(root, 'run-')));
     expect(run.texts.at(-1)).toBe('error build 137 build was killed by signal 9');
+  });
+});
+
+/** A directory holding stand-ins for `names` that fail when their first argument is `when` (else run the real one). */
+function failing(names: string[], when: string): string {
+  const dir = mkdtempSync(join(root, 'bin-'));
+  for (const name of names) {
+    const real = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+    writeFileSync(join(dir, name), `#!/bin/sh\ncase " $* " in *" ${when} "*) echo "${name}: failing on purpose" >&2; exit 3 ;; esac\nexec '${real}' "$@"\n`);
+    chmodSync(join(dir, name), 0o755);
+  }
+  return dir;
+}
+
+describe('the source streamed from git archive into tar', () => {
+  const repo = gitRepoWithTags(['v1', 'v2']);
+  const build = (bin: string | null) => {
+    const path = site();
+    execFileSync('git', ['clone', '-q', '--mirror', repo, join(path, '.tagflip/repo.git')]);
+    const ctx = scriptContext(path, { repository: repo, ref: 'v2' });
+    return { path, run: runSh(renderBuildScript(ctx, manifest('v2', 'building', 'v1')).text, bin ? { ...process.env, PATH: `${bin}:${process.env.PATH}` } : undefined) };
+  };
+
+  test('the tree lands in the release, and no archive file is left in it', () => {
+    const { path, run } = build(null);
+    expect(run.texts.at(-1)).toMatch(/^ready /);
+    expect(readdirSync(join(path, 'releases/v2')).sort()).toEqual(['build.sh', 'version']);
+    expect(readFileSync(join(path, 'releases/v2/version'), 'utf8')).toBe('v2\n');
+  });
+
+  test.each([
+    ['git archive', ['git'], 'archive'],
+    ['tar', ['tar'], '-x'],
+  ])('%s failing fails the build, and the release is gone', (_what, names, when) => {
+    const { path, run } = build(failing(names, when));
+    expect(run.texts.at(-1)).toBe(`error source 1 exporting v2 into ${join(path, 'releases/v2')} failed`);
+    expect(existsSync(join(path, 'releases/v2'))).toBe(false);
+  });
+});
+
+describe('the mv -T probe', () => {
+  const preflight = (path: string, bin: string) =>
+    runSh(renderOpenScript(scriptContext(path), { lock: 'no', lockTimeout: 1, holder: HOLDER }).text + STOP_WATCHDOG, { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+
+  test('a host whose mv has no -T is told so at preflight', () => {
+    const run = preflight(site(), failing(['mv'], '-T'));
+    expect(run.texts).toContain("problem mv-T 'mv -T' does not work: tagflip flips current with it; install GNU coreutils");
+  });
+
+  test('where a flip by mv -T has worked (.tagflip/mv-T), it is not probed again', () => {
+    const path = site();
+    writeFileSync(join(path, '.tagflip/mv-T'), '');
+    const run = preflight(path, failing(['mv'], '-T'));
+    expect(run.texts.filter((text) => text.startsWith('problem'))).toEqual([]);
   });
 });

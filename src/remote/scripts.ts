@@ -397,15 +397,27 @@ for tf_dir in "$tf_data_path"/releases/*/; do
   if [ -d "$tf_dir" ]; then tf_dir=\${tf_dir%/}; tf_say fact data-dir "\${tf_dir##*/}"; fi
 done
 # Every record in one read (awk), not a process per file: a site may keep
-# hundreds. The tag reaches awk in its environment, never in its arguments (ps
-# shows those). Without awk, the shell's own read does it, slower but without
-# forks. (Names go through a pipe: a list grown by set -- "$@" costs the square.)
+# hundreds. awk gets the records' names on its input (names have no newline:
+# settings.ts), reads each itself, then, after an empty line, the newest
+# history lines, however long the history has grown (tail seeks from its end).
+# The tag reaches awk in its environment, never in its arguments (ps shows
+# those). Without awk, the shell's own read does it, slower but without forks.
 if command -v awk >/dev/null 2>&1; then
-  for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
-    if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then printf '%s\\0' "$tf_manifest"; fi
-  done | tf_awk_tag=$tf_tag xargs -0 -r awk 'FNR == 1 && NR > 1 { printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text; text = "" }
-    { text = text $0 }
-    END { if (NR > 0) printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text }'
+  {
+    for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
+      if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then printf '%s\\n' "$tf_manifest"; fi
+    done
+    printf '\\n'
+    if [ -f "$tf_history_path" ]; then tail -n 200 -- "$tf_history_path"; fi
+  } | tf_awk_tag=$tf_tag awk '
+    history { printf "\\n%s history %s\\n", ENVIRON["tf_awk_tag"], $0; next }
+    $0 == "" { history = 1; next }
+    {
+      file = $0; text = ""; lines = 0
+      while ((getline line < file) > 0) { text = text line; lines++ }
+      close(file)
+      if (lines > 0) printf "\\n%s manifest %s\\n", ENVIRON["tf_awk_tag"], text
+    }'
 else
   for tf_manifest in "$tf_deploy_path"/.tagflip/releases/*.json; do
     if [ -f "$tf_manifest" ] && [ -r "$tf_manifest" ]; then
@@ -414,12 +426,7 @@ else
       tf_say manifest "$tf_text"
     fi
   done
-fi
-# Only the newest lines, however long the history has grown (tail seeks from its end).
-if [ -f "$tf_history_path" ]; then
-  if command -v awk >/dev/null 2>&1; then
-    tail -n 200 -- "$tf_history_path" | tf_awk_tag=$tf_tag awk '{ printf "\\n%s history %s\\n", ENVIRON["tf_awk_tag"], $0 }'
-  else
+  if [ -f "$tf_history_path" ]; then
     tail -n 200 -- "$tf_history_path" | while IFS= read -r tf_line; do tf_say history "$tf_line"; done
   fi
 fi

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { deployToHost } from '../../src/commands/deploy.js';
 import { createTransport } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
-import { CLOSE_WORDS } from '../../src/remote/scripts.js';
+import { CLOSE_IF_FLIPPED, CLOSE_WORDS } from '../../src/remote/scripts.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { deployRootFor, openTempDir, recordingLogger } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
@@ -74,7 +74,9 @@ describe.each([
     const { site, result, transport } = await deploy({ build: 'echo built > out.txt' });
     expect(result).toMatchObject({ status: 'deployed', error: '' });
     expect(transport.atReady).toContain(FLIP_GUARD);
-    expect(transport.atReady).not.toContain(CLOSE_WORDS);
+    // Behind the flip, before the build answered: end the session once flipped.
+    expect(transport.atReady).toContain(CLOSE_IF_FLIPPED);
+    expect(transport.atReady.replace(CLOSE_IF_FLIPPED, '')).not.toContain(CLOSE_WORDS);
     expect(transport.atFlipped).toContain(CLOSE_WORDS);
     expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
     // The record the flip wrote has the time and commit of the build (none: no repository).
@@ -87,6 +89,7 @@ describe.each([
     const { site, result, transport } = await deploy({ build: 'true', activate: 'echo activated > ../../activated' });
     expect(result).toMatchObject({ status: 'deployed', error: '' });
     expect(transport.atReady).toContain(FLIP_GUARD);
+    expect(transport.atReady).not.toContain(CLOSE_IF_FLIPPED);
     expect(transport.atFlipped).not.toContain(CLOSE_WORDS);
     expect(existsSync(join(site, 'activated'))).toBe(true);
   });

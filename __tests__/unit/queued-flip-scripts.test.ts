@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMMIT, FINISHED } from '../../src/core/manifest.js';
 import { quote } from '../../src/remote/shell.js';
-import { renderFlipScript } from '../../src/remote/scripts.js';
+import { CLOSE_IF_FLIPPED, renderFlipScript } from '../../src/remote/scripts.js';
 import { manifest } from './host-facts.js';
 import { runSh, scriptContext } from './script-runner.js';
 
@@ -75,4 +75,41 @@ test('without a run directory (the session could not make one): skipped', () => 
   const run = runSh(`tf_run_dir=''\n${text}`);
   expect(run.texts).toEqual(['step flip', 'skipped']);
   expect(readlinkSync(join(path, 'current'))).toBe('releases/v1');
+});
+
+describe('the last flip: the session ends as soon as it has flipped', () => {
+  /** The session shell: the queued last flip, the line sent behind it, then words that run only if the session is still there. */
+  function lastFlip(path: string, runDir: string) {
+    const active = { ...manifest('v2', 'ready', 'v1'), finished: FINISHED, commit: COMMIT };
+    const { text } = renderFlipScript(scriptContext(path), { active, departed: manifest('v1', 'inactive'), event: 'deploy', dataTarget: '', dataBefore: '' }, { pipelined: true, last: true });
+    return runSh([`tf_run_dir=${quote(runDir)}`, 'sleep 30 & tf_watchdog=$!', `(\n${text}\n)`, CLOSE_IF_FLIPPED, 'echo still-here', 'kill "$tf_watchdog"'].join('\n'));
+  }
+
+  test('flipped: the shell exits right behind it, the run directory gone and the watchdog stopped', () => {
+    const { path, runDir } = site('2026-11-30T01:02:03Z 1a2b3c4d\n');
+    const run = lastFlip(path, runDir);
+    expect(run.code).toBe(0);
+    expect(run.texts).toContain('flipped');
+    expect(run.output).not.toContain('still-here');
+    expect(existsSync(runDir)).toBe(false);
+    expect(readlinkSync(join(path, 'current'))).toBe('releases/v2');
+  });
+
+  test('skipped (the build failed): the session stays for what the client sends next', () => {
+    const { path, runDir } = site(null);
+    const run = lastFlip(path, runDir);
+    expect(run.texts).toEqual(['step flip', 'skipped']);
+    expect(run.output).toContain('still-here');
+    expect(existsSync(runDir)).toBe(true);
+    expect(readlinkSync(join(path, 'current'))).toBe('releases/v1');
+  });
+
+  test('a flip that fails (current outside releases/) leaves no mark either', () => {
+    const { path, runDir } = site('2026-11-30T01:02:03Z 1a2b3c4d\n');
+    rmSync(join(path, 'current'));
+    symlinkSync('/elsewhere', join(path, 'current'));
+    const run = lastFlip(path, runDir);
+    expect(run.texts.at(-1)).toMatch(/^error flip 1 .*outside/);
+    expect(run.output).toContain('still-here');
+  });
 });

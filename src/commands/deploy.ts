@@ -116,7 +116,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
       const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent: number) => progress.update(sent) } : undefined;
       // One host has no barrier to wait at: its flip goes right behind the build
       // (and its data), guarded on the host by what the build finished.
-      const queued = settings.targets.length === 1 ? queuedFlip(host, context, queuedRecords(recordsFor, active, dataTarget, source), settings.commandTimeout * 2 + 600) : null;
+      const queued = settings.targets.length === 1 ? queuedFlip(host, context, queuedRecords(recordsFor, active, dataTarget, source), settings.commandTimeout * 2 + 600, flipIsLast(settings)) : null;
       try {
         const lines = await host.run('build', build, settings.commandTimeout * 2, {
           data,
@@ -187,13 +187,15 @@ function queuedRecords(recordsFor: (active: Manifest, dataTarget: string) => Fli
 }
 
 /** A flip to send once the build (and its data) is on its way, and what it answers once sent. */
-function queuedFlip(host: HostSession, context: ScriptContext, records: FlipRecords, seconds: number) {
+function queuedFlip(host: HostSession, context: ScriptContext, records: FlipRecords, seconds: number, last: boolean) {
   let sent: Promise<ControlLine[]> | null = null;
   return {
     send: () => {
-      sent = host.run('flip', renderFlipScript(context, records, { pipelined: true }), seconds);
+      sent = host.run('flip', renderFlipScript(context, records, { pipelined: true, last }), seconds);
       // Read by the flip phase (fleet.ts), or after a failed build.
       sent.catch(() => undefined);
+      // Nothing follows a flip that flipped: the host ends the session itself.
+      if (last) host.closeOnceFlipped();
     },
     sent: () => sent,
   };

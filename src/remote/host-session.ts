@@ -3,7 +3,7 @@ import { type HostFacts, readHostFacts } from '../core/facts.js';
 import type { Logger } from '../core/logger.js';
 import { type LockHolder, describeHolder, parseLockHolder } from '../core/manifest.js';
 import { type PrunePlan, PlanError } from '../core/plan.js';
-import { CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
+import { CLOSE_IF_FLIPPED, CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
 import { type ControlLine, RemoteSession, SessionClosedError, newRunTag } from './session.js';
 import type { Settings } from '../core/settings.js';
 import type { Transport } from './transport.js';
@@ -266,6 +266,14 @@ export class HostSession {
       deadline.clear();
       if (grouped) this.logger.endGroup();
     }
+  }
+
+  /**
+   * Behind a last flip queued behind its build: the shell ends as soon as that
+   * flip has flipped, half a round trip before the client could tell it to.
+   */
+  closeOnceFlipped(): void {
+    this.session.say(CLOSE_IF_FLIPPED);
   }
 
   /**

@@ -612,6 +612,14 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
 export const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
 
 /**
+ * Sent right behind a flip queued behind its build when nothing follows it
+ * (renderFlipScript, last): the session ends as soon as that flip has flipped,
+ * without waiting a round trip for the client's closing words. A flip that
+ * skipped or failed leaves no mark, and the session waits for the client.
+ */
+export const CLOSE_IF_FLIPPED = `if [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_dir/flipped" ]; then ${CLOSE_WORDS}; fi`;
+
+/**
  * The upload step of the build phase (SPEC step 6, upload). The session's
  * stdin is fd 8 here (session.ts, sendData): the host asks for exactly
  * tf_upload_bytes, sent as three sections, each read with head -c: the files
@@ -980,7 +988,12 @@ fi
 # Emptied (no process): read finds nothing in it for a later flip.
 true 2>/dev/null > "$tf_run_dir/built"`;
 
-export function renderFlipScript(context: ScriptContext, records: FlipRecords, { pipelined = false } = {}): RenderedScript {
+/** The flip (and its retention) went through: the mark CLOSE_IF_FLIPPED looks for. */
+const FLIPPED_MARK = `# Done: the session may end right after this (CLOSE_IF_FLIPPED).
+true 2>/dev/null > "$tf_run_dir/flipped"`;
+
+/** `pipelined`: sent behind its build (PIPELINED_FLIP_GUARD); `last` too: nothing follows, so a flip that flipped marks it for CLOSE_IF_FLIPPED. */
+export function renderFlipScript(context: ScriptContext, records: FlipRecords, { pipelined = false, last = false } = {}): RenderedScript {
   const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
   const prune = records.prune && records.prune.remove.length + records.prune.removeData.length + (records.prune.unknown?.length ?? 0) > 0 ? records.prune : null;
   const adopted = adoptedNow(records.departed) ? records.departed!.release : '';
@@ -999,7 +1012,7 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords, {
       timeoutAssignment(context),
       ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ],
-    [pipelined ? PIPELINED_FLIP_GUARD : '', FLIP_BODY, prune ? PRUNE_STEPS : ''].filter(Boolean).join('\n'),
+    [pipelined ? PIPELINED_FLIP_GUARD : '', FLIP_BODY, prune ? PRUNE_STEPS : '', pipelined && last ? FLIPPED_MARK : ''].filter(Boolean).join('\n'),
   );
 }
 

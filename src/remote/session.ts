@@ -186,6 +186,12 @@ export class RemoteSession {
     });
   }
 
+  /** Send words for the session shell itself, with no answer awaited (nothing once stdin is closed). */
+  say(words: string): void {
+    if (this.ended || this.stdinEnded) return;
+    this.channel.stdin.write(`${words}\n`);
+  }
+
   /**
    * Send a last script (no answer awaited) and close stdin: the remote shell
    * exits once it has run what it was sent. Once only: later calls do nothing.

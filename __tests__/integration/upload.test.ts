@@ -104,6 +104,28 @@ test('a second deploy sends only what changed, matches a full upload, and leaves
   expect(treeHash(join(site, 'releases/v3'))).toEqual(treeHash(tree));
 }, 60_000);
 
+test('a read-only directory keeps its copied files and gets its changed ones: the copy is done before tar sets its mode', async () => {
+  const tree = sampleTree(8);
+  mkdirSync(join(tree, 'locked/deeper'), { recursive: true });
+  for (const name of ['a.txt', 'b.txt', 'deeper/c.txt']) writeFileSync(join(tree, 'locked', name), `${name} v1\n`);
+  chmodSync(join(tree, 'locked/deeper'), 0o555);
+  chmodSync(join(tree, 'locked'), 0o555);
+  const site = newSite();
+  try {
+    expect((await deploy(site, { release: 'v1', upload: tree })).host.error).toBe('');
+    chmodSync(join(tree, 'locked'), 0o755);
+    writeFileSync(join(tree, 'locked/b.txt'), 'b.txt v2\n'); // changed, in the read-only directory
+    chmodSync(join(tree, 'locked'), 0o555);
+    const { host, log } = await deploy(site, { release: 'v2', upload: tree });
+    expect(host.error).toBe('');
+    expect(log).toMatch(/unchanged, copied on the host/);
+    expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(tree));
+  } finally {
+    chmodSync(join(tree, 'locked'), 0o755);
+    chmodSync(join(tree, 'locked/deeper'), 0o755);
+  }
+}, 60_000);
+
 test('dry-run says what would be sent, per host, and sends nothing', async () => {
   const tree = sampleTree(1);
   const site = newSite();

@@ -848,17 +848,20 @@ describe('data-path as messages name it', () => {
 });
 
 describe('upload', () => {
-  const sections = { unchanged: 12, tar: 10240, list: 400, from: 'v2.9' };
+  const unchangedList = Buffer.from('a.txt\0dir/b c.txt\0').toString('base64');
+  const sections = { unchanged: unchangedList, tar: 10240, list: 400, from: 'v2.9' };
 
-  test('the build script asks for exactly the bytes of all sections, and reads them from fd 8', () => {
-    const { text } = renderBuildScript(CONTEXT, building(CONTEXT), sections);
-    expect(headerValues(text, ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'])).toEqual({
-      tf_upload_bytes: String(12 + 10240 + 400),
-      tf_unchanged_bytes: '12',
+  test('the build script asks for exactly the bytes of both sections, and reads them from fd 8; the unchanged list is in the script, shown by its size', () => {
+    const { text, display } = renderBuildScript(CONTEXT, building(CONTEXT), sections);
+    expect(headerValues(text, ['tf_upload_bytes', 'tf_unchanged_list', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'])).toEqual({
+      tf_upload_bytes: String(10240 + 400),
+      tf_unchanged_list: unchangedList,
       tf_tar_bytes: '10240',
       tf_list_bytes: '400',
       tf_upload_from: 'v2.9',
     });
+    expect(display).not.toContain(unchangedList);
+    expect(display).toContain(`(${unchangedList.length} characters of base64)`);
     expect(text).toContain('tf_say receive "$tf_upload_bytes"');
     expect(text).toContain('cp --parents -p --reflink=auto');
     expect(text).not.toMatch(/\bln (-\w+ )*"\$tf_deploy_path\/releases\/\$tf_upload_from/);

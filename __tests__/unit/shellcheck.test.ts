@@ -32,7 +32,7 @@ const withRepository = { repository: 'https://example.com/app.git', ref: 'v2' };
 const withShared = { sharedDirs: ['log'], sharedFiles: ['etc/app.cfg'], migrate: 'bin/migrate' };
 const building = manifest('v2', 'building', 'v1', { commit: COMMIT, started: NOW });
 const holder = { command: 'deploy', release: 'v2', actor: 'octocat', runUrl: '', host: 'web1', since: '' };
-const upload = { unchanged: 10, tar: 2048, list: 30, from: 'v1' };
+const upload = { unchanged: Buffer.from('a\0').toString('base64'), tar: 2048, list: 30, from: 'v1' };
 
 const SCRIPTS: [string, RenderedScript][] = [
   ['open (lock)', renderOpenScript(context(withRepository), { lock: 'yes', lockTimeout: 60, holder })],

@@ -622,9 +622,10 @@ export const CLOSE_IF_FLIPPED = `if [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_d
 /**
  * The upload step of the build phase (SPEC step 6, upload). The session's
  * stdin is fd 8 here (session.ts, sendData): the host asks for exactly
- * tf_upload_bytes, sent as three sections, each read with head -c: the files
- * unchanged since the current release (NUL-separated paths), a tar of what
- * changed, and the content list. Every byte is read whatever fails, so that
+ * tf_upload_bytes, sent as two sections, each read with head -c: a tar of what
+ * changed, and the content list. The files unchanged since the current
+ * release (NUL-separated paths, base64) come in the script itself, so that
+ * their copy starts before the data is asked for. Every byte is read whatever fails, so that
  * none is left for the shell to run; a failure is reported once all are read.
  * The unchanged files are copied (reflinked where the file system can), never
  * hard-linked: the current release stays as it was whatever the new build does
@@ -646,18 +647,28 @@ const UPLOAD_STEP = `  tf_step upload
   tf_discard() { cat > /dev/null; }
   tf_save() { cat > "$1"; }
   tf_failed() { if [ -z "$tf_upload_error" ]; then tf_upload_error=$1; fi; }
+  # The unchanged files' list came with this script: their copy starts now, in
+  # the background, while the changed files are asked for and on their way.
+  # Several copiers at once (a file's copy is mostly the system calls that make
+  # it), into directories made beforehand: two cp --parents making one
+  # directory at the same time would fail.
+  tf_copying=''
+  if [ -n "$tf_unchanged_list" ]; then
+    (
+      printf '%s' "$tf_unchanged_list" | base64 -d > "$tf_incoming.unchanged" || exit 1
+      tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
+      if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
+      cd "$tf_deploy_path/releases/$tf_upload_from" &&
+        xargs -0 dirname -z -- < "$tf_incoming.unchanged" | LC_ALL=C sort -zu | (cd "$tf_release_path" && xargs -0 mkdir -p --) &&
+        xargs -0 -P "$tf_copiers" -n 256 cp --parents -p --reflink=auto -t "$tf_release_path" -- < "$tf_incoming.unchanged"
+    ) </dev/null &
+    tf_copying=$!
+  fi
   tf_say receive "$tf_upload_bytes"
-  tf_take "$tf_unchanged_bytes" tf_save "$tf_incoming.unchanged" || tf_failed "cannot write $tf_incoming.unchanged"
-  if [ -z "$tf_upload_error" ] && [ -s "$tf_incoming.unchanged" ]; then
-    # Several copiers at once (a file's copy is mostly the system calls that make
-    # it), into directories made beforehand: two cp --parents making one
-    # directory at the same time would fail. tar sets their modes afterwards.
-    tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
-    if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
-    (cd "$tf_deploy_path/releases/$tf_upload_from" &&
-      xargs -0 dirname -z -- < "$tf_incoming.unchanged" | LC_ALL=C sort -zu | (cd "$tf_release_path" && xargs -0 mkdir -p --) &&
-      xargs -0 -P "$tf_copiers" -n 256 cp --parents -p --reflink=auto -t "$tf_release_path" -- < "$tf_incoming.unchanged") ||
-      tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
+  # tar goes after the copy: it sets the directories' modes last, and a
+  # directory it makes read-only must have its copied files in it already.
+  if [ -n "$tf_copying" ] && ! wait "$tf_copying"; then
+    tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
   fi
   tf_take "$tf_tar_bytes" tar -x -f - -C "$tf_release_path" --no-same-owner -p
   tf_status=$?
@@ -861,9 +872,10 @@ tf_say ready "$tf_finished" "$tf_commit" "$tf_built"`;
  * Phase 5–8: create the release, export the source, run build; mark the
  * release ready, or remove it and mark it failed.
  */
-/** An upload's stream, as the build script reads it: the size of each section (transfer.ts), and where unchanged files are copied from. */
+/** An upload, as the build script reads it: the unchanged files' list, the size of each section of the stream (transfer.ts), and where unchanged files are copied from. */
 export interface UploadSections {
-  unchanged: number;
+  /** The files unchanged since the current release: their paths, each ended by NUL, in base64 (it travels in the script). */
+  unchanged: string;
   tar: number;
   list: number;
   /** The current release, holding the unchanged files ('' when none are). */
@@ -897,10 +909,11 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
 
 function uploadAssignments(upload: UploadSections | null): Assignment[] {
   // Every name the upload step reads is assigned, empty without an upload (the step then does not run).
-  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_bytes', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
+  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_list', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
   return [
-    { name: 'tf_upload_bytes', value: String(upload.unchanged + upload.tar + upload.list) },
-    { name: 'tf_unchanged_bytes', value: String(upload.unchanged) },
+    { name: 'tf_upload_bytes', value: String(upload.tar + upload.list) },
+    // Long (a line per 50,000 files is 1.3 MB): shown as its size, never as text.
+    { name: 'tf_unchanged_list', value: upload.unchanged, shown: upload.unchanged ? `(${upload.unchanged.length} characters of base64)` : '' },
     { name: 'tf_tar_bytes', value: String(upload.tar) },
     { name: 'tf_list_bytes', value: String(upload.list) },
     { name: 'tf_upload_from', value: upload.from },

@@ -7,14 +7,15 @@ import { tarStream } from './tar.js';
 import type { UploadSource } from './tree.js';
 
 /**
- * What one host is sent for an upload: the sections the build script's upload
- * step reads, in its order (scripts.ts, UPLOAD_STEP). Only the tar holds file
- * bytes, and only of what changed; the rest is lists.
+ * What one host is sent for an upload: the list of unchanged files (in the
+ * build script) and the sections its upload step reads, in its order
+ * (scripts.ts, UPLOAD_STEP). Only the tar holds file bytes, and only of what
+ * changed; the rest is lists.
  */
 export interface Transfer {
   plan: UploadPlan;
   sections: UploadSections;
-  /** Bytes on the wire: all sections. */
+  /** Bytes of the stream: both sections (the unchanged list travels in the script). */
   size: number;
   stream(): NodeJS.ReadableStream;
 }
@@ -26,16 +27,15 @@ export function prepareTransfer(source: UploadSource, previous: readonly UploadE
   const unchanged = nulList(plan.unchanged);
   const list = Buffer.from(renderContentList(source.entries), 'utf8');
   const tar = tarStream(source, plan.send);
-  const sections: UploadSections = { unchanged: unchanged.length, tar: tar.size, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
+  const sections: UploadSections = { unchanged: unchanged.toString('base64'), tar: tar.size, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
   return {
     plan,
     sections,
-    size: unchanged.length + tar.size + list.length,
+    size: tar.size + list.length,
     stream: () =>
       Readable.from(
         coalesce(
           (async function* () {
-            yield unchanged;
             yield* tar.stream() as AsyncIterable<Buffer>;
             yield list;
           })(),

@@ -9,11 +9,11 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { gitRepoWithTags } from '../support/fixtures.js';
 import { readHostFacts } from '../../src/core/facts.js';
 import { parseHistoryEntry, renderRecord } from '../../src/core/manifest.js';
-import { renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { CLOSE_WORDS, renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
 import { control, manifest } from './host-facts.js';
 import { runSh, scriptContext } from './script-runner.js';
 
@@ -271,5 +271,20 @@ describe('the mv -T probe', () => {
     writeFileSync(join(path, '.tagflip/mv-T'), '');
     const run = preflight(path, failing(['mv'], '-T'));
     expect(run.texts.filter((text) => text.startsWith('problem'))).toEqual([]);
+  });
+});
+
+describe('the watchdog', () => {
+  test('stopped by the closing words, it leaves no process behind (not even its sleep)', () => {
+    const path = site();
+    const sidFile = join(root, `sid-${Date.now()}`);
+    const script = renderOpenScript(scriptContext(path), { lock: 'no', lockTimeout: 1, holder: HOLDER }).text;
+    // A session of its own, so that whatever outlives the shell still carries its id.
+    const run = spawnSync('setsid', ['-w', 'sh', '-c', `printf %s "$$" > '${sidFile}'; exec sh -s`], { input: `${script}\n${CLOSE_WORDS}\n`, encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(0);
+    const sid = readFileSync(sidFile, 'utf8');
+    // (A process killed a moment ago may still wait to be reaped: it runs nothing.)
+    const left = spawnSync('pgrep', ['-a', '-s', sid], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line && !line.includes('<defunct>'));
+    expect(left).toEqual([]);
   });
 });

@@ -508,6 +508,10 @@ trap : PIPE HUP
 # any that starts later), so no build outlives its deploy.
 (
   trap '' PIPE HUP
+  # Stopped (the session's closing words), it takes its sleep with it: nothing
+  # of the session outlives it.
+  tf_nap=''
+  trap 'if [ -n "$tf_nap" ]; then kill "$tf_nap" 2>/dev/null; fi; exit 0' TERM
   tf_lost=no
   while kill -0 "$tf_session_pid" 2>/dev/null; do
     if [ "$tf_lost" = no ] && ! printf '\\n%s ping\\n' "$tf_tag" >&2; then
@@ -522,7 +526,10 @@ trap : PIPE HUP
         kill -KILL "-$tf_group" 2>/dev/null
       fi
     fi
-    sleep 1 2>/dev/null  # (not holding stderr, so killing the watchdog frees it at once)
+    sleep 1 2>/dev/null &  # (not holding stderr, so killing the watchdog frees it at once)
+    tf_nap=$!
+    wait "$tf_nap"
+    tf_nap=''
   done
   rm -rf -- "$tf_run_dir"
 ) </dev/null >/dev/null 9>&- &

@@ -76,7 +76,7 @@ describe.each([
     expect(transport.atReady).toContain(FLIP_GUARD);
     // Behind the flip, before the build answered: end the session once flipped.
     expect(transport.atReady).toContain(CLOSE_IF_FLIPPED);
-    expect(transport.atReady.replace(CLOSE_IF_FLIPPED, '')).not.toContain(CLOSE_WORDS);
+    expect((transport.atReady ?? '').replace(CLOSE_IF_FLIPPED, '')).not.toContain(CLOSE_WORDS);
     expect(transport.atFlipped).toContain(CLOSE_WORDS);
     expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
     // The record the flip wrote has the time and commit of the build (none: no repository).

@@ -1,7 +1,9 @@
 import type { NodeSSH } from 'node-ssh';
+import { type KeyObject, createPrivateKey } from 'node:crypto';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Algorithms, ClientChannel } from 'ssh2';
+import type { Algorithms, ClientChannel, ParsedKey } from 'ssh2';
+import keyParser from 'ssh2/lib/protocol/keyParser.js';
 import { DeployError } from '../core/errors.js';
 import {
   type HostKeyPolicy,
@@ -177,6 +179,8 @@ export class SshTransport implements Transport {
     const { host, port, user, auth, hostKeys } = to;
     let offered: Buffer | null = null;
     let attempted = false;
+    // Parsed once for every host of the run (ssh2 would parse it again for each).
+    const key = auth.kind === 'agent' ? null : parsedPrivateKey(auth.privateKey, auth.passphrase || undefined);
     const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
     try {
       await client.connect({
@@ -184,7 +188,7 @@ export class SshTransport implements Transport {
         host,
         port,
         username: user,
-        ...(auth.kind === 'agent' ? { agent: auth.socket } : { privateKey: auth.privateKey, passphrase: auth.passphrase || undefined }),
+        ...(auth.kind === 'agent' ? { agent: auth.socket } : key ? {} : { privateKey: auth.privateKey, passphrase: auth.passphrase || undefined }),
         // Straight to the one method there is. ssh2 would first try "none", which
         // sshd refuses only after a deliberate delay (against user enumeration):
         // a round trip plus about 50 ms on every connection.
@@ -196,7 +200,8 @@ export class SshTransport implements Transport {
                 if (attempted) return (next as unknown as (method: false) => void)(false);
                 attempted = true;
                 signStraightAway(client.connection);
-                next('publickey');
+                if (key) next({ type: 'publickey', username: user, key });
+                else next('publickey');
               },
         readyTimeout: Math.max(1, this.deadline - Date.now()),
         keepaliveInterval: KEEPALIVE_INTERVAL_MS,
@@ -311,4 +316,37 @@ export function corkPerTick(sock: net.Socket): void {
     }
     return (write as (...a: unknown[]) => boolean).apply(this, args);
   } as typeof sock.write;
+}
+
+/**
+ * The private key as ssh2 uses it, parsed once per run whatever the number of
+ * hosts: a key with a passphrase costs its key derivation (bcrypt, a round of
+ * which is meant to be slow) at every parse. It signs through a KeyObject made
+ * once, where ssh2 would have OpenSSL decode its PEM text for every signature.
+ * null when it does not parse (settings.ts has refused such a key already).
+ */
+const parsedKeys = new Map<string, ParsedKey>();
+export function parsedPrivateKey(privateKey: string, passphrase: string | undefined): ParsedKey | null {
+  const id = `${passphrase ?? ''}\0${privateKey}`;
+  const known = parsedKeys.get(id);
+  if (known) return known;
+  const parsed = keyParser.parseKey(privateKey, passphrase);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) return null;
+  signThroughKeyObject(key);
+  parsedKeys.set(id, key);
+  return key;
+}
+
+/** Give ssh2's parsed key a KeyObject in place of its PEM text (the same key; crypto.sign takes either). */
+function signThroughKeyObject(key: ParsedKey): void {
+  const holder = key as unknown as Record<symbol, string | KeyObject | null>;
+  const pem = Object.getOwnPropertySymbols(key).find((symbol) => symbol.description === 'Private key PEM');
+  const text = pem ? holder[pem] : null;
+  if (!pem || typeof text !== 'string') return;
+  try {
+    holder[pem] = createPrivateKey(text);
+  } catch {
+    // Left as it was: ssh2 signs with the PEM text.
+  }
 }

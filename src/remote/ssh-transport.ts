@@ -192,16 +192,17 @@ export class SshTransport implements Transport {
         // Straight to the one method there is. ssh2 would first try "none", which
         // sshd refuses only after a deliberate delay (against user enumeration):
         // a round trip plus about 50 ms on every connection.
-        authHandler: (_methodsLeft, _partial, next) => {
-          // ssh2 takes false for "no method left" (its types omit it).
-          if (attempted) return (next as unknown as (method: false) => void)(false);
-          attempted = true;
-          ignoreHostKeyUpdates(client.connection);
-          if (auth.kind === 'agent') return next('agent');
-          signStraightAway(client.connection);
-          if (key) next({ type: 'publickey', username: user, key });
-          else next('publickey');
-        },
+        authHandler:
+          auth.kind === 'agent'
+            ? ['agent']
+            : (_methodsLeft, _partial, next) => {
+                // ssh2 takes false for "no method left" (its types omit it).
+                if (attempted) return (next as unknown as (method: false) => void)(false);
+                attempted = true;
+                signStraightAway(client.connection);
+                if (key) next({ type: 'publickey', username: user, key });
+                else next('publickey');
+              },
         readyTimeout: Math.max(1, this.deadline - Date.now()),
         keepaliveInterval: KEEPALIVE_INTERVAL_MS,
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
@@ -348,26 +349,4 @@ function signThroughKeyObject(key: ParsedKey): void {
   } catch {
     // Left as it was: ssh2 signs with the PEM text.
   }
-}
-
-/**
- * After the login, OpenSSH's sshd announces all its host keys (for clients
- * that update known_hosts), and ssh2 answers by asking the server to prove
- * each: a signature per host key on the server (RSA's is the dear one) and a
- * verification on the runner, for every connection. tagflip checks the one
- * key the exchange used against known-hosts and never updates known-hosts, so
- * the announcement is taken without asking for proofs. (ssh2 has no option for
- * it: its protocol object's handler is wrapped for this one connection, and
- * any other shape of ssh2 just keeps asking.)
- */
-function ignoreHostKeyUpdates(connection: unknown): void {
-  type GlobalRequest = (protocol: unknown, name: string, wantReply: boolean, data: unknown) => void;
-  const protocol = (connection as { _protocol?: { _handlers?: { GLOBAL_REQUEST?: GlobalRequest }; requestSuccess?: () => void } } | null)?._protocol;
-  const handlers = protocol?._handlers;
-  const answer = handlers?.GLOBAL_REQUEST;
-  if (!protocol || !handlers || typeof answer !== 'function' || typeof protocol.requestSuccess !== 'function') return;
-  handlers.GLOBAL_REQUEST = (self, name, wantReply, data) => {
-    if (name !== 'hostkeys-00@openssh.com') return answer(self, name, wantReply, data);
-    if (wantReply) protocol.requestSuccess!();
-  };
 }

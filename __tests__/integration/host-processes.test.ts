@@ -49,7 +49,7 @@ function deployCounted(site: string, release: string): Record<string, number> {
   return counts;
 }
 
-test('a deploy to a site deployed before starts at most 30 of these programs on the host, each for a reason', () => {
+test('a deploy to a site deployed before starts at most 29 of these programs on the host, each for a reason', () => {
   const site = join(root, 'site');
   deployCounted(site, 'v1');
   deployCounted(site, 'v2');
@@ -61,13 +61,15 @@ test('a deploy to a site deployed before starts at most 30 of these programs on 
   expect(counts.id).toBeUndefined(); // who owns a directory: test -O
   expect(counts.chmod).toBeUndefined(); // .tagflip is private already
   expect(counts.date).toBeLessThanOrEqual(3); // the lock, the build's end, the flip: one each
-  expect(counts.git).toBe(3); // fetch, rev-parse, archive: no remote set-url for the same URL
-  expect(counts.readlink).toBeLessThanOrEqual(5); // what current is, by real path, where it matters
+  // fetch, rev-parse, archive: no remote set-url for the same URL; git gc --auto on about one fetch in 16
+  expect(counts.git).toBeGreaterThanOrEqual(3);
+  expect(counts.git).toBeLessThanOrEqual(4);
+  expect(counts.readlink).toBeLessThanOrEqual(3); // what current is, by real path only where its text does not tell
   expect(counts.ln).toBe(1); // the flip's link: no mv -T probe where a flip by mv -T has worked
   expect(counts.rm).toBeLessThanOrEqual(3); // the release pruned, its records, the run directory: no archive on disk to remove
   expect(counts.awk).toBe(1); // every record and the history's newest lines in one read
   expect(counts.xargs).toBeUndefined();
-  expect(total).toBeLessThanOrEqual(30);
+  expect(total).toBeLessThanOrEqual(28 + (counts.git - 3));
 });
 
 test('a repository at a new URL is still fetched from: the mirror is pointed at it', () => {
@@ -76,7 +78,8 @@ test('a repository at a new URL is still fetched from: the mirror is pointed at 
   const moved = join(mkdtempSync(join(tmpdir(), 'tagflip-moved-')), 'app.git');
   execFileSync('git', ['clone', '-q', '--mirror', repo, moved]);
   const counts = runMoved(site, moved);
-  expect(counts.git).toBe(4); // set-url, then as above
+  expect(counts.git).toBeGreaterThanOrEqual(4); // set-url, then as above
+  expect(counts.git).toBeLessThanOrEqual(5);
   expect(execFileSync('git', ['--git-dir', join(site, '.tagflip/repo.git'), 'remote', 'get-url', 'origin'], { encoding: 'utf8' }).trim()).toBe(moved);
 });
 

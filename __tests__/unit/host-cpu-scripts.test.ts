@@ -288,3 +288,38 @@ describe('the watchdog', () => {
     expect(left).toEqual([]);
   });
 });
+
+describe('never rebuilt in place, with the real paths compared only when needed', () => {
+  const build = (setup: (path: string) => void) => {
+    const path = site();
+    setup(path);
+    return runSh(renderBuildScript(scriptContext(path, { build: 'true' }), manifest('v2', 'building', 'v1')).text);
+  };
+
+  test('current dangling at the release to build (its directory gone): refused, nothing made', () => {
+    let site = '';
+    const run = build((path) => {
+      site = path;
+      symlinkSync('releases/v2', join(path, 'current'));
+    });
+    expect(run.texts.at(-1)).toBe('error prepare 1 releases/v2 is the current release; it is never rebuilt in place');
+    expect(existsSync(join(site, 'releases/v2'))).toBe(false);
+  });
+
+  test('current leading to the release through another name: refused', () => {
+    const run = build((path) => {
+      mkdirSync(join(path, 'releases/v2'));
+      symlinkSync('v2', join(path, 'releases/alias'));
+      symlinkSync('releases/alias', join(path, 'current'));
+    });
+    expect(run.texts.at(-1)).toBe('error prepare 1 releases/v2 is the current release; it is never rebuilt in place');
+  });
+
+  test('current at another release: built', () => {
+    const run = build((path) => {
+      mkdirSync(join(path, 'releases/v1'));
+      symlinkSync('releases/v1', join(path, 'current'));
+    });
+    expect(run.texts.at(-1)).toMatch(/^ready /);
+  });
+});

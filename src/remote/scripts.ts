@@ -231,6 +231,13 @@ tf_timed() {
   tf_now=''
   return "$tf_hook_status"
 }
+# Fetch into the mirror $1. git's own housekeeping after a fetch (gc --auto: a
+# process that only acts once thousands of loose objects have gathered) runs
+# on about one fetch in 16, by this shell's pid, not on every deploy.
+tf_fetch() {
+  tf_git -c maintenance.auto=false -c gc.auto=0 --git-dir="$1" fetch --prune --quiet origin || return
+  if [ $(($$ % 16)) -eq 0 ]; then git --git-dir="$1" gc --auto --quiet </dev/null >/dev/null 2>&1 || :; fi
+}
 # Point the mirror $1 at the repository $2, unless its config says so already:
 # read by the shell (no git process for a URL that has not changed). git writes
 # the line as "<tab>url = VALUE"; a value it had to quote just reads as different.
@@ -346,6 +353,14 @@ fi
 const CURRENT_HELPERS = `# The release DIR/current leads to, by real path, however the link is written.
 tf_release_of() {
   if [ "$#" -ge 2 ]; then tf_of_link=$2; else tf_of_link=$(readlink -- "$1/current") || return 1; fi
+  # As tagflip writes it, releases/NAME: inside DIR/releases by its very text.
+  case $tf_of_link in
+    releases/*/* | releases/ | releases/. | releases/..) ;;
+    releases/*)
+      if [ -d "$1/releases" ] && [ -x "$1/releases" ]; then printf '%s\n' "\${tf_of_link#releases/}"; return 0; fi
+      return 1
+      ;;
+  esac
   case $tf_of_link in /*) ;; *) tf_of_link=$1/$tf_of_link ;; esac
   while :; do case $tf_of_link in */) tf_of_link=\${tf_of_link%/} ;; *) break ;; esac; done
   [ -n "$tf_of_link" ] || return 1
@@ -447,7 +462,7 @@ if [ -n "$tf_repository" ] && [ -n "$tf_release" ] && [ -f "$tf_manifest_path" ]
   tf_fetched=yes
   if [ "$tf_lock" = yes ] && [ -d "$tf_mirror" ]; then
     tf_set_origin "$tf_mirror" "$tf_repository" &&
-      tf_git --git-dir="$tf_mirror" fetch --prune --quiet origin || tf_fetched="git fetch from $tf_repository failed"
+      tf_fetch "$tf_mirror" || tf_fetched="git fetch from $tf_repository failed"
   elif [ "$tf_lock" = yes ]; then
     rm -rf -- "$tf_mirror.tmp" &&
       tf_git clone --mirror --quiet -- "$tf_repository" "$tf_mirror.tmp" &&
@@ -730,7 +745,10 @@ tf_step prepare
 { [ -d "$tf_deploy_path/releases" ] && [ -d "$tf_deploy_path/.tagflip/releases" ]; } ||
   mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
   tf_fail 1 "cannot create $tf_deploy_path/releases"
-if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
+# (A release directory that does not exist can be current only through a
+# dangling current: the real paths are compared only then, or when it exists.)
+if { [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ] || { [ -L "$tf_deploy_path/current" ] && [ ! -e "$tf_deploy_path/current" ]; }; } &&
+  tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is the current release; it is never rebuilt in place"
 fi
 if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
@@ -749,7 +767,7 @@ if [ -n "$tf_repository" ]; then
   export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND='ssh -o BatchMode=yes'
   if [ -d "$tf_mirror" ]; then
     tf_set_origin "$tf_mirror" "$tf_repository" &&
-      tf_git --git-dir="$tf_mirror" fetch --prune --quiet origin ||
+      tf_fetch "$tf_mirror" ||
       tf_abort $? "git fetch from $tf_repository failed"
   else
     rm -rf -- "$tf_mirror.tmp" &&

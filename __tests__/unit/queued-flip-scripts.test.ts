@@ -31,11 +31,15 @@ function site(built: string | null, { lost = false } = {}) {
   return { path, runDir };
 }
 
-function queuedFlip(path: string, runDir: string) {
+/** The flip queued behind a build of v2 over v1 (with `last`: nothing follows it). */
+function queuedFlipText(path: string, last = false): string {
   const active = { ...manifest('v2', 'ready', 'v1'), finished: FINISHED, commit: COMMIT };
-  const { text } = renderFlipScript(scriptContext(path), { active, departed: manifest('v1', 'inactive'), event: 'deploy', dataTarget: '', dataBefore: '' }, { pipelined: true });
+  return renderFlipScript(scriptContext(path), { active, departed: manifest('v1', 'inactive'), event: 'deploy', dataTarget: '', dataBefore: '' }, { pipelined: true, last }).text;
+}
+
+function queuedFlip(path: string, runDir: string) {
   // As in the session shell, where the open script made the run directory.
-  return runSh(`tf_run_dir=${quote(runDir)}\n${text}`);
+  return runSh(`tf_run_dir=${quote(runDir)}\n${queuedFlipText(path)}`);
 }
 
 test('behind a build that finished: flips, with the time and commit the build left', () => {
@@ -80,9 +84,7 @@ test('without a run directory (the session could not make one): skipped', () => 
 describe('the last flip: the session ends as soon as it has flipped', () => {
   /** The session shell: the queued last flip, the line sent behind it, then words that run only if the session is still there. */
   function lastFlip(path: string, runDir: string) {
-    const active = { ...manifest('v2', 'ready', 'v1'), finished: FINISHED, commit: COMMIT };
-    const { text } = renderFlipScript(scriptContext(path), { active, departed: manifest('v1', 'inactive'), event: 'deploy', dataTarget: '', dataBefore: '' }, { pipelined: true, last: true });
-    return runSh([`tf_run_dir=${quote(runDir)}`, 'sleep 30 & tf_watchdog=$!', `(\n${text}\n)`, CLOSE_IF_FLIPPED, 'echo still-here', 'kill "$tf_watchdog"'].join('\n'));
+    return runSh([`tf_run_dir=${quote(runDir)}`, 'sleep 30 & tf_watchdog=$!', `(\n${queuedFlipText(path, true)}\n)`, CLOSE_IF_FLIPPED, 'echo still-here', 'kill "$tf_watchdog"'].join('\n'));
   }
 
   test('flipped: the shell exits right behind it, the run directory gone and the watchdog stopped', () => {

@@ -5,6 +5,8 @@
  */
 import { afterAll, expect, test } from '@jest/globals';
 import { utils } from 'ssh2';
+import { parsePrivateKey } from '../../src/core/private-key.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { parsedPrivateKey } from '../../src/remote/ssh-transport.js';
 import { KeyDir } from './keygen.js';
 
@@ -20,8 +22,13 @@ test.each([
 ])('%s: parsed once, its signatures verify', (name, options: { type?: string; passphrase?: string; pem?: boolean }) => {
   const type = options.type ?? name.split(' ')[0];
   const generated = keys.generate(name.replace(/\W+/g, '-'), { ...options, type });
+  // The settings' check parses it (before any connection)…
+  parseSettings({ hosts: 'deploy@web1', 'private-key': generated.privateKey, passphrase: options.passphrase ?? '', 'known-hosts': '', 'insecure-ignore-host-key': 'true', 'deploy-path': '/srv/app', release: 'v1' });
+  const checked = parsePrivateKey(generated.privateKey, options.passphrase);
+  // …and the connections use that very parse.
   const key = parsedPrivateKey(generated.privateKey, options.passphrase);
   expect(key).not.toBeNull();
+  expect(key).toBe(checked);
   // The same object for the next host: no second parse (nor key derivation).
   expect(parsedPrivateKey(generated.privateKey, options.passphrase)).toBe(key);
   const data = Buffer.from('session id and request');

@@ -1,8 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InputError } from './errors.js';
+import { parsePrivateKey } from './private-key.js';
 // Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
 // host is connected to, not before the first log line (see ssh-transport.ts).
-import keyParser from 'ssh2/lib/protocol/keyParser.js';
 import { type HostFingerprint, type KnownHostEntry, canonicalHost, fingerprintsFor, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
 
 /** What the hosts' inputs learn about a host name from the config file, its files read. */
@@ -756,7 +756,7 @@ function parseAuth(privateKey: string, passphrase: string, context: RunContext):
 }
 
 function keyIsEncrypted(privateKey: string): boolean {
-  const parsed = keyParser.parseKey(privateKey);
+  const parsed = parsePrivateKey(privateKey);
   return parsed instanceof Error && ENCRYPTED_KEY.test(parsed.message);
 }
 
@@ -769,7 +769,7 @@ function checkPrivateKey(privateKey: string, passphrase: string, input = 'privat
     // Never echo any of it: it may be a secret pasted into the wrong input.
     throw new InputError(input, `${subject}does not look like a private key (no BEGIN … PRIVATE KEY line)`, 'the text of an OpenSSH or PEM private key, BEGIN and END lines included');
   }
-  const parsed = keyParser.parseKey(privateKey, passphrase || undefined);
+  const parsed = parsePrivateKey(privateKey, passphrase || undefined);
   if (parsed instanceof Error) {
     throw ENCRYPTED_KEY.test(parsed.message)
       ? new InputError('passphrase', passphrase ? `does not decrypt ${name}` : `not given, but ${name} is encrypted`, `the passphrase of ${name}`)

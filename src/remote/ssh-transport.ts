@@ -3,8 +3,8 @@ import { type KeyObject, createPrivateKey } from 'node:crypto';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Algorithms, ClientChannel, ParsedKey } from 'ssh2';
-import keyParser from 'ssh2/lib/protocol/keyParser.js';
 import { DeployError } from '../core/errors.js';
+import { parsePrivateKey } from '../core/private-key.js';
 import {
   type HostKeyPolicy,
   algorithmsForKeyType,
@@ -152,7 +152,7 @@ export class SshTransport implements Transport {
         clearTimeout(timer);
         reject(error);
       };
-      const cancelled = () => failed(new DeployError(this.label, 'connect', 'the run was cancelled before the connection was opened', ''));
+      const cancelled = () => failed(this.cancelledError());
       sock.once('error', failed);
       sock.once('close', cancelled);
       sock.once('connect', () => {
@@ -167,10 +167,14 @@ export class SshTransport implements Transport {
     });
   }
 
+  private cancelledError(): DeployError {
+    return new DeployError(this.label, 'connect', 'the run was cancelled before the connection was opened', '');
+  }
+
   /** A new client; none once close() was called (a cancelled run closes while the library loads). */
   private async client(): Promise<NodeSSH> {
     const { NodeSSH } = await loadNodeSsh();
-    if (this.closed) throw new DeployError(this.label, 'connect', 'the run was cancelled before the connection was opened', '');
+    if (this.closed) throw this.cancelledError();
     return new NodeSSH();
   }
 
@@ -320,21 +324,14 @@ export function corkPerTick(sock: net.Socket): void {
 
 /**
  * The private key as ssh2 uses it, parsed once per run whatever the number of
- * hosts: a key with a passphrase costs its key derivation (bcrypt, a round of
- * which is meant to be slow) at every parse. It signs through a KeyObject made
- * once, where ssh2 would have OpenSSL decode its PEM text for every signature.
- * null when it does not parse (settings.ts has refused such a key already).
+ * hosts (core/private-key.ts). It signs through a KeyObject made once, where
+ * ssh2 would have OpenSSL decode its PEM text for every signature. null when
+ * it does not parse (settings.ts has refused such a key already).
  */
-const parsedKeys = new Map<string, ParsedKey>();
 export function parsedPrivateKey(privateKey: string, passphrase: string | undefined): ParsedKey | null {
-  const id = `${passphrase ?? ''}\0${privateKey}`;
-  const known = parsedKeys.get(id);
-  if (known) return known;
-  const parsed = keyParser.parseKey(privateKey, passphrase);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || key instanceof Error) return null;
+  const key = parsePrivateKey(privateKey, passphrase);
+  if (key instanceof Error) return null;
   signThroughKeyObject(key);
-  parsedKeys.set(id, key);
   return key;
 }
 

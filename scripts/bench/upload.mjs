@@ -10,7 +10,8 @@
 //     /usr/bin/time) and host side (what the sshd listener reaped: the session's
 //     sshd, shell, tar, cp; from /proc/<pid>/stat cutime+cstime).
 //
-// Every full upload goes to a fresh directory, removed after the run outside the timing.
+// Every full upload goes to a fresh directory, removed only once the part is over
+// (leftovers(), below).
 
 import { spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
@@ -38,6 +39,21 @@ const TICK_MS = 10; // USER_HZ = 100 on Linux
  * next run, made the same re-deploy take from 1.5 to 6 s here. Outside the timing.
  */
 const settle = () => spawnSync('sync', [], { timeout: 120_000 });
+
+/**
+ * What the runs wrote, removed when the part is over rather than after each run.
+ * Deleting 5,000 files slows down whoever creates files next: ext4 without a
+ * journal (this VM's root) passes over inodes freed in the last 60 to 300 s
+ * (recently_deleted() in ext4_create, seen with perf), so a 200 MB tree created
+ * right after one was deleted cost 2 to 4 s of kernel CPU instead of 0.3 s, for
+ * tar | ssh and tagflip alike, and the run after a removal was measured on
+ * another machine than the run before it.
+ */
+const leftovers = [];
+const removeLater = (...paths) => leftovers.push(...paths);
+function removeLeftovers() {
+  for (const leftover of leftovers.splice(0)) fs.rmSync(leftover, { recursive: true, force: true });
+}
 
 const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;
 
@@ -219,7 +235,7 @@ async function fullUpload(ctx, label, link, tree, mb) {
       deploy: async (tag) => {
         const target = path.join(sites, `tar-${tag}`);
         const sample = tar.keep(tag, await tarOverSsh(ctx, link, target, tree));
-        fs.rmSync(target, { recursive: true, force: true });
+        removeLater(target);
         settle();
         return sample;
       },
@@ -228,7 +244,7 @@ async function fullUpload(ctx, label, link, tree, mb) {
       deploy: async (tag) => {
         const site = path.join(sites, `tagflip-${tag}`);
         const sample = flip.keep(tag, await tagflipUpload(ctx, link, site, tag, tree));
-        fs.rmSync(site, { recursive: true, force: true });
+        removeLater(site);
         settle();
         return sample;
       },
@@ -296,7 +312,7 @@ export async function partUpload(ctx) {
   verdicts.push(
     `${deltaRatio <= TARGETS.delta ? 'PASS' : 'FAIL'} upload, 1% changed, 50 ms RTT: ${fmtMs(deltaStats.median)} ms = ${(deltaRatio * 100).toFixed(1)}% of the full upload ${fmtMs(full.flipStats.median)} ms (target ≤ ${TARGETS.delta * 100}%; ${delta.get('sentMB').toFixed(1)} MB sent; medians of ${deltaStats.n})`,
   );
-  fs.rmSync(deltaSite, { recursive: true, force: true });
+  removeLater(deltaSite);
 
   const rssMiB = Math.max(loopback.flip.max('rssKb'), full.flip.max('rssKb'), delta.max('rssKb')) / 1024;
   verdicts.push(`${rssMiB <= TARGETS.rssMiB ? 'PASS' : 'FAIL'} upload, runner memory: peak RSS of the tagflip process ${rssMiB.toFixed(1)} MiB over every upload (target ≤ ${TARGETS.rssMiB} MiB)`);
@@ -309,7 +325,7 @@ export async function partUpload(ctx) {
   const fleetRun = (r, count) => async (tag) => {
     const site = path.join(fleet.target, `upload-${count}-${tag}`);
     const sample = r.keep(tag, await tagflipUpload(ctx, { ns: null, ports: fleet.ports.slice(0, count), meters: meters.slice(0, count) }, site, tag, tree));
-    for (const source of fleet.sources.slice(0, count)) fs.rmSync(path.join(source, `upload-${count}-${tag}`), { recursive: true, force: true });
+    removeLater(...fleet.sources.slice(0, count).map((source) => path.join(source, `upload-${count}-${tag}`)));
     settle();
     return sample;
   };
@@ -328,5 +344,6 @@ export async function partUpload(ctx) {
   const line = (cells) => cells.map((c, i) => (i >= 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   say(`\n${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...detail.map(line)].join('\n')}`);
   say(`  runner CPU: the client process and its children (user+sys, /usr/bin/time); host CPU: the sshd(s) and all they start (the session, shell, tar, cp; ${loop.meters[0].how}); medians; MB/s = tree size / wall time`);
-  fs.rmSync(tree, { recursive: true, force: true });
+  removeLater(tree);
+  removeLeftovers();
 }

@@ -66,7 +66,7 @@ function ustar(name: string, flag: Flag, mode: number, size: number, mtime: numb
   block.write('ustar\x0000', 257, 8, 'latin1');
   block.fill(0x20, 148, 156);
   let sum = 0;
-  for (const byte of block) sum += byte;
+  for (let i = 0; i < BLOCK; i += 1) sum += block[i];
   block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return block;
 }
@@ -82,13 +82,23 @@ function paxRecord(key: string, value: string): string {
 const fits = (text: string) => PLAIN.test(text) && text.length <= 100;
 const fallback = (text: string) => text.replace(/[^\x20-\x7e]/g, '_').slice(-100);
 
+/** The pax records a member needs (what ustar cannot hold), or '' for none. */
+function paxRecords(path: string, size: number, linkname: string): string {
+  if (fits(path) && fits(linkname) && size <= MAX_OCTAL_SIZE) return '';
+  return [fits(path) ? '' : paxRecord('path', path), fits(linkname) ? '' : paxRecord('linkpath', linkname), size > MAX_OCTAL_SIZE ? paxRecord('size', String(size)) : ''].join('');
+}
+
+/** The length of headerOf(path, …), without making it. */
+function headerLength(path: string, size: number, linkname = ''): number {
+  const records = paxRecords(path, size, linkname);
+  if (records === '') return BLOCK;
+  const length = Buffer.byteLength(records, 'utf8');
+  return 2 * BLOCK + length + padding(length);
+}
+
 /** The header block(s) of one member: a pax header first when ustar cannot hold it. */
 function headerOf(path: string, flag: Flag, mode: number, size: number, mtime: number, linkname = ''): Buffer {
-  const records = [
-    fits(path) ? '' : paxRecord('path', path),
-    fits(linkname) ? '' : paxRecord('linkpath', linkname),
-    size > MAX_OCTAL_SIZE ? paxRecord('size', String(size)) : '',
-  ].join('');
+  const records = paxRecords(path, size, linkname);
   const header = ustar(fits(path) ? path : fallback(path), flag, mode, size, mtime, fits(linkname) ? linkname : fallback(linkname));
   if (records === '') return header;
   const data = Buffer.from(records, 'utf8');
@@ -121,7 +131,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
   };
   const bytes = (pieces: readonly Buffer[]) => pieces.reduce((sum, piece) => sum + piece.length, 0);
   const { before, after } = framing(0);
-  const size = bytes(before) + files.reduce((sum, entry) => sum + fileHeader(entry, 0).length + entry.size + padding(entry.size), 0) + bytes(after);
+  const size = bytes(before) + files.reduce((sum, entry) => sum + headerLength(entry.path, entry.size) + entry.size + padding(entry.size), 0) + bytes(after);
 
   function unreadable(entry: UploadEntry, error: unknown): UploadError {
     if (error instanceof UploadError) return error;

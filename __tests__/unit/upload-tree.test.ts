@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { contentListHash } from '../../src/core/content-list.js';
-import { UploadError, readUpload } from '../../src/upload/tree.js';
+import { UploadError, readUpload, scanUpload } from '../../src/upload/tree.js';
 import { removeDir, tempDir, writeTree } from './upload-fixtures.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -130,6 +130,39 @@ describe('readUpload: a directory', () => {
     expect(source.entries.filter((entry) => entry.type === 'file')).toHaveLength(5000);
     expect(source.entries.find((entry) => entry.path === 'd7/f3.txt')!.sha256).toBe(sha('file 7/3\n'.repeat(100)));
     expect(elapsed).toBeLessThan(5000);
+  });
+
+  test('help(): this thread hashes alongside the worker, from the same counter; every file gets its own hash', async () => {
+    const root = join(dir, 'shared');
+    const expected = new Map<string, string>();
+    for (let d = 0; d < 20; d += 1) {
+      mkdirSync(join(root, `d${d}`), { recursive: true });
+      for (let f = 0; f < 100; f += 1) {
+        const text = `file ${d}/${f}\n`.repeat(50 + f);
+        writeFileSync(join(root, `d${d}`, `f${f}.txt`), text);
+        expected.set(`d${d}/f${f}.txt`, sha(text));
+      }
+    }
+    const scan = await scanUpload(root, []);
+    const helped = await scan.help();
+    // The same source whether awaited with help or without.
+    expect(await scan.hashed).toBe(helped);
+    const files = helped.entries.filter((entry) => entry.type === 'file');
+    expect(files).toHaveLength(2000);
+    for (const entry of files) expect(entry.sha256).toBe(expected.get(entry.path));
+    expect(await scan.help()).toBe(helped);
+  });
+
+  test('help(): a file that changed size before it was hashed fails the hashes, named, whichever thread read it', async () => {
+    const root = join(dir, 'changing');
+    mkdirSync(root);
+    for (let f = 0; f < 500; f += 1) writeFileSync(join(root, `f${String(f).padStart(3, '0')}.txt`), 'x'.repeat(1000));
+    const scan = await scanUpload(root, []);
+    // Listed at 1000 bytes; the worker is still starting when it shrinks.
+    truncateSync(join(root, 'f499.txt'), 10);
+    const error = await refusal(scan.help());
+    expect(error.message).toContain("'f499.txt' changed while being read (1000 bytes, then 10)");
+    await expect(scan.hashed).rejects.toThrow("'f499.txt' changed while being read");
   });
 
   test('a missing path, an empty directory, everything excluded: refused naming the input', async () => {

@@ -56,7 +56,8 @@ async function readSource(settings: Settings, logger: Logger): Promise<ScannedUp
 /** The upload's hashes, once the host's facts are in; a file changed meanwhile fails the host before anything changed there. */
 async function hashedUpload(host: string, scan: ScannedUpload, logger: Logger): Promise<UploadSource> {
   try {
-    const upload = await scan.hashed;
+    // The facts are in: this thread has nothing else to do for this host until the hashes are.
+    const upload = await scan.help();
     logger.debug(`upload: content list ${upload.listHash}`);
     return upload;
   } catch (error) {

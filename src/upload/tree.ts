@@ -5,6 +5,7 @@
  * machine); nothing is held in memory.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -51,71 +52,133 @@ function changedWhileRead(path: string, expectedSize: number, size: number): Upl
 }
 
 /**
- * The hashing of the files on this machine, run in a worker thread: it goes on while
- * the hosts connect (their SSH handshakes need the main thread), and the hashes
- * are needed only once the facts are in. Synchronous reads: from the page
- * cache, thousands of small files are read several times faster than through
- * the thread pool. Plain JavaScript, so that the bundle can start it as it is.
- * Answers with every hash in order, or with the first file that could not be
- * read (its index and error code) or that had changed size.
+ * Hashing one file, in the text both hashing threads run (HASH_WORKER, and
+ * this thread through hashOneFile): what is left plus one byte is asked for, to
+ * see a file that grew; a short read is the end. Synchronous reads: from the
+ * page cache, thousands of small files are read several times faster than
+ * through the thread pool. Plain JavaScript, so that the bundle can start it as
+ * it is. Gives the digest, or the error code, or how much there was to read.
+ */
+const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
+  const hash = createHash('sha256');
+  let fd;
+  let read = 0;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    for (;;) {
+      const wanted = Math.max(1, Math.min(buffer.length, size - read + 1));
+      const got = fs.readSync(fd, buffer, 0, wanted, null);
+      hash.update(buffer.subarray(0, got));
+      read += got;
+      if (got < wanted) break;
+    }
+  } catch (error) {
+    return { code: error.code || String(error) };
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+  return read === size ? { digest: hash.digest() } : { read };
+}`;
+
+type HashResult = { digest: Buffer } | { code: string } | { read: number };
+type HashOne = (fs: typeof import('node:fs'), hash: typeof createHash, buffer: Buffer, path: string, size: number) => HashResult;
+const hashOneFile = new Function(`return ${HASH_ONE}`)() as HashOne;
+
+/**
+ * The hashing thread: takes the next file from the shared counter until none is
+ * left, and puts each digest in its place in the shared array. It starts while
+ * the hosts connect (their SSH handshakes need this thread); once they wait for
+ * nothing but the hashes, this thread takes files from the same counter too
+ * (HashJob.help), so that both CPUs of a small runner hash. Answers `done`, or
+ * the first file that could not be read (its index and error code) or that had
+ * changed size.
  */
 const HASH_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { closeSync, constants, openSync, readSync } = require('node:fs');
+const fs = require('node:fs');
 const { createHash } = require('node:crypto');
+${HASH_ONE}
 const buffer = Buffer.allocUnsafe(workerData.chunk);
+const next = new Int32Array(workerData.next);
+const digests = new Uint8Array(workerData.digests);
 function hashAll() {
-  const hashes = [];
-  for (let index = 0; index < workerData.files.length; index += 1) {
+  for (;;) {
+    const index = Atomics.add(next, 0, 1);
+    if (index >= workerData.files.length) return { done: true };
     const [path, size] = workerData.files[index];
-    const hash = createHash('sha256');
-    let fd;
-    let read = 0;
-    try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      for (;;) {
-        // What is left plus one byte, to see a file that grew; a short read is the end.
-        const wanted = Math.max(1, Math.min(buffer.length, size - read + 1));
-        const got = readSync(fd, buffer, 0, wanted, null);
-        hash.update(buffer.subarray(0, got));
-        read += got;
-        if (got < wanted) break;
-      }
-    } catch (error) {
-      return { index, code: error.code || String(error) };
-    } finally {
-      if (fd !== undefined) closeSync(fd);
+    const result = hashOne(fs, createHash, buffer, path, size);
+    if (!result.digest) {
+      Atomics.store(next, 0, workerData.files.length);
+      return { index, ...result };
     }
-    if (read !== size) return { index, read };
-    hashes.push(hash.digest('hex'));
+    digests.set(result.digest, index * 32);
   }
-  return { hashes };
 }
 parentPort.postMessage(hashAll());
 `;
 
-type HashAnswer = { hashes: string[] } | { index: number; code: string } | { index: number; read: number };
+type HashAnswer = { done: true } | { index: number; code: string } | { index: number; read: number };
 
-/** Hash `files` in a worker thread (HASH_WORKER); sets each entry's sha256. */
-function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): Promise<void> {
-  if (files.length === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(HASH_WORKER, { eval: true, workerData: { chunk: HASH_CHUNK, files: files.map(({ entry, absolute }) => [absolute, entry.size]) } });
+/** How long this thread hashes before it lets the event loop run (HashJob.help). */
+const HELP_SLICE_MS = 8;
+
+interface HashJob {
+  /** Settles once every file's sha256 is set. */
+  done: Promise<void>;
+  /** Hash on this thread too, from the same counter, until no file is left; then done. */
+  help(): Promise<void>;
+}
+
+/** Hash `files` in a worker thread (HASH_WORKER), with this thread's help once asked; sets each entry's sha256. */
+function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): HashJob {
+  if (files.length === 0) return { done: Promise.resolve(), help: () => Promise.resolve() };
+  const next = new Int32Array(new SharedArrayBuffer(4));
+  const digests = new Uint8Array(new SharedArrayBuffer(32 * files.length));
+  const failure = (index: number, result: { code: string } | { read: number }) => {
+    const { entry } = files[index];
+    return 'code' in result ? unreadable(entry.path, Object.assign(new Error(result.code), { code: result.code })) : changedWhileRead(entry.path, entry.size, result.read);
+  };
+  const worker = new Promise<void>((resolve, reject) => {
+    const thread = new Worker(HASH_WORKER, { eval: true, workerData: { chunk: HASH_CHUNK, next: next.buffer, digests: digests.buffer, files: files.map(({ entry, absolute }) => [absolute, entry.size]) } });
     // A run that ends early (every host failed to connect) does not wait for it.
-    worker.unref();
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the hashing worker stopped (exit ${code}) before it answered`)));
-    worker.once('message', (answer: HashAnswer) => {
-      if ('hashes' in answer) {
-        answer.hashes.forEach((sha256, index) => (files[index].entry.sha256 = sha256));
-        resolve();
-        return;
-      }
-      const { entry } = files[answer.index];
-      if ('code' in answer) reject(unreadable(entry.path, Object.assign(new Error(answer.code), { code: answer.code })));
-      else reject(changedWhileRead(entry.path, entry.size, answer.read));
-    });
+    thread.unref();
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`the hashing worker stopped (exit ${code}) before it answered`)));
+    thread.once('message', (answer: HashAnswer) => ('done' in answer ? resolve() : reject(failure(answer.index, answer))));
   });
+  let helping: Promise<void> | null = null;
+  const helper = async () => {
+    const buffer = Buffer.allocUnsafe(HASH_CHUNK);
+    for (;;) {
+      const until = performance.now() + HELP_SLICE_MS;
+      while (performance.now() < until) {
+        const index = Atomics.add(next, 0, 1);
+        if (index >= files.length) return;
+        const { entry, absolute } = files[index];
+        const result = hashOneFile(fs, createHash, buffer, absolute, entry.size);
+        if (!('digest' in result)) {
+          Atomics.store(next, 0, files.length);
+          throw failure(index, result);
+        }
+        digests.set(result.digest, index * 32);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  // The worker is done when the counter ran out, but this thread may still be hashing its last file.
+  const done = worker
+    .then(() => helping ?? undefined)
+    .then(() => {
+      files.forEach(({ entry }, index) => (entry.sha256 = Buffer.from(digests.buffer, index * 32, 32).toString('hex')));
+    });
+  return {
+    done,
+    help: () => {
+      helping ??= helper();
+      // Either failure is the run's: the first one rejects.
+      return Promise.all([helping, done]).then(() => undefined);
+    },
+  };
 }
 
 function nameOf(raw: Buffer, directory: string): string {
@@ -228,10 +291,13 @@ export interface ScannedUpload {
   skipped: Skipped[];
   /** The whole source. Rejects (UploadError) only when a file changes or disappears while it is read. */
   hashed: Promise<UploadSource>;
+  /** The same, with this thread hashing too: for when nothing else is left to do until the hashes are in. */
+  help(): Promise<UploadSource>;
 }
 
 function scanned(done: UploadSource): ScannedUpload {
-  return { root: done.root, kind: done.kind, count: done.entries.length, totalBytes: done.totalBytes, skipped: done.skipped, hashed: Promise.resolve(done) };
+  const hashed = Promise.resolve(done);
+  return { root: done.root, kind: done.kind, count: done.entries.length, totalBytes: done.totalBytes, skipped: done.skipped, hashed, help: () => hashed };
 }
 
 /**
@@ -287,11 +353,13 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
 
 /** A directory or single file, listed and checked: its files are hashed in the background (hashFiles) while the hosts connect. */
 function hashing(root: string, kind: 'dir' | 'file', entries: UploadEntry[], skipped: Skipped[], files: { entry: UploadEntry; absolute: string }[], pathOf: (entry: UploadEntry) => string): ScannedUpload {
-  const hashed = hashFiles(files).then(() => source(root, kind, entries, skipped, localFiles(pathOf)));
+  const job = hashFiles(files);
+  const whole = () => source(root, kind, entries, skipped, localFiles(pathOf));
+  const hashed = job.done.then(whole);
   // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
   hashed.catch(() => undefined);
   const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
-  return { root, kind, count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed };
+  return { root, kind, count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed, help: () => job.help().then(() => hashed) };
 }
 
 /** Check, list and hash the upload: scanUpload, then its hashes. */

@@ -2,7 +2,7 @@
  * `upload` over a real sshd (and hosts: local): the tree on the runner lands in
  * releases/<tag> exactly, and a re-deploy sends only what changed.
  */
-import { appendFileSync, chmodSync, chownSync, cpSync, mkdirSync, existsSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, cpSync, mkdirSync, existsSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -124,6 +124,96 @@ test('a read-only directory keeps its copied files and gets its changed ones: th
     chmodSync(join(tree, 'locked'), 0o755);
     chmodSync(join(tree, 'locked/deeper'), 0o755);
   }
+}, 60_000);
+
+/** What is left in .tagflip of the copy a session starts with the facts (scripts.ts, PRECOPY_FUNCTIONS). */
+const precopyLeftovers = (site: string) => readdirSync(join(site, '.tagflip')).filter((name) => name.startsWith('precopy'));
+
+test('the host copies the current files with the facts; the plan trims that copy to a full upload: a directory gone, a file now a directory, a directory now a symlink', async () => {
+  const tree = sampleTree(1);
+  mkdirSync(join(tree, 'old/inner'), { recursive: true });
+  writeFileSync(join(tree, 'old/inner/a.txt'), 'in a directory removed next\n');
+  writeFileSync(join(tree, 'becomes-dir'), 'a file, then a directory\n');
+  mkdirSync(join(tree, 'becomes-link'));
+  writeFileSync(join(tree, 'becomes-link/b.txt'), 'in a directory that turns into a symlink\n');
+  const site = newSite();
+  expect((await deploy(site, { release: 'v1', upload: tree })).host.error).toBe('');
+  const v1Before = treeHash(join(site, 'releases/v1'));
+
+  rmSync(join(tree, 'old'), { recursive: true });
+  unlinkSync(join(tree, 'becomes-dir'));
+  mkdirSync(join(tree, 'becomes-dir'));
+  writeFileSync(join(tree, 'becomes-dir/c.txt'), 'now inside\n');
+  rmSync(join(tree, 'becomes-link'), { recursive: true });
+  symlinkSync('app', join(tree, 'becomes-link'));
+  writeFileSync(join(tree, 'app/index.js'), 'console.log("v2");\n');
+  const logger = recordingLogger();
+  logger.debug = (message) => logger.lines.push(`debug: ${message}`);
+  const settings = parseSettings({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts, 'deploy-path': site, release: 'v2', upload: tree });
+  expect((await runCommand(settings, logger)).hosts[0].error).toBe('');
+  expect(logger.text()).toMatch(/\(7 unchanged, copied on the host\)/);
+  expect(logger.text()).toMatch(/debug: .*: releases\/v2 starts from the copy of releases\/v1 made with the facts/);
+  expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(tree));
+  expect(treeHash(join(site, 'releases/v1'))).toEqual(v1Before);
+  expect(precopyLeftovers(site)).toEqual([]);
+}, 60_000);
+
+test('a deploy that ends after the facts stops the copy the host started with them, and leaves nothing of it', async () => {
+  const tree = openTempDir('tagflip-precopy-');
+  for (let d = 0; d < 20; d += 1) {
+    mkdirSync(join(tree, `d${d}`));
+    for (let f = 0; f < 100; f += 1) writeFileSync(join(tree, `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`.repeat(20));
+  }
+  const site = newSite();
+  expect((await deploy(site, { release: 'v1', upload: tree })).host.error).toBe('');
+  // The next deploy fails once the facts are in: a file grows while the runner hashes it.
+  writeFileSync(join(tree, 'big.bin'), noise(64 * MB, 5));
+  const logger = recordingLogger();
+  const info = logger.info;
+  logger.info = (message) => {
+    if (message.startsWith('upload: ') && message.includes(' entries, ')) appendFileSync(join(tree, 'd19/f99.txt'), 'grown\n');
+    info(message);
+  };
+  const settings = parseSettings({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts, 'deploy-path': site, release: 'v2', upload: tree });
+  const { hosts } = await runCommand(settings, logger);
+  expect(hosts[0].error).toMatch(/changed while being read/);
+  // The host ends the session after the client has gone: give it a moment.
+  for (let i = 0; i < 50 && precopyLeftovers(site).length > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(precopyLeftovers(site)).toEqual([]);
+  expect(readdirSync(join(site, 'releases'))).toEqual(['v1']);
+  expect(spawnSync('pgrep', ['-u', sshd.user, '-f', 'cp --parents']).status).toBe(1);
+  // And the next deploy takes the copy its own facts start.
+  const next = await deploy(site, { release: 'v2', upload: tree });
+  expect(next.host.error).toBe('');
+  expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(tree));
+  expect(precopyLeftovers(site)).toEqual([]);
+}, 60_000);
+
+test('when the copy made with the facts fails, the unchanged files are copied as without it (the CLI, hosts: local, timeout failing)', () => {
+  const tree = sampleTree(1);
+  const site = join(openTempDir('tagflip-local-'), 'site');
+  // The copy runs under timeout (nothing else of an upload without hooks does): here it fails at once, making nothing.
+  const bin = openTempDir('tagflip-failing-timeout-');
+  writeFileSync(join(bin, 'timeout'), '#!/bin/sh\nexit 1\n');
+  chmodSync(join(bin, 'timeout'), 0o755);
+  const cli = (release: string, path = process.env.PATH) =>
+    spawnSync(process.execPath, ['bin/tagflip.js', 'deploy', '--hosts', 'local', '--deploy-path', site, '--release', release, '--upload', tree], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: path, TAGFLIP_DEBUG: '1' },
+    });
+  expect(cli('v1').stdout).toContain('status: deployed');
+  writeFileSync(join(tree, 'app/index.js'), 'console.log("v2");\n');
+  const failing = cli('v2', `${bin}:${process.env.PATH}`);
+  expect(failing.stdout).toContain('status: deployed');
+  expect(failing.stderr).toMatch(/\(7 unchanged, copied on the host\)/);
+  expect(failing.stderr).not.toMatch(/debug: local: releases\/v2 starts from the copy/);
+  expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(tree));
+  expect(precopyLeftovers(site)).toEqual([]);
+  // The same with a timeout that works: the copy made with the facts is taken.
+  writeFileSync(join(tree, 'app/index.js'), 'console.log("v3");\n');
+  const taken = cli('v3');
+  expect(taken.stderr).toMatch(/debug: local: releases\/v3 starts from the copy of releases\/v2 made with the facts/);
+  expect(treeHash(join(site, 'releases/v3'))).toEqual(treeHash(tree));
 }, 60_000);
 
 test('dry-run says what would be sent, per host, and sends nothing', async () => {

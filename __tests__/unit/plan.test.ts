@@ -286,6 +286,7 @@ describe('readHostFacts', () => {
       currentTarget: '',
       currentCommit: '',
       currentContent: null,
+      precopied: null,
       releaseDirExists: false,
       releaseDirs: new Set(),
       currentDataRelease: '',
@@ -327,6 +328,7 @@ describe('readHostFacts', () => {
       currentTarget: 'releases/v2.0',
       currentCommit: '',
       currentContent: null,
+      precopied: null,
       releaseDirExists: true,
       releaseDirs: new Set(['v1.0', 'v2.0']),
       currentDataRelease: 'v1.0',
@@ -360,6 +362,11 @@ describe('readHostFacts', () => {
     expect(readHostFacts(lines.slice(1)).currentContent).toBeNull();
     const failed = control(`content-seen ${answer('s\0fkept.txt\0e1\0')}`);
     expect(readHostFacts([failed, ...listed.map(control)]).currentContent).toBeNull();
+
+    // What the host copied for the new release with the facts: the same find's regular files, less those changed since.
+    expect(readHostFacts(lines).precopied).toBeNull();
+    expect(readHostFacts([...lines, control('fact precopy yes')]).precopied).toEqual(new Set(['kept.txt']));
+    expect(readHostFacts([...lines.slice(1), control('fact precopy yes')]).precopied).toBeNull();
   });
 
   test('the commit the ref names now, or why it could not be resolved', () => {

@@ -203,8 +203,8 @@ describe('rendered scripts, snapshots', () => {
     expect(no).toBe(yes.replace("\ntf_lock='yes'\n", "\ntf_lock='no'\n"));
   });
 
-  test('CLOSE_WORDS stop the watchdog, remove its run directory and end the shell', () => {
-    expect(CLOSE_WORDS).toBe('kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0');
+  test('CLOSE_WORDS stop a copy nobody took and the watchdog, remove its run directory and end the shell', () => {
+    expect(CLOSE_WORDS).toBe('tf_precopy_stop; kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0');
   });
 
   test('the build script displays the secret-env values in tf_user_env as *** and nothing else differs', () => {
@@ -849,7 +849,7 @@ describe('data-path as messages name it', () => {
 
 describe('upload', () => {
   const unchangedList = Buffer.from('a.txt\0dir/b c.txt\0').toString('base64');
-  const sections = { unchanged: unchangedList, tar: 10240, list: 400, from: 'v2.9' };
+  const sections = { unchanged: unchangedList, precopy: null, tar: 10240, list: 400, from: 'v2.9' };
 
   test('the build script asks for exactly the bytes of both sections, and reads them from fd 8; the unchanged list is in the script, shown by its size', () => {
     const { text, display } = renderBuildScript(CONTEXT, building(CONTEXT), sections);

@@ -32,12 +32,13 @@ const withRepository = { repository: 'https://example.com/app.git', ref: 'v2' };
 const withShared = { sharedDirs: ['log'], sharedFiles: ['etc/app.cfg'], migrate: 'bin/migrate' };
 const building = manifest('v2', 'building', 'v1', { commit: COMMIT, started: NOW });
 const holder = { command: 'deploy', release: 'v2', actor: 'octocat', runUrl: '', host: 'web1', since: '' };
-const upload = { unchanged: Buffer.from('a\0').toString('base64'), tar: 2048, list: 30, from: 'v1' };
+const upload = { unchanged: Buffer.from('a\0').toString('base64'), precopy: { drop: Buffer.from('b\0').toString('base64'), rmdir: '' }, tar: 2048, list: 30, from: 'v1' };
 
 const SCRIPTS: [string, RenderedScript][] = [
   ['open (lock)', renderOpenScript(context(withRepository), { lock: 'yes', lockTimeout: 60, holder })],
   ['open (report)', renderOpenScript(context(), { lock: 'report', lockTimeout: 60, holder })],
   ['open (upload)', renderOpenScript(context({ upload: true }), { lock: 'no', lockTimeout: 60, holder })],
+  ['open (upload, deploy)', renderOpenScript(context({ upload: true }), { lock: 'yes', lockTimeout: 60, holder })],
   ['build', renderBuildScript(context(), building)],
   ['build with repository', renderBuildScript(context(withRepository), building)],
   ['build with upload', renderBuildScript(context(), building, upload)],

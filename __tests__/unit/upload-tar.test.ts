@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { planUpload } from '../../src/upload/diff.js';
-import { prepareTransfer } from '../../src/upload/transfer.js';
+import { precopyRemovals, prepareTransfer } from '../../src/upload/transfer.js';
 import { tarStream } from '../../src/upload/tar.js';
 import { UploadError, readUpload } from '../../src/upload/tree.js';
 import { describeTree, extract, removeDir, tempDir, writeTree } from './upload-fixtures.js';
@@ -224,5 +224,29 @@ describe('prepareTransfer', () => {
     mkdirSync(out);
     execFileSync('tar', ['--no-same-owner', '-xf', '-', '-C', out], { input: Buffer.concat(chunks).subarray(0, tar) });
     expect(describeTree(out)).toEqual(describeTree(site));
+  });
+});
+
+describe('precopyRemovals', () => {
+  const paths = (base64: string) => Buffer.from(base64, 'base64').toString('utf8').split('\0').slice(0, -1);
+
+  test('the host copied every file as uploaded: the plan takes away the changed and the gone, then the directories the new tree lacks, children first', async () => {
+    const site = join(dir, 'precopy-new');
+    writeTree(site, { 'same.txt': 'same\n', 'changed.txt': 'new\n', 'kept/deep/x.txt': 'x\n', 'was-a-file/inside.txt': 'now a directory\n', 'app/': '' });
+    const source = await readUpload(site, []);
+    const sha = (path: string) => source.entries.find((entry) => entry.path === path)!.sha256;
+    const file = (path: string, sha256 = 'f'.repeat(64), size = 4) => ({ path, type: 'file' as const, mode: 0o644, size, sha256 });
+    const previous = [file('same.txt', sha('same.txt'), 5), file('changed.txt'), file('kept/deep/x.txt', sha('kept/deep/x.txt'), 2), file('gone/a/b.txt'), file('gone/c.txt'), file('was-a-file'), file('app/old.js')];
+    const plan = planUpload(source, previous);
+    expect(plan.unchanged.map((entry) => entry.path).sort()).toEqual(['kept/deep/x.txt', 'same.txt']);
+    const precopied = new Set(previous.map((entry) => entry.path));
+    const { drop, rmdir } = precopyRemovals(source, plan, precopied);
+    expect(paths(drop)).toEqual(['app/old.js', 'changed.txt', 'gone/a/b.txt', 'gone/c.txt', 'was-a-file']);
+    // app, kept and kept/deep are directories of the new tree: they stay.
+    expect(paths(rmdir)).toEqual(['gone/a', 'gone']);
+    // Taken only when something in it is kept.
+    expect(prepareTransfer(source, previous, 'v1', precopied).sections.precopy).toEqual({ drop, rmdir });
+    expect(prepareTransfer(source, previous.slice(1, 2), 'v1', new Set(['changed.txt'])).sections.precopy).toBeNull();
+    expect(prepareTransfer(source, previous, 'v1').sections.precopy).toBeNull();
   });
 });

@@ -100,7 +100,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     ...(recordedSource ? { source: recordedSource } : {}),
   };
   // Each host gets only what its current release lacks.
-  const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease) : null;
+  const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease, facts.precopied) : null;
   const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
   // A current release tagflip has no record of is adopted by this flip (adopt.ts).
   const departed = departedRecord(facts, plan.previousRelease);

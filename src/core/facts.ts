@@ -40,6 +40,12 @@ export interface HostFacts {
    * null when the current release was not uploaded (everything is sent).
    */
   currentContent: UploadEntry[] | null;
+  /**
+   * With upload, for a release not there yet: the current release's files as
+   * uploaded (untouched since), when the host started copying them for the new
+   * release with the facts (scripts.ts, PRECOPY_FUNCTIONS); null when it did not.
+   */
+  precopied: Set<string> | null;
   /** Preflight checks that failed: what is missing and what to do. */
   problems: { check: string; message: string }[];
   /**
@@ -71,12 +77,14 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
     history: [],
     lockHolder: null,
     currentContent: null,
+    precopied: null,
     problems: [],
     sourceCommit: '',
     sourceError: '',
   };
   const listed: string[] = [];
   const seen: string[] = [];
+  let precopy = false;
   for (const line of lines) {
     if (line.kind === 'content-list') listed.push(line.rest);
     if (line.kind === 'content-seen') seen.push(line.rest);
@@ -103,11 +111,14 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
       if (key === 'source-error') facts.sourceError = text;
       if (key === 'current') facts.currentTarget = text;
       if (key === 'current-release' && RELEASE_NAME.test(text)) facts.currentRelease = text;
+      if (key === 'precopy') precopy = true;
     }
   }
   const current = seenFiles(seen);
   // Without a whole answer on what is there now, the list is not to be trusted.
   if (current) facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => entry.type !== 'file' || current.has(entry.path));
+  // The host copied exactly these (the same find's answer); without a whole answer, nothing it copied is known.
+  if (current && precopy) facts.precopied = current;
   return facts;
 }
 

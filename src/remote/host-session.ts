@@ -226,6 +226,8 @@ export class HostSession {
               openGroup(step);
             } else if (line.kind === 'log') {
               this.logger.info(`${this.host}: ${line.rest}`);
+            } else if (line.kind === 'debug') {
+              this.logger.debug(`${this.host}: ${line.rest}`);
             } else if (line.kind === 'warning') {
               this.logger.warning(`${this.host}: ${line.rest}`);
             } else if (line.kind === 'receive' && data) {
@@ -295,7 +297,7 @@ export class HostSession {
 
 /** Bytes a phase asks for with `receive <n>`, sent on the session's stdin. */
 export interface PhaseData {
-  stream(): NodeJS.ReadableStream;
+  stream(): Iterable<Buffer> | AsyncIterable<Buffer>;
   progress?: (sent: number) => void;
 }
 

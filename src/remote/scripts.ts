@@ -495,15 +495,80 @@ tf_name=\${tf_name%/}
 tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
 tf_paths=$tf_deploy_path/.tagflip/releases/$tf_name.paths
 if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_paths" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
+  # A deploy (the lock is held) of a release not there yet: the same find
+  # lists the files as uploaded (f, less c), and their copy starts now.
+  tf_untouched=/dev/null
+  if [ "$tf_lock" = yes ] && [ -n "$tf_run_dir" ] && [ ! -e "$tf_release_path" ] && [ ! -L "$tf_release_path" ]; then tf_untouched=$tf_run_dir/untouched; fi
   if tf_seen=$(cd "$tf_deploy_path/releases/$tf_name" && {
     printf 's\\0'
-    find . -mindepth 1 \\( -cnewer "$tf_paths" -printf 'c%P\\0' \\) , \\( -type f -printf 'f%P\\0' \\)
-    printf 'e%s\\0' "$?"
+    find . -mindepth 1 \\( -cnewer "$tf_paths" -printf 'c%P\\0' \\) , \\( -type f -printf 'f%P\\0' \\) , \\( -type f ! -cnewer "$tf_paths" -fprintf "$tf_untouched" '%P\\0' \\)
+    tf_found=$?
+    printf 'e%s\\0' "$tf_found"
+    if [ "$tf_found" -eq 0 ] && [ -s "$tf_untouched" ]; then tf_precopy_start "$tf_untouched" </dev/null >/dev/null 2>&1; fi
   } | base64 -w 60000); then
     printf '%s\\n' "$tf_seen" | sed -e "s/^/$tf_tag content-seen /"
     sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
+    if [ -n "$tf_run_dir" ] && [ -s "$tf_run_dir/precopy.job" ]; then tf_say fact precopy yes; fi
   fi
 fi`;
+
+/**
+ * The copy of unchanged files into a new release, as an sh -c text: $1 the
+ * file of their paths (NUL-separated, relative to the working directory, the
+ * release they come from), $2 where to, $3 how many copiers. Several copiers at
+ * once (a file's copy is mostly the system calls that make it), into
+ * directories made beforehand: two cp --parents making one directory at the
+ * same time would fail. Copied (reflinked where the file system can), never
+ * hard-linked: the release they come from stays as it was whatever the new
+ * build does to its copy.
+ */
+const COPY_FILES = `xargs -0 dirname -z -- < "$1" | LC_ALL=C sort -zu | (cd "$2" && xargs -0 mkdir -p --) &&
+  xargs -0 -P "$3" -n 256 cp --parents -p --reflink=auto -t "$2" -- < "$1"`;
+
+/**
+ * The copy of an upload's unchanged files, started with the facts instead of
+ * after the client's plan (a round trip and the plan later): the facts' find
+ * lists the current release's files as uploaded (untouched since its content
+ * list), and tf_precopy_start copies them all into .tagflip/precopy.PID, a
+ * directory of this session's, in a process group of its own (timeout's)
+ * that holds an exclusive lock on precopy.PID.lock while it runs and makes
+ * precopy.PID.ok once done. The build's upload step waits on that lock, then
+ * renames the directory into the release and removes from it what the client
+ * says is not unchanged (UPLOAD_STEP). tf_precopy_stop ends a copy nobody
+ * took: at the session's end (CLOSE_WORDS, the EXIT trap, the watchdog once
+ * the session is gone), or when the plan has no use for it.
+ */
+export const PRECOPY_FUNCTIONS = `tf_precopy_start() {
+  tf_precopy=$tf_deploy_path/.tagflip/precopy.$tf_session_pid
+  # Under the deploy lock, another session's copy is one its end did not remove (the host went down).
+  for tf_left in "$tf_deploy_path"/.tagflip/precopy.*; do
+    if [ -e "$tf_left" ]; then rm -rf -- "$tf_left" 2>/dev/null; fi
+  done
+  mkdir -- "$tf_precopy" || return 1
+  if ! { command exec 7>"$tf_precopy.lock" && flock 7; }; then
+    exec 7>&-
+    rm -rf -- "$tf_precopy" "$tf_precopy.lock"
+    return 1
+  fi
+  tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
+  if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
+  # fd 7 (the lock) goes with it; fd 9 (the deploy lock) does not.
+  timeout -k 5 "$tf_command_timeout" sh -c '${COPY_FILES} && : > "$2.ok"' sh "$1" "$tf_precopy" "$tf_copiers" 9>&- &
+  # Only the copy holds the lock now.
+  exec 7>&-
+  printf '%s\\n' "$!" > "$tf_run_dir/precopy.job"
+}
+tf_precopy_stop() {
+  if [ -z "\${tf_run_dir:-}" ] || [ ! -s "$tf_run_dir/precopy.job" ]; then return 0; fi
+  read -r tf_precopy_job < "$tf_run_dir/precopy.job" || tf_precopy_job=''
+  tf_precopy=$tf_deploy_path/.tagflip/precopy.$tf_session_pid
+  # Still copying (its lock is held): stop its group, and wait until all of it is gone.
+  if [ -n "$tf_precopy_job" ] && ! flock -n 7 7<"$tf_precopy.lock" 2>/dev/null; then
+    kill -TERM "-$tf_precopy_job" 2>/dev/null
+    flock 7 7<"$tf_precopy.lock" 2>/dev/null
+  fi
+  rm -rf -- "$tf_precopy" "$tf_precopy.lock" "$tf_precopy.ok" "$tf_run_dir/precopy.job"
+}`;
 
 /**
  * The first round trip, run in the session shell itself (scope 'session'):
@@ -514,10 +579,13 @@ fi`;
  */
 const OPEN_BODY = `tf_run_dir=$(mktemp -d 2>/dev/null) || tf_run_dir=''
 tf_session_pid=$$
+${PRECOPY_FUNCTIONS}
 # A lost connection must not kill this shell at its next write: it finishes the
 # phase it runs (a build cleans up after itself) while it still holds the lock,
 # then exits when it cannot report the phase's end (session.ts).
 trap : PIPE HUP
+# However the shell ends (but SIGKILL: the watchdog sees to that), the copy started for the build goes.
+trap tf_precopy_stop EXIT
 # The watchdog pings on stderr. When a ping cannot be written, the connection is
 # gone: say so in tf_run_dir/lost, and stop the running hook's process group (and
 # any that starts later), so no build outlives its deploy.
@@ -546,6 +614,7 @@ trap : PIPE HUP
     wait "$tf_nap"
     tf_nap=''
   done
+  tf_precopy_stop
   rm -rf -- "$tf_run_dir"
 ) </dev/null >/dev/null 9>&- &
 tf_watchdog=$!
@@ -631,7 +700,7 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
 }
 
 /** Sent as the session ends: stop the watchdog at once instead of at its next ping. */
-export const CLOSE_WORDS = 'kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
+export const CLOSE_WORDS = 'tf_precopy_stop; kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
 
 /**
  * Sent right behind a flip queued behind its build when nothing follows it
@@ -669,24 +738,48 @@ const UPLOAD_STEP = `  tf_step upload
   tf_discard() { cat > /dev/null; }
   tf_save() { cat > "$1"; }
   tf_failed() { if [ -z "$tf_upload_error" ]; then tf_upload_error=$1; fi; }
-  # The unchanged files' list came with this script: their copy starts now, in
-  # the background, while the changed files are asked for and on their way.
-  # Several copiers at once (a file's copy is mostly the system calls that make
-  # it), into directories made beforehand: two cp --parents making one
-  # directory at the same time would fail.
+  # Copy the unchanged files (their list came with this script) from the current release.
+  tf_copy_unchanged() {
+    printf '%s' "$tf_unchanged_list" | base64 -d > "$tf_incoming.unchanged" || return 1
+    tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
+    if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
+    (cd "$tf_deploy_path/releases/$tf_upload_from" && sh -c '${COPY_FILES}' sh "$tf_incoming.unchanged" "$tf_release_path" "$tf_copiers")
+  }
+  # The copy the session started with the facts (PRECOPY_FUNCTIONS), if the
+  # plan takes it; else it is stopped at once, and the unchanged files' copy
+  # starts now, in the background, while the changed files are asked for and
+  # on their way.
+  tf_precopy=''
+  if [ -n "\${tf_run_dir:-}" ] && [ -s "$tf_run_dir/precopy.job" ]; then
+    if [ -n "$tf_precopy_use" ]; then tf_precopy=$tf_deploy_path/.tagflip/precopy.\${tf_session_pid:-}; else tf_precopy_stop; fi
+  fi
   tf_copying=''
-  if [ -n "$tf_unchanged_list" ]; then
-    (
-      printf '%s' "$tf_unchanged_list" | base64 -d > "$tf_incoming.unchanged" || exit 1
-      tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
-      if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
-      cd "$tf_deploy_path/releases/$tf_upload_from" &&
-        xargs -0 dirname -z -- < "$tf_incoming.unchanged" | LC_ALL=C sort -zu | (cd "$tf_release_path" && xargs -0 mkdir -p --) &&
-        xargs -0 -P "$tf_copiers" -n 256 cp --parents -p --reflink=auto -t "$tf_release_path" -- < "$tf_incoming.unchanged"
-    ) </dev/null &
+  if [ -z "$tf_precopy" ] && [ -n "$tf_unchanged_list" ]; then
+    tf_copy_unchanged </dev/null &
     tf_copying=$!
   fi
   tf_say receive "$tf_upload_bytes"
+  if [ -n "$tf_precopy" ]; then
+    # Done once its lock is free. Then it is the release: what the plan does
+    # not keep goes (changed, removed, or another type now), and so do the
+    # directories the new tree does not have, deepest first. Should it have
+    # failed, the unchanged files are copied as without it.
+    flock 7 7<"$tf_precopy.lock" 2>/dev/null
+    if [ -e "$tf_precopy.ok" ] && rmdir -- "$tf_release_path" && mv -- "$tf_precopy" "$tf_release_path"; then
+      tf_say debug "releases/$tf_release starts from the copy of releases/$tf_upload_from made with the facts"
+      if [ -n "$tf_precopy_drop$tf_precopy_rmdir" ] && ! (
+        cd "$tf_release_path" &&
+          { [ -z "$tf_precopy_drop" ] || printf '%s' "$tf_precopy_drop" | base64 -d | xargs -0 rm -f --; } &&
+          { [ -z "$tf_precopy_rmdir" ] || printf '%s' "$tf_precopy_rmdir" | base64 -d | xargs -0 rmdir --; }
+      ); then
+        tf_failed "removing the files changed since releases/$tf_upload_from from its copy failed"
+      fi
+    else
+      { [ -d "$tf_release_path" ] || mkdir -- "$tf_release_path"; } && tf_copy_unchanged </dev/null ||
+        tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
+    fi
+    rm -rf -- "$tf_precopy" "$tf_precopy.lock" "$tf_precopy.ok" "$tf_run_dir/precopy.job"
+  fi
   # tar goes after the copy: it sets the directories' modes last, and a
   # directory it makes read-only must have its copied files in it already.
   if [ -n "$tf_copying" ] && ! wait "$tf_copying"; then
@@ -901,6 +994,12 @@ tf_say ready "$tf_finished" "$tf_commit" "$tf_built"`;
 export interface UploadSections {
   /** The files unchanged since the current release: their paths, each ended by NUL, in base64 (it travels in the script). */
   unchanged: string;
+  /**
+   * Set to take the copy the host started with the facts (PRECOPY_FUNCTIONS):
+   * what to remove from it, NUL-ended paths in base64: the files it holds that
+   * are not unchanged, and the directories the new tree does not have, deepest first.
+   */
+  precopy: { drop: string; rmdir: string } | null;
   tar: number;
   list: number;
   /** The current release, holding the unchanged files ('' when none are). */
@@ -934,11 +1033,15 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
 
 function uploadAssignments(upload: UploadSections | null): Assignment[] {
   // Every name the upload step reads is assigned, empty without an upload (the step then does not run).
-  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_list', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
+  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_list', 'tf_precopy_use', 'tf_precopy_drop', 'tf_precopy_rmdir', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
+  // Long (a line per 50,000 files is 1.3 MB): shown as their sizes, never as text.
+  const list = (name: string, value: string) => ({ name, value, shown: value ? `(${value.length} characters of base64)` : '' });
   return [
     { name: 'tf_upload_bytes', value: String(upload.tar + upload.list) },
-    // Long (a line per 50,000 files is 1.3 MB): shown as its size, never as text.
-    { name: 'tf_unchanged_list', value: upload.unchanged, shown: upload.unchanged ? `(${upload.unchanged.length} characters of base64)` : '' },
+    list('tf_unchanged_list', upload.unchanged),
+    { name: 'tf_precopy_use', value: upload.precopy ? 'yes' : '' },
+    list('tf_precopy_drop', upload.precopy?.drop ?? ''),
+    list('tf_precopy_rmdir', upload.precopy?.rmdir ?? ''),
     { name: 'tf_tar_bytes', value: String(upload.tar) },
     { name: 'tf_list_bytes', value: String(upload.list) },
     { name: 'tf_upload_from', value: upload.from },

@@ -148,7 +148,7 @@ export class RemoteSession {
    * rejects if the session ends first, or the data is not `size` bytes long
    * (stdin is then closed, so the host sees its input end and fails the phase).
    */
-  async sendData(size: number, data: NodeJS.ReadableStream, onProgress?: (sent: number) => void): Promise<number> {
+  async sendData(size: number, data: Iterable<Buffer> | AsyncIterable<Buffer> | NodeJS.ReadableStream, onProgress?: (sent: number) => void): Promise<number> {
     if (this.ended) throw this.ended;
     const stdin = this.channel.stdin;
     let sent = 0;

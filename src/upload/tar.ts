@@ -111,7 +111,11 @@ function changed(entry: UploadEntry, sent: number): UploadError {
 }
 
 /** A POSIX (pax) tar stream of `entries`, of exactly `size` bytes (known before streaming). */
-export function tarStream(source: UploadSource, entries: readonly UploadEntry[], inline: readonly InlineMember[] = []): { size: number; stream(): NodeJS.ReadableStream } {
+export function tarStream(
+  source: UploadSource,
+  entries: readonly UploadEntry[],
+  inline: readonly InlineMember[] = [],
+): { size: number; stream(): NodeJS.ReadableStream; chunks(trailer?: Buffer): Iterable<Buffer> | AsyncIterable<Buffer> } {
   const dirs = entries.filter((entry) => entry.type === 'dir');
   const files = entries.filter((entry) => entry.type === 'file');
   const symlinks = entries.filter((entry) => entry.type === 'symlink');
@@ -145,7 +149,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
    * into its place (O_NOFOLLOW: a file swapped for a symlink since it was hashed
    * is not followed out of the tree).
    */
-  function* packed(pathOf: (entry: UploadEntry) => string): Generator<Buffer> {
+  function* packed(pathOf: (entry: UploadEntry) => string, trailer?: Buffer): Generator<Buffer> {
     // Extracted files get the time of the upload, as a fresh checkout would.
     const mtime = Math.floor(Date.now() / 1000);
     let piece = Buffer.allocUnsafe(PIECE);
@@ -200,6 +204,7 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
       yield* put(Buffer.alloc(padding(entry.size)));
     }
     for (const chunk of after) yield* put(chunk);
+    if (trailer) yield* put(trailer);
     if (at > 0) yield piece.subarray(0, at);
   }
 
@@ -229,5 +234,18 @@ export function tarStream(source: UploadSource, entries: readonly UploadEntry[],
   }
 
   const { reader } = source;
-  return { size, stream: () => Readable.from(reader.kind === 'local' ? packed(reader.pathOf) : members(reader), { objectMode: false }) };
+  /**
+   * The stream's pieces, then `trailer` (not counted in size): for files on
+   * this machine a plain generator, with the trailer packed into the last
+   * piece; nothing between it and the connection but the loop that writes.
+   */
+  function chunks(trailer?: Buffer): Iterable<Buffer> | AsyncIterable<Buffer> {
+    if (reader.kind === 'local') return packed(reader.pathOf, trailer);
+    const fromArchive = reader;
+    return (async function* () {
+      yield* members(fromArchive);
+      if (trailer) yield trailer;
+    })();
+  }
+  return { size, chunks, stream: () => Readable.from(chunks(), { objectMode: false }) };
 }

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
 import type { UploadSections } from '../remote/scripts.js';
 import { type UploadEntry, renderContentList } from '../core/content-list.js';
@@ -17,30 +16,55 @@ export interface Transfer {
   sections: UploadSections;
   /** Bytes of the stream: both sections (the unchanged list travels in the script). */
   size: number;
-  stream(): NodeJS.ReadableStream;
+  /** The stream, as the pieces to write in order. */
+  stream(): Iterable<Buffer> | AsyncIterable<Buffer>;
 }
 
-/** The stream for one host, given the content list of its current release (null: send everything). */
-export function prepareTransfer(source: UploadSource, previous: readonly UploadEntry[] | null, from: string): Transfer {
+const nulList = (paths: readonly string[]) => Buffer.from(paths.map((path) => `${path}\0`).join(''), 'utf8').toString('base64');
+
+/**
+ * What to remove from the host's copy of the current release's files as
+ * uploaded (`precopied`, facts.ts) to keep just the unchanged ones: the other
+ * files, then the directories the copy made that the new tree does not have,
+ * children before their parents (reverse order).
+ */
+export function precopyRemovals(source: UploadSource, plan: UploadPlan, precopied: ReadonlySet<string>): { drop: string; rmdir: string } {
+  const unchanged = new Set(plan.unchanged.map((entry) => entry.path));
+  const drop = [...precopied].filter((path) => !unchanged.has(path)).sort();
+  const dirs = new Set(source.entries.filter((entry) => entry.type === 'dir').map((entry) => entry.path));
+  const made = new Set<string>();
+  for (const path of precopied) {
+    for (let at = path.lastIndexOf('/'); at > 0 && !made.has(path.slice(0, at)); at = path.lastIndexOf('/', at - 1)) made.add(path.slice(0, at));
+  }
+  const rmdir = [...made].filter((dir) => !dirs.has(dir)).sort().reverse();
+  return { drop: nulList(drop), rmdir: nulList(rmdir) };
+}
+
+/**
+ * The stream for one host, given the content list of its current release
+ * (null: send everything) and the files the host has already copied from it
+ * (null: none; taken only when some of them are unchanged).
+ */
+export function prepareTransfer(source: UploadSource, previous: readonly UploadEntry[] | null, from: string, precopied: ReadonlySet<string> | null = null): Transfer {
   const plan = planUpload(source, from ? previous : null);
-  const nulList = (entries: readonly UploadEntry[]) => Buffer.from(entries.map((entry) => `${entry.path}\0`).join(''), 'utf8');
-  const unchanged = nulList(plan.unchanged);
   const list = Buffer.from(renderContentList(source.entries), 'utf8');
   const tar = tarStream(source, plan.send);
-  const sections: UploadSections = { unchanged: unchanged.toString('base64'), tar: tar.size, list: list.length, from: plan.unchanged.length > 0 ? from : '' };
+  const precopy = precopied && plan.unchanged.length > 0 ? precopyRemovals(source, plan, precopied) : null;
+  const sections: UploadSections = {
+    unchanged: nulList(plan.unchanged.map((entry) => entry.path)),
+    precopy,
+    tar: tar.size,
+    list: list.length,
+    from: plan.unchanged.length > 0 ? from : '',
+  };
   return {
     plan,
     sections,
     size: tar.size + list.length,
-    stream: () =>
-      Readable.from(
-        coalesce(
-          (async function* () {
-            yield* tar.stream() as AsyncIterable<Buffer>;
-            yield list;
-          })(),
-        ),
-      ),
+    stream: () => {
+      const chunks = tar.chunks(list);
+      return Symbol.asyncIterator in chunks ? coalesce(chunks) : chunks;
+    },
   };
 }
 
@@ -49,7 +73,8 @@ export function prepareTransfer(source: UploadSource, previous: readonly UploadE
  * mostly 512-byte headers and paddings and a few KB of data each; written one
  * by one, every piece became an SSH packet of its own (with its own MAC and
  * system calls on both sides). ssh2 still cuts a write into packets the
- * server accepts (32 KiB for OpenSSH).
+ * server accepts (32 KiB for OpenSSH). Files on this machine come already
+ * packed into 256 KiB pieces (tar.ts); an archive's members are gathered here.
  */
 const WRITE_SIZE = 1 << 16;
 

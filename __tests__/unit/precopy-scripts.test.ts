@@ -1,0 +1,107 @@
+/**
+ * The copy an upload's re-deploy starts with the facts (scripts.ts,
+ * PRECOPY_FUNCTIONS), run by a real sh: it holds its lock while it copies, and
+ * tf_precopy_stop ends one still running, whole process group and all, at once.
+ * (Taken by the build and trimmed to the plan: integration/upload.test.ts.)
+ */
+import { afterAll, beforeEach, expect, test } from '@jest/globals';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { PRECOPY_FUNCTIONS } from '../../src/remote/scripts.js';
+
+const root = mkdtempSync(join(tmpdir(), 'tagflip-precopy-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let dir: string;
+let marker: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(root, 'case-'));
+  mkdirSync(join(dir, 'site/.tagflip'), { recursive: true });
+  mkdirSync(join(dir, 'site/releases/v1/sub'), { recursive: true });
+  writeFileSync(join(dir, 'site/releases/v1/a.txt'), 'a\n');
+  writeFileSync(join(dir, 'site/releases/v1/sub/b.txt'), 'b\n');
+  mkdirSync(join(dir, 'run'));
+  writeFileSync(join(dir, 'run/untouched'), 'a.txt\0sub/b.txt\0');
+  marker = `tagflip-precopy-test-${process.pid}-${Date.now()}`;
+});
+
+/** Run `body` after the functions, in releases/v1, as the facts would; `cp` may be replaced by `slowCp`. */
+function run(body: string, slowCp = false): { status: number | null; stdout: string; stderr: string; ms: number } {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  if (slowCp) {
+    writeFileSync(join(bin, 'cp'), `#!/bin/sh\n: > '${dir}/started'\nexec sh -c 'sleep 30; : ${marker}'\n`);
+    chmodSync(join(bin, 'cp'), 0o755);
+  }
+  const script = [
+    `tf_deploy_path='${dir}/site'`,
+    'tf_session_pid=4242',
+    `tf_run_dir='${dir}/run'`,
+    'tf_command_timeout=60',
+    PRECOPY_FUNCTIONS,
+    `cd '${dir}/site/releases/v1' || exit 9`,
+    body,
+  ].join('\n');
+  const started = Date.now();
+  const result = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, timeout: 20_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, ms: Date.now() - started };
+}
+
+const waitFor = (path: string) => `i=0; while [ ! -e '${path}' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; [ -e '${path}' ] || exit 3`;
+const PRECOPY = '"$tf_deploy_path/.tagflip/precopy.4242"';
+
+test('a copy still running is stopped with its whole process group, at once, and nothing of it is left', () => {
+  const result = run(
+    [
+      'tf_precopy_start "$tf_run_dir/untouched" </dev/null >/dev/null 2>&1 || exit 2',
+      waitFor(`${dir}/started`),
+      // Its lock is held while it copies: the build waits on it.
+      `if flock -n 7 7<${PRECOPY}.lock; then exit 4; fi`,
+      'tf_precopy_stop',
+      'echo ".tagflip: $(ls -A "$tf_deploy_path/.tagflip")"',
+      'echo "run: $(ls -A "$tf_run_dir")"',
+    ].join('\n'),
+    true,
+  );
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  expect(result.stdout).toBe('.tagflip: \nrun: untouched\n');
+  expect(result.ms).toBeLessThan(10_000);
+  expect(spawnSync('pgrep', ['-f', marker]).status).toBe(1);
+});
+
+test('a finished copy holds every listed file, says ok and frees its lock; stopped, it is only removed', () => {
+  const result = run(
+    [
+      'tf_precopy_start "$tf_run_dir/untouched" </dev/null >/dev/null 2>&1 || exit 2',
+      // Waiting on the lock is waiting for the copy.
+      `flock 7 7<${PRECOPY}.lock`,
+      `[ -e ${PRECOPY}.ok ] || exit 5`,
+      `cat ${PRECOPY}/a.txt ${PRECOPY}/sub/b.txt`,
+      'tf_precopy_stop',
+      'ls -A "$tf_deploy_path/.tagflip"',
+    ].join('\n'),
+  );
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  expect(result.stdout).toBe('a\nb\n');
+  // The release it copied from is as it was.
+  expect(readFileSync(join(dir, 'site/releases/v1/sub/b.txt'), 'utf8')).toBe('b\n');
+});
+
+test("a copy left by a session that did not end (the host went down) is removed by the next one's start", () => {
+  mkdirSync(join(dir, 'site/.tagflip/precopy.77/sub'), { recursive: true });
+  writeFileSync(join(dir, 'site/.tagflip/precopy.77/sub/a.txt'), 'a\n');
+  writeFileSync(join(dir, 'site/.tagflip/precopy.77.lock'), '');
+  const result = run(['tf_precopy_start "$tf_run_dir/untouched" </dev/null >/dev/null 2>&1 || exit 2', `flock 7 7<${PRECOPY}.lock`, 'ls -A "$tf_deploy_path/.tagflip"'].join('\n'));
+  expect(result.status).toBe(0);
+  expect(result.stdout).toBe('precopy.4242\nprecopy.4242.lock\nprecopy.4242.ok\n');
+});
+
+test('without a copy started, stopping does nothing and starts no process', () => {
+  const result = run('tf_precopy_stop && echo fine');
+  expect(result.status).toBe(0);
+  expect(result.stdout).toBe('fine\n');
+});

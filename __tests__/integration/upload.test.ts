@@ -216,6 +216,29 @@ test('when the copy made with the facts fails, the unchanged files are copied as
   expect(treeHash(join(site, 'releases/v3'))).toEqual(treeHash(tree));
 }, 60_000);
 
+test('the bytes are asked for as the build begins: a build that fails before its upload step reads them all, and the session goes on', async () => {
+  const tree = sampleTree(2);
+  const site = newSite();
+  expect((await deploy(site, { release: 'v1', upload: tree })).host.error).toBe('');
+  writeFileSync(join(tree, 'app/index.js'), 'console.log("v2");\n');
+  // prepare cannot make releases/v2: the phase fails after the host asked for the bytes.
+  chmodSync(join(site, 'releases'), 0o555);
+  try {
+    const { host, log } = await deploy(site, { release: 'v2', upload: tree });
+    expect(host.status).toBe('failed');
+    expect(host.error).toMatch(/prepare failed: cannot create .*releases\/v2/);
+    // Left unread, the bytes were read by the session's shell as commands ("Syntax error: ...").
+    expect(log).not.toMatch(/sh: \d+: /);
+  } finally {
+    chmodSync(join(site, 'releases'), 0o755);
+  }
+  // Nothing of the bytes was run as commands: the lock was freed, current is v1, and the next deploy succeeds.
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+  const next = await deploy(site, { release: 'v2', upload: tree });
+  expect(next.host.error).toBe('');
+  expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(tree));
+}, 60_000);
+
 test('dry-run says what would be sent, per host, and sends nothing', async () => {
   const tree = sampleTree(1);
   const site = newSite();
@@ -274,6 +297,15 @@ describe('refused before connecting', () => {
       const alone = asUser(single);
       expect(alone.stderr).toMatch(/upload: '.*app\.jar' cannot be read \(EACCES\)/);
       expect(alone.status).toBe(2);
+      // The runner's own file without its read bit (the owner's bit is taken as it is, without access(2)).
+      const own = sampleTree(1);
+      writeFileSync(join(own, 'write-only.log'), 'not readable by its owner either\n', { mode: 0o200 });
+      const { uid, gid } = { uid: Number(execFileSync('id', ['-u', sshd.user], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', sshd.user], { encoding: 'utf8' })) };
+      execFileSync('chown', ['-R', `${uid}:${gid}`, own]);
+      chmodSync(join(own, 'write-only.log'), 0o200);
+      const ownTree = asUser(own);
+      expect(ownTree.stderr).toMatch(/upload: 'write-only\.log' cannot be read \(EACCES\)/);
+      expect(ownTree.status).toBe(2);
     } finally {
       await new Promise((done) => listener.close(done));
     }

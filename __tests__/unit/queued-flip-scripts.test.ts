@@ -68,6 +68,9 @@ test.each([
   const run = queuedFlip(path, runDir);
   expect(run.code).toBe(0);
   expect(run.texts).toEqual(['step flip', 'skipped']);
+  // Quietly: no shell error for the record a failed build did not leave.
+  expect(run.stderr).toBe('');
+  expect(run.output).toEqual([]);
   expect(readlinkSync(join(path, 'current'))).toBe('releases/v1');
   expect(existsSync(join(path, '.tagflip/releases/v2.json'))).toBe(false);
   expect(existsSync(join(path, '.tagflip/history.jsonl'))).toBe(false);

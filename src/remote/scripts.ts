@@ -683,7 +683,11 @@ export interface OpenOptions {
   holder: LockHolder;
 }
 
-/** Phases 1–3 in one round trip: watchdog, preflight, lock, facts. Changes nothing but the lock. */
+/**
+ * Phases 1–3 in one round trip: watchdog, preflight, lock, facts. Changes
+ * nothing but the lock, and for an upload's re-deploy .tagflip/precopy.PID,
+ * which the session removes unless the build takes it (PRECOPY_FUNCTIONS).
+ */
 export function renderOpenScript(context: ScriptContext, options: OpenOptions): RenderedScript {
   const assignments = [
     ...commonAssignments(context),
@@ -712,9 +716,9 @@ export const CLOSE_IF_FLIPPED = `if [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_d
 
 /**
  * The upload step of the build phase (SPEC step 6, upload). The session's
- * stdin is fd 8 here (session.ts, sendData): the host asks for exactly
- * tf_upload_bytes, sent as two sections, each read with head -c: a tar of what
- * changed, and the content list. The files unchanged since the current
+ * stdin is fd 8 here (session.ts, sendData): the host asked for exactly
+ * tf_upload_bytes when the build phase began (BUILD_BODY), sent as two
+ * sections, each read with head -c: a tar of what changed, and the content list. The files unchanged since the current
  * release (NUL-separated paths, base64) come in the script itself, so that
  * their copy starts before the data is asked for. Every byte is read whatever fails, so that
  * none is left for the shell to run; a failure is reported once all are read.
@@ -758,7 +762,6 @@ const UPLOAD_STEP = `  tf_step upload
     tf_copy_unchanged </dev/null &
     tf_copying=$!
   fi
-  tf_say receive "$tf_upload_bytes"
   if [ -n "$tf_precopy" ]; then
     # Done once its lock is free. Then it is the release: what the plan does
     # not keep goes (changed, removed, or another type now), and so do the
@@ -785,6 +788,8 @@ const UPLOAD_STEP = `  tf_step upload
   if [ -n "$tf_copying" ] && ! wait "$tf_copying"; then
     tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
   fi
+  # From here on, each section is read whole whatever happens (tf_take).
+  tf_unread=''
   tf_take "$tf_tar_bytes" tar -x -f - -C "$tf_release_path" --no-same-owner -p
   tf_status=$?
   if [ "$tf_status" -eq 153 ]; then
@@ -834,6 +839,16 @@ tf_abort() {
   tf_append_history "$tf_history_failed" || :
   tf_fail "$tf_code" "$tf_reason"
 }
+# An upload's bytes are asked for at once, so that they travel while the
+# release is prepared and the copy made with the facts finishes: a round trip
+# less. Until the upload step reads them, whatever ends this phase reads them
+# all first (the EXIT trap): none is left for the shell to run.
+tf_unread=''
+if [ -n "$tf_upload_bytes" ]; then
+  trap 'if [ -n "$tf_unread" ]; then head -c "$tf_unread" <&8 >/dev/null; fi' EXIT
+  tf_unread=$tf_upload_bytes
+  tf_say receive "$tf_upload_bytes"
+fi
 tf_step prepare
 { [ -d "$tf_deploy_path/releases" ] && [ -d "$tf_deploy_path/.tagflip/releases" ]; } ||
   mkdir -p -- "$tf_deploy_path/releases" "$tf_deploy_path/.tagflip/releases" ||
@@ -1122,7 +1137,8 @@ export interface FlipRecords {
  * if it still wants one.
  */
 const PIPELINED_FLIP_GUARD = `tf_step flip
-if [ -z "\${tf_run_dir:-}" ] || ! read -r tf_finished tf_commit < "$tf_run_dir/built" 2>/dev/null || tf_connection_lost; then
+# (2>/dev/null first: redirections apply left to right, and a build that failed left no record.)
+if [ -z "\${tf_run_dir:-}" ] || ! read -r tf_finished tf_commit 2>/dev/null < "$tf_run_dir/built" || tf_connection_lost; then
   tf_say skipped
   exit 0
 fi

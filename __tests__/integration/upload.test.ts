@@ -31,6 +31,21 @@ const newSite = () => join(root, `site${++sites}`);
 const deploy = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, '', inputs);
 const MB = 1024 * 1024;
 
+/** The settings of a deploy of `upload` to the test sshd, for runCommand with a logger of the test's own. */
+const sshdSettings = (site: string, release: string, upload: string) =>
+  parseSettings({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts, 'deploy-path': site, release, upload });
+
+/** A logger that makes `file` grow once the tree is listed (sizes taken) and before it is hashed: the deploy then fails after the facts. */
+function growingOnceListed(file: string, text: string) {
+  const logger = recordingLogger();
+  const info = logger.info;
+  logger.info = (message) => {
+    if (message.startsWith('upload: ') && message.includes(' entries, ')) appendFileSync(file, text);
+    info(message);
+  };
+  return logger;
+}
+
 test('a directory lands in the release exactly: nested and empty dirs, symlinks, modes, UTF-8 names, a 20 MB file', async () => {
   const tree = sampleTree();
   const site = newSite();
@@ -149,8 +164,7 @@ test('the host copies the current files with the facts; the plan trims that copy
   writeFileSync(join(tree, 'app/index.js'), 'console.log("v2");\n');
   const logger = recordingLogger();
   logger.debug = (message) => logger.lines.push(`debug: ${message}`);
-  const settings = parseSettings({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts, 'deploy-path': site, release: 'v2', upload: tree });
-  expect((await runCommand(settings, logger)).hosts[0].error).toBe('');
+  expect((await runCommand(sshdSettings(site, 'v2', tree), logger)).hosts[0].error).toBe('');
   expect(logger.text()).toMatch(/\(7 unchanged, copied on the host\)/);
   expect(logger.text()).toMatch(/debug: .*: releases\/v2 starts from the copy of releases\/v1 made with the facts/);
   expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(tree));
@@ -168,14 +182,7 @@ test('a deploy that ends after the facts stops the copy the host started with th
   expect((await deploy(site, { release: 'v1', upload: tree })).host.error).toBe('');
   // The next deploy fails once the facts are in: a file grows while the runner hashes it.
   writeFileSync(join(tree, 'big.bin'), noise(64 * MB, 5));
-  const logger = recordingLogger();
-  const info = logger.info;
-  logger.info = (message) => {
-    if (message.startsWith('upload: ') && message.includes(' entries, ')) appendFileSync(join(tree, 'd19/f99.txt'), 'grown\n');
-    info(message);
-  };
-  const settings = parseSettings({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts, 'deploy-path': site, release: 'v2', upload: tree });
-  const { hosts } = await runCommand(settings, logger);
+  const { hosts } = await runCommand(sshdSettings(site, 'v2', tree), growingOnceListed(join(tree, 'd19/f99.txt'), 'grown\n'));
   expect(hosts[0].error).toMatch(/changed while being read/);
   // The host ends the session after the client has gone: give it a moment.
   for (let i = 0; i < 50 && precopyLeftovers(site).length > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -320,15 +327,7 @@ describe('refused before connecting', () => {
     mkdirSync(join(tree, 'sub'));
     writeFileSync(join(tree, 'sub/late.txt'), 'before\n');
     const site = newSite();
-    const logger = recordingLogger();
-    const info = logger.info;
-    logger.info = (message) => {
-      // Listed (sizes taken), not yet hashed.
-      if (message.startsWith('upload: ') && message.includes(' entries, ')) appendFileSync(join(tree, 'sub/late.txt'), 'grown while tagflip reads the tree\n');
-      info(message);
-    };
-    const settings = parseSettings({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts, 'deploy-path': site, release: 'v1', upload: tree });
-    const { hosts } = await runCommand(settings, logger);
+    const { hosts } = await runCommand(sshdSettings(site, 'v1', tree), growingOnceListed(join(tree, 'sub/late.txt'), 'grown while tagflip reads the tree\n'));
     expect(hosts[0].status).toBe('failed');
     expect(hosts[0].error).toMatch(/upload failed: 'sub\/late\.txt' changed while being read \(7 bytes, then \d+\)/);
     expect(existsSync(join(site, 'releases'))).toBe(false);

@@ -863,7 +863,7 @@ describe('upload', () => {
     expect(display).not.toContain(unchangedList);
     expect(display).toContain(`(${unchangedList.length} characters of base64)`);
     expect(text).toContain('tf_say receive "$tf_upload_bytes"');
-    expect(text).toContain('cp --parents -p --reflink=auto');
+    expect(text).toContain('cp --parents --preserve=mode --reflink=auto');
     expect(text).not.toMatch(/\bln (-\w+ )*"\$tf_deploy_path\/releases\/\$tf_upload_from/);
     expect(renderBuildScript(CONTEXT, building(CONTEXT)).text).toContain("\ntf_upload_bytes=''\n");
   });

@@ -523,7 +523,7 @@ fi`;
  * build does to its copy.
  */
 const COPY_FILES = `xargs -0 dirname -z -- < "$1" | LC_ALL=C sort -zu | (cd "$2" && xargs -0 mkdir -p --) &&
-  xargs -0 -P "$3" -n 256 cp --parents -p --reflink=auto -t "$2" -- < "$1"`;
+  xargs -0 -P "$3" -n 256 cp --parents --preserve=mode --reflink=auto -t "$2" -- < "$1"`;
 
 /**
  * The copy of an upload's unchanged files, started with the facts instead of

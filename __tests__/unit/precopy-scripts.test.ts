@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { PRECOPY_FUNCTIONS } from '../../src/remote/scripts.js';
+import { PAST_THE_STAMP, PRECOPY_FUNCTIONS } from '../../src/remote/scripts.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tagflip-precopy-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -104,4 +104,30 @@ test('without a copy started, stopping does nothing and starts no process', () =
   const result = run('tf_precopy_stop && echo fine');
   expect(result.status).toBe(0);
   expect(result.stdout).toBe('fine\n');
+});
+
+test('past the stamp: a file written right after the wait is newer than the stamp to find -cnewer, every time, without a process', () => {
+  const script = [
+    `cd '${dir}' || exit 9`,
+    'i=0',
+    'while [ $i -lt 40 ]; do',
+    '  i=$((i + 1))',
+    '  rm -f stamp probe written',
+    '  : > stamp',
+    '  tf_stamp=stamp',
+    '  tf_probe=probe',
+    PAST_THE_STAMP,
+    '  : > written',
+    '  [ -n "$(find written -cnewer stamp)" ] || echo "round $i: written in the tick of the stamp"',
+    'done',
+  ].join('\n');
+  const bin = join(dir, 'nosleep');
+  mkdirSync(bin);
+  // A sleep that says so: the wait is builtins only on this shell.
+  writeFileSync(join(bin, 'sleep'), '#!/bin/sh\necho "slept" >&2\nexit 0\n');
+  chmodSync(join(bin, 'sleep'), 0o755);
+  const result = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+  expect(result.stderr).toBe('');
+  expect(result.stdout).toBe('');
+  expect(result.status).toBe(0);
 });

@@ -715,6 +715,25 @@ export const CLOSE_WORDS = 'tf_precopy_stop; kill "$tf_watchdog" 2>/dev/null; rm
 export const CLOSE_IF_FLIPPED = `if [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_dir/flipped" ]; then ${CLOSE_WORDS}; fi`;
 
 /**
+ * Wait until the file system's clock has moved past the mtime of $tf_stamp, so
+ * that whatever is written from now on comes out newer than it (find -cnewer):
+ * $tf_probe, a file beside it, is rewritten (builtins only, no process) until
+ * it is newer, a tick at most. A shell whose test compares whole seconds
+ * (BusyBox) gives up after a while and sleeps instead; -nt is not POSIX, but
+ * dash, bash, ksh and BusyBox have it, and a shell without it sleeps too.
+ * Leaves $tf_probe behind.
+ */
+export const PAST_THE_STAMP = `  tf_tries=0
+  # shellcheck disable=SC3013
+  until [ "$tf_probe" -nt "$tf_stamp" ] 2>/dev/null; do
+    tf_tries=$((tf_tries + 1))
+    if [ "$tf_tries" -gt 200 ] || ! { true 2>/dev/null > "$tf_probe"; }; then
+      sleep 0.02 2>/dev/null || sleep 1
+      break
+    fi
+  done`;
+
+/**
  * The upload step of the build phase (SPEC step 6, upload). The session's
  * stdin is fd 8 here (session.ts, sendData): the host asked for exactly
  * tf_upload_bytes when the build phase began (BUILD_BODY), sent as two
@@ -802,9 +821,8 @@ const UPLOAD_STEP = `  tf_step upload
   if [ -z "$tf_upload_error" ] && [ "$(wc -c < "$tf_incoming")" -ne "$tf_list_bytes" ]; then
     tf_failed "the upload ended early: the connection was lost"
   fi
-  rm -f -- "$tf_incoming.unchanged"
   if [ -n "$tf_upload_error" ]; then
-    rm -f -- "$tf_incoming"
+    rm -f -- "$tf_incoming" "$tf_incoming.unchanged"
     if [ ! -w "$tf_release_path" ] || [ "$(df -P -- "$tf_release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
       tf_upload_error="$tf_upload_error; the host is out of disk space"
     fi
@@ -815,7 +833,10 @@ const UPLOAD_STEP = `  tf_step upload
   # File times tick coarsely (a few ms): a build that rewrote a file in the tick
   # of the stamp would look unchanged to -cnewer, and the next deploy would copy
   # the rewritten file. Nothing runs before the clock has moved past the stamp.
-  sleep 0.02 2>/dev/null || sleep 1
+  tf_probe=$tf_incoming
+  tf_stamp=$tf_content_paths
+${PAST_THE_STAMP}
+  rm -f -- "$tf_incoming" "$tf_incoming.unchanged"
   tf_say received`;
 
 const BUILD_BODY = `${CURRENT_HELPERS}

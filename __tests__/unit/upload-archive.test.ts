@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UploadError, type UploadSource, readUpload } from '../../src/upload/tree.js';
 import { tarStream } from '../../src/upload/tar.js';
-import { describeTree, extract, pythonTars, removeDir, tempDir, writeTree } from './upload-fixtures.js';
+import { describeTree, extract, pythonTars, removeDir, tarBytes, tempDir, writeTree } from './upload-fixtures.js';
 
 let dir: string;
 beforeAll(() => {
@@ -103,7 +103,7 @@ describe('readUpload: archives made by GNU tar and Python', () => {
     const out = join(dir, `out-${format}`);
     mkdirSync(out);
     const tar = tarStream(fromArchive, fromArchive.entries);
-    await extract(tar.stream(), out);
+    await extract(tarBytes(tar), out);
     const expected = describeTree(tree);
     delete expected['x.log'];
     expect(describeTree(out)).toEqual(expected);

@@ -5,6 +5,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `tagflip-${label}-`));
@@ -74,3 +75,6 @@ export function pythonTars(archives: Record<string, string>): void {
   const add = `def add(name, type=tarfile.REGTYPE, data=b'', linkname='', mode=0o644):\n    i = tarfile.TarInfo(name); i.type = type; i.size = len(data) if type == tarfile.REGTYPE else 0; i.linkname = linkname; i.mode = mode\n    t.addfile(i, io.BytesIO(data) if type == tarfile.REGTYPE else None)\n`;
   execFileSync('python3', ['-c', `import tarfile, io\n${add}${scripts.join('')}`]);
 }
+
+/** A tar stream's pieces (tar.ts) as a readable of bytes. */
+export const tarBytes = (tar: { chunks(): Iterable<Buffer> | AsyncIterable<Buffer> }) => Readable.from(tar.chunks(), { objectMode: false });

@@ -9,7 +9,7 @@ import { planUpload } from '../../src/upload/diff.js';
 import { precopyRemovals, prepareTransfer } from '../../src/upload/transfer.js';
 import { tarStream } from '../../src/upload/tar.js';
 import { UploadError, readUpload } from '../../src/upload/tree.js';
-import { describeTree, extract, removeDir, tempDir, writeTree } from './upload-fixtures.js';
+import { describeTree, extract, removeDir, tarBytes, tempDir, writeTree } from './upload-fixtures.js';
 
 
 /** A sink that counts bytes (and optionally hashes them), holding nothing. */
@@ -63,13 +63,13 @@ describe('tarStream', () => {
     const source = await readUpload(tree, []);
     const tar = tarStream(source, source.entries);
     const { state, sink } = counter();
-    await pipeline(tar.stream(), sink);
+    await pipeline(tarBytes(tar), sink);
     expect(state.bytes).toBe(tar.size);
     expect(tar.size % 512).toBe(0);
 
     const out = join(dir, 'gnu');
     mkdirSync(out);
-    await extract(tar.stream(), out);
+    await extract(tarBytes(tar), out);
     const expected = describeTree(tree);
     expect(expected['locked']).toBe('dir 555');
     expect(expected[long]).toMatch(/^file 644 9 /);
@@ -81,7 +81,7 @@ describe('tarStream', () => {
     const source = await readUpload(tree, []);
     const out = join(dir, 'busybox');
     mkdirSync(out);
-    await extract(tarStream(source, source.entries).stream(), out, ['busybox', 'tar', '-xf', '-']);
+    await extract(tarBytes(tarStream(source, source.entries)), out, ['busybox', 'tar', '-xf', '-']);
     expect(describeTree(out)).toEqual(describeTree(tree));
   });
 
@@ -94,7 +94,7 @@ describe('tarStream', () => {
     mkdirSync(out);
     const tar = tarStream(source, plan.send);
     expect(tar.size).toBeLessThan(64 * 1024);
-    await extract(tar.stream(), out);
+    await extract(tarBytes(tar), out);
     // What the host does for the rest: copy from the current release (here, the tree itself).
     chmodSync(join(out, 'locked'), 0o755);
     for (const entry of plan.unchanged) execFileSync('cp', ['-p', join(tree, entry.path), join(out, entry.path)]);
@@ -108,8 +108,8 @@ describe('tarStream', () => {
     const tar = tarStream(source, entries, [{ path: '.tagflip-unchanged', data: Buffer.from('a\0b\0') }]);
     const out = join(dir, 'inline');
     mkdirSync(out);
-    await extract(tar.stream(), out);
-    const listed = execFileSync('tar', ['-tf', '-'], { input: await collect(tar.stream()) }).toString().split('\n');
+    await extract(tarBytes(tar), out);
+    const listed = execFileSync('tar', ['-tf', '-'], { input: await collect(tarBytes(tar)) }).toString().split('\n');
     expect(listed.slice(0, 3)).toEqual(['.tagflip-unchanged', 'src/', 'src/index.js']);
     expect(describeTree(out)['.tagflip-unchanged']).toBe(`file 600 4 ${createHash('sha256').update('a\0b\0').digest('hex')}`);
   });
@@ -120,10 +120,10 @@ describe('tarStream', () => {
     const source = await readUpload(site, []);
     appendFileSync(join(site, 'grows.txt'), ' and longer');
     const grows = source.entries.filter((entry) => entry.path === 'grows.txt');
-    await expect(collect(tarStream(source, grows).stream())).rejects.toThrow(new UploadError("'grows.txt' changed since it was read (5 bytes then, more than 5 now)", 'files left alone during the deploy'));
+    await expect(collect(tarBytes(tarStream(source, grows)))).rejects.toThrow(new UploadError("'grows.txt' changed since it was read (5 bytes then, more than 5 now)", 'files left alone during the deploy'));
     truncateSync(join(site, 'shrinks.txt'), 2);
     const shrinks = source.entries.filter((entry) => entry.path === 'shrinks.txt');
-    await expect(collect(tarStream(source, shrinks).stream())).rejects.toThrow("'shrinks.txt' changed since it was read (13 bytes then, 2 now)");
+    await expect(collect(tarBytes(tarStream(source, shrinks)))).rejects.toThrow("'shrinks.txt' changed since it was read (13 bytes then, 2 now)");
   });
 
   test('many small files packed into pieces arrive intact and in order, around files larger than a piece', async () => {
@@ -136,7 +136,7 @@ describe('tarStream', () => {
     const source = await readUpload(site, []);
     const out = join(dir, 'many-out');
     mkdirSync(out);
-    await extract(tarStream(source, source.entries).stream(), out);
+    await extract(tarBytes(tarStream(source, source.entries)), out);
     expect(describeTree(out)).toEqual(describeTree(site));
   });
 
@@ -146,7 +146,7 @@ describe('tarStream', () => {
     const source = await readUpload(site, []);
     rmSync(join(site, 'config.txt'));
     symlinkSync('/etc/hostname', join(site, 'config.txt'));
-    await expect(collect(tarStream(source, source.entries).stream())).rejects.toThrow(new UploadError("'config.txt' cannot be read any more (ELOOP)", 'files left alone during the deploy'));
+    await expect(collect(tarBytes(tarStream(source, source.entries)))).rejects.toThrow(new UploadError("'config.txt' cannot be read any more (ELOOP)", 'files left alone during the deploy'));
   });
 
   test('a file removed before its turn fails the stream, named', async () => {
@@ -156,7 +156,7 @@ describe('tarStream', () => {
     writeTree(site, spec);
     const source = await readUpload(site, []);
     rmSync(join(site, 'f05.txt'));
-    await expect(collect(tarStream(source, source.entries).stream())).rejects.toThrow(new UploadError("'f05.txt' cannot be read any more (ENOENT)", 'files left alone during the deploy'));
+    await expect(collect(tarBytes(tarStream(source, source.entries)))).rejects.toThrow(new UploadError("'f05.txt' cannot be read any more (ENOENT)", 'files left alone during the deploy'));
   });
 
   test('from a .tar.gz: one pass in archive order, hard link copies included', async () => {
@@ -166,7 +166,7 @@ describe('tarStream', () => {
     const source = await readUpload(archive, []);
     const out = join(dir, 'from-tgz');
     mkdirSync(out);
-    await extract(tarStream(source, source.entries).stream(), out);
+    await extract(tarBytes(tarStream(source, source.entries)), out);
     const expected = describeTree(tree);
     expected['hard.js'] = expected['src/index.js'];
     expect(describeTree(out)).toEqual(expected);
@@ -185,7 +185,7 @@ describe('tarStream', () => {
       const source = await readUpload(site, []);
       const tar = tarStream(source, source.entries);
       const { state, sink } = counter();
-      await pipeline(tar.stream(), sink);
+      await pipeline(tarBytes(tar), sink);
       expect(state.bytes).toBe(tar.size);
       expect(tar.size).toBeGreaterThan(200 * 1024 * 1024);
     } finally {

@@ -57,8 +57,8 @@ async function readSource(settings: Settings, logger: Logger): Promise<ScannedUp
 async function hashedUpload(host: string, scan: ScannedUpload, logger: Logger): Promise<UploadSource> {
   try {
     // The facts are in: this thread has nothing else to do for this host until the hashes are.
-    const upload = await scan.help();
-    logger.debug(`upload: content list ${upload.listHash}`);
+    const upload = await scan.hashed();
+    logger.debug(`upload: content list ${upload.listHash}; ${scan.hashedHere()} of the files hashed on the main thread`);
     return upload;
   } catch (error) {
     const problem = error instanceof InputError ? error.problem : (error as Error).message;

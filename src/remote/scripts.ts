@@ -515,15 +515,17 @@ fi`;
 /**
  * The copy of unchanged files into a new release, as an sh -c text: $1 the
  * file of their paths (NUL-separated, relative to the working directory, the
- * release they come from), $2 where to, $3 how many copiers. Several copiers at
- * once (a file's copy is mostly the system calls that make it), into
+ * release they come from), $2 where to. As many copiers at once as the host has
+ * CPUs, at most 8 (a file's copy is mostly the system calls that make it), into
  * directories made beforehand: two cp --parents making one directory at the
  * same time would fail. Copied (reflinked where the file system can), never
  * hard-linked: the release they come from stays as it was whatever the new
  * build does to its copy.
  */
-const COPY_FILES = `xargs -0 dirname -z -- < "$1" | LC_ALL=C sort -zu | (cd "$2" && xargs -0 mkdir -p --) &&
-  xargs -0 -P "$3" -n 256 cp --parents --preserve=mode --reflink=auto -t "$2" -- < "$1"`;
+const COPY_FILES = `copiers=$(nproc 2>/dev/null) || copiers=2
+  if [ "$copiers" -gt 8 ]; then copiers=8; fi
+  xargs -0 dirname -z -- < "$1" | LC_ALL=C sort -zu | (cd "$2" && xargs -0 mkdir -p --) &&
+  xargs -0 -P "$copiers" -n 256 cp --parents --preserve=mode --reflink=auto -t "$2" -- < "$1"`;
 
 /**
  * The copy of an upload's unchanged files, started with the facts instead of
@@ -538,36 +540,37 @@ const COPY_FILES = `xargs -0 dirname -z -- < "$1" | LC_ALL=C sort -zu | (cd "$2"
  * took: at the session's end (CLOSE_WORDS, the EXIT trap, the watchdog once
  * the session is gone), or when the plan has no use for it.
  */
-export const PRECOPY_FUNCTIONS = `tf_precopy_start() {
-  tf_precopy=$tf_deploy_path/.tagflip/precopy.$tf_session_pid
+export const PRECOPY_FUNCTIONS = `tf_precopy_dir=$tf_deploy_path/.tagflip/precopy.$tf_session_pid
+tf_precopy_start() {
   # Under the deploy lock, another session's copy is one its end did not remove (the host went down).
   for tf_left in "$tf_deploy_path"/.tagflip/precopy.*; do
     if [ -e "$tf_left" ]; then rm -rf -- "$tf_left" 2>/dev/null; fi
   done
-  mkdir -- "$tf_precopy" || return 1
-  if ! { command exec 7>"$tf_precopy.lock" && flock 7; }; then
+  mkdir -- "$tf_precopy_dir" || return 1
+  if ! { command exec 7>"$tf_precopy_dir.lock" && flock 7; }; then
     exec 7>&-
-    rm -rf -- "$tf_precopy" "$tf_precopy.lock"
+    rm -rf -- "$tf_precopy_dir" "$tf_precopy_dir.lock"
     return 1
   fi
-  tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
-  if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
   # fd 7 (the lock) goes with it; fd 9 (the deploy lock) does not.
-  timeout -k 5 "$tf_command_timeout" sh -c '${COPY_FILES} && : > "$2.ok"' sh "$1" "$tf_precopy" "$tf_copiers" 9>&- &
+  timeout -k 5 "$tf_command_timeout" sh -c '${COPY_FILES} && : > "$2.ok"' sh "$1" "$tf_precopy_dir" 9>&- &
   # Only the copy holds the lock now.
   exec 7>&-
   printf '%s\\n' "$!" > "$tf_run_dir/precopy.job"
 }
+# What is left of it, once taken or stopped.
+tf_precopy_remove() {
+  rm -rf -- "$tf_precopy_dir" "$tf_precopy_dir.lock" "$tf_precopy_dir.ok" "$tf_run_dir/precopy.job"
+}
 tf_precopy_stop() {
   if [ -z "\${tf_run_dir:-}" ] || [ ! -s "$tf_run_dir/precopy.job" ]; then return 0; fi
   read -r tf_precopy_job < "$tf_run_dir/precopy.job" || tf_precopy_job=''
-  tf_precopy=$tf_deploy_path/.tagflip/precopy.$tf_session_pid
   # Still copying (its lock is held): stop its group, and wait until all of it is gone.
-  if [ -n "$tf_precopy_job" ] && ! flock -n 7 7<"$tf_precopy.lock" 2>/dev/null; then
+  if [ -n "$tf_precopy_job" ] && ! flock -n 7 7<"$tf_precopy_dir.lock" 2>/dev/null; then
     kill -TERM "-$tf_precopy_job" 2>/dev/null
-    flock 7 7<"$tf_precopy.lock" 2>/dev/null
+    flock 7 7<"$tf_precopy_dir.lock" 2>/dev/null
   fi
-  rm -rf -- "$tf_precopy" "$tf_precopy.lock" "$tf_precopy.ok" "$tf_run_dir/precopy.job"
+  tf_precopy_remove
 }`;
 
 /**
@@ -764,30 +767,28 @@ const UPLOAD_STEP = `  tf_step upload
   # Copy the unchanged files (their list came with this script) from the current release.
   tf_copy_unchanged() {
     printf '%s' "$tf_unchanged_list" | base64 -d > "$tf_incoming.unchanged" || return 1
-    tf_copiers=$(nproc 2>/dev/null) || tf_copiers=2
-    if [ "$tf_copiers" -gt 8 ]; then tf_copiers=8; fi
-    (cd "$tf_deploy_path/releases/$tf_upload_from" && sh -c '${COPY_FILES}' sh "$tf_incoming.unchanged" "$tf_release_path" "$tf_copiers")
+    (cd "$tf_deploy_path/releases/$tf_upload_from" && sh -c '${COPY_FILES}' sh "$tf_incoming.unchanged" "$tf_release_path")
   }
   # The copy the session started with the facts (PRECOPY_FUNCTIONS), if the
   # plan takes it; else it is stopped at once, and the unchanged files' copy
   # starts now, in the background, while the changed files are asked for and
   # on their way.
-  tf_precopy=''
+  tf_precopied=''
   if [ -n "\${tf_run_dir:-}" ] && [ -s "$tf_run_dir/precopy.job" ]; then
-    if [ -n "$tf_precopy_use" ]; then tf_precopy=$tf_deploy_path/.tagflip/precopy.\${tf_session_pid:-}; else tf_precopy_stop; fi
+    if [ -n "$tf_precopy_use" ]; then tf_precopied=\${tf_precopy_dir:-}; else tf_precopy_stop; fi
   fi
   tf_copying=''
-  if [ -z "$tf_precopy" ] && [ -n "$tf_unchanged_list" ]; then
+  if [ -z "$tf_precopied" ] && [ -n "$tf_unchanged_list" ]; then
     tf_copy_unchanged </dev/null &
     tf_copying=$!
   fi
-  if [ -n "$tf_precopy" ]; then
+  if [ -n "$tf_precopied" ]; then
     # Done once its lock is free. Then it is the release: what the plan does
     # not keep goes (changed, removed, or another type now), and so do the
     # directories the new tree does not have, deepest first. Should it have
     # failed, the unchanged files are copied as without it.
-    flock 7 7<"$tf_precopy.lock" 2>/dev/null
-    if [ -e "$tf_precopy.ok" ] && rmdir -- "$tf_release_path" && mv -- "$tf_precopy" "$tf_release_path"; then
+    flock 7 7<"$tf_precopied.lock" 2>/dev/null
+    if [ -e "$tf_precopied.ok" ] && rmdir -- "$tf_release_path" && mv -- "$tf_precopied" "$tf_release_path"; then
       tf_say debug "releases/$tf_release starts from the copy of releases/$tf_upload_from made with the facts"
       if [ -n "$tf_precopy_drop$tf_precopy_rmdir" ] && ! (
         cd "$tf_release_path" &&
@@ -800,7 +801,7 @@ const UPLOAD_STEP = `  tf_step upload
       { [ -d "$tf_release_path" ] || mkdir -- "$tf_release_path"; } && tf_copy_unchanged </dev/null ||
         tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
     fi
-    rm -rf -- "$tf_precopy" "$tf_precopy.lock" "$tf_precopy.ok" "$tf_run_dir/precopy.job"
+    tf_precopy_remove
   fi
   # tar goes after the copy: it sets the directories' modes last, and a
   # directory it makes read-only must have its copied files in it already.

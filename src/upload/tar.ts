@@ -13,7 +13,6 @@
  * existing one by setting its mode.
  */
 import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import type { UploadEntry } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import type { ArchiveMembers } from './source.js';
@@ -115,7 +114,7 @@ export function tarStream(
   source: UploadSource,
   entries: readonly UploadEntry[],
   inline: readonly InlineMember[] = [],
-): { size: number; stream(): NodeJS.ReadableStream; chunks(trailer?: Buffer): Iterable<Buffer> | AsyncIterable<Buffer> } {
+): { size: number; chunks(trailer?: Buffer): Iterable<Buffer> | AsyncIterable<Buffer> } {
   const dirs = entries.filter((entry) => entry.type === 'dir');
   const files = entries.filter((entry) => entry.type === 'file');
   const symlinks = entries.filter((entry) => entry.type === 'symlink');
@@ -247,5 +246,5 @@ export function tarStream(
       if (trailer) yield trailer;
     })();
   }
-  return { size, chunks, stream: () => Readable.from(chunks(), { objectMode: false }) };
+  return { size, chunks };
 }

@@ -5,8 +5,7 @@
  * machine); nothing is held in memory.
  */
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -53,7 +52,7 @@ function changedWhileRead(path: string, expectedSize: number, size: number): Upl
 
 /**
  * Hashing one file, in the text both hashing threads run (HASH_WORKER, and
- * this thread through hashOneFile): what is left plus one byte is asked for, to
+ * this thread, as hashOne): what is left plus one byte is asked for, to
  * see a file that grew; a short read is the end. Synchronous reads: from the
  * page cache, thousands of small files are read several times faster than
  * through the thread pool. Plain JavaScript, so that the bundle can start it as
@@ -81,8 +80,9 @@ const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
 }`;
 
 type HashResult = { digest: Buffer } | { code: string } | { read: number };
-type HashOne = (fs: typeof import('node:fs'), hash: typeof createHash, buffer: Buffer, path: string, size: number) => HashResult;
-const hashOneFile = new Function(`return ${HASH_ONE}`)() as HashOne;
+type HashOne = (fs: Pick<typeof import('node:fs'), 'openSync' | 'readSync' | 'closeSync' | 'constants'>, hash: typeof createHash, buffer: Buffer, path: string, size: number) => HashResult;
+const hashOne = new Function(`return ${HASH_ONE}`)() as HashOne;
+const FS = { openSync, readSync, closeSync, constants };
 
 /**
  * The hashing thread: takes the next file from the shared counter until none is
@@ -123,15 +123,15 @@ type HashAnswer = { done: true } | { index: number; code: string } | { index: nu
 const HELP_SLICE_MS = 8;
 
 interface HashJob {
-  /** Settles once every file's sha256 is set. */
-  done: Promise<void>;
-  /** Hash on this thread too, from the same counter, until no file is left; then done. */
-  help(): Promise<void>;
+  /** Settles once every file's sha256 is set: hashing on this thread too, from the same counter, until no file is left. */
+  done(): Promise<void>;
+  /** How many files this thread hashed. */
+  hashedHere(): number;
 }
 
 /** Hash `files` in a worker thread (HASH_WORKER), with this thread's help once asked; sets each entry's sha256. */
 function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): HashJob {
-  if (files.length === 0) return { done: Promise.resolve(), help: () => Promise.resolve() };
+  if (files.length === 0) return { done: () => Promise.resolve(), hashedHere: () => 0 };
   const next = new Int32Array(new SharedArrayBuffer(4));
   const digests = new Uint8Array(new SharedArrayBuffer(32 * files.length));
   const failure = (index: number, result: { code: string } | { read: number }) => {
@@ -147,6 +147,7 @@ function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): 
     thread.once('message', (answer: HashAnswer) => ('done' in answer ? resolve() : reject(failure(answer.index, answer))));
   });
   let helping: Promise<void> | null = null;
+  let here = 0;
   const helper = async () => {
     const buffer = Buffer.allocUnsafe(HASH_CHUNK);
     for (;;) {
@@ -155,29 +156,32 @@ function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): 
         const index = Atomics.add(next, 0, 1);
         if (index >= files.length) return;
         const { entry, absolute } = files[index];
-        const result = hashOneFile(fs, createHash, buffer, absolute, entry.size);
+        const result = hashOne(FS, createHash, buffer, absolute, entry.size);
         if (!('digest' in result)) {
           Atomics.store(next, 0, files.length);
           throw failure(index, result);
         }
         digests.set(result.digest, index * 32);
+        here += 1;
       }
       await new Promise((resolve) => setImmediate(resolve));
     }
   };
   // The worker is done when the counter ran out, but this thread may still be hashing its last file.
-  const done = worker
+  const finished = worker
     .then(() => helping ?? undefined)
     .then(() => {
       files.forEach(({ entry }, index) => (entry.sha256 = Buffer.from(digests.buffer, index * 32, 32).toString('hex')));
     });
+  // Seen by whoever calls done(); not an unhandled rejection when nobody does (every host failed before).
+  finished.catch(() => undefined);
   return {
-    done,
-    help: () => {
+    done: () => {
       helping ??= helper();
       // Either failure is the run's: the first one rejects.
-      return Promise.all([helping, done]).then(() => undefined);
+      return Promise.all([helping, finished]).then(() => undefined);
     },
+    hashedHere: () => here,
   };
 }
 
@@ -293,15 +297,19 @@ export interface ScannedUpload {
   count: number;
   totalBytes: number;
   skipped: Skipped[];
-  /** The whole source. Rejects (UploadError) only when a file changes or disappears while it is read. */
-  hashed: Promise<UploadSource>;
-  /** The same, with this thread hashing too: for when nothing else is left to do until the hashes are in. */
-  help(): Promise<UploadSource>;
+  /**
+   * The whole source, with this thread hashing too until the hashes are in:
+   * for when nothing else is left to do before them (the hosts' handshakes
+   * need this thread). Rejects (UploadError) only when a file changes or
+   * disappears while it is read.
+   */
+  hashed(): Promise<UploadSource>;
+  /** How many files this thread hashed (the rest, the worker). */
+  hashedHere(): number;
 }
 
 function scanned(done: UploadSource): ScannedUpload {
-  const hashed = Promise.resolve(done);
-  return { root: done.root, kind: done.kind, count: done.entries.length, totalBytes: done.totalBytes, skipped: done.skipped, hashed, help: () => hashed };
+  return { root: done.root, kind: done.kind, count: done.entries.length, totalBytes: done.totalBytes, skipped: done.skipped, hashed: () => Promise.resolve(done), hashedHere: () => 0 };
 }
 
 /**
@@ -358,15 +366,17 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
 /** A directory or single file, listed and checked: its files are hashed in the background (hashFiles) while the hosts connect. */
 function hashing(root: string, kind: 'dir' | 'file', entries: UploadEntry[], skipped: Skipped[], files: { entry: UploadEntry; absolute: string }[], pathOf: (entry: UploadEntry) => string): ScannedUpload {
   const job = hashFiles(files);
-  const whole = () => source(root, kind, entries, skipped, localFiles(pathOf));
-  const hashed = job.done.then(whole);
-  // Seen by whoever awaits it; not an unhandled rejection when every host failed before.
-  hashed.catch(() => undefined);
+  let whole: UploadSource | null = null;
+  const hashed = async () => {
+    await job.done();
+    whole ??= source(root, kind, entries, skipped, localFiles(pathOf));
+    return whole;
+  };
   const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
-  return { root, kind, count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed, help: () => job.help().then(() => hashed) };
+  return { root, kind, count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed, hashedHere: job.hashedHere };
 }
 
 /** Check, list and hash the upload: scanUpload, then its hashes. */
 export async function readUpload(path: string, excludes: readonly string[]): Promise<UploadSource> {
-  return (await scanUpload(path, excludes)).hashed;
+  return (await scanUpload(path, excludes)).hashed();
 }

@@ -151,6 +151,9 @@ test('the host copies the current files with the facts; the plan trims that copy
   writeFileSync(join(tree, 'becomes-dir'), 'a file, then a directory\n');
   mkdirSync(join(tree, 'becomes-link'));
   writeFileSync(join(tree, 'becomes-link/b.txt'), 'in a directory that turns into a symlink\n');
+  // Files over 1 MiB, which the host lists for its copy ahead of the others.
+  writeFileSync(join(tree, 'app/large-kept.bin'), noise(2 * MB, 1));
+  writeFileSync(join(tree, 'large-changed.bin'), noise(2 * MB, 2));
   const site = newSite();
   expect((await deploy(site, { release: 'v1', upload: tree })).host.error).toBe('');
   const v1Before = treeHash(join(site, 'releases/v1'));
@@ -162,10 +165,11 @@ test('the host copies the current files with the facts; the plan trims that copy
   rmSync(join(tree, 'becomes-link'), { recursive: true });
   symlinkSync('app', join(tree, 'becomes-link'));
   writeFileSync(join(tree, 'app/index.js'), 'console.log("v2");\n');
+  writeFileSync(join(tree, 'large-changed.bin'), noise(2 * MB, 3));
   const logger = recordingLogger();
   logger.debug = (message) => logger.lines.push(`debug: ${message}`);
   expect((await runCommand(sshdSettings(site, 'v2', tree), logger)).hosts[0].error).toBe('');
-  expect(logger.text()).toMatch(/\(7 unchanged, copied on the host\)/);
+  expect(logger.text()).toMatch(/\(8 unchanged, copied on the host\)/);
   expect(logger.text()).toMatch(/debug: .*: releases\/v2 starts from the copy of releases\/v1 made with the facts/);
   expect(treeHash(join(site, 'releases/v2'))).toEqual(treeHash(tree));
   expect(treeHash(join(site, 'releases/v1'))).toEqual(v1Before);

@@ -356,7 +356,8 @@ describe('readHostFacts', () => {
     // Cut where base64 allows (whole 4-character groups), as base64 -w does.
     const chunks = [seen.slice(0, 4), seen.slice(4)].map((chunk) => `content-seen ${chunk}`);
     const lines = [...chunks, ...listed, `content-list ${JSON.stringify(dir)}`, 'content-list not json'].map(control);
-    expect(readHostFacts(lines).currentContent).toEqual([dir, entry('kept.txt')]);
+    // The list as sent, lines unparsed (a file is unchanged when its own line is one of them); the files still as listed.
+    expect(readHostFacts(lines).currentContent).toEqual({ lines: new Set([...listed, `content-list ${JSON.stringify(dir)}`, 'content-list not json'].map((line) => line.slice('content-list '.length))), files: new Set(['kept.txt']) });
     // Without the answer, a part of it, or with find failing, the list is not trusted: everything is sent.
     expect(readHostFacts(lines.slice(2)).currentContent).toBeNull();
     expect(readHostFacts(lines.slice(1)).currentContent).toBeNull();

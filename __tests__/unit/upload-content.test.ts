@@ -1,8 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { type UploadEntry, comparePaths, contentListHash, parseContentList, renderContentList } from '../../src/core/content-list.js';
+import { type UploadEntry, comparePaths, contentListHash, renderContentList, sortEntries } from '../../src/core/content-list.js';
 import { planUpload } from '../../src/upload/diff.js';
 import type { UploadSource } from '../../src/upload/tree.js';
+import { listedContent, sourceOf } from './upload-fixtures.js';
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 const file = (path: string, text: string, mode = 0o644): UploadEntry => ({ path, type: 'file', mode, size: Buffer.byteLength(text), sha256: sha(text) });
@@ -24,39 +25,22 @@ describe('content list', () => {
     );
   });
 
-  test('parse(render(x)) is x, sorted; the hash does not depend on the input order', () => {
+  test('the hash does not depend on the input order', () => {
     const text = renderContentList(entries);
-    expect(parseContentList(text)).toEqual([entries[2], entries[1], entries[3], entries[0]]);
     expect(contentListHash([...entries].reverse())).toBe(contentListHash(entries));
     expect(contentListHash(entries)).toBe(sha(text));
     expect(contentListHash([...entries.slice(1), { ...entries[0], mode: 0o600 }])).not.toBe(contentListHash(entries));
   });
 
-  test('parsing is tolerant: malformed lines are ignored', () => {
-    const good = renderContentList([file('ok', 'ok')]);
-    const text = [
-      'not json',
-      '{"path":"/abs","type":"file","mode":420,"size":1,"sha256":"' + sha('x') + '"}',
-      '{"path":"a/../b","type":"file","mode":420,"size":1,"sha256":"' + sha('x') + '"}',
-      '{"path":"x","type":"fifo","mode":420,"size":0,"sha256":""}',
-      '{"path":"x","type":"file","mode":4095,"size":1,"sha256":"' + sha('x') + '"}',
-      '{"path":"x","type":"file","mode":420,"size":-1,"sha256":"' + sha('x') + '"}',
-      '{"path":"x","type":"file","mode":420,"size":1,"sha256":"short"}',
-      '{"path":"l","type":"symlink","mode":511,"size":0,"sha256":"' + sha('') + '"}',
-      '[1,2]',
-      good.trim(),
-      '',
-    ].join('\n');
-    expect(parseContentList(text)).toEqual([file('ok', 'ok')]);
-  });
-
   test('tree order: a directory, everything under it, then its next sibling', () => {
-    expect(['a b', 'a/x', 'a', 'a-b/c', 'a.txt', 'a/x/y'].sort(comparePaths)).toEqual(['a', 'a/x', 'a/x/y', 'a b', 'a-b/c', 'a.txt']);
+    const order = ['a', 'a/x', 'a/x/y', 'a b', 'a-b/c', 'a.txt'];
+    expect(['a b', 'a/x', 'a', 'a-b/c', 'a.txt', 'a/x/y'].sort(comparePaths)).toEqual(order);
+    expect(sortEntries(['a b', 'a/x', 'a', 'a-b/c', 'a.txt', 'a/x/y'].map((path) => ({ path }))).map(({ path }) => path)).toEqual(order);
   });
 });
 
 describe('planUpload', () => {
-  const source = (list: UploadEntry[]) => ({ entries: list }) as UploadSource;
+  const source = (list: UploadEntry[]): UploadSource => sourceOf(list);
 
   test('without a previous list everything is sent', () => {
     const plan = planUpload(source(entries), null);
@@ -68,9 +52,21 @@ describe('planUpload', () => {
   test('only regular files identical in path, type, mode, size and hash are copied on the host', () => {
     const now = [dir('d'), file('same', 'same'), file('changed', 'new'), file('chmod', 'x', 0o755), file('added', 'a'), link('retargeted', 'b'), link('link-same', 'a'), file('was-link', 'a')];
     const before = [dir('d'), file('same', 'same'), file('changed', 'old'), file('chmod', 'x', 0o644), file('removed', 'r'), link('retargeted', 'a'), link('link-same', 'a'), link('was-link', 'a')];
-    const plan = planUpload(source(now), before);
+    const plan = planUpload(source(now), listedContent(before));
     expect(plan.unchanged.map((entry) => entry.path)).toEqual(['same']);
     expect(plan.send.map((entry) => entry.path)).toEqual(['d', 'changed', 'chmod', 'added', 'retargeted', 'link-same', 'was-link']);
     expect(plan.sendBytes).toBe(3 + 1 + 1 + 1);
+  });
+
+  test('a file listed the same but changed on the host since, or listed in a form tagflip does not write, is sent', () => {
+    const now = [file('same', 'same'), file('rewritten', 'r'), file('spaced', 's'), file('reordered', 'o')];
+    const listed = listedContent(now);
+    const files = new Set([...listed.files].filter((path) => path !== 'rewritten'));
+    const { path, type, mode, size, sha256 } = file('reordered', 'o');
+    const lines = new Set([...listed.lines].map((line) => line.replace('"spaced",', '"spaced", ')).filter((line) => !line.includes('"reordered"')));
+    lines.add(JSON.stringify({ type, path, mode, size, sha256 }));
+    const plan = planUpload(source(now), { lines, files });
+    expect(plan.unchanged.map((entry) => entry.path)).toEqual(['same']);
+    expect(plan.send.map((entry) => entry.path)).toEqual(['rewritten', 'spaced', 'reordered']);
   });
 });

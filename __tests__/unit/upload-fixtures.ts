@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { type ListedContent, type UploadEntry, renderEntry } from '../../src/core/content-list.js';
+import type { UploadSource } from '../../src/upload/tree.js';
 
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `tagflip-${label}-`));
@@ -78,3 +80,13 @@ export function pythonTars(archives: Record<string, string>): void {
 
 /** A tar stream's pieces (tar.ts) as a readable of bytes. */
 export const tarBytes = (tar: { chunks(): Iterable<Buffer> | AsyncIterable<Buffer> }) => Readable.from(tar.chunks(), { objectMode: false });
+
+/** The ListedContent (facts.ts) of a current release holding exactly `entries`, every file still as listed. */
+export function listedContent(entries: readonly UploadEntry[]): ListedContent {
+  return { lines: new Set(entries.map(renderEntry)), files: new Set(entries.filter((entry) => entry.type === 'file').map((entry) => entry.path)) };
+}
+
+/** An UploadSource of these entries alone, for what reads only its entries and their lines. */
+export function sourceOf(entries: UploadEntry[]): UploadSource {
+  return { entries, lines: entries.map(renderEntry) } as UploadSource;
+}

@@ -9,7 +9,7 @@ import { planUpload } from '../../src/upload/diff.js';
 import { precopyRemovals, prepareTransfer } from '../../src/upload/transfer.js';
 import { tarStream } from '../../src/upload/tar.js';
 import { UploadError, readUpload } from '../../src/upload/tree.js';
-import { describeTree, extract, removeDir, tarBytes, tempDir, writeTree } from './upload-fixtures.js';
+import { describeTree, extract, listedContent, removeDir, tarBytes, tempDir, writeTree } from './upload-fixtures.js';
 
 
 /** A sink that counts bytes (and optionally hashes them), holding nothing. */
@@ -88,7 +88,7 @@ describe('tarStream', () => {
   test('a delta stream plus the unchanged files copied gives the same tree as a full one', async () => {
     const source = await readUpload(tree, []);
     const previous = source.entries.filter((entry) => entry.path !== 'src/index.js').map((entry) => (entry.path === 'bin/start' ? { ...entry, mode: 0o644 } : entry));
-    const plan = planUpload(source, previous);
+    const plan = planUpload(source, listedContent(previous));
     expect(plan.send.filter((entry) => entry.type === 'file').map((entry) => entry.path)).toEqual(['bin/start', 'src/index.js']);
     const out = join(dir, 'delta');
     mkdirSync(out);
@@ -225,6 +225,14 @@ describe('prepareTransfer', () => {
     execFileSync('tar', ['--no-same-owner', '-xf', '-', '-C', out], { input: Buffer.concat(chunks).subarray(0, tar) });
     expect(describeTree(out)).toEqual(describeTree(site));
   });
+
+  test('the unchanged files go to the host with those over 1 MiB first, as its own copy lists them', async () => {
+    const site = join(dir, 'large-last');
+    writeTree(site, { 'a.txt': 'a\n', 'b/small.bin': Buffer.alloc(1 << 20), 'c/large.bin': Buffer.alloc((1 << 20) + 1), 'd.txt': 'd\n', 'z/huge.bin': Buffer.alloc(3 << 20) });
+    const source = await readUpload(site, []);
+    const { unchanged } = prepareTransfer(source, listedContent(source.entries), 'v1').sections;
+    expect(Buffer.from(unchanged, 'base64').toString('utf8').split('\0')).toEqual(['c/large.bin', 'z/huge.bin', 'a.txt', 'b/small.bin', 'd.txt', '']);
+  });
 });
 
 describe('precopyRemovals', () => {
@@ -237,7 +245,7 @@ describe('precopyRemovals', () => {
     const sha = (path: string) => source.entries.find((entry) => entry.path === path)!.sha256;
     const file = (path: string, sha256 = 'f'.repeat(64), size = 4) => ({ path, type: 'file' as const, mode: 0o644, size, sha256 });
     const previous = [file('same.txt', sha('same.txt'), 5), file('changed.txt'), file('kept/deep/x.txt', sha('kept/deep/x.txt'), 2), file('gone/a/b.txt'), file('gone/c.txt'), file('was-a-file'), file('app/old.js')];
-    const plan = planUpload(source, previous);
+    const plan = planUpload(source, listedContent(previous));
     expect(plan.unchanged.map((entry) => entry.path).sort()).toEqual(['kept/deep/x.txt', 'same.txt']);
     const precopied = new Set(previous.map((entry) => entry.path));
     const { drop, rmdir } = precopyRemovals(source, plan, precopied);
@@ -245,8 +253,8 @@ describe('precopyRemovals', () => {
     // app, kept and kept/deep are directories of the new tree: they stay.
     expect(paths(rmdir)).toEqual(['gone/a', 'gone']);
     // Taken only when something in it is kept.
-    expect(prepareTransfer(source, previous, 'v1', precopied).sections.precopy).toEqual({ drop, rmdir });
-    expect(prepareTransfer(source, previous.slice(1, 2), 'v1', new Set(['changed.txt'])).sections.precopy).toBeNull();
-    expect(prepareTransfer(source, previous, 'v1').sections.precopy).toBeNull();
+    expect(prepareTransfer(source, listedContent(previous), 'v1', precopied).sections.precopy).toEqual({ drop, rmdir });
+    expect(prepareTransfer(source, listedContent(previous.slice(1, 2)), 'v1', new Set(['changed.txt'])).sections.precopy).toBeNull();
+    expect(prepareTransfer(source, listedContent(previous), 'v1').sections.precopy).toBeNull();
   });
 });

@@ -24,17 +24,24 @@ export interface UploadEntry {
  * has to go back into a directory it has left.
  */
 export function comparePaths(a: string, b: string): number {
-  const left = a.replaceAll('/', '\0');
-  const right = b.replaceAll('/', '\0');
-  return left < right ? -1 : left > right ? 1 : 0;
+  return compareKeys(treeKey(a), treeKey(b));
 }
 
+const treeKey = (path: string) => path.replaceAll('/', '\0');
+const compareKeys = (left: string, right: string) => (left < right ? -1 : left > right ? 1 : 0);
+
+/** Sort in place, in tree order (comparePaths), each path's key made once rather than at every comparison. */
 export function sortEntries<T extends { path: string }>(entries: T[]): T[] {
-  return entries.sort((a, b) => comparePaths(a.path, b.path));
+  const keyed = entries.map((entry) => ({ key: treeKey(entry.path), entry }));
+  keyed.sort((a, b) => compareKeys(a.key, b.key));
+  keyed.forEach(({ entry }, index) => (entries[index] = entry));
+  return entries;
 }
 
-function renderEntry({ path, type, mode, size, sha256, target }: UploadEntry): string {
-  // Fixed key order: the list's hash is the release's source identity.
+/** One line of the content list, without its newline. */
+export function renderEntry({ path, type, mode, size, sha256, target }: UploadEntry): string {
+  // Fixed key order: the list's hash is the release's source identity, and a
+  // file is unchanged when its line is the same (ListedContent).
   return JSON.stringify(type === 'symlink' ? { path, type, mode, size, sha256, target } : { path, type, mode, size, sha256 });
 }
 
@@ -45,44 +52,21 @@ export function renderContentList(entries: readonly UploadEntry[]): string {
     .join('');
 }
 
-const TYPES: readonly string[] = ['file', 'dir', 'symlink'];
-
-function asEntry(value: unknown): UploadEntry | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const { path, type, mode, size, sha256, target } = value as Record<string, unknown>;
-  if (typeof path !== 'string' || path === '' || path.startsWith('/') || path.split('/').some((part) => part === '' || part === '.' || part === '..')) return null;
-  if (typeof type !== 'string' || !TYPES.includes(type)) return null;
-  if (!Number.isInteger(mode) || (mode as number) < 0 || (mode as number) > 0o777) return null;
-  if (!Number.isSafeInteger(size) || (size as number) < 0) return null;
-  if (typeof sha256 !== 'string' || !(type === 'dir' ? sha256 === '' : /^[0-9a-f]{64}$/.test(sha256))) return null;
-  if (type === 'symlink') {
-    if (typeof target !== 'string' || target === '') return null;
-    return { path, type, mode: mode as number, size: size as number, sha256, target };
-  }
-  return { path, type: type as EntryType, mode: mode as number, size: size as number, sha256 };
-}
-
-/**
- * Read a content list back. Tolerant: a line that is not a well-formed entry is
- * ignored (the worst outcome is that a file is sent that could have been copied).
- */
-export function parseContentList(text: string): UploadEntry[] {
-  const entries = new Map<string, UploadEntry>();
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    const entry = asEntry(value);
-    if (entry) entries.set(entry.path, entry);
-  }
-  return sortEntries([...entries.values()]);
-}
-
 /** SHA-256 (hex) of renderContentList(entries): the release's source identity for an upload. */
 export function contentListHash(entries: readonly UploadEntry[]): string {
   return createHash('sha256').update(renderContentList(entries)).digest('hex');
 }
+
+/**
+ * The current release's content list as its host sent it (facts.ts). It is
+ * never parsed: a file of the new tree is unchanged when its own line
+ * (renderEntry: path, type, mode, size and SHA-256, in a fixed order) is one
+ * of these lines and the host still has it as listed. A line tagflip did not
+ * write that way matches nothing, and its file is simply sent.
+ */
+export interface ListedContent {
+  lines: ReadonlySet<string>;
+  /** The regular files of the current release still as listed (not changed on the host since). */
+  files: ReadonlySet<string>;
+}
+

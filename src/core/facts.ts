@@ -1,7 +1,7 @@
 import { RELEASE_NAME } from './names.js';
 import { type HistoryEntry, type LockHolder, type Manifest, parseHistoryEntry, parseLockHolder, parseManifest } from './manifest.js';
 import type { ControlLine } from './control-line.js';
-import { type UploadEntry, parseContentList } from './content-list.js';
+import type { ListedContent } from './content-list.js';
 
 /** What the preflight/facts phase learnt about a host. */
 export interface HostFacts {
@@ -35,11 +35,12 @@ export interface HostFacts {
   /** Who holds the lock (status only: a deploy holds it itself). */
   lockHolder: LockHolder | null;
   /**
-   * With upload: the content list of the current release, without the entries
-   * that changed on the host since it was written (those are sent again).
-   * null when the current release was not uploaded (everything is sent).
+   * With upload: the content list of the current release, and which of its
+   * files are still as listed (the others changed on the host since it was
+   * written, and are sent again). null when the current release was not
+   * uploaded, or the answer was not whole (everything is sent).
    */
-  currentContent: UploadEntry[] | null;
+  currentContent: ListedContent | null;
   /**
    * With upload, for a release not there yet: the current release's files as
    * uploaded (untouched since), when the host started copying them for the new
@@ -116,7 +117,7 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
   }
   const current = seenFiles(seen);
   // Without a whole answer on what is there now, the list is not to be trusted.
-  if (current) facts.currentContent = parseContentList(listed.join('\n')).filter((entry) => entry.type !== 'file' || current.has(entry.path));
+  if (current) facts.currentContent = { lines: new Set(listed), files: current };
   // The host copied exactly these (the same find's answer); without a whole answer, nothing it copied is known.
   if (current && precopy) facts.precopied = current;
   return facts;

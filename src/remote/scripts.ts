@@ -496,15 +496,22 @@ tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
 tf_paths=$tf_deploy_path/.tagflip/releases/$tf_name.paths
 if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_paths" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
   # A deploy (the lock is held) of a release not there yet: the same find
-  # lists the files as uploaded (f, less c), and their copy starts now.
+  # lists the files as uploaded (f, less c), files over 1 MiB first (COPY_FILES),
+  # and their copy starts now.
   tf_untouched=/dev/null
-  if [ "$tf_lock" = yes ] && [ -n "$tf_run_dir" ] && [ ! -e "$tf_release_path" ] && [ ! -L "$tf_release_path" ]; then tf_untouched=$tf_run_dir/untouched; fi
+  tf_small=/dev/null
+  if [ "$tf_lock" = yes ] && [ -n "$tf_run_dir" ] && [ ! -e "$tf_release_path" ] && [ ! -L "$tf_release_path" ]; then
+    tf_untouched=$tf_run_dir/untouched
+    tf_small=$tf_untouched.small
+  fi
   if tf_seen=$(cd "$tf_deploy_path/releases/$tf_name" && {
     printf 's\\0'
-    find . -mindepth 1 \\( -cnewer "$tf_paths" -printf 'c%P\\0' \\) , \\( -type f -printf 'f%P\\0' \\) , \\( -type f ! -cnewer "$tf_paths" -fprintf "$tf_untouched" '%P\\0' \\)
+    find . -mindepth 1 \\( -cnewer "$tf_paths" -printf 'c%P\\0' \\) , \\( -type f -printf 'f%P\\0' \\) , \\( -type f ! -cnewer "$tf_paths" \\( -size +1024k -fprintf "$tf_untouched" '%P\\0' -o -fprintf "$tf_small" '%P\\0' \\) \\)
     tf_found=$?
     printf 'e%s\\0' "$tf_found"
-    if [ "$tf_found" -eq 0 ] && [ -s "$tf_untouched" ]; then tf_precopy_start "$tf_untouched" </dev/null >/dev/null 2>&1; fi
+    if [ "$tf_found" -eq 0 ] && { [ ! -s "$tf_small" ] || cat -- "$tf_small" >> "$tf_untouched"; } && [ -s "$tf_untouched" ]; then
+      tf_precopy_start "$tf_untouched" </dev/null >/dev/null 2>&1
+    fi
   } | base64 -w 60000); then
     printf '%s\\n' "$tf_seen" | sed -e "s/^/$tf_tag content-seen /"
     sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
@@ -515,10 +522,10 @@ fi`;
 /**
  * The copy of unchanged files into a new release, as an sh -c text: $1 the
  * file of their paths (NUL-separated, relative to the working directory, the
- * release they come from), $2 where to. As many copiers at once as the host has
- * CPUs, at most 8 (a file's copy is mostly the system calls that make it), into
- * directories made beforehand: two cp --parents making one directory at the
- * same time would fail. Copied (reflinked where the file system can), never
+ * release they come from; files over 1 MiB first, so that the copiers do not
+ * end with one of them copying a large file alone), $2 where to. As many
+ * copiers at once as the host has CPUs, at most 8, into directories made
+ * beforehand: two cp --parents making one directory at the same time would fail. Copied (reflinked where the file system can), never
  * hard-linked: the release they come from stays as it was whatever the new
  * build does to its copy.
  */

@@ -1,6 +1,6 @@
 import type { Logger } from '../core/logger.js';
 import type { UploadSections } from '../remote/scripts.js';
-import { type UploadEntry, renderContentList } from '../core/content-list.js';
+import type { ListedContent, UploadEntry } from '../core/content-list.js';
 import { type UploadPlan, planUpload } from './diff.js';
 import { tarStream } from './tar.js';
 import type { UploadSource } from './tree.js';
@@ -21,6 +21,12 @@ export interface Transfer {
 }
 
 const nulList = (paths: readonly string[]) => Buffer.from(paths.map((path) => `${path}\0`).join(''), 'utf8').toString('base64');
+
+/** Files over 1 MiB first, as the host lists them for its copy (scripts.ts, COPY_FILES). */
+function largeFirst(files: readonly UploadEntry[]): UploadEntry[] {
+  const large = files.filter((entry) => entry.size > 1 << 20);
+  return large.length === 0 ? [...files] : [...large, ...files.filter((entry) => entry.size <= 1 << 20)];
+}
 
 /**
  * What to remove from the host's copy of the current release's files as
@@ -45,13 +51,13 @@ export function precopyRemovals(source: UploadSource, plan: UploadPlan, precopie
  * (null: send everything) and the files the host has already copied from it
  * (null: none; taken only when some of them are unchanged).
  */
-export function prepareTransfer(source: UploadSource, previous: readonly UploadEntry[] | null, from: string, precopied: ReadonlySet<string> | null = null): Transfer {
+export function prepareTransfer(source: UploadSource, previous: ListedContent | null, from: string, precopied: ReadonlySet<string> | null = null): Transfer {
   const plan = planUpload(source, from ? previous : null);
-  const list = Buffer.from(renderContentList(source.entries), 'utf8');
+  const { list } = source;
   const tar = tarStream(source, plan.send);
   const precopy = precopied && plan.unchanged.length > 0 ? precopyRemovals(source, plan, precopied) : null;
   const sections: UploadSections = {
-    unchanged: nulList(plan.unchanged.map((entry) => entry.path)),
+    unchanged: nulList(largeFirst(plan.unchanged).map((entry) => entry.path)),
     precopy,
     tar: tar.size,
     list: list.length,

@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readArchive } from './archive.js';
-import { type UploadEntry, contentListHash, sortEntries } from '../core/content-list.js';
+import { type UploadEntry, renderEntry, sortEntries } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import { compileExcludes } from './exclude.js';
 import type { Skipped, SourceReader } from './source.js';
@@ -26,7 +26,11 @@ export interface UploadSource {
   entries: UploadEntry[];
   /** What is not transferred (setuid bits, devices, FIFOs, sockets); excluded paths are simply not listed. */
   skipped: Skipped[];
-  /** contentListHash(entries). */
+  /** renderEntry of each entry, in the same order. */
+  lines: string[];
+  /** The content list (renderContentList(entries)), as it is written on the host. */
+  list: Buffer;
+  /** Its SHA-256 (contentListHash(entries)): the release's source identity. */
   listHash: string;
   /** Sum of the files' sizes. */
   totalBytes: number;
@@ -125,13 +129,15 @@ const HELP_SLICE_MS = 8;
 interface HashJob {
   /** Settles once every file's sha256 is set: hashing on this thread too, from the same counter, until no file is left. */
   done(): Promise<void>;
+  /** Settles once every file's sha256 is set, whoever hashed them (the worker alone, when done() was not called before). */
+  finished: Promise<void>;
   /** How many files this thread hashed. */
   hashedHere(): number;
 }
 
 /** Hash `files` in a worker thread (HASH_WORKER), with this thread's help once asked; sets each entry's sha256. */
 function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): HashJob {
-  if (files.length === 0) return { done: () => Promise.resolve(), hashedHere: () => 0 };
+  if (files.length === 0) return { done: () => Promise.resolve(), finished: Promise.resolve(), hashedHere: () => 0 };
   const next = new Int32Array(new SharedArrayBuffer(4));
   const digests = new Uint8Array(new SharedArrayBuffer(32 * files.length));
   const failure = (index: number, result: { code: string } | { read: number }) => {
@@ -181,6 +187,7 @@ function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): 
       // Either failure is the run's: the first one rejects.
       return Promise.all([helping, finished]).then(() => undefined);
     },
+    finished,
     hashedHere: () => here,
   };
 }
@@ -274,12 +281,16 @@ function sortSkipped(skipped: Skipped[]): Skipped[] {
 
 function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[], skipped: Skipped[], reader: SourceReader): UploadSource {
   sortEntries(entries);
+  const lines = entries.map(renderEntry);
+  const list = Buffer.from(lines.map((line) => `${line}\n`).join(''), 'utf8');
   return {
     root,
     kind,
     entries,
     skipped: sortSkipped(skipped),
-    listHash: contentListHash(entries),
+    lines,
+    list,
+    listHash: createHash('sha256').update(list).digest('hex'),
     totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
     reader,
   };
@@ -367,10 +378,13 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
 function hashing(root: string, kind: 'dir' | 'file', entries: UploadEntry[], skipped: Skipped[], files: { entry: UploadEntry; absolute: string }[], pathOf: (entry: UploadEntry) => string): ScannedUpload {
   const job = hashFiles(files);
   let whole: UploadSource | null = null;
+  const list = () => (whole ??= source(root, kind, entries, skipped, localFiles(pathOf)));
+  // Listed (sorted, its content list made) once the worker is done, which is
+  // mostly while the hosts' handshakes are on their way: not once the facts are in.
+  job.finished.then(list, () => undefined);
   const hashed = async () => {
     await job.done();
-    whole ??= source(root, kind, entries, skipped, localFiles(pathOf));
-    return whole;
+    return list();
   };
   const totalBytes = files.reduce((sum, { entry }) => sum + entry.size, 0);
   return { root, kind, count: entries.length, totalBytes, skipped: sortSkipped(skipped), hashed, hashedHere: job.hashedHere };

@@ -73,6 +73,48 @@ test('logs in with the key straight away: no "none" attempt (sshd answers it onl
   }
 });
 
+test('logs in right behind the service request: five client flights before the first script (identification, key exchange, service request and login, channel, exec)', async () => {
+  // A path whose server-to-client half takes 100 ms: what the client sends
+  // after waiting for an answer leaves at least that long after what it sent
+  // before, so its writes fall into flights. ssh2 alone waits for the service
+  // to be accepted before it logs in: six flights.
+  const DELAY_MS = 100;
+  const writes: { at: number; bytes: number }[] = [];
+  const proxy = createServer((client) => {
+    const upstream = connect({ host: sshd.host, port: sshd.port });
+    client.on('data', (chunk) => {
+      writes.push({ at: performance.now(), bytes: chunk.length });
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => setTimeout(() => client.write(chunk), DELAY_MS));
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => setTimeout(() => client.end(), DELAY_MS));
+    for (const socket of [client, upstream]) socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as AddressInfo;
+  const files = mkdtempSync(join(tmpdir(), 'tagflip-flights-'));
+  writeFileSync(join(files, 'key'), sshd.privateKey, { mode: 0o600 });
+  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts.replaceAll(`]:${sshd.port} `, `]:${port} `));
+  const args = ['status', '--hosts', `${sshd.user}@127.0.0.1:${port}`, '--private-key', `@${join(files, 'key')}`, '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', newSite()];
+  try {
+    const child = spawn(process.execPath, ['bin/tagflip.js', ...args], { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: files } });
+    expect(await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))).toBe(0);
+  } finally {
+    proxy.close();
+  }
+  const flights: number[] = [];
+  writes.forEach(({ at, bytes }, index) => {
+    if (index === 0 || at - writes[index - 1].at > DELAY_MS / 2) flights.push(0);
+    flights[flights.length - 1] += bytes;
+  });
+  // The first script (the open script) is tens of KB; nothing before it is.
+  const script = flights.findIndex((bytes) => bytes > 8 * 1024);
+  expect(script).toBe(5);
+  // The third flight holds the service request and the signed login request (an Ed25519 signature alone is 83 bytes).
+  expect(flights[2]).toBeGreaterThan(200);
+}, 30_000);
+
 test.each([
   ['RSA', ['-t', 'rsa', '-b', '2048'], /Accepted publickey for \S+ from .* RSA SHA256:/],
   ['ECDSA', ['-t', 'ecdsa', '-b', '256'], /Accepted publickey for \S+ from .* ECDSA SHA256:/],

@@ -250,8 +250,10 @@ function walkDirectory(root: string, excludes: readonly string[]) {
         }
         entries.push({ path, type: 'symlink', mode: 0o777, size: 0, sha256: createHash('sha256').update(target).digest('hex'), target });
       } else if (stats.isFile()) {
-        // The owner's read bit answers for the owner (an ACL does not change it); access(2) for anyone else.
-        if (!(owner !== undefined && owner !== 0 && stats.uid === owner && stats.mode & 0o400)) {
+        // Root reads any file here (should a file system refuse it, hashing it
+        // fails, still before anything changes on a host). The owner's read bit
+        // answers for the owner (an ACL does not change it); access(2) for anyone else.
+        if (!(owner === 0 || (owner !== undefined && stats.uid === owner && stats.mode & 0o400))) {
           try {
             accessSync(absolute, constants.R_OK);
           } catch (error) {
@@ -279,9 +281,23 @@ function sortSkipped(skipped: Skipped[]): Skipped[] {
   return skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[], skipped: Skipped[], reader: SourceReader): UploadSource {
+/** Entries rendered between two turns of the event loop (source). */
+const LINES_PER_TURN = 1000;
+
+/**
+ * The upload whole: entries sorted, their content list made. For thousands of
+ * entries that is some 15 ms of this thread, given up in slices: it mostly runs
+ * while the hosts' handshakes are on their way, and must not hold their packets.
+ */
+async function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[], skipped: Skipped[], reader: SourceReader): Promise<UploadSource> {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
   sortEntries(entries);
-  const lines = entries.map(renderEntry);
+  const lines: string[] = [];
+  for (let at = 0; at < entries.length; at += LINES_PER_TURN) {
+    await turn();
+    for (let index = at; index < Math.min(at + LINES_PER_TURN, entries.length); index += 1) lines.push(renderEntry(entries[index]));
+  }
+  await turn();
   const list = Buffer.from(lines.map((line) => `${line}\n`).join(''), 'utf8');
   return {
     root,
@@ -360,7 +376,7 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
       throw unreadable(path, error);
     }
     if (archive.entries.length === 0) throw new UploadError(`archive '${path}' has nothing to upload (no members${excludes.length ? ' left after upload-exclude' : ''})`, UPLOAD_FORM);
-    return scanned(source(root, 'archive', archive.entries, archive.skipped, archive.reader));
+    return scanned(await source(root, 'archive', archive.entries, archive.skipped, archive.reader));
   }
 
   const name = basename(root);
@@ -377,7 +393,7 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
 /** A directory or single file, listed and checked: its files are hashed in the background (hashFiles) while the hosts connect. */
 function hashing(root: string, kind: 'dir' | 'file', entries: UploadEntry[], skipped: Skipped[], files: { entry: UploadEntry; absolute: string }[], pathOf: (entry: UploadEntry) => string): ScannedUpload {
   const job = hashFiles(files);
-  let whole: UploadSource | null = null;
+  let whole: Promise<UploadSource> | null = null;
   const list = () => (whole ??= source(root, kind, entries, skipped, localFiles(pathOf)));
   // Listed (sorted, its content list made) once the worker is done, which is
   // mostly while the hosts' handshakes are on their way: not once the facts are in.

@@ -66,6 +66,7 @@ export class SshTransport implements Transport {
   async openShell(): Promise<ShellChannel> {
     await this.connect();
     const connection = this.ssh!.connection!;
+    execAhead(connection, REMOTE_COMMAND);
     const channel = await new Promise<ClientChannel>((resolve, reject) => {
       connection.exec(REMOTE_COMMAND, (error, stream) => (error ? reject(error) : resolve(stream)));
     }).catch((error: Error) => {
@@ -282,7 +283,46 @@ type AuthPk = (username: string, key: Ssh2PrivateKey, keyAlgo?: string, cbSign?:
 interface Ssh2Protocol {
   service?: (name: string) => unknown;
   authPK?: AuthPk;
+  session?: (localChannel: number, window: number, packetSize: number) => unknown;
+  exec?: (remoteChannel: number, command: string, wantReply: boolean) => unknown;
   tagflipLogin?: true;
+}
+
+/** An ssh2 client's protocol object, when the server identified itself as OpenSSH. */
+function openSshProtocol(connection: unknown): Ssh2Protocol | null {
+  const client = connection as { _protocol?: Ssh2Protocol; _remoteVer?: string } | null;
+  return client?._protocol && /^OpenSSH_/.test(client._remoteVer ?? '') ? client._protocol : null;
+}
+
+/**
+ * Open the session channel and ask for its command in one flight instead of
+ * two. The command request names the server's number for the channel, which
+ * ssh2 waits to learn from the server's confirmation. OpenSSH's sshd gives a
+ * new channel the lowest free number, so the first channel of a connection is
+ * its channel 0 (the only one tagflip opens, even through a jump host: that
+ * one is the jump host's); and it reads its packets in order, so a request
+ * right behind the open finds the channel made. Only for an OpenSSH server;
+ * ssh2's own request for the command, once it has the confirmation, is then
+ * the one already sent (the server's answer to it is read as the answer to
+ * ssh2's), and for a channel the server numbered otherwise it is sent as usual.
+ */
+export function execAhead(connection: unknown, command: string): void {
+  const protocol = openSshProtocol(connection);
+  if (!protocol || typeof protocol.session !== 'function' || typeof protocol.exec !== 'function') return;
+  const { session, exec } = protocol;
+  let ahead = false;
+  protocol.session = function (this: unknown, localChannel, window, packetSize) {
+    protocol.session = session;
+    const sent = session.call(this, localChannel, window, packetSize);
+    exec.call(this, 0, command, true);
+    ahead = true;
+    return sent;
+  };
+  protocol.exec = function (this: unknown, remoteChannel, requested, wantReply) {
+    protocol.exec = exec;
+    if (ahead && remoteChannel === 0 && requested === command && wantReply) return;
+    return exec.call(this, remoteChannel, requested, wantReply);
+  };
 }
 
 /**
@@ -305,9 +345,8 @@ interface Ssh2Protocol {
  *   usual: its own request for the key is the one already sent, so it is not
  *   sent again, and the server's answer is read as the answer to it.
  */
-function loginFaster(connection: unknown, username: string, parsed: ParsedKey | null): void {
-  const client = connection as { _protocol?: Ssh2Protocol; _remoteVer?: string } | null;
-  const protocol = client?._protocol;
+export function loginFaster(connection: unknown, username: string, parsed: ParsedKey | null): void {
+  const protocol = (connection as { _protocol?: Ssh2Protocol } | null)?._protocol;
   if (!protocol || typeof protocol.authPK !== 'function' || typeof protocol.service !== 'function' || protocol.tagflipLogin) return;
   protocol.tagflipLogin = true;
   const authPK = protocol.authPK;
@@ -320,7 +359,7 @@ function loginFaster(connection: unknown, username: string, parsed: ParsedKey | 
     });
   };
   const key = parsed as unknown as (Ssh2PrivateKey & { type: string }) | null;
-  if (!key || key.type === 'ssh-rsa' || !/^OpenSSH_/.test(client?._remoteVer ?? '')) {
+  if (!key || key.type === 'ssh-rsa' || !openSshProtocol(connection)) {
     protocol.authPK = signed;
     return;
   }

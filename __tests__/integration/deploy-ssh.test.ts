@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { type AddressInfo, connect, createServer } from 'node:net';
+import { type AddressInfo, type Server, connect, createServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,16 @@ afterAll(async () => {
 function newSite(): string {
   siteCount += 1;
   return join(root, `site${siteCount}`);
+}
+
+/** Listen with `proxy` on a free loopback port; the CLI's login arguments through it (a key and known_hosts for that port, in `home`). */
+async function throughProxy(proxy: Server, label: string): Promise<{ home: string; login: string[] }> {
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as AddressInfo;
+  const home = mkdtempSync(join(tmpdir(), `tagflip-${label}-`));
+  writeFileSync(join(home, 'key'), sshd.privateKey, { mode: 0o600 });
+  writeFileSync(join(home, 'known_hosts'), sshd.knownHosts.replaceAll(`]:${sshd.port} `, `]:${port} `));
+  return { home, login: ['--hosts', `${sshd.user}@127.0.0.1:${port}`, '--private-key', `@${join(home, 'key')}`, '--known-hosts', `@${join(home, 'known_hosts')}`] };
 }
 
 const deploy = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, repo, { build: 'sh build.sh', ...inputs });
@@ -93,14 +103,9 @@ test('logs in right behind the service request, and asks for the command right b
     upstream.on('end', () => setTimeout(() => client.end(), DELAY_MS));
     for (const socket of [client, upstream]) socket.on('error', () => undefined);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const { port } = proxy.address() as AddressInfo;
-  const files = mkdtempSync(join(tmpdir(), 'tagflip-flights-'));
-  writeFileSync(join(files, 'key'), sshd.privateKey, { mode: 0o600 });
-  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts.replaceAll(`]:${sshd.port} `, `]:${port} `));
-  const args = ['status', '--hosts', `${sshd.user}@127.0.0.1:${port}`, '--private-key', `@${join(files, 'key')}`, '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', newSite()];
+  const { home, login } = await throughProxy(proxy, 'flights');
   try {
-    const child = spawn(process.execPath, ['bin/tagflip.js', ...args], { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: files } });
+    const child = spawn(process.execPath, ['bin/tagflip.js', 'status', ...login, '--deploy-path', newSite()], { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: home } });
     expect(await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))).toBe(0);
   } finally {
     proxy.close();
@@ -147,15 +152,11 @@ test('the CLI exits when its session has ended, even if the network never delive
     upstream.on('data', (chunk) => client.write(chunk));
     for (const socket of [client, upstream]) socket.on('error', () => undefined);
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const { port } = proxy.address() as AddressInfo;
-  const files = mkdtempSync(join(tmpdir(), 'tagflip-fin-'));
-  writeFileSync(join(files, 'key'), sshd.privateKey, { mode: 0o600 });
-  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts.replaceAll(`]:${sshd.port} `, `]:${port} `));
+  const { home, login } = await throughProxy(proxy, 'fin');
   const site = newSite();
-  const args = ['deploy', '--hosts', `${sshd.user}@127.0.0.1:${port}`, '--private-key', `@${join(files, 'key')}`, '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', site, '--repository', repo, '--release', 'v1', '--build', 'sh build.sh'];
+  const args = ['deploy', ...login, '--deploy-path', site, '--repository', repo, '--release', 'v1', '--build', 'sh build.sh'];
   try {
-    const child = spawn(process.execPath, ['bin/tagflip.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: files } });
+    const child = spawn(process.execPath, ['bin/tagflip.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: home } });
     let stdout = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -188,7 +188,7 @@ export class SshTransport implements Transport {
     const key = auth.kind === 'agent' ? null : parsedPrivateKey(auth.privateKey, auth.passphrase || undefined);
     const preferred = preferredKeyTypes(hostKeys.knownHosts, host, port).flatMap(algorithmsForKeyType);
     try {
-      const connecting = client.connect({
+      await client.connect({
         sock,
         host,
         port,
@@ -204,6 +204,7 @@ export class SshTransport implements Transport {
                 // ssh2 takes false for "no method left" (its types omit it).
                 if (attempted) return (next as unknown as (method: false) => void)(false);
                 attempted = true;
+                signStraightAway(client.connection);
                 if (key) next({ type: 'publickey', username: user, key });
                 else next('publickey');
               },
@@ -220,9 +221,6 @@ export class SshTransport implements Transport {
           return verifyHostKey(hostKeys, host, port, key).accepted;
         },
       });
-      // Between the key exchange and the service request (ssh2 emits 'handshake' right before it).
-      if (auth.kind !== 'agent') client.connection?.once('handshake', () => loginFaster(client.connection, user, key));
-      await connecting;
     } catch (error) {
       throw this.explainConnectError(error as Error & { level?: string; code?: string }, offered, to, via);
     }
@@ -281,11 +279,8 @@ interface Ssh2PrivateKey {
 type AuthPk = (username: string, key: Ssh2PrivateKey, keyAlgo?: string, cbSign?: (data: Buffer, done: (signature: Buffer) => void) => void) => void;
 
 interface Ssh2Protocol {
-  service?: (name: string) => unknown;
-  authPK?: AuthPk;
   session?: (localChannel: number, window: number, packetSize: number) => unknown;
   exec?: (remoteChannel: number, command: string, wantReply: boolean) => unknown;
-  tagflipLogin?: true;
 }
 
 /** An ssh2 client's protocol object, when the server identified itself as OpenSSH. */
@@ -301,10 +296,17 @@ function openSshProtocol(connection: unknown): Ssh2Protocol | null {
  * new channel the lowest free number, so the first channel of a connection is
  * its channel 0 (the only one tagflip opens, even through a jump host: that
  * one is the jump host's); and it reads its packets in order, so a request
- * right behind the open finds the channel made. Only for an OpenSSH server;
- * ssh2's own request for the command, once it has the confirmation, is then
- * the one already sent (the server's answer to it is read as the answer to
- * ssh2's), and for a channel the server numbered otherwise it is sent as usual.
+ * right behind the open finds the channel made. Its two answers leave at
+ * once: the second after sshd has turned Nagle's algorithm off for the
+ * session, so it does not wait for the client to acknowledge the first. Only
+ * for an OpenSSH server; ssh2's own request for the command, once it has the
+ * confirmation, is then the one already sent (the server's answer to it is
+ * read as the answer to ssh2's), and for a channel the server numbered
+ * otherwise it is sent as usual. (The login cannot gain the same way behind
+ * the service request: before login, sshd writes each answer on its own with
+ * Nagle's algorithm on, so the second waits for the client's acknowledgement
+ * of the first, a round trip plus the client's delayed ACK; it was tried, and
+ * cost 35 ms on loopback.)
  */
 export function execAhead(connection: unknown, command: string): void {
   const protocol = openSshProtocol(connection);
@@ -326,60 +328,26 @@ export function execAhead(connection: unknown, command: string): void {
 }
 
 /**
- * Log in with a private key in one round trip where ssh2 takes three. ssh2 has
- * no option for either of the two below, so its protocol object's service and
- * authPK are wrapped for this one connection, between the key exchange and the
- * service request; with any other shape of ssh2 the login keeps its round trips.
- *
- * - Signed at once: ssh2 first asks whether the server would take the key (a
- *   request without a signature, as for a key in an agent) and signs only
- *   after the yes. With the private key at hand, the signed request can go at
- *   once, as RFC 4252 §7 allows: a key the server refuses is refused the same way.
- * - Behind the service request: ssh2 asks for the login service, waits for
- *   the server to accept it, and only then logs in. OpenSSH's sshd reads its
- *   packets in order and takes login requests from the moment it accepts the
- *   service, so a request right behind that one is read as if it had come a
- *   round trip later. Only for a server that says it is OpenSSH, and a key with
- *   one signature algorithm (Ed25519, ECDSA; an RSA key's depends on what the
- *   server announces after the key exchange). ssh2's login then goes on as
- *   usual: its own request for the key is the one already sent, so it is not
- *   sent again, and the server's answer is read as the answer to it.
+ * Log in with a private key in one round trip instead of two. ssh2 first asks
+ * whether the server would take the key (a request without a signature, as
+ * for a key in an agent) and signs only after the yes; with the private key
+ * at hand, the signed request can go at once, as RFC 4252 §7 allows: a key the
+ * server refuses is refused the same way. ssh2 has no option for this, so its
+ * protocol object's authPK is wrapped for this one connection; with any other
+ * shape of ssh2 the login simply keeps its extra round trip.
  */
-export function loginFaster(connection: unknown, username: string, parsed: ParsedKey | null): void {
-  const protocol = (connection as { _protocol?: Ssh2Protocol } | null)?._protocol;
-  if (!protocol || typeof protocol.authPK !== 'function' || typeof protocol.service !== 'function' || protocol.tagflipLogin) return;
-  protocol.tagflipLogin = true;
+function signStraightAway(connection: unknown): void {
+  const protocol = (connection as { _protocol?: { authPK?: AuthPk; tagflipSigns?: true } } | null)?._protocol;
+  if (!protocol || typeof protocol.authPK !== 'function' || protocol.tagflipSigns) return;
   const authPK = protocol.authPK;
-  const signed: AuthPk = function (this: unknown, user, key, keyAlgo, cbSign) {
-    if (cbSign || typeof key?.sign !== 'function' || !key.isPrivateKey()) return authPK.call(this, user, key, keyAlgo, cbSign);
-    return authPK.call(this, user, key, keyAlgo, (data, done) => {
+  protocol.tagflipSigns = true;
+  protocol.authPK = function (this: unknown, username, key, keyAlgo, cbSign) {
+    if (cbSign || typeof key?.sign !== 'function' || !key.isPrivateKey()) return authPK.call(this, username, key, keyAlgo, cbSign);
+    return authPK.call(this, username, key, keyAlgo, (data, done) => {
       const signature = key.sign(data, keyAlgo ? HASH_OF_KEY_ALGO[keyAlgo] : undefined);
       if (signature instanceof Error) throw Object.assign(signature, { level: 'client-authentication' });
       done(signature);
     });
-  };
-  const key = parsed as unknown as (Ssh2PrivateKey & { type: string }) | null;
-  if (!key || key.type === 'ssh-rsa' || !openSshProtocol(connection)) {
-    protocol.authPK = signed;
-    return;
-  }
-  let ahead = false;
-  protocol.authPK = function (this: unknown, user, requested, keyAlgo, cbSign) {
-    // ssh2's own request for the key sent ahead: already on its way.
-    if (ahead && user === username && requested === key && keyAlgo === undefined && !cbSign) {
-      ahead = false;
-      return;
-    }
-    return signed.call(this, user, requested, keyAlgo, cbSign);
-  };
-  const service = protocol.service;
-  protocol.service = function (this: unknown, name: string) {
-    const sent = service.call(this, name);
-    if (name === 'ssh-userauth' && !ahead) {
-      signed.call(this, username, key);
-      ahead = true;
-    }
-    return sent;
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { type UploadEntry, comparePaths, contentListHash, renderContentList, sortEntries } from '../../src/core/content-list.js';
+import { type UploadEntry, comparePaths, contentList, sortEntries } from '../../src/core/content-list.js';
 import { planUpload } from '../../src/upload/diff.js';
 import type { UploadSource } from '../../src/upload/tree.js';
 import { listedContent, sourceOf } from './upload-fixtures.js';
@@ -13,8 +13,10 @@ const link = (path: string, target: string): UploadEntry => ({ path, type: 'syml
 const entries = [file('a b.txt', 'x'), link('a/link', '../a b.txt'), dir('a'), file('a/ü.txt', 'yy', 0o755)];
 
 describe('content list', () => {
-  test('one JSON object per line, in tree order, fixed keys', () => {
-    expect(renderContentList(entries)).toBe(
+  test('one JSON object per line, in tree order, fixed keys; each line as it is in the list', async () => {
+    const list = await contentList([...entries]);
+    expect(list.lines).toEqual(list.text.toString('utf8').split('\n').slice(0, -1));
+    expect(list.text.toString('utf8')).toBe(
       [
         `{"path":"a","type":"dir","mode":493,"size":0,"sha256":""}`,
         `{"path":"a/link","type":"symlink","mode":511,"size":0,"sha256":"${sha('../a b.txt')}","target":"../a b.txt"}`,
@@ -25,11 +27,29 @@ describe('content list', () => {
     );
   });
 
-  test('the hash does not depend on the input order', () => {
-    const text = renderContentList(entries);
-    expect(contentListHash([...entries].reverse())).toBe(contentListHash(entries));
-    expect(contentListHash(entries)).toBe(sha(text));
-    expect(contentListHash([...entries.slice(1), { ...entries[0], mode: 0o600 }])).not.toBe(contentListHash(entries));
+  test('the hash does not depend on the input order', async () => {
+    const hash = async (list: UploadEntry[]) => (await contentList(list)).hash;
+    const { text } = await contentList([...entries]);
+    expect(await hash([...entries].reverse())).toBe(await hash([...entries]));
+    expect(await hash([...entries])).toBe(sha(text.toString('utf8')));
+    expect(await hash([...entries.slice(1), { ...entries[0], mode: 0o600 }])).not.toBe(await hash([...entries]));
+  });
+
+  test('thousands of entries are listed without holding the event loop', async () => {
+    const many = Array.from({ length: 5000 }, (_, index) => file(`d${index % 50}/f${index}.txt`, `file ${index}`));
+    // Another task on the event loop, one step per turn: it can step only while the list lets it.
+    let turns = 0;
+    let listing = true;
+    const step = () => {
+      turns += 1;
+      if (listing) setImmediate(step);
+    };
+    setImmediate(step);
+    const list = await contentList(many);
+    listing = false;
+    expect(list.lines).toHaveLength(5000);
+    // Made in one go, it would have let the other task step not once; it gives it a turn between slices.
+    expect(turns).toBeGreaterThanOrEqual(5);
   });
 
   test('tree order: a directory, everything under it, then its next sibling', () => {

@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { readArchive } from './archive.js';
-import { type UploadEntry, renderEntry, sortEntries } from '../core/content-list.js';
+import { type UploadEntry, contentList } from '../core/content-list.js';
 import { UploadError } from './errors.js';
 import { compileExcludes } from './exclude.js';
 import type { Skipped, SourceReader } from './source.js';
@@ -26,11 +26,11 @@ export interface UploadSource {
   entries: UploadEntry[];
   /** What is not transferred (setuid bits, devices, FIFOs, sockets); excluded paths are simply not listed. */
   skipped: Skipped[];
-  /** renderEntry of each entry, in the same order. */
+  /** Each entry's line of the content list (renderEntry), in the same order. */
   lines: string[];
-  /** The content list (renderContentList(entries)), as it is written on the host. */
+  /** The content list, as it is written on the host. */
   list: Buffer;
-  /** Its SHA-256 (contentListHash(entries)): the release's source identity. */
+  /** Its SHA-256: the release's source identity. */
   listHash: string;
   /** Sum of the files' sizes. */
   totalBytes: number;
@@ -93,7 +93,7 @@ const FS = { openSync, readSync, closeSync, constants };
  * left, and puts each digest in its place in the shared array. It starts while
  * the hosts connect (their SSH handshakes need this thread); once they wait for
  * nothing but the hashes, this thread takes files from the same counter too
- * (HashJob.help), so that both CPUs of a small runner hash. Answers `done`, or
+ * (HashJob.done), so that both CPUs of a small runner hash. Answers `done`, or
  * the first file that could not be read (its index and error code) or that had
  * changed size.
  */
@@ -123,7 +123,7 @@ parentPort.postMessage(hashAll());
 
 type HashAnswer = { done: true } | { index: number; code: string } | { index: number; read: number };
 
-/** How long this thread hashes before it lets the event loop run (HashJob.help). */
+/** How long this thread hashes before it lets the event loop run (HashJob.done). */
 const HELP_SLICE_MS = 8;
 
 interface HashJob {
@@ -281,32 +281,17 @@ function sortSkipped(skipped: Skipped[]): Skipped[] {
   return skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** Entries rendered between two turns of the event loop (source). */
-const LINES_PER_TURN = 1000;
-
-/**
- * The upload whole: entries sorted, their content list made. For thousands of
- * entries that is some 15 ms of this thread, given up in slices: it mostly runs
- * while the hosts' handshakes are on their way, and must not hold their packets.
- */
+/** The upload whole: entries sorted, their content list made (contentList, in slices). */
 async function source(root: string, kind: UploadSource['kind'], entries: UploadEntry[], skipped: Skipped[], reader: SourceReader): Promise<UploadSource> {
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
-  sortEntries(entries);
-  const lines: string[] = [];
-  for (let at = 0; at < entries.length; at += LINES_PER_TURN) {
-    await turn();
-    for (let index = at; index < Math.min(at + LINES_PER_TURN, entries.length); index += 1) lines.push(renderEntry(entries[index]));
-  }
-  await turn();
-  const list = Buffer.from(lines.map((line) => `${line}\n`).join(''), 'utf8');
+  const { lines, text, hash } = await contentList(entries);
   return {
     root,
     kind,
     entries,
     skipped: sortSkipped(skipped),
     lines,
-    list,
-    listHash: createHash('sha256').update(list).digest('hex'),
+    list: text,
+    listHash: hash,
     totalBytes: entries.reduce((sum, entry) => sum + entry.size, 0),
     reader,
   };

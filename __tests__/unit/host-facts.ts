@@ -44,7 +44,7 @@ export function facts(changes: FactsChanges = {}): HostFacts {
     currentRelease: current ?? '',
     currentTarget: current ? `releases/${current}` : '',
     currentCommit: '',
-    precopied: null,
+    precopied: false,
     currentContent: null,
     releaseDirExists: false,
     releaseDirs: new Set(dirs),

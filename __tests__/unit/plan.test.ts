@@ -286,7 +286,7 @@ describe('readHostFacts', () => {
       currentTarget: '',
       currentCommit: '',
       currentContent: null,
-      precopied: null,
+      precopied: false,
       releaseDirExists: false,
       releaseDirs: new Set(),
       currentDataRelease: '',
@@ -328,7 +328,7 @@ describe('readHostFacts', () => {
       currentTarget: 'releases/v2.0',
       currentCommit: '',
       currentContent: null,
-      precopied: null,
+      precopied: false,
       releaseDirExists: true,
       releaseDirs: new Set(['v1.0', 'v2.0']),
       currentDataRelease: 'v1.0',
@@ -365,9 +365,9 @@ describe('readHostFacts', () => {
     expect(readHostFacts([failed, ...listed.map(control)]).currentContent).toBeNull();
 
     // What the host copied for the new release with the facts: the same find's regular files, less those changed since.
-    expect(readHostFacts(lines).precopied).toBeNull();
-    expect(readHostFacts([...lines, control('fact precopy yes')]).precopied).toEqual(new Set(['kept.txt']));
-    expect(readHostFacts([...lines.slice(1), control('fact precopy yes')]).precopied).toBeNull();
+    expect(readHostFacts(lines).precopied).toBe(false);
+    expect(readHostFacts([...lines, control('fact precopy yes')]).precopied).toBe(true);
+    expect(readHostFacts([...lines.slice(1), control('fact precopy yes')]).precopied).toBe(false);
   });
 
   test('the commit the ref names now, or why it could not be resolved', () => {

@@ -198,7 +198,7 @@ describe('open script: preflight, lock, facts', () => {
       currentTarget: 'releases/v2',
       currentCommit: '',
       currentContent: null,
-      precopied: null,
+      precopied: false,
       releaseDirExists: true,
       releaseDirs: new Set(['v1', 'v2']),
       currentDataRelease: '',

@@ -42,11 +42,11 @@ export interface HostFacts {
    */
   currentContent: ListedContent | null;
   /**
-   * With upload, for a release not there yet: the current release's files as
-   * uploaded (untouched since), when the host started copying them for the new
-   * release with the facts (scripts.ts, PRECOPY_FUNCTIONS); null when it did not.
+   * With upload, for a release not there yet: the host started copying the
+   * current release's files still as listed (currentContent.files, the same
+   * find's answer) for the new release with the facts (scripts.ts, PRECOPY_FUNCTIONS).
    */
-  precopied: Set<string> | null;
+  precopied: boolean;
   /** Preflight checks that failed: what is missing and what to do. */
   problems: { check: string; message: string }[];
   /**
@@ -78,7 +78,7 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
     history: [],
     lockHolder: null,
     currentContent: null,
-    precopied: null,
+    precopied: false,
     problems: [],
     sourceCommit: '',
     sourceError: '',
@@ -118,8 +118,8 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
   const current = seenFiles(seen);
   // Without a whole answer on what is there now, the list is not to be trusted.
   if (current) facts.currentContent = { lines: new Set(listed), files: current };
-  // The host copied exactly these (the same find's answer); without a whole answer, nothing it copied is known.
-  if (current && precopy) facts.precopied = current;
+  // Without a whole answer, nothing the host copied is known: its copy is not taken.
+  facts.precopied = current !== null && precopy;
   return facts;
 }
 

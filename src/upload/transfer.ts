@@ -30,9 +30,9 @@ function largeFirst(files: readonly UploadEntry[]): UploadEntry[] {
 
 /**
  * What to remove from the host's copy of the current release's files as
- * uploaded (`precopied`, facts.ts) to keep just the unchanged ones: the other
- * files, then the directories the copy made that the new tree does not have,
- * children before their parents (reverse order).
+ * uploaded (`precopied`: those facts.ts says are still as listed) to keep just
+ * the unchanged ones: the other files, then the directories the copy made that
+ * the new tree does not have, children before their parents (reverse order).
  */
 export function precopyRemovals(source: UploadSource, plan: UploadPlan, precopied: ReadonlySet<string>): { drop: string; rmdir: string } {
   const unchanged = new Set(plan.unchanged.map((entry) => entry.path));
@@ -48,14 +48,15 @@ export function precopyRemovals(source: UploadSource, plan: UploadPlan, precopie
 
 /**
  * The stream for one host, given the content list of its current release
- * (null: send everything) and the files the host has already copied from it
- * (null: none; taken only when some of them are unchanged).
+ * (null: send everything), and whether the host has already copied that
+ * release's files still as listed (`previous.files`; the copy is taken only
+ * when some of them are unchanged).
  */
-export function prepareTransfer(source: UploadSource, previous: ListedContent | null, from: string, precopied: ReadonlySet<string> | null = null): Transfer {
+export function prepareTransfer(source: UploadSource, previous: ListedContent | null, from: string, precopied = false): Transfer {
   const plan = planUpload(source, from ? previous : null);
   const { list } = source;
   const tar = tarStream(source, plan.send);
-  const precopy = precopied && plan.unchanged.length > 0 ? precopyRemovals(source, plan, precopied) : null;
+  const precopy = precopied && previous && plan.unchanged.length > 0 ? precopyRemovals(source, plan, previous.files) : null;
   const sections: UploadSections = {
     unchanged: nulList(largeFirst(plan.unchanged).map((entry) => entry.path)),
     precopy,

@@ -6,53 +6,35 @@
 import { expect, test } from '@jest/globals';
 import { execAhead } from '../../src/remote/ssh-transport.js';
 
-function fakeProtocol() {
+const COMMAND = 'exec sh -s';
+
+/**
+ * What reaches the wire, in order, when ssh2 opens a channel, learns the
+ * server's number for it ('confirmed'), then asks for the command on each of
+ * `execs` (remote channel numbers).
+ */
+function sentFor(version: string | undefined, execs: number[]): unknown[][] {
   const sent: unknown[][] = [];
-  return {
-    sent,
-    protocol: {
-      session: (local: number) => sent.push(['session', local]),
-      exec: (remote: number, command: string, wantReply: boolean) => sent.push(['exec', remote, command, wantReply]),
-    },
+  const protocol = {
+    session: (local: number) => sent.push(['session', local]),
+    exec: (remote: number, command: string, wantReply: boolean) => sent.push(['exec', remote, command, wantReply]),
   };
+  execAhead({ _protocol: protocol, _remoteVer: version }, COMMAND);
+  protocol.session(3);
+  sent.push(['confirmed']);
+  for (const remote of execs) protocol.exec(remote, COMMAND, true);
+  return sent;
 }
 
-const OPENSSH = 'OpenSSH_9.2p1';
-
 test('OpenSSH: the command goes right behind the channel, for its channel 0, and is not sent again', () => {
-  const { sent, protocol } = fakeProtocol();
-  execAhead({ _protocol: protocol, _remoteVer: OPENSSH }, 'exec sh -s');
-  protocol.session(3);
-  // ssh2, once the server confirmed channel 0: its own exec is the one already on its way.
-  protocol.exec(0, 'exec sh -s', true);
-  // Anything later is ssh2's as it is.
-  protocol.exec(0, 'exec sh -s', true);
-  expect(sent).toEqual([
-    ['session', 3],
-    ['exec', 0, 'exec sh -s', true],
-    ['exec', 0, 'exec sh -s', true],
-  ]);
+  // ssh2, once the server confirmed channel 0: its own exec is the one already on its way; anything later is ssh2's as it is.
+  expect(sentFor('OpenSSH_9.2p1', [0, 0])).toEqual([['session', 3], ['exec', 0, COMMAND, true], ['confirmed'], ['exec', 0, COMMAND, true]]);
 });
 
 test('a channel the server numbered otherwise gets its command as ssh2 sends it', () => {
-  const { sent, protocol } = fakeProtocol();
-  execAhead({ _protocol: protocol, _remoteVer: OPENSSH }, 'exec sh -s');
-  protocol.session(0);
-  protocol.exec(4, 'exec sh -s', true);
-  expect(sent).toEqual([
-    ['session', 0],
-    ['exec', 0, 'exec sh -s', true],
-    ['exec', 4, 'exec sh -s', true],
-  ]);
+  expect(sentFor('OpenSSH_9.2p1', [4])).toEqual([['session', 3], ['exec', 0, COMMAND, true], ['confirmed'], ['exec', 4, COMMAND, true]]);
 });
 
 test.each([['dropbear_2022.83'], ['libssh_0.10.4'], [undefined]])('a server that does not say OpenSSH (%s): nothing goes ahead', (version) => {
-  const { sent, protocol } = fakeProtocol();
-  execAhead({ _protocol: protocol, _remoteVer: version }, 'exec sh -s');
-  protocol.session(0);
-  protocol.exec(0, 'exec sh -s', true);
-  expect(sent).toEqual([
-    ['session', 0],
-    ['exec', 0, 'exec sh -s', true],
-  ]);
+  expect(sentFor(version, [0])).toEqual([['session', 3], ['confirmed'], ['exec', 0, COMMAND, true]]);
 });

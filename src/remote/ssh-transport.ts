@@ -283,12 +283,6 @@ interface Ssh2Protocol {
   exec?: (remoteChannel: number, command: string, wantReply: boolean) => unknown;
 }
 
-/** An ssh2 client's protocol object, when the server identified itself as OpenSSH. */
-function openSshProtocol(connection: unknown): Ssh2Protocol | null {
-  const client = connection as { _protocol?: Ssh2Protocol; _remoteVer?: string } | null;
-  return client?._protocol && /^OpenSSH_/.test(client._remoteVer ?? '') ? client._protocol : null;
-}
-
 /**
  * Open the session channel and ask for its command in one flight instead of
  * two. The command request names the server's number for the channel, which
@@ -302,15 +296,16 @@ function openSshProtocol(connection: unknown): Ssh2Protocol | null {
  * for an OpenSSH server; ssh2's own request for the command, once it has the
  * confirmation, is then the one already sent (the server's answer to it is
  * read as the answer to ssh2's), and for a channel the server numbered
- * otherwise it is sent as usual. (The login cannot gain the same way behind
+ * otherwise (which OpenSSH does not do) it is sent as usual. (The login cannot gain the same way behind
  * the service request: before login, sshd writes each answer on its own with
  * Nagle's algorithm on, so the second waits for the client's acknowledgement
  * of the first, a round trip plus the client's delayed ACK; it was tried, and
  * cost 35 ms on loopback.)
  */
 export function execAhead(connection: unknown, command: string): void {
-  const protocol = openSshProtocol(connection);
-  if (!protocol || typeof protocol.session !== 'function' || typeof protocol.exec !== 'function') return;
+  const client = connection as { _protocol?: Ssh2Protocol; _remoteVer?: string } | null;
+  const protocol = client?._protocol;
+  if (!protocol || !/^OpenSSH_/.test(client._remoteVer ?? '') || typeof protocol.session !== 'function' || typeof protocol.exec !== 'function') return;
   const { session, exec } = protocol;
   let ahead = false;
   protocol.session = function (this: unknown, localChannel, window, packetSize) {

@@ -67,6 +67,9 @@ describe.each([
     const settings = parseSettings({ ...hostInputs(), 'deploy-path': site, release: 'v1', ...inputs });
     const transport = new WatchedTransport(createTransport(settings, settings.targets[0]));
     const result = await deployToHost(settings, { transport, logger: recordingLogger() });
+    // The deploy can end in the same turn that read the flipped line (the session's end came with it):
+    // let the turn that notes what had been written by then come first.
+    await new Promise((resolve) => setImmediate(resolve));
     return { site, result, transport };
   }
 

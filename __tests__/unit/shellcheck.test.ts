@@ -9,6 +9,7 @@ import {
   renderFlipScript,
   renderHistoryScript,
   renderHookScript,
+  renderHousekeepingScript,
   renderOpenScript,
   renderPruneScript,
 } from '../../src/remote/scripts.js';
@@ -54,11 +55,11 @@ const SCRIPTS: [string, RenderedScript][] = [
       prune: { remove: ['v0'], removeData: ['v0'], unknown: ['old'] },
     }),
   ],
-  ['flip sent behind its build', renderFlipScript(context(), { active: manifest('v2', 'ready', 'v1'), departed: manifest('v1', 'inactive'), event: 'deploy', dataTarget: '', dataBefore: '' }, { pipelined: true })],
   ['flip (adoption)', renderFlipScript(context(), { active: manifest('v2', 'ready', 'v1'), departed: manifest('v1', 'inactive', '', { adopted: NOW }), event: 'deploy', dataTarget: '', dataBefore: '' })],
   ['hook', renderHookScript(context(), 'activate', 'systemctl restart app')],
   ['discard', renderDiscardScript(context(), manifest('v2', 'ready', 'v1'), 'v2', 'web2 failed')],
   ['prune', renderPruneScript(context(), ['v0'], ['v0'], ['old'])],
+  ['prune after verify', renderHousekeepingScript(context(), { remove: ['v0'], removeData: ['v0'], unknown: ['old'] })],
   ['history', renderHistoryScript(context(), 'rollback', 'failed', { failedStep: 'verify', exitCode: 1, reason: 'verify failed' })],
 ];
 

@@ -1,17 +1,16 @@
 import { departedRecord } from '../core/adopt.js';
 import { DeployError, InputError } from '../core/errors.js';
 import type { HostFacts } from '../core/facts.js';
-import { type FleetHost, attempt, flipIsLast, runFleet, showDryRun } from './fleet.js';
+import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
 import { HostSession } from '../remote/host-session.js';
 import type { Logger } from '../core/logger.js';
-import { COMMIT, FINISHED, type Manifest, type ReleaseSource, blankManifest } from '../core/manifest.js';
+import { COMMIT, type Manifest, type ReleaseSource, blankManifest } from '../core/manifest.js';
 import { dataLabel } from '../core/paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from '../core/plan.js';
 import { inPool } from '../core/pool.js';
 import type { HostResult } from '../core/result.js';
-import { type FlipRecords, type ScriptContext, renderBuildScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
-import type { ControlLine } from '../core/control-line.js';
+import { type FlipRecords, renderBuildScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
 import type { Settings } from '../core/settings.js';
 import { TransferProgress, describeTransfer, prepareTransfer } from '../upload/transfer.js';
 import { type ScannedUpload, type UploadSource, scanUpload } from '../upload/tree.js';
@@ -104,7 +103,6 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
   // A current release tagflip has no record of is adopted by this flip (adopt.ts).
   const departed = departedRecord(facts, plan.previousRelease);
-  const recordsFor = (active: Manifest, dataTarget: string) => flipRecords(settings, plan, facts, active, departed, dataTarget);
   let active: Manifest;
   let dataTarget: string;
   const warnings: string[] = [];
@@ -115,26 +113,15 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
       const buildStarted = Date.now();
       const progress = transfer ? new TransferProgress(logger, host.host, transfer) : null;
       const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent: number) => progress.update(sent) } : undefined;
-      // One host has no barrier to wait at: its flip goes right behind the build
-      // (and its data), guarded on the host by what the build finished.
-      const queued = settings.targets.length === 1 ? queuedFlip(host, context, queuedRecords(recordsFor, active, dataTarget, source), settings.commandTimeout * 2 + 600, flipIsLast(settings)) : null;
       try {
         const lines = await host.run('build', build, settings.commandTimeout * 2, {
           data,
-          afterSent: queued?.send,
           onControl: (line) => {
             if (line.kind === 'received') progress?.finish();
-            // Ready, and the flip behind it will run: then nothing else follows it either.
-            if (line.kind === 'ready' && line.args[2] === 'yes' && queued?.sent() && flipIsLast(settings)) host.endAfterQueued();
           },
         });
         const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
         active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
-        member.queuedFlip = queued?.sent() ?? null;
-      } catch (error) {
-        // A flip sent behind a failed build changes nothing (it says skipped); it is read before the host is left.
-        await queued?.sent()?.catch(() => undefined);
-        throw error;
       } finally {
         member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
         if (progress) member.result.uploadBytes = progress.sent;
@@ -145,7 +132,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
     if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
   }
-  const records = recordsFor(active, dataTarget);
+  const records = flipRecords(settings, plan, facts, active, departed, dataTarget);
   member.change = {
     context,
     records,
@@ -177,35 +164,9 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
 }
 
 /**
- * The records of a flip sent right behind its build (one host): they take the
- * build's finish time and commit on the host (FINISHED, COMMIT), where the
- * flip's guard reads them from what the build left. Retention ranks releases
- * by when they finished: this build, whenever the host says, is the newest.
- */
-function queuedRecords(recordsFor: (active: Manifest, dataTarget: string) => FlipRecords, ready: Manifest, dataTarget: string, source: ReleaseSource | null): FlipRecords {
-  const active: Manifest = { ...ready, finished: FINISHED, commit: COMMIT, ...(source?.kind === 'git' ? { source: { ...source, commit: COMMIT } } : {}) };
-  return { ...recordsFor({ ...active, finished: '9999-12-31T23:59:59Z' }, dataTarget), active };
-}
-
-/** A flip to send once the build (and its data) is on its way, and what it answers once sent. */
-function queuedFlip(host: HostSession, context: ScriptContext, records: FlipRecords, seconds: number, last: boolean) {
-  let sent: Promise<ControlLine[]> | null = null;
-  return {
-    send: () => {
-      sent = host.run('flip', renderFlipScript(context, records, { pipelined: true, last }), seconds);
-      // Read by the flip phase (fleet.ts), or after a failed build.
-      sent.catch(() => undefined);
-      // Nothing follows a flip that flipped: the host ends the session itself.
-      if (last) host.closeOnceFlipped();
-    },
-    sent: () => sent,
-  };
-}
-
-/**
- * What the flip of a prepared host writes. Retention rides along with the flip
- * (one round trip); it keeps the release flipped away from, so a flip back
- * after activate or verify stays possible.
+ * What the flip of a prepared host writes, and the retention that follows it
+ * (fleet.ts: with the flip, or after verify). Retention keeps the release
+ * flipped away from, so a flip back stays possible.
  */
 function flipRecords(settings: Settings, plan: DeployPlan, facts: HostFacts, active: Manifest, departed: Manifest | null, dataTarget: string): FlipRecords {
   const after = factsAfterFlip(facts, active, departed, 'deploy', dataTarget);

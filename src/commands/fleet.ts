@@ -1,11 +1,11 @@
 import { NotFlippedError } from '../core/errors.js';
 import type { HostFacts } from '../core/facts.js';
 import { type HostDependencies, emptyHostResult, recordFailure } from './host-run.js';
-import { type HostSession, explainFailure } from '../remote/host-session.js';
+import { type HostSession, answeredByHost, explainFailure } from '../remote/host-session.js';
 import { type Logger, hostLogger } from '../core/logger.js';
 import { dataLabel, releasePath } from '../core/paths.js';
 import type { HostResult } from '../core/result.js';
-import { type FlipRecords, type RenderedScript, type ScriptContext, renderFlipScript, renderHistoryScript, renderHookScript } from '../remote/scripts.js';
+import { type FlipRecords, type RenderedScript, type ScriptContext, prunes, renderFlipScript, renderHistoryScript, renderHookScript, renderHousekeepingScript } from '../remote/scripts.js';
 import type { ControlLine } from '../core/control-line.js';
 import type { Settings } from '../core/settings.js';
 
@@ -43,10 +43,12 @@ export interface FleetHost {
   facts: HostFacts | null;
   /** Set when the host is ready to flip. */
   change: Change | null;
-  /** A flip already sent behind the build (one host: deploy.ts), whose answer the flip phase reads. */
-  queuedFlip?: Promise<ControlLine[]> | null;
-  /** ready: waiting at the barrier; flipped: current moved; done: nothing (more) to do; failed: see `failure`. */
-  stage: 'ready' | 'flipped' | 'done' | 'failed';
+  /**
+   * ready: waiting at the barrier; flipped: current moved; done: nothing (more)
+   * to do; failed: see `failure`; unknown: a flip was sent and its answer never
+   * came, so current may have moved or not (the result says both releases).
+   */
+  stage: 'ready' | 'flipped' | 'done' | 'failed' | 'unknown';
   failure: unknown;
   /** current was moved by this run (and not yet moved back). */
   flipped: boolean;
@@ -104,12 +106,15 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
       return finishAll(hosts);
     }
 
-    const last = flipIsLast(settings);
-    await onEach('flip', inStage('ready'), (member) => flip(member, last));
-    const notFlipped = inStage('failed');
+    const hooked = Boolean(settings.activate || settings.verify);
+    // One host and no hooks: nothing follows the flip (and its retention), so the session's end goes right behind it.
+    const last = settings.targets.length === 1 && !hooked;
+    await onEach('flip', inStage('ready'), (member) => flip(settings, member, last, !hooked));
+    const notFlipped = [...inStage('failed'), ...inStage('unknown')];
     if (notFlipped.length > 0) {
-      // All or none, whatever the command: the hosts that flipped go back.
-      const why = `flipped back because ${others(named(notFlipped))} failed at the flip`;
+      // All or none, whatever the command: the hosts that flipped go back (a
+      // host whose flip went unanswered cannot be told; its result says so).
+      const why = `flipped back because ${others(named(notFlipped))} ${inStage('failed').length > 0 ? 'failed at the flip' : 'did not answer the flip'}`;
       await phase('flip back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
       return finishAll(hosts);
     }
@@ -131,6 +136,8 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
     } else if (sick.length > 0) {
       await Promise.all(sick.map((member) => needsAttention(member)));
     }
+    // Retention once the hooks passed everywhere: a deploy that ends rolled back removes nothing.
+    if (hooked && sick.length === 0) await onEach('prune', inStage('flipped'), (member) => housekeeping(member));
     inStage('flipped').forEach((member) => (member.stage = 'done'));
     return finishAll(hosts);
   } finally {
@@ -181,30 +188,104 @@ async function holdBack(member: FleetHost, failedHosts: string[]): Promise<void>
 }
 
 /**
- * One host and no hooks: nothing follows its flip, whatever the flip says (a
- * failed flip puts back what it moved itself), so the session ends with it.
+ * Flip data/current (if it moves), then current; retention rides along when no
+ * hook follows. Only the runner decides a flip, once it has read the host's
+ * readiness; what it learns is one of three outcomes (sendFlip).
  */
-export function flipIsLast(settings: Settings): boolean {
-  return settings.targets.length === 1 && !settings.activate && !settings.verify;
-}
-
-/** Flip data/current (if it moves), then current; retention rides along. */
-async function flip(member: FleetHost, last: boolean): Promise<void> {
+async function flip(settings: Settings, member: FleetHost, last: boolean, withRetention: boolean): Promise<void> {
   const { host, change } = member;
   if (!host || !change) return;
   const { logger } = member.deps;
   change.warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-  // A flip sent behind the build that says skipped did nothing: the client sends its own.
-  const queued = member.queuedFlip ? await member.queuedFlip : null;
-  const lines = queued && !queued.some((line) => line.kind === 'skipped') ? queued : await host.run('flip', renderFlipScript(change.context, change.records), 600, { last });
+  const records = withRetention ? change.records : { ...change.records, prune: undefined };
+  const answer = await sendFlip(host, renderFlipScript(change.context, records), last);
+  if (answer.outcome === 'not done') throw answer.error;
+  if (answer.outcome === 'unknown') {
+    unconfirmed(settings, member, change.context.previousRelease, change.context.release, answer.error);
+    return;
+  }
   member.stage = 'flipped';
   member.flipped = true;
+  member.result.removed = host.reportRemoved(answer.lines);
+  const { records: flipped } = change;
+  const data = flipped.dataTarget ? `, ${dataLabel(change.context.deployPath, change.context.dataPath)}/current -> releases/${flipped.dataTarget}` : '';
+  const departed = flipped.departed ? ` (${flipped.departed.release} is now ${flipped.departed.state})` : '';
+  logger.info(`${host.host}: current -> releases/${flipped.active.release}${data}${departed}`);
+  const warnings = [...change.warnings, ...afterFlipWarnings(host, answer)];
+  Object.assign(member.result, change.outcome, { warnings });
+}
+
+/** What a flip's answer tells: it flipped (whatever became of the connection after), it did not, or nobody can tell. */
+type FlipAnswer = { outcome: 'done'; lines: ControlLine[]; lost: unknown } | { outcome: 'not done'; error: unknown } | { outcome: 'unknown'; error: unknown };
+
+/**
+ * Send a flip and read its answer. Done: the host said `flipped` (the connection
+ * may have gone after it: lost says why). Not done: the host said it did not
+ * flip, or the script never left (the session had already ended). Unknown: the
+ * script was sent and the connection went before the host's answer.
+ */
+async function sendFlip(host: HostSession, script: RenderedScript, last: boolean): Promise<FlipAnswer> {
+  const sent = host.reachable;
+  const seen: ControlLine[] = [];
+  try {
+    const lines = await host.run('flip', script, 600, { last, onControl: (line) => seen.push(line) });
+    return { outcome: 'done', lines, lost: null };
+  } catch (error) {
+    if (seen.some((line) => line.kind === 'flipped')) return { outcome: 'done', lines: seen, lost: error };
+    return sent && !answeredByHost(error) ? { outcome: 'unknown', error } : { outcome: 'not done', error };
+  }
+}
+
+/** Warnings for what came after a done flip: housekeeping that failed, or the connection that went before the script's end. */
+function afterFlipWarnings(host: HostSession, answer: Extract<FlipAnswer, { outcome: 'done' }>): string[] {
+  const warnings = host.reportHousekeeping(answer.lines);
+  if (answer.lost) {
+    const why = explainFailure(host.host, answer.lost).problem;
+    const warning = `the connection went after the flip (${why}): current was flipped; retention and the history line may not have finished (run status to see the host)`;
+    host.warn(warning);
+    warnings.push(warning);
+  }
+  return warnings;
+}
+
+/**
+ * A flip to `release` whose answer never came: current is either what it was
+ * or `release`, and nobody can tell from here. The result says both.
+ */
+function unconfirmed(settings: Settings, member: FleetHost, before: string, release: string, error: unknown): void {
+  const host = member.result.host;
+  const why = explainFailure(host, error).problem;
+  const message =
+    `${host}: flip unknown: the connection went after the flip to ${release} was sent and before its answer (${why}); ` +
+    `current is either ${before ? `releases/${before}` : 'as it was'} or releases/${release}. Run tagflip with command: status to see which, then deploy or roll back as needed`;
+  member.deps.logger.error(message);
+  member.stage = 'unknown';
+  member.failure = error;
+  Object.assign(member.result, {
+    status: 'unknown',
+    release: before,
+    releasePath: before ? releasePath(settings.deployPath, before) : '',
+    unconfirmedRelease: release,
+    error: message,
+  });
+}
+
+/** Retention after verify passed: what it removed, and any failure as a warning. */
+async function housekeeping(member: FleetHost): Promise<void> {
+  const { host, change } = member;
+  const plan = change?.records.prune;
+  if (!host || !change || !plan || !prunes(plan)) return;
+  let lines: ControlLine[];
+  try {
+    lines = await host.run('prune', renderHousekeepingScript(change.context, plan), 600, { last: true });
+  } catch (error) {
+    const warning = `retention did not finish: ${explainFailure(host.host, error).problem}; current is releases/${change.context.release} as deployed, and the next run's retention tries again`;
+    host.warn(warning);
+    member.result.warnings = [...(member.result.warnings ?? []), warning];
+    return;
+  }
   member.result.removed = host.reportRemoved(lines);
-  const { records } = change;
-  const data = records.dataTarget ? `, ${dataLabel(change.context.deployPath, change.context.dataPath)}/current -> releases/${records.dataTarget}` : '';
-  const departed = records.departed ? ` (${records.departed.release} is now ${records.departed.state})` : '';
-  logger.info(`${host.host}: current -> releases/${records.active.release}${data}${departed}`);
-  Object.assign(member.result, change.outcome, { warnings: change.warnings });
+  member.result.warnings = [...(member.result.warnings ?? []), ...host.reportHousekeeping(lines)];
 }
 
 /** `activate` or `verify` in the release that is now current, with the hook environment. */
@@ -234,7 +315,13 @@ async function flipBack(settings: Settings, operation: FleetOperation, member: F
     const back = change.back;
     if (!back) throw new Error('there is no previous release to go back to (this was the first deploy)');
     const context = host.context(back.active.release, flippedTo);
-    await host.run('flip', renderFlipScript(context, back), 60);
+    const answer = await sendFlip(host, renderFlipScript(context, back), false);
+    if (answer.outcome === 'unknown') {
+      unconfirmed(settings, member, flippedTo, back.active.release, answer.error);
+      member.result.error = [error, member.result.error].filter(Boolean).join('; ');
+      return;
+    }
+    if (answer.outcome === 'not done') throw answer.error;
     logger.warning(`${host.host}: flipped back to releases/${back.active.release}${back.dataTarget ? ` and data release ${back.dataTarget}` : ''}`);
     member.flipped = false;
     // A deploy that ends where it started was rolled back; a rollback that ends where it started failed.

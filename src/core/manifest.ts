@@ -179,7 +179,7 @@ export const NOW = '@tagflip:now@';
 export const COMMIT = '@tagflip:commit@';
 export const STEP = '@tagflip:step@';
 export const REASON = '@tagflip:reason@';
-/** When the build finished, in a flip sent before the build's answer (renderFlipScript, pipelined). */
+/** When the build finished, as the host's clock says it when it writes the ready record (renderBuildScript). */
 export const FINISHED = '@tagflip:finished@';
 /** Stands for the exit code; rendered as a bare number, see renderRecord. */
 export const CODE = '@tagflip:code@';

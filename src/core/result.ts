@@ -2,7 +2,7 @@
 
 import type { LockHolder, ReleaseState } from './manifest.js';
 
-export type HostStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed' | 'dry-run';
+export type HostStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed' | 'unknown' | 'dry-run';
 
 /** One release on a host, as `command: status` reports it. */
 export interface ReleaseInfo {
@@ -29,8 +29,10 @@ export interface StatusReport {
 export interface HostResult {
   host: string;
   status: HostStatus;
-  /** The release current when the run ended. */
+  /** The release current when the run ended; with status unknown, the release current before the flip whose answer never came. */
   release: string;
+  /** With status unknown: the release current may be now (the flip was sent; its answer never came). */
+  unconfirmedRelease?: string;
   /** The release current before: the rollback target. */
   previousRelease: string;
   releasePath: string;
@@ -65,13 +67,15 @@ export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
   const first = hosts.find((host) => host.release) ?? hosts[0];
   // Any host that needs attention, or failed, fails the step: failed wins over rolled-back.
   const failed = hosts.some((host) => host.status === 'failed');
+  // A host whose flip went unanswered leaves the step's outcome unknown: that wins over everything.
+  const unknown = hosts.some((host) => host.status === 'unknown');
   const rolledBack = hosts.some((host) => host.status === 'rolled-back');
   // With several hosts, the most telling status wins: one host deployed (or rolled back) means current changed.
   const deployed = command === 'deploy' && hosts.some((host) => host.status === 'deployed');
-  const status = failed ? 'failed' : command === 'deploy' && rolledBack ? 'rolled-back' : deployed ? 'deployed' : rolledBack ? 'rolled-back' : first.status;
+  const status = unknown ? 'unknown' : failed ? 'failed' : command === 'deploy' && rolledBack ? 'rolled-back' : deployed ? 'deployed' : rolledBack ? 'rolled-back' : first.status;
   return {
     // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
-    ok: !failed && !(command === 'deploy' && rolledBack),
+    ok: !failed && !unknown && !(command === 'deploy' && rolledBack),
     status,
     release: first.release,
     previousRelease: first.previousRelease,
@@ -89,7 +93,7 @@ export function renderSummary(result: RunResult, title: string): string {
   const uploaded = result.hosts.some((host) => host.uploadBytes !== undefined);
   const sent = (host: HostResult) => (uploaded ? [host.uploadBytes === undefined ? '' : `${(host.uploadBytes / 1e6).toFixed(1)} MB`] : []);
   const rows = result.hosts.map((host) =>
-    [host.host, host.status, host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, host.error]
+    [host.host, host.status, host.unconfirmedRelease ? `${host.release || '(none)'} or ${host.unconfirmedRelease}` : host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, host.error]
       .map(cell)
       .join(' | '),
   );
@@ -117,6 +121,7 @@ export function hostRows(hosts: readonly HostResult[]): object[] {
     host: host.host,
     status: host.status,
     release: host.release,
+    ...(host.unconfirmedRelease ? { 'unconfirmed-release': host.unconfirmedRelease } : {}),
     'previous-release': host.previousRelease,
     'release-path': host.releasePath,
     'data-release': host.dataRelease,

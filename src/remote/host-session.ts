@@ -3,7 +3,7 @@ import { type HostFacts, readHostFacts } from '../core/facts.js';
 import type { Logger } from '../core/logger.js';
 import { type LockHolder, describeHolder, parseLockHolder } from '../core/manifest.js';
 import { type PrunePlan, PlanError } from '../core/plan.js';
-import { CLOSE_IF_FLIPPED, CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
+import { CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
 import { type ControlLine, RemoteSession, SessionClosedError, newRunTag } from './session.js';
 import type { Settings } from '../core/settings.js';
 import type { Transport } from './transport.js';
@@ -172,6 +172,27 @@ export class HostSession {
     return removed;
   }
 
+  /**
+   * Retention or a record that failed once current had moved: housekeeping,
+   * logged and returned as warnings (they never fail the step). Each names what
+   * was left and what to do.
+   */
+  reportHousekeeping(lines: readonly ControlLine[]): string[] {
+    const warnings = lines.filter((line) => line.kind === 'warning').map((line) => line.rest);
+    for (const line of lines.filter((line) => line.kind === 'prune-failed')) {
+      const [, ...why] = line.args;
+      const warning = `retention stopped: ${why.join(' ')}; what it did not remove stays (fix its permissions or remove it by hand), and the next run's retention tries again`;
+      this.warn(warning);
+      warnings.push(warning);
+    }
+    return warnings;
+  }
+
+  /** A warning about this host. */
+  warn(message: string): void {
+    this.logger.warning(`${this.host}: ${message}`);
+  }
+
   /** Say once which directories retention leaves alone, and why. */
   private reportLeftAlone(unknown: readonly string[]): void {
     if (unknown.length === 0) return;
@@ -194,8 +215,6 @@ export class HostSession {
        * instead of one round trip later (close() then only waits for it).
        */
       last?: boolean;
-      /** Called once the script, and its data if any, are on their way: what follows may be sent behind them. */
-      afterSent?: () => void;
     } = {},
   ): Promise<ControlLine[]> {
     this.logger.debug(`${this.host}: ${phase} script:\n${script.display}`);
@@ -231,8 +250,7 @@ export class HostSession {
             } else if (line.kind === 'warning') {
               this.logger.warning(`${this.host}: ${line.rest}`);
             } else if (line.kind === 'receive' && data) {
-              sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).then(
-                () => options.afterSent?.(),
+              sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).catch(
                 (error: Error) => {
                   this.logger.debug(`${this.host}: sending the upload stopped: ${error.message}`);
                 },
@@ -244,8 +262,7 @@ export class HostSession {
         { scope: options.scope, input: data !== undefined },
       );
       // Only without data: that goes on stdin after the script, once asked for.
-      if (options.last && !data) this.endAfterQueued();
-      if (!data) options.afterSent?.();
+      if (options.last && !data) this.session.end(CLOSE_WORDS);
       const { status, control } = await deadline.race(running, () => this.session.end());
       await sending;
       const failure = control.find((line) => line.kind === 'error');
@@ -261,7 +278,7 @@ export class HostSession {
       return control;
     } catch (error) {
       if (error instanceof DeadlineError) {
-        throw new DeployError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, `the connection was closed; once ${this.host} notices, it removes an unfinished build and records it as failed (interrupted: connection lost); check the host`);
+        throw new NoAnswerError(this.host, step, `no answer from the host for ${timeoutSeconds + CLIENT_GRACE_SECONDS} s`, `the connection was closed; once ${this.host} notices, it removes an unfinished build and records it as failed (interrupted: connection lost); check the host`);
       }
       throw error;
     } finally {
@@ -270,20 +287,9 @@ export class HostSession {
     }
   }
 
-  /**
-   * Behind a last flip queued behind its build: the shell ends as soon as that
-   * flip has flipped, half a round trip before the client could tell it to.
-   */
-  closeOnceFlipped(): void {
-    this.session.say(CLOSE_IF_FLIPPED);
-  }
-
-  /**
-   * Nothing will be sent after the phases already on their way: the closing
-   * words go behind them now, so the shell exits as soon as they end.
-   */
-  endAfterQueued(): void {
-    this.session.end(CLOSE_WORDS);
+  /** Whether a script sent now can still reach the host's shell: false once the session has ended, or its input was closed. */
+  get reachable(): boolean {
+    return this.session.open;
   }
 
   /** End the remote shell (which releases the lock) and the connection. */
@@ -299,6 +305,18 @@ export class HostSession {
 export interface PhaseData {
   stream(): Iterable<Buffer> | AsyncIterable<Buffer>;
   progress?: (sent: number) => void;
+}
+
+/** The host did not answer a phase in time: the client gave up on the connection. */
+export class NoAnswerError extends DeployError {}
+
+/**
+ * Whether a phase's failure was told by the host itself (an error it reported,
+ * or the phase's end with a failing status), rather than the connection going
+ * before the answer came: only then does the client know what the phase did.
+ */
+export function answeredByHost(error: unknown): boolean {
+  return error instanceof DeployError && !(error instanceof NoAnswerError);
 }
 
 /** Turn any failure into one that names the host and the phase. */

@@ -717,14 +717,6 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
 export const CLOSE_WORDS = 'tf_precopy_stop; kill "$tf_watchdog" 2>/dev/null; rm -rf -- "$tf_run_dir"; exit 0';
 
 /**
- * Sent right behind a flip queued behind its build when nothing follows it
- * (renderFlipScript, last): the session ends as soon as that flip has flipped,
- * without waiting a round trip for the client's closing words. A flip that
- * skipped or failed leaves no mark, and the session waits for the client.
- */
-export const CLOSE_IF_FLIPPED = `if [ -n "\${tf_run_dir:-}" ] && [ -e "$tf_run_dir/flipped" ]; then ${CLOSE_WORDS}; fi`;
-
-/**
  * Wait until the file system's clock has moved past the mtime of $tf_stamp, so
  * that whatever is written from now on comes out newer than it (find -cnewer):
  * $tf_probe, a file beside it, is rewritten (builtins only, no process) until
@@ -1023,11 +1015,7 @@ if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
 tf_clock
 tf_finished=$tf_now
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
-# For a flip sent behind this build (renderFlipScript, pipelined): what it
-# finished, in the session's run directory; the ready line says whether it is there.
-tf_built=no
-if [ -n "\${tf_run_dir:-}" ] && printf '%s %s\n' "$tf_finished" "$tf_commit" > "$tf_run_dir/built"; then tf_built=yes; fi
-tf_say ready "$tf_finished" "$tf_commit" "$tf_built"`;
+tf_say ready "$tf_finished" "$tf_commit"`;
 
 
 /**
@@ -1131,7 +1119,7 @@ tf_flipped=$tf_release
   tf_write "$tf_manifest_path" "$tf_manifest_active" &&
   { [ -z "$tf_departed_manifest" ] || tf_write "$tf_departed_manifest_path" "$tf_departed_manifest"; } &&
   tf_append_history "$tf_history_flip" ||
-  tf_fail 1 "current now points to releases/$tf_release, but its record under .tagflip could not be written"
+  tf_say warning "current now points to releases/$tf_release, but its record under .tagflip could not be written: check that the deploy user can write $tf_deploy_path/.tagflip"
 if [ -n "$tf_adopted" ]; then
   tf_say log "adopted releases/$tf_adopted (made without tagflip): recorded as inactive, the release to go back to"
 fi`;
@@ -1146,42 +1134,22 @@ export interface FlipRecords {
   dataTarget: string;
   dataBefore: string;
   /**
-   * Retention to apply right after a successful flip, in the same round trip.
-   * Safe before activate/verify: the plan keeps the release flipped away from.
+   * Retention once current has moved: in the flip's script when no hook
+   * follows, else after verify (fleet.ts). Either way the plan keeps the
+   * release flipped away from, so a flip back stays possible.
    */
   prune?: { remove: readonly string[]; removeData: readonly string[]; unknown?: readonly string[] };
 }
 
 /**
  * Phase 9: flip `current` to context.release with one rename, then record it as
- * active and the release it replaced with its new state.
+ * active and the release it replaced with its new state; retention rides along
+ * when the records carry it (AFTER_FLIP_PRUNE). Once the flip is done, nothing
+ * in this script fails it: a record that cannot be written is a warning.
  */
-/**
- * The guard of a flip sent right behind its build, before the build's answer
- * (one host, no barrier to wait at: deploy.ts). It flips only what that build
- * finished (its record in the session's run directory, with the time and the
- * commit the active record takes), and only for a client still there: the
- * step line is a write, which fails once the connection is gone. Otherwise it
- * changes nothing and says `skipped`; the client then sends a flip of its own
- * if it still wants one.
- */
-const PIPELINED_FLIP_GUARD = `tf_step flip
-# (2>/dev/null first: redirections apply left to right, and a build that failed left no record.)
-if [ -z "\${tf_run_dir:-}" ] || ! read -r tf_finished tf_commit 2>/dev/null < "$tf_run_dir/built" || tf_connection_lost; then
-  tf_say skipped
-  exit 0
-fi
-# Emptied (no process): read finds nothing in it for a later flip.
-true 2>/dev/null > "$tf_run_dir/built"`;
-
-/** The flip (and its retention) went through: the mark CLOSE_IF_FLIPPED looks for. */
-const FLIPPED_MARK = `# Done: the session may end right after this (CLOSE_IF_FLIPPED).
-true 2>/dev/null > "$tf_run_dir/flipped"`;
-
-/** `pipelined`: sent behind its build (PIPELINED_FLIP_GUARD); `last` too: nothing follows, so a flip that flipped marks it for CLOSE_IF_FLIPPED. */
-export function renderFlipScript(context: ScriptContext, records: FlipRecords, { pipelined = false, last = false } = {}): RenderedScript {
+export function renderFlipScript(context: ScriptContext, records: FlipRecords): RenderedScript {
   const status = records.event === 'deploy' ? 'deployed' : 'rolled-back';
-  const prune = records.prune && records.prune.remove.length + records.prune.removeData.length + (records.prune.unknown?.length ?? 0) > 0 ? records.prune : null;
+  const prune = prunes(records.prune) ? records.prune : null;
   const adopted = adoptedNow(records.departed) ? records.departed!.release : '';
   const adoption: HistoryEntry = { ...historyEntry(context, 'adopt', 'adopted'), release: adopted, previousRelease: '' };
   return render(
@@ -1198,14 +1166,26 @@ export function renderFlipScript(context: ScriptContext, records: FlipRecords, {
       timeoutAssignment(context),
       ...(prune ? pruneAssignments(context, prune.remove, prune.removeData, prune.unknown) : []),
     ],
-    [pipelined ? PIPELINED_FLIP_GUARD : '', FLIP_BODY, prune ? PRUNE_STEPS : '', pipelined && last ? FLIPPED_MARK : ''].filter(Boolean).join('\n'),
+    prune ? `${FLIP_BODY}\n${AFTER_FLIP_PRUNE}` : FLIP_BODY,
   );
+}
+
+/** Whether a retention plan removes or reports anything. */
+export function prunes(plan: FlipRecords['prune'] | undefined): boolean {
+  return plan !== undefined && plan.remove.length + plan.removeData.length + (plan.unknown?.length ?? 0) > 0;
 }
 
 /** Retention's removals, checked on the host first; after a flip, its helpers are already there. */
 const PRUNE_STEPS = `tf_step prune
 if [ -n "$tf_prune_unknown" ]; then tf_say left-alone "$tf_prune_unknown"; fi
 tf_exists() { [ -e "$1" ] || [ -L "$1" ]; }
+# A build may leave directories without write permission (Go's module cache is
+# read-only on purpose): made writable (never following a link), they go too.
+tf_remove_tree() {
+  rm -rf -- "$1" 2>/dev/null && return 0
+  chmod -R u+w -- "$1" 2>/dev/null
+  rm -rf -- "$1"
+}
 # Never what is live, nor a directory tagflip has no record of, whatever the
 # plan said: check everything before removing anything. What is live is what
 # current leads to, compared by real path, however the link is written; a
@@ -1253,7 +1233,7 @@ tf_records=''
 for tf_name in $tf_prune; do
   tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
-    rm -rf -- "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
+    tf_remove_tree "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
     tf_say removed "$tf_name"
     rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
   else
@@ -1269,12 +1249,23 @@ if [ -n "$tf_records" ] && ! (cd -- "$tf_deploy_path/.tagflip/releases" 2>/dev/n
   done
 fi
 for tf_name in $tf_prune_data; do
-  rm -rf -- "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
+  tf_remove_tree "$tf_data_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_data_path/releases/$tf_name"
   tf_say removed-data "$tf_name"
 done
 [ -z "$tf_prune$tf_prune_data" ] || tf_append_history "$tf_history_prune" || tf_fail 1 "cannot write $tf_history_path"`;
 
 const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
+
+/**
+ * Retention once current has moved (after the flip, or after the hooks):
+ * housekeeping, which never fails the deploy. A failure ends the removals and
+ * says \`prune-failed <code> <why>\` instead of an error; the phase goes on
+ * to exit 0, and the client reports it as a warning (what was left, and why).
+ */
+const AFTER_FLIP_PRUNE = `(
+  tf_fail() { tf_say prune-failed "$1" "$2"; exit 1; }
+${PRUNE_STEPS}
+) || :`;
 
 /**
  * Step 12: remove releases (directory and record); name the directories left
@@ -1283,6 +1274,14 @@ const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
  */
 export function renderPruneScript(context: ScriptContext, remove: readonly string[], removeData: readonly string[] = [], unknown: readonly string[] = []): RenderedScript {
   return render([...commonAssignments(context), timeoutAssignment(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
+}
+
+/** Retention at the end of a deploy or rollback whose hooks ran (after verify): a failure is a warning (AFTER_FLIP_PRUNE). */
+export function renderHousekeepingScript(context: ScriptContext, plan: NonNullable<FlipRecords['prune']>): RenderedScript {
+  return render(
+    [...commonAssignments(context), timeoutAssignment(context), ...pruneAssignments(context, plan.remove, plan.removeData, plan.unknown)],
+    `${CURRENT_HELPERS}\n${AFTER_FLIP_PRUNE}`,
+  );
 }
 
 function pruneAssignments(context: ScriptContext, remove: readonly string[], removeData: readonly string[], unknown: readonly string[] = []): Assignment[] {

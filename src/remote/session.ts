@@ -186,10 +186,9 @@ export class RemoteSession {
     });
   }
 
-  /** Send words for the session shell itself, with no answer awaited (nothing once stdin is closed). */
-  say(words: string): void {
-    if (this.ended || this.stdinEnded) return;
-    this.channel.stdin.write(`${words}\n`);
+  /** Whether a phase sent now can still reach the shell: the session has not ended, and its input is not closed. */
+  get open(): boolean {
+    return !this.ended && !this.stdinEnded;
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
- * One host, no barrier: the flip goes right behind the build, and with no hooks
- * the session's closing words right behind the flip, so a deploy costs two
- * round trips fewer. Seen from the shell's side: what tagflip had written to it
- * by the time the build said ready. Over a real sshd, and with hosts: local.
+ * Only the runner decides a flip, once it has read the build's success:
+ * nothing is sent behind a build before the build's answer, so nothing on a
+ * host flips on its own. With no hook to follow, the session's closing words
+ * go right behind the flip. Seen from the shell's side: what tagflip had
+ * written to it by the time the build said ready. Over a real sshd, and with
+ * hosts: local.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { join } from 'node:path';
 import { deployToHost } from '../../src/commands/deploy.js';
 import { createTransport } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
-import { CLOSE_IF_FLIPPED, CLOSE_WORDS } from '../../src/remote/scripts.js';
+import { CLOSE_WORDS } from '../../src/remote/scripts.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { deployRootFor, openTempDir, recordingLogger } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
@@ -56,11 +58,12 @@ afterAll(async () => {
   await sshd?.stop();
 });
 
-const FLIP_GUARD = 'tf_say skipped';
+// A line of the flip's script, and of no other.
+const FLIP = 'tf_step flip';
 
 describe.each([
   ['over sshd', () => ({ hosts: `${sshd.user}@${sshd.host}:${sshd.port}`, 'private-key': sshd.privateKey, 'known-hosts': sshd.knownHosts }), () => deployRootFor(sshd.user)],
-  ['hosts: local', () => ({ hosts: 'local' }), () => openTempDir('tagflip-queued-')],
+  ['hosts: local', () => ({ hosts: 'local' }), () => openTempDir('tagflip-flips-')],
 ])('%s', (_how, hostInputs, root) => {
   async function deploy(inputs: Record<string, string>) {
     const site = join(root(), `site-${Math.random().toString(36).slice(2)}`);
@@ -73,35 +76,35 @@ describe.each([
     return { site, result, transport };
   }
 
-  test('without hooks: the flip was sent before the build answered, the closing words before the flip did', async () => {
+  test('without hooks: the flip was sent only once the build said ready, the closing words right behind it', async () => {
     const { site, result, transport } = await deploy({ build: 'echo built > out.txt' });
     expect(result).toMatchObject({ status: 'deployed', error: '' });
-    expect(transport.atReady).toContain(FLIP_GUARD);
-    // Behind the flip, before the build answered: end the session once flipped.
-    expect(transport.atReady).toContain(CLOSE_IF_FLIPPED);
-    expect((transport.atReady ?? '').replace(CLOSE_IF_FLIPPED, '')).not.toContain(CLOSE_WORDS);
+    expect(transport.atReady).not.toBeNull();
+    expect(transport.atReady).not.toContain(FLIP);
+    expect(transport.atReady).not.toContain(CLOSE_WORDS);
+    // Behind the flip, before its answer: nothing follows it.
+    expect(transport.atFlipped).toContain(FLIP);
     expect(transport.atFlipped).toContain(CLOSE_WORDS);
     expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
-    // The record the flip wrote has the time and commit of the build (none: no repository).
+    // The record the flip wrote has the time and commit the build reported (none: no repository).
     const record = JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'));
     expect(record).toMatchObject({ state: 'active', commit: '' });
     expect(record.finished).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
-  test('with activate: the flip was sent behind the build, the session stays open for the hook', async () => {
+  test('with activate: the flip was sent after the build answered, the session stays open for the hook', async () => {
     const { site, result, transport } = await deploy({ build: 'true', activate: 'echo activated > ../../activated' });
     expect(result).toMatchObject({ status: 'deployed', error: '' });
-    expect(transport.atReady).toContain(FLIP_GUARD);
-    expect(transport.atReady).not.toContain(CLOSE_IF_FLIPPED);
+    expect(transport.atReady).not.toContain(FLIP);
     expect(transport.atFlipped).not.toContain(CLOSE_WORDS);
     expect(existsSync(join(site, 'activated'))).toBe(true);
   });
 
-  test('a failed build: the flip behind it changes nothing, as if it had never been sent', async () => {
+  test('a failed build: no flip is ever sent', async () => {
     const { site, result, transport } = await deploy({ build: 'exit 3' });
     expect(result).toMatchObject({ status: 'failed' });
     expect(result.error).toMatch(/build exited with status 3/);
-    expect(transport.written).toContain(FLIP_GUARD);
+    expect(transport.written).not.toContain(FLIP);
     expect(existsSync(join(site, 'current'))).toBe(false);
     expect(existsSync(join(site, 'releases/v1'))).toBe(false);
     expect(JSON.parse(readFileSync(join(site, '.tagflip/releases/v1.json'), 'utf8'))).toMatchObject({ state: 'failed', exitCode: 3 });

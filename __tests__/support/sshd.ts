@@ -47,6 +47,8 @@ export interface StartSshdOptions {
   fileSizeLimit?: number;
   /** sshd's LogLevel (VERBOSE unless given): DEBUG1 logs every authentication request, "none" included. */
   logLevel?: 'VERBOSE' | 'DEBUG1';
+  /** sshd_config lines added at the end (e.g. `ForceCommand internal-sftp`), for every user. */
+  extraConfig?: readonly string[];
 }
 
 export interface TestSshd {
@@ -145,7 +147,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<TestSsh
     const hostKeyFingerprints = await Promise.all(hostKeyFiles.map((f) => fingerprint(`${f}.pub`)));
 
     const configPath = key('sshd_config');
-    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys, bindMount, options.fileSizeLimit, options.logLevel);
+    const server = await launch(dir, configPath, hostKeyFiles, authorizedKeys, bindMount, options.fileSizeLimit, options.logLevel, options.extraConfig);
     const { port, child } = server;
 
     const knownHostsLine = (pubFile: string) => {
@@ -227,11 +229,12 @@ async function launch(
   bindMount: StartSshdOptions['bindMount'],
   fileSizeLimit?: number,
   logLevel: StartSshdOptions['logLevel'] = 'VERBOSE',
+  extraConfig: readonly string[] = [],
 ): Promise<Launched> {
   const maxAttempts = 3;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    fs.writeFileSync(configPath, sshdConfig({ dir, port, hostKeyFiles, authorizedKeys, logLevel }), { mode: 0o644 });
+    fs.writeFileSync(configPath, sshdConfig({ dir, port, hostKeyFiles, authorizedKeys, logLevel, extraConfig }), { mode: 0o644 });
 
     const check = await run(SSHD, ['-t', '-f', configPath]);
     if (check.code !== 0) {
@@ -276,7 +279,7 @@ async function launch(
   }
 }
 
-function sshdConfig(c: { dir: string; port: number; hostKeyFiles: string[]; authorizedKeys: string; logLevel: string }): string {
+function sshdConfig(c: { dir: string; port: number; hostKeyFiles: string[]; authorizedKeys: string; logLevel: string; extraConfig: readonly string[] }): string {
   return [
     `ListenAddress ${HOST}`,
     `Port ${c.port}`,
@@ -296,6 +299,8 @@ function sshdConfig(c: { dir: string; port: number; hostKeyFiles: string[]; auth
     'MaxStartups 100',
     'MaxSessions 50',
     'Subsystem sftp internal-sftp',
+    // Last: a Match block among them applies to the end of the file.
+    ...c.extraConfig,
     '',
   ].join('\n');
 }

@@ -128,6 +128,27 @@ describe('the records, in one read', () => {
   });
 });
 
+describe('the content list of the current release (upload), behind the tag', () => {
+  // Read by one process (a list may have 50,000 lines), with the tag in none of its arguments (ps).
+  test.each([
+    ['with awk', undefined],
+    ['without awk (sed, its script in the run directory)', 'no-awk'],
+  ])('%s: every line of the list, and what find saw', (_what, mode) => {
+    const path = site();
+    mkdirSync(join(path, 'releases/v1'));
+    writeFileSync(join(path, 'releases/v1/kept.txt'), 'kept\n');
+    symlinkSync('releases/v1', join(path, 'current'));
+    const lines = Array.from({ length: 10_000 }, (_, i) => JSON.stringify({ path: `f${i}`, type: 'file' }));
+    writeFileSync(join(path, '.tagflip/releases/v1.files'), `${lines.join('\n')}\n`);
+    writeFileSync(join(path, '.tagflip/releases/v1.paths'), '');
+    const run = runSh(renderOpenScript(scriptContext(path, { upload: true }), { lock: 'no', lockTimeout: 1, holder: HOLDER }).text + STOP_WATCHDOG, mode ? { ...process.env, PATH: pathWithoutAwk() } : undefined);
+    expect(run.code).toBe(0);
+    const { currentContent } = readHostFacts(run.texts.map(control));
+    expect(currentContent?.files).toEqual(new Set(['kept.txt']));
+    expect(currentContent?.lines).toEqual(new Set(lines));
+  });
+});
+
 describe('prune of many failed records', () => {
   test('records without a directory go by one rm, each named; the directories and their records too', () => {
     const path = site();

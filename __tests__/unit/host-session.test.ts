@@ -4,7 +4,8 @@
  */
 import { expect, test } from '@jest/globals';
 import { parseSettings } from '../../src/core/settings.js';
-import { HostSession } from '../../src/remote/host-session.js';
+import { HostSession, explainFailure } from '../../src/remote/host-session.js';
+import { LoginShellError, SessionClosedError } from '../../src/remote/session.js';
 import { CLOSE_WORDS } from '../../src/remote/scripts.js';
 import { recordingLogger } from '../support/fixtures.js';
 import { FakeChannel, fakeTransport, tick } from './fake-channel.js';
@@ -47,4 +48,14 @@ test('any other phase leaves the session open for the next', async () => {
   await tick();
   expect(channel.written).toContain(CLOSE_WORDS);
   expect(channel.stdinEnded).toBe(true);
+});
+
+test('a login shell that cannot run scripts: named, with its exit status, its words (at most 200 characters) and the remedy', () => {
+  const remedy = 'give deploy a POSIX shell (chsh -s /bin/sh deploy) and remove any ForceCommand for it in sshd_config';
+  const shell = "deploy@web1: connect failed: the login shell of deploy, or a ForceCommand for it, cannot run tagflip's scripts";
+  expect(explainFailure('deploy@web1', new LoginShellError('deploy', 1, [])).message).toBe(`${shell} (it ended at once with exit status 1, printing nothing). ${remedy}`);
+  expect(explainFailure('deploy@web1', new LoginShellError('deploy', 11, ['one', 'two'])).message).toBe(`${shell} (it ended at once with exit status 11: "one two"). ${remedy}`);
+  expect(explainFailure('deploy@web1', new LoginShellError('deploy', 1, ['x'.repeat(300)])).message).toContain(`: "${'x'.repeat(200)}")`);
+  // Without an exit status the connection went: the old message.
+  expect(explainFailure('deploy@web1', new SessionClosedError('exit status null')).message).toContain('the host or the network dropped the session');
 });

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CUT_MARK, MAX_LINE } from '../../src/remote/line-splitter.js';
 import { LocalTransport } from '../../src/remote/local-transport.js';
-import { type ControlLine, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/remote/session.js';
+import { type ControlLine, LoginShellError, type PhaseResult, RemoteSession, SessionClosedError, newRunTag } from '../../src/remote/session.js';
 import { FakeChannel, fakeTransport, tick } from './fake-channel.js';
 
 const TAG = 'tagflip-0123456789abcdef01234567';
@@ -429,6 +429,52 @@ describe('RemoteSession: several phases and the end of the shell', () => {
     expect(stderr).toEqual(['real warning', 'half a line', `${OTHER_TAG} ping`, '***', ' *** ping', '***x ping']);
     await channel.send(end(0));
     expect(await phase).toEqual({ status: 0, control: [] });
+  });
+});
+
+describe('RemoteSession: a login shell that does not run the script', () => {
+  /** A session whose shell is a login shell of `loginUser` (SSH; none: local), with its first phase sent. */
+  async function loginPhase(loginUser: string | undefined) {
+    const channel = new FakeChannel();
+    const session = await RemoteSession.open({ ...fakeTransport(channel), loginUser }, TAG, () => undefined);
+    return { channel, phase: session.run('first').catch((error: unknown) => error) };
+  }
+
+  test('an exit status before any line with the tag: LoginShellError, with what it printed on stdout and stderr', async () => {
+    const { channel, phase } = await loginPhase('deploy');
+    channel.stderr.write('nologin: one\n\n');
+    await channel.send('This account is currently not available.\n', 'two\nthree\nfour\n');
+    channel.exit({ code: 1, signal: null });
+    const error = await phase;
+    expect(error).toBeInstanceOf(LoginShellError);
+    expect(error).toBeInstanceOf(SessionClosedError);
+    expect(error).toMatchObject({ user: 'deploy', code: 1, said: ['nologin: one', 'This account is currently not available.', 'two'] });
+  });
+
+  test('once the script has spoken (a ping on stderr, a control line), an exit is a plain SessionClosedError', async () => {
+    for (const [stream, line] of [['stderr', `\n${TAG} ping\n`], ['stdout', `\n${TAG} step preflight\n`]] as const) {
+      const { channel, phase } = await loginPhase('deploy');
+      channel[stream].write(line);
+      await tick();
+      channel.exit({ code: 1, signal: null });
+      const error = await phase;
+      expect(error).toBeInstanceOf(SessionClosedError);
+      expect(error).not.toBeInstanceOf(LoginShellError);
+    }
+  });
+
+  test('no exit status (the connection dropped), a signal, or no login shell (local): a plain SessionClosedError', async () => {
+    for (const [loginUser, exit] of [
+      ['deploy', { code: null, signal: null }],
+      ['deploy', { code: null, signal: 'SIGKILL' }],
+      [undefined, { code: 1, signal: null }],
+    ] as const) {
+      const { channel, phase } = await loginPhase(loginUser);
+      channel.exit(exit);
+      const error = await phase;
+      expect(error).toBeInstanceOf(SessionClosedError);
+      expect(error).not.toBeInstanceOf(LoginShellError);
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { type LockHolder, describeHolder, parseLockHolder } from '../core/manifest.js';
 import { type PrunePlan, PlanError } from '../core/plan.js';
 import { CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
-import { type ControlLine, RemoteSession, SessionClosedError, newRunTag } from './session.js';
+import { type ControlLine, LoginShellError, RemoteSession, SessionClosedError, newRunTag } from './session.js';
 import type { Settings } from '../core/settings.js';
 import type { Transport } from './transport.js';
 
@@ -323,6 +323,16 @@ export function answeredByHost(error: unknown): boolean {
 export function explainFailure(host: string, error: unknown): DeployError {
   if (error instanceof DeployError) return error;
   if (error instanceof PlanError) return new DeployError(host, 'plan', error.message, error.remedy);
+  if (error instanceof LoginShellError) {
+    const { user, code, said } = error;
+    const words = said.length > 0 ? `: "${said.join(' ').slice(0, 200)}"` : ', printing nothing';
+    return new DeployError(
+      host,
+      'connect',
+      `the login shell of ${user}, or a ForceCommand for it, cannot run tagflip's scripts (it ended at once with exit status ${code}${words})`,
+      `give ${user} a POSIX shell (chsh -s /bin/sh ${user}) and remove any ForceCommand for it in sshd_config`,
+    );
+  }
   if (error instanceof SessionClosedError) {
     return new DeployError(host, 'connection', error.message, 'the host or the network dropped the session; a host that is still up removes an unfinished build and records it as failed (interrupted: connection lost); run again');
   }

@@ -513,8 +513,20 @@ if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [
       tf_precopy_start "$tf_untouched" </dev/null >/dev/null 2>&1
     fi
   } | base64 -w 60000); then
-    printf '%s\\n' "$tf_seen" | sed -e "s/^/$tf_tag content-seen /"
-    sed -e "s/^/$tf_tag content-list /" -- "$tf_list"
+    # The tag never goes in an argument (every user can read those: ps): awk
+    # reads it from its environment, as the facts' awk does (the list's path is
+    # absolute, never taken for an assignment); sed, without awk, from a
+    # script file in the run directory (mode 700). One process per list,
+    # whatever its length (50,000 lines), none per line.
+    if command -v awk >/dev/null 2>&1; then
+      printf '%s\\n' "$tf_seen" | tf_awk_tag=$tf_tag awk '
+        FNR == 1 { kind = (kind == "") ? " content-seen " : " content-list " }
+        { print ENVIRON["tf_awk_tag"] kind $0 }' - "$tf_list"
+    elif [ -n "$tf_run_dir" ] && printf 's/^/%s content-seen /\\n' "$tf_tag" > "$tf_run_dir/seen.sed" &&
+      printf 's/^/%s content-list /\\n' "$tf_tag" > "$tf_run_dir/list.sed"; then
+      printf '%s\\n' "$tf_seen" | sed -f "$tf_run_dir/seen.sed"
+      sed -f "$tf_run_dir/list.sed" -- "$tf_list"
+    fi
     if [ -n "$tf_run_dir" ] && [ -s "$tf_run_dir/precopy.job" ]; then tf_say fact precopy yes; fi
   fi
 fi`;

@@ -30,6 +30,28 @@ export class SessionClosedError extends Error {
   }
 }
 
+/**
+ * The login shell ended by itself (an exit status, so the connection was
+ * fine) before anything of tagflip's had run: not one line with the tag came,
+ * not even the watchdog's first ping. A shell that runs `sh -s` cannot do
+ * that; nologin, false, or a ForceCommand (internal-sftp) in its place do.
+ * A network drop gives no exit status, so it is never this.
+ */
+export class LoginShellError extends SessionClosedError {
+  constructor(
+    readonly user: string,
+    readonly code: number,
+    /** What it printed, stdout and stderr, as a few lines at most. */
+    readonly said: readonly string[],
+  ) {
+    super(`exit status ${code}`);
+    this.name = 'LoginShellError';
+  }
+}
+
+/** How many lines of a refusing login shell's words are kept for its message. */
+const LOGIN_SHELL_LINES = 3;
+
 /** How a phase runs in the session's shell. */
 export interface RunOptions {
   /**
@@ -90,32 +112,54 @@ export class RemoteSession {
   private readonly stdout: TaggedLines;
   private readonly drainWaiters = new Set<(error: Error) => void>();
   private stdinEnded = false;
+  /** A line with the tag has come (on either stream): tagflip's script runs. */
+  private heard = false;
+  /** Until then, the first lines the shell printed (LoginShellError). */
+  private readonly before: string[] = [];
 
   private constructor(
     private readonly channel: ShellChannel,
     readonly tag: string,
     onStderr: (line: string) => void,
+    loginUser: string | undefined,
   ) {
+    const note = (line: string) => {
+      if (!this.heard && this.before.length < LOGIN_SHELL_LINES && line.trim() !== '') this.before.push(line.trim());
+    };
     this.stdout = new TaggedLines(
       tag,
-      (line) => this.waiter?.handlers.onOutput?.(line),
-      (rest) => this.control(rest),
+      (line) => {
+        note(line);
+        this.waiter?.handlers.onOutput?.(line);
+      },
+      (rest) => {
+        this.heard = true;
+        this.control(rest);
+      },
     );
     channel.stdout.setEncoding('utf8');
     channel.stdout.on('data', (chunk: string) => this.stdout.push(chunk));
     // The remote watchdog pings on stderr (a control line); only other lines are news.
-    const stderr = new TaggedLines(tag, onStderr, () => undefined);
+    const stderr = new TaggedLines(
+      tag,
+      (line) => {
+        note(line);
+        onStderr(line);
+      },
+      () => (this.heard = true),
+    );
     channel.stderr.setEncoding('utf8');
     channel.stderr.on('data', (chunk: string) => stderr.push(chunk));
     channel.stdin.on('error', () => undefined); // reported through `closed`
     channel.closed.then(
-      ({ code, signal }) => this.fail(new SessionClosedError(signal ? `signal ${signal}` : `exit status ${code}`)),
+      ({ code, signal }) =>
+        this.fail(loginUser && code !== null && !signal && !this.heard ? new LoginShellError(loginUser, code, this.before) : new SessionClosedError(signal ? `signal ${signal}` : `exit status ${code}`)),
       (error: Error) => this.fail(error),
     );
   }
 
   static async open(transport: Transport, tag: string, onStderr: (line: string) => void): Promise<RemoteSession> {
-    return new RemoteSession(await transport.openShell(), tag, onStderr);
+    return new RemoteSession(await transport.openShell(), tag, onStderr, transport.loginUser);
   }
 
   /** Run one phase script; resolves with its status once its end marker arrives. */

@@ -48,6 +48,7 @@ const loadNodeSsh = () => (nodeSsh ??= import(/* webpackMode: "eager" */ 'node-s
 
 export class SshTransport implements Transport {
   readonly label: string;
+  readonly loginUser: string;
   private ssh: NodeSSH | null = null;
   private bastion: NodeSSH | null = null;
   private closed = false;
@@ -61,6 +62,7 @@ export class SshTransport implements Transport {
 
   constructor(private readonly target: SshTarget) {
     this.label = target.label;
+    this.loginUser = target.user;
   }
 
   async openShell(): Promise<ShellChannel> {
@@ -78,7 +80,13 @@ export class SshTransport implements Transport {
       channel.on('exit', (code: number | null, signal?: string) => {
         exit = { code: code ?? null, signal: signal ?? null };
       });
-      channel.on('close', () => resolve(exit));
+      // A shell that ends at once (a nologin shell) may have said how before
+      // this listener was there: its exit status came in the same packets as
+      // the channel's confirmation. ssh2 repeats it with close.
+      channel.on('close', (code?: number | null, signal?: string) => {
+        if (exit.code === null && exit.signal === null) exit = { code: code ?? null, signal: signal ?? null };
+        resolve(exit);
+      });
       connection.on('close', () => (this.connectionError ? reject(this.connectionError) : resolve(exit)));
     });
     const exited = new Promise<void>((resolve) => {

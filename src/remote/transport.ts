@@ -17,6 +17,8 @@ export interface ShellChannel {
 export interface Transport {
   /** The host as users name it, e.g. deploy@web1:2222 or local. */
   readonly label: string;
+  /** The account whose login shell runs the shell (SSH); none where no login shell stands between (local). */
+  readonly loginUser?: string;
   /** Connect (if needed) and start the one remote shell of this run. */
   openShell(): Promise<ShellChannel>;
   /** Tear down the shell and the connection. Safe to call twice. */

@@ -1,6 +1,6 @@
 /** summarize with several hosts and every command: ok, status and where the outputs come from. */
 import { describe, expect, test } from '@jest/globals';
-import { type HostResult, type HostStatus, summarize } from '../../src/core/result.js';
+import { type HostResult, type HostStatus, hostRows, renderSummary, summarize } from '../../src/core/result.js';
 
 function host(name: string, changes: Partial<HostResult> = {}): HostResult {
   return {
@@ -171,5 +171,25 @@ describe('summarize: status of a mixed fleet', () => {
 
   test('deploy: first host deployed, second unchanged: deployed', () => {
     expect(summarize([host('web1', { status: 'deployed' }), host('web2', { status: 'unchanged' })], 'deploy').status).toBe('deployed');
+  });
+});
+
+describe('a flip whose answer never came (status unknown)', () => {
+  const unknownHost = (name: string) =>
+    host(name, { status: 'unknown', release: 'v2.9', unconfirmedRelease: 'v3.0', error: `${name}: flip unknown: current is either releases/v2.9 or releases/v3.0` });
+
+  test('unknown wins over every other status, and fails the step', () => {
+    for (const other of ['deployed', 'failed', 'rolled-back'] as HostStatus[]) {
+      const result = summarize([host('web1', { status: other }), unknownHost('web2')], 'deploy');
+      expect([result.status, result.ok]).toEqual(['unknown', false]);
+    }
+    expect(summarize([unknownHost('web1')], 'rollback')).toMatchObject({ status: 'unknown', ok: false, release: 'v2.9' });
+  });
+
+  test('the hosts output and the summary name both releases', () => {
+    const result = summarize([unknownHost('web1')], 'deploy');
+    expect(hostRows(result.hosts)[0]).toMatchObject({ status: 'unknown', release: 'v2.9', 'unconfirmed-release': 'v3.0' });
+    expect(hostRows([host('web2')])[0]).not.toHaveProperty('unconfirmed-release');
+    expect(renderSummary(result, 'tagflip deploy v3.0')).toContain('| web1 | unknown | v2.9 or v3.0 | v2.9 |');
   });
 });

@@ -257,6 +257,8 @@ function cliLogger(io: CliIo): Logger {
 function renderResult(result: RunResult, command: string): string {
   if (command === 'status') return renderStatusReport(result);
   const lines = [`status: ${result.status}`, `release: ${result.release}`, `previous-release: ${result.previousRelease}`, `release-path: ${result.releasePath}`];
+  // With status unknown: what each host may be on instead (the flip was sent, its answer never came).
+  result.hosts.filter((host) => host.unconfirmedRelease).forEach((host) => lines.push(`unconfirmed-release: ${host.host}: ${host.unconfirmedRelease}`));
   if (result.dataRelease) lines.push(`data-release: ${result.dataRelease}`, `previous-data-release: ${result.previousDataRelease}`);
   return `${lines.join('\n')}\n`;
 }

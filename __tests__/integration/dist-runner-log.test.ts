@@ -114,6 +114,17 @@ test('two hosts: one group per phase, well-formed, and every line of a host insi
   ]);
   expect(failed.outputs).toMatchObject({ status: 'failed', release: 'v1' });
   for (const host of hosts) expect(current(host, site)).toBe('releases/v1');
+
+  // verify fails on one host after both flipped: both go back; that one failure is one ::error::.
+  const verify = 'if [ -e ../../broken ]; then echo unhealthy; exit 5; fi; echo healthy';
+  const rolled = runDistAction(inputsFor(hosts, site, { release: 'v2', activate: 'echo activating', verify }));
+  expect(rolled.code).toBe(1);
+  const rolledLog = expectWellFormed(rolled);
+  expect(rolledLog.outside.filter(hostLine)).toEqual([]);
+  expect(rolledLog.groups.map((group) => group.name)).toEqual(['build · 2 hosts', 'flip · 2 hosts', 'activate · 2 hosts', 'verify · 2 hosts', 'roll back · 2 hosts']);
+  expect(rolledLog.errors).toEqual([expect.stringMatching(new RegExp(`^${hosts[1].entry}: verify failed`))]);
+  expect(rolled.outputs).toMatchObject({ status: 'rolled-back', release: 'v1' });
+  for (const host of hosts) expect(current(host, site)).toBe('releases/v1');
 });
 
 describe('a GITHUB_OUTPUT that cannot be written: one short ::error::, exit 1, the summary still written', () => {

@@ -66,5 +66,9 @@ describe('ActionLogger', () => {
     expect(logger.hasSaid('web1: build failed')).toBe(false);
     expect(logger.hasSaid('web1: build failed; fix the build; something else')).toBe(false);
     expect(logger.hasSaid('web2: build failed; fix the build')).toBe(false);
+    // A fleet's line carries its host as "host | "; the host's error in the result does not.
+    logger.error('deploy@web2 | NEEDS ATTENTION: web2 is on v1');
+    expect(logger.hasSaid('web2: build failed; fix the build; NEEDS ATTENTION: web2 is on v1')).toBe(false);
+    expect(logger.hasSaid('web1: build failed; fix the build; NEEDS ATTENTION: web2 is on v1')).toBe(true);
   });
 });

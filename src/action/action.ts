@@ -20,8 +20,9 @@ import * as core from './workflow-commands.js';
  */
 export class ActionLogger implements Logger {
   private stopped = false;
-  /** The error annotations printed so far. */
+  /** The error annotations printed so far (and each without its "host | "). */
   private readonly errors = new Set<string>();
+  private errorsPrinted = 0;
 
   constructor(private readonly token = `tagflip-${randomBytes(16).toString('hex')}`) {}
 
@@ -48,7 +49,11 @@ export class ActionLogger implements Logger {
   error(message: string): void {
     this.commands();
     core.error(message);
+    this.errorsPrinted++;
     this.errors.add(message);
+    // With several hosts a line may carry its host as "host | " (hostLogger); a host's error in the result does not.
+    const hostLine = /^\S+ \| ([\s\S]*)$/.exec(message);
+    if (hostLine) this.errors.add(hostLine[1]);
   }
 
   /**
@@ -62,7 +67,7 @@ export class ActionLogger implements Logger {
 
   /** How many error annotations were printed. */
   get errorCount(): number {
-    return this.errors.size;
+    return this.errorsPrinted;
   }
 
   debug(message: string): void {
@@ -156,7 +161,7 @@ async function runStep(actionLogger: ActionLogger, logger: Logger): Promise<void
     const refused = error instanceof InputError;
     const message = mask(refused ? `bad input: ${error.message}` : (error as Error).message);
     // Without these a follow-up job (if: failure()) has nothing to read.
-    writeOutputs([['status', 'failed']], 'the step failed before any host was worked on');
+    writeOutputs(() => core.setOutput('status', 'failed'), 'the status output would have said failed');
     const title = ['tagflip', command].filter(Boolean).join(' ');
     await writeSummary(`### ${title}: failed\n\n${refused ? `${message}\n\nThe input was refused before any connection: nothing changed on any host.` : message}\n`);
     core.setFailed(message);
@@ -167,32 +172,31 @@ async function runStep(actionLogger: ActionLogger, logger: Logger): Promise<void
   if (settings.command === 'status') result.hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
   // Outputs fall back to ::set-output:: without GITHUB_OUTPUT; the failure is ::error::.
   actionLogger.commands();
-  const outputs: [string, string][] = [
-    ['release', result.release],
-    ['previous-release', result.previousRelease],
-    ['release-path', result.releasePath],
-    ['data-release', result.dataRelease],
-    ['previous-data-release', result.previousDataRelease],
-    ['status', result.status],
-    ['hosts', mask(hostsOutput(result.hosts))],
-  ];
-  if (settings.command === 'status') outputs.push(['releases', mask(releasesOutput(result.hosts))]);
   const ended = `the ${settings.command} itself ended with status ${result.status}${result.release ? `, release ${result.release}` : ''}`;
-  writeOutputs(outputs, ended);
+  writeOutputs(() => {
+    core.setOutput('release', result.release);
+    core.setOutput('previous-release', result.previousRelease);
+    core.setOutput('release-path', result.releasePath);
+    core.setOutput('data-release', result.dataRelease);
+    core.setOutput('previous-data-release', result.previousDataRelease);
+    core.setOutput('status', result.status);
+    core.setOutput('hosts', mask(hostsOutput(result.hosts)));
+    if (settings.command === 'status') core.setOutput('releases', mask(releasesOutput(result.hosts)));
+  }, ended);
   const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
   await writeSummary(mask(renderSummary(result, title)));
   if (!result.ok) failStep(result, actionLogger);
 }
 
 /**
- * The step's outputs, all or (at the first that cannot be written) none
- * more: a later step reads them (a rollback reads previous-release), so a
- * file that cannot take them fails the step, with one annotation that says
- * what the run itself did.
+ * Write the step's outputs (`write` sets them, stopping at the first that
+ * cannot be written). A later step reads them (a rollback reads
+ * previous-release), so a file that cannot take them fails the step, with
+ * one annotation that says what the run itself did.
  */
-function writeOutputs(outputs: readonly [string, string][], ended: string): void {
+function writeOutputs(write: () => void, ended: string): void {
   try {
-    outputs.forEach(([name, value]) => core.setOutput(name, value));
+    write();
   } catch (error) {
     core.setFailed(`cannot write the step's outputs to GITHUB_OUTPUT (${(error as Error).message}); ${ended}`);
   }

@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { deployRootFor, gitRepoWithTags, openTempDir } from '../support/fixtures.js';
+import { runDistAction } from '../support/dist-action.js';
+import { deployRootFor, gitRepoWithTags } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // The bundled action, run the way the runner runs it: `node dist/index.js`
@@ -20,39 +20,7 @@ afterAll(async () => {
   await sshd?.stop();
 });
 
-/** Parse the runner's output file: `name<<DELIMITER\nvalue\nDELIMITER`. */
-function readOutputs(file: string): Record<string, string> {
-  const outputs: Record<string, string> = {};
-  const text = readFileSync(file, 'utf8');
-  const pattern = /^([^<\n]+)<<(\S+)\n([\s\S]*?)\n\2$/gm;
-  for (const match of text.matchAll(pattern)) outputs[match[1]] = match[3];
-  return outputs;
-}
-
-function runAction(inputs: Record<string, string>, env: Record<string, string> = {}) {
-  const files = openTempDir('tagflip-runner-');
-  const outputFile = join(files, 'output');
-  const summaryFile = join(files, 'summary');
-  writeFileSync(outputFile, '');
-  writeFileSync(summaryFile, '');
-  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([name, value]) => [`INPUT_${name.toUpperCase()}`, value]));
-  const run = spawnSync(process.execPath, ['dist/index.js'], {
-    env: {
-      PATH: process.env.PATH,
-      GITHUB_OUTPUT: outputFile,
-      GITHUB_STEP_SUMMARY: summaryFile,
-      GITHUB_ACTOR: 'octocat',
-      GITHUB_SERVER_URL: 'https://github.com',
-      GITHUB_REPOSITORY: 'acme/site',
-      GITHUB_RUN_ID: '4242',
-      ...inputEnv,
-      ...env,
-    },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: run.status, stdout: run.stdout, outputs: readOutputs(outputFile), summary: readFileSync(summaryFile, 'utf8') };
-}
+const runAction = (inputs: Record<string, string>, env: Record<string, string> = {}) => runDistAction(inputs, { env });
 
 const sshInputs = () => ({
   hosts: `${sshd.host}:${sshd.port}`,

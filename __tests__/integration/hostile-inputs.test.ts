@@ -319,7 +319,6 @@ describe('the two bases go ahead when nothing is changed (so every case below is
     const dirs = caseDirs();
     const run = runAction(baseInputs('ssh', dirs), dirs);
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain('::group::connect · deploy@127.0.0.1:1');
     expect(run.stdout).toMatch(/::error::deploy@127\.0\.0\.1:1: connect failed/);
     expect(run.stdout).not.toContain('bad input');
   });
@@ -461,8 +460,7 @@ describe('a host’s output cannot drive the runner', () => {
     expect(obeyed).toContain('::group::build · local');
     expect(obeyed).toContain('::endgroup::');
     const errors = obeyed.filter((line) => line.startsWith('::error::'));
-    expect(errors.length).toBeGreaterThan(0);
-    for (const error of errors) expect(error).toMatch(/^::error::local: build failed: build exited with status 3\b/);
+    expect(errors).toEqual([expect.stringMatching(/^::error::local: build failed: build exited with status 3\b/)]);
     expect(run.output).toMatch(/^status<<.*\nfailed\n/m);
   });
 });

@@ -54,4 +54,21 @@ describe('ActionLogger', () => {
     expect(tokens[0]).toMatch(/^::stop-commands::tagflip-[0-9a-f]{32}$/);
     expect(tokens[0]).not.toBe(tokens[1]);
   });
+
+  test('hasSaid: an error annotated already, as it is or as annotations joined by "; "', () => {
+    const logger = new ActionLogger(TOKEN);
+    expect(logger.errorCount).toBe(0);
+    logger.error('web1: build failed; fix the build');
+    logger.error('NEEDS ATTENTION: web1 is on v2');
+    expect(logger.errorCount).toBe(2);
+    expect(logger.hasSaid('web1: build failed; fix the build')).toBe(true);
+    expect(logger.hasSaid('web1: build failed; fix the build; NEEDS ATTENTION: web1 is on v2')).toBe(true);
+    expect(logger.hasSaid('web1: build failed')).toBe(false);
+    expect(logger.hasSaid('web1: build failed; fix the build; something else')).toBe(false);
+    expect(logger.hasSaid('web2: build failed; fix the build')).toBe(false);
+    // A fleet's line carries its host as "host | "; the host's error in the result does not.
+    logger.error('deploy@web2 | NEEDS ATTENTION: web2 is on v1');
+    expect(logger.hasSaid('web2: build failed; fix the build; NEEDS ATTENTION: web2 is on v1')).toBe(false);
+    expect(logger.hasSaid('web1: build failed; fix the build; NEEDS ATTENTION: web2 is on v1')).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { type Logger, hostLogger, silentLogger } from '../../src/core/logger.js';
+import { type Logger, hostLogger, silentLogger, tidyGroups } from '../../src/core/logger.js';
 
 type Call = [method: keyof Logger, ...args: string[]];
 
@@ -46,13 +46,37 @@ describe('hostLogger', () => {
     expect(calls).toEqual([['info', expected]]);
   });
 
-  test('a group becomes one info line "host | ── name"; no group is opened', () => {
+  test('a group becomes one info line "host | ── name" before its first line; no group is opened', () => {
     const { logger, calls } = recorder();
-    hostLogger(logger, HOST).startGroup('build');
-    expect(calls).toEqual([['info', `${HOST} | ── build`]]);
+    const prefixed = hostLogger(logger, HOST);
+    prefixed.startGroup('build');
+    expect(calls).toEqual([]);
+    prefixed.info('make');
+    prefixed.info('make install');
+    expect(calls).toEqual([
+      ['info', `${HOST} | ── build`],
+      ['info', `${HOST} | make`],
+      ['info', `${HOST} | make install`],
+    ]);
   });
 
-  test('endGroup is a no-op: the wrapped logger sees nothing', () => {
+  test('a group with no line in it says nothing; a debug line does not count (it may not be shown)', () => {
+    const { logger, calls } = recorder();
+    const prefixed = hostLogger(logger, HOST);
+    prefixed.startGroup('preflight');
+    prefixed.debug('script');
+    prefixed.endGroup();
+    prefixed.startGroup('facts');
+    prefixed.startGroup('build');
+    prefixed.warning('slow');
+    expect(calls).toEqual([
+      ['debug', `${HOST} | script`],
+      ['info', `${HOST} | ── build`],
+      ['warning', `${HOST} | slow`],
+    ]);
+  });
+
+  test('endGroup passes nothing on', () => {
     const { logger, calls } = recorder();
     const prefixed = hostLogger(logger, HOST);
     expect(prefixed.endGroup()).toBeUndefined();
@@ -103,5 +127,102 @@ describe('hostLogger', () => {
     const { calls } = recorder();
     hostLogger(silentLogger, HOST).info('nothing');
     expect(calls).toEqual([]);
+  });
+});
+
+describe('tidyGroups', () => {
+  test('a group is opened at its first line and closed at its end', () => {
+    const { logger, calls } = recorder();
+    const tidy = tidyGroups(logger, false);
+    tidy.info('before');
+    tidy.startGroup('build');
+    tidy.info('make');
+    tidy.endGroup();
+    tidy.info('after');
+    expect(calls).toEqual([['info', 'before'], ['startGroup', 'build'], ['info', 'make'], ['endGroup'], ['info', 'after']]);
+  });
+
+  test('a group with no line in it is not shown at all', () => {
+    const { logger, calls } = recorder();
+    const tidy = tidyGroups(logger, false);
+    tidy.startGroup('connect');
+    tidy.endGroup();
+    tidy.startGroup('flip');
+    tidy.endGroup();
+    expect(calls).toEqual([]);
+  });
+
+  test('a group opened while another is shown ends that one first: never nested', () => {
+    const { logger, calls } = recorder();
+    const tidy = tidyGroups(logger, false);
+    tidy.startGroup('build');
+    tidy.info('make');
+    tidy.startGroup('flip');
+    tidy.info('flipped');
+    tidy.endGroup();
+    tidy.endGroup();
+    expect(calls).toEqual([['startGroup', 'build'], ['info', 'make'], ['endGroup'], ['startGroup', 'flip'], ['info', 'flipped'], ['endGroup']]);
+  });
+
+  test('an end with no group shown says nothing, however many there are', () => {
+    const { logger, calls } = recorder();
+    const tidy = tidyGroups(logger, false);
+    tidy.endGroup();
+    tidy.startGroup('build');
+    tidy.startGroup('flip');
+    tidy.endGroup();
+    tidy.endGroup();
+    expect(calls).toEqual([]);
+  });
+
+  test.each(['info', 'warning', 'error'] as const)('%s is a line: it shows the group', (level) => {
+    const { logger, calls } = recorder();
+    const tidy = tidyGroups(logger, false);
+    tidy.startGroup('verify');
+    tidy[level]('x');
+    tidy.endGroup();
+    expect(calls).toEqual([['startGroup', 'verify'], [level, 'x'], ['endGroup']]);
+  });
+
+  test('a debug line shows the group only where debug lines are shown', () => {
+    for (const debugShown of [false, true]) {
+      const { logger, calls } = recorder();
+      const tidy = tidyGroups(logger, debugShown);
+      tidy.startGroup('preflight');
+      tidy.debug('script');
+      tidy.endGroup();
+      expect(calls).toEqual(debugShown ? [['startGroup', 'preflight'], ['debug', 'script'], ['endGroup']] : [['debug', 'script']]);
+    }
+  });
+
+  test('any sequence of calls gives well-formed groups: none nested, none empty, every end after its start', () => {
+    const actions = ['start', 'end', 'info', 'debug'] as const;
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let run = 0; run < 200; run++) {
+      const { logger, calls } = recorder();
+      const tidy = tidyGroups(logger, false);
+      for (let step = 0; step < 30; step++) {
+        const action = actions[next() % actions.length];
+        if (action === 'start') tidy.startGroup(`g${step}`);
+        else if (action === 'end') tidy.endGroup();
+        else tidy[action](`l${step}`);
+      }
+      let open = false;
+      let linesInGroup = 0;
+      for (const [method] of calls) {
+        if (method === 'startGroup') {
+          expect(open).toBe(false);
+          open = true;
+          linesInGroup = 0;
+        } else if (method === 'endGroup') {
+          expect(open).toBe(true);
+          expect(linesInGroup).toBeGreaterThan(0);
+          open = false;
+        } else if (method === 'info') {
+          linesInGroup++;
+        }
+      }
+    }
   });
 });

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
-import { type Logger, secretMasker } from '../core/logger.js';
-import { hostsOutput, releasesOutput, renderStatus, renderSummary } from '../core/result.js';
+import { type Logger, secretMasker, tidyGroups } from '../core/logger.js';
+import { type RunResult, hostsOutput, releasesOutput, renderStatus, renderSummary } from '../core/result.js';
 import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from '../commands/run.js';
-import { COMMANDS, INPUT_NAMES, type RunContext, parseSettings } from '../core/settings.js';
+import { COMMANDS, INPUT_NAMES, type RunContext, type Settings, parseSettings } from '../core/settings.js';
 import { readSshConfig } from '../remote/ssh-config.js';
 import * as core from './workflow-commands.js';
 
@@ -20,6 +20,9 @@ import * as core from './workflow-commands.js';
  */
 export class ActionLogger implements Logger {
   private stopped = false;
+  /** The error annotations printed so far (and each without its "host | "). */
+  private readonly errors = new Set<string>();
+  private errorsPrinted = 0;
 
   constructor(private readonly token = `tagflip-${randomBytes(16).toString('hex')}`) {}
 
@@ -46,6 +49,25 @@ export class ActionLogger implements Logger {
   error(message: string): void {
     this.commands();
     core.error(message);
+    this.errorsPrinted++;
+    this.errors.add(message);
+    // With several hosts a line may carry its host as "host | " (hostLogger); a host's error in the result does not.
+    const hostLine = /^\S+ \| ([\s\S]*)$/.exec(message);
+    if (hostLine) this.errors.add(hostLine[1]);
+  }
+
+  /**
+   * Whether this error was annotated already: as it is, or as annotations
+   * joined by "; " (a host's error and what went wrong after it).
+   */
+  hasSaid(error: string): boolean {
+    if (this.errors.has(error)) return true;
+    return [...this.errors].some((said) => error.startsWith(`${said}; `) && this.hasSaid(error.slice(said.length + 2)));
+  }
+
+  /** How many error annotations were printed. */
+  get errorCount(): number {
+    return this.errorsPrinted;
   }
 
   debug(message: string): void {
@@ -87,14 +109,36 @@ function runContext(env: NodeJS.ProcessEnv, sshConfigFile: string): RunContext {
   };
 }
 
-/** The GitHub Action: inputs → settings → run → outputs and job summary. */
+/**
+ * The GitHub Action: inputs → settings → run → outputs and job summary. It
+ * never rejects: whatever goes wrong ends as one short `::error::` and exit
+ * code 1, not as Node's report of an unhandled rejection (which prints the
+ * whole line of the minified bundle it happened in).
+ */
 export async function run(): Promise<void> {
   const actionLogger = new ActionLogger();
-  // However the step ends, it leaves the runner obeying commands (of later steps too).
-  process.once('exit', () => actionLogger.commands());
-  abortOnSignals(actionLogger, (code) => process.exit(code));
+  const logger = tidyGroups(actionLogger, process.env.RUNNER_DEBUG === '1');
+  // However the step ends, no group is left open, and the runner obeys commands (of later steps too).
+  process.once('exit', () => {
+    logger.endGroup();
+    actionLogger.commands();
+  });
+  abortOnSignals(logger, (code) => process.exit(code));
+  try {
+    await runStep(actionLogger, logger);
+  } catch (error) {
+    logger.endGroup();
+    actionLogger.commands();
+    core.setFailed(`tagflip stopped unexpectedly: ${error instanceof Error ? error.message : String(error)}`);
+    if (error instanceof Error && error.stack) core.debug(error.stack);
+  }
+}
+
+async function runStep(actionLogger: ActionLogger, logger: Logger): Promise<void> {
   let command = '';
   let mask = secretMasker([]);
+  let settings: Settings;
+  let result: RunResult;
   try {
     // Secrets keep their spaces: a passphrase or an env value may end with one.
     const untrimmed = new Set(['passphrase', 'env', 'secret-env']);
@@ -106,15 +150,30 @@ export async function run(): Promise<void> {
     mask = secretMasker(secrets);
     const given = raw.command || 'deploy';
     command = (COMMANDS as readonly string[]).includes(given) ? given : '';
-    const settings = parseSettings(raw, runContext(process.env, raw['ssh-config']));
+    settings = parseSettings(raw, runContext(process.env, raw['ssh-config']));
     const keySecrets = keySecretsOf(settings).filter((secret) => !secrets.includes(secret));
     keySecrets.forEach((secret) => core.setSecret(secret));
     mask = secretMasker([...secrets, ...keySecrets]);
-    const result = await runCommand(settings, actionLogger);
-    if (settings.command === 'status') result.hosts.forEach((host) => renderStatus(host).forEach((line) => actionLogger.info(line)));
-    // Outputs fall back to ::set-output:: without GITHUB_OUTPUT; the failure is ::error::.
+    result = await runCommand(settings, logger);
+  } catch (error) {
+    logger.endGroup();
     actionLogger.commands();
-
+    const refused = error instanceof InputError;
+    const message = mask(refused ? `bad input: ${error.message}` : (error as Error).message);
+    // Without these a follow-up job (if: failure()) has nothing to read.
+    writeOutputs(() => core.setOutput('status', 'failed'), 'the status output would have said failed');
+    const title = ['tagflip', command].filter(Boolean).join(' ');
+    await writeSummary(`### ${title}: failed\n\n${refused ? `${message}\n\nThe input was refused before any connection: nothing changed on any host.` : message}\n`);
+    core.setFailed(message);
+    return;
+  }
+  // What follows is the step's, not a phase's: outside every group.
+  logger.endGroup();
+  if (settings.command === 'status') result.hosts.forEach((host) => renderStatus(host).forEach((line) => logger.info(line)));
+  // Outputs fall back to ::set-output:: without GITHUB_OUTPUT; the failure is ::error::.
+  actionLogger.commands();
+  const ended = `the ${settings.command} itself ended with status ${result.status}${result.release ? `, release ${result.release}` : ''}`;
+  writeOutputs(() => {
     core.setOutput('release', result.release);
     core.setOutput('previous-release', result.previousRelease);
     core.setOutput('release-path', result.releasePath);
@@ -123,32 +182,47 @@ export async function run(): Promise<void> {
     core.setOutput('status', result.status);
     core.setOutput('hosts', mask(hostsOutput(result.hosts)));
     if (settings.command === 'status') core.setOutput('releases', mask(releasesOutput(result.hosts)));
-    if (process.env.GITHUB_STEP_SUMMARY) {
-      const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
-      await core.appendSummary(mask(renderSummary(result, title)));
-    }
-    if (!result.ok) {
-      const failed = result.hosts.filter((host) => host.error);
-      core.setFailed(failed.map((host) => host.error).join('\n') || `status: ${result.status}`);
-    }
+  }, ended);
+  const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
+  await writeSummary(mask(renderSummary(result, title)));
+  if (!result.ok) failStep(result, actionLogger);
+}
+
+/**
+ * Write the step's outputs (`write` sets them, stopping at the first that
+ * cannot be written). A later step reads them (a rollback reads
+ * previous-release), so a file that cannot take them fails the step, with
+ * one annotation that says what the run itself did.
+ */
+function writeOutputs(write: () => void, ended: string): void {
+  try {
+    write();
   } catch (error) {
-    actionLogger.commands();
-    const refused = error instanceof InputError;
-    const message = mask(refused ? `bad input: ${error.message}` : (error as Error).message);
-    // Without these a follow-up job (if: failure()) has nothing to read.
-    core.setOutput('status', 'failed');
-    await writeFailureSummary(command, refused ? `${message}\n\nThe input was refused before any connection: nothing changed on any host.` : message);
-    core.setFailed(message);
+    core.setFailed(`cannot write the step's outputs to GITHUB_OUTPUT (${(error as Error).message}); ${ended}`);
   }
 }
 
-/** The job summary of a step that stopped before any host was worked on. */
-async function writeFailureSummary(command: string, text: string): Promise<void> {
+/**
+ * The job summary, a view of what the log and the outputs say: a file that
+ * cannot take it is a warning, and the step's result stands.
+ */
+async function writeSummary(markdown: string): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
   try {
-    const title = ['tagflip', command].filter(Boolean).join(' ');
-    await core.appendSummary(`### ${title}: failed\n\n${text}\n`);
+    await core.appendSummary(markdown);
   } catch (error) {
-    core.warning(`could not write the job summary: ${(error as Error).message}`);
+    core.warning(`cannot write the job summary to GITHUB_STEP_SUMMARY (${(error as Error).message}); the log above has the same report`);
   }
+}
+
+/**
+ * A run that did not succeed fails the step with one annotation per failure:
+ * each host's error was annotated where it happened, in the log; only what
+ * was not (or a status with no error at all) is annotated here.
+ */
+function failStep(result: RunResult, actionLogger: ActionLogger): void {
+  process.exitCode = 1;
+  const unsaid = result.hosts.filter((host) => host.error && host.status !== 'rolled-back' && !actionLogger.hasSaid(host.error)).map((host) => host.error);
+  if (unsaid.length === 0 && actionLogger.errorCount === 0) unsaid.push(`status: ${result.status}`);
+  unsaid.forEach((error) => core.error(error));
 }

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { type CliNotes, readInputDocs, renderCommandHelp, renderMainHelp } from './help.js';
 import { didYouMean } from '../core/did-you-mean.js';
 import { InputError } from '../core/errors.js';
-import { type Logger, maskingLogger, secretMasker } from '../core/logger.js';
+import { type Logger, maskingLogger, secretMasker, tidyGroups } from '../core/logger.js';
 import { type RunResult, hostRows, releaseRows, renderStatus } from '../core/result.js';
 import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from '../commands/run.js';
 import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, type RunContext, parseSettings } from '../core/settings.js';
@@ -242,6 +242,7 @@ function loginName(): string {
   }
 }
 
+/** The log on stderr; a group is its heading line (tidyGroups leaves out the heading of a group with nothing in it). */
 function cliLogger(io: CliIo): Logger {
   return {
     info: (message) => io.stderr(`${message}\n`),
@@ -367,7 +368,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
     secrets.push(...keySecretsOf(settings).filter((secret) => !secrets.includes(secret)));
     mask = secretMasker(secrets);
-    const logger = maskingLogger(cliLogger(io), secrets);
+    const logger = maskingLogger(tidyGroups(cliLogger(io), Boolean(io.env.TAGFLIP_DEBUG)), secrets);
     abortOnSignals(logger, (code) => process.exit(code));
     const result = await runCommand(settings, logger);
     if (json) {

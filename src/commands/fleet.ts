@@ -102,7 +102,7 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
 
     const failed = inStage('failed');
     if (failed.length > 0) {
-      await Promise.all(inStage('ready').map((member) => attempt(settings, member, () => holdBack(member, named(failed)))));
+      await phase('discard', () => Promise.all(inStage('ready').map((member) => attempt(settings, member, () => holdBack(member, named(failed))))));
       return finishAll(hosts);
     }
 
@@ -134,7 +134,7 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
       const why = 'rolled back because another host failed after the flip';
       await phase('roll back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
     } else if (sick.length > 0) {
-      await Promise.all(sick.map((member) => needsAttention(member)));
+      await phase('record', () => Promise.all(sick.map((member) => needsAttention(member))));
     }
     // Retention once the hooks passed everywhere: a deploy that ends rolled back removes nothing.
     if (hooked && sick.length === 0) await onEach('prune', inStage('flipped'), (member) => housekeeping(member));

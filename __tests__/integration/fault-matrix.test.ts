@@ -69,9 +69,12 @@ describe('checkHostAgrees', () => {
 
   test('a report is true when it names current, or says unknown', () => {
     const site = goodSite();
-    expect(checkReportTrue(site, { status: 'deployed', release: 'v2' })).toEqual([]);
-    expect(checkReportTrue(site, { status: 'unknown', release: 'v1' })).toEqual([]);
-    expect(checkReportTrue(site, { status: 'failed', release: 'v1' })).toEqual(['reported failed with release v1, but current is v2']);
+    expect(checkReportTrue(site, { status: 'deployed', release: 'v2' }, 'v1')).toEqual([]);
+    expect(checkReportTrue(site, { status: 'unknown', release: 'v1' }, 'v1')).toEqual([]);
+    expect(checkReportTrue(site, { status: 'failed', release: 'v1' }, 'v1')).toEqual(['reported failed with release v1, but current is v2']);
+    // No release named: true only when nothing changed.
+    expect(checkReportTrue(site, { status: 'failed', release: '' }, 'v2')).toEqual([]);
+    expect(checkReportTrue(site, { status: 'failed', release: '' }, 'v1')).toEqual(['reported failed with release (none), but current is v2']);
   });
 });
 

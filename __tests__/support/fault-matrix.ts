@@ -21,7 +21,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTransport, runCommand } from '../../src/commands/run.js';
-import { parseSettings } from '../../src/core/settings.js';
+import { COMMAND_INPUTS, type Command, parseSettings } from '../../src/core/settings.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { FaultProxy, type Direction } from './fault-proxy.js';
 import { gitRepoWithTags, openTempDir, recordingLogger } from './fixtures.js';
@@ -196,14 +196,18 @@ export class FaultLab {
   }
 
   private inputs(site: string, run: Record<string, string>, ports: number[]): Record<string, string> {
-    return {
+    const all: Record<string, string> = {
       hosts: ports.map((port) => `${USER}@127.0.0.1:${port}`).join(', '),
-      'host-fingerprint': this.hosts.flatMap((host) => host.sshd.hostKeyFingerprints).join(','),
+      // Host i answers on ports[i] (itself, or its proxy).
+      'known-hosts': ports.map((port, i) => this.hosts[i].sshd.knownHosts.replaceAll(`[127.0.0.1]:${this.hosts[i].sshd.port} `, `[127.0.0.1]:${port} `)).join(''),
       'deploy-path': join(this.srv, site),
       repository: this.repo,
       ...TIMEOUTS,
       ...run,
     };
+    // Only what the command takes (the CLI refuses the rest: a rollback has no repository).
+    const command = (all.command ?? 'deploy') as Command;
+    return Object.fromEntries(Object.entries(all).filter(([name]) => name === 'command' || (COMMAND_INPUTS[command] as readonly string[]).includes(name)));
   }
 
   private async runInProcess(site: string, run: Record<string, string>, ports: number[], wrap?: (transport: Transport, index: number) => Transport) {
@@ -268,7 +272,7 @@ export class FaultLab {
       await Promise.all(proxies.map((proxy) => proxy.close()));
     }
     const problems = await settled(() => sites.flatMap((path, i) => [...checkHostAgrees(path), ...checkNothingLeft(path, USER, this.uid)].map((problem) => `host${i + 1}: ${problem}`)));
-    sites.forEach((path, i) => problems.push(...checkReportTrue(path, reported[i] ?? null).map((problem) => `host${i + 1}: ${problem}`)));
+    sites.forEach((path, i) => problems.push(...checkReportTrue(path, reported[i] ?? null, scenario.from).map((problem) => `host${i + 1}: ${problem}`)));
     // A violation must not spill into the next point.
     this.killLeftovers();
     const outcome = outcomeOf(problems, reported, sites.map((path) => currentRelease(path)), scenario.from);
@@ -299,7 +303,8 @@ export class FaultLab {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout!.on('data', (chunk) => (stdout += chunk));
-    child.stderr!.on('data', () => undefined);
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
     fault.client = child;
     if ('direction' in point.at) proxies[0].at(point.at.direction, point.at.offset, () => fault.start());
@@ -314,6 +319,7 @@ export class FaultLab {
       })();
     }
     const code = await withLimit(exited, CLIENT_LIMIT_MS, `the CLI did not exit within ${CLIENT_LIMIT_MS / 1000} s of ${describePoint(point)}`).finally(() => (watching = false));
+    if (code === 2) throw new Error(`the CLI refused its command line:\n${stderr}`);
     // A report only if the CLI lived to give one (not after SIGKILL, nor after SIGTERM, which exits 143 without one).
     const report = parseReport(stdout);
     const reported = report ? report.hosts : scenario.hosts === 1 ? [null] : [null, null];

@@ -28,20 +28,21 @@ export class FaultProxy {
   private readonly pairs: Pair[] = [];
   private readonly marks: { direction: Direction; offset: number; action: () => void }[] = [];
 
-  private constructor(
-    private readonly server: net.Server,
-    readonly port: number,
-  ) {}
+  /** The loopback port it listens on. */
+  port = 0;
+
+  private constructor(private readonly server: net.Server) {}
 
   /** Listen on a free loopback port and forward every connection to 127.0.0.1:`targetPort`. */
   static async start(targetPort: number): Promise<FaultProxy> {
-    let proxy: FaultProxy | undefined;
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => proxy!.accept(client, targetPort));
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    const proxy = new FaultProxy(server);
+    server.on('connection', (client) => proxy.accept(client, targetPort));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
-    proxy = new FaultProxy(server, (server.address() as net.AddressInfo).port);
+    proxy.port = (server.address() as net.AddressInfo).port;
     return proxy;
   }
 

@@ -188,12 +188,15 @@ export interface Reported {
  * The report is true: its release is what current names now, or it says
  * `unknown` (the connection went while the flip was on its way). A failed
  * deploy leaves current as it was, so its release (the one before) is current
- * too; a deployed or rolled-back one names the release it moved to.
+ * too; a deployed or rolled-back one names the release it moved to. `before`
+ * is the release current when the run began.
  */
-export function checkReportTrue(site: string, reported: Reported | null): string[] {
+export function checkReportTrue(site: string, reported: Reported | null, before: string): string[] {
   if (!reported || reported.status === 'unknown') return [];
   const current = currentRelease(site) ?? '(not a release link)';
   if (reported.release === current) return [];
+  // A run that failed before it read the facts names no release: true if it changed nothing.
+  if (reported.status === 'failed' && reported.release === '' && current === before) return [];
   return [`reported ${reported.status} with release ${reported.release || '(none)'}, but current is ${current || '(none)'}`];
 }
 

@@ -138,7 +138,7 @@ describe('fault matrix', () => {
   test.each(points.map((point) => [describePoint(point), point] as const))('%s', async (_name, point) => {
     // Byte offsets are fractions of a fault-free run's bytes in that direction.
     const at = 'direction' in point.at ? { ...point.at, offset: Math.max(1, Math.round(point.at.offset * (await lab.sessionBytes(point.scenario))[point.at.direction])) } : point.at;
-    const result = await lab.run({ ...point, at }, { holdMs: FULL ? 3000 : 1500, patient: FULL && process.env.TAGFLIP_FAULT_PATIENT === '1' });
+    const result = await lab.run({ ...point, at }, { holdMs: FULL ? 3000 : 1000, patient: FULL && process.env.TAGFLIP_FAULT_PATIENT === '1' });
     expect(result.problems).toEqual([]);
   }, 240_000);
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,rollback,fleet,memory64,history,upload]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,rollback,fleet,memory64,history,upload,faults]
 //
 // Measures the performance targets (SPEC.md "Design notes", issue 12) side by side with
 // the peers, in one run, against the same sshd and repository:
@@ -44,6 +44,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { partFaults } from './faults.mjs';
 import { partHistory } from './history.mjs';
 import { ONE_WAY_MS, SSHD, USER, chownR, ensureUser, freePort, keygen, makeRepo, startSshd, writeKnownHosts } from './hosts.mjs';
 import { TIME, compare, makeCgroups } from './measure.mjs';
@@ -55,7 +56,9 @@ import { partRollback } from './rollback.mjs';
 import { addRow, fmtMs, printPeersTable, printTable, rows, say, verdict, verdicts } from './report.mjs';
 import { partUpload } from './upload.mjs';
 
-const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'fleet', 'memory64', 'history', 'upload'];
+const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'fleet', 'memory64', 'history', 'upload', 'faults'];
+/** Parts a run without --only leaves out: the fault matrix checks outcomes, not speed, and takes long (faults.mjs). */
+const ON_REQUEST = new Set(['faults']);
 
 // ---------------------------------------------------------------------------
 // Arguments
@@ -63,12 +66,12 @@ const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'fleet', 'memory64', 'h
 
 const USAGE = `usage: node scripts/bench/main.mjs [--runs N] [--only ${PARTS.join(',')}] [--no-proxy] [--keep]
   --runs N    measured runs per variant after one warm-up (default 7)
-  --only LIST measure only these parts (comma separated)
+  --only LIST measure only these parts (comma separated); faults (the whole fault matrix) runs only when named
   --no-proxy  without netem, skip the 50 ms RTT part instead of emulating the link
   --keep      leave the temp dir in place (sshd and namespaces are still stopped)`;
 
 function parseArgs(argv) {
-  const options = { runs: 7, only: new Set(PARTS), keep: false, proxy: true };
+  const options = { runs: 7, only: new Set(PARTS.filter((part) => !ON_REQUEST.has(part))), keep: false, proxy: true };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let value;
@@ -127,6 +130,12 @@ function staleNote() {
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
+  // The fault matrix brings its own hosts (the test suite's): it needs none of what follows.
+  if (options.only.has('faults')) {
+    partFaults();
+    options.only.delete('faults');
+    if (options.only.size === 0) return;
+  }
   preflight();
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tagflip-bench-'));

@@ -18,7 +18,7 @@
  * itself instead (its keepalive), the real test of a silent path.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTransport, runCommand } from '../../src/commands/run.js';
 import { COMMAND_INPUTS, type Command, parseSettings } from '../../src/core/settings.js';
@@ -171,6 +171,7 @@ export class FaultLab {
     const lab = new FaultLab(root, srv, hosts, gitRepoWithTags(['v1', 'v2', 'v3'], USER), uidOf(USER));
     lab.keyFile = join(root, 'key');
     writeFileSync(lab.keyFile, first.privateKey, { mode: 0o600 });
+    lab.killLeftovers();
     return lab;
   }
 
@@ -326,9 +327,20 @@ export class FaultLab {
     return { reported, said: report ? `${report.hosts.map((host) => `${host.status} ${host.release}`).join(', ')} (exit ${code})` : `no report (exit ${code})` };
   }
 
-  /** Processes of the deploy user are the matrix's own: end them by pid once a point is checked. */
-  private killLeftovers(): void {
+  /**
+   * Processes and temporary files of the deploy user are the matrix's own: end
+   * and remove them once a point is checked (and before the first), so that
+   * each point is judged only on what it left (a killed host shell cannot clean up).
+   */
+  killLeftovers(): void {
     for (const left of processesOf(this.uid)) tryKill(Number(left.split(' ')[0]), 'SIGKILL');
+    for (const name of readdirSync('/tmp')) {
+      try {
+        if (lstatSync(join('/tmp', name)).uid === this.uid) rmSync(join('/tmp', name), { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 }
 

@@ -1246,8 +1246,8 @@ for tf_name in $tf_prune; do
   tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
     tf_remove_tree "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
-    tf_say removed "$tf_name"
     rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
+    tf_say removed "$tf_name"
   else
     tf_say removed-record "$tf_name"
     tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.paths"
@@ -1275,6 +1275,9 @@ const PRUNE_BODY = `${CURRENT_HELPERS}\n${PRUNE_STEPS}`;
  * to exit 0, and the client reports it as a warning (what was left, and why).
  */
 const AFTER_FLIP_PRUNE = `(
+  # A subshell starts with the default action for signals its parent caught: a
+  # client gone must not end it between a directory and its record (PRELUDE).
+  trap 'tf_lost=yes' PIPE HUP
   tf_fail() { tf_say prune-failed "$1" "$2"; exit 1; }
 ${PRUNE_STEPS}
 ) || :`;

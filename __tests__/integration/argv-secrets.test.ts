@@ -19,6 +19,7 @@ import { parseSettings } from '../../src/core/settings.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
 import { type TestFleet, startFleet } from '../support/fleet.js';
+import { tapStdin } from '../support/shell-taps.js';
 import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
 
 const SPY = 'tagflip-spy';
@@ -73,11 +74,10 @@ class RecordingTransport implements Transport {
 
   async openShell(): Promise<ShellChannel> {
     const channel = await this.inner.openShell();
-    const write = channel.stdin.write.bind(channel.stdin) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    channel.stdin.write = ((chunk: unknown, ...rest: unknown[]) => {
-      this.written += String(chunk);
-      return write(chunk, ...rest);
-    }) as typeof channel.stdin.write;
+    tapStdin(channel, (chunk) => {
+      this.written += chunk;
+      return true;
+    });
     return channel;
   }
 

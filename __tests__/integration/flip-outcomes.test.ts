@@ -16,6 +16,7 @@ import { parseSettings } from '../../src/core/settings.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { deployFleet } from '../../src/commands/deploy.js';
 import { deployRootFor, recordingLogger } from '../support/fixtures.js';
+import { tapStdin } from '../support/shell-taps.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 /** Where the connection is cut, as the client sees the shell. */
@@ -78,22 +79,21 @@ class CuttingTransport implements Transport {
         if (pattern?.test(line)) cutNow();
       }
     });
-    const write = channel.stdin.write.bind(channel.stdin) as (chunk: unknown, ...rest: unknown[]) => boolean;
     const end = channel.stdin.end.bind(channel.stdin) as (...args: unknown[]) => void;
     channel.stdin.end = ((...args: unknown[]) => {
       if (!(this.cutDone && this.cut.silentMs)) end(...args);
       return channel.stdin;
     }) as typeof channel.stdin.end;
-    channel.stdin.write = ((chunk: unknown, ...rest: unknown[]) => {
+    tapStdin(channel, (chunk) => {
       const input = this.cut.afterInput;
-      if (this.cutDone) return true;
-      if (input && String(chunk).includes(input.holding)) {
+      if (this.cutDone) return false;
+      if (input && chunk.includes(input.holding)) {
         deaf = true;
         setTimeout(cutNow, input.ms);
-        return input.deliver ? write(chunk, ...rest) : true;
+        return input.deliver;
       }
-      return write(chunk, ...rest);
-    }) as typeof channel.stdin.write;
+      return true;
+    });
     return { stdin: channel.stdin, stdout, stderr, closed, exited: closed.then(() => undefined) };
   }
 

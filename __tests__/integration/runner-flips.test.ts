@@ -15,6 +15,7 @@ import { parseSettings } from '../../src/core/settings.js';
 import { CLOSE_WORDS } from '../../src/remote/scripts.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { deployRootFor, openTempDir, recordingLogger } from '../support/fixtures.js';
+import { tapStdin } from '../support/shell-taps.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 /** A transport, noting what had been written to the shell when it said ready, and when it said flipped. */
@@ -30,11 +31,10 @@ class WatchedTransport implements Transport {
 
   async openShell(): Promise<ShellChannel> {
     const channel = await this.inner.openShell();
-    const write = channel.stdin.write.bind(channel.stdin) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    channel.stdin.write = ((chunk: unknown, ...rest: unknown[]) => {
-      this.written += String(chunk);
-      return write(chunk, ...rest);
-    }) as typeof channel.stdin.write;
+    tapStdin(channel, (chunk) => {
+      this.written += chunk;
+      return true;
+    });
     channel.stdout.on('data', (chunk: Buffer | string) => {
       if (this.atReady === null && / ready \d{4}-/.test(String(chunk))) this.atReady = this.written;
       // Once tagflip has read this chunk too (its listener runs after this one), should ready be in it as well.

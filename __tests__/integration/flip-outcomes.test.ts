@@ -15,6 +15,7 @@ import { createTransport, runCommand } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { deployFleet } from '../../src/commands/deploy.js';
+import { flipsInFlightNow } from '../../src/commands/fleet.js';
 import { deployRootFor, recordingLogger } from '../support/fixtures.js';
 import { tapStdin } from '../support/shell-taps.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
@@ -185,6 +186,21 @@ describe('the connection goes at the flip', () => {
     // The host did flip: unknown was the truth the client had.
     expect(current(site)).toBe('releases/v2');
     expect(record(site, 'v2').state).toBe('active');
+  });
+
+  test('a run stopped while its flip is on the way can say what the host may run (what a signal prints)', async () => {
+    const site = newSite();
+    await deploy(site, { release: 'v1' });
+    // With a hook to follow, the session stays open after the flip: its answer is simply never heard.
+    const running = deploy(site, { release: 'v2', activate: 'true' }, { afterInput: { holding: 'tf_step flip', deliver: true, ms: 1500 } });
+    let said: string[] = [];
+    for (let i = 0; i < 100 && said.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      said = flipsInFlightNow();
+    }
+    expect(said).toEqual([expect.stringMatching(/: unknown: the flip to v2 was sent and not answered; current is either releases\/v1 or releases\/v2: run status/)]);
+    await running;
+    expect(flipsInFlightNow()).toEqual([]);
   });
 
   test('the flip written but never delivered: unknown too (the client cannot tell); the host stays on v1', async () => {

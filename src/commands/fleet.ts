@@ -198,7 +198,7 @@ async function flip(settings: Settings, member: FleetHost, last: boolean, withRe
   const { logger } = member.deps;
   change.warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
   const records = withRetention ? change.records : { ...change.records, prune: undefined };
-  const answer = await sendFlip(host, renderFlipScript(change.context, records), last);
+  const answer = await sendFlip(host, renderFlipScript(change.context, records), last, change.context.previousRelease, change.context.release);
   if (answer.outcome === 'not done') throw answer.error;
   if (answer.outcome === 'unknown') {
     unconfirmed(settings, member, change.context.previousRelease, change.context.release, answer.error);
@@ -224,16 +224,41 @@ type FlipAnswer = { outcome: 'done'; lines: ControlLine[]; lost: unknown } | { o
  * flip, or the script never left (the session had already ended). Unknown: the
  * script was sent and the connection went before the host's answer.
  */
-async function sendFlip(host: HostSession, script: RenderedScript, last: boolean): Promise<FlipAnswer> {
+async function sendFlip(host: HostSession, script: RenderedScript, last: boolean, from: string, to: string): Promise<FlipAnswer> {
   const sent = host.reachable;
   const seen: ControlLine[] = [];
+  const inFlight = { from, to, flipped: false };
+  if (sent) flipsInFlight.set(host.host, inFlight);
   try {
-    const lines = await host.run('flip', script, 600, { last, onControl: (line) => seen.push(line) });
+    const lines = await host.run('flip', script, 600, {
+      last,
+      onControl: (line) => {
+        seen.push(line);
+        if (line.kind === 'flipped') inFlight.flipped = true;
+      },
+    });
     return { outcome: 'done', lines, lost: null };
   } catch (error) {
     if (seen.some((line) => line.kind === 'flipped')) return { outcome: 'done', lines: seen, lost: error };
     return sent && !answeredByHost(error) ? { outcome: 'unknown', error } : { outcome: 'not done', error };
+  } finally {
+    flipsInFlight.delete(host.host);
   }
+}
+
+/**
+ * The flips sent and not yet answered, by host: what a run stopped by a signal
+ * says of each (run.ts), since it exits before any answer can come.
+ */
+const flipsInFlight = new Map<string, { from: string; to: string; flipped: boolean }>();
+
+/** What each host with a flip on its way may run now, for a run that stops before the answers (one line a host). */
+export function flipsInFlightNow(): string[] {
+  return [...flipsInFlight].map(([host, flip]) =>
+    flip.flipped
+      ? `${host}: current -> releases/${flip.to} (it said flipped; the rest of its flip phase may not have run)`
+      : `${host}: unknown: the flip to ${flip.to} was sent and not answered; current is either ${flip.from ? `releases/${flip.from}` : 'as it was'} or releases/${flip.to}: run status to see which`,
+  );
 }
 
 /** Warnings for what came after a done flip: housekeeping that failed, or the connection that went before the script's end. */
@@ -315,7 +340,7 @@ async function flipBack(settings: Settings, operation: FleetOperation, member: F
     const back = change.back;
     if (!back) throw new Error('there is no previous release to go back to (this was the first deploy)');
     const context = host.context(back.active.release, flippedTo);
-    const answer = await sendFlip(host, renderFlipScript(context, back), false);
+    const answer = await sendFlip(host, renderFlipScript(context, back), false, flippedTo, back.active.release);
     if (answer.outcome === 'unknown') {
       unconfirmed(settings, member, flippedTo, back.active.release, answer.error);
       member.result.error = [error, member.result.error].filter(Boolean).join('; ');

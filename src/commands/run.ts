@@ -1,4 +1,5 @@
 import { deployFleet } from './deploy.js';
+import { flipsInFlightNow } from './fleet.js';
 import type { HostDependencies } from './host-run.js';
 import { LocalTransport } from '../remote/local-transport.js';
 import { type Logger, hostLogger } from '../core/logger.js';
@@ -104,6 +105,7 @@ export function abortOnSignals(logger: Logger, exit: (code: number) => void): vo
     logger.warning(
       `received ${signal}${dropping}. On each host the running hook is stopped, a release still being built is removed and recorded as failed (interrupted: connection lost), and then the lock is released. A host that had not flipped keeps its current release; one that had keeps the new one, without its remaining hooks.`,
     );
+    flipsInFlightNow().forEach((line) => logger.warning(line));
     // Do not wait long: a local shell only learns we are gone when we exit.
     const closed = Promise.allSettled([...openTransports].map((transport) => transport.close()));
     void Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000))]).then(() => exit(signal === 'SIGINT' ? 130 : 143));

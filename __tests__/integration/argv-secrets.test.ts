@@ -16,10 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createTransport, runCommand } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
-import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
 import { type TestFleet, startFleet } from '../support/fleet.js';
-import { tapStdin } from '../support/shell-taps.js';
+import { RecordingTransport } from '../support/shell-taps.js';
 import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
 
 const SPY = 'tagflip-spy';
@@ -60,29 +59,6 @@ class Spy {
 
   stop(): void {
     process.kill(-this.child.pid!, 'SIGKILL');
-  }
-}
-
-/** A transport that keeps what tagflip writes to the shell, where the run's tag is assigned. */
-class RecordingTransport implements Transport {
-  readonly label: string;
-  written = '';
-
-  constructor(private readonly inner: Transport) {
-    this.label = inner.label;
-  }
-
-  async openShell(): Promise<ShellChannel> {
-    const channel = await this.inner.openShell();
-    tapStdin(channel, (chunk) => {
-      this.written += chunk;
-      return true;
-    });
-    return channel;
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

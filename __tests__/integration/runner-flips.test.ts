@@ -13,38 +13,24 @@ import { deployToHost } from '../../src/commands/deploy.js';
 import { createTransport } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
 import { CLOSE_WORDS } from '../../src/remote/scripts.js';
-import type { ShellChannel, Transport } from '../../src/remote/transport.js';
+import type { ShellChannel } from '../../src/remote/transport.js';
 import { deployRootFor, openTempDir, recordingLogger } from '../support/fixtures.js';
-import { tapStdin } from '../support/shell-taps.js';
+import { RecordingTransport } from '../support/shell-taps.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 /** A transport, noting what had been written to the shell when it said ready, and when it said flipped. */
-class WatchedTransport implements Transport {
-  readonly label: string;
-  written = '';
+class WatchedTransport extends RecordingTransport {
   atReady: string | null = null;
   atFlipped: string | null = null;
 
-  constructor(private readonly inner: Transport) {
-    this.label = inner.label;
-  }
-
   async openShell(): Promise<ShellChannel> {
-    const channel = await this.inner.openShell();
-    tapStdin(channel, (chunk) => {
-      this.written += chunk;
-      return true;
-    });
+    const channel = await super.openShell();
     channel.stdout.on('data', (chunk: Buffer | string) => {
       if (this.atReady === null && / ready \d{4}-/.test(String(chunk))) this.atReady = this.written;
       // Once tagflip has read this chunk too (its listener runs after this one), should ready be in it as well.
       if (this.atFlipped === null && / flipped\n/.test(String(chunk))) setImmediate(() => (this.atFlipped ??= this.written));
     });
     return channel;
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

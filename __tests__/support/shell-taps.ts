@@ -1,4 +1,4 @@
-import type { ShellChannel } from '../../src/remote/transport.js';
+import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 
 /**
  * Put `tap` in front of every write tagflip makes to the remote shell's stdin
@@ -8,4 +8,27 @@ import type { ShellChannel } from '../../src/remote/transport.js';
 export function tapStdin(channel: ShellChannel, tap: (chunk: string) => boolean): void {
   const write = channel.stdin.write.bind(channel.stdin) as (chunk: unknown, ...rest: unknown[]) => boolean;
   channel.stdin.write = ((chunk: unknown, ...rest: unknown[]) => (tap(String(chunk)) ? write(chunk, ...rest) : true)) as typeof channel.stdin.write;
+}
+
+/** A transport that keeps everything tagflip writes to the shell (where, for one, the run's tag is assigned). */
+export class RecordingTransport implements Transport {
+  readonly label: string;
+  written = '';
+
+  constructor(private readonly inner: Transport) {
+    this.label = inner.label;
+  }
+
+  async openShell(): Promise<ShellChannel> {
+    const channel = await this.inner.openShell();
+    tapStdin(channel, (chunk) => {
+      this.written += chunk;
+      return true;
+    });
+    return channel;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }

@@ -197,8 +197,9 @@ async function flip(settings: Settings, member: FleetHost, last: boolean, withRe
   if (!host || !change) return;
   const { logger } = member.deps;
   change.warnings.forEach((warning) => logger.warning(`${host.host}: ${warning}`));
-  const records = withRetention ? change.records : { ...change.records, prune: undefined };
-  const answer = await sendFlip(host, renderFlipScript(change.context, records), last, change.context.previousRelease, change.context.release);
+  const { records } = change;
+  const sent = withRetention ? records : { ...records, prune: undefined };
+  const answer = await sendFlip(host, renderFlipScript(change.context, sent), last, change.context.previousRelease, change.context.release);
   if (answer.outcome === 'not done') throw answer.error;
   if (answer.outcome === 'unknown') {
     unconfirmed(settings, member, change.context.previousRelease, change.context.release, answer.error);
@@ -207,10 +208,9 @@ async function flip(settings: Settings, member: FleetHost, last: boolean, withRe
   member.stage = 'flipped';
   member.flipped = true;
   member.result.removed = host.reportRemoved(answer.lines);
-  const { records: flipped } = change;
-  const data = flipped.dataTarget ? `, ${dataLabel(change.context.deployPath, change.context.dataPath)}/current -> releases/${flipped.dataTarget}` : '';
-  const departed = flipped.departed ? ` (${flipped.departed.release} is now ${flipped.departed.state})` : '';
-  logger.info(`${host.host}: current -> releases/${flipped.active.release}${data}${departed}`);
+  const data = records.dataTarget ? `, ${dataLabel(change.context.deployPath, change.context.dataPath)}/current -> releases/${records.dataTarget}` : '';
+  const departed = records.departed ? ` (${records.departed.release} is now ${records.departed.state})` : '';
+  logger.info(`${host.host}: current -> releases/${records.active.release}${data}${departed}`);
   const warnings = [...change.warnings, ...afterFlipWarnings(host, answer)];
   Object.assign(member.result, change.outcome, { warnings });
 }

@@ -13,7 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { gitRepoWithTags } from '../support/fixtures.js';
 import { readHostFacts } from '../../src/core/facts.js';
 import { parseHistoryEntry, renderRecord } from '../../src/core/manifest.js';
-import { CLOSE_WORDS, renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { CLOSE_WORDS, IDENTITY_FUNCTIONS, renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
 import { control, manifest } from './host-facts.js';
 import { runSh, scriptContext } from './script-runner.js';
 
@@ -140,7 +140,11 @@ describe('the content list of the current release (upload), behind the tag', () 
     symlinkSync('releases/v1', join(path, 'current'));
     const lines = Array.from({ length: 10_000 }, (_, i) => JSON.stringify({ path: `f${i}`, type: 'file' }));
     writeFileSync(join(path, '.tagflip/releases/v1.files'), `${lines.join('\n')}\n`);
-    writeFileSync(join(path, '.tagflip/releases/v1.paths'), '');
+    writeFileSync(join(path, 'releases/v1/changed.txt'), 'changed\n');
+    // The identities the upload step recorded; changed.txt is written again since, extra.txt is no file of the upload.
+    execFileSync('sh', ['-c', `${IDENTITY_FUNCTIONS}\ncd "$1" && tf_identity_owner && tf_identities . | LC_ALL=C sort -z > "$2"`, 'sh', join(path, 'releases/v1'), join(path, '.tagflip/releases/v1.ids')]);
+    writeFileSync(join(path, 'releases/v1/changed.txt'), 'CHANGED\n');
+    writeFileSync(join(path, 'releases/v1/extra.txt'), 'extra\n');
     const run = runSh(renderOpenScript(scriptContext(path, { upload: true }), { lock: 'no', lockTimeout: 1, holder: HOLDER }).text + STOP_WATCHDOG, mode ? { ...process.env, PATH: pathWithoutAwk() } : undefined);
     expect(run.code).toBe(0);
     const { currentContent } = readHostFacts(run.texts.map(control));

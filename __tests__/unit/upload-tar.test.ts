@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { planUpload } from '../../src/upload/diff.js';
-import { precopyRemovals, prepareTransfer } from '../../src/upload/transfer.js';
+import { prepareTransfer } from '../../src/upload/transfer.js';
 import { tarStream } from '../../src/upload/tar.js';
 import { UploadError, readUpload } from '../../src/upload/tree.js';
 import { describeTree, extract, listedContent, removeDir, tarBytes, tempDir, writeTree } from './upload-fixtures.js';
@@ -209,7 +209,7 @@ describe('prepareTransfer', () => {
     for (let i = 0; i < 400; i += 1) spec[`d${i % 7}/f${i}.txt`] = `file ${i}\n`.repeat(40);
     writeTree(site, spec);
     const source = await readUpload(site, []);
-    const transfer = prepareTransfer(source, null, '');
+    const transfer = prepareTransfer(source, null, '', false);
     const sizes: number[] = [];
     const chunks: Buffer[] = [];
     for await (const chunk of transfer.stream()) {
@@ -226,35 +226,21 @@ describe('prepareTransfer', () => {
     expect(describeTree(out)).toEqual(describeTree(site));
   });
 
-  test('the unchanged files go to the host with those over 1 MiB first, as its own copy lists them', async () => {
-    const site = join(dir, 'large-last');
-    writeTree(site, { 'a.txt': 'a\n', 'b/small.bin': Buffer.alloc(1 << 20), 'c/large.bin': Buffer.alloc((1 << 20) + 1), 'd.txt': 'd\n', 'z/huge.bin': Buffer.alloc(3 << 20) });
-    const source = await readUpload(site, []);
-    const { unchanged } = prepareTransfer(source, listedContent(source.entries), 'v1').sections;
-    expect(Buffer.from(unchanged, 'base64').toString('utf8').split('\0')).toEqual(['c/large.bin', 'z/huge.bin', 'a.txt', 'b/small.bin', 'd.txt', '']);
-  });
-});
-
-describe('precopyRemovals', () => {
-  const paths = (base64: string) => Buffer.from(base64, 'base64').toString('utf8').split('\0').slice(0, -1);
-
-  test('the host copied every file as uploaded: the plan takes away the changed and the gone, then the directories the new tree lacks, children first', async () => {
-    const site = join(dir, 'precopy-new');
-    writeTree(site, { 'same.txt': 'same\n', 'changed.txt': 'new\n', 'kept/deep/x.txt': 'x\n', 'was-a-file/inside.txt': 'now a directory\n', 'app/': '' });
+  test('files are reused only from the copy the host made with the facts: the plan lists them, and without that copy everything is sent', async () => {
+    const site = join(dir, 'reuse');
+    writeTree(site, { 'same.txt': 'same\n', 'changed.txt': 'new\n', 'kept/deep/x.txt': 'x\n', 'app/': '' });
     const source = await readUpload(site, []);
     const sha = (path: string) => source.entries.find((entry) => entry.path === path)!.sha256;
     const file = (path: string, sha256 = 'f'.repeat(64), size = 4) => ({ path, type: 'file' as const, mode: 0o644, size, sha256 });
-    const previous = [file('same.txt', sha('same.txt'), 5), file('changed.txt'), file('kept/deep/x.txt', sha('kept/deep/x.txt'), 2), file('gone/a/b.txt'), file('gone/c.txt'), file('was-a-file'), file('app/old.js')];
-    const plan = planUpload(source, listedContent(previous));
-    expect(plan.unchanged.map((entry) => entry.path).sort()).toEqual(['kept/deep/x.txt', 'same.txt']);
-    const precopied = new Set(previous.map((entry) => entry.path));
-    const { drop, rmdir } = precopyRemovals(source, plan, precopied);
-    expect(paths(drop)).toEqual(['app/old.js', 'changed.txt', 'gone/a/b.txt', 'gone/c.txt', 'was-a-file']);
-    // app, kept and kept/deep are directories of the new tree: they stay.
-    expect(paths(rmdir)).toEqual(['gone/a', 'gone']);
-    // The host copied the listed files (the facts' answer); taken only when something in it is kept.
-    expect(prepareTransfer(source, listedContent(previous), 'v1', true).sections.precopy).toEqual({ drop, rmdir });
-    expect(prepareTransfer(source, listedContent(previous.slice(1, 2)), 'v1', true).sections.precopy).toBeNull();
-    expect(prepareTransfer(source, listedContent(previous), 'v1').sections.precopy).toBeNull();
+    const previous = [file('same.txt', sha('same.txt'), 5), file('changed.txt'), file('kept/deep/x.txt', sha('kept/deep/x.txt'), 2), file('gone.txt')];
+    const paths = (base64: string) => Buffer.from(base64, 'base64').toString('utf8').split('\0');
+    const copied = prepareTransfer(source, listedContent(previous), 'v1', true);
+    expect(paths(copied.sections.unchanged)).toEqual(['kept/deep/x.txt', 'same.txt', '']);
+    expect(copied.sections.from).toBe('v1');
+    expect(copied.plan.send.map((entry) => entry.path)).toEqual(['app', 'changed.txt', 'kept', 'kept/deep']);
+    const notCopied = prepareTransfer(source, listedContent(previous), 'v1', false);
+    expect(notCopied.sections.unchanged).toBe('');
+    expect(notCopied.sections.from).toBe('');
+    expect(notCopied.plan.send.filter((entry) => entry.type === 'file')).toHaveLength(3);
   });
 });

@@ -98,8 +98,8 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     dataRelease: settings.migrate ? plan.release : facts.currentDataRelease,
     ...(recordedSource ? { source: recordedSource } : {}),
   };
-  // Each host gets only what its current release lacks.
-  const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease, facts.precopied) : null;
+  // Each host gets only what its current release lacks (a dry run, whose facts start no copy, says what a deploy would reuse).
+  const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease, facts.precopied || settings.dryRun) : null;
   const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
   // A current release tagflip has no record of is adopted by this flip (adopt.ts).
   const departed = departedRecord(facts, plan.previousRelease);

@@ -81,12 +81,12 @@ export async function contentList(entries: UploadEntry[]): Promise<ContentList> 
  * The current release's content list as its host sent it (facts.ts). It is
  * never parsed: a file of the new tree is unchanged when its own line
  * (renderEntry: path, type, mode, size and SHA-256, in a fixed order) is one
- * of these lines and the host still has it as listed. A line tagflip did not
+ * of these lines and the host still has it as uploaded (`files`). A line tagflip did not
  * write that way matches nothing, and its file is simply sent.
  */
 export interface ListedContent {
   lines: ReadonlySet<string>;
-  /** The regular files of the current release still as listed (not changed on the host since). */
+  /** The regular files of the current release still as uploaded, on the identity the host recorded when it wrote them. */
   files: ReadonlySet<string>;
 }
 

@@ -36,15 +36,17 @@ export interface HostFacts {
   lockHolder: LockHolder | null;
   /**
    * With upload: the content list of the current release, and which of its
-   * files are still as listed (the others changed on the host since it was
-   * written, and are sent again). null when the current release was not
-   * uploaded, or the answer was not whole (everything is sent).
+   * files are still as uploaded, on the identity the host recorded when it
+   * wrote them (the others changed on the host since, or another user could
+   * have changed them, and are sent again). null when the current release was
+   * not uploaded, or the answer was not whole (everything is sent).
    */
   currentContent: ListedContent | null;
   /**
    * With upload, for a release not there yet: the host started copying the
-   * current release's files still as listed (currentContent.files, the same
-   * find's answer) for the new release with the facts (scripts.ts, PRECOPY_FUNCTIONS).
+   * current release's files still as uploaded (currentContent.files, the same
+   * answer) for the new release with the facts (scripts.ts, PRECOPY_FUNCTIONS).
+   * Only files of that copy are ever reused.
    */
   precopied: boolean;
   /** Preflight checks that failed: what is missing and what to do. */
@@ -124,22 +126,38 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
 }
 
 /**
- * The regular files of the current release that are as its content list says
- * (CONTENT_FACTS_BODY): those find saw as regular files, less those whose inode
- * changed since the list was written. null unless the answer is whole and find
- * succeeded.
+ * The regular files of the current release that are still as uploaded
+ * (CONTENT_FACTS_BODY): ./path records between a start (s) and find's status
+ * (e0). null unless the answer is whole and every step succeeded. A name that
+ * is not UTF-8 cannot be one tagflip uploaded (tree.ts refuses those): it is
+ * left out, never decoded into something else.
  */
 function seenFiles(chunks: readonly string[]): Set<string> | null {
   if (chunks.length === 0) return null;
-  const records = Buffer.from(chunks.join(''), 'base64').toString('utf8').split('\0');
-  if (records.shift() !== 's' || records.pop() !== '' || records.pop() !== 'e0') return null;
-  const files = new Set<string>();
-  const changed = new Set<string>();
-  for (const record of records) {
-    if (record.startsWith('c')) changed.add(record.slice(1));
-    else if (record.startsWith('f')) files.add(record.slice(1));
+  const bytes = Buffer.from(chunks.join(''), 'base64');
+  const records: Buffer[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const end = bytes.indexOf(0, at);
+    if (end < 0) return null;
+    records.push(bytes.subarray(at, end));
+    at = end + 1;
   }
-  changed.forEach((path) => files.delete(path));
+  if (records.shift()?.toString('latin1') !== 's' || records.pop()?.toString('latin1') !== 'e0') return null;
+  const files = new Set<string>();
+  for (const record of records) {
+    if (record.length < 3 || record[0] !== 0x2e || record[1] !== 0x2f) return null;
+    const path = strictUtf8(record.subarray(2));
+    if (path !== null) files.add(path);
+  }
   return files;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function strictUtf8(bytes: Uint8Array): string | null {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return null;
+  }
+}

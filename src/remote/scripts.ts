@@ -478,39 +478,70 @@ if [ -n "$tf_repository" ] && [ -n "$tf_release" ] && [ -f "$tf_manifest_path" ]
 fi`;
 
 /**
+ * The identity of the regular files at and under the paths given, one
+ * NUL-ended line each: device, inode, mode, size, mtime and ctime as the file
+ * system keeps them (to the nanosecond where it does), path. Only of what no
+ * other user can have written or swapped: files of the deploy user's ($tf_uid)
+ * that others cannot write, in directories of the deploy user's that others
+ * cannot write; find goes into no other directory (its entries could be
+ * replaced at any moment, also between a check and a copy). Group write counts
+ * as others' unless the group is the deploy user's own ($tf_gid:
+ * tf_identity_owner). No single quote in it: it goes into sh -c texts.
+ */
+const IDENTITIES = `find "$@" \\( -type d \\( -perm -0002 -o ! -user "$tf_uid" -o \\( -perm -0020 ! -group "$tf_gid" \\) \\) -prune \\) -o \\( -type f -user "$tf_uid" ! -perm -0002 ! \\( -perm -0020 ! -group "$tf_gid" \\) -printf "%D %i %m %s %T@ %C@ %p\\\\0" \\)`;
+
+/**
+ * tf_uid and tf_gid for IDENTITIES: the deploy user, and the group whose write
+ * permission is as good as the user's own, the user's primary group when it is
+ * a user private group (named as the user), else one no file has (2^31 - 1).
+ */
+export const IDENTITY_FUNCTIONS = `tf_identity_owner() {
+  tf_uid=$(id -u) && tf_gid=$(id -g) && tf_uname=$(id -un) && tf_gname=$(id -gn) || return 1
+  if [ "$tf_uname" != "$tf_gname" ]; then tf_gid=2147483647; fi
+}
+tf_identities() {
+  ${IDENTITIES}
+}`;
+
+/**
  * With upload: the content list of the current release, if it was uploaded,
- * and what in it changed since it was written (rewritten in place by a build,
- * replaced, removed), so that the runner sends those again instead of letting
- * the host copy them. .paths (a stamp) was made last when the files were in place:
- * anything whose inode changed after it did (find -cnewer, which no tool can
- * fake) changed since. One find says both what changed (c) and which regular
- * files are there (f): a listed file that is not among them is gone or was
- * replaced by something else. Sent base64 in lines the client takes whole
- * (under MAX_LINE), from a start (s) to find's exit status (e): without a
- * whole answer and a 0 there, the list is not trusted and everything is sent.
+ * and which of its files are still as uploaded, so that the runner sends the
+ * others again instead of letting the host copy them. The evidence is the
+ * identity recorded when the upload step wrote them (.ids, IDENTITIES, sorted):
+ * a file whose device, inode, mode, size, mtime and ctime are all still those
+ * was not written, replaced, moved in or chmod-ed since, by a build or by
+ * anyone else, whatever the file system's timestamps' granularity (the upload
+ * step waited for its clock to move past the record before anything else ran).
+ * comm compares the lines as bytes, names too. The answer is the paths of those
+ * files (./path), from a start (s) to the status (e): without a whole answer
+ * and a 0 there, nothing is reused and everything is sent. Sent base64 in
+ * lines the client takes whole (under MAX_LINE). Under the deploy lock, the
+ * copy of exactly those files starts now (PRECOPY_FUNCTIONS): no other file of
+ * the current release can reach the new one.
  */
 const CONTENT_FACTS_BODY = `tf_link=$tf_current_link
 tf_name=\${tf_link#releases/}
 tf_name=\${tf_name%/}
 tf_list=$tf_deploy_path/.tagflip/releases/$tf_name.files
-tf_paths=$tf_deploy_path/.tagflip/releases/$tf_name.paths
-if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_paths" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
-  # A deploy (the lock is held) of a release not there yet: the same find
-  # lists the files as uploaded (f, less c), files over 1 MiB first (COPY_FILES),
-  # and their copy starts now.
-  tf_untouched=/dev/null
-  tf_small=/dev/null
-  if [ "$tf_lock" = yes ] && [ -n "$tf_run_dir" ] && [ ! -e "$tf_release_path" ] && [ ! -L "$tf_release_path" ]; then
-    tf_untouched=$tf_run_dir/untouched
-    tf_small=$tf_untouched.small
-  fi
+tf_ids=$tf_deploy_path/.tagflip/releases/$tf_name.ids
+if [ -n "$tf_upload" ] && [ -n "$tf_run_dir" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [ -f "$tf_ids" ] && [ -d "$tf_deploy_path/releases/$tf_name" ]; then
+  tf_verified=$tf_run_dir/verified
   if tf_seen=$(cd "$tf_deploy_path/releases/$tf_name" && {
     printf 's\\0'
-    find . -mindepth 1 \\( -cnewer "$tf_paths" -printf 'c%P\\0' \\) , \\( -type f -printf 'f%P\\0' \\) , \\( -type f ! -cnewer "$tf_paths" \\( -size +1024k -fprintf "$tf_untouched" '%P\\0' -o -fprintf "$tf_small" '%P\\0' \\) \\)
-    tf_found=$?
-    printf 'e%s\\0' "$tf_found"
-    if [ "$tf_found" -eq 0 ] && { [ ! -s "$tf_small" ] || cat -- "$tf_small" >> "$tf_untouched"; } && [ -s "$tf_untouched" ]; then
-      tf_precopy_start "$tf_untouched" </dev/null >/dev/null 2>&1
+    # Each step's status on its own (a pipeline's is its last command's).
+    if tf_identity_owner && tf_identities . > "$tf_verified.now" &&
+      LC_ALL=C sort -z -o "$tf_verified.now" -- "$tf_verified.now" &&
+      LC_ALL=C comm -z -12 -- "$tf_verified.now" "$tf_ids" > "$tf_verified" &&
+      cut -z -d ' ' -f 7- < "$tf_verified" > "$tf_verified.paths"; then
+      cat -- "$tf_verified.paths"
+      printf 'e0\\0'
+      if [ "$tf_lock" = yes ] && [ ! -e "$tf_release_path" ] && [ ! -L "$tf_release_path" ] && [ -s "$tf_verified" ]; then
+        # Files over 1 MiB first (COPY_FILES).
+        LC_ALL=C sort -z -t ' ' -k 4,4nr -- "$tf_verified" | cut -z -d ' ' -f 7- > "$tf_run_dir/untouched" &&
+          tf_precopy_start "$tf_run_dir/untouched" "$tf_verified" </dev/null >/dev/null 2>&1
+      fi
+    else
+      printf 'e1\\0'
     fi
   } | base64 -w 60000); then
     # The tag never goes in an argument (every user can read those: ps): awk
@@ -522,44 +553,59 @@ if [ -n "$tf_upload" ] && [ "$tf_link" != "$tf_name" ] && [ -f "$tf_list" ] && [
       printf '%s\\n' "$tf_seen" | tf_awk_tag=$tf_tag awk '
         FNR == 1 { kind = (kind == "") ? " content-seen " : " content-list " }
         { print ENVIRON["tf_awk_tag"] kind $0 }' - "$tf_list"
-    elif [ -n "$tf_run_dir" ] && printf 's/^/%s content-seen /\\n' "$tf_tag" > "$tf_run_dir/seen.sed" &&
+    elif printf 's/^/%s content-seen /\\n' "$tf_tag" > "$tf_run_dir/seen.sed" &&
       printf 's/^/%s content-list /\\n' "$tf_tag" > "$tf_run_dir/list.sed"; then
       printf '%s\\n' "$tf_seen" | sed -f "$tf_run_dir/seen.sed"
       sed -f "$tf_run_dir/list.sed" -- "$tf_list"
     fi
-    if [ -n "$tf_run_dir" ] && [ -s "$tf_run_dir/precopy.job" ]; then tf_say fact precopy yes; fi
+    if [ -s "$tf_run_dir/precopy.job" ]; then tf_say fact precopy yes; fi
   fi
 fi`;
 
 /**
- * The copy of unchanged files into a new release, as an sh -c text: $1 the
- * file of their paths (NUL-separated, relative to the working directory, the
- * release they come from; files over 1 MiB first, so that the copiers do not
- * end with one of them copying a large file alone), $2 where to. As many
- * copiers at once as the host has CPUs, at most 8, into directories made
- * beforehand: two cp --parents making one directory at the same time would fail. Copied (reflinked where the file system can), never
- * hard-linked: the release they come from stays as it was whatever the new
- * build does to its copy.
+ * The copy of the files a new release reuses, as an sh -c text run in the
+ * release they come from: $1 the file of their paths (./path, NUL-ended; files
+ * over 1 MiB first, so that the copiers do not end with one of them copying a
+ * large file alone), $2 where to (a directory only this user can enter), $3
+ * their identities as the facts verified them (sorted). As many copiers at
+ * once as the host has CPUs, at most 8, into directories made beforehand: two
+ * cp --parents making one directory at the same time would fail. Copied
+ * (reflinked where the file system can), never hard-linked: the release they
+ * come from stays as it was whatever the new build does to its copy. Once
+ * copied, the files are checked again: one written, replaced or moved while it
+ * was being copied no longer has its identity, and the copy is not taken
+ * ($2.failed says why). The copy is made under the name its record lists, the
+ * identity check never follows a symlink (find -P), and find goes into no
+ * directory another user could have swapped (IDENTITIES).
  */
 const COPY_FILES = `copiers=$(nproc 2>/dev/null) || copiers=2
   if [ "$copiers" -gt 8 ]; then copiers=8; fi
-  xargs -0 dirname -z -- < "$1" | LC_ALL=C sort -zu | (cd "$2" && xargs -0 mkdir -p --) &&
-  xargs -0 -P "$copiers" -n 256 cp --parents --preserve=mode --reflink=auto -t "$2" -- < "$1"`;
+  if ! { xargs -0 dirname -z -- < "$1" | LC_ALL=C sort -zu | (cd "$2" && xargs -0 mkdir -p --) &&
+    xargs -0 -P "$copiers" -n 256 cp --parents --preserve=mode --reflink=auto -t "$2" -- < "$1"; }; then
+    echo copy > "$2.failed"
+    exit 1
+  fi
+  if ! { tf_identities() { ${IDENTITIES}; } && tf_identities . > "$2.after" && LC_ALL=C sort -z -o "$2.after" -- "$2.after" &&
+    LC_ALL=C comm -z -13 -- "$2.after" "$3" > "$2.moved" && [ ! -s "$2.moved" ]; }; then
+    echo changed > "$2.failed"
+    exit 1
+  fi
+  rm -f -- "$2.after" "$2.moved"`;
 
 /**
- * The copy of an upload's unchanged files, started with the facts instead of
- * after the client's plan (a round trip and the plan later): the facts' find
- * lists the current release's files as uploaded (untouched since its content
- * list), and tf_precopy_start copies them all into .tagflip/precopy.PID, a
- * directory of this session's, in a process group of its own (timeout's)
- * that holds an exclusive lock on precopy.PID.lock while it runs and makes
- * precopy.PID.ok once done. The build's upload step waits on that lock, then
- * renames the directory into the release and removes from it what the client
- * says is not unchanged (UPLOAD_STEP). tf_precopy_stop ends a copy nobody
- * took: at the session's end (CLOSE_WORDS, the EXIT trap, the watchdog once
- * the session is gone), or when the plan has no use for it.
+ * The copy of the files a new release reuses (CONTENT_FACTS_BODY), started with
+ * the facts instead of after the client's plan (a round trip and the plan
+ * later): tf_precopy_start copies them into .tagflip/precopy.PID, a directory
+ * of this session's, in a process group of its own (timeout's) that holds an
+ * exclusive lock on precopy.PID.lock while it runs and makes precopy.PID.ok
+ * once done and checked (COPY_FILES). The build's upload step waits on that
+ * lock, keeps in the copy just the files the plan says are unchanged, and
+ * renames it into the release (UPLOAD_STEP). tf_precopy_stop ends a copy
+ * nobody took: at the session's end (CLOSE_WORDS, the EXIT trap, the watchdog
+ * once the session is gone), or when the plan has no use for it.
  */
 export const PRECOPY_FUNCTIONS = `tf_precopy_dir=$tf_deploy_path/.tagflip/precopy.$tf_session_pid
+${IDENTITY_FUNCTIONS}
 tf_precopy_start() {
   # Under the deploy lock, another session's copy is one its end did not remove (the host went down).
   for tf_left in "$tf_deploy_path"/.tagflip/precopy.*; do
@@ -572,14 +618,14 @@ tf_precopy_start() {
     return 1
   fi
   # fd 7 (the lock) goes with it; fd 9 (the deploy lock) does not.
-  timeout -k 5 "$tf_command_timeout" sh -c '${COPY_FILES} && : > "$2.ok"' sh "$1" "$tf_precopy_dir" 9>&- &
+  tf_uid=$tf_uid tf_gid=$tf_gid timeout -k 5 "$tf_command_timeout" sh -c '${COPY_FILES} && : > "$2.ok"' sh "$1" "$tf_precopy_dir" "$2" 9>&- &
   # Only the copy holds the lock now.
   exec 7>&-
   printf '%s\\n' "$!" > "$tf_run_dir/precopy.job"
 }
 # What is left of it, once taken or stopped.
 tf_precopy_remove() {
-  rm -rf -- "$tf_precopy_dir" "$tf_precopy_dir.lock" "$tf_precopy_dir.ok" "$tf_run_dir/precopy.job"
+  rm -rf -- "$tf_precopy_dir" "$tf_precopy_dir.lock" "$tf_precopy_dir.ok" "$tf_precopy_dir.failed" "$tf_precopy_dir.after" "$tf_precopy_dir.moved" "$tf_run_dir/precopy.job"
 }
 tf_precopy_stop() {
   if [ -z "\${tf_run_dir:-}" ] || [ ! -s "$tf_run_dir/precopy.job" ]; then return 0; fi
@@ -730,37 +776,44 @@ export const CLOSE_WORDS = 'tf_precopy_stop; kill "$tf_watchdog" 2>/dev/null; rm
 
 /**
  * Wait until the file system's clock has moved past the mtime of $tf_stamp, so
- * that whatever is written from now on comes out newer than it (find -cnewer):
- * $tf_probe, a file beside it, is rewritten (builtins only, no process) until
- * it is newer, a tick at most. A shell whose test compares whole seconds
- * (BusyBox) gives up after a while and sleeps instead; -nt is not POSIX, but
- * dash, bash, ksh and BusyBox have it, and a shell without it sleeps too.
- * Leaves $tf_probe behind.
+ * that whatever is written from now on comes out newer than it: $tf_probe, a
+ * file beside it, is rewritten until it is newer. Where the clock ticks finely
+ * (a few ms), builtins only, no process; after 200 tries (a file system that
+ * keeps whole seconds, or a shell whose test compares whole seconds, as
+ * BusyBox's) with a nap between tries, for up to 3 s. Returns 1 if the clock
+ * did not move by then. -nt is not POSIX, but dash, bash, ksh and BusyBox have
+ * it; a shell without it waits the 3 s and returns 1. Leaves $tf_probe behind.
  */
-export const PAST_THE_STAMP = `  tf_tries=0
+export const PAST_THE_STAMP = `tf_past_the_stamp() {
+  tf_tries=0
+  tf_waited=0
   # shellcheck disable=SC3013
   until [ "$tf_probe" -nt "$tf_stamp" ] 2>/dev/null; do
     tf_tries=$((tf_tries + 1))
-    if [ "$tf_tries" -gt 200 ] || ! { true 2>/dev/null > "$tf_probe"; }; then
-      sleep 0.02 2>/dev/null || sleep 1
-      break
+    if [ "$tf_tries" -gt 200 ]; then
+      if [ "$tf_waited" -ge 300 ]; then return 1; fi
+      if sleep 0.01 2>/dev/null; then tf_waited=$((tf_waited + 1)); else sleep 1; tf_waited=$((tf_waited + 100)); fi
     fi
-  done`;
+    { true > "$tf_probe"; } 2>/dev/null || return 1
+  done
+}`;
 
 /**
  * The upload step of the build phase (SPEC step 6, upload). The session's
  * stdin is fd 8 here (session.ts, sendData): the host asked for exactly
  * tf_upload_bytes when the build phase began (BUILD_BODY), sent as two
- * sections, each read with head -c: a tar of what changed, and the content list. The files unchanged since the current
- * release (NUL-separated paths, base64) come in the script itself, so that
- * their copy starts before the data is asked for. Every byte is read whatever fails, so that
- * none is left for the shell to run; a failure is reported once all are read.
- * The unchanged files are copied (reflinked where the file system can), never
- * hard-linked: the current release stays as it was whatever the new build does
- * to its copy. The content list is written only when the last section arrived
- * whole, and then its stamp, an empty file made last: the facts compare inode
- * change times against it. (It is named .paths: it once held the paths, and
- * retention removes it by that name on hosts deployed before.)
+ * sections, each read with head -c: a tar of what changed, and the content
+ * list. The files unchanged since the current release come from the copy the
+ * session started with the facts (PRECOPY_FUNCTIONS), and only those the plan
+ * names (their paths, NUL-ended, base64, in the script): that list is an
+ * allow-list, compared with the copy as bytes, and whatever else the copy
+ * holds goes. Every byte is read whatever fails, so that none is left for the
+ * shell to run; a failure is reported once all are read. The content list is
+ * written only when the last section arrived whole, and then the identity of
+ * every file as uploaded (.ids, IDENTITIES), the next deploy's evidence that a
+ * file is still as uploaded: kept only once the file system's clock has moved
+ * past it (PAST_THE_STAMP), so that no build, hook or app that writes a file
+ * later can leave it with the identity it had.
  */
 const UPLOAD_STEP = `  tf_step upload
   tf_upload_error=''
@@ -775,49 +828,52 @@ const UPLOAD_STEP = `  tf_step upload
   tf_discard() { cat > /dev/null; }
   tf_save() { cat > "$1"; }
   tf_failed() { if [ -z "$tf_upload_error" ]; then tf_upload_error=$1; fi; }
-  # Copy the unchanged files (their list came with this script) from the current release.
-  tf_copy_unchanged() {
-    printf '%s' "$tf_unchanged_list" | base64 -d > "$tf_incoming.unchanged" || return 1
-    (cd "$tf_deploy_path/releases/$tf_upload_from" && sh -c '${COPY_FILES}' sh "$tf_incoming.unchanged" "$tf_release_path")
-  }
-  # The copy the session started with the facts (PRECOPY_FUNCTIONS), if the
-  # plan takes it; else it is stopped at once, and the unchanged files' copy
-  # starts now, in the background, while the changed files are asked for and
-  # on their way.
+  # The copy made with the facts, if the plan reuses files; else it is stopped at once.
   tf_precopied=''
   if [ -n "\${tf_run_dir:-}" ] && [ -s "$tf_run_dir/precopy.job" ]; then
-    if [ -n "$tf_precopy_use" ]; then tf_precopied=\${tf_precopy_dir:-}; else tf_precopy_stop; fi
+    if [ -n "$tf_unchanged_list" ]; then tf_precopied=\${tf_precopy_dir:-}; else tf_precopy_stop; fi
   fi
-  tf_copying=''
-  if [ -z "$tf_precopied" ] && [ -n "$tf_unchanged_list" ]; then
-    tf_copy_unchanged </dev/null &
-    tf_copying=$!
-  fi
-  if [ -n "$tf_precopied" ]; then
-    # Done once its lock is free. Then it is the release: what the plan does
-    # not keep goes (changed, removed, or another type now), and so do the
-    # directories the new tree does not have, deepest first. Should it have
-    # failed, the unchanged files are copied as without it.
+  if [ -n "$tf_unchanged_list" ] && [ -z "$tf_precopied" ]; then
+    tf_failed "the copy of the unchanged files of releases/$tf_upload_from is missing"
+  elif [ -n "$tf_precopied" ]; then
+    # Done once its lock is free.
     flock 7 7<"$tf_precopied.lock" 2>/dev/null
-    if [ -e "$tf_precopied.ok" ] && rmdir -- "$tf_release_path" && mv -- "$tf_precopied" "$tf_release_path"; then
-      tf_say debug "releases/$tf_release starts from the copy of releases/$tf_upload_from made with the facts"
-      if [ -n "$tf_precopy_drop$tf_precopy_rmdir" ] && ! (
-        cd "$tf_release_path" &&
-          { [ -z "$tf_precopy_drop" ] || printf '%s' "$tf_precopy_drop" | base64 -d | xargs -0 rm -f --; } &&
-          { [ -z "$tf_precopy_rmdir" ] || printf '%s' "$tf_precopy_rmdir" | base64 -d | xargs -0 rmdir --; }
-      ); then
-        tf_failed "removing the files changed since releases/$tf_upload_from from its copy failed"
-      fi
-    else
-      { [ -d "$tf_release_path" ] || mkdir -- "$tf_release_path"; } && tf_copy_unchanged </dev/null ||
-        tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
+    tf_precopy_how="the copy of releases/$tf_upload_from made with the facts"
+    if [ ! -e "$tf_precopied.ok" ] && [ "$(cat -- "$tf_precopied.failed" 2>/dev/null)" != changed ]; then
+      # It failed otherwise (its timeout, the disk): the files the plan keeps
+      # are copied now, from the same release, and checked the same way.
+      tf_precopy_how="the unchanged files of releases/$tf_upload_from, copied after the copy made with the facts failed"
+      rm -rf -- "$tf_precopied" "$tf_precopied.failed" && mkdir -- "$tf_precopied" && tf_identity_owner &&
+        printf '%s' "$tf_unchanged_list" | base64 -d | sed -z 's,^,./,' > "$tf_incoming.keep" &&
+        (cd "$tf_deploy_path/releases/$tf_upload_from" && tf_uid=$tf_uid tf_gid=$tf_gid sh -c '${COPY_FILES}' sh "$tf_incoming.keep" "$tf_precopied" "$tf_run_dir/verified") &&
+        : > "$tf_precopied.ok"
     fi
+    if [ ! -e "$tf_precopied.ok" ]; then
+      if [ "$(cat -- "$tf_precopied.failed" 2>/dev/null)" = changed ]; then
+        tf_failed "files of releases/$tf_upload_from changed while they were copied into releases/$tf_release: something writes into the live release (deploy again; the next deploy sends those files)"
+      else
+        tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
+      fi
+    elif ! (
+      # The copy keeps what the plan lists and nothing else (names compared as
+      # bytes), and must have all of it; then the directories left empty go
+      # (the tar brings every directory of the new tree).
+      cd "$tf_precopied" &&
+        printf '%s' "$tf_unchanged_list" | base64 -d | LC_ALL=C sort -z > "$tf_incoming.keep" &&
+        find . -mindepth 1 ! -type d -printf '%P\\0' | LC_ALL=C sort -z > "$tf_incoming.have" &&
+        LC_ALL=C comm -z -13 -- "$tf_incoming.have" "$tf_incoming.keep" > "$tf_incoming.lacking" &&
+        [ ! -s "$tf_incoming.lacking" ] &&
+        LC_ALL=C comm -z -23 -- "$tf_incoming.have" "$tf_incoming.keep" | xargs -0 -r rm -f -- &&
+        find . -mindepth 1 -depth -type d -empty -delete
+    ); then
+      tf_failed "keeping the unchanged files of releases/$tf_upload_from failed"
+    elif rmdir -- "$tf_release_path" && mv -- "$tf_precopied" "$tf_release_path"; then
+      tf_say debug "releases/$tf_release starts from $tf_precopy_how"
+    else
+      tf_failed "cannot move the copy of the unchanged files into $tf_release_path"
+    fi
+    rm -f -- "$tf_incoming.keep" "$tf_incoming.have" "$tf_incoming.lacking"
     tf_precopy_remove
-  fi
-  # tar goes after the copy: it sets the directories' modes last, and a
-  # directory it makes read-only must have its copied files in it already.
-  if [ -n "$tf_copying" ] && ! wait "$tf_copying"; then
-    tf_failed "copying the unchanged files from releases/$tf_upload_from failed"
   fi
   # From here on, each section is read whole whatever happens (tf_take).
   tf_unread=''
@@ -834,27 +890,30 @@ const UPLOAD_STEP = `  tf_step upload
     tf_failed "the upload ended early: the connection was lost"
   fi
   if [ -n "$tf_upload_error" ]; then
-    rm -f -- "$tf_incoming" "$tf_incoming.unchanged"
+    rm -f -- "$tf_incoming"
     if [ ! -w "$tf_release_path" ] || [ "$(df -P -- "$tf_release_path" 2>/dev/null | awk 'NR==2 {print $4}')" = 0 ]; then
       tf_upload_error="$tf_upload_error; the host is out of disk space"
     fi
     tf_abort 1 "$tf_upload_error"
   fi
-  mv -f -- "$tf_incoming" "$tf_content_list" && rm -f -- "$tf_content_paths" && : > "$tf_content_paths" ||
-    tf_abort 1 "cannot write $tf_content_list"
-  # File times tick coarsely (a few ms): a build that rewrote a file in the tick
-  # of the stamp would look unchanged to -cnewer, and the next deploy would copy
-  # the rewritten file. Nothing runs before the clock has moved past the stamp.
-  tf_probe=$tf_incoming
-  tf_stamp=$tf_content_paths
-${PAST_THE_STAMP}
-  rm -f -- "$tf_incoming" "$tf_incoming.unchanged"
+  mv -f -- "$tf_incoming" "$tf_content_list" || tf_abort 1 "cannot write $tf_content_list"
+  # Without it the next deploy sends everything: nothing to fail for.
+  tf_probe=$tf_content_ids.probe
+  tf_stamp=$tf_content_ids.stamp
+  if ! { tf_identity_owner && (cd "$tf_release_path" && tf_identities .) > "$tf_incoming" &&
+    LC_ALL=C sort -z -o "$tf_incoming" -- "$tf_incoming" && : > "$tf_stamp" && tf_past_the_stamp &&
+    mv -f -- "$tf_incoming" "$tf_content_ids"; }; then
+    tf_say debug "no record of the identity of the files of releases/$tf_release: the next deploy sends them all"
+  fi
+  rm -f -- "$tf_incoming" "$tf_probe" "$tf_stamp"
   tf_say received`;
 
 const BUILD_BODY = `${CURRENT_HELPERS}
+${IDENTITY_FUNCTIONS}
+${PAST_THE_STAMP}
 tf_data_copy=''
 tf_content_list=$tf_deploy_path/.tagflip/releases/$tf_release.files
-tf_content_paths=$tf_deploy_path/.tagflip/releases/$tf_release.paths
+tf_content_ids=$tf_deploy_path/.tagflip/releases/$tf_release.ids
 # Remove what this build made (never what is live) and record it as failed, with
 # the step, the exit code and the reason. This also runs when the client has
 # gone (the lock is still held), so the host's records tell what happened.
@@ -863,7 +922,7 @@ tf_abort() {
   tf_reason=$2
   if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
-  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_paths"; fi
+  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_ids"; fi
   if [ -n "$tf_data_copy" ]; then
     tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
     if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
@@ -898,8 +957,8 @@ if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
 fi
 mkdir -- "$tf_release_path" || tf_fail 1 "cannot create $tf_release_path"
 # A content list left by an earlier build of this name must not describe this one.
-if [ -e "$tf_content_list" ] || [ -e "$tf_content_paths" ] || [ -L "$tf_content_list" ] || [ -L "$tf_content_paths" ]; then
-  rm -f -- "$tf_content_list" "$tf_content_paths" || tf_fail 1 "cannot remove $tf_content_list"
+if [ -e "$tf_content_list" ] || [ -e "$tf_content_ids" ] || [ -L "$tf_content_list" ] || [ -L "$tf_content_ids" ]; then
+  rm -f -- "$tf_content_list" "$tf_content_ids" || tf_fail 1 "cannot remove $tf_content_list"
 fi
 tf_write "$tf_manifest_path" "$tf_manifest_building" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_step source
@@ -1036,14 +1095,12 @@ tf_say ready "$tf_finished" "$tf_commit"`;
  */
 /** An upload, as the build script reads it: the unchanged files' list, the size of each section of the stream (transfer.ts), and where unchanged files are copied from. */
 export interface UploadSections {
-  /** The files unchanged since the current release: their paths, each ended by NUL, in base64 (it travels in the script). */
-  unchanged: string;
   /**
-   * Set to take the copy the host started with the facts (PRECOPY_FUNCTIONS):
-   * what to remove from it, NUL-ended paths in base64: the files it holds that
-   * are not unchanged, and the directories the new tree does not have, deepest first.
+   * The files unchanged since the current release, which the host keeps from
+   * the copy it made with the facts (and nothing else): their paths, each
+   * ended by NUL, in base64 (it travels in the script).
    */
-  precopy: { drop: string; rmdir: string } | null;
+  unchanged: string;
   tar: number;
   list: number;
   /** The current release, holding the unchanged files ('' when none are). */
@@ -1077,15 +1134,12 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
 
 function uploadAssignments(upload: UploadSections | null): Assignment[] {
   // Every name the upload step reads is assigned, empty without an upload (the step then does not run).
-  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_list', 'tf_precopy_use', 'tf_precopy_drop', 'tf_precopy_rmdir', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
+  if (!upload) return ['tf_upload_bytes', 'tf_unchanged_list', 'tf_tar_bytes', 'tf_list_bytes', 'tf_upload_from'].map((name) => ({ name, value: '' }));
   // Long (a line per 50,000 files is 1.3 MB): shown as their sizes, never as text.
   const list = (name: string, value: string) => ({ name, value, shown: value ? `(${value.length} characters of base64)` : '' });
   return [
     { name: 'tf_upload_bytes', value: String(upload.tar + upload.list) },
     list('tf_unchanged_list', upload.unchanged),
-    { name: 'tf_precopy_use', value: upload.precopy ? 'yes' : '' },
-    list('tf_precopy_drop', upload.precopy?.drop ?? ''),
-    list('tf_precopy_rmdir', upload.precopy?.rmdir ?? ''),
     { name: 'tf_tar_bytes', value: String(upload.tar) },
     { name: 'tf_list_bytes', value: String(upload.list) },
     { name: 'tf_upload_from', value: upload.from },
@@ -1237,7 +1291,9 @@ for tf_name in $tf_prune_data; do
   fi
 done
 # A directory goes before its record: a directory half removed keeps its
-# record, so the next prune may finish the job. Records without a directory
+# record, so the next prune may finish the job. (A record is the manifest, the
+# content list and the files' identities; .paths is the stamp that releases
+# uploaded by earlier versions have instead.) Records without a directory
 # (failed releases) go together, by one rm in .tagflip/releases (release names
 # hold no blanks nor pattern characters, so the list splits safely); should
 # that fail, one by one, to name the record that cannot go.
@@ -1246,18 +1302,18 @@ for tf_name in $tf_prune; do
   tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
     tf_remove_tree "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
-    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.ids" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
     tf_say removed "$tf_name"
   else
     tf_say removed-record "$tf_name"
-    tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.paths"
+    tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.ids $tf_name.paths"
   fi
 done
 # shellcheck disable=SC2086 # split on purpose: see above
 if [ -n "$tf_records" ] && ! (cd -- "$tf_deploy_path/.tagflip/releases" 2>/dev/null && set -f && rm -f -- $tf_records 2>/dev/null); then
   for tf_name in $tf_prune; do
     tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
-    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.ids" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
   done
 fi
 for tf_name in $tf_prune_data; do
@@ -1344,7 +1400,7 @@ tf_step discard
 if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is current; it is not discarded"
 fi
-rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.paths" ||
+rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.ids" ||
   tf_fail 1 "cannot remove $tf_release_path"
 if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_path/releases/$tf_data_copy"; fi
 tf_write "$tf_manifest_path" "$tf_manifest_failed" && tf_append_history "$tf_history_failed" ||

@@ -4,7 +4,7 @@ import type { UploadSource } from './tree.js';
 export interface UploadPlan {
   /** New or changed entries; directories and symlinks are always sent (they cost only a header). */
   send: UploadEntry[];
-  /** Regular files identical (path, type, mode, size, sha256) in the current release's list, and as listed there still: copied on the host. */
+  /** Regular files identical (path, type, mode, size, sha256) in the current release's list, and still as uploaded on the host: copied there. */
   unchanged: UploadEntry[];
   /** Sum of send[].size. */
   sendBytes: number;

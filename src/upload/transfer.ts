@@ -1,6 +1,6 @@
 import type { Logger } from '../core/logger.js';
 import type { UploadSections } from '../remote/scripts.js';
-import type { ListedContent, UploadEntry } from '../core/content-list.js';
+import type { ListedContent } from '../core/content-list.js';
 import { type UploadPlan, planUpload } from './diff.js';
 import { tarStream } from './tar.js';
 import type { UploadSource } from './tree.js';
@@ -22,44 +22,18 @@ export interface Transfer {
 
 const nulList = (paths: readonly string[]) => Buffer.from(paths.map((path) => `${path}\0`).join(''), 'utf8').toString('base64');
 
-/** Files over 1 MiB first, as the host lists them for its copy (scripts.ts, COPY_FILES). */
-function largeFirst(files: readonly UploadEntry[]): UploadEntry[] {
-  const large = files.filter((entry) => entry.size > 1 << 20);
-  return large.length === 0 ? [...files] : [...large, ...files.filter((entry) => entry.size <= 1 << 20)];
-}
-
-/**
- * What to remove from the host's copy of the current release's files as
- * uploaded (`precopied`: those facts.ts says are still as listed) to keep just
- * the unchanged ones: the other files, then the directories the copy made that
- * the new tree does not have, children before their parents (reverse order).
- */
-export function precopyRemovals(source: UploadSource, plan: UploadPlan, precopied: ReadonlySet<string>): { drop: string; rmdir: string } {
-  const unchanged = new Set(plan.unchanged.map((entry) => entry.path));
-  const drop = [...precopied].filter((path) => !unchanged.has(path)).sort();
-  const dirs = new Set(source.entries.filter((entry) => entry.type === 'dir').map((entry) => entry.path));
-  const made = new Set<string>();
-  for (const path of precopied) {
-    for (let at = path.lastIndexOf('/'); at > 0 && !made.has(path.slice(0, at)); at = path.lastIndexOf('/', at - 1)) made.add(path.slice(0, at));
-  }
-  const rmdir = [...made].filter((dir) => !dirs.has(dir)).sort().reverse();
-  return { drop: nulList(drop), rmdir: nulList(rmdir) };
-}
-
 /**
  * The stream for one host, given the content list of its current release
- * (null: send everything), and whether the host has already copied that
- * release's files still as listed (`previous.files`; the copy is taken only
- * when some of them are unchanged).
+ * (null: send everything), and whether the host has copied that release's
+ * files still as uploaded (`previous.files`) with the facts: files are reused
+ * from that copy only, so without it everything is sent.
  */
-export function prepareTransfer(source: UploadSource, previous: ListedContent | null, from: string, precopied = false): Transfer {
-  const plan = planUpload(source, from ? previous : null);
+export function prepareTransfer(source: UploadSource, previous: ListedContent | null, from: string, precopied: boolean): Transfer {
+  const plan = planUpload(source, from && precopied ? previous : null);
   const { list } = source;
   const tar = tarStream(source, plan.send);
-  const precopy = precopied && previous && plan.unchanged.length > 0 ? precopyRemovals(source, plan, previous.files) : null;
   const sections: UploadSections = {
-    unchanged: nulList(largeFirst(plan.unchanged).map((entry) => entry.path)),
-    precopy,
+    unchanged: nulList(plan.unchanged.map((entry) => entry.path)),
     tar: tar.size,
     list: list.length,
     from: plan.unchanged.length > 0 ? from : '',

@@ -49,6 +49,9 @@ export const NEEDED = [
   { file: '/usr/bin/curl', package: 'curl' },
   // Scripts are also run under busybox sh and busybox tar, as on a minimal host.
   { command: 'busybox', package: 'busybox' },
+  // An upload's re-deploy is tested on ext4 with whole-second timestamps, loop-mounted (integration/upload-evidence.test.ts).
+  { file: '/usr/sbin/mkfs.ext4', package: 'e2fsprogs' },
+  { command: 'mount', package: 'mount' },
 ];
 
 function isExecutable(file) {

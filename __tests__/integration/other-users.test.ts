@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/cli.js';
@@ -188,5 +188,89 @@ describe('preflight over SSH: a deploy-path others can change', () => {
     expect(host.error).toContain(`${site} is writable by every user of the host (mode 777): anyone could plant files or links where tagflip writes; check it for files you did not make, then chmod o-w ${site}`);
     expect(readdirSync(site)).toEqual([]);
     expect(() => readlinkSync(join(site, 'current'))).toThrow();
+  });
+});
+
+/** Every entry under `dir` (links not followed) with its owner and, for a file, its content: what "untouched" compares. */
+function treeOf(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .sort()
+    .map((name) => {
+      const entry = lstatSync(join(dir, name));
+      const what = entry.isSymbolicLink() ? `-> ${readlinkSync(join(dir, name))}` : entry.isFile() ? readFileSync(join(dir, name), 'utf8') : 'dir';
+      return `${name} ${entry.uid} ${(entry.mode & 0o7777).toString(8)} ${what}`;
+    });
+}
+
+// Issue 21, "what an attacker on the host showed": a data-path that another user
+// owns and every user can write, its releases a link into a directory of the
+// deploy user's and its current out of the data tree. tagflip once removed the
+// deploy user's directory (rm -rf data/releases/<tag>, through the link) and
+// migrated a copy of the other user's data (cp -a data/current/, through
+// releases/..). Now preflight refuses all of it, before the lock, and nothing on
+// the host changes.
+describe('preflight over SSH: another user’s data-path', () => {
+  test('0777, releases a link into the deploy user’s home, current out of the tree: refused with each remedy; nothing removed, copied or flipped', async () => {
+    const site = join(root, 'data-attack');
+    const store = join(root, 'data-attack-store');
+    const inputs = { 'data-path': store, build: 'sh build.sh' };
+    expect((await runTagflip(sshd, site, repo, { ...inputs, release: 'v1' })).result.status).toBe('deployed');
+
+    // The deploy user's own directory, named like the release to come.
+    const home = join(root, 'deploy-user-home');
+    mkdirSync(join(home, 'v2'), { recursive: true });
+    writeFileSync(join(home, 'v2/thesis.tex'), 'years of work\n');
+    execFileSync('chown', ['-R', sshd.user, home]);
+    // The other user's data, and their data-path leading to it.
+    const theirs = join(root, 'spy-data');
+    mkdirSync(theirs);
+    writeFileSync(join(theirs, 'Data.fs'), 'the spy’s records\n');
+    mkdirSync(store);
+    symlinkSync(home, join(store, 'releases'));
+    symlinkSync('releases/../spy-data', join(store, 'current'));
+    execFileSync('chown', ['-R', '-h', SPY, theirs, store]);
+    chmodSync(store, 0o777);
+    const before = { home: treeOf(home), theirs: treeOf(theirs), store: treeOf(store), site: treeOf(site) };
+
+    const migrate = 'echo migrated >> "$TAGFLIP_DATA_PATH/Data.fs"';
+    const { result, host } = await runTagflip(sshd, site, repo, { ...inputs, release: 'v2', migrate });
+    expect([result.ok, result.status, host.status]).toEqual([false, 'failed', 'failed']);
+    expect(host.error).toContain('preflight failed: ');
+    for (const message of [
+      `data-path ${store} belongs to ${SPY}, not to ${sshd.user}, who deploys: another user must not be able to choose the data tagflip copies, migrates and removes; chown ${sshd.user} ${store}, or set data-path to a directory of ${sshd.user}'s`,
+      `data-path ${store} is writable by every user of the host (mode 777): anyone could put a link there that tagflip would copy, migrate or remove through; check it for files you did not make, then chmod o-w ${store}`,
+      `${store}/releases is a symlink (to '${home}'): tagflip copies data into it and removes data releases from it, never through a link; make it a directory of its own`,
+      `${store}/current must be a relative link to releases/<name>, not to 'releases/../spy-data': tagflip will not copy, migrate or flip data through a link out of ${store}/releases; relink it: ln -sfn releases/<name> ${store}/current`,
+      `fix the host, then run again; nothing was changed on ${sshd.user}@${sshd.host}:${sshd.port}`,
+    ]) {
+      expect(host.error).toContain(message);
+    }
+    // The deploy user's directory is still there, as it was; the other user's data was not copied nor migrated.
+    expect(readFileSync(join(home, 'v2/thesis.tex'), 'utf8')).toBe('years of work\n');
+    expect({ home: treeOf(home), theirs: treeOf(theirs), store: treeOf(store) }).toEqual({ home: before.home, theirs: before.theirs, store: before.store });
+    // Nothing flipped, nothing built, no lock taken for it.
+    expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+    expect(readdirSync(join(site, 'releases'))).toEqual(['v1']);
+    expect(treeOf(site).filter((line) => !line.startsWith('.tagflip/lock'))).toEqual(before.site.filter((line) => !line.startsWith('.tagflip/lock')));
+
+    // A rollback and retention, which flip and remove data releases, are refused the same way; so is the CLI, with exit code 1.
+    for (const command of ['rollback', 'prune']) {
+      const other = await runTagflip(sshd, site, repo, { ...inputs, command });
+      expect([other.result.ok, other.host.status]).toEqual([false, 'failed']);
+      expect(other.host.error).toContain(`${store}/releases is a symlink (to '${home}')`);
+    }
+    const files = openTempDir('tagflip-cli-data-attack-');
+    writeFileSync(join(files, 'key'), sshd.privateKey, { mode: 0o600 });
+    writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+    let stderr = '';
+    const argv = [
+      'deploy', '--hosts', `${sshd.user}@${sshd.host}:${sshd.port}`, '--deploy-path', site, '--data-path', store, '--repository', repo, '--release', 'v2',
+      '--migrate', migrate, '--private-key', `@${join(files, 'key')}`, '--known-hosts', `@${join(files, 'known_hosts')}`,
+    ];
+    const code = await runCli(argv, { stdout: () => undefined, stderr: (text) => (stderr += text), env: { HOME: files } });
+    expect(code).toBe(1);
+    expect(stderr).toContain(`data-path ${store} belongs to ${SPY}`);
+    expect({ home: treeOf(home), theirs: treeOf(theirs), store: treeOf(store) }).toEqual({ home: before.home, theirs: before.theirs, store: before.store });
+    expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
   });
 });

@@ -204,3 +204,106 @@ describe('.tagflip is private to the deploy user; deploy-path is not', () => {
     expect(modeOf(join(path, '.tagflip'))).toBe('755');
   });
 });
+
+// Issue 21: another user's data-path (mode 777, releases a link into the deploy
+// user's home, current out of the data tree) made tagflip rm -rf a directory of
+// the deploy user's and migrate the other user's data. data-path now gets
+// deploy-path's checks, and its parts must be its own directories.
+describe('preflight holds data-path as it holds deploy-path', () => {
+  const verdicts = (run: Run) => run.texts.filter((text) => /^(problem|warning) /.test(text));
+  /** The open script of a deploy with migrate (or without: `migrate: ''`) at `path`, data-path `data`. */
+  const runOpenWith = (path: string, data: string, migrate = 'true') => {
+    const script = renderOpenScript(scriptContext(path, { previousRelease: '', migrate, dataPath: data }), { lock: 'yes', lockTimeout: 1, holder: HOLDER }).text;
+    return runShell(`${script}\nkill "$tf_watchdog" 2>/dev/null\n`);
+  };
+  /** A tree of the deploy user's that a planted link leads to, and what it holds. */
+  function home(): { dir: string; files: string[] } {
+    count += 1;
+    const dir = join(root, `home-${count}`);
+    mkdirSync(join(dir, 'v2'), { recursive: true });
+    writeFileSync(join(dir, 'v2/notes'), PRECIOUS);
+    return { dir, files: readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort() };
+  }
+
+  test('the attack: another user’s 0777 data-path, releases a link, current out of the tree: every part refused with its remedy; no lock, no facts, nothing touched', async () => {
+    const { path } = site();
+    const data = join(root, `store-${count}`);
+    const victim = home();
+    mkdirSync(data);
+    symlinkSync(victim.dir, join(data, 'releases'));
+    symlinkSync('releases/../../elsewhere', join(data, 'current'));
+    chownSync(data, NOBODY, NOBODY);
+    chmodSync(data, 0o777);
+    const run = await runOpenWith(path, data);
+    expect(verdicts(run)).toEqual([
+      `problem owner data-path ${data} belongs to nobody, not to root, who deploys: another user must not be able to choose the data tagflip copies, migrates and removes; chown root ${data}, or set data-path to a directory of root's`,
+      `problem permissions data-path ${data} is writable by every user of the host (mode 777): anyone could put a link there that tagflip would copy, migrate or remove through; check it for files you did not make, then chmod o-w ${data}`,
+      `problem data ${data}/releases is a symlink (to '${victim.dir}'): tagflip copies data into it and removes data releases from it, never through a link; make it a directory of its own (move the link aside, mkdir ${data}/releases, and move into it the data releases you trust)`,
+      `problem data ${data}/current must be a relative link to releases/<name>, not to 'releases/../../elsewhere': tagflip will not copy, migrate or flip data through a link out of ${data}/releases; relink it: ln -sfn releases/<name> ${data}/current`,
+    ]);
+    expect(run.texts).not.toContain('locked');
+    expect(run.texts).not.toContain('step facts');
+    expect(readdirSync(victim.dir, { recursive: true, encoding: 'utf8' }).sort()).toEqual(victim.files);
+    expect(readFileSync(join(victim.dir, 'v2/notes'), 'utf8')).toBe(PRECIOUS);
+  });
+
+  test('data/releases owned by another user, or a data release current leads to that is a link: refused', async () => {
+    const owned = site();
+    mkdirSync(join(owned.path, 'data/releases/v1'), { recursive: true });
+    symlinkSync('releases/v1', join(owned.path, 'data/current'));
+    chownSync(join(owned.path, 'data/releases'), NOBODY, NOBODY);
+    const linked = site();
+    const victim = home();
+    mkdirSync(join(linked.path, 'data/releases'), { recursive: true });
+    symlinkSync(victim.dir, join(linked.path, 'data/releases/v1'));
+    symlinkSync('releases/v1/', join(linked.path, 'data/current'));
+    const [ownedRun, linkedRun] = await Promise.all([runOpenWith(owned.path, join(owned.path, 'data'), ''), runOpenWith(linked.path, join(linked.path, 'data'), '')]);
+    expect(verdicts(ownedRun)).toEqual([expect.stringMatching(new RegExp(`^problem owner ${owned.path}/data/releases belongs to nobody, not to root, .*; chown root ${owned.path}/data/releases, or set data-path to a directory of root's$`))]);
+    const data = join(linked.path, 'data');
+    expect(verdicts(linkedRun)).toEqual([
+      `problem data ${data}/releases/v1, where ${data}/current points, is a symlink (to '${victim.dir}'): tagflip copies the live data from there, never through a link; put the data itself at ${data}/releases/v1`,
+    ]);
+    expect([ownedRun.texts, linkedRun.texts]).not.toContainEqual(expect.arrayContaining(['locked']));
+  });
+
+  test('data-path writable by its group: a warning with the remedy; the run goes on', async () => {
+    const { path } = site();
+    mkdirSync(join(path, 'data/releases'), { recursive: true });
+    chmodSync(join(path, 'data'), 0o2775);
+    const run = await runOpenWith(path, join(path, 'data'));
+    expect(verdicts(run)).toEqual([
+      `warning data-path ${path}/data is writable by group root (mode 2775): its members can change the data tagflip copies, migrates and removes; chmod g-w ${path}/data unless every member may`,
+    ]);
+    expect(run.texts).toContain('locked');
+  });
+
+  test('a directory of the app’s own at data-path (no current, no releases) is left alone without migrate, and checked with it', async () => {
+    const { path } = site();
+    mkdirSync(join(path, 'data'));
+    chownSync(join(path, 'data'), NOBODY, NOBODY);
+    const [without, withMigrate] = await Promise.all([runOpenWith(path, join(path, 'data'), ''), runOpenWith(site().path, join(path, 'data'))]);
+    expect(verdicts(without)).toEqual([]);
+    expect(without.texts).toContain('locked');
+    expect(verdicts(withMigrate)).toEqual([expect.stringMatching(/^problem owner data-path .* belongs to nobody/)]);
+  });
+
+  test.each([
+    ['releases/v1', false],
+    ['releases/v1/', false],
+    ['releases/gone', false],
+    ['releases/..', true],
+    ['releases/', true],
+    ['releases//v1', true],
+    ['releases/v1/../../..', true],
+    ['/srv/other/data', true],
+    ['../elsewhere', true],
+  ])('data/current -> %s: refused %s', async (link, refused) => {
+    const { path } = site();
+    const data = join(path, 'data');
+    mkdirSync(join(data, 'releases/v1'), { recursive: true });
+    symlinkSync(link, join(data, 'current'));
+    const run = await runOpenWith(path, data, '');
+    const problem = `problem data ${data}/current must be a relative link to releases/<name>, not to '${link}': tagflip will not copy, migrate or flip data through a link out of ${data}/releases; relink it: ln -sfn releases/<name> ${data}/current`;
+    expect(verdicts(run)).toEqual(refused ? [problem] : []);
+  });
+});

@@ -404,10 +404,12 @@ describe('rendered scripts, values', () => {
       // The ref and the fetch's time limit: the facts resolve the ref when a release of this name exists.
       tf_ref: 'v3.0',
       tf_command_timeout: '3600',
+      // Whether preflight checks data-path even before data is kept there; not the migrate text.
+      tf_migrating: 'yes',
       tf_build: '<unset>',
     };
     expect(headerValues(text, Object.keys(expected))).toEqual(expected);
-    expect(parts(text).header.split('\n')).toHaveLength(15);
+    expect(parts(text).header.split('\n')).toHaveLength(16);
     expect(text).not.toContain('TAGFLIP_');
     expect(text).not.toContain('hunter2');
   });

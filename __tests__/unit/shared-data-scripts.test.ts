@@ -25,7 +25,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type Manifest, parseHistoryEntry, parseManifest } from '../../src/core/manifest.js';
-import { type ScriptContext, renderBuildScript, renderFlipScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { type ScriptContext, renderBuildScript, renderDiscardScript, renderFlipScript, renderPruneScript } from '../../src/remote/scripts.js';
 import { quote } from '../../src/remote/shell.js';
 import { history, manifest } from './host-facts.js';
 import { type ShRun as Run, runSh as run, scriptContext as context } from './script-runner.js';
@@ -530,5 +530,91 @@ describe('prune script: data releases', () => {
     symlinkSync(join(dataPath, 'releases/d3'), join(dataPath, 'current'));
     prune(path, [], ['d3']);
     expect(list(join(dataPath, 'releases'))).toContain('d3');
+  });
+});
+
+// Issue 21: preflight refuses a data-path whose parts are links (other-users-scripts.test.ts);
+// the scripts that copy, flip and remove data check again right before they act, so that
+// nothing is ever removed, copied or flipped through a link planted since.
+describe('data is never copied, flipped or removed through a link', () => {
+  /** A tree of the deploy user's that a planted link leads to: `v2/notes`. */
+  function victim(): string {
+    const dir = makeTree(fresh('victim'), { 'v2/notes': 'precious\n', 'd1/notes': 'precious\n' });
+    return dir;
+  }
+  const untouched = (dir: string) => expect([read(join(dir, 'v2/notes')), read(join(dir, 'd1/notes'))]).toEqual(['precious\n', 'precious\n']);
+
+  test('migrate step: data/releases a link: the build fails before any rm or copy; the release is removed and recorded failed', () => {
+    const path = fresh();
+    const home = victim();
+    mkdirSync(join(path, 'data'));
+    symlinkSync(home, join(path, 'data/releases'));
+    const result = build(path, { migrate: 'touch "$TAGFLIP_DATA_PATH/migrated"' });
+    expect(result.code).toBe(1);
+    expect(result.texts.at(-1)).toBe(
+      `error migrate 1 ${path}/data/releases is a symlink (to '${home}'): tagflip copies data into it and removes data releases from it, never through a link; make it a directory of its own (move the link aside, mkdir ${path}/data/releases, and move into it the data releases you trust); nothing under ${path}/data was changed`,
+    );
+    untouched(home);
+    expect(list(home)).toEqual(['d1', 'v2']);
+    expect(existsSync(join(path, 'releases/v2'))).toBe(false);
+    expect(record(path, 'v2')).toMatchObject({ state: 'failed', failedStep: 'migrate' });
+  });
+
+  test('migrate step: data/current out of the data tree: nothing copied from there, nothing made', () => {
+    const path = fresh();
+    const home = victim();
+    mkdirSync(join(path, 'data/releases'), { recursive: true });
+    symlinkSync(`releases/../../../${home.slice(1)}/d1`, join(path, 'data/current'));
+    const result = build(path, { migrate: 'touch "$TAGFLIP_DATA_PATH/migrated"' });
+    expect(result.code).toBe(1);
+    expect(result.texts.at(-1)).toMatch(new RegExp(`^error migrate 1 ${path}/data/current must be a relative link to releases/<name>, not to '.*': tagflip will not copy`));
+    expect(list(join(path, 'data/releases'))).toEqual([]);
+    untouched(home);
+    expect(list(join(home, 'd1'))).toEqual(['notes']);
+  });
+
+  test('flip: a data target reached through a link is not flipped to; neither link moves', () => {
+    const path = fresh();
+    const home = victim();
+    mkdirSync(join(path, 'releases/v2'), { recursive: true });
+    mkdirSync(join(path, 'data/releases/v1'), { recursive: true });
+    symlinkSync(join(home, 'v2'), join(path, 'data/releases/v2'));
+    symlinkSync('releases/v1', join(path, 'data/current'));
+    const records = { active: manifest('v2', 'ready', ''), departed: null, event: 'deploy' as const, dataTarget: 'v2', dataBefore: 'v1' };
+    const result = run(renderFlipScript(context(path), records).text);
+    expect([result.code, result.texts]).toEqual([
+      1,
+      ['step flip', `error flip 1 ${path}/data/releases/v2 is reached through a symlink; tagflip points data/current only at a data release of its own; nothing was flipped`],
+    ]);
+    expect(readlinkSync(join(path, 'data/current'))).toBe('releases/v1');
+    expect(existsSync(join(path, 'current'))).toBe(false);
+  });
+
+  test('prune: data/releases a link: no data release is removed through it, nor any code release', () => {
+    const path = fresh();
+    const home = victim();
+    makeTree(join(path, 'releases/v1'), { 'app.py': '' });
+    makeTree(join(path, '.tagflip/releases'), { 'v1.json': JSON.stringify(manifest('v1', 'inactive')) });
+    mkdirSync(join(path, 'data'));
+    symlinkSync(home, join(path, 'data/releases'));
+    const result = run(renderPruneScript(context(path, { release: '', previousRelease: '' }), ['v1'], ['v2', 'd1']).text);
+    expect([result.code, result.texts]).toEqual([
+      1,
+      ['step prune', `error prune 1 ${path}/data/releases is a symlink (to '${home}'): no data release is removed through it, so nothing was removed; make it a directory of its own`],
+    ]);
+    untouched(home);
+    expect(list(join(path, 'releases'))).toEqual(['v1']);
+  });
+
+  test('discard: the data copy is not removed through a data/releases link; a warning says so', () => {
+    const path = fresh();
+    const home = victim();
+    mkdirSync(join(path, 'releases/v2'), { recursive: true });
+    mkdirSync(join(path, 'data'));
+    symlinkSync(home, join(path, 'data/releases'));
+    const result = run(renderDiscardScript(context(path), manifest('v2', 'ready', 'v1'), 'v2', 'deploy@web2 failed').text);
+    expect(result.texts).toContain(`warning ${path}/data/releases is a symlink: the data copy v2 was not removed through it`);
+    untouched(home);
+    expect(existsSync(join(path, 'releases/v2'))).toBe(false);
   });
 });

@@ -249,7 +249,42 @@ tf_set_origin() {
   git --git-dir="$1" remote set-url origin "$2"
 }`;
 
-const PREFLIGHT_BODY = `tf_step preflight
+/**
+ * The parts of data-path that tagflip copies from and removes in are its own
+ * directories, never a link someone planted: `releases` a directory,
+ * `current` a link to `releases/<name>` (one name, no way out of
+ * releases/), and that data release a directory, not a link to one elsewhere.
+ * `tf_check_data_links REPORT` calls `REPORT data MESSAGE` for each part
+ * that is not (preflight: tf_problem; the migrate step: its first refusal).
+ */
+const DATA_LINKS = `tf_check_data_links() {
+  if [ -L "$tf_data_path/releases" ]; then
+    "$1" data "$tf_data_path/releases is a symlink (to '$(readlink -- "$tf_data_path/releases")'): tagflip copies data into it and removes data releases from it, never through a link; make it a directory of its own (move the link aside, mkdir $tf_data_path/releases, and move into it the data releases you trust)"
+  elif [ -e "$tf_data_path/releases" ] && [ ! -d "$tf_data_path/releases" ]; then
+    "$1" data "$tf_data_path/releases is not a directory; move it aside"
+  fi
+  if [ -e "$tf_data_path/current" ] && [ ! -L "$tf_data_path/current" ]; then
+    "$1" data "$tf_data_path/current is not a symlink; move the data to $tf_data_path/releases/<name> and link current to releases/<name>"
+  elif [ -L "$tf_data_path/current" ]; then
+    tf_data_link=$(readlink -- "$tf_data_path/current")
+    tf_data_name=\${tf_data_link#releases/}
+    tf_data_name=\${tf_data_name%/}
+    case $tf_data_link in releases/*) ;; *) tf_data_name=/ ;; esac
+    case $tf_data_name in
+      '' | . | .. | */*)
+        "$1" data "$tf_data_path/current must be a relative link to releases/<name>, not to '$tf_data_link': tagflip will not copy, migrate or flip data through a link out of $tf_data_path/releases; relink it: ln -sfn releases/<name> $tf_data_path/current"
+        ;;
+      *)
+        if [ -L "$tf_data_path/releases/$tf_data_name" ]; then
+          "$1" data "$tf_data_path/releases/$tf_data_name, where $tf_data_path/current points, is a symlink (to '$(readlink -- "$tf_data_path/releases/$tf_data_name")'): tagflip copies the live data from there, never through a link; put the data itself at $tf_data_path/releases/$tf_data_name"
+        fi
+        ;;
+    esac
+  fi
+}`;
+
+const PREFLIGHT_BODY = `${DATA_LINKS}
+tf_step preflight
 tf_problems=0
 tf_problem() { tf_problems=$((tf_problems + 1)); tf_say problem "$@"; }
 # The probe goes in the session's run directory (mktemp -d), removed with it;
@@ -280,29 +315,44 @@ fi
 # Another user who can write in deploy-path or .tagflip could plant a file or a
 # link where tagflip writes, or swap a release: refuse that. root may own
 # deploy-path (it can do anything anyway), not .tagflip, which tagflip keeps
-# private (mode 700) and tightens itself when it takes the lock.
+# private (mode 700) and tightens itself when it takes the lock. data-path and
+# its releases (kinds data-path, data-releases) are held as deploy-path is:
+# there tagflip copies, migrates and removes data.
 # $3 is the directory's "owner mode" (stat -c '%u %a'); -O: owned by who deploys.
 tf_check_others() {
   [ -n "$3" ] || return 0
   tf_owner=\${3% *}
   tf_mode=\${3#* }
+  case $2 in
+    data-path) tf_what="data-path $1" ;;
+    *) tf_what=$1 ;;
+  esac
   if [ ! -O "$1" ] && { [ "$tf_owner" != 0 ] || [ "$2" = .tagflip ]; }; then
-    tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1"
+    case $2 in
+      data-*) tf_problem owner "$tf_what belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to choose the data tagflip copies, migrates and removes; chown $(id -un) $1, or set data-path to a directory of $(id -un)'s" ;;
+      *) tf_problem owner "$1 belongs to $(stat -L -c %U -- "$1"), not to $(id -un), who deploys: another user must not be able to change what tagflip runs and records; chown $(id -un) $1" ;;
+    esac
   fi
   if [ $((0$tf_mode & 02)) -ne 0 ]; then
-    tf_problem permissions "$1 is writable by every user of the host (mode $tf_mode): anyone could plant files or links where tagflip writes; check it for files you did not make, then chmod o-w $1"
-  elif [ $((0$tf_mode & 020)) -ne 0 ] && [ "$2" = deploy-path ]; then
-    tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may"
+    case $2 in
+      data-*) tf_problem permissions "$tf_what is writable by every user of the host (mode $tf_mode): anyone could put a link there that tagflip would copy, migrate or remove through; check it for files you did not make, then chmod o-w $1" ;;
+      *) tf_problem permissions "$1 is writable by every user of the host (mode $tf_mode): anyone could plant files or links where tagflip writes; check it for files you did not make, then chmod o-w $1" ;;
+    esac
+  elif [ $((0$tf_mode & 020)) -ne 0 ] && [ "$2" != .tagflip ]; then
+    case $2 in
+      data-*) tf_say warning "$tf_what is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change the data tagflip copies, migrates and removes; chmod g-w $1 unless every member may" ;;
+      *) tf_say warning "$1 is writable by group $(stat -L -c %G -- "$1") (mode $tf_mode): its members can change what tagflip deploys; chmod g-w $1 unless every member may" ;;
+    esac
   fi
 }
+tf_nl='
+'
 if [ -d "$tf_deploy_path" ]; then
   tf_say fact deploy-path exists
   if [ ! -w "$tf_deploy_path" ] || { [ -e "$tf_deploy_path/.tagflip" ] && [ ! -w "$tf_deploy_path/.tagflip" ]; }; then
     tf_problem writable "$tf_deploy_path is not writable by $(id -un); chown it (and .tagflip in it) to that user"
   fi
   # Both directories in one stat: a line each, deploy-path's first.
-  tf_nl='
-'
   if [ -d "$tf_deploy_path/.tagflip" ]; then
     tf_stats=$(stat -L -c '%u %a' -- "$tf_deploy_path" "$tf_deploy_path/.tagflip" 2>/dev/null) || tf_stats=''
   else
@@ -331,13 +381,26 @@ fi
 if [ -e "$tf_deploy_path/current" ] && [ ! -L "$tf_deploy_path/current" ]; then
   tf_problem current "$tf_deploy_path/current is not a symlink; move it aside so tagflip can manage it"
 fi
-if [ -e "$tf_data_path/current" ] && [ ! -L "$tf_data_path/current" ]; then
-  tf_problem data "$tf_data_path/current is not a symlink; move the data to $tf_data_path/releases/<name> and link current to releases/<name>"
-elif [ -L "$tf_data_path/current" ]; then
-  case $(readlink -- "$tf_data_path/current") in
-    releases/?*) ;;
-    *) tf_problem data "$tf_data_path/current must be a relative link to releases/<name>; relink it: ln -sfn releases/<name> $tf_data_path/current" ;;
-  esac
+# data-path gets deploy-path's checks once tagflip keeps data there (migrate
+# is set, or current or releases is there): a directory of the app's own that
+# happens to sit at data-path is none of tagflip's business.
+if [ -n "$tf_migrating" ] || [ -e "$tf_data_path/current" ] || [ -L "$tf_data_path/current" ] ||
+  [ -e "$tf_data_path/releases" ] || [ -L "$tf_data_path/releases" ]; then
+  if [ -d "$tf_data_path" ]; then
+    # Both directories in one stat, as for deploy-path; releases only if it is one (not a link).
+    if [ -d "$tf_data_path/releases" ] && [ ! -L "$tf_data_path/releases" ]; then
+      tf_stats=$(stat -L -c '%u %a' -- "$tf_data_path" "$tf_data_path/releases" 2>/dev/null) || tf_stats=''
+    else
+      tf_stats=$(stat -L -c '%u %a' -- "$tf_data_path" 2>/dev/null) || tf_stats=''
+    fi
+    tf_check_others "$tf_data_path" data-path "\${tf_stats%%"$tf_nl"*}"
+    case $tf_stats in
+      *"$tf_nl"*) tf_check_others "$tf_data_path/releases" data-releases "\${tf_stats#*"$tf_nl"}" ;;
+    esac
+  elif [ -e "$tf_data_path" ] || [ -L "$tf_data_path" ]; then
+    tf_problem data "data-path $tf_data_path exists but is not a directory; move it aside, or set data-path to a directory"
+  fi
+  tf_check_data_links tf_problem
 fi
 [ "$tf_problems" -eq 0 ]`;
 
@@ -763,6 +826,8 @@ export function renderOpenScript(context: ScriptContext, options: OpenOptions): 
     { name: 'tf_upload', value: context.upload ? 'yes' : '' },
     { name: 'tf_ref', value: context.ref },
     timeoutAssignment(context),
+    // Preflight checks data-path when the deploy will copy data there, as when data is kept there already.
+    { name: 'tf_migrating', value: context.migrate ? 'yes' : '' },
     { name: 'tf_lock', value: options.lock },
     { name: 'tf_lock_timeout', value: String(options.lockTimeout) },
     { name: 'tf_lock_holder', value: renderRecord({ ...options.holder, since: NOW }) },
@@ -911,6 +976,7 @@ const UPLOAD_STEP = `  tf_step upload
 const BUILD_BODY = `${CURRENT_HELPERS}
 ${IDENTITY_FUNCTIONS}
 ${PAST_THE_STAMP}
+${DATA_LINKS}
 tf_data_copy=''
 tf_content_list=$tf_deploy_path/.tagflip/releases/$tf_release.files
 tf_content_ids=$tf_deploy_path/.tagflip/releases/$tf_release.ids
@@ -1053,6 +1119,13 @@ if [ -n "$tf_build" ]; then
 fi
 if [ -n "$tf_migrate" ]; then
   tf_step migrate
+  # Preflight refused these already; checked again right before the copy and
+  # the rm -rf, so that nothing under data-path is ever removed or copied
+  # through a link, whoever put it there since.
+  tf_data_refusal=''
+  tf_data_refuse() { [ -n "$tf_data_refusal" ] || tf_data_refusal=$2; }
+  tf_check_data_links tf_data_refuse
+  if [ -n "$tf_data_refusal" ]; then tf_abort 1 "$tf_data_refusal; nothing under $tf_data_path was changed"; fi
   tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
   if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
     tf_abort 1 "data release $tf_release is the live data ($tf_data_label/current); deploy under a new release name"
@@ -1162,6 +1235,10 @@ tf_flip() {
   mv -T -- "$tf_link" "$1/current" || { rm -f -- "$tf_link"; return 1; }
 }
 if [ -n "$tf_data_target" ]; then
+  # data/current leads into releases/, never through a link out of it (preflight's check, again).
+  if [ -L "$tf_data_path/releases" ] || [ -L "$tf_data_path/releases/$tf_data_target" ]; then
+    tf_fail 1 "$tf_data_path/releases/$tf_data_target is reached through a symlink; tagflip points $tf_data_label/current only at a data release of its own; nothing was flipped"
+  fi
   [ -d "$tf_data_path/releases/$tf_data_target" ] || tf_fail 1 "$tf_data_path/releases/$tf_data_target is missing; nothing was flipped"
   tf_flip "$tf_data_path" "$tf_data_target" || tf_fail 1 "could not flip $tf_data_path/current; nothing was flipped"
   tf_say data-flipped
@@ -1285,6 +1362,10 @@ for tf_name in $tf_prune; do
     tf_fail 1 "refusing to remove releases/$tf_name: it is current"
   fi
 done
+# Data releases are removed in data-path's own releases/, never through a link.
+if [ -n "$tf_prune_data" ] && [ -L "$tf_data_path/releases" ]; then
+  tf_fail 1 "$tf_data_path/releases is a symlink (to '$(readlink -- "$tf_data_path/releases")'): no data release is removed through it, so nothing was removed; make it a directory of its own"
+fi
 for tf_name in $tf_prune_data; do
   if tf_is_live "$tf_data_path" "$tf_data_path/releases/$tf_name"; then
     tf_fail 1 "refusing to remove data release $tf_name: it is $tf_data_label/current"
@@ -1402,7 +1483,14 @@ if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
 fi
 rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.ids" ||
   tf_fail 1 "cannot remove $tf_release_path"
-if [ -n "$tf_data_copy" ]; then rm -rf -- "$tf_data_path/releases/$tf_data_copy"; fi
+if [ -n "$tf_data_copy" ]; then
+  # Never through a link (the build refused to copy through one).
+  if [ -L "$tf_data_path/releases" ]; then
+    tf_say warning "$tf_data_path/releases is a symlink: the data copy $tf_data_copy was not removed through it"
+  else
+    rm -rf -- "$tf_data_path/releases/$tf_data_copy"
+  fi
+fi
 tf_write "$tf_manifest_path" "$tf_manifest_failed" && tf_append_history "$tf_history_failed" ||
   tf_fail 1 "cannot write $tf_manifest_path"`;
 

@@ -49,6 +49,8 @@ export const NEEDED = [
   { file: '/usr/bin/curl', package: 'curl' },
   // Scripts are also run under busybox sh and busybox tar, as on a minimal host.
   { command: 'busybox', package: 'busybox' },
+  // The job summary is rendered by GitHub's own Markdown renderer to check its escaping (result-markdown.test.ts).
+  { command: 'cmark-gfm', package: 'cmark-gfm' },
 ];
 
 function isExecutable(file) {

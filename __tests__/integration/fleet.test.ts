@@ -146,7 +146,7 @@ test('one host fails its build: no host flips, the others discard their new rele
   const summary = renderSummary(result, 'tagflip deploy');
   expect(summary).toContain('### tagflip deploy: failed');
   expect(hostRow(summary, broken)).toContain('build exited with status 3');
-  expect(hostRow(summary, hosts[0])).toContain(`not flipped because another host (${broken.entry}) failed; nothing changed here`);
+  expect(hostRow(summary, hosts[0])).toContain(`not flipped because another host \\(${broken.entry}\\) failed; nothing changed here`);
   for (const text of [summary, hostsOutput(result.hosts), log]) expect(text).not.toMatch(/connection failed|check the host and the network/);
 }, 120_000);
 

@@ -52,6 +52,8 @@ export const NEEDED = [
   // An upload's re-deploy is tested on ext4 with whole-second timestamps, loop-mounted (integration/upload-evidence.test.ts).
   { file: '/usr/sbin/mkfs.ext4', package: 'e2fsprogs' },
   { command: 'mount', package: 'mount' },
+  // The job summary is rendered by GitHub's own Markdown renderer to check its escaping (result-markdown.test.ts).
+  { command: 'cmark-gfm', package: 'cmark-gfm' },
 ];
 
 function isExecutable(file) {

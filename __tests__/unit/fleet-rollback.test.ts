@@ -193,7 +193,8 @@ describe('reporting a rollback', () => {
     expect(result).toMatchObject({ ok: false, status: 'failed', release: 'v2', previousRelease: 'v3' });
     const summary = renderSummary(result, 'tagflip rollback');
     expect(summary.split('\n')[0]).toBe('### tagflip rollback: failed (NEEDS ATTENTION: web2)');
-    expect(summary).toContain(`> [!CAUTION]\n> ${attention}`);
+    // The caution is Markdown text: its parentheses escaped.
+    expect(summary).toContain('> [!CAUTION]\n> NEEDS ATTENTION: web2 now runs v2 \\(rolled back from v3\\), but verify failed there');
     expect(summary).toMatch(/^\| web2 \| failed \| v2 \| v3 \|.*NEEDS ATTENTION/m);
     const output = JSON.parse(hostsOutput(result.hosts));
     expect(output[1]).toMatchObject({ status: 'failed', release: 'v2', 'previous-release': 'v3', attention });

@@ -42,5 +42,5 @@ test('.ci/run is told which Debian packages to install: the ones whose tools are
   expect(run(withoutUsrSbin([process.execPath, MODULE, '--missing-packages'])).stdout).toBe('openssh-server\nutil-linux\npasswd\n');
   // Commands are looked up on PATH; sshd, supervisord, python3 and curl by the absolute path the tests use.
   const noPath = run([process.execPath, MODULE, '--missing-packages'], { env: { ...env, PATH: '' } });
-  expect(noPath.stdout.split('\n')).toEqual(['openssh-client', 'git', 'tar', 'util-linux', 'procps', 'passwd', 'shellcheck', 'busybox', '']);
+  expect(noPath.stdout.split('\n')).toEqual(['openssh-client', 'git', 'tar', 'util-linux', 'procps', 'passwd', 'shellcheck', 'busybox', 'cmark-gfm', '']);
 });

@@ -73,9 +73,11 @@ describe('renderSummary', () => {
     expect(row.match(/(?<!\\)\|/g)).toHaveLength(8);
   });
 
-  test('a multi-line error stays on its row', () => {
-    const text = renderSummary(summarize([host({ status: 'failed', error: 'a\n\nb\n' })]), 'T');
-    expect(text.split('\n')[4]).toBe('| deploy@web1 | failed | v3.0 | v2.9 | 12.3 s | 14.0 s | a  b  |');
+  test('a multi-line error stays on its row: every line break (\\r too) a space, the ends trimmed', () => {
+    const text = renderSummary(summarize([host({ status: 'failed', error: 'a\n\nb\n' }), host({ status: 'failed', error: 'c\rd\r\n' })]), 'T');
+    expect(text.split('\n')[4]).toBe('| deploy@web1 | failed | v3.0 | v2.9 | 12.3 s | 14.0 s | a  b |');
+    expect(text.split('\n')[5]).toBe('| deploy@web1 | failed | v3.0 | v2.9 | 12.3 s | 14.0 s | c d |');
+    expect(text).not.toContain('\r');
   });
 
   test('warnings follow the table, one WARNING block each, naming the host, on one line', () => {

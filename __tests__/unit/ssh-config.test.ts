@@ -6,15 +6,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import SSHConfig from 'ssh-config';
 import { sshSetup } from '../../src/cli/cli.js';
 import { type RunContext, parseSettings } from '../../src/core/settings.js';
-import { hostOptions, readSshConfig } from '../../src/remote/ssh-config.js';
+import { hostOptions, parseSshConfig, readSshConfig } from '../../src/remote/ssh-config.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
 import { inputErrorOf } from './input-error.js';
 
 const LOCAL = { home: '/home/op', user: 'op' };
-const options = (text: string, name: string) => hostOptions(SSHConfig.parse(text), name, LOCAL);
+const options = (text: string, name: string, user?: string) => hostOptions(parseSshConfig(text, 'config'), name, LOCAL, user);
 
 describe('hostOptions: what an ssh config says about a name', () => {
   const config = `
@@ -72,12 +71,40 @@ Host *
     expect(options('host a\n  HOSTNAME 10.1.1.1\n  port 2\n', 'a')).toMatchObject({ hostName: '10.1.1.1', port: '2' });
   });
 
-  test('Match exec runs nothing and never matches', () => {
+  test('Match exec runs nothing: where it would decide, the config is refused; where another criterion fails, the block just does not apply', () => {
     const marker = join(keys.dir, 'exec-ran');
-    expect(options(`Match exec "touch ${marker}"\n  Port 9\n`, 'a').port).toBeUndefined();
+    const config = `Match host other exec "touch ${marker}"\n  Port 8\nMatch exec "touch ${marker}"\n  Port 9\n`;
+    expect(options(config.split('Match exec')[0], 'a').port).toBeUndefined();
+    expect(inputErrorOf(() => options(config, 'a')).message).toBe(
+      `ssh-config: Match exec touch ${marker} (line 3 of config) applies to a unless its command, which tagflip does not run: it runs nothing while it reads the config, says otherwise; expected a Match on host, originalhost, user, localuser, all, canonical or final, or a Host block, for the hosts tagflip deploys to`,
+    );
+    expect(inputErrorOf(() => options('Match !exec true\n  Port 9\n', 'a')).input).toBe('ssh-config');
+    expect(inputErrorOf(() => options('Match localnetwork 10.0.0.0/8\n  Port 9\n', 'a')).message).toContain('unless localnetwork 10.0.0.0/8, which tagflip cannot evaluate');
     expect(existsSync(marker)).toBe(false);
   });
 
+  test('a ProxyCommand that applies is refused (it is a command); ProxyCommand none takes the place of a later ProxyJump, as in ssh', () => {
+    expect(inputErrorOf(() => options('Host a\n  ProxyCommand ssh -W %h:%p gate\n', 'a')).message).toBe(
+      'ssh-config: the ProxyCommand of a in config (ssh -W %h:%p gate) is a command, and tagflip runs none from ssh-config; expected a ProxyJump for a instead (ssh -W %h:%p bastion is ProxyJump bastion), or ProxyCommand none in a block before',
+    );
+    expect(options('Host a\n  ProxyCommand none\nHost *\n  ProxyJump gate\n  ProxyCommand nc %h %p\n', 'a').proxyJump).toBeUndefined();
+    expect(options('Host b\n  ProxyCommand nc %h %p\nHost *\n  ProxyJump gate\n', 'a').proxyJump).toBe('gate');
+  });
+
+  test('`?` is exactly one character, `*` any run; Host patterns keep their case, Match host lower-cases', () => {
+    const config = 'Host stage?\n  HostName one\nMatch host WEB*\n  Port 2\nHost *\n  HostName other\n';
+    expect(options(config, 'stage').hostName).toBe('other');
+    expect(options(config, 'stage1').hostName).toBe('one');
+    expect(options(config, 'stage12').hostName).toBe('other');
+    expect(options(config, 'STAGE1').hostName).toBe('other');
+    expect(options(config, 'web7')).toMatchObject({ hostName: 'other', port: '2' });
+  });
+
+  test('Match user sees the user given with the name, before the config\'s User', () => {
+    const config = 'Match user deploy\n  Port 7\nHost *\n  User other\n';
+    expect(options(config, 'a', 'deploy')).toMatchObject({ port: '7', user: undefined });
+    expect(options(config, 'a')).toMatchObject({ port: undefined, user: 'other' });
+  });
   test('a token tagflip cannot expand is refused, naming ssh-config and the option', () => {
     expect(inputErrorOf(() => options('Host a\n  IdentityFile ~/.ssh/%C\n', 'a')).message).toBe(
       "ssh-config: IdentityFile '~/.ssh/%C' uses %C, which tagflip does not expand; expected a path, with ~ and the tokens %d %u %h %n %% only",
@@ -253,7 +280,7 @@ Host locked
 
   test('a HostName or User that is not one is refused, naming ssh-config', () => {
     const insecure = { ...base, 'insecure-ignore-host-key': 'true', 'private-key': client.privateKey, hosts: 'odd' };
-    expect(inputErrorOf(() => parseSettings(insecure, withConfig('Host odd\n  HostName -oProxyCommand=id\n'))).message).toMatch(/^ssh-config: the HostName '-oProxyCommand=id' of odd in .* is not a host name/);
+    expect(inputErrorOf(() => parseSettings(insecure, withConfig('Host odd\n  HostName -oProxyCommand=id\n'))).message).toMatch(/^ssh-config: the HostName '-oproxycommand=id' of odd in .* is not a host name/);
     expect(inputErrorOf(() => parseSettings(insecure, withConfig('Host odd\n  User -x\n'))).input).toBe('ssh-config');
   });
 
@@ -284,6 +311,6 @@ describe('the CLI reads what an ssh user has set up', () => {
     expect(inputErrorOf(() => sshSetup({ 'ssh-config': join(keys.dir, 'missing') }, { HOME: keys.dir })).message).toMatch(/^ssh-config: cannot read .*missing \(ENOENT\)/);
     const broken = join(keys.dir, 'broken-config');
     writeFileSync(broken, 'Host a\n  IdentityFile "unterminated\n');
-    expect(inputErrorOf(() => sshSetup({ 'ssh-config': broken }, { HOME: keys.dir })).message).toMatch(/^ssh-config: .*broken-config cannot be parsed \(Unexpected line break/);
+    expect(inputErrorOf(() => sshSetup({ 'ssh-config': broken }, { HOME: keys.dir })).message).toMatch(/^ssh-config: .*broken-config cannot be parsed \(line 2: a " quote is not closed\)/);
   });
 });

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
 import { type Logger, secretMasker, tidyGroups } from '../core/logger.js';
-import { type RunResult, hostsOutput, releasesOutput, renderStatus, renderSummary } from '../core/result.js';
+import { type RunResult, hostsOutput, releasesOutput, renderStatus, renderStoppedSummary, renderSummary } from '../core/result.js';
 import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from '../commands/run.js';
 import { COMMANDS, INPUT_NAMES, type RunContext, type Settings, parseSettings } from '../core/settings.js';
 import { readSshConfig } from '../remote/ssh-config.js';
@@ -163,7 +163,7 @@ async function runStep(actionLogger: ActionLogger, logger: Logger): Promise<void
     // Without these a follow-up job (if: failure()) has nothing to read.
     writeOutputs(() => core.setOutput('status', 'failed'), 'the status output would have said failed');
     const title = ['tagflip', command].filter(Boolean).join(' ');
-    await writeSummary(`### ${title}: failed\n\n${refused ? `${message}\n\nThe input was refused before any connection: nothing changed on any host.` : message}\n`);
+    await writeSummary(mask(renderStoppedSummary(title, message, refused)));
     core.setFailed(message);
     return;
   }
@@ -184,7 +184,8 @@ async function runStep(actionLogger: ActionLogger, logger: Logger): Promise<void
     if (settings.command === 'status') core.setOutput('releases', mask(releasesOutput(result.hosts)));
   }, ended);
   const title = ['tagflip', settings.command, settings.release || settings.rollbackTo].filter(Boolean).join(' ');
-  await writeSummary(mask(renderSummary(result, title)));
+  // Masked before the escaping (which could split a secret) and after.
+  await writeSummary(mask(renderSummary(result, title, mask)));
   if (!result.ok) failStep(result, actionLogger);
 }
 

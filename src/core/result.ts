@@ -1,6 +1,7 @@
 /** What a run reports, whichever front end started it. */
 
 import type { LockHolder, ReleaseState } from './manifest.js';
+import { markdownText } from './markdown.js';
 
 export type HostStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed' | 'unknown' | 'dry-run';
 
@@ -86,28 +87,43 @@ export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
   };
 }
 
-/** The job summary: one Markdown table, one row per host. */
-export function renderSummary(result: RunResult, title: string): string {
-  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ') || '–';
+/**
+ * The job summary: one Markdown table, one row per host. Every text from a host
+ * or an input (host, releases, errors, warnings, the title) is masked by `mask`
+ * first, then escaped (markdownText): an escape could split a secret that the
+ * masking of the finished text would then miss.
+ */
+export function renderSummary(result: RunResult, title: string, mask: (text: string) => string = (text) => text): string {
+  const text = (value: string) => markdownText(mask(value));
+  const cell = (value: string) => text(value) || '–';
   // A column for the bytes sent only when something was uploaded.
   const uploaded = result.hosts.some((host) => host.uploadBytes !== undefined);
-  const sent = (host: HostResult) => (uploaded ? [host.uploadBytes === undefined ? '' : `${(host.uploadBytes / 1e6).toFixed(1)} MB`] : []);
+  const sent = (host: HostResult) => (uploaded ? [host.uploadBytes === undefined ? '–' : `${(host.uploadBytes / 1e6).toFixed(1)} MB`] : []);
+  const release = (host: HostResult) => (host.unconfirmedRelease ? `${host.release ? text(host.release) : '(none)'} or ${text(host.unconfirmedRelease)}` : cell(host.release));
+  // status and the figures are tagflip's own words: nothing to escape.
   const rows = result.hosts.map((host) =>
-    [host.host, host.status, host.unconfirmedRelease ? `${host.release || '(none)'} or ${host.unconfirmedRelease}` : host.release, host.previousRelease, `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, host.error]
-      .map(cell)
-      .join(' | '),
+    [cell(host.host), host.status, release(host), cell(host.previousRelease), `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, cell(host.error)].join(' | '),
   );
-  const attention = result.hosts.filter((host) => host.attention).map((host) => host.host);
+  const attention = result.hosts.filter((host) => host.attention).map((host) => text(host.host));
   return [
-    `### ${title}: ${result.status}${attention.length > 0 ? ` (NEEDS ATTENTION: ${attention.join(', ')})` : ''}`,
+    `### ${text(title)}: ${result.status}${attention.length > 0 ? ` (NEEDS ATTENTION: ${attention.join(', ')})` : ''}`,
     '',
     `| host | status | release | previous | build |${uploaded ? ' sent |' : ''} total | error |`,
     `| --- | --- | --- | --- | --- |${uploaded ? ' --- |' : ''} --- | --- |`,
     ...rows.map((row) => `| ${row} |`),
     '',
-    ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${host.attention.replace(/\n/g, ' ')}\n`] : [])),
-    ...result.hosts.flatMap((host) => (host.warnings ?? []).map((warning) => `> [!WARNING]\n> ${host.host}: ${warning.replace(/\n/g, ' ')}\n`)),
+    ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${text(host.attention)}\n`] : [])),
+    ...result.hosts.flatMap((host) => (host.warnings ?? []).map((warning) => `> [!WARNING]\n> ${text(host.host)}: ${text(warning)}\n`)),
   ].join('\n');
+}
+
+/**
+ * The job summary of a step that stopped before it had a result: `message`
+ * (masked already) escaped like every text of renderSummary.
+ */
+export function renderStoppedSummary(title: string, message: string, refused: boolean): string {
+  const remedy = refused ? '\n\nThe input was refused before any connection: nothing changed on any host.' : '';
+  return `### ${markdownText(title)}: failed\n\n${markdownText(message)}${remedy}\n`;
 }
 
 /** The `hosts` output: one object per host, keys named like the step's outputs. */

@@ -21,7 +21,8 @@ export interface SshConfigHost {
 export interface SshConfigSource {
   /** The file, as messages name it. */
   file: string;
-  lookup(name: string): SshConfigHost;
+  /** `user`: the login name given with the name (user@host, the user input), which Match user sees. */
+  lookup(name: string, user?: string): SshConfigHost;
 }
 
 /**
@@ -358,7 +359,7 @@ export function parseHostEntry(entry: string, defaultUser: string, defaultPort: 
     throw new InputError(input, `'${printable(entry)}' has an invalid host name '${printable(host)}'`, `${expected}; IPv6 addresses in brackets`);
   }
   const { sshConfig } = resolution;
-  const config = sshConfig?.lookup(host);
+  const config = sshConfig?.lookup(host, entryUser ?? (defaultUser || undefined));
   const where = `${host} in ${sshConfig?.file}`;
   const hostName = config?.hostName ?? host;
   if (!validHost(hostName, hostName.includes(':'))) {

@@ -346,25 +346,28 @@ describe('readHostFacts', () => {
     });
   });
 
-  test('the content list of the current release, without what changed on the host since', () => {
+  test('the content list of the current release, and the files the host still has as uploaded (names as bytes)', () => {
     const entry = (path: string) => ({ path, type: 'file', mode: 0o644, size: 1, sha256: 'a'.repeat(64) });
     const dir = { path: 'gone dir', type: 'dir', mode: 0o755, size: 0, sha256: '' };
     const listed = ['kept.txt', 'rewritten.txt', 'gone dir/file', 'now a link'].map((path) => `content-list ${JSON.stringify(entry(path))}`);
-    // find's answer: a start (s), what changed since (c), the regular files there now (f), its exit status (e).
-    const answer = (records: string) => Buffer.from(records).toString('base64');
-    const seen = answer('s\0crewritten.txt\0fkept.txt\0frewritten.txt\0cnow a link\0e0\0');
+    // The host's answer: a start (s), the files whose identity is still the recorded one (./path), its status (e).
+    const answer = (records: Buffer | string) => Buffer.from(records).toString('base64');
+    const seen = answer(Buffer.concat([Buffer.from('s\0./kept.txt\0./Grüße.txt\0./shell'), Buffer.from([0xff]), Buffer.from('.php\0e0\0')]));
     // Cut where base64 allows (whole 4-character groups), as base64 -w does.
     const chunks = [seen.slice(0, 4), seen.slice(4)].map((chunk) => `content-seen ${chunk}`);
     const lines = [...chunks, ...listed, `content-list ${JSON.stringify(dir)}`, 'content-list not json'].map(control);
-    // The list as sent, lines unparsed (a file is unchanged when its own line is one of them); the files still as listed.
-    expect(readHostFacts(lines).currentContent).toEqual({ lines: new Set([...listed, `content-list ${JSON.stringify(dir)}`, 'content-list not json'].map((line) => line.slice('content-list '.length))), files: new Set(['kept.txt']) });
+    // The list as sent, lines unparsed (a file is unchanged when its own line is one of them); the files still as
+    // uploaded; a name that is not UTF-8 is none tagflip uploaded, and is not decoded into one.
+    expect(readHostFacts(lines).currentContent).toEqual({ lines: new Set([...listed, `content-list ${JSON.stringify(dir)}`, 'content-list not json'].map((line) => line.slice('content-list '.length))), files: new Set(['kept.txt', 'Grüße.txt']) });
+    // A record that is no ./path: the answer is not one of tagflip's.
+    expect(readHostFacts([control(`content-seen ${answer('s\0kept.txt\0e0\0')}`), ...listed.map(control)]).currentContent).toBeNull();
     // Without the answer, a part of it, or with find failing, the list is not trusted: everything is sent.
     expect(readHostFacts(lines.slice(2)).currentContent).toBeNull();
     expect(readHostFacts(lines.slice(1)).currentContent).toBeNull();
-    const failed = control(`content-seen ${answer('s\0fkept.txt\0e1\0')}`);
+    const failed = control(`content-seen ${answer('s\0e1\0')}`);
     expect(readHostFacts([failed, ...listed.map(control)]).currentContent).toBeNull();
 
-    // What the host copied for the new release with the facts: the same find's regular files, less those changed since.
+    // Whether the host copied those files for the new release with the facts.
     expect(readHostFacts(lines).precopied).toBe(false);
     expect(readHostFacts([...lines, control('fact precopy yes')]).precopied).toBe(true);
     expect(readHostFacts([...lines.slice(1), control('fact precopy yes')]).precopied).toBe(false);

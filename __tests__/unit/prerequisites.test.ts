@@ -25,9 +25,9 @@ test('without sshd, npm test stops before any test with one line naming it and t
   const result = run(withoutUsrSbin([process.execPath, ...JEST]));
   expect(result.code).toBe(1);
   expect(result.output).toBe(
-    'cannot run the tests: they need /usr/sbin/sshd, runuser, useradd, usermod; ' +
+    'cannot run the tests: they need /usr/sbin/sshd, runuser, useradd, usermod, /usr/sbin/mkfs.ext4; ' +
       'run `bash .ci/run` (installs what is missing on Debian/Ubuntu, then builds and runs every check) ' +
-      'or `apt-get install -y openssh-server util-linux passwd` and then `npm test`\n',
+      'or `apt-get install -y openssh-server util-linux passwd e2fsprogs` and then `npm test`\n',
   );
 });
 
@@ -39,8 +39,8 @@ test('not as root, npm test stops with one line that says to run it with sudo', 
 
 test('.ci/run is told which Debian packages to install: the ones whose tools are missing, each once', () => {
   expect(run([process.execPath, MODULE, '--missing-packages']).stdout).toBe('');
-  expect(run(withoutUsrSbin([process.execPath, MODULE, '--missing-packages'])).stdout).toBe('openssh-server\nutil-linux\npasswd\n');
+  expect(run(withoutUsrSbin([process.execPath, MODULE, '--missing-packages'])).stdout).toBe('openssh-server\nutil-linux\npasswd\ne2fsprogs\n');
   // Commands are looked up on PATH; sshd, supervisord, python3 and curl by the absolute path the tests use.
   const noPath = run([process.execPath, MODULE, '--missing-packages'], { env: { ...env, PATH: '' } });
-  expect(noPath.stdout.split('\n')).toEqual(['openssh-client', 'git', 'tar', 'util-linux', 'procps', 'passwd', 'shellcheck', 'busybox', 'cmark-gfm', '']);
+  expect(noPath.stdout.split('\n')).toEqual(['openssh-client', 'git', 'tar', 'util-linux', 'procps', 'passwd', 'shellcheck', 'busybox', 'mount', 'cmark-gfm', '']);
 });

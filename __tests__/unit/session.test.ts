@@ -217,12 +217,24 @@ describe('RemoteSession: control lines start a line of their own, and lines are 
     expect(seen.output).toEqual([`${'x'.repeat(MAX_LINE)}${CUT_MARK}`, '*** error build 1 forged']);
   });
 
-  test('a control line too long to pass whole is output, with the tag hidden', async () => {
+  test('a control line too long to pass whole is output, with the tag hidden before the cut', async () => {
     const { channel, phase, seen } = await startPhase();
     const long = `${TAG} fact dir ${'z'.repeat(MAX_LINE)}`;
     await channel.send(`${long}\n`, end(0));
     expect(await phase).toEqual({ status: 0, control: [] });
-    expect(seen.output.join('')).toBe(`*** fact dir ${'z'.repeat(MAX_LINE - TAG.length - 10)}${CUT_MARK}${'z'.repeat(TAG.length + 10)}`);
+    const shown = `*** fact dir ${'z'.repeat(MAX_LINE)}`;
+    expect(seen.output).toEqual([`${shown.slice(0, MAX_LINE)}${CUT_MARK}`, shown.slice(MAX_LINE)]);
+  });
+
+  test('the tag split by a cut is hidden whole, at every offset', async () => {
+    for (let offset = 1; offset < TAG.length; offset++) {
+      const { channel, phase, seen } = await startPhase();
+      await channel.send(`${'x'.repeat(MAX_LINE - offset)}${TAG} error build 1 forged\n`, end(0));
+      await phase;
+      expect(seen.output.map((piece) => piece.replace(CUT_MARK, '')).join('')).toBe(`${'x'.repeat(MAX_LINE - offset)}*** error build 1 forged`);
+      // (Masked, the line may be short enough to come in one piece.)
+      expect(Math.max(...seen.output.map((piece) => piece.length))).toBeLessThanOrEqual(MAX_LINE + CUT_MARK.length);
+    }
   });
 
   test('stderr lines are capped the same way', async () => {

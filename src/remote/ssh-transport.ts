@@ -37,6 +37,21 @@ const KEEPALIVE_INTERVAL_MS = 10_000;
 const KEEPALIVE_COUNT_MAX = 3;
 
 /**
+ * The session pauses the channel while the log's writer is full (session.ts),
+ * and SSH's window then stops the host: ssh2 grants no more window while
+ * stdout's buffer is full. But stdout and stderr share the window, and ssh2
+ * grants it again whenever stderr takes data: each watchdog ping would let in
+ * another 2 MB of output. So while the channel is paused, stderr reports
+ * itself full as well (its data is still kept), and the window opens again
+ * only when reading resumes.
+ */
+function holdWindowWhilePaused(channel: ClientChannel): void {
+  const stderr = channel.stderr;
+  const push = stderr.push.bind(stderr);
+  stderr.push = (chunk: unknown, encoding?: BufferEncoding) => push(chunk, encoding) && !channel.isPaused();
+}
+
+/**
  * node-ssh, and ssh2 under it, load with the first connection, not at start-up: they
  * are the largest part of the bundle to compile and run, and without them a run
  * reaches its first log line sooner (and a `local` host never needs them at all).
@@ -75,6 +90,7 @@ export class SshTransport implements Transport {
       throw new DeployError(this.label, 'connect', `could not start a remote shell: ${error.message}`, 'check that the account has a working login shell');
     });
     this.channel = channel;
+    holdWindowWhilePaused(channel);
     const closed = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
       let exit: { code: number | null; signal: string | null } = { code: null, signal: null };
       channel.on('exit', (code: number | null, signal?: string) => {

@@ -654,3 +654,41 @@ describe('sendData: bytes after a script, only once the host asks', () => {
     await transport.close();
   });
 });
+
+describe('RemoteSession: it reads no faster than its output is written', () => {
+  test('while the writer is full, both streams are paused; once it drains, reading goes on where it stopped', async () => {
+    const channel = new FakeChannel();
+    let full = false;
+    let drain: () => void = () => undefined;
+    const backlog = () => (full ? new Promise<void>((resolve) => (drain = resolve)) : undefined);
+    const output: string[] = [];
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined, { backlog });
+    const phase = session.run('x', { onOutput: (line) => output.push(line) });
+    await channel.send('one\n');
+    expect(channel.stdout.isPaused()).toBe(false);
+    full = true;
+    await channel.send('two\n');
+    expect(output).toEqual(['one', 'two']);
+    expect(channel.stdout.isPaused()).toBe(true);
+    expect(channel.stderr.isPaused()).toBe(true);
+    // What the host prints meanwhile waits in the channel (the host's writes block once it is full).
+    await channel.send('three\n', end(0));
+    expect(output).toEqual(['one', 'two']);
+    full = false;
+    drain();
+    expect(await phase).toEqual({ status: 0, control: [] });
+    expect(output).toEqual(['one', 'two', 'three']);
+    expect(channel.stdout.isPaused()).toBe(false);
+  });
+
+  test('secrets given to the session are masked in a cut line before the cut', async () => {
+    const channel = new FakeChannel();
+    const output: string[] = [];
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined, { secrets: ['S3CRETVALUE'] });
+    const phase = session.run('x', { onOutput: (line) => output.push(line) });
+    await channel.send(`${'x'.repeat(MAX_LINE - 1)}S3CRETVALUE\nS3CRETVALUE\n`, end(0));
+    await phase;
+    // The cut line masked; the whole line as it came (the logger masks it, or the runner).
+    expect(output).toEqual([`${'x'.repeat(MAX_LINE - 1)}${CUT_MARK}`, '***', 'S3CRETVALUE']);
+  });
+});

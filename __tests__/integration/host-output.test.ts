@@ -176,14 +176,20 @@ describe('a slow reader of the log: the client reads the host no faster than it 
     return { child, peakKb: () => Number(readFileSync(peakFile, 'utf8')) };
   }
 
-  /** Read the stream slowly: one chunk, then a pause, until it ends; resolves with the bytes read. */
-  function readSlowly(stream: NodeJS.ReadableStream): Promise<number> {
+  /**
+   * Read the stream slowly: one chunk, then a pause, until it ends; with `stopAt`,
+   * stop for `stopMs` at the first chunk that holds it. Resolves with the bytes read.
+   */
+  function readSlowly(stream: NodeJS.ReadableStream, stop?: { at: string; ms: number }): Promise<number> {
     return new Promise((done) => {
       let bytes = 0;
+      let stopped = false;
       stream.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
         stream.pause();
-        setTimeout(() => stream.resume(), 4);
+        const stopHere = stop && !stopped && chunk.includes(stop.at);
+        if (stopHere) stopped = true;
+        setTimeout(() => stream.resume(), stopHere ? stop.ms : 4);
       });
       stream.on('end', () => done(bytes));
     });
@@ -220,6 +226,24 @@ describe('a slow reader of the log: the client reads the host no faster than it 
     expect(bytes).toBeGreaterThan(48 * MIB + MIB * 'line of output '.length);
     const peakMb = peakKb() / 1024;
     console.log(`${frontEnd}: peak RSS ${peakMb.toFixed(0)} MB for ${(bytes / MIB).toFixed(0)} MiB through a slow reader`);
+    expect(peakMb).toBeLessThan(160);
+  }, 300_000);
+
+  // A reader that stops (a terminal on hold, a runner busy elsewhere) while the
+  // build prints at its own pace: the watchdog's pings on stderr share SSH's
+  // window with the output, and must not open it while the channel is paused
+  // (ssh-transport.ts): without that, all the build printed while the reader
+  // stood still was held by the client.
+  test('the CLI: a reader that stops for 15 s while the build prints 16 MiB/s: the host waits, the client holds a few MiB', async () => {
+    const site = newSite();
+    const slowBuild = "echo started; i=0; while [ $i -lt 60 ]; do head -c 4194304 /dev/zero | tr '\\0' y; echo; sleep 0.25; i=$((i + 1)); done";
+    const { child, peakKb } = startMeasured([resolve('bin/tagflip.js'), ...cliArgs(site, { build: slowBuild })], { HOME: openTempDir('tagflip-home-') });
+    const [bytes, said, code] = await Promise.all([readSlowly(child.stderr!, { at: 'started', ms: 15_000 }), readAll(child.stdout!), new Promise<number | null>((done) => child.on('close', (status) => done(status)))]);
+    expect(code).toBe(0);
+    expect(said).toContain('status: deployed');
+    expect(bytes).toBeGreaterThan(240 * MIB);
+    const peakMb = peakKb() / 1024;
+    console.log(`cli, reader stopped 15 s: peak RSS ${peakMb.toFixed(0)} MB for ${(bytes / MIB).toFixed(0)} MiB`);
     expect(peakMb).toBeLessThan(160);
   }, 300_000);
 });

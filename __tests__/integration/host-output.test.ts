@@ -1,6 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { silentLogger } from '../../src/core/logger.js';
+import { parseSettings } from '../../src/core/settings.js';
+import { createTransport, runCommand } from '../../src/commands/run.js';
+import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { runDistAction } from '../support/dist-action.js';
 import { runnerView } from '../support/runner-commands.js';
 import { deployRootFor, openTempDir } from '../support/fixtures.js';
@@ -176,20 +180,14 @@ describe('a slow reader of the log: the client reads the host no faster than it 
     return { child, peakKb: () => Number(readFileSync(peakFile, 'utf8')) };
   }
 
-  /**
-   * Read the stream slowly: one chunk, then a pause, until it ends; with `stopAt`,
-   * stop for `stopMs` at the first chunk that holds it. Resolves with the bytes read.
-   */
-  function readSlowly(stream: NodeJS.ReadableStream, stop?: { at: string; ms: number }): Promise<number> {
+  /** Read the stream slowly: one chunk, then a pause, until it ends; resolves with the bytes read. */
+  function readSlowly(stream: NodeJS.ReadableStream): Promise<number> {
     return new Promise((done) => {
       let bytes = 0;
-      let stopped = false;
       stream.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
         stream.pause();
-        const stopHere = stop && !stopped && chunk.includes(stop.at);
-        if (stopHere) stopped = true;
-        setTimeout(() => stream.resume(), stopHere ? stop.ms : 4);
+        setTimeout(() => stream.resume(), 4);
       });
       stream.on('end', () => done(bytes));
     });
@@ -229,21 +227,47 @@ describe('a slow reader of the log: the client reads the host no faster than it 
     expect(peakMb).toBeLessThan(160);
   }, 300_000);
 
-  // A reader that stops (a terminal on hold, a runner busy elsewhere) while the
-  // build prints at its own pace: the watchdog's pings on stderr share SSH's
-  // window with the output, and must not open it while the channel is paused
-  // (ssh-transport.ts): without that, all the build printed while the reader
-  // stood still was held by the client.
-  test('the CLI: a reader that stops for 15 s while the build prints 16 MiB/s: the host waits, the client holds a few MiB', async () => {
+  // In this process, to see the channel itself: a build printing 1 MiB a second
+  // while the log's writer says it is full for 10 s. Each watchdog ping once let
+  // in another MiB (ssh-transport.ts: 10 MiB here); now the channel holds what
+  // SSH's window had granted when reading paused, and no more.
+  test('while the writer is full, the channel buffers no more than SSH’s window, watchdog pings or not', async () => {
     const site = newSite();
-    const slowBuild = "echo started; i=0; while [ $i -lt 60 ]; do head -c 4194304 /dev/zero | tr '\\0' y; echo; sleep 0.25; i=$((i + 1)); done";
-    const { child, peakKb } = startMeasured([resolve('bin/tagflip.js'), ...cliArgs(site, { build: slowBuild })], { HOME: openTempDir('tagflip-home-') });
-    const [bytes, said, code] = await Promise.all([readSlowly(child.stderr!, { at: 'started', ms: 15_000 }), readAll(child.stdout!), new Promise<number | null>((done) => child.on('close', (status) => done(status)))]);
-    expect(code).toBe(0);
-    expect(said).toContain('status: deployed');
-    expect(bytes).toBeGreaterThan(240 * MIB);
-    const peakMb = peakKb() / 1024;
-    console.log(`cli, reader stopped 15 s: peak RSS ${peakMb.toFixed(0)} MB for ${(bytes / MIB).toFixed(0)} MiB`);
-    expect(peakMb).toBeLessThan(160);
-  }, 300_000);
+    const settings = parseSettings(
+      {
+        hosts: hostEntry(),
+        'private-key': sshd.privateKey,
+        'known-hosts': sshd.knownHosts,
+        'deploy-path': site,
+        release: 'v1',
+        build: "echo started; i=0; while [ $i -lt 14 ]; do head -c 1048576 /dev/zero | tr '\\0' y; echo; sleep 1; i=$((i + 1)); done",
+      },
+      { workspace: process.cwd() },
+    );
+    const ssh = createTransport(settings, settings.targets[0]);
+    let channel: ShellChannel | null = null;
+    const transport: Transport = { label: ssh.label, loginUser: ssh.loginUser, openShell: async () => (channel = await ssh.openShell()), close: () => ssh.close() };
+    let drain: () => void = () => undefined;
+    const drained = new Promise<void>((resolve) => (drain = resolve));
+    let full = false;
+    let buffered = -1;
+    const logger = {
+      ...silentLogger,
+      info: (line: string) => {
+        if (line !== 'started' || full) return;
+        full = true;
+        setTimeout(() => {
+          buffered = channel!.stdout.readableLength;
+          full = false;
+          drain();
+        }, 10_000);
+      },
+      backlog: () => (full ? drained : undefined),
+    };
+    const result = await runCommand(settings, logger, [transport]);
+    expect(result.status).toBe('deployed');
+    // SSH's window (2 MiB) and ssh2's buffer (2 MiB): without the hold, 10 s of pings let in about 10 MiB more.
+    expect(buffered).toBeGreaterThan(0);
+    expect(buffered).toBeLessThan(5 * MIB);
+  }, 120_000);
 });

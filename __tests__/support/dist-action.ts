@@ -27,6 +27,8 @@ export interface DistRunOptions {
   /** Run as this user, as a runner does (it is not root). */
   uid?: number;
   gid?: number;
+  /** The most stdout and stderr may hold, in bytes (spawnSync's 1 MiB unless given). */
+  maxBuffer?: number;
 }
 
 /** Parse the runner's output file: `name<<DELIMITER\nvalue\nDELIMITER`. */
@@ -69,6 +71,7 @@ export function runDistAction(inputs: Record<string, string>, options: DistRunOp
     timeout: 60_000,
     uid: options.uid,
     gid: options.gid,
+    maxBuffer: options.maxBuffer,
   });
   return {
     code: run.status,

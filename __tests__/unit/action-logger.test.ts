@@ -72,3 +72,24 @@ describe('ActionLogger', () => {
     expect(logger.hasSaid('web1: build failed; fix the build; NEEDS ATTENTION: web2 is on v1')).toBe(true);
   });
 });
+
+describe('ActionLogger: control characters from hosts', () => {
+  test('escaped in every kind of line, colours kept; a line with a secret and a control character is masked before it is escaped', () => {
+    const logger = new ActionLogger(TOKEN);
+    logger.addSecrets(['pass\u0001word']);
+    logger.startGroup('build \u001b]0;x\u0007');
+    logger.info('\u001b[32mgreen\u001b[0m \u001b[2Jclear \u001b]0;title\u0007');
+    logger.info('echo pass\u0001word');
+    logger.warning('\rfake');
+    expect(stdout.text.split('\n')).toEqual([
+      '::add-mask::pass\u0001word',
+      '::group::build \\x1b]0;x\\x07',
+      `::stop-commands::${TOKEN}`,
+      '\u001b[32mgreen\u001b[0m \\x1b[2Jclear \\x1b]0;title\\x07',
+      'echo ***',
+      `::${TOKEN}::`,
+      '::warning::\\x0dfake',
+      '',
+    ]);
+  });
+});

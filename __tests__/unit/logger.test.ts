@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { type Logger, hostLogger, silentLogger, tidyGroups } from '../../src/core/logger.js';
+import { Writable } from 'node:stream';
+import { type Logger, hostLogger, maskingLogger, silentLogger, tidyGroups, writerBacklog } from '../../src/core/logger.js';
 
 type Call = [method: keyof Logger, ...args: string[]];
 
@@ -224,5 +225,28 @@ describe('tidyGroups', () => {
         }
       }
     }
+  });
+});
+
+describe('secrets and the writer’s backlog pass through every wrapper', () => {
+  test('tidyGroups, hostLogger and maskingLogger pass on secrets (maskingLogger adds its own) and the backlog', async () => {
+    const drained = Promise.resolve();
+    const inner: Logger = { ...silentLogger, secrets: ['inner-secret'], backlog: () => drained };
+    const wrapped = maskingLogger(hostLogger(tidyGroups(inner, false), HOST), ['cli-secret']);
+    expect(wrapped.secrets).toEqual(['inner-secret', 'cli-secret']);
+    expect(wrapped.backlog?.()).toBe(drained);
+    expect(tidyGroups(silentLogger, false).backlog?.()).toBeUndefined();
+  });
+
+  test('writerBacklog: undefined while the stream takes more; one promise for all while it wants a drain, resolved by the drain', async () => {
+    const stream = new Writable({ highWaterMark: 4, write: (_chunk, _encoding, callback) => setImmediate(callback) });
+    const backlog = writerBacklog(stream);
+    expect(backlog()).toBeUndefined();
+    stream.write('0123456789');
+    const first = backlog();
+    expect(first).toBeInstanceOf(Promise);
+    expect(backlog()).toBe(first);
+    await first;
+    expect(backlog()).toBeUndefined();
   });
 });

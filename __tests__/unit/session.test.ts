@@ -217,12 +217,24 @@ describe('RemoteSession: control lines start a line of their own, and lines are 
     expect(seen.output).toEqual([`${'x'.repeat(MAX_LINE)}${CUT_MARK}`, '*** error build 1 forged']);
   });
 
-  test('a control line too long to pass whole is output, with the tag hidden', async () => {
+  test('a control line too long to pass whole is output, with the tag hidden before the cut', async () => {
     const { channel, phase, seen } = await startPhase();
     const long = `${TAG} fact dir ${'z'.repeat(MAX_LINE)}`;
     await channel.send(`${long}\n`, end(0));
     expect(await phase).toEqual({ status: 0, control: [] });
-    expect(seen.output.join('')).toBe(`*** fact dir ${'z'.repeat(MAX_LINE - TAG.length - 10)}${CUT_MARK}${'z'.repeat(TAG.length + 10)}`);
+    const shown = `*** fact dir ${'z'.repeat(MAX_LINE)}`;
+    expect(seen.output).toEqual([`${shown.slice(0, MAX_LINE)}${CUT_MARK}`, shown.slice(MAX_LINE)]);
+  });
+
+  test('the tag split by a cut is hidden whole, at every offset', async () => {
+    for (let offset = 1; offset < TAG.length; offset++) {
+      const { channel, phase, seen } = await startPhase();
+      await channel.send(`${'x'.repeat(MAX_LINE - offset)}${TAG} error build 1 forged\n`, end(0));
+      await phase;
+      expect(seen.output.map((piece) => piece.replace(CUT_MARK, '')).join('')).toBe(`${'x'.repeat(MAX_LINE - offset)}*** error build 1 forged`);
+      // (Masked, the line may be short enough to come in one piece.)
+      expect(Math.max(...seen.output.map((piece) => piece.length))).toBeLessThanOrEqual(MAX_LINE + CUT_MARK.length);
+    }
   });
 
   test('stderr lines are capped the same way', async () => {
@@ -640,5 +652,43 @@ describe('sendData: bytes after a script, only once the host asks', () => {
     expect(String(await sent[0])).toContain('ended after 40 of the 100 bytes');
     expect(result.control.find((line) => line.kind === 'got')?.args[0]).toBe('40');
     await transport.close();
+  });
+});
+
+describe('RemoteSession: it reads no faster than its output is written', () => {
+  test('while the writer is full, both streams are paused; once it drains, reading goes on where it stopped', async () => {
+    const channel = new FakeChannel();
+    let full = false;
+    let drain: () => void = () => undefined;
+    const backlog = () => (full ? new Promise<void>((resolve) => (drain = resolve)) : undefined);
+    const output: string[] = [];
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined, { backlog });
+    const phase = session.run('x', { onOutput: (line) => output.push(line) });
+    await channel.send('one\n');
+    expect(channel.stdout.isPaused()).toBe(false);
+    full = true;
+    await channel.send('two\n');
+    expect(output).toEqual(['one', 'two']);
+    expect(channel.stdout.isPaused()).toBe(true);
+    expect(channel.stderr.isPaused()).toBe(true);
+    // What the host prints meanwhile waits in the channel (the host's writes block once it is full).
+    await channel.send('three\n', end(0));
+    expect(output).toEqual(['one', 'two']);
+    full = false;
+    drain();
+    expect(await phase).toEqual({ status: 0, control: [] });
+    expect(output).toEqual(['one', 'two', 'three']);
+    expect(channel.stdout.isPaused()).toBe(false);
+  });
+
+  test('secrets given to the session are masked in a cut line before the cut', async () => {
+    const channel = new FakeChannel();
+    const output: string[] = [];
+    const session = await RemoteSession.open(fakeTransport(channel), TAG, () => undefined, { secrets: ['S3CRETVALUE'] });
+    const phase = session.run('x', { onOutput: (line) => output.push(line) });
+    await channel.send(`${'x'.repeat(MAX_LINE - 1)}S3CRETVALUE\nS3CRETVALUE\n`, end(0));
+    await phase;
+    // The cut line masked; the whole line as it came (the logger masks it, or the runner).
+    expect(output).toEqual([`${'x'.repeat(MAX_LINE - 1)}${CUT_MARK}`, '***', 'S3CRETVALUE']);
   });
 });

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { InputError } from '../core/errors.js';
-import { type Logger, secretMasker, tidyGroups } from '../core/logger.js';
+import { hasControls, showControls } from '../core/host-text.js';
+import { type Logger, secretMasker, tidyGroups, writerBacklog } from '../core/logger.js';
 import { type RunResult, hostsOutput, releasesOutput, renderStatus, renderStoppedSummary, renderSummary } from '../core/result.js';
 import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from '../commands/run.js';
 import { COMMANDS, INPUT_NAMES, type RunContext, type Settings, parseSettings } from '../core/settings.js';
@@ -23,15 +24,45 @@ export class ActionLogger implements Logger {
   /** The error annotations printed so far (and each without its "host | "). */
   private readonly errors = new Set<string>();
   private errorsPrinted = 0;
+  /**
+   * The secrets registered with ::add-mask::, added as the inputs are read (the
+   * loggers wrapped around this one share the array): a host's line that is
+   * cut is masked with them before the cut (Logger.secrets).
+   */
+  readonly secrets: string[] = [];
+  private mask = secretMasker([]);
+  private readonly stdoutBacklog = writerBacklog(process.stdout);
 
   constructor(private readonly token = `tagflip-${randomBytes(16).toString('hex')}`) {}
+
+  /** Secrets to mask from now on, registered with the runner too. */
+  addSecrets(secrets: readonly string[]): void {
+    const added = secrets.filter((secret) => !this.secrets.includes(secret));
+    added.forEach((secret) => core.setSecret(secret));
+    this.secrets.push(...added);
+    this.mask = secretMasker(this.secrets);
+  }
+
+  backlog(): Promise<void> | undefined {
+    return this.stdoutBacklog();
+  }
 
   info(message: string): void {
     if (!this.stopped) {
       core.info(`::stop-commands::${this.token}`);
       this.stopped = true;
     }
-    core.info(message);
+    core.info(this.shown(message));
+  }
+
+  /**
+   * A line as the Actions log may show it: control characters from a host
+   * escaped but colours kept (host-text.ts). Escaping would hide a secret with
+   * a control character in it from the runner's masking, so such a line is
+   * masked here first; any other line is left to the runner.
+   */
+  private shown(message: string): string {
+    return hasControls(message) ? showControls(this.mask(message), { colours: true }) : message;
   }
 
   /** Before a command of tagflip's own: the runner obeys commands again. */
@@ -43,12 +74,12 @@ export class ActionLogger implements Logger {
 
   warning(message: string): void {
     this.commands();
-    core.warning(message);
+    core.warning(this.shown(message));
   }
 
   error(message: string): void {
     this.commands();
-    core.error(message);
+    core.error(this.shown(message));
     this.errorsPrinted++;
     this.errors.add(message);
     // With several hosts a line may carry its host as "host | " (hostLogger); a host's error in the result does not.
@@ -72,12 +103,12 @@ export class ActionLogger implements Logger {
 
   debug(message: string): void {
     this.commands();
-    core.debug(message);
+    core.debug(this.shown(message));
   }
 
   startGroup(name: string): void {
     this.commands();
-    core.startGroup(name);
+    core.startGroup(this.shown(name));
   }
 
   endGroup(): void {
@@ -145,21 +176,21 @@ async function runStep(actionLogger: ActionLogger, logger: Logger): Promise<void
     const raw = Object.fromEntries(INPUT_NAMES.map((name) => [name, core.getInput(name, { trimWhitespace: !untrimmed.has(name) })]));
     // Mask first: nothing that follows may print a secret, even in an error.
     const secrets = secretsOf(raw);
-    secrets.forEach((secret) => core.setSecret(secret));
+    actionLogger.addSecrets(secrets);
     // The runner masks the log; the summary file and outputs we mask ourselves.
     mask = secretMasker(secrets);
     const given = raw.command || 'deploy';
     command = (COMMANDS as readonly string[]).includes(given) ? given : '';
     settings = parseSettings(raw, runContext(process.env, raw['ssh-config']));
     const keySecrets = keySecretsOf(settings).filter((secret) => !secrets.includes(secret));
-    keySecrets.forEach((secret) => core.setSecret(secret));
+    actionLogger.addSecrets(keySecrets);
     mask = secretMasker([...secrets, ...keySecrets]);
     result = await runCommand(settings, logger);
   } catch (error) {
     logger.endGroup();
     actionLogger.commands();
     const refused = error instanceof InputError;
-    const message = mask(refused ? `bad input: ${error.message}` : (error as Error).message);
+    const message = showControls(mask(refused ? `bad input: ${error.message}` : (error as Error).message), { colours: true });
     // Without these a follow-up job (if: failure()) has nothing to read.
     writeOutputs(() => core.setOutput('status', 'failed'), 'the status output would have said failed');
     const title = ['tagflip', command].filter(Boolean).join(' ');
@@ -225,5 +256,5 @@ function failStep(result: RunResult, actionLogger: ActionLogger): void {
   process.exitCode = 1;
   const unsaid = result.hosts.filter((host) => host.error && host.status !== 'rolled-back' && !actionLogger.hasSaid(host.error)).map((host) => host.error);
   if (unsaid.length === 0 && actionLogger.errorCount === 0) unsaid.push(`status: ${result.status}`);
-  unsaid.forEach((error) => core.error(error));
+  unsaid.forEach((error) => core.error(showControls(error, { colours: true })));
 }

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { type CliNotes, readInputDocs, renderCommandHelp, renderMainHelp } from './help.js';
 import { didYouMean } from '../core/did-you-mean.js';
+import { showControls } from '../core/host-text.js';
 import { InputError } from '../core/errors.js';
 import { type Logger, maskingLogger, secretMasker, tidyGroups } from '../core/logger.js';
 import { type RunResult, hostRows, releaseRows, renderStatus } from '../core/result.js';
@@ -32,6 +33,8 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Whether stderr, where the log goes, is full (writerBacklog): a host's output then waits for it to drain. */
+  stderrBacklog?: () => Promise<void> | undefined;
 }
 
 /** Parse argv into raw inputs: `deploy --hosts web1 --dry-run --build=make`. */
@@ -242,15 +245,23 @@ function loginName(): string {
   }
 }
 
-/** The log on stderr; a group is its heading line (tidyGroups leaves out the heading of a group with nothing in it). */
+/**
+ * The log on stderr; a group is its heading line (tidyGroups leaves out the
+ * heading of a group with nothing in it). Much of it comes from hosts (their
+ * output, their error text, the names they report), so control characters
+ * are shown, not obeyed (host-text.ts), colours included: the terminal is the
+ * operator's, not the host's.
+ */
 function cliLogger(io: CliIo): Logger {
+  const say = (text: string) => io.stderr(`${showControls(text)}\n`);
   return {
-    info: (message) => io.stderr(`${message}\n`),
-    warning: (message) => io.stderr(`warning: ${message}\n`),
-    error: (message) => io.stderr(`error: ${message}\n`),
-    debug: (message) => (io.env.TAGFLIP_DEBUG ? io.stderr(`debug: ${message}\n`) : undefined),
-    startGroup: (name) => io.stderr(`── ${name}\n`),
+    info: (message) => say(message),
+    warning: (message) => say(`warning: ${message}`),
+    error: (message) => say(`error: ${message}`),
+    debug: (message) => (io.env.TAGFLIP_DEBUG ? say(`debug: ${message}`) : undefined),
+    startGroup: (name) => say(`── ${name}`),
     endGroup: () => undefined,
+    backlog: () => io.stderrBacklog?.(),
   };
 }
 
@@ -285,12 +296,22 @@ export function renderJson(result: RunResult, command: string, mask: (text: stri
     hosts: hostRows(result.hosts),
     ...(command === 'status' ? { releases: releaseRows(result.hosts) } : {}),
   };
-  return `${JSON.stringify(outputs, (_key, value: unknown) => (typeof value === 'string' ? mask(value) : value))}\n`;
+  return jsonLine(outputs, mask);
+}
+
+/**
+ * One line of JSON, each string masked. JSON.stringify escapes C0 controls
+ * but leaves DEL and C1 (U+009B is CSI to some terminals) as they are: those
+ * are escaped too, so that a host's text does nothing in a terminal here either.
+ */
+function jsonLine(value: unknown, mask: (text: string) => string): string {
+  const json = JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? mask(item) : item));
+  return `${json.replace(/[\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
 }
 
 /** With --json, a run that ended before it had a result still answers with an object: status failed, and why. */
 export function renderJsonError(message: string, mask: (text: string) => string = (text) => text): string {
-  return `${JSON.stringify({ status: 'failed', error: mask(message) })}\n`;
+  return jsonLine({ status: 'failed', error: message }, mask);
 }
 
 /**
@@ -373,13 +394,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const result = await runCommand(settings, logger);
     if (json) {
       // The report is for people: with --json it joins the log on stderr.
-      if (settings.command === 'status') io.stderr(mask(renderStatusReport(result)));
+      if (settings.command === 'status') io.stderr(showControls(mask(renderStatusReport(result))));
       io.stdout(renderJson(result, settings.command, mask));
-    } else io.stdout(mask(renderResult(result, settings.command)));
+    } else io.stdout(showControls(mask(renderResult(result, settings.command))));
     return result.ok ? 0 : 1;
   } catch (error) {
     const message = (error as Error).message;
-    io.stderr(mask(`error: ${message}\n`));
+    io.stderr(showControls(mask(`error: ${message}\n`)));
     if (json) io.stdout(renderJsonError(message, mask));
     return error instanceof InputError ? 2 : 1;
   }

@@ -6,6 +6,48 @@ export interface Logger {
   debug(message: string): void;
   startGroup(name: string): void;
   endGroup(): void;
+  /**
+   * Values this log must never show. Whoever masks whole lines (the CLI's
+   * maskingLogger, the runner's ::add-mask::) cannot mask a secret that a cut
+   * split in two; so a host's output line that is cut is masked with these
+   * before it is cut (remote/line-splitter.ts).
+   */
+  readonly secrets?: readonly string[];
+  /**
+   * When the writer behind this log is full (a slow reader of its pipe): a
+   * promise that resolves once it has drained; undefined otherwise. A host's
+   * output waits for it, so that what a host prints is not held in memory.
+   */
+  backlog?(): Promise<void> | undefined;
+}
+
+/**
+ * The backlog of a stream the log is written to: while it wants a 'drain'
+ * (write() returned false), one promise for every reader that asks, resolved by
+ * the drain, or by the stream's close (an error, say, which is the stream's
+ * own to report).
+ */
+export function writerBacklog(stream: NodeJS.WritableStream & { writableNeedDrain?: boolean }): () => Promise<void> | undefined {
+  let drained: Promise<void> | undefined;
+  return () => {
+    if (!stream.writableNeedDrain) return undefined;
+    drained ??= new Promise<void>((resolve) => {
+      const done = () => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        drained = undefined;
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
+    return drained;
+  };
+}
+
+/** What every wrapper of a logger passes on unchanged: its secrets and its writer's backlog. */
+function passOn(logger: Logger): Pick<Logger, 'secrets' | 'backlog'> {
+  return { secrets: logger.secrets, backlog: () => logger.backlog?.() };
 }
 
 /** A logger that discards everything (tests, quiet callers). */
@@ -33,6 +75,7 @@ export function hostLogger(logger: Logger, host: string): Logger {
     write(prefix(message));
   };
   return {
+    ...passOn(logger),
     info: line((message) => logger.info(message)),
     warning: line((message) => logger.warning(message)),
     error: line((message) => logger.error(message)),
@@ -72,6 +115,7 @@ export function tidyGroups(logger: Logger, debugShown: boolean): Logger {
     write(message);
   };
   return {
+    ...passOn(logger),
     info: line((message) => logger.info(message)),
     warning: line((message) => logger.warning(message)),
     error: line((message) => logger.error(message)),
@@ -104,6 +148,8 @@ export function secretMasker(secrets: readonly string[]): (text: string) => stri
 export function maskingLogger(logger: Logger, secrets: readonly string[]): Logger {
   const mask = secretMasker(secrets);
   return {
+    ...passOn(logger),
+    secrets: [...(logger.secrets ?? []), ...secrets],
     info: (message) => logger.info(mask(message)),
     warning: (message) => logger.warning(mask(message)),
     error: (message) => logger.error(mask(message)),

@@ -43,7 +43,10 @@ export class HostSession {
   static async start(transport: Transport, logger: Logger, settings: Settings): Promise<HostSession> {
     logger.startGroup(`connect · ${transport.label}`);
     try {
-      const session = await RemoteSession.open(transport, newRunTag(), (line) => logger.warning(`${transport.label}: ${line}`));
+      const session = await RemoteSession.open(transport, newRunTag(), (line) => logger.warning(`${transport.label}: ${line}`), {
+        secrets: logger.secrets,
+        backlog: () => logger.backlog?.(),
+      });
       return new HostSession(transport, session, logger, settings);
     } catch (error) {
       await transport.close();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter, MAX_LINE } from './line-splitter.js';
 import type { ControlLine } from '../core/control-line.js';
 import type { ShellChannel, Transport } from './transport.js';
 
@@ -16,6 +16,18 @@ export interface PhaseHandlers {
   onOutput?: (line: string) => void;
   /** A control line, as it arrives (e.g. a new step starting). */
   onControl?: (line: ControlLine) => void;
+}
+
+/** Where the session's output goes, as far as reading it goes. */
+export interface OutputFlow {
+  /** Values no line passed on may show (the tag is one anyway): a line that is cut is masked before the cut (line-splitter.ts). */
+  secrets?: readonly string[];
+  /**
+   * Whether the writer that output lines end up in (the runner's or the
+   * terminal's pipe) is full: a promise that resolves once it has drained, or
+   * undefined. The session then reads nothing more until it resolves.
+   */
+  backlog?: () => Promise<void> | undefined;
 }
 
 /** The per-run tag: control lines start with it, so a build cannot forge them. Never logged. */
@@ -95,6 +107,12 @@ interface Waiter {
  *   (each marked), and no piece of a cut line is ever read as a control line
  *   (tagflip's own are far shorter); so the client holds at most one line's
  *   cap per stream, whatever a hook prints.
+ * - The session reads no faster than its output is written (OutputFlow): when
+ *   the writer is full, both streams are paused until it drains. The host then
+ *   blocks in its next write (SSH's window, or the pipe, fills), which is no
+ *   failure: control lines and watchdog pings wait in the same queue and come,
+ *   in order, once reading goes on; SSH keepalives are not channel data and
+ *   are answered all along.
  * Data (an upload) travels on the same stdin, but only when the host asks for
  * it: sh reads ahead on its input, so bytes sent along with a script could be
  * swallowed by the shell, or run as commands. A phase run with `input` reads
@@ -116,13 +134,17 @@ export class RemoteSession {
   private heard = false;
   /** Until then, the first lines the shell printed (LoginShellError). */
   private readonly before: string[] = [];
+  /** Reading is paused until the output's writer drains. */
+  private waitingForWriter = false;
 
   private constructor(
     private readonly channel: ShellChannel,
     readonly tag: string,
     onStderr: (line: string) => void,
     loginUser: string | undefined,
+    private readonly flow: OutputFlow,
   ) {
+    const secrets = [tag, ...(flow.secrets ?? [])];
     const note = (line: string) => {
       if (!this.heard && this.before.length < LOGIN_SHELL_LINES && line.trim() !== '') this.before.push(line.trim());
     };
@@ -136,9 +158,13 @@ export class RemoteSession {
         this.heard = true;
         this.control(rest);
       },
+      secrets,
     );
     channel.stdout.setEncoding('utf8');
-    channel.stdout.on('data', (chunk: string) => this.stdout.push(chunk));
+    channel.stdout.on('data', (chunk: string) => {
+      this.stdout.push(chunk);
+      this.keepPace();
+    });
     // The remote watchdog pings on stderr (a control line); only other lines are news.
     const stderr = new TaggedLines(
       tag,
@@ -147,9 +173,13 @@ export class RemoteSession {
         onStderr(line);
       },
       () => (this.heard = true),
+      secrets,
     );
     channel.stderr.setEncoding('utf8');
-    channel.stderr.on('data', (chunk: string) => stderr.push(chunk));
+    channel.stderr.on('data', (chunk: string) => {
+      stderr.push(chunk);
+      this.keepPace();
+    });
     channel.stdin.on('error', () => undefined); // reported through `closed`
     channel.closed.then(
       ({ code, signal }) =>
@@ -158,8 +188,28 @@ export class RemoteSession {
     );
   }
 
-  static async open(transport: Transport, tag: string, onStderr: (line: string) => void): Promise<RemoteSession> {
-    return new RemoteSession(await transport.openShell(), tag, onStderr, transport.loginUser);
+  static async open(transport: Transport, tag: string, onStderr: (line: string) => void, flow: OutputFlow = {}): Promise<RemoteSession> {
+    return new RemoteSession(await transport.openShell(), tag, onStderr, transport.loginUser, flow);
+  }
+
+  /**
+   * After a chunk's lines were passed on: if the writer is full, read nothing
+   * more until it drains. Without this a slow reader of the log (a runner
+   * behind, a terminal scrolled back, `| less`) made the client hold all the
+   * host printed meanwhile: 1.5 GB for one 256 MB line.
+   */
+  private keepPace(): void {
+    if (this.waitingForWriter) return;
+    const backlog = this.flow.backlog?.();
+    if (!backlog) return;
+    this.waitingForWriter = true;
+    this.channel.stdout.pause();
+    this.channel.stderr.pause();
+    void backlog.then(() => {
+      this.waitingForWriter = false;
+      this.channel.stdout.resume();
+      this.channel.stderr.resume();
+    });
   }
 
   /** Run one phase script; resolves with its status once its end marker arrives. */
@@ -286,7 +336,7 @@ export class RemoteSession {
  * follows the tag) apart from output lines, which never show the tag.
  */
 class TaggedLines {
-  private readonly splitter = new LineSplitter((line, cut) => this.line(line, cut));
+  private readonly splitter: LineSplitter;
   private readonly prefix: string;
   private heldBlank = false;
 
@@ -294,8 +344,11 @@ class TaggedLines {
     private readonly tag: string,
     private readonly onOutput: (line: string) => void,
     private readonly onControl: (rest: string) => void,
+    /** Masked in a line that is cut, before the cut; a whole line is the logger's to mask. */
+    secrets: readonly string[],
   ) {
     this.prefix = `${tag} `;
+    this.splitter = new LineSplitter((line, cut) => this.line(line, cut), MAX_LINE, secrets);
   }
 
   push(chunk: string): void {

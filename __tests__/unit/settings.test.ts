@@ -38,6 +38,7 @@ function expectedSsh(): Settings {
   const target = { kind: 'ssh', label: 'deploy@127.0.0.1:2222', host: '127.0.0.1', port: 2222, user: 'deploy' } as const;
   return {
     command: 'deploy',
+    frontEnd: 'action',
     targets: [target],
     jumpHost: null,
     maxParallel: 16,
@@ -131,6 +132,7 @@ describe('parseSettings: valid inputs', () => {
     const target = { kind: 'ssh', label: 'deploy_user@web1.example.com:2200', host: 'web1.example.com', port: 2200, user: 'deploy_user' };
     expect(parseSettings(raw, { actor: 'octo\ncat', runUrl: 'https://github.com/o/r/actions/runs/1' })).toEqual({
       command: 'deploy',
+      frontEnd: 'action',
       targets: [target],
       jumpHost: null,
       maxParallel: 16,

@@ -80,7 +80,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     // Without the commit the ref names now, a build of this name cannot be told current or stale.
     throw new DeployError(host.host, 'source', facts.sourceError, 'check repository and ref, and that the host can fetch the repository (deploy key, network); nothing was changed');
   }
-  const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild });
+  const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild, frontEnd: settings.frontEnd });
   context.previousRelease = plan.previousRelease;
   const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
   logger.info(`${host.host}: ${plan.reason}${currently}`);

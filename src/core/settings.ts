@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InputError } from './errors.js';
+import type { FrontEnd } from './front-end.js';
 import { parsePrivateKey } from './private-key.js';
 // Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
 // host is connected to, not before the first log line (see ssh-transport.ts).
@@ -33,6 +34,8 @@ export type RawInputs = Readonly<Record<string, string | undefined>>;
 
 /** What the run knows about itself (GitHub's environment, or the CLI's). */
 export interface RunContext {
+  /** Who reads the messages: the action (inputs, workflows) unless the CLI says it is the CLI. */
+  frontEnd?: FrontEnd;
   refType?: string;
   refName?: string;
   actor?: string;
@@ -88,6 +91,8 @@ export type Command = (typeof COMMANDS)[number];
 
 export interface Settings {
   command: Command;
+  /** Which front end gave the inputs, so that advice names them as its user writes them. */
+  frontEnd: FrontEnd;
   /** Every host of the step, in the order given. */
   targets: HostTarget[];
   /** A bastion to reach the hosts through (the jump-host input), or null. */
@@ -256,6 +261,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
   return {
     command,
+    frontEnd: context.frontEnd ?? 'action',
     targets,
     jumpHost,
     maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),

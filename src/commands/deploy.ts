@@ -78,7 +78,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   const source = expectedSource(settings, facts, upload);
   if (source?.kind === 'git' && facts.sourceError) {
     // Without the commit the ref names now, a build of this name cannot be told current or stale.
-    throw new DeployError(host.host, 'source', facts.sourceError, 'check repository and ref, and that the host can fetch the repository (deploy key, network); nothing was changed');
+    throw new DeployError(host.host, 'source', facts.sourceError, `${host.remedyFor('source')}; nothing was changed`);
   }
   const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild, frontEnd: settings.frontEnd });
   context.previousRelease = plan.previousRelease;

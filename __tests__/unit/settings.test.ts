@@ -721,7 +721,7 @@ describe('secrets never appear in error messages', () => {
 
   test('passphrase messages tell a missing passphrase from a wrong one', () => {
     const missing = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey }, TAG_CONTEXT));
-    expect(missing.message).toBe('passphrase: not given, but private-key is encrypted; expected the passphrase of private-key');
+    expect(missing.message).toBe('passphrase: not given, but private-key is encrypted; expected its passphrase in the passphrase input');
     const wrong = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey, passphrase: 'wrong' }, TAG_CONTEXT));
     expect(wrong.message).toBe('passphrase: does not decrypt private-key; expected the passphrase of private-key');
   });

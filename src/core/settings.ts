@@ -230,6 +230,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     localUser: context.localUser,
     passphrase,
     agent: Boolean(context.sshAgent),
+    frontEnd: context.frontEnd,
     // An input that is given replaces what ssh-config says about every host.
     identity: !privateKey.trim(),
     knownHosts: !knownHostsText.trim(),
@@ -318,6 +319,8 @@ export interface HostResolution {
   passphrase?: string;
   /** Whether an ssh-agent is there to use instead of an encrypted IdentityFile. */
   agent?: boolean;
+  /** Whom the advice is for (flags or inputs). */
+  frontEnd?: FrontEnd;
   /** Which per-host parts of ssh-config apply: an input that is given replaces each one for every host. */
   identity?: boolean;
   knownHosts?: boolean;
@@ -424,7 +427,7 @@ function identityAuth(identity: { file: string; text: string }, where: string, r
   const passphrase = resolution.passphrase ?? '';
   const name = `${identity.file} (the IdentityFile of ${where})`;
   if (!passphrase && resolution.agent && keyIsEncrypted(identity.text)) return null;
-  checkPrivateKey(identity.text, passphrase, 'ssh-config', name);
+  checkPrivateKey(identity.text, passphrase, 'ssh-config', name, { file: identity.file, frontEnd: resolution.frontEnd });
   return { kind: 'key', privateKey: identity.text, passphrase, from: `the key ${name}` };
 }
 
@@ -752,7 +755,7 @@ function parseAuth(privateKey: string, passphrase: string, context: RunContext):
   if (context.sshAgent) return { kind: 'agent', socket: context.sshAgent };
   if (context.defaultKey) {
     const { file, text } = context.defaultKey;
-    checkPrivateKey(text, passphrase, 'private-key', file);
+    checkPrivateKey(text, passphrase, 'private-key', file, { file, frontEnd: context.frontEnd });
     return { kind: 'key', privateKey: text, passphrase, from: `the key ${file}` };
   }
   throw new InputError(
@@ -769,8 +772,13 @@ function keyIsEncrypted(privateKey: string): boolean {
 
 const ENCRYPTED_KEY = /encrypted|passphrase|decrypt/i;
 
-/** `name` is the key's name in messages: the input, or the file it came from. */
-function checkPrivateKey(privateKey: string, passphrase: string, input = 'private-key', name = 'private-key'): void {
+/**
+ * `name` is the key's name in messages: the input, or the file it came from
+ * (with where that file was named). A key read from a file (an IdentityFile,
+ * the CLI's ~/.ssh/id_*) may be given to an ssh-agent instead of a passphrase,
+ * as ssh users do: the refusal says how.
+ */
+function checkPrivateKey(privateKey: string, passphrase: string, input = 'private-key', name = 'private-key', from: { file?: string; frontEnd?: FrontEnd } = {}): void {
   const subject = name === input ? '' : `${name} `;
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
     // Never echo any of it: it may be a secret pasted into the wrong input.
@@ -778,9 +786,16 @@ function checkPrivateKey(privateKey: string, passphrase: string, input = 'privat
   }
   const parsed = parsePrivateKey(privateKey, passphrase || undefined);
   if (parsed instanceof Error) {
-    throw ENCRYPTED_KEY.test(parsed.message)
-      ? new InputError('passphrase', passphrase ? `does not decrypt ${name}` : `not given, but ${name} is encrypted`, `the passphrase of ${name}`)
-      : new InputError(input, `${subject}could not be read as a private key`, 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+    if (!ENCRYPTED_KEY.test(parsed.message)) {
+      throw new InputError(input, `${subject}could not be read as a private key`, 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+    }
+    const frontEnd = from.frontEnd ?? 'action';
+    const passphraseInput = frontEnd === 'cli' ? '--passphrase @FILE (or TAGFLIP_PASSPHRASE)' : 'the passphrase input';
+    if (passphrase) throw new InputError('passphrase', `does not decrypt ${name}`, `the passphrase of ${from.file ?? name}`);
+    const agent = from.file
+      ? `, or the key in a running ssh-agent instead: eval "$(ssh-agent)"; ssh-add ${from.file} (then run again in that shell, with SSH_AUTH_SOCK set)`
+      : '';
+    throw new InputError('passphrase', `not given, but ${name} is encrypted`, `its passphrase in ${passphraseInput}${agent}`);
   }
 }
 

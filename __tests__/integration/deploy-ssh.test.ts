@@ -487,3 +487,17 @@ describe('one release name, one content', () => {
     expect(manifest(site, 'staging').state).toBe('inactive');
   });
 });
+
+test('status with a wrong host key (the CLI): the refusal once, the host named once in it (issue 22)', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'tagflip-wrong-key-'));
+  writeFileSync(join(home, 'key'), sshd.privateKey, { mode: 0o600 });
+  writeFileSync(join(home, 'known_hosts'), sshd.otherKnownHosts);
+  const label = `${sshd.user}@${sshd.host}:${sshd.port}`;
+  const run = spawnSync(process.execPath, ['bin/tagflip.js', 'status', '--hosts', label, '--private-key', `@${join(home, 'key')}`, '--known-hosts', `@${join(home, 'known_hosts')}`, '--deploy-path', newSite()], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: home } });
+  expect(run.status).toBe(1);
+  const printed = `${run.stdout}${run.stderr}`;
+  expect(printed.split('host key verification failed').length).toBe(2);
+  expect(printed).not.toContain(`${label}: ${label}`);
+  expect(run.stdout).toBe(`${label}: no status: connect failed (the error is in the log)\n`);
+  expect(run.stderr).toContain(`error: ${label}: connect failed: host key verification failed: the server offered ssh-ed25519 `);
+});

@@ -342,6 +342,27 @@ test('dry-run prints the plan and the scripts, masks secret-env values, and chan
   expect(existsSync(site)).toBe(false);
 });
 
+test('dry-run leads with the plan: what is built, flipped, pruned and run, before any line of script (issue 22)', async () => {
+  const site = newSite();
+  for (const release of ['v1', 'v2']) expect((await deploy(site, { release, 'keep-releases': '1' })).result.status).toBe('deployed');
+  const { result, log } = await deploy(site, { release: 'v3', 'dry-run': 'true', 'keep-releases': '1', activate: 'true', verify: 'test -f built' });
+  expect(result.status).toBe('dry-run');
+  const lines = log.split('\n');
+  const firstScript = lines.findIndex((line) => line.startsWith('group: build script for '));
+  expect(firstScript).toBeGreaterThan(0);
+  const plan = lines.slice(0, firstScript).filter((line) => line.includes('dry run')).map((line) => line.replace(/^\S+: /, ''));
+  expect(plan).toEqual([
+    `dry run: would build v3 in ${site}/releases/v3; nothing is changed`,
+    'dry run: then would flip current to releases/v3 (from v2)',
+    'dry run: then would run activate: true',
+    'dry run: then would run verify: test -f built',
+    'dry run: then retention would remove v1 (keep-releases: 1)',
+    'dry run: the scripts that would be sent follow, one group each (the plan is above)',
+  ]);
+  expect(lines.slice(firstScript).some((line) => line.startsWith('group: flip script for '))).toBe(true);
+  expect(current(site)).toBe('releases/v2');
+});
+
 test('env and secret-env lines reach the build, the TAGFLIP_* variables are set', async () => {
   const site = newSite();
   const { result } = await deploy(site, {
@@ -423,9 +444,13 @@ describe('one release name, one content', () => {
     const refused = await deploy(site, { release: 'staging', ref: 'v3', build: 'echo SHOULD-NOT-RUN; sh build.sh' });
     expect(refused.result).toMatchObject({ status: 'failed', release: 'staging' });
     expect(refused.result.hosts[0].error).toContain(
-      `plan failed: releases/staging is current and was built from v1 (commit ${short(v1)}); ref v3 is ${short(v3)}: deploy under a new release name (e.g. staging-\${{ github.sha }})`,
+      `plan failed: releases/staging is current and was built from v1 (commit ${short(v1)}); ref v3 is ${short(v3)}: deploy under a new release name (e.g. release: staging-\${{ github.sha }})`,
     );
     expect(refused.log).not.toContain('SHOULD-NOT-RUN');
+    // A dry run of it shows the same refusal, and fails as the deploy would (README, Dry run).
+    const dryRefused = await deploy(site, { release: 'staging', ref: 'v3', 'dry-run': 'true' });
+    expect(dryRefused.result).toMatchObject({ ok: false, status: 'failed', release: 'staging' });
+    expect(dryRefused.result.hosts[0].error).toBe(refused.result.hosts[0].error);
     expect(current(site)).toBe('releases/staging');
     expect(built(site)).toBe('v1\n');
     expect(readFileSync(join(site, '.tagflip/releases/staging.json'), 'utf8')).toBe(recordBefore);

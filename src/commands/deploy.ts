@@ -153,9 +153,10 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   };
   if (settings.dryRun) {
     const removal = plan.removeStale ? ` after removing the existing releases/${plan.release}` : '';
-    if (transfer) logger.info(`${host.host}: dry run: would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`);
+    const details = transfer ? [`would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`] : [];
+    details.push(`then would flip current to releases/${plan.release}${plan.previousRelease ? ` (from ${plan.previousRelease})` : ''}`);
     const flip = renderFlipScript(context, records);
-    showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
+    showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]], { details, prune: records.prune });
     member.stage = 'done';
     Object.assign(member.result, { ...restingResult(settings, facts), status: 'dry-run', warnings });
     return;

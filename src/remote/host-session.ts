@@ -136,16 +136,6 @@ export class HostSession {
     return facts;
   }
 
-  /** A dry run: say what would happen, and show the scripts that would be sent (secrets as ***). */
-  showDryRun(what: string, scripts: readonly [string, RenderedScript][]): void {
-    this.logger.info(`${this.host}: dry run: would ${what}; nothing is changed`);
-    for (const [name, script] of scripts) {
-      this.logger.startGroup(`${name} script for ${this.host} (dry run, not run)`);
-      script.display.split('\n').forEach((line) => this.logger.info(line));
-      this.logger.endGroup();
-    }
-  }
-
   /** Step 12: remove what the plan says; returns the releases whose directories were removed. */
   async prune(context: ScriptContext, plan: PrunePlan): Promise<string[]> {
     if (plan.remove.length === 0 && plan.removeData.length === 0) {

@@ -84,23 +84,39 @@ test('logs in with the key straight away: no "none" attempt (sshd answers it onl
 });
 
 test('asks for the command right behind the channel: five client flights before the first script', async () => {
-  // A path whose server-to-client half takes 100 ms: what the client sends
-  // after waiting for an answer leaves at least that long after what it sent
-  // before, so its writes fall into flights: the identification, the key
-  // exchange, the service request, the login, the channel and its command.
-  // ssh2 alone waits for the channel to be confirmed before it asks for the
-  // command: six.
-  const DELAY_MS = 100;
-  const writes: { at: number; bytes: number }[] = [];
+  // A flight is what the client sends before it waits for an answer: the
+  // identification, the key exchange, the service request, the login, the
+  // channel and its command. ssh2 alone waits for the channel to be
+  // confirmed before it asks for the command: six.
+  //
+  // Counted by cause, not by the clock (issue 22: with both CPUs busy, a
+  // starved client's flight was split by a pause and counted as two). The
+  // proxy holds what the server sends and hands it over in batches, 100 ms
+  // after the first byte of each; every byte the client writes is tagged with
+  // the number of batches it had been given. Bytes with the same tag were sent
+  // without hearing anything new from the server: one flight, however slowly.
+  const HOLD_MS = 100;
+  const writes: { batch: number; bytes: number }[] = [];
+  let delivered = 0;
   const proxy = createServer((client) => {
     const upstream = connect({ host: sshd.host, port: sshd.port });
+    let held: Buffer[] = [];
     client.on('data', (chunk) => {
-      writes.push({ at: performance.now(), bytes: chunk.length });
+      writes.push({ batch: delivered, bytes: chunk.length });
       upstream.write(chunk);
     });
-    upstream.on('data', (chunk) => setTimeout(() => client.write(chunk), DELAY_MS));
+    upstream.on('data', (chunk) => {
+      held.push(chunk);
+      if (held.length > 1) return;
+      setTimeout(() => {
+        const batch = Buffer.concat(held);
+        held = [];
+        delivered += 1;
+        client.write(batch);
+      }, HOLD_MS);
+    });
     client.on('end', () => upstream.end());
-    upstream.on('end', () => setTimeout(() => client.end(), DELAY_MS));
+    upstream.on('end', () => setTimeout(() => client.end(), HOLD_MS * 2));
     for (const socket of [client, upstream]) socket.on('error', () => undefined);
   });
   const { home, login } = await throughProxy(proxy, 'flights');
@@ -111,8 +127,8 @@ test('asks for the command right behind the channel: five client flights before 
     proxy.close();
   }
   const flights: number[] = [];
-  writes.forEach(({ at, bytes }, index) => {
-    if (index === 0 || at - writes[index - 1].at > DELAY_MS / 2) flights.push(0);
+  writes.forEach(({ batch, bytes }, index) => {
+    if (index === 0 || batch !== writes[index - 1].batch) flights.push(0);
     flights[flights.length - 1] += bytes;
   });
   // The first script (the open script) is tens of KB; nothing before it is.
@@ -326,6 +342,27 @@ test('dry-run prints the plan and the scripts, masks secret-env values, and chan
   expect(existsSync(site)).toBe(false);
 });
 
+test('dry-run leads with the plan: what is built, flipped, pruned and run, before any line of script (issue 22)', async () => {
+  const site = newSite();
+  for (const release of ['v1', 'v2']) expect((await deploy(site, { release, 'keep-releases': '1' })).result.status).toBe('deployed');
+  const { result, log } = await deploy(site, { release: 'v3', 'dry-run': 'true', 'keep-releases': '1', activate: 'true', verify: 'test -f built' });
+  expect(result.status).toBe('dry-run');
+  const lines = log.split('\n');
+  const firstScript = lines.findIndex((line) => line.startsWith('group: build script for '));
+  expect(firstScript).toBeGreaterThan(0);
+  const plan = lines.slice(0, firstScript).filter((line) => line.includes('dry run')).map((line) => line.replace(/^\S+: /, ''));
+  expect(plan).toEqual([
+    `dry run: would build v3 in ${site}/releases/v3; nothing is changed`,
+    'dry run: then would flip current to releases/v3 (from v2)',
+    'dry run: then would run activate: true',
+    'dry run: then would run verify: test -f built',
+    'dry run: then retention would remove v1 (keep-releases: 1)',
+    'dry run: the scripts that would be sent follow, one group each (the plan is above)',
+  ]);
+  expect(lines.slice(firstScript).some((line) => line.startsWith('group: flip script for '))).toBe(true);
+  expect(current(site)).toBe('releases/v2');
+});
+
 test('env and secret-env lines reach the build, the TAGFLIP_* variables are set', async () => {
   const site = newSite();
   const { result } = await deploy(site, {
@@ -407,9 +444,13 @@ describe('one release name, one content', () => {
     const refused = await deploy(site, { release: 'staging', ref: 'v3', build: 'echo SHOULD-NOT-RUN; sh build.sh' });
     expect(refused.result).toMatchObject({ status: 'failed', release: 'staging' });
     expect(refused.result.hosts[0].error).toContain(
-      `plan failed: releases/staging is current and was built from v1 (commit ${short(v1)}); ref v3 is ${short(v3)}: deploy under a new release name (e.g. staging-\${{ github.sha }})`,
+      `plan failed: releases/staging is current and was built from v1 (commit ${short(v1)}); ref v3 is ${short(v3)}: deploy under a new release name (e.g. release: staging-\${{ github.sha }})`,
     );
     expect(refused.log).not.toContain('SHOULD-NOT-RUN');
+    // A dry run of it shows the same refusal, and fails as the deploy would (README, Dry run).
+    const dryRefused = await deploy(site, { release: 'staging', ref: 'v3', 'dry-run': 'true' });
+    expect(dryRefused.result).toMatchObject({ ok: false, status: 'failed', release: 'staging' });
+    expect(dryRefused.result.hosts[0].error).toBe(refused.result.hosts[0].error);
     expect(current(site)).toBe('releases/staging');
     expect(built(site)).toBe('v1\n');
     expect(readFileSync(join(site, '.tagflip/releases/staging.json'), 'utf8')).toBe(recordBefore);
@@ -470,4 +511,18 @@ describe('one release name, one content', () => {
     expect(current(site)).toBe('releases/v2');
     expect(manifest(site, 'staging').state).toBe('inactive');
   });
+});
+
+test('status with a wrong host key (the CLI): the refusal once, the host named once in it (issue 22)', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'tagflip-wrong-key-'));
+  writeFileSync(join(home, 'key'), sshd.privateKey, { mode: 0o600 });
+  writeFileSync(join(home, 'known_hosts'), sshd.otherKnownHosts);
+  const label = `${sshd.user}@${sshd.host}:${sshd.port}`;
+  const run = spawnSync(process.execPath, ['bin/tagflip.js', 'status', '--hosts', label, '--private-key', `@${join(home, 'key')}`, '--known-hosts', `@${join(home, 'known_hosts')}`, '--deploy-path', newSite()], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: home } });
+  expect(run.status).toBe(1);
+  const printed = `${run.stdout}${run.stderr}`;
+  expect(printed.split('host key verification failed').length).toBe(2);
+  expect(printed).not.toContain(`${label}: ${label}`);
+  expect(run.stdout).toBe(`${label}: no status: connect failed (the error is in the log)\n`);
+  expect(run.stderr).toContain(`error: ${label}: connect failed: host key verification failed: the server offered ssh-ed25519 `);
 });

@@ -197,7 +197,8 @@ test('dry run: shows the resolved target, every host’s flip script and the hoo
   for (const [i, host] of hosts.entries()) {
     expect(result.hosts[i].status).toBe('dry-run');
     expect(log).toContain(`${host.entry}: dry run: would flip current to releases/v1 (from v2); nothing is changed`);
-    expect(log).toContain(`${host.entry} | ── flip script for ${host.entry} (dry run, not run)`);
+    // Every host's plan first, then the scripts, each in a group naming its host.
+    expect(log.indexOf(`group: flip script for ${host.entry} (dry run, not run)`)).toBeGreaterThan(log.lastIndexOf('dry run: then would run verify: '));
     expect(log).toContain(`${host.entry}: dry run: then would run activate: ${HOOKS.activate}`);
     expect(log).toContain(`${host.entry}: dry run: then would run verify: ${HOOKS.verify}`);
     expect(on(host, site).current()).toBe('releases/v2');

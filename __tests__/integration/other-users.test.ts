@@ -8,8 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/cli.js';
 import { runCommand } from '../../src/commands/run.js';
@@ -209,6 +210,41 @@ function treeOf(dir: string): string[] {
 // migrated a copy of the other user's data (cp -a data/current/, through
 // releases/..). Now preflight refuses all of it, before the lock, and nothing on
 // the host changes.
+describe('git refuses a repository for its owner (issue 22)', () => {
+  test("a repository on the host another user owns: git's 'dubious ownership' gets safe.directory (or chown) as the remedy, not 'deploy key, network'", async () => {
+    // As /srv/git/app.git, owned by the git user: readable by all, but another user's.
+    const shared = mkdtempSync(join(tmpdir(), 'tagflip-owned-'));
+    const other = join(shared, 'app.git');
+    // A copy made by root is root's (a clone would refuse the test's repository for its owner too).
+    execFileSync('cp', ['-R', join(repo, '.git'), other]);
+    execFileSync('git', ['--git-dir', other, 'config', 'core.bare', 'true']);
+    execFileSync('chmod', ['-R', 'a+rX', shared]);
+    const site = join(root, 'owned-repository');
+    const { result, host } = await runTagflip(sshd, site, other, { release: 'v1', build: 'sh build.sh' });
+    expect(result.ok).toBe(false);
+    expect(host.error).toContain(
+      `source failed: git clone of ${other} failed. git on the host refused ${other} because another user owns it (git's safe.directory check): ` +
+        `as ${sshd.user} on the host, run git config --global --add safe.directory '${other}' (or, if ${sshd.user} should own it, as root: chown -R ${sshd.user}: '${other}')`,
+    );
+    expect(host.error).not.toContain('deploy key');
+    expect(() => readlinkSync(join(site, 'current'))).toThrow();
+  });
+
+  test("tagflip's mirror written by root: the deploy user cannot write it; the remedy is chown (or removing it), on a new release and on one being checked", async () => {
+    const site = join(root, 'root-mirror');
+    expect((await runTagflip(sshd, site, repo, { release: 'v1', build: 'sh build.sh' })).result.ok).toBe(true);
+    const mirror = join(site, '.tagflip/repo.git');
+    execFileSync('chown', ['-R', 'root', mirror]);
+    const remedy = `${sshd.user} cannot write tagflip's mirror ${mirror} (another user, such as root, wrote to it): as root, chown -R ${sshd.user}: '${mirror}' (or remove it: the next deploy clones it again)`;
+    const built = await runTagflip(sshd, site, repo, { release: 'v2', build: 'sh build.sh' });
+    expect(built.host.error).toContain(`source failed: git fetch from ${repo} failed. ${remedy}`);
+    // v1 has a record: the commit its ref names now is fetched before anything is planned.
+    const checked = await runTagflip(sshd, site, repo, { release: 'v1', build: 'sh build.sh' });
+    expect(checked.host.error).toContain(`${remedy}; nothing was changed`);
+    expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+  });
+});
+
 describe('preflight over SSH: another user’s data-path', () => {
   test('0777, releases a link into the deploy user’s home, current out of the tree: refused with each remedy; nothing removed, copied or flipped', async () => {
     const site = join(root, 'data-attack');

@@ -347,3 +347,51 @@ export function checkDeployEnvironments(yaml: YamlText): Problem[] {
   }
   return problems;
 }
+
+/** The concurrency group every example gives a site: `tagflip-` and the site's name. */
+const SITE_GROUP = /^tagflip-(?:[a-z0-9.-]+|\$\{\{ matrix\.site \}\})$/;
+
+/**
+ * What each example file promises the person who copies it (issue 22):
+ * - `permissions:` at the top, so the job token has no more than it needs;
+ * - an `environment:` on every job that reads a secret, since the README
+ *   keeps the secrets in an environment, where a job without one reads them
+ *   as empty;
+ * - one concurrency group per site, `tagflip-<site>`, on the workflow or on
+ *   every job that runs tagflip, so that a rollback queues behind an upload
+ *   deploy of the same site whichever example each came from.
+ */
+export function checkExampleConventions(yaml: YamlText): Problem[] {
+  const { document, lineOf } = parse(yaml);
+  const root = document.contents;
+  if (!isMap(root)) return [];
+  const problems: Problem[] = [];
+  const at = (node: unknown): number => lineOf(isScalar(node) || isMap(node) || isSeq(node) ? node.range?.[0] ?? 0 : 0);
+  if (!root.has('permissions')) problems.push({ file: yaml.file, line: yaml.line, message: 'no top-level permissions: (e.g. permissions: {} or contents: read)' });
+  const groupProblem = (node: unknown, where: string): Problem | undefined => {
+    const group = isMap(node) ? node.get('group') : node;
+    if (typeof group === 'string' && SITE_GROUP.test(group)) return undefined;
+    return { file: yaml.file, line: at(node), message: `${where}: concurrency group ${JSON.stringify(group ?? null)} is not tagflip-<site> (e.g. tagflip-www.example.com)` };
+  };
+  const workflowGroup = root.get('concurrency', true);
+  if (workflowGroup !== undefined) {
+    const problem = groupProblem(root.get('concurrency'), 'the workflow');
+    if (problem) problems.push({ ...problem, line: at(workflowGroup) });
+  }
+  const jobs = root.get('jobs');
+  if (!isMap(jobs)) return problems;
+  for (const pair of jobs.items) {
+    if (!isScalar(pair.key) || !isMap(pair.value)) continue;
+    const name = String(pair.key.value);
+    const text = yaml.text.slice(pair.key.range?.[0] ?? 0, pair.value.range?.[2] ?? yaml.text.length);
+    if (/\$\{\{\s*secrets\./.test(text) && !pair.value.has('environment')) {
+      problems.push({ file: yaml.file, line: at(pair.key), message: `job '${name}' reads secrets but names no environment: secrets kept in an environment would be empty` });
+    }
+    const steps = pair.value.get('steps');
+    const runsTagflip = isSeq(steps) && steps.items.some((step) => isMap(step) && typeof step.get('uses') === 'string' && TAGFLIP_USES.test(step.get('uses') as string));
+    if (!runsTagflip || workflowGroup !== undefined) continue;
+    const problem = pair.value.has('concurrency') ? groupProblem(pair.value.get('concurrency'), `job '${name}'`) : { file: yaml.file, line: at(pair.key), message: `job '${name}' runs tagflip in no concurrency group (tagflip-<site>)` };
+    if (problem) problems.push(problem);
+  }
+  return problems;
+}

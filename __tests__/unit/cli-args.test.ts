@@ -232,6 +232,11 @@ describe('parseArgs: --config', () => {
     expect(parseArgs(['--config', path, '--build='])).toEqual({ build: '' });
   });
 
+  test("--name '' clears what the file sets (the help says so)", () => {
+    const path = config('repository: git@github.com:acme/app.git\nupload: dist/\n');
+    expect(parseArgs(['--config', path, '--repository', ''])).toEqual({ repository: '', upload: 'dist/' });
+  });
+
   test('an unknown input in the file is an error', () => {
     const path = config('hosts: web1\nhost: web2\n');
     const error = inputErrorOf(() => parseArgs(['--config', path]));

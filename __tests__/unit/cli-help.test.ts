@@ -6,8 +6,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { type InputDocs, commandSummaries, readInputDocs, renderCommandHelp, renderMainHelp } from '../../src/cli/help.js';
-import { runCli } from '../../src/cli/cli.js';
+import { type InputDocs, commandSummaries, readInputDocs, renderCommandHelp, renderMainHelp, rewordForCli } from '../../src/cli/help.js';
+import { CLI_REWORDING, runCli } from '../../src/cli/cli.js';
 import { COMMANDS, COMMAND_INPUTS } from '../../src/core/settings.js';
 import { VERSION } from '../../src/core/version.js';
 
@@ -82,8 +82,8 @@ describe('tagflip <command> --help', () => {
     const listed = [...stdout.matchAll(/^ {2}--([a-z-]+)/gm)].map((match) => match[1]);
     expect(listed.sort()).toEqual(COMMAND_INPUTS[command].filter((name) => name !== 'command').sort());
     for (const name of listed) {
-      // The description, with `input` written as the flag --input, wrapped at 80 columns.
-      const description = action.inputs[name].description.replace(/`([a-z-]+)`/g, (quoted, input: string) => (input in action.inputs && input !== 'command' ? `--${input}` : quoted));
+      // The description as the CLI says it, with `input` written as the flag --input, wrapped at 80 columns.
+      const description = rewordForCli(name, action.inputs[name].description, CLI_REWORDING).replace(/`([a-z-]+)`/g, (quoted, input: string) => (input in action.inputs && input !== 'command' ? `--${input}` : quoted));
       expect(oneLine(entryOf(stdout, name))).toContain(oneLine(description));
     }
     // Lines fit a terminal, but for a word longer than a line.
@@ -109,6 +109,35 @@ describe('tagflip <command> --help', () => {
     expect(oneLine(entryOf(deploy, 'known-hosts'))).toContain('--known-hosts @FILE reads it from a file.');
     expect(oneLine(entryOf(deploy, 'known-hosts'))).toContain('~/.ssh/known_hosts');
     expect(deploy).toContain('give secrets by @FILE');
+  });
+
+  test.each(COMMANDS)('%s speaks of flags, files and this machine: never the runner, its workspace, ${{ }} or secrets.* (issue 22)', async (command) => {
+    const help = oneLine((await cli([command, '--help'])).stdout);
+    expect(help).not.toMatch(/runner|workspace|GITHUB_WORKSPACE|\$\{\{|secrets\.|webfactory|the step\b/i);
+  });
+
+  test('one truth per input: where ssh-config comes from, what upload is relative to, the order of the key sources', async () => {
+    const deploy = (await cli(['deploy', '--help'])).stdout;
+    const sshConfig = oneLine(entryOf(deploy, 'ssh-config'));
+    expect(sshConfig).toContain('(relative to the current directory)');
+    expect(sshConfig).toContain('Without it: ~/.ssh/config when it exists.');
+    expect(sshConfig).not.toContain('Not set');
+    expect(oneLine(entryOf(deploy, 'upload'))).toContain('Relative to the current directory.');
+    // The order sshSetup and parseSettings try them in, said once.
+    const key = oneLine(entryOf(deploy, 'private-key'));
+    expect(key).toContain("Without it: the host's IdentityFile in ~/.ssh/config, else the ssh-agent at SSH_AUTH_SOCK, else the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.");
+    expect(key.match(/SSH_AUTH_SOCK/g)).toHaveLength(1);
+    // action.yml gives the action's sources in the same order.
+    expect(oneLine(action.inputs['private-key'].description)).toMatch(/Not set: a host's `IdentityFile` from ssh-config, else the ssh-agent at `SSH_AUTH_SOCK`/);
+  });
+
+  test('--config: a flag wins over the file, and an empty one clears what the file sets', async () => {
+    expect((await cli(['--help'])).stdout).toContain("--name '' (or --name=) clears a value the file sets");
+  });
+
+  test('a CLI rewording that action.yml no longer matches is an error, not a silent return of the action\'s words', () => {
+    expect(() => rewordForCli('upload', 'A path on the runner.', { upload: [['on the RUNNER', 'on this machine']] }))
+      .toThrow('action.yml\'s text of upload no longer says "on the RUNNER": update the CLI\'s rewording of it (src/cli/cli.ts)');
   });
 
   test('a renamed or reworded input in action.yml shows in the help as it is', () => {

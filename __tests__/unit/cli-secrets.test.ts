@@ -5,7 +5,7 @@
  * the command line itself draws a warning.
  */
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandLineSecretWarnings, parseArgs, runCli, variableFor, withDefaults } from '../../src/cli/cli.js';
@@ -51,6 +51,29 @@ describe('@FILE', () => {
     const error = inputErrorOf(() => secretInputs(['--secret-env', `@${join(dir, 'missing')}`]));
     expect(error.input).toBe('secret-env');
     expect(error.message).toBe(`secret-env: cannot read ${join(dir, 'missing')}: ENOENT; expected --secret-env @FILE naming a readable file`);
+  });
+});
+
+describe('an empty @FILE (issue 22)', () => {
+  test('--known-hosts @EMPTY is refused, not replaced by ~/.ssh/known_hosts: no host key to check against, and how to make one', async () => {
+    const home = mkdtempSync(join(dir, 'home-'));
+    const ssh = join(home, '.ssh');
+    mkdirSync(ssh);
+    writeFileSync(join(ssh, 'known_hosts'), 'web1.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n');
+    const empty = file('\n');
+    let stderr = '';
+    const code = await runCli(['status', '--hosts', 'web1.example.com', '--deploy-path', '/srv/app', '--known-hosts', `@${empty}`], { stdout: () => undefined, stderr: (text) => (stderr += text), env: { HOME: home, USER: 'deploy' } });
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      `error: known-hosts: ${empty} is empty: there is no host key to check the hosts against; expected known_hosts lines in it, e.g. from 'ssh-keyscan -p PORT HOST > FILE', ` +
+        "checked against the fingerprint the server prints for 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' (or leave --known-hosts out to use ~/.ssh/known_hosts)\n",
+    );
+  });
+
+  test('--private-key @EMPTY is refused too; an empty --env or --secret-env file is just no variables', () => {
+    const empty = file('');
+    expect(inputErrorOf(() => secretInputs(['--private-key', `@${empty}`])).message).toMatch(new RegExp(`^private-key: ${empty} is empty: there is no key in it; expected `));
+    expect(secretInputs(['--env', `@${empty}`, '--secret-env', `@${empty}`])).toMatchObject({ env: '', 'secret-env': '' });
   });
 });
 

@@ -176,7 +176,7 @@ describe('planDeploy: one release name, one content', () => {
   test('the current release made from another commit: refused, naming both sources and the way out', () => {
     const error = planError(() => planDeploy(DEPLOY_PATH, 'staging', host('active', { commit: C1, source: git('v1', C1) }), git('v3', C3)));
     expect(error.message).toBe(
-      'releases/staging is current and was built from v1 (commit 1a2b3c4d5e6f); ref v3 is 9f8e7d6c5b4a: deploy under a new release name (e.g. staging-${{ github.sha }}), or deploy another release first (a release that is not current is rebuilt from the new source)',
+      'releases/staging is current and was built from v1 (commit 1a2b3c4d5e6f); ref v3 is 9f8e7d6c5b4a: deploy under a new release name (e.g. release: staging-${{ github.sha }}), or deploy another release first (a release that is not current is rebuilt from the new source)',
     );
   });
 
@@ -208,8 +208,21 @@ describe('planDeploy: one release name, one content', () => {
   test('force-build of the current release is refused: never rebuilt in place', () => {
     const f = host('active', { commit: C3, source: git('v3', C3) });
     expect(planError(() => planDeploy(DEPLOY_PATH, 'staging', f, git('v3', C3), { forceBuild: true })).message).toBe(
-      'releases/staging is current, and force-build never rebuilds the current release in place: deploy under a new release name (e.g. staging-${{ github.sha }}), or deploy another release first and then force-build staging',
+      'releases/staging is current, and force-build never rebuilds the current release in place: deploy under a new release name (e.g. release: staging-${{ github.sha }}), or deploy another release first, then staging again with force-build',
     );
+  });
+
+  test('on the command line the same refusals speak of flags and a shell, never of ${{ }} (issue 22)', () => {
+    const f = host('active', { commit: C1, source: git('v1', C1) });
+    expect(planError(() => planDeploy(DEPLOY_PATH, 'staging', f, git('v3', C3), { frontEnd: 'cli' })).message).toContain(
+      'deploy under a new release name (e.g. --release staging-$(git rev-parse --short HEAD)), or deploy another release first',
+    );
+    const same = host('active', { commit: C3, source: git('v3', C3) });
+    const forced = planError(() => planDeploy(DEPLOY_PATH, 'staging', same, git('v3', C3), { forceBuild: true, frontEnd: 'cli' })).message;
+    expect(forced).toBe(
+      'releases/staging is current, and --force-build never rebuilds the current release in place: deploy under a new release name (e.g. --release staging-$(git rev-parse --short HEAD)), or deploy another release first, then staging again with --force-build',
+    );
+    expect(forced).not.toContain('${{');
   });
 
   test('force-build without a record of the release: a plain build', () => {

@@ -276,8 +276,10 @@ describe('renderStatus', () => {
     expect(renderStatus(statusHost({ report }))[1]).toBe('  locked by prune');
   });
 
-  test('no report: the error, or that there is no status', () => {
-    expect(renderStatus(statusHost({ report: undefined, error: 'deploy@web1: preflight failed' }))).toEqual(['deploy@web1: deploy@web1: preflight failed']);
+  test('no report: what failed, the host named once; the error itself is in the log already, not printed twice (issue 22)', () => {
+    expect(renderStatus(statusHost({ report: undefined, error: 'deploy@web1: preflight failed' }))).toEqual(['deploy@web1: no status: preflight failed (the error is in the log)']);
+    const hostKey = 'deploy@web1: connect failed: host key verification failed: the server offered ssh-ed25519 SHA256:x, but known-hosts lists only …';
+    expect(renderStatus(statusHost({ report: undefined, error: hostKey }))).toEqual(['deploy@web1: no status: connect failed (the error is in the log)']);
     expect(renderStatus(statusHost({ report: undefined }))).toEqual(['deploy@web1: no status']);
   });
 });

@@ -38,6 +38,7 @@ function expectedSsh(): Settings {
   const target = { kind: 'ssh', label: 'deploy@127.0.0.1:2222', host: '127.0.0.1', port: 2222, user: 'deploy' } as const;
   return {
     command: 'deploy',
+    frontEnd: 'action',
     targets: [target],
     jumpHost: null,
     maxParallel: 16,
@@ -131,6 +132,7 @@ describe('parseSettings: valid inputs', () => {
     const target = { kind: 'ssh', label: 'deploy_user@web1.example.com:2200', host: 'web1.example.com', port: 2200, user: 'deploy_user' };
     expect(parseSettings(raw, { actor: 'octo\ncat', runUrl: 'https://github.com/o/r/actions/runs/1' })).toEqual({
       command: 'deploy',
+      frontEnd: 'action',
       targets: [target],
       jumpHost: null,
       maxParallel: 16,
@@ -719,7 +721,7 @@ describe('secrets never appear in error messages', () => {
 
   test('passphrase messages tell a missing passphrase from a wrong one', () => {
     const missing = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey }, TAG_CONTEXT));
-    expect(missing.message).toBe('passphrase: not given, but private-key is encrypted; expected the passphrase of private-key');
+    expect(missing.message).toBe('passphrase: not given, but private-key is encrypted; expected its passphrase in the passphrase input');
     const wrong = inputErrorOf(() => parseSettings({ ...sshInputs(), 'private-key': encrypted.privateKey, passphrase: 'wrong' }, TAG_CONTEXT));
     expect(wrong.message).toBe('passphrase: does not decrypt private-key; expected the passphrase of private-key');
   });

@@ -163,7 +163,7 @@ describe('credentials: private-key, else the ssh-agent, else the CLI default key
   test('an encrypted default key without a passphrase names the file', () => {
     const defaultKey = { file: '/home/op/.ssh/id_ed25519', text: encrypted.privateKey };
     expect(inputErrorOf(() => parseSettings(inputs(), { ...TAG, defaultKey })).message).toBe(
-      'passphrase: not given, but /home/op/.ssh/id_ed25519 is encrypted; expected the passphrase of /home/op/.ssh/id_ed25519',
+      'passphrase: not given, but /home/op/.ssh/id_ed25519 is encrypted; expected its passphrase in the passphrase input, or the key in a running ssh-agent instead: eval "$(ssh-agent)"; ssh-add /home/op/.ssh/id_ed25519 (then run again in that shell, with SSH_AUTH_SOCK set)',
     );
   });
 
@@ -266,6 +266,10 @@ Host locked
     const error = inputErrorOf(() => parseSettings(insecure, withConfig(config())));
     expect(error.input).toBe('passphrase');
     expect(error.message).toContain(`not given, but ${encryptedIdentity} (the IdentityFile of locked in `);
+    // Said once, then what to do (issue 22): its passphrase, or ssh-add it to a running agent.
+    const onCli = inputErrorOf(() => parseSettings(insecure, withConfig(config(), { frontEnd: 'cli' }))).message;
+    expect(onCli).toMatch(new RegExp(`is encrypted; expected its passphrase in --passphrase @FILE \\(or TAGFLIP_PASSPHRASE\\), or the key in a running ssh-agent instead: eval "\\$\\(ssh-agent\\)"; ssh-add ${encryptedIdentity.replace(/[.]/g, '\\.')} \\(then run again in that shell, with SSH_AUTH_SOCK set\\)$`));
+    expect(onCli.split('IdentityFile of').length).toBe(2);
     const decrypted = parseSettings({ ...insecure, passphrase: 'secretpass' }, withConfig(config()));
     expect(decrypted.targets[0]).toMatchObject({ auth: { kind: 'key', privateKey: encrypted.privateKey, passphrase: 'secretpass' } });
   });

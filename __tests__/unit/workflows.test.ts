@@ -5,6 +5,7 @@ import {
   type YamlText,
   checkDeployEnvironments,
   checkExampleBlocks,
+  checkExampleConventions,
   checkTagflipUsage,
   formatProblem,
   isCompleteWorkflow,
@@ -53,6 +54,31 @@ describe('example workflows', () => {
   test.each(examples.map((example) => [example.file, example] as const))('%s uses tagflip as action.yml declares it', (_file, example) => {
     expect(lines(checkTagflipUsage(example, spec))).toEqual([]);
     expect(lines(checkDeployEnvironments(example))).toEqual([]);
+  });
+
+  test.each(examples.map((example) => [example.file, example] as const))('%s sets permissions, an environment wherever secrets are read, and the site\'s concurrency group', (_file, example) => {
+    expect(lines(checkExampleConventions(example))).toEqual([]);
+  });
+
+  test('give one site one concurrency group, whichever example deploys, uploads or rolls it back', () => {
+    const groups = examples.flatMap((example) => [...example.text.matchAll(/^\s*group: (.+)$/gm)].map((match) => `${example.file.split('/').pop()}: ${match[1]}`));
+    expect(groups).toEqual([
+      'build-and-upload.yml: tagflip-www.example.com',
+      'customers-matrix.yml: tagflip-${{ matrix.site }}',
+      'deploy-on-tag.yml: tagflip-www.example.com',
+      'deploy-verify-rollback.yml: tagflip-acme.example',
+      'rollback.yml: tagflip-www.example.com',
+    ]);
+  });
+
+  test('the systemd quick start restarts the app and checks it, with the sudoers line, the key and the host key made as it says', () => {
+    const quickStart = examples.find((example) => example.file.endsWith('deploy-on-tag.yml'))!.text;
+    expect(quickStart).toContain('activate: sudo -n systemctl reload-or-restart app.service');
+    expect(quickStart).toContain('deploy ALL=(root) NOPASSWD: /usr/bin/systemctl reload-or-restart app.service');
+    expect(quickStart).toMatch(/verify: curl -fsS /);
+    expect(quickStart).toContain("ssh-keygen -t ed25519 -N '' -C");
+    expect(quickStart).toContain('ssh-keyscan');
+    expect(quickStart).toContain('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub');
   });
 });
 
@@ -177,6 +203,17 @@ ${after}`);
     const text = 'on: push\njobs:\n  d:\n    runs-on: x\n    environment: production\n    steps:\n      - uses: OWNER/tagflip@v1\n        with: {command: rollback}\n' +
       '  s:\n    runs-on: x\n    steps:\n      - uses: OWNER/tagflip@v1\n        with: {command: status}\n';
     expect(lines(checkDeployEnvironments(workflow(text)))).toEqual(["w.yml:3: job 'd' deploys but has no environment with a name and a url"]);
+  });
+
+  test('an example without permissions, a job reading secrets without an environment, another site\'s group', () => {
+    const text = 'on: push\nconcurrency: deploy-/srv/app\njobs:\n  s:\n    runs-on: x\n    steps:\n      - uses: OWNER/tagflip@v1\n        with: {command: status, private-key: "${{ secrets.K }}"}\n';
+    expect(lines(checkExampleConventions(workflow(text)))).toEqual([
+      'w.yml:1: no top-level permissions: (e.g. permissions: {} or contents: read)',
+      'w.yml:2: the workflow: concurrency group "deploy-/srv/app" is not tagflip-<site> (e.g. tagflip-www.example.com)',
+      "w.yml:4: job 's' reads secrets but names no environment: secrets kept in an environment would be empty",
+    ]);
+    const perJob = 'on: push\npermissions: {}\njobs:\n  d:\n    runs-on: x\n    steps:\n      - uses: OWNER/tagflip@v1\n';
+    expect(lines(checkExampleConventions(workflow(perJob)))).toEqual(["w.yml:4: job 'd' runs tagflip in no concurrency group (tagflip-<site>)"]);
   });
 
   test('README blocks drifting from their files', () => {

@@ -130,6 +130,7 @@ function runContext(env: NodeJS.ProcessEnv, sshConfigFile: string): RunContext {
   const workspace = env.GITHUB_WORKSPACE || process.cwd();
   const local = { home: env.HOME || homedir(), user: env.USER || '' };
   return {
+    frontEnd: 'action',
     refType: env.GITHUB_REF_TYPE,
     refName: env.GITHUB_REF_NAME,
     actor: env.GITHUB_ACTOR,

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
-import { type CliNotes, readInputDocs, renderCommandHelp, renderMainHelp } from './help.js';
+import { type CliNotes, type CliRewording, readInputDocs, renderCommandHelp, renderMainHelp } from './help.js';
 import { didYouMean } from '../core/did-you-mean.js';
 import { showControls } from '../core/host-text.js';
 import { InputError } from '../core/errors.js';
@@ -182,6 +182,20 @@ function configText(node: unknown): string | null {
   return null;
 }
 
+/** @FILE inputs whose empty file is a mistake: without them, tagflip would fall back to ~/.ssh unasked. */
+const EMPTY_FILE_REFUSALS: Readonly<Record<string, (file: string) => InputError>> = {
+  'known-hosts': (file) => new InputError(
+    'known-hosts',
+    `${file} is empty: there is no host key to check the hosts against`,
+    "known_hosts lines in it, e.g. from 'ssh-keyscan -p PORT HOST > FILE', checked against the fingerprint the server prints for 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub' (or leave --known-hosts out to use ~/.ssh/known_hosts)",
+  ),
+  'private-key': (file) => new InputError(
+    'private-key',
+    `${file} is empty: there is no key in it`,
+    "the private key's file, e.g. one made with ssh-keygen -t ed25519 -f FILE (or leave --private-key out to use ~/.ssh/config, the ssh-agent or ~/.ssh/id_ed25519)",
+  ),
+};
+
 /**
  * Read @FILE values, take the inputs a flag or the config file left unset from
  * their TAGFLIP_ variables, and fill what an ssh user expects from ~/.ssh.
@@ -197,6 +211,8 @@ export function withDefaults(raw: Record<string, string>, env: NodeJS.ProcessEnv
       } catch (error) {
         throw new InputError(name, `cannot read ${value.slice(1)}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, `--${name} @FILE naming a readable file`);
       }
+      // An empty file would silently hand over to ~/.ssh (known_hosts, a default key): say so instead.
+      if (!text.trim() && EMPTY_FILE_REFUSALS[name]) throw EMPTY_FILE_REFUSALS[name](value.slice(1));
       // `echo secret > file` ends it with a newline that is not part of the passphrase.
       filled[name] = name === 'passphrase' ? text.replace(/\r?\n$/, '') : text;
     }
@@ -329,7 +345,11 @@ function helpTopic(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** What the CLI adds to action.yml's text of an input: the other ways to give it, and its default from ~/.ssh. */
+/**
+ * What the CLI adds to action.yml's text of an input: the other ways to give
+ * it, and its default from ~/.ssh, in the order the code tries them (sshSetup
+ * and parseSettings).
+ */
 function cliNotes(): CliNotes {
   const notes: Record<string, string[]> = {};
   const add = (name: string, note: string) => (notes[name] ??= []).push(note);
@@ -337,12 +357,38 @@ function cliNotes(): CliNotes {
   for (const name of OFF_COMMAND_LINE_INPUTS) add(name, `Or set ${variableFor(name)}.`);
   add('passphrase', "A file's final newline is not part of it.");
   add('private-key', "Without it: the host's IdentityFile in ~/.ssh/config, else the ssh-agent at SSH_AUTH_SOCK, else the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.");
-  add('known-hosts', "Without it (and --host-fingerprint): the host's UserKnownHostsFile in ~/.ssh/config, else ~/.ssh/known_hosts.");
+  add('known-hosts', "Without it (and --host-fingerprint): the host's UserKnownHostsFile in ~/.ssh/config, else ~/.ssh/known_hosts. An empty @FILE is refused: there would be no host key to check against.");
   add('user', "Without it: the host's User in ~/.ssh/config, else $USER.");
-  add('ssh-config', 'Without it: ~/.ssh/config when it exists (HostName, User, Port, IdentityFile, ProxyJump and UserKnownHostsFile apply; flags win).');
-  add('release', 'Outside a run started by a tag push (GITHUB_REF_TYPE=tag), it must be given.');
+  add('ssh-config', 'Without it: ~/.ssh/config when it exists.');
   return Object.fromEntries(Object.entries(notes).map(([name, lines]) => [name, lines.join(' ')]));
 }
+
+/**
+ * action.yml speaks to a workflow (the runner, its workspace, `secrets.*`, the
+ * step); the CLI's help says the same for a command line. Each phrase must be
+ * in action.yml (rewordForCli throws otherwise, and the help tests render
+ * every command).
+ */
+export const CLI_REWORDING: CliRewording = {
+  hosts: [['on the runner itself', 'on this machine']],
+  'ssh-config': [
+    ['(relative to the workspace)', '(relative to the current directory)'],
+    [" Not set: no config file is read (the runner's ~/.ssh/config is not).", ''],
+    ['Inputs that are given win over it.', 'Flags (and --config) win over it.'],
+  ],
+  'private-key': [
+    [', usually `secrets.DEPLOY_KEY`', ''],
+    [' Not set: a host\'s `IdentityFile` from ssh-config, else the ssh-agent at `SSH_AUTH_SOCK` (as a `webfactory/ssh-agent` step before this one sets it up).', ''],
+  ],
+  release: [['Defaults to the pushed tag.', 'Must be given, unless GITHUB_REF_TYPE=tag (the tag in GITHUB_REF_NAME is then the release).']],
+  upload: [
+    ['on the RUNNER', 'on this machine'],
+    ['Relative to the workspace (`GITHUB_WORKSPACE`).', 'Relative to the current directory.'],
+  ],
+  verify: [['and the step fails', 'and tagflip exits with 1']],
+  env: [[', or rely on the runner, which masks values that come from `secrets.*`.', '.']],
+  'secret-env': [["registered with the runner's masking", 'masked in everything tagflip prints']],
+};
 
 /** --help, -h or --version: the text to print, or undefined when the line asks for neither. */
 function answerForHelp(argv: readonly string[]): string | undefined {
@@ -352,7 +398,7 @@ function answerForHelp(argv: readonly string[]): string | undefined {
     if (!(COMMANDS as readonly string[]).includes(topic)) {
       throw unknownName('command', `'${topic}' is not a command`, topic, COMMANDS, COMMANDS.join(', '));
     }
-    return renderCommandHelp(topic as Command, readInputDocs(), cliNotes(), new Set([...BOOLEAN_INPUTS]));
+    return renderCommandHelp(topic as Command, readInputDocs(), cliNotes(), new Set([...BOOLEAN_INPUTS]), CLI_REWORDING);
   }
   if (argv.includes('--version')) return VERSION;
   return undefined;
@@ -381,6 +427,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     const secrets = secretsOf(raw);
     mask = secretMasker(secrets);
     const settings = parseSettings(raw as Partial<Record<InputName, string>>, {
+      frontEnd: 'cli',
       refType: io.env.GITHUB_REF_TYPE,
       refName: io.env.GITHUB_REF_NAME,
       actor: io.env.GITHUB_ACTOR || io.env.USER || loginName(),

@@ -48,6 +48,27 @@ export function commandSummaries(docs: InputDocs): Record<Command, string> {
 /** What the CLI adds to an input's text: where else its value may come from, its default from ~/.ssh. */
 export type CliNotes = Readonly<Record<string, string>>;
 
+/**
+ * Phrases of action.yml that are true of the action only (the runner, its
+ * workspace, `secrets.*`, the step), each with what the CLI says instead:
+ * `[the action's words, the CLI's words]`. A phrase action.yml no longer holds
+ * is an error, so that a reworded action.yml cannot slip the action's words
+ * back into the CLI's help unnoticed.
+ */
+export type CliRewording = Readonly<Record<string, readonly (readonly [string, string])[]>>;
+
+/** An input's text as the CLI says it. */
+export function rewordForCli(name: string, text: string, rewording: CliRewording = {}): string {
+  let reworded = text;
+  for (const [actionWords, cliWords] of rewording[name] ?? []) {
+    if (!reworded.includes(actionWords)) {
+      throw new Error(`action.yml's text of ${name} no longer says ${JSON.stringify(actionWords)}: update the CLI's rewording of it (src/cli/cli.ts)`);
+    }
+    reworded = reworded.replaceAll(actionWords, cliWords);
+  }
+  return reworded;
+}
+
 export function renderMainHelp(docs: InputDocs): string {
   const summaries = commandSummaries(docs);
   const width = Math.max(...COMMANDS.map((command) => command.length));
@@ -60,7 +81,8 @@ export function renderMainHelp(docs: InputDocs): string {
     'tagflip <command> --help lists the inputs a command uses, with their defaults.',
     '',
     'options:',
-    '  --config FILE   a YAML map of input names to values; flags win over it',
+    '  --config FILE   a YAML map of input names to values; flags win over it,',
+    "                  and --name '' (or --name=) clears a value the file sets",
     '  --json          the result as one JSON object on stdout (the log stays on stderr)',
     '  --help, -h      this text, or with a command the inputs it uses',
     '  --version       the version of tagflip',
@@ -69,13 +91,13 @@ export function renderMainHelp(docs: InputDocs): string {
   ].join('\n');
 }
 
-export function renderCommandHelp(command: Command, docs: InputDocs, notes: CliNotes, booleans: ReadonlySet<string>): string {
+export function renderCommandHelp(command: Command, docs: InputDocs, notes: CliNotes, booleans: ReadonlySet<string>, rewording: CliRewording = {}): string {
   const inputs = Object.keys(docs).filter((name) => name !== 'command' && (COMMAND_INPUTS[command] as readonly string[]).includes(name));
   const entries = inputs.flatMap((name) => {
     const doc = docs[name];
     const facts = [doc.required ? 'required' : '', doc.default !== undefined ? `default: ${doc.default}` : ''].filter(Boolean);
     const heading = `  --${name}${booleans.has(name) ? '' : ' VALUE'}${facts.length > 0 ? `  (${facts.join(', ')})` : ''}`;
-    return [heading, ...wrap(asFlags(doc.description, docs), 6), ...(notes[name] ? wrap(notes[name], 6) : [])];
+    return [heading, ...wrap(asFlags(rewordForCli(name, doc.description, rewording), docs), 6), ...(notes[name] ? wrap(notes[name], 6) : [])];
   });
   return [
     `usage: tagflip ${command} [--input value ...] [--config FILE] [--json]`,

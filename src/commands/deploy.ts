@@ -78,9 +78,9 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   const source = expectedSource(settings, facts, upload);
   if (source?.kind === 'git' && facts.sourceError) {
     // Without the commit the ref names now, a build of this name cannot be told current or stale.
-    throw new DeployError(host.host, 'source', facts.sourceError, 'check repository and ref, and that the host can fetch the repository (deploy key, network); nothing was changed');
+    throw new DeployError(host.host, 'source', facts.sourceError, `${host.remedyFor('source')}; nothing was changed`);
   }
-  const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild });
+  const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild, frontEnd: settings.frontEnd });
   context.previousRelease = plan.previousRelease;
   const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
   logger.info(`${host.host}: ${plan.reason}${currently}`);
@@ -153,9 +153,10 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   };
   if (settings.dryRun) {
     const removal = plan.removeStale ? ` after removing the existing releases/${plan.release}` : '';
-    if (transfer) logger.info(`${host.host}: dry run: would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`);
+    const details = transfer ? [`would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`] : [];
+    details.push(`then would flip current to releases/${plan.release}${plan.previousRelease ? ` (from ${plan.previousRelease})` : ''}`);
     const flip = renderFlipScript(context, records);
-    showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]]);
+    showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]], { details, prune: records.prune });
     member.stage = 'done';
     Object.assign(member.result, { ...restingResult(settings, facts), status: 'dry-run', warnings });
     return;

@@ -52,6 +52,8 @@ export interface FleetHost {
   failure: unknown;
   /** current was moved by this run (and not yet moved back). */
   flipped: boolean;
+  /** With dry-run: the scripts this host would have been sent, shown after every host's plan. */
+  dryRunScripts: readonly [string, RenderedScript][];
 }
 
 /** Runs one phase of the step, as one log group when there are several hosts. */
@@ -83,6 +85,7 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
     stage: 'ready',
     failure: null,
     flipped: false,
+    dryRunScripts: [],
   }));
   const phase: Phase = async (name, work) => {
     if (fleet) logger.startGroup(`${name} · ${hosts.length} hosts`);
@@ -99,6 +102,7 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
   const named = (selected: FleetHost[]) => selected.map((member) => member.result.host);
   try {
     await operation.prepare(hosts, phase);
+    if (settings.dryRun) showDryRunScripts(hosts, logger);
 
     const failed = inStage('failed');
     if (failed.length > 0) {
@@ -163,15 +167,39 @@ export function fail(settings: Settings, member: FleetHost, error: unknown): voi
 }
 
 /** A dry run on a ready host: what it would do, the exact scripts, and the hooks that would follow. */
-export function showDryRun(settings: Settings, member: FleetHost, what: string, scripts: readonly [string, RenderedScript][]): void {
+export function showDryRun(settings: Settings, member: FleetHost, what: string, scripts: readonly [string, RenderedScript][], more: { details?: string[]; prune?: { remove: readonly string[]; removeData: readonly string[] } } = {}): void {
   const { host } = member;
   if (!host) return;
-  host.showDryRun(what, scripts);
+  const { logger } = member.deps;
+  const { details = [], prune } = more;
+  logger.info(`${host.host}: dry run: would ${what}; nothing is changed`);
+  details.forEach((detail) => logger.info(`${host.host}: dry run: ${detail}`));
   for (const [name, command] of [
     ['activate', settings.activate],
     ['verify', settings.verify],
   ] as const) {
-    if (command) member.deps.logger.info(`${host.host}: dry run: then would run ${name}: ${command}`);
+    if (command) logger.info(`${host.host}: dry run: then would run ${name}: ${command}`);
+  }
+  if (prune) {
+    const data = prune.removeData.length > 0 ? ` and data releases ${prune.removeData.join(', ')}` : '';
+    const removed = prune.remove.length > 0 || data ? `remove ${prune.remove.join(', ') || 'no release'}${data}` : 'remove nothing';
+    logger.info(`${host.host}: dry run: then retention would ${removed} (keep-releases: ${settings.keepReleases})`);
+  }
+  // The scripts come after every host's plan (runFleet): a person reads the plan first.
+  member.dryRunScripts = scripts;
+}
+
+/** The scripts a dry run would have sent, each host's in its own group, after all the plans. */
+function showDryRunScripts(hosts: readonly FleetHost[], logger: Logger): void {
+  const shown = hosts.filter((member) => member.host && member.dryRunScripts.length > 0);
+  if (shown.length === 0) return;
+  logger.info('dry run: the scripts that would be sent follow, one group each (the plan is above)');
+  for (const member of shown) {
+    for (const [name, script] of member.dryRunScripts) {
+      logger.startGroup(`${name} script for ${member.host!.host} (dry run, not run)`);
+      script.display.split('\n').forEach((line) => logger.info(line));
+      logger.endGroup();
+    }
   }
 }
 

@@ -104,7 +104,7 @@ function ready(settings: Settings, member: FleetHost, plan: RollbackPlan): void 
     warnings,
   };
   if (settings.dryRun) {
-    showDryRun(settings, member, `flip current to releases/${plan.target} (from ${plan.from})`, [['flip', renderFlipScript(context, records)]]);
+    showDryRun(settings, member, `flip current to releases/${plan.target} (from ${plan.from})`, [['flip', renderFlipScript(context, records)]], { prune: records.prune });
     Object.assign(member.result, { ...restingResult(settings, facts), status: 'dry-run', warnings });
     member.stage = 'done';
     return;

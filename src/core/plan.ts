@@ -2,6 +2,7 @@ import { adoptedNow } from './adopt.js';
 import type { HostFacts } from './facts.js';
 import { COMPLETE_STATES, type HistoryEntry, type Manifest, type ReleaseSource } from './manifest.js';
 import { releasePath } from './paths.js';
+import { type FrontEnd, perCommitRelease, spellInput } from './front-end.js';
 
 export type DeployAction = 'build' | 'activate' | 'unchanged';
 
@@ -32,6 +33,8 @@ export class PlanError extends Error {
 export interface DeployOptions {
   /** Rebuild a complete release that is not current even when its source is unchanged. */
   forceBuild?: boolean;
+  /** Whom the advice is for: a workflow's inputs, or a command line's flags. */
+  frontEnd?: FrontEnd;
 }
 
 /**
@@ -68,7 +71,8 @@ export function planDeploy(deployPath: string, release: string, facts: HostFacts
 
   requireReleaseCurrent(facts, 'nothing was built or flipped');
 
-  const newName = `deploy under a new release name (e.g. ${release}-\${{ github.sha }})`;
+  const frontEnd = options.frontEnd ?? 'action';
+  const newName = `deploy under a new release name (e.g. ${perCommitRelease(frontEnd, release)})`;
   if (facts.currentRelease === release) {
     if (!complete) {
       throw new PlanError(
@@ -85,7 +89,7 @@ export function planDeploy(deployPath: string, release: string, facts: HostFacts
     }
     if (options.forceBuild) {
       throw new PlanError(
-        `releases/${release} is current, and force-build never rebuilds the current release in place: ${newName}, or deploy another release first and then force-build ${release}`,
+        `releases/${release} is current, and ${spellInput(frontEnd, 'force-build')} never rebuilds the current release in place: ${newName}, or deploy another release first, then ${release} again with ${spellInput(frontEnd, 'force-build')}`,
         '',
       );
     }

@@ -179,7 +179,12 @@ export function releaseRows(hosts: readonly HostResult[]): object[] {
 /** command: status in words, for the log and the CLI: one line per release, in columns. */
 export function renderStatus(host: HostResult): string[] {
   const report = host.report;
-  if (!report) return [`${host.host}: ${host.error || 'no status'}`];
+  if (!report) {
+    // The error itself is in the log already (both front ends log it as it happens): name what failed, once, and point there.
+    const own = host.error.startsWith(`${host.host}: `) ? host.error.slice(host.host.length + 2) : host.error;
+    const what = /^[\w -]*? failed\b/.exec(own)?.[0];
+    return [`${host.host}: no status${what ? `: ${what} (the error is in the log)` : ''}`];
+  }
   const lines = [
     `${host.host}: current ${report.current || '(none)'}, rollback target ${report.rollbackTarget || '(none)'}`,
     report.lockHolder ? `  locked by ${describeHolderBrief(report.lockHolder)}` : '  not locked',

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InputError } from './errors.js';
+import type { FrontEnd } from './front-end.js';
 import { parsePrivateKey } from './private-key.js';
 // Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
 // host is connected to, not before the first log line (see ssh-transport.ts).
@@ -33,6 +34,8 @@ export type RawInputs = Readonly<Record<string, string | undefined>>;
 
 /** What the run knows about itself (GitHub's environment, or the CLI's). */
 export interface RunContext {
+  /** Who reads the messages: the action (inputs, workflows) unless the CLI says it is the CLI. */
+  frontEnd?: FrontEnd;
   refType?: string;
   refName?: string;
   actor?: string;
@@ -88,6 +91,8 @@ export type Command = (typeof COMMANDS)[number];
 
 export interface Settings {
   command: Command;
+  /** Which front end gave the inputs, so that advice names them as its user writes them. */
+  frontEnd: FrontEnd;
   /** Every host of the step, in the order given. */
   targets: HostTarget[];
   /** A bastion to reach the hosts through (the jump-host input), or null. */
@@ -225,6 +230,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     localUser: context.localUser,
     passphrase,
     agent: Boolean(context.sshAgent),
+    frontEnd: context.frontEnd,
     // An input that is given replaces what ssh-config says about every host.
     identity: !privateKey.trim(),
     knownHosts: !knownHostsText.trim(),
@@ -256,6 +262,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
   return {
     command,
+    frontEnd: context.frontEnd ?? 'action',
     targets,
     jumpHost,
     maxParallel: parseCount('max-parallel', get('max-parallel'), 16, 256, 'hosts worked on at once'),
@@ -312,6 +319,8 @@ export interface HostResolution {
   passphrase?: string;
   /** Whether an ssh-agent is there to use instead of an encrypted IdentityFile. */
   agent?: boolean;
+  /** Whom the advice is for (flags or inputs). */
+  frontEnd?: FrontEnd;
   /** Which per-host parts of ssh-config apply: an input that is given replaces each one for every host. */
   identity?: boolean;
   knownHosts?: boolean;
@@ -418,7 +427,7 @@ function identityAuth(identity: { file: string; text: string }, where: string, r
   const passphrase = resolution.passphrase ?? '';
   const name = `${identity.file} (the IdentityFile of ${where})`;
   if (!passphrase && resolution.agent && keyIsEncrypted(identity.text)) return null;
-  checkPrivateKey(identity.text, passphrase, 'ssh-config', name);
+  checkPrivateKey(identity.text, passphrase, 'ssh-config', name, { file: identity.file, frontEnd: resolution.frontEnd });
   return { kind: 'key', privateKey: identity.text, passphrase, from: `the key ${name}` };
 }
 
@@ -746,7 +755,7 @@ function parseAuth(privateKey: string, passphrase: string, context: RunContext):
   if (context.sshAgent) return { kind: 'agent', socket: context.sshAgent };
   if (context.defaultKey) {
     const { file, text } = context.defaultKey;
-    checkPrivateKey(text, passphrase, 'private-key', file);
+    checkPrivateKey(text, passphrase, 'private-key', file, { file, frontEnd: context.frontEnd });
     return { kind: 'key', privateKey: text, passphrase, from: `the key ${file}` };
   }
   throw new InputError(
@@ -763,8 +772,13 @@ function keyIsEncrypted(privateKey: string): boolean {
 
 const ENCRYPTED_KEY = /encrypted|passphrase|decrypt/i;
 
-/** `name` is the key's name in messages: the input, or the file it came from. */
-function checkPrivateKey(privateKey: string, passphrase: string, input = 'private-key', name = 'private-key'): void {
+/**
+ * `name` is the key's name in messages: the input, or the file it came from
+ * (with where that file was named). A key read from a file (an IdentityFile,
+ * the CLI's ~/.ssh/id_*) may be given to an ssh-agent instead of a passphrase,
+ * as ssh users do: the refusal says how.
+ */
+function checkPrivateKey(privateKey: string, passphrase: string, input = 'private-key', name = 'private-key', from: { file?: string; frontEnd?: FrontEnd } = {}): void {
   const subject = name === input ? '' : `${name} `;
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
     // Never echo any of it: it may be a secret pasted into the wrong input.
@@ -772,9 +786,16 @@ function checkPrivateKey(privateKey: string, passphrase: string, input = 'privat
   }
   const parsed = parsePrivateKey(privateKey, passphrase || undefined);
   if (parsed instanceof Error) {
-    throw ENCRYPTED_KEY.test(parsed.message)
-      ? new InputError('passphrase', passphrase ? `does not decrypt ${name}` : `not given, but ${name} is encrypted`, `the passphrase of ${name}`)
-      : new InputError(input, `${subject}could not be read as a private key`, 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+    if (!ENCRYPTED_KEY.test(parsed.message)) {
+      throw new InputError(input, `${subject}could not be read as a private key`, 'an unencrypted or passphrase-protected OpenSSH/PEM key (ed25519, ecdsa or rsa)');
+    }
+    const frontEnd = from.frontEnd ?? 'action';
+    const passphraseInput = frontEnd === 'cli' ? '--passphrase @FILE (or TAGFLIP_PASSPHRASE)' : 'the passphrase input';
+    if (passphrase) throw new InputError('passphrase', `does not decrypt ${name}`, `the passphrase of ${from.file ?? name}`);
+    const agent = from.file
+      ? `, or the key in a running ssh-agent instead: eval "$(ssh-agent)"; ssh-add ${from.file} (then run again in that shell, with SSH_AUTH_SOCK set)`
+      : '';
+    throw new InputError('passphrase', `not given, but ${name} is encrypted`, `its passphrase in ${passphraseInput}${agent}`);
   }
 }
 

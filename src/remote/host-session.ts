@@ -1,4 +1,5 @@
 import { DeployError } from '../core/errors.js';
+import { type GitRefusal, gitRefusal, gitRefusalRemedy } from '../core/git-remedies.js';
 import { type HostFacts, readHostFacts } from '../core/facts.js';
 import type { Logger } from '../core/logger.js';
 import { type LockHolder, describeHolder, parseLockHolder } from '../core/manifest.js';
@@ -29,6 +30,8 @@ const REMEDIES: Record<string, string> = {
 export class HostSession {
   readonly host: string;
   readonly tag: string;
+  /** What git refused in this session beyond the usual (git-remedies.ts): the source remedy then says what to do. */
+  private gitRefused: GitRefusal | undefined;
 
   private constructor(
     private readonly transport: Transport,
@@ -136,16 +139,6 @@ export class HostSession {
     return facts;
   }
 
-  /** A dry run: say what would happen, and show the scripts that would be sent (secrets as ***). */
-  showDryRun(what: string, scripts: readonly [string, RenderedScript][]): void {
-    this.logger.info(`${this.host}: dry run: would ${what}; nothing is changed`);
-    for (const [name, script] of scripts) {
-      this.logger.startGroup(`${name} script for ${this.host} (dry run, not run)`);
-      script.display.split('\n').forEach((line) => this.logger.info(line));
-      this.logger.endGroup();
-    }
-  }
-
   /** Step 12: remove what the plan says; returns the releases whose directories were removed. */
   async prune(context: ScriptContext, plan: PrunePlan): Promise<string[]> {
     if (plan.remove.length === 0 && plan.removeData.length === 0) {
@@ -203,6 +196,15 @@ export class HostSession {
     this.logger.info(`${this.host}: left ${list} alone: tagflip has no record of ${unknown.length > 1 ? 'them' : 'it'} (made by hand or another tool); remove by hand what is not needed`);
   }
 
+  /** What to do about a failed step: for the source, what git refused when it said why (git-remedies.ts); else the step's remedy. */
+  remedyFor(step: string): string {
+    if (step === 'source' && this.gitRefused) {
+      const target = this.settings.targets.find((candidate) => candidate.label === this.host);
+      return gitRefusalRemedy(this.gitRefused, target?.kind === 'ssh' ? target.user : '');
+    }
+    return REMEDIES[step] ?? '';
+  }
+
   /** Run one phase script; every `step` line it prints opens a log group. */
   async run(
     phase: string,
@@ -240,6 +242,7 @@ export class HostSession {
           onOutput: (line) => {
             if (!grouped) openGroup(step);
             if (/No space left on device|Disk quota exceeded|File too large/.test(line)) outOfSpace = true;
+            this.gitRefused = gitRefusal(line) ?? this.gitRefused;
             this.logger.info(line);
           },
           onControl: (line) => {
@@ -273,10 +276,10 @@ export class HostSession {
         const [failedStep = step, code = '1', ...message] = failure.args;
         let problem = message.join(' ');
         if (outOfSpace && !/out of (disk )?space/.test(problem)) problem += '; the host ran out of disk space (see the output above)';
-        throw new DeployError(this.host, failedStep, problem, REMEDIES[failedStep] ?? '', Number(code));
+        throw new DeployError(this.host, failedStep, problem, this.remedyFor(failedStep), Number(code));
       }
       if (status !== 0 && options.scope !== 'session') {
-        throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, REMEDIES[step] ?? '');
+        throw new DeployError(this.host, step, `the ${phase} script exited with status ${status}`, this.remedyFor(step));
       }
       return control;
     } catch (error) {

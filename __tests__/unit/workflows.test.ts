@@ -14,7 +14,7 @@ import {
   workflowLinter,
 } from '../support/workflows.js';
 
-// The workflows users copy (examples/workflows/, the README's blocks) and the
+// The workflows users copy (examples/workflows/, the blocks of the README and docs/) and the
 // repository's own (.github/workflows/): actionlint, plus what actionlint
 // cannot know about tagflip. A failure lists FILE:LINE: problem.
 const spec = readActionSpec(readFileSync('action.yml', 'utf8'));
@@ -25,6 +25,10 @@ const examples = yamlFiles('examples/workflows');
 const ownWorkflows = yamlFiles('.github/workflows');
 const readme = readFileSync('README.md', 'utf8');
 const readmeBlocks = markdownYamlBlocks(readme, 'README.md');
+// The README is the getting-started page; the other examples live on the docs/ page that explains them.
+const pages = ['README.md', ...readdirSync('docs').filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
+const pageTexts = pages.map((page) => ({ page, text: readFileSync(page, 'utf8') }));
+const docBlocks = pageTexts.flatMap(({ page, text }) => markdownYamlBlocks(text, page));
 
 let lint: (yaml: YamlText) => Promise<Problem[]>;
 beforeAll(async () => {
@@ -82,13 +86,17 @@ describe('example workflows', () => {
   });
 });
 
-describe('README', () => {
-  test('holds every example file verbatim, in a block marked with its path', () => {
-    expect(lines(checkExampleBlocks('README.md', readmeBlocks, new Map(examples.map((example) => [example.file, example.text]))))).toEqual([]);
+describe('README and docs/', () => {
+  test('hold every example file verbatim, once, in a block marked with its path', () => {
+    expect(lines(checkExampleBlocks('README.md', docBlocks, new Map(examples.map((example) => [example.file, example.text]))))).toEqual([]);
   });
 
-  test('its complete workflows pass actionlint', async () => {
-    const workflows = readmeBlocks.filter((block) => isCompleteWorkflow(block.text));
+  test('the quick start example is in the README itself', () => {
+    expect(readmeBlocks.filter((block) => block.example === 'examples/workflows/deploy-on-tag.yml')).toHaveLength(1);
+  });
+
+  test('their complete workflows pass actionlint', async () => {
+    const workflows = docBlocks.filter((block) => isCompleteWorkflow(block.text));
     expect(workflows.length).toBeGreaterThanOrEqual(examples.length);
     const problems: Problem[] = [];
     for (const block of workflows) problems.push(...(await lint(block)));
@@ -96,13 +104,14 @@ describe('README', () => {
   });
 
   test('every YAML block, snippets included, uses tagflip as action.yml declares it', () => {
-    expect(readmeBlocks.length).toBeGreaterThan(examples.length);
-    expect(lines(readmeBlocks.flatMap((block) => checkTagflipUsage(block, spec)))).toEqual([]);
+    expect(docBlocks.length).toBeGreaterThan(examples.length);
+    expect(lines(docBlocks.flatMap((block) => checkTagflipUsage(block, spec)))).toEqual([]);
   });
 
-  test('names the action as OWNER/tagflip@v1 everywhere, prose included', () => {
-    const other = readme.split('\n').flatMap((line, index) =>
-      [...line.matchAll(/\S*tagflip@\S*/g)].filter((match) => !match[0].includes('OWNER/tagflip@v1')).map((match) => `README.md:${index + 1}: ${match[0]}`));
+  // @v1, or the full commit SHA the README's "OWNER and pinning" tells users to pin.
+  test('name the action as OWNER/tagflip@v1 (or @ a full commit SHA) everywhere, prose included', () => {
+    const other = pageTexts.flatMap(({ page, text }) => text.split('\n').flatMap((line, index) =>
+      [...line.matchAll(/\S*tagflip@\S*/g)].filter((match) => !/OWNER\/tagflip@(?:v1|[0-9a-f]{40})\b/.test(match[0])).map((match) => `${page}:${index + 1}: ${match[0]}`)));
     expect(other).toEqual([]);
   });
 });
@@ -225,7 +234,7 @@ ${after}`);
     const files = new Map([['examples/workflows/a.yml', 'on: push\njobs: {x: 1}\n'], ['examples/workflows/b.yml', 'on: push\n']]);
     expect(lines(checkExampleBlocks('README.md', blocks, files))).toEqual([
       'README.md:1: no block holds examples/workflows/b.yml: put its text in a ```yaml block right after a line <!-- example: examples/workflows/b.yml -->',
-      'README.md:5: the block marked examples/workflows/a.yml differs from the file at its line 2: README has "jobs: {}", the file has "jobs: {x: 1}". Copy the file into the README (or the README block into the file).',
+      'README.md:5: the block marked examples/workflows/a.yml differs from the file at its line 2: the block has "jobs: {}", the file has "jobs: {x: 1}". Copy the file into the block (or the block into the file).',
       'README.md:7: marks examples/workflows/gone.yml, which is not an example file (examples/workflows/a.yml, examples/workflows/b.yml)',
     ]);
   });

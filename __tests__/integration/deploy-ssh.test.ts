@@ -447,7 +447,7 @@ describe('one release name, one content', () => {
       `plan failed: releases/staging is current and was built from v1 (commit ${short(v1)}); ref v3 is ${short(v3)}: deploy under a new release name (e.g. release: staging-\${{ github.sha }})`,
     );
     expect(refused.log).not.toContain('SHOULD-NOT-RUN');
-    // A dry run of it shows the same refusal, and fails as the deploy would (README, Dry run).
+    // A dry run of it shows the same refusal, and fails as the deploy would (docs/deploying.md, Dry run).
     const dryRefused = await deploy(site, { release: 'staging', ref: 'v3', 'dry-run': 'true' });
     expect(dryRefused.result).toMatchObject({ ok: false, status: 'failed', release: 'staging' });
     expect(dryRefused.result.hosts[0].error).toBe(refused.result.hosts[0].error);

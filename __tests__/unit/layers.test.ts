@@ -1,5 +1,5 @@
 /**
- * The folders of src/ are layers (README, "Architecture"): each imports only from
+ * The folders of src/ are layers (docs/architecture.md): each imports only from
  * the layers below it, and the core does no I/O. A new file outside the layers,
  * or an import that points up, fails here.
  */

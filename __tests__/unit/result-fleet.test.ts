@@ -162,7 +162,7 @@ describe('summarize: the outputs come from the first host that has a release', (
 });
 
 describe('summarize: status of a mixed fleet', () => {
-  // README, outputs: `unchanged` means "current did not change". When one host
+  // docs/inputs-and-outputs.md, outputs: `unchanged` means "current did not change". When one host
   // already ran the release and another was deployed, current did change.
   test('deploy: first host unchanged, second deployed: the run status is deployed', () => {
     const result = summarize([host('web1', { status: 'unchanged' }), host('web2', { status: 'deployed' })], 'deploy');

@@ -1,4 +1,4 @@
-// npm run bench: what it prints. One row per measured variant, the README's table of
+// npm run bench: what it prints. One row per measured variant, docs/bench.md's table of
 // the peers, and a PASS/FAIL verdict per target; the parts add to them as they go and
 // main prints them at the end.
 
@@ -27,7 +27,7 @@ export function printTable() {
   process.stdout.write(`\n${out.join('\n')}\n`);
 }
 
-/** The README's table: median wall time per link, and CPU per deploy on loopback. */
+/** docs/bench.md's table: median wall time per link, and CPU per deploy on loopback. */
 export function printPeersTable(ctx) {
   const parts = ['loopback', 'wan'].filter((part) => ctx.peers[part]);
   if (parts.length === 0) return;
@@ -45,7 +45,7 @@ export function printPeersTable(ctx) {
     const cpuText = cpu ? `${secs(cpu.total)} (${secs(cpu.client)} + ${secs(cpu.host)})` : 'not measured';
     lines.push(`| ${names[key]} | ${parts.map((part) => secs(ctx.peers[part].stats[key]?.median)).join(' | ')} | ${cpuText} |`);
   }
-  say(`\nAs in the README (medians of ${ctx.runs}):\n\n${lines.join('\n')}`);
+  say(`\nAs in docs/bench.md (medians of ${ctx.runs}):\n\n${lines.join('\n')}`);
 }
 
 export function say(text) {

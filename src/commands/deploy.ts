@@ -86,7 +86,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   logger.info(`${host.host}: ${plan.reason}${currently}`);
 
   if (plan.action === 'unchanged') {
-    // A dry run reports dry-run whatever it found, as README says.
+    // A dry run reports dry-run whatever it found, as docs/deploying.md (Dry run) says.
     Object.assign(member.result, { ...restingResult(settings, facts), status: settings.dryRun ? 'dry-run' : 'unchanged' });
     member.stage = 'done';
     return;

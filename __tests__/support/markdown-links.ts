@@ -27,7 +27,8 @@ function proseLines(markdown: string): { line: number; text: string }[] {
   const lines: { line: number; text: string }[] = [];
   let fence: string | undefined;
   markdown.split('\n').forEach((text, index) => {
-    const open = /^ {0,3}(`{3,}|~{3,})/.exec(text);
+    // A backtick fence's info string has no backtick (CommonMark): "```` ```yaml ````" is code in a line.
+    const open = /^ {0,3}(`{3,}|~{3,})([^`]*)$/.exec(text) ?? /^ {0,3}(~{3,})(.*)$/.exec(text);
     if (open) {
       if (fence === undefined) fence = open[1];
       else if (open[1].startsWith(fence) && text.trim() === open[1]) fence = undefined;

@@ -85,14 +85,16 @@ describe('the link check', () => {
       'Fine: [a](docs/a.md), [b](docs/a.md#only-what-changed), [c](#r), [d](https://example.com/#x), `[e](gone.md)`.',
       '[f](docs/gone.md) [g](#only-what-changed) [h](docs/a.md#speed)',
       '```', '[i](in-a-fence.md)', '```',
+      '```` ```yaml ```` is code in a line, not a fence: [l](gone-too.md)',
       '[j](x.txt#top) [k](../outside.md)', '',
     ].join('\n'));
     expect(brokenLinks('README.md', root)).toEqual([
       'README.md:4: [docs/gone.md] docs/gone.md does not exist',
       'README.md:4: [#only-what-changed] README.md has no heading #only-what-changed',
       'README.md:4: [docs/a.md#speed] docs/a.md has no heading #speed',
-      'README.md:8: [x.txt#top] an anchor into x.txt, which is not a Markdown page',
-      'README.md:8: [../outside.md] ../outside.md does not exist',
+      'README.md:8: [gone-too.md] gone-too.md does not exist',
+      'README.md:9: [x.txt#top] an anchor into x.txt, which is not a Markdown page',
+      'README.md:9: [../outside.md] ../outside.md does not exist',
     ]);
     rmSync(root, { recursive: true });
   });

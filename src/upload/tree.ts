@@ -219,7 +219,9 @@ function hashFiles(files: readonly HashedFile[], thread: Worker, answer: Promise
         back -= 1;
         here += 1;
       }
-      await new Promise((resolve) => setImmediate(resolve));
+      // While connecting, the pause does not keep the process alive: a run that
+      // ends early (every host failed to connect) does not wait for the hashes.
+      await new Promise((resolve) => (asked ? setImmediate(resolve) : setTimeout(resolve, 0).unref()));
     }
   };
   let helping: Promise<void> = Promise.resolve();

@@ -194,8 +194,15 @@ function recorder() {
     keep: (tag, sample) => (tag !== 'b1' && samples.push(sample), sample),
     get: (key) => median(samples.map((s) => s[key])),
     max: (key) => Math.max(...samples.map((s) => s[key])),
+    all: (key) => samples.map((s) => s[key]),
   };
 }
+
+/** Each round's ratio of two variants measured in the same rounds (`of` over `to`), as the verdicts list them. */
+const perRound = (of, to, key = 'ms') => of.all(key).map((value, i) => fmtX(value / to.all(key)[i])).join(' ');
+
+/** A variant's rounds as `wall/runner CPU/host CPU` in ms. */
+const rounds = (r) => r.all('ms').map((ms, i) => `${fmtMs(ms)}/${fmtMs(r.all('cpuMs')[i])}/${fmtMs(r.all('hostCpuMs')[i])}`).join(' ');
 
 // ---------------------------------------------------------------------------
 // The variants
@@ -277,8 +284,9 @@ async function fullUpload(ctx, label, link, tree, mb, target) {
   addRow('upload', `${label}: tagflip --upload, full`, flipStats, tarStats);
   const throughput = tarStats.median / flipStats.median;
   verdicts.push(
-    `${throughput >= target ? 'PASS' : 'FAIL'} upload, full, ${label}: tagflip ${(mb / (flipStats.median / 1000)).toFixed(1)} MB/s = ${fmtX(throughput)} the throughput of tar | ssh ${(mb / (tarStats.median / 1000)).toFixed(1)} MB/s (target ≥ ${target}x; medians of ${flipStats.n})`,
+    `${throughput >= target ? 'PASS' : 'FAIL'} upload, full, ${label}: tagflip ${(mb / (flipStats.median / 1000)).toFixed(1)} MB/s = ${fmtX(throughput)} the throughput of tar | ssh ${(mb / (tarStats.median / 1000)).toFixed(1)} MB/s (target ≥ ${target}x; medians of ${flipStats.n}; each round: ${perRound(tar, flip)})`,
   );
+  verdicts.push(`INFO upload, full, ${label}, each round (wall/runner CPU/host CPU, ms): tar | ssh ${rounds(tar)}; tagflip ${rounds(flip)}`);
   return { tar, flip, tarStats, flipStats };
 }
 
@@ -364,8 +372,9 @@ export async function partUpload(ctx) {
   cpuRow('50 ms: tagflip 1% changed', delta, deltaStats.median);
   const vsRsync = deltaStats.median / rsyncStats.median;
   verdicts.push(
-    `${vsRsync <= TARGETS.vsRsync ? 'PASS' : 'FAIL'} upload, 1% changed, 50 ms RTT: tagflip ${fmtMs(deltaStats.median)} ms = ${fmtX(vsRsync)} the time of rsync -a --copy-dest ${fmtMs(rsyncStats.median)} ms (target ≤ ${TARGETS.vsRsync}x; ${delta.get('sentMB').toFixed(1)} MB sent; medians of ${deltaStats.n})`,
+    `${vsRsync <= TARGETS.vsRsync ? 'PASS' : 'FAIL'} upload, 1% changed, 50 ms RTT: tagflip ${fmtMs(deltaStats.median)} ms = ${fmtX(vsRsync)} the time of rsync -a --copy-dest ${fmtMs(rsyncStats.median)} ms (target ≤ ${TARGETS.vsRsync}x; ${delta.get('sentMB').toFixed(1)} MB sent; medians of ${deltaStats.n}; each round: ${perRound(delta, rsync)})`,
   );
+  verdicts.push(`INFO upload, 1% changed, 50 ms RTT, each round (wall/runner CPU/host CPU, ms): rsync ${rounds(rsync)}; tagflip ${rounds(delta)}`);
   verdicts.push(`INFO upload, 1% changed, 50 ms RTT: tagflip ${fmtMs(deltaStats.median)} ms = ${((deltaStats.median / full.flipStats.median) * 100).toFixed(1)}% of its full upload ${fmtMs(full.flipStats.median)} ms`);
   removeLater(deltaSite, rsyncSite);
 

@@ -57,13 +57,15 @@ function changedWhileRead(path: string, expectedSize: number, size: number): Upl
 
 /**
  * Hashing one file, in the text both hashing threads run (HASH_WORKER, and
- * this thread, as hashOne): what is left plus one byte is asked for, to
+ * this thread, as hashSteps): what is left plus one byte is asked for, to
  * see a file that grew; a short read is the end. Synchronous reads: from the
  * page cache, thousands of small files are read several times faster than
- * through the thread pool. Plain JavaScript, so that the bundle can start it as
- * it is. Gives the digest, or the error code, or how much there was to read.
+ * through the thread pool. A step is one read of up to a buffer (1 MiB), so
+ * that this thread can hash a large file in slices (hashFiles). Plain
+ * JavaScript, so that the bundle can start it as it is. Gives the digest, or
+ * the error code, or how much there was to read.
  */
-const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
+const HASH_STEPS = `function* hashSteps(fs, createHash, buffer, path, size) {
   const hash = createHash('sha256');
   let fd;
   let read = 0;
@@ -75,6 +77,7 @@ const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
       hash.update(buffer.subarray(0, got));
       read += got;
       if (got < wanted) break;
+      yield;
     }
   } catch (error) {
     return { code: error.code || String(error) };
@@ -82,11 +85,18 @@ const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
     if (fd !== undefined) fs.closeSync(fd);
   }
   return read === size ? { digest: hash.digest() } : { read };
+}
+function hashOne(fs, createHash, buffer, path, size) {
+  const steps = hashSteps(fs, createHash, buffer, path, size);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }`;
 
 type HashResult = { digest: Buffer } | { code: string } | { read: number };
-type HashOne = (fs: Pick<typeof import('node:fs'), 'openSync' | 'readSync' | 'closeSync' | 'constants'>, hash: typeof createHash, buffer: Buffer, path: string, size: number) => HashResult;
-const hashOne = new Function(`return ${HASH_ONE}`)() as HashOne;
+type HashSteps = (fs: Pick<typeof import('node:fs'), 'openSync' | 'readSync' | 'closeSync' | 'constants'>, hash: typeof createHash, buffer: Buffer, path: string, size: number) => Generator<undefined, HashResult>;
+const hashSteps = new Function(`${HASH_STEPS}\nreturn hashSteps;`)() as HashSteps;
 const FS = { openSync, readSync, closeSync, constants };
 
 /**
@@ -103,7 +113,7 @@ const HASH_WORKER = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
-${HASH_ONE}
+${HASH_STEPS}
 parentPort.once('message', ({ chunk, claims: shared, digests: digestBytes, files }) => {
   const buffer = Buffer.allocUnsafe(chunk);
   const claims = new Int32Array(shared);
@@ -129,12 +139,10 @@ type HashAnswer = { done: true } | { index: number; code: string } | { index: nu
 
 /**
  * How long this thread hashes before it lets the event loop run: while the
- * hosts connect (their handshakes need this thread), short slices of small
- * files only; once nothing but the hashes is left to wait for (HashJob.done), longer ones.
+ * hosts connect (their handshakes need this thread), short slices; once
+ * nothing but the hashes is left to wait for (HashJob.done), longer ones.
  */
 const HELP_SLICE_MS = { connecting: 2, done: 8 };
-/** The largest file this thread hashes while the hosts connect (about a millisecond's work). */
-const HELP_WHILE_CONNECTING_BYTES = 1 << 20;
 
 interface HashJob {
   /** Settles once every file's sha256 is set: hashing on this thread too, from the back of the list, until no file is left. */
@@ -200,28 +208,46 @@ function hashFiles(files: readonly HashedFile[], thread: Worker, answer: Promise
   let asked = false;
   let back = ordered.length - 1;
   let here = 0;
-  /** One helping run: until the files meet the thread's, or (while connecting) a file too large for a short slice. */
+  /** The file this thread is hashing, a read at a time, across slices. */
+  let current: { index: number; steps: Generator<undefined, HashResult> } | null = null;
+  const buffer = Buffer.allocUnsafe(HASH_CHUNK);
+  /** The pause between two slices while connecting (done() makes it keep the process alive). */
+  let nap: NodeJS.Timeout | null = null;
+  /** One helping run: until the files meet the thread's (or a failure stops both). */
   const helper = async () => {
-    const buffer = Buffer.allocUnsafe(HASH_CHUNK);
     for (;;) {
       const until = performance.now() + (asked ? HELP_SLICE_MS.done : HELP_SLICE_MS.connecting);
       while (performance.now() < until) {
-        if (back < 0 || Atomics.load(claims, 0) !== 0) return;
-        const { entry, absolute } = ordered[back];
-        if (!asked && entry.size > HELP_WHILE_CONNECTING_BYTES) return;
-        if (Atomics.compareExchange(claims, back + 1, 0, 1) !== 0) return;
-        const result = hashOne(FS, createHash, buffer, absolute, entry.size);
+        if (Atomics.load(claims, 0) !== 0) {
+          current?.steps.return({ read: 0 });
+          current = null;
+          return;
+        }
+        if (!current) {
+          if (back < 0 || Atomics.compareExchange(claims, back + 1, 0, 1) !== 0) return;
+          const { entry, absolute } = ordered[back];
+          current = { index: back, steps: hashSteps(FS, createHash, buffer, absolute, entry.size) };
+          back -= 1;
+        }
+        const step = current.steps.next();
+        if (!step.done) continue;
+        const { index } = current;
+        current = null;
+        const result = step.value;
         if (!('digest' in result)) {
           Atomics.store(claims, 0, 1);
-          throw failure(back, result);
+          throw failure(index, result);
         }
-        digests.set(result.digest, back * 32);
-        back -= 1;
+        digests.set(result.digest, index * 32);
         here += 1;
       }
       // While connecting, the pause does not keep the process alive: a run that
       // ends early (every host failed to connect) does not wait for the hashes.
-      await new Promise((resolve) => (asked ? setImmediate(resolve) : setTimeout(resolve, 0).unref()));
+      await new Promise((resolve) => {
+        if (asked) setImmediate(resolve);
+        else nap = setTimeout(resolve, 0).unref();
+      });
+      nap = null;
     }
   };
   let helping: Promise<void> = Promise.resolve();
@@ -240,8 +266,8 @@ function hashFiles(files: readonly HashedFile[], thread: Worker, answer: Promise
   const settled = () => {
     if (failed) throw failed;
   };
-  // Hashing is synchronous and a slice ends between files, so once the
-  // thread answers, every file this thread claimed is hashed.
+  // Once the thread answers, every file is claimed; this thread may still be
+  // reading its last one (a large file goes in slices), so its run is awaited.
   const finished = worker
     .then(() => helping)
     .then(() => {
@@ -254,6 +280,7 @@ function hashFiles(files: readonly HashedFile[], thread: Worker, answer: Promise
   return {
     done: () => {
       asked = true;
+      nap?.ref();
       help();
       // Either failure is the run's: the first one rejects.
       return Promise.all([helping.then(settled), finished]).then(() => undefined);

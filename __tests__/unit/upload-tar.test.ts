@@ -226,6 +226,29 @@ describe('prepareTransfer', () => {
     expect(describeTree(out)).toEqual(describeTree(site));
   });
 
+  test('pieces handed back once taken are filled again, and the stream is the same bytes', async () => {
+    const source = await readUpload(tree, []);
+    const expected = await collect(tarBytes(tarStream(source, source.entries)));
+    const transfer = prepareTransfer(source, null, '', false);
+    const copies: Buffer[] = [];
+    const seen = new Set<Buffer>();
+    for await (const chunk of transfer.stream()) {
+      const piece = chunk as Buffer;
+      seen.add(piece);
+      // Copied, as the connection copies it into its packets, then handed back.
+      copies.push(Buffer.from(piece));
+      transfer.taken(piece);
+      // Only the stream's own pieces are kept: a buffer of anyone else's is not.
+      transfer.taken(Buffer.alloc(piece.length));
+    }
+    const sent = Buffer.concat(copies);
+    expect(sent.subarray(0, transfer.sections.tar).equals(expected)).toBe(true);
+    expect(sent.subarray(transfer.sections.tar).equals(source.list)).toBe(true);
+    // 50 MB in pieces of 256 KiB, from two buffers (and the last piece's view).
+    expect(copies.length).toBeGreaterThan(150);
+    expect(seen.size).toBeLessThanOrEqual(3);
+  });
+
   test('files are reused only from the copy the host made with the facts: the plan lists them, and without that copy everything is sent', async () => {
     const site = join(dir, 'reuse');
     writeTree(site, { 'same.txt': 'same\n', 'changed.txt': 'new\n', 'kept/deep/x.txt': 'x\n', 'app/': '' });

@@ -8,7 +8,7 @@
 //   - a fuller hand-written script doing tagflip's steps (lock, manifests, history, prune);
 //   - Mina 0.3 (Debian's `mina`: one `ssh` running the script it generates), where installed;
 //   - tagflip.
-// and issue 11's `upload` speed (upload.mjs).
+// and the `upload` speed of issues 11 and 21 against tar | ssh and rsync (upload.mjs).
 // Targets (issue 20): one host at most 1.2x the floor on loopback and 1.15x across 50 ms
 // RTT, faster than Mina on both; CPU per deploy (client + everything on the host) at most
 // 1.7x the floor's; the first log line within `node -e 0` + 80 ms; 8 hosts at most 2x one host;
@@ -33,7 +33,8 @@
 // TCP handshake's round trip), and the rows say so.
 //
 // Needs root (sshd switching users, namespaces), Linux, OpenSSH (sshd, ssh,
-// ssh-keygen), git, flock, unshare, and a built CLI (npm run build → dist/cli).
+// ssh-keygen), git, flock, unshare, rsync for the upload part, and a built CLI
+// (npm run build → dist/cli).
 // Plain ESM, node built-ins only.
 //
 // One module per concern: processes.mjs (children, cleanup), hosts.mjs (user, keys,

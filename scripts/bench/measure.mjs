@@ -46,10 +46,20 @@ export function makeCgroups() {
         }
       }
     };
+    // A session still exiting (sshd's, after its listener was stopped) keeps its group
+    // busy for a moment: moved out again and retried for up to 2 s.
     undo.push(() => {
-      release();
-      for (const dir of Object.values(groups)) fs.rmdirSync(dir);
-      fs.rmdirSync(base);
+      for (let attempt = 1; ; attempt++) {
+        release();
+        try {
+          for (const dir of Object.values(groups)) if (fs.existsSync(dir)) fs.rmdirSync(dir);
+          fs.rmdirSync(base);
+          return;
+        } catch (error) {
+          if (error.code !== 'EBUSY' || attempt >= 40) throw error;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        }
+      }
     });
     for (const part of ['host', 'client']) {
       groups[part] = path.join(base, part);

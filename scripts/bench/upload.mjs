@@ -1,14 +1,18 @@
-// The `upload` part of npm run bench (issue 11, "Speed"): tagflip's upload against
+// The `upload` part of npm run bench (issues 11 and 21, "Speed"): tagflip's upload against
 // `tar -C dir -cf - . | ssh host 'tar -C target -xf -'` with OpenSSH, both against the
-// same sshd, on loopback and on the 50 ms link of the wan part.
+// same sshd, on loopback and on the 50 ms link of the wan part; and its re-deploy with
+// 1% changed against `rsync -a --copy-dest=<the host's current copy>` doing the same job.
 //
-//   - full upload of a ~200 MB tree to one host: throughput at least 0.7x tar|ssh;
-//   - re-deploy with 1% of the files changed (50 ms link): at most 15% of the full upload;
+//   - full upload of a ~200 MB tree to one host: throughput at least 0.8x tar|ssh on
+//     loopback, 0.9x across 50 ms;
+//   - re-deploy with 1% of the files changed (50 ms link): at most 0.8x the time of
+//     rsync -a --copy-dest over OpenSSH into a new directory, from the same tree with
+//     the same changes, in the same rounds (and its share of the full upload, reported);
 //   - peak RSS of the tagflip process during the full upload: at most 150 MiB;
 //   - 8 hosts vs 1 (the tree is read and hashed once): wall time, reported;
 //   - CPU per upload, runner side (the client process and its children, from
 //     /usr/bin/time) and host side (what the sshd listener reaped: the session's
-//     sshd, shell, tar, cp; from /proc/<pid>/stat cutime+cstime).
+//     sshd, shell, tar, cp, rsync; from /proc/<pid>/stat cutime+cstime).
 //
 // Every full upload goes to a fresh directory, removed only once the part is over
 // (leftovers(), below).
@@ -30,7 +34,7 @@ const SMALL_DIRS = 50;
 const BIG_FILES_MB = [25, 35, 40, 50];
 const CHANGED = SMALL_FILES / 100; // 1% of the files
 const MAX_RUNS = 3; // each run moves 200 MB (1.6 GB for 8 hosts): fewer runs than the other parts
-const TARGETS = { throughput: 0.7, delta: 0.15, rssMiB: 150 };
+const TARGETS = { loopback: 0.8, wan: 0.9, vsRsync: 0.8, rssMiB: 150 };
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 
 /**
@@ -109,13 +113,16 @@ function makeTree(root) {
   return { files: SMALL_FILES + BIG_FILES_MB.length, bytes };
 }
 
-/** Rewrite 1% of the small files (new bytes, same sizes); `round` picks which and what. */
+/** Rewrite 1% of the small files (new bytes, same sizes); `round` picks which and what. Gives their paths. */
 function changeOnePercent(root, round) {
+  const changed = [];
   for (let k = 0; k < CHANGED; k++) {
     const i = (round * 7919 + k * (SMALL_FILES / CHANGED)) % SMALL_FILES;
     const file = smallFile(root, i);
     writeRandom(file, fs.statSync(file).size, i, round);
+    changed.push(path.relative(root, file));
   }
+  return changed;
 }
 
 // ---------------------------------------------------------------------------
@@ -187,8 +194,15 @@ function recorder() {
     keep: (tag, sample) => (tag !== 'b1' && samples.push(sample), sample),
     get: (key) => median(samples.map((s) => s[key])),
     max: (key) => Math.max(...samples.map((s) => s[key])),
+    all: (key) => samples.map((s) => s[key]),
   };
 }
+
+/** Each round's ratio of two variants measured in the same rounds (`of` over `to`), as the verdicts list them. */
+const perRound = (of, to, key = 'ms') => of.all(key).map((value, i) => fmtX(value / to.all(key)[i])).join(' ');
+
+/** A variant's rounds as `wall/runner CPU/host CPU` in ms. */
+const rounds = (r) => r.all('ms').map((ms, i) => `${fmtMs(ms)}/${fmtMs(r.all('cpuMs')[i])}/${fmtMs(r.all('hostCpuMs')[i])}`).join(' ');
 
 // ---------------------------------------------------------------------------
 // The variants
@@ -222,8 +236,24 @@ async function tarOverSsh(ctx, { ns, port, meters }, target, tree) {
   return hostCpu(meters, () => timed(ctx, 'tar | ssh', shell.command, shell.args));
 }
 
+/**
+ * rsync -a --copy-dest=<from> tree/ host:<target> over OpenSSH: the files whose size
+ * and time match those in `from` (on the host) are copied there, the others sent.
+ */
+async function rsyncOverSsh(ctx, { ns, port, meters }, target, from, tree) {
+  const ssh = ['ssh', ...sshArgs(ctx, port, '').slice(0, -2)].map(shq).join(' ');
+  const args = ['-a', ...(from ? [`--copy-dest=${from}`] : []), '-e', ssh, `${tree}/`, `${USER}@${HOST}:${target}`];
+  const client = inNs(ns, 'rsync', args);
+  return hostCpu(meters, () => timed(ctx, 'rsync', client.command, client.args));
+}
+
+/** Whether the files `paths` (relative) are the same bytes under both roots. */
+function sameFiles(a, b, paths) {
+  return paths.every((p) => fs.readFileSync(path.join(a, p)).equals(fs.readFileSync(path.join(b, p))));
+}
+
 /** Full uploads to one host, tagflip vs tar|ssh, fresh targets every run. */
-async function fullUpload(ctx, label, link, tree, mb) {
+async function fullUpload(ctx, label, link, tree, mb, target) {
   const runsCtx = { ...ctx, runs: Math.min(ctx.runs, MAX_RUNS) };
   const sites = path.join(ctx.sites, `upload-${label.replace(/\W+/g, '-')}`);
   fs.mkdirSync(sites, { mode: 0o755 });
@@ -254,8 +284,9 @@ async function fullUpload(ctx, label, link, tree, mb) {
   addRow('upload', `${label}: tagflip --upload, full`, flipStats, tarStats);
   const throughput = tarStats.median / flipStats.median;
   verdicts.push(
-    `${throughput >= TARGETS.throughput ? 'PASS' : 'FAIL'} upload, full, ${label}: tagflip ${(mb / (flipStats.median / 1000)).toFixed(1)} MB/s = ${fmtX(throughput)} the throughput of tar | ssh ${(mb / (tarStats.median / 1000)).toFixed(1)} MB/s (target ≥ ${TARGETS.throughput}x; medians of ${flipStats.n})`,
+    `${throughput >= target ? 'PASS' : 'FAIL'} upload, full, ${label}: tagflip ${(mb / (flipStats.median / 1000)).toFixed(1)} MB/s = ${fmtX(throughput)} the throughput of tar | ssh ${(mb / (tarStats.median / 1000)).toFixed(1)} MB/s (target ≥ ${target}x; medians of ${flipStats.n}; each round: ${perRound(tar, flip)})`,
   );
+  verdicts.push(`INFO upload, full, ${label}, each round (wall/runner CPU/host CPU, ms): tar | ssh ${rounds(tar)}; tagflip ${rounds(flip)}`);
   return { tar, flip, tarStats, flipStats };
 }
 
@@ -264,6 +295,9 @@ async function fullUpload(ctx, label, link, tree, mb) {
 // ---------------------------------------------------------------------------
 
 export async function partUpload(ctx) {
+  if (spawnSync('sh', ['-c', 'command -v rsync'], { timeout: 5000 }).status !== 0) {
+    throw new BenchError("'rsync' is not installed: the upload part times the 1%-changed re-deploy against rsync -a --copy-dest, which the runner and the host (here the same machine) both need; install it (apt-get install -y rsync)");
+  }
   const tree = path.join(ctx.tmp, 'upload-tree');
   const started = performance.now();
   const { files, bytes } = makeTree(tree);
@@ -280,7 +314,7 @@ export async function partUpload(ctx) {
   writeKnownHosts(ctx, [port]);
   await startSshd(ctx, 'upload', { port });
   const loop = { ns: null, port, ports: [port], meters: [sshdMeter(ctx, 'upload')] };
-  const loopback = await fullUpload(ctx, 'loopback', loop, tree, mb);
+  const loopback = await fullUpload(ctx, 'loopback', loop, tree, mb, TARGETS.loopback);
   cpuRow('loopback: tar | ssh', loopback.tar, loopback.tarStats.median);
   cpuRow('loopback: tagflip full', loopback.flip, loopback.flipStats.median);
   process.stderr.write('upload ');
@@ -288,31 +322,61 @@ export async function partUpload(ctx) {
   // The 50 ms link: full, then re-deploys with 1% changed.
   const net = await wanLink(ctx);
   const wan = { ns: net.ns, port: net.port, ports: [net.port], meters: [sshdMeter(ctx, 'wan')] };
-  const full = await fullUpload(ctx, '50 ms RTT', wan, tree, mb);
+  const full = await fullUpload(ctx, '50 ms RTT', wan, tree, mb, TARGETS.wan);
   cpuRow('50 ms: tar | ssh', full.tar, full.tarStats.median);
   cpuRow('50 ms: tagflip full', full.flip, full.flipStats.median);
   process.stderr.write('upload ');
 
+  // Re-deploys with 1% changed, tagflip and rsync in the same rounds: the first of
+  // them in a round changes the tree; each goes from its own copy of the last round.
   const deltaSite = path.join(ctx.sites, 'upload-delta');
+  const rsyncSite = path.join(ctx.sites, 'upload-rsync');
+  fs.mkdirSync(rsyncSite, { mode: 0o755 });
+  fs.chownSync(rsyncSite, ctx.ids.uid, ctx.ids.gid);
   await tagflipUpload(ctx, wan, deltaSite, 'd0', tree);
+  await rsyncOverSsh(ctx, wan, path.join(rsyncSite, 'r0'), '', tree);
   settle();
+  let changedFor = 'b0';
+  let changed = [];
+  const changeFor = (tag) => {
+    if (changedFor === tag) return;
+    changed = changeOnePercent(tree, Number(tag.slice(1)));
+    changedFor = tag;
+  };
+  let rsyncFrom = path.join(rsyncSite, 'r0');
   const delta = recorder();
-  const [deltaStats] = await compare({ ...ctx, runs: Math.min(ctx.runs, MAX_RUNS) }, [
+  const rsync = recorder();
+  const [deltaStats, rsyncStats] = await compare({ ...ctx, runs: Math.min(ctx.runs, MAX_RUNS) }, [
     {
       deploy: async (tag) => {
-        changeOnePercent(tree, Number(tag.slice(1)));
+        changeFor(tag);
         settle();
         return delta.keep(tag, await tagflipUpload(ctx, wan, deltaSite, `d${tag.slice(1)}`, tree));
       },
     },
+    {
+      deploy: async (tag) => {
+        changeFor(tag);
+        settle();
+        const target = path.join(rsyncSite, `r${tag.slice(1)}`);
+        const sample = rsync.keep(tag, await rsyncOverSsh(ctx, wan, target, rsyncFrom, tree));
+        if (!sameFiles(tree, target, changed)) throw new BenchError(`rsync into ${target}: the changed files are not the runner's`);
+        rsyncFrom = target;
+        return sample;
+      },
+    },
   ]);
-  addRow('upload', `50 ms RTT: tagflip, ${CHANGED} files (1%) changed`, deltaStats, full.flipStats);
+  addRow('upload', `50 ms RTT: rsync -a --copy-dest (OpenSSH), ${CHANGED} files (1%) changed`, rsyncStats);
+  addRow('upload', `50 ms RTT: tagflip, ${CHANGED} files (1%) changed`, deltaStats, rsyncStats);
+  cpuRow('50 ms: rsync --copy-dest 1% changed', rsync, rsyncStats.median);
   cpuRow('50 ms: tagflip 1% changed', delta, deltaStats.median);
-  const deltaRatio = deltaStats.median / full.flipStats.median;
+  const vsRsync = deltaStats.median / rsyncStats.median;
   verdicts.push(
-    `${deltaRatio <= TARGETS.delta ? 'PASS' : 'FAIL'} upload, 1% changed, 50 ms RTT: ${fmtMs(deltaStats.median)} ms = ${(deltaRatio * 100).toFixed(1)}% of the full upload ${fmtMs(full.flipStats.median)} ms (target ≤ ${TARGETS.delta * 100}%; ${delta.get('sentMB').toFixed(1)} MB sent; medians of ${deltaStats.n})`,
+    `${vsRsync <= TARGETS.vsRsync ? 'PASS' : 'FAIL'} upload, 1% changed, 50 ms RTT: tagflip ${fmtMs(deltaStats.median)} ms = ${fmtX(vsRsync)} the time of rsync -a --copy-dest ${fmtMs(rsyncStats.median)} ms (target ≤ ${TARGETS.vsRsync}x; ${delta.get('sentMB').toFixed(1)} MB sent; medians of ${deltaStats.n}; each round: ${perRound(delta, rsync)})`,
   );
-  removeLater(deltaSite);
+  verdicts.push(`INFO upload, 1% changed, 50 ms RTT, each round (wall/runner CPU/host CPU, ms): rsync ${rounds(rsync)}; tagflip ${rounds(delta)}`);
+  verdicts.push(`INFO upload, 1% changed, 50 ms RTT: tagflip ${fmtMs(deltaStats.median)} ms = ${((deltaStats.median / full.flipStats.median) * 100).toFixed(1)}% of its full upload ${fmtMs(full.flipStats.median)} ms`);
+  removeLater(deltaSite, rsyncSite);
 
   const rssMiB = Math.max(loopback.flip.max('rssKb'), full.flip.max('rssKb'), delta.max('rssKb')) / 1024;
   verdicts.push(`${rssMiB <= TARGETS.rssMiB ? 'PASS' : 'FAIL'} upload, runner memory: peak RSS of the tagflip process ${rssMiB.toFixed(1)} MiB over every upload (target ≤ ${TARGETS.rssMiB} MiB)`);
@@ -343,7 +407,7 @@ export async function partUpload(ctx) {
   const widths = header.map((h, i) => Math.max(h.length, ...detail.map((d) => d[i].length)));
   const line = (cells) => cells.map((c, i) => (i >= 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
   say(`\n${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...detail.map(line)].join('\n')}`);
-  say(`  runner CPU: the client process and its children (user+sys, /usr/bin/time); host CPU: the sshd(s) and all they start (the session, shell, tar, cp; ${loop.meters[0].how}); medians; MB/s = tree size / wall time`);
+  say(`  runner CPU: the client process and its children (user+sys, /usr/bin/time); host CPU: the sshd(s) and all they start (the session, shell, tar, cp, rsync; ${loop.meters[0].how}); medians; MB/s = tree size / wall time`);
   removeLater(tree);
   removeLeftovers();
 }

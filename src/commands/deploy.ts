@@ -112,7 +112,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     if (!settings.dryRun) {
       const buildStarted = Date.now();
       const progress = transfer ? new TransferProgress(logger, host.host, transfer) : null;
-      const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent: number) => progress.update(sent) } : undefined;
+      const data = transfer && progress ? { stream: () => transfer.stream(), progress: (sent: number) => progress.update(sent), taken: (piece: Buffer) => transfer.taken(piece) } : undefined;
       try {
         const lines = await host.run('build', build, settings.commandTimeout * 2, {
           data,

@@ -256,7 +256,7 @@ export class HostSession {
             } else if (line.kind === 'warning') {
               this.logger.warning(`${this.host}: ${line.rest}`);
             } else if (line.kind === 'receive' && data) {
-              sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress).catch(
+              sending = this.session.sendData(Number(line.args[0]), data.stream(), data.progress, data.taken).catch(
                 (error: Error) => {
                   this.logger.debug(`${this.host}: sending the upload stopped: ${error.message}`);
                 },
@@ -311,6 +311,8 @@ export class HostSession {
 export interface PhaseData {
   stream(): Iterable<Buffer> | AsyncIterable<Buffer>;
   progress?: (sent: number) => void;
+  /** A piece of stream() that the connection has taken: its buffer may be filled again. */
+  taken?: (piece: Buffer) => void;
 }
 
 /** The host did not answer a phase in time: the client gave up on the connection. */

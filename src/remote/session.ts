@@ -241,8 +241,15 @@ export class RemoteSession {
    * memory stays flat however large the data. Resolves with the bytes sent;
    * rejects if the session ends first, or the data is not `size` bytes long
    * (stdin is then closed, so the host sees its input end and fails the phase).
+   * `onTaken` hears of each chunk once stdin has taken it (its write
+   * callback): its buffer may then be filled again.
    */
-  async sendData(size: number, data: Iterable<Buffer> | AsyncIterable<Buffer> | NodeJS.ReadableStream, onProgress?: (sent: number) => void): Promise<number> {
+  async sendData(
+    size: number,
+    data: Iterable<Buffer> | AsyncIterable<Buffer> | NodeJS.ReadableStream,
+    onProgress?: (sent: number) => void,
+    onTaken?: (chunk: Buffer) => void,
+  ): Promise<number> {
     if (this.ended) throw this.ended;
     const stdin = this.channel.stdin;
     let sent = 0;
@@ -252,7 +259,8 @@ export class RemoteSession {
         if (this.ended) throw this.ended;
         if (sent + bytes.length > size) throw new Error(`the data is longer than the ${size} bytes announced`);
         sent += bytes.length;
-        if (!stdin.write(bytes)) await this.drained();
+        const taken = onTaken && ((error?: Error | null) => (error ? undefined : onTaken(bytes)));
+        if (!stdin.write(bytes, taken)) await this.drained();
         onProgress?.(sent);
       }
       if (sent !== size) throw new Error(`the data ended after ${sent} of the ${size} bytes announced`);

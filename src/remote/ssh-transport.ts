@@ -14,6 +14,7 @@ import {
   verifyHostKey,
 } from '../core/host-keys.js';
 import type { SshAuth } from '../core/settings.js';
+import { leanGcmSender } from './gcm-sender.js';
 import { REMOTE_COMMAND, type ShellChannel, type Transport } from './transport.js';
 
 /** One SSH server to log in to: a host, or the bastion in front of it. */
@@ -159,6 +160,8 @@ export class SshTransport implements Transport {
     const sock = (await this.tunnel()) ?? (await this.tcp(this.target, ''));
     this.ssh = await this.client();
     await this.open(this.ssh, this.target, sock, '');
+    // An upload's packets, and through a jump host the bastion's that carry them.
+    for (const client of [this.ssh, this.bastion]) leanGcmSender(client?.connection);
     // node-ssh drops its error listener once connected; without ours, a late
     // error (a keepalive timeout) would be an unhandled 'error' event.
     this.ssh.connection!.on('error', (error: Error) => {

@@ -114,7 +114,7 @@ export function tarStream(
   source: UploadSource,
   entries: readonly UploadEntry[],
   inline: readonly InlineMember[] = [],
-): { size: number; chunks(trailer?: Buffer): Iterable<Buffer> | AsyncIterable<Buffer> } {
+): { size: number; chunks(trailer?: Buffer): Iterable<Buffer> | AsyncIterable<Buffer>; reuse(piece: Buffer): void } {
   const dirs = entries.filter((entry) => entry.type === 'dir');
   const files = entries.filter((entry) => entry.type === 'file');
   const symlinks = entries.filter((entry) => entry.type === 'symlink');
@@ -143,6 +143,23 @@ export function tarStream(
   }
 
   /**
+   * Pieces handed back once the connection has taken them (reuse()), to be
+   * filled again: a piece is 256 KiB of memory the garbage collector would
+   * otherwise have to find and free, 800 of them for 200 MB. Only whole
+   * pieces made here come back; anyone else's buffers are left alone.
+   */
+  const made = new WeakSet<Buffer>();
+  const spare: Buffer[] = [];
+  const newPiece = () => {
+    const piece = spare.pop() ?? Buffer.allocUnsafe(PIECE);
+    made.add(piece);
+    return piece;
+  };
+  const reuse = (piece: Buffer) => {
+    if (made.delete(piece)) spare.push(piece);
+  };
+
+  /**
    * The same bytes as members(), for a source whose files lie on this machine:
    * packed synchronously into pieces of PIECE bytes, each file read straight
    * into its place (O_NOFOLLOW: a file swapped for a symlink since it was hashed
@@ -151,7 +168,7 @@ export function tarStream(
   function* packed(pathOf: (entry: UploadEntry) => string, trailer?: Buffer): Generator<Buffer> {
     // Extracted files get the time of the upload, as a fresh checkout would.
     const mtime = Math.floor(Date.now() / 1000);
-    let piece = Buffer.allocUnsafe(PIECE);
+    let piece = newPiece();
     let at = 0;
     function* put(bytes: Buffer): Generator<Buffer> {
       for (let from = 0; from < bytes.length; ) {
@@ -160,7 +177,7 @@ export function tarStream(
         from += copied;
         if (at === PIECE) {
           yield piece;
-          piece = Buffer.allocUnsafe(PIECE);
+          piece = newPiece();
           at = 0;
         }
       }
@@ -185,7 +202,7 @@ export function tarStream(
           left -= read;
           if (at === PIECE) {
             yield piece;
-            piece = Buffer.allocUnsafe(PIECE);
+            piece = newPiece();
             at = 0;
           }
         }
@@ -246,5 +263,5 @@ export function tarStream(
       if (trailer) yield trailer;
     })();
   }
-  return { size, chunks };
+  return { size, chunks, reuse };
 }

@@ -18,6 +18,8 @@ export interface Transfer {
   size: number;
   /** The stream, as the pieces to write in order. */
   stream(): Iterable<Buffer> | AsyncIterable<Buffer>;
+  /** A piece of stream() the connection has written or copied: its buffer is filled again (tar.ts). */
+  taken(piece: Buffer): void;
 }
 
 const nulList = (paths: readonly string[]) => Buffer.from(paths.map((path) => `${path}\0`).join(''), 'utf8').toString('base64');
@@ -46,6 +48,7 @@ export function prepareTransfer(source: UploadSource, previous: ListedContent | 
       const chunks = tar.chunks(list);
       return Symbol.asyncIterator in chunks ? coalesce(chunks) : chunks;
     },
+    taken: (piece) => tar.reuse(piece),
   };
 }
 

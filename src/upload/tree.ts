@@ -1,8 +1,9 @@
 /**
  * Reading the upload on the runner, once for all hosts: a directory (walked
  * with lstat, symlinks never followed), an archive (see archive.ts) or a single
- * file. Every regular file is hashed once (in a worker thread for files on this
- * machine); nothing is held in memory.
+ * file. Every regular file is hashed once (for files on this machine, by a
+ * worker thread started before the walk, largest files first, and by this
+ * thread from the smallest up); nothing is held in memory.
  */
 import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
@@ -56,13 +57,15 @@ function changedWhileRead(path: string, expectedSize: number, size: number): Upl
 
 /**
  * Hashing one file, in the text both hashing threads run (HASH_WORKER, and
- * this thread, as hashOne): what is left plus one byte is asked for, to
+ * this thread, as hashSteps): what is left plus one byte is asked for, to
  * see a file that grew; a short read is the end. Synchronous reads: from the
  * page cache, thousands of small files are read several times faster than
- * through the thread pool. Plain JavaScript, so that the bundle can start it as
- * it is. Gives the digest, or the error code, or how much there was to read.
+ * through the thread pool. A step is one read of up to a buffer (1 MiB), so
+ * that this thread can hash a large file in slices (hashFiles). Plain
+ * JavaScript, so that the bundle can start it as it is. Gives the digest, or
+ * the error code, or how much there was to read.
  */
-const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
+const HASH_STEPS = `function* hashSteps(fs, createHash, buffer, path, size) {
   const hash = createHash('sha256');
   let fd;
   let read = 0;
@@ -74,6 +77,7 @@ const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
       hash.update(buffer.subarray(0, got));
       read += got;
       if (got < wanted) break;
+      yield;
     }
   } catch (error) {
     return { code: error.code || String(error) };
@@ -81,111 +85,205 @@ const HASH_ONE = `function hashOne(fs, createHash, buffer, path, size) {
     if (fd !== undefined) fs.closeSync(fd);
   }
   return read === size ? { digest: hash.digest() } : { read };
+}
+function hashOne(fs, createHash, buffer, path, size) {
+  const steps = hashSteps(fs, createHash, buffer, path, size);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }`;
 
 type HashResult = { digest: Buffer } | { code: string } | { read: number };
-type HashOne = (fs: Pick<typeof import('node:fs'), 'openSync' | 'readSync' | 'closeSync' | 'constants'>, hash: typeof createHash, buffer: Buffer, path: string, size: number) => HashResult;
-const hashOne = new Function(`return ${HASH_ONE}`)() as HashOne;
+type HashSteps = (fs: Pick<typeof import('node:fs'), 'openSync' | 'readSync' | 'closeSync' | 'constants'>, hash: typeof createHash, buffer: Buffer, path: string, size: number) => Generator<undefined, HashResult>;
+const hashSteps = new Function(`${HASH_STEPS}\nreturn hashSteps;`)() as HashSteps;
 const FS = { openSync, readSync, closeSync, constants };
 
 /**
- * The hashing thread: takes the next file from the shared counter until none is
- * left, and puts each digest in its place in the shared array. It starts while
- * the hosts connect (their SSH handshakes need this thread); once they wait for
- * nothing but the hashes, this thread takes files from the same counter too
- * (HashJob.done), so that both CPUs of a small runner hash. Answers `done`, or
- * the first file that could not be read (its index and error code) or that had
- * changed size.
+ * The hashing thread. It is started before the walk (a worker takes some 35 ms
+ * to start) and waits for its files: the list, largest first, which it takes
+ * from the front while this thread may take from the back (hashFiles). Each
+ * file is claimed with one compare-and-swap, so exactly one thread hashes it,
+ * and the digest goes in its place in the shared array. Answers `done` once it
+ * meets a file the other thread has (that one and all after it are claimed),
+ * or the first file that could not be read (its index and error code) or that
+ * had changed size; a failure on either side stops both (claims[0]).
  */
 const HASH_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
-${HASH_ONE}
-const buffer = Buffer.allocUnsafe(workerData.chunk);
-const next = new Int32Array(workerData.next);
-const digests = new Uint8Array(workerData.digests);
-function hashAll() {
-  for (;;) {
-    const index = Atomics.add(next, 0, 1);
-    if (index >= workerData.files.length) return { done: true };
-    const [path, size] = workerData.files[index];
-    const result = hashOne(fs, createHash, buffer, path, size);
-    if (!result.digest) {
-      Atomics.store(next, 0, workerData.files.length);
-      return { index, ...result };
+${HASH_STEPS}
+parentPort.once('message', ({ chunk, claims: shared, digests: digestBytes, files }) => {
+  const buffer = Buffer.allocUnsafe(chunk);
+  const claims = new Int32Array(shared);
+  const digests = new Uint8Array(digestBytes);
+  const hashAll = () => {
+    for (let index = 0; index < files.length; index += 1) {
+      if (Atomics.load(claims, 0) !== 0 || Atomics.compareExchange(claims, index + 1, 0, 1) !== 0) break;
+      const [path, size] = files[index];
+      const result = hashOne(fs, createHash, buffer, path, size);
+      if (!result.digest) {
+        Atomics.store(claims, 0, 1);
+        return { index, ...result };
+      }
+      digests.set(result.digest, index * 32);
     }
-    digests.set(result.digest, index * 32);
-  }
-}
-parentPort.postMessage(hashAll());
+    return { done: true };
+  };
+  parentPort.postMessage(hashAll());
+});
 `;
 
 type HashAnswer = { done: true } | { index: number; code: string } | { index: number; read: number };
 
-/** How long this thread hashes before it lets the event loop run (HashJob.done). */
-const HELP_SLICE_MS = 8;
+/**
+ * How long this thread hashes before it lets the event loop run: while the
+ * hosts connect (their handshakes need this thread), short slices; once
+ * nothing but the hashes is left to wait for (HashJob.done), longer ones.
+ */
+const HELP_SLICE_MS = { connecting: 2, done: 8 };
 
 interface HashJob {
-  /** Settles once every file's sha256 is set: hashing on this thread too, from the same counter, until no file is left. */
+  /** Settles once every file's sha256 is set: hashing on this thread too, from the back of the list, until no file is left. */
   done(): Promise<void>;
-  /** Settles once every file's sha256 is set, whoever hashed them (the worker alone, when done() was not called before). */
+  /** Settles once every file's sha256 is set, whoever hashed them. */
   finished: Promise<void>;
   /** How many files this thread hashed. */
   hashedHere(): number;
 }
 
-/** Hash `files` in a worker thread (HASH_WORKER), with this thread's help once asked; sets each entry's sha256. */
-function hashFiles(files: readonly { entry: UploadEntry; absolute: string }[]): HashJob {
-  if (files.length === 0) return { done: () => Promise.resolve(), finished: Promise.resolve(), hashedHere: () => 0 };
-  const next = new Int32Array(new SharedArrayBuffer(4));
-  const digests = new Uint8Array(new SharedArrayBuffer(32 * files.length));
-  const failure = (index: number, result: { code: string } | { read: number }) => {
-    const { entry } = files[index];
-    return 'code' in result ? unreadable(entry.path, Object.assign(new Error(result.code), { code: result.code })) : changedWhileRead(entry.path, entry.size, result.read);
-  };
-  const worker = new Promise<void>((resolve, reject) => {
-    const thread = new Worker(HASH_WORKER, { eval: true, workerData: { chunk: HASH_CHUNK, next: next.buffer, digests: digests.buffer, files: files.map(({ entry, absolute }) => [absolute, entry.size]) } });
-    // A run that ends early (every host failed to connect) does not wait for it.
-    thread.unref();
+interface HashedFile {
+  entry: UploadEntry;
+  absolute: string;
+}
+
+/** The hashing thread, started before it has its files (HASH_WORKER); hash() gives them, stop() ends it unused. */
+interface Hasher {
+  hash(files: readonly HashedFile[]): HashJob;
+  stop(): void;
+}
+
+function startHasher(): Hasher {
+  const thread = new Worker(HASH_WORKER, { eval: true });
+  // A run that ends early (a bad input, every host failed to connect) does not wait for it.
+  thread.unref();
+  const answer = new Promise<HashAnswer>((resolve, reject) => {
     thread.once('error', reject);
     thread.once('exit', (code) => reject(new Error(`the hashing worker stopped (exit ${code}) before it answered`)));
-    thread.once('message', (answer: HashAnswer) => ('done' in answer ? resolve() : reject(failure(answer.index, answer))));
+    thread.once('message', resolve);
   });
-  let helping: Promise<void> | null = null;
+  answer.catch(() => undefined);
+  const stop = () => void thread.terminate();
+  return {
+    stop,
+    hash(files) {
+      if (files.length === 0) {
+        stop();
+        return { done: () => Promise.resolve(), finished: Promise.resolve(), hashedHere: () => 0 };
+      }
+      return hashFiles(files, thread, answer);
+    },
+  };
+}
+
+/**
+ * Hash `files` in the hashing thread, largest first, and on this thread from
+ * the smallest up: a little while the hosts connect, then all that is left once
+ * done() is called. Sets each entry's sha256.
+ */
+function hashFiles(files: readonly HashedFile[], thread: Worker, answer: Promise<HashAnswer>): HashJob {
+  const ordered = [...files].sort((a, b) => b.entry.size - a.entry.size);
+  const claims = new Int32Array(new SharedArrayBuffer(4 * (ordered.length + 1)));
+  const digests = new Uint8Array(new SharedArrayBuffer(32 * ordered.length));
+  const failure = (index: number, result: { code: string } | { read: number }) => {
+    const { entry } = ordered[index];
+    return 'code' in result ? unreadable(entry.path, Object.assign(new Error(result.code), { code: result.code })) : changedWhileRead(entry.path, entry.size, result.read);
+  };
+  thread.postMessage({ chunk: HASH_CHUNK, claims: claims.buffer, digests: digests.buffer, files: ordered.map(({ entry, absolute }) => [absolute, entry.size]) });
+  const worker = answer.then((result) => {
+    if (!('done' in result)) throw failure(result.index, result);
+  });
+
+  let asked = false;
+  let back = ordered.length - 1;
   let here = 0;
+  /** The file this thread is hashing, a read at a time, across slices. */
+  let current: { index: number; steps: Generator<undefined, HashResult> } | null = null;
+  const buffer = Buffer.allocUnsafe(HASH_CHUNK);
+  /** The pause between two slices while connecting (done() makes it keep the process alive). */
+  let nap: NodeJS.Timeout | null = null;
+  /** One helping run: until the files meet the thread's (or a failure stops both). */
   const helper = async () => {
-    const buffer = Buffer.allocUnsafe(HASH_CHUNK);
     for (;;) {
-      const until = performance.now() + HELP_SLICE_MS;
+      const until = performance.now() + (asked ? HELP_SLICE_MS.done : HELP_SLICE_MS.connecting);
       while (performance.now() < until) {
-        const index = Atomics.add(next, 0, 1);
-        if (index >= files.length) return;
-        const { entry, absolute } = files[index];
-        const result = hashOne(FS, createHash, buffer, absolute, entry.size);
+        if (Atomics.load(claims, 0) !== 0) {
+          current?.steps.return({ read: 0 });
+          current = null;
+          return;
+        }
+        if (!current) {
+          if (back < 0 || Atomics.compareExchange(claims, back + 1, 0, 1) !== 0) return;
+          const { entry, absolute } = ordered[back];
+          current = { index: back, steps: hashSteps(FS, createHash, buffer, absolute, entry.size) };
+          back -= 1;
+        }
+        const step = current.steps.next();
+        if (!step.done) continue;
+        const { index } = current;
+        current = null;
+        const result = step.value;
         if (!('digest' in result)) {
-          Atomics.store(next, 0, files.length);
+          Atomics.store(claims, 0, 1);
           throw failure(index, result);
         }
         digests.set(result.digest, index * 32);
         here += 1;
       }
-      await new Promise((resolve) => setImmediate(resolve));
+      // While connecting, the pause does not keep the process alive: a run that
+      // ends early (every host failed to connect) does not wait for the hashes.
+      await new Promise((resolve) => {
+        if (asked) setImmediate(resolve);
+        else nap = setTimeout(resolve, 0).unref();
+      });
+      nap = null;
     }
   };
-  // The worker is done when the counter ran out, but this thread may still be hashing its last file.
+  let helping: Promise<void> = Promise.resolve();
+  let active = false;
+  /** This thread's failure, kept: a later helping run finds nothing to do, and must not hide it. */
+  let failed: unknown = null;
+  const help = () => {
+    if (active) return;
+    active = true;
+    helping = helper()
+      .catch((error: unknown) => {
+        failed ??= error;
+      })
+      .finally(() => (active = false));
+  };
+  const settled = () => {
+    if (failed) throw failed;
+  };
+  // Once the thread answers, every file is claimed; this thread may still be
+  // reading its last one (a large file goes in slices), so its run is awaited.
   const finished = worker
-    .then(() => helping ?? undefined)
+    .then(() => helping)
     .then(() => {
-      files.forEach(({ entry }, index) => (entry.sha256 = Buffer.from(digests.buffer, index * 32, 32).toString('hex')));
+      settled();
+      ordered.forEach(({ entry }, index) => (entry.sha256 = Buffer.from(digests.buffer, index * 32, 32).toString('hex')));
     });
   // Seen by whoever calls done(); not an unhandled rejection when nobody does (every host failed before).
   finished.catch(() => undefined);
+  setImmediate(help);
   return {
     done: () => {
-      helping ??= helper();
+      asked = true;
+      nap?.ref();
+      help();
       // Either failure is the run's: the first one rejects.
-      return Promise.all([helping, finished]).then(() => undefined);
+      return Promise.all([helping.then(settled), finished]).then(() => undefined);
     },
     finished,
     hashedHere: () => here,
@@ -212,7 +310,7 @@ function walkDirectory(root: string, excludes: readonly string[]) {
   const excluded = compileExcludes(excludes);
   const entries: UploadEntry[] = [];
   const skipped: Skipped[] = [];
-  const files: { entry: UploadEntry; absolute: string }[] = [];
+  const files: HashedFile[] = [];
   const owner = process.getuid?.();
   const pending = [''];
   while (pending.length > 0) {
@@ -343,12 +441,19 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
   }
 
   if (stats.isDirectory()) {
-    const { entries, skipped, files } = walkDirectory(root, excludes);
-    if (entries.length === 0) {
-      const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
-      throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
+    // It starts while the tree is walked.
+    const hasher = startHasher();
+    try {
+      const { entries, skipped, files } = walkDirectory(root, excludes);
+      if (entries.length === 0) {
+        const why = excludes.some((line) => line.trim() !== '' && !line.trim().startsWith('#')) ? 'nothing is left after upload-exclude' : 'it is empty';
+        throw new UploadError(`directory '${path}' has nothing to upload (${why})`, UPLOAD_FORM);
+      }
+      return hashing(hasher, root, 'dir', entries, skipped, files, (entry) => join(root, entry.path));
+    } catch (error) {
+      hasher.stop();
+      throw error;
     }
-    return hashing(root, 'dir', entries, skipped, files, (entry) => join(root, entry.path));
   }
   if (!stats.isFile()) throw new UploadError(`'${path}' is neither a directory nor a regular file`, UPLOAD_FORM);
 
@@ -372,12 +477,12 @@ export async function scanUpload(path: string, excludes: readonly string[]): Pro
   } catch (error) {
     throw unreadable(path, error);
   }
-  return hashing(root, 'file', [entry], skipped, [{ entry, absolute: root }], () => root);
+  return hashing(startHasher(), root, 'file', [entry], skipped, [{ entry, absolute: root }], () => root);
 }
 
 /** A directory or single file, listed and checked: its files are hashed in the background (hashFiles) while the hosts connect. */
-function hashing(root: string, kind: 'dir' | 'file', entries: UploadEntry[], skipped: Skipped[], files: { entry: UploadEntry; absolute: string }[], pathOf: (entry: UploadEntry) => string): ScannedUpload {
-  const job = hashFiles(files);
+function hashing(hasher: Hasher, root: string, kind: 'dir' | 'file', entries: UploadEntry[], skipped: Skipped[], files: HashedFile[], pathOf: (entry: UploadEntry) => string): ScannedUpload {
+  const job = hasher.hash(files);
   let whole: Promise<UploadSource> | null = null;
   const list = () => (whole ??= source(root, kind, entries, skipped, localFiles(pathOf)));
   // Listed (sorted, its content list made) once the worker is done, which is

@@ -883,12 +883,21 @@ export const PAST_THE_STAMP = `tf_past_the_stamp() {
 const UPLOAD_STEP = `  tf_step upload
   tf_upload_error=''
   tf_incoming=$tf_content_list.incoming
+  # Exactly $1 bytes of the input, never one more (what follows is the shell's).
+  # dd in 256 KiB reads where it can count bytes (its last read asks for just
+  # what is left); head -c reads 8 KiB at a time: 26,000 reads and as many
+  # writes for 211 MB, a tenth of a second or two of the host's CPU more.
+  if [ "$(printf abc | dd bs=4 iflag=count_bytes,fullblock count=2 status=none 2>/dev/null)" = ab ]; then
+    tf_exactly() { dd bs=256K iflag=count_bytes,fullblock count="$1" status=none; }
+  else
+    tf_exactly() { head -c "$1"; }
+  fi
   # Feed exactly $1 bytes of the input to the command that follows; drain what it leaves.
   tf_take() {
     tf_count=$1
     shift
     if [ -n "$tf_upload_error" ]; then set -- tf_discard; fi
-    head -c "$tf_count" <&8 | { "$@"; tf_took=$?; cat > /dev/null; exit "$tf_took"; }
+    tf_exactly "$tf_count" <&8 | { "$@"; tf_took=$?; cat > /dev/null; exit "$tf_took"; }
   }
   tf_discard() { cat > /dev/null; }
   tf_save() { cat > "$1"; }

@@ -103,6 +103,10 @@ const SAMPLE: FaultPoint[] = [
   { scenario: 'fleet', fault: 'cut-down', at: { phase: 'line:flipped' } },
   { scenario: 'fleet', fault: 'sigterm', at: { phase: 'host:ready' } },
   { scenario: 'fleet', fault: 'cut-up', at: { direction: 'up', offset: 0.8 } },
+  // An upload's re-deploy (its unchanged files copied on the host): the release is its upload, whatever breaks.
+  { scenario: 'upload', fault: 'cut-down', at: { phase: 'line:step build' } },
+  { scenario: 'upload', fault: 'sigkill', at: { phase: 'host:building' } },
+  { scenario: 'upload', fault: 'cut-up', at: { direction: 'up', offset: 0.5 } },
 ];
 
 /** Fractions of a session's bytes the full sweep cuts at, per direction. */

@@ -18,21 +18,23 @@
  * itself instead (its keepalive), the real test of a silent path.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createTransport, runCommand } from '../../src/commands/run.js';
 import { COMMAND_INPUTS, type Command, parseSettings } from '../../src/core/settings.js';
+import { IDENTITY_FUNCTIONS } from '../../src/remote/scripts.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { FaultProxy, type Direction } from './fault-proxy.js';
 import { gitRepoWithTags, openTempDir, recordingLogger } from './fixtures.js';
 import { type Reported, checkHostAgrees, checkNothingLeft, checkReportTrue, currentRelease, processesOf, settled, uidOf } from './host-invariants.js';
 import { descendantPids, tryKill } from './processes.js';
 import { type TestSshd, startSshd } from './sshd.js';
+import { treeHash } from './trees.js';
 import { transpileSources } from './transpiled.js';
 
 export const FAULTS = ['sigkill', 'sigterm', 'cut-up', 'cut-down', 'freeze', 'stop-sshd', 'stop-session'] as const;
 export type Fault = (typeof FAULTS)[number];
-export const SCENARIOS = ['deploy', 'hooks', 'rollback', 'fleet'] as const;
+export const SCENARIOS = ['deploy', 'hooks', 'rollback', 'fleet', 'upload'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Faults that need the client in a process of its own. */
@@ -78,6 +80,28 @@ interface Scenario {
   phases: Phase[];
   /** Phase points for signals to a client in a child process (host evidence). */
   hostPhases: Phase[];
+  /** An upload's scenario: each release that holds what an upload made (its names in the inputs, `upload: TREE_V1`). */
+  uploads?: Record<string, UploadTree>;
+}
+
+/**
+ * The trees an upload scenario ships, made once per process: v3's differs from
+ * v1's and v2's in one file, so that its deploy reuses the others (the copy made
+ * with the facts, trimmed to the plan). Named in a scenario's inputs, resolved
+ * to their paths by FaultLab.inputs.
+ */
+type UploadTree = 'TREE_V1' | 'TREE_V3';
+const trees: Partial<Record<UploadTree, string>> = {};
+function treePath(name: UploadTree): string {
+  if (trees[name]) return trees[name];
+  const dir = openTempDir('tagflip-faults-tree-');
+  const files: Record<string, string | Buffer> = { 'build.sh': 'cat version > built\n', version: name === 'TREE_V3' ? 'v3\n' : 'v1\n', 'big/blob.bin': Buffer.alloc(1 << 20, 7) };
+  for (let i = 0; i < 40; i += 1) files[`d${i % 4}/f${i}.txt`] = `file ${i}\n`.repeat(50);
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return (trees[name] = dir);
 }
 
 const BUILD = 'touch build-started && sh build.sh && sleep 0.3';
@@ -112,6 +136,16 @@ export const SCENARIO_SETUPS: Record<ScenarioName, Scenario> = {
     to: 'v1',
     phases: ['line:step preflight', 'line:step facts', 'sent:flip', 'line:step flip', 'line:flipped', 'line:end after flipped'],
     hostPhases: ['host:current moved', 'host:recorded'],
+  },
+  upload: {
+    hosts: 1,
+    setup: [{ release: 'v1', upload: 'TREE_V1', build: BUILD }, { release: 'v2', upload: 'TREE_V1', build: BUILD }],
+    run: { release: 'v3', upload: 'TREE_V3', build: BUILD },
+    from: 'v2',
+    to: 'v3',
+    phases: DEPLOY_PHASES,
+    hostPhases: DEPLOY_HOST_PHASES,
+    uploads: { v1: 'TREE_V1', v2: 'TREE_V1', v3: 'TREE_V3' },
   },
   fleet: {
     hosts: 2,
@@ -206,6 +240,11 @@ export class FaultLab {
       ...TIMEOUTS,
       ...run,
     };
+    // An upload ships a tree of the runner's instead of the repository.
+    if (all.upload) {
+      all.upload = treePath(all.upload as UploadTree);
+      delete all.repository;
+    }
     // Only what the command takes (the CLI refuses the rest: a rollback has no repository).
     const command = (all.command ?? 'deploy') as Command;
     return Object.fromEntries(Object.entries(all).filter(([name]) => name === 'command' || (COMMAND_INPUTS[command] as readonly string[]).includes(name)));
@@ -245,6 +284,13 @@ export class FaultLab {
     for (const host of this.hosts.slice(0, SCENARIO_SETUPS[name].hosts)) cpSync(join(host.files, template), join(host.files, site), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     // cpSync keeps modes, not owners: the deploy user must own its site.
     for (const host of this.hosts.slice(0, SCENARIO_SETUPS[name].hosts)) spawnOk('chown', ['-R', `${USER}:`, join(host.files, site)]);
+    // A copy has new inodes: the identities of the current release's uploaded
+    // files (not its build's) are recorded again, as its upload step did, so that the run reuses them.
+    if (SCENARIO_SETUPS[name].uploads) {
+      const from = SCENARIO_SETUPS[name].from;
+      const record = `${IDENTITY_FUNCTIONS}\ncd "$1/releases/$2" && tf_identity_owner && tf_identities . | grep -zv -e '^.* ./built$' -e '^.* ./build-started$' | LC_ALL=C sort -z > "$1/.tagflip/releases/$2.ids"`;
+      for (const host of this.hosts.slice(0, SCENARIO_SETUPS[name].hosts)) spawnOk('runuser', ['-u', USER, '--', 'sh', '-c', record, 'sh', join(host.files, site), from]);
+    }
     return site;
   }
 
@@ -274,6 +320,7 @@ export class FaultLab {
     }
     const problems = await settled(() => sites.flatMap((path, i) => [...checkHostAgrees(path), ...checkNothingLeft(path, USER, this.uid)].map((problem) => `host${i + 1}: ${problem}`)));
     sites.forEach((path, i) => problems.push(...checkReportTrue(path, reported[i] ?? null, scenario.from).map((problem) => `host${i + 1}: ${problem}`)));
+    if (scenario.uploads) sites.forEach((path, i) => problems.push(...checkUploaded(path, scenario.uploads!).map((problem) => `host${i + 1}: ${problem}`)));
     // A violation must not spill into the next point.
     this.killLeftovers();
     const outcome = outcomeOf(problems, reported, sites.map((path) => currentRelease(path)), scenario.from);
@@ -538,4 +585,25 @@ export function renderTable(results: readonly PointResult[]): string {
     `${results.length} fault points: ${[...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`,
     ...(violations.length ? ['', 'violations:', ...violations] : []),
   ].join('\n');
+}
+
+/**
+ * Every release an upload built that the host counts as built (ready, active,
+ * inactive) holds exactly its upload, plus what its build made: whatever the
+ * fault, a re-deploy never carries a file the upload did not have.
+ */
+function checkUploaded(site: string, uploads: Record<string, UploadTree>): string[] {
+  const problems: string[] = [];
+  for (const [release, tree] of Object.entries(uploads)) {
+    const dir = join(site, 'releases', release);
+    let state = '';
+    try {
+      state = JSON.parse(readFileSync(join(site, '.tagflip/releases', `${release}.json`), 'utf8')).state;
+    } catch {
+      continue;
+    }
+    if (!['ready', 'active', 'inactive'].includes(state) || !existsSync(dir)) continue;
+    if (JSON.stringify(treeHash(dir, ['build-started', 'built'])) !== JSON.stringify(treeHash(treePath(tree)))) problems.push(`releases/${release} (${state}) is not its upload`);
+  }
+  return problems;
 }

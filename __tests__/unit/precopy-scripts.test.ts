@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { IDENTITY_FUNCTIONS, PAST_THE_STAMP, PRECOPY_FUNCTIONS } from '../../src/remote/scripts.js';
+import { EXACT_BYTES, IDENTITY_FUNCTIONS, PAST_THE_STAMP, PRECOPY_FUNCTIONS } from '../../src/remote/scripts.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tagflip-precopy-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -155,4 +155,16 @@ test('past the stamp: where the clock does not move past it (here: a stamp an ho
   const result = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 30_000 });
   expect(result.stdout).toBe('gave up\n');
   expect(Date.now() - started).toBeGreaterThan(2_000);
+});
+
+test.each([
+  ['dd, which counts bytes', ''],
+  ['head -c, where dd cannot', 'dd() { return 1; }'],
+])('the upload is read with %s: exactly the bytes asked for, the rest left for the shell', (_what, without) => {
+  const script = [without, EXACT_BYTES, 'tf_exactly 300000 | wc -c', 'tf_exactly 5', 'echo', 'cat'].join('\n');
+  // Written in pieces, as a connection delivers it.
+  const input = `${'x'.repeat(300_000)}abcdefgh`;
+  const result = spawnSync('sh', ['-c', script], { input, encoding: 'utf8' });
+  expect(result.stderr).toBe('');
+  expect(result.stdout).toBe('300000\nabcde\nfgh');
 });

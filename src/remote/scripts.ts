@@ -559,6 +559,8 @@ const IDENTITIES = `find "$@" \\( -type d \\( -perm -0002 -o ! -user "$tf_uid" -
  * a user private group (named as the user), else one no file has (2^31 - 1).
  */
 export const IDENTITY_FUNCTIONS = `tf_identity_owner() {
+  # Once a session (OPEN_BODY, for an upload): the facts and the build inherit them.
+  if [ -n "\${tf_uid:-}" ] && [ -n "\${tf_gid:-}" ]; then return 0; fi
   tf_uid=$(id -u) && tf_gid=$(id -g) && tf_uname=$(id -un) && tf_gname=$(id -gn) || return 1
   if [ "$tf_uname" != "$tf_gname" ]; then tf_gid=2147483647; fi
 }
@@ -711,6 +713,7 @@ tf_precopy_stop() {
 const OPEN_BODY = `tf_run_dir=$(mktemp -d 2>/dev/null) || tf_run_dir=''
 tf_session_pid=$$
 ${PRECOPY_FUNCTIONS}
+if [ -n "$tf_upload" ]; then tf_identity_owner; fi
 # A lost connection must not kill this shell at its next write: it finishes the
 # phase it runs (a build cleans up after itself) while it still holds the lock,
 # then exits when it cannot report the phase's end (session.ts).
@@ -864,6 +867,19 @@ export const PAST_THE_STAMP = `tf_past_the_stamp() {
 }`;
 
 /**
+ * tf_exactly N: exactly N bytes of the input, never one more (what follows is
+ * the shell's). dd in 256 KiB reads where it can count bytes (its last read
+ * asks for just what is left); else head -c, which reads 8 KiB at a time:
+ * 26,000 reads and as many writes for 211 MB, a tenth of a second or two of
+ * the host's CPU more.
+ */
+export const EXACT_BYTES = `  if [ "$(printf abc | dd bs=4 iflag=count_bytes,fullblock count=2 status=none 2>/dev/null)" = ab ]; then
+    tf_exactly() { dd bs=256K iflag=count_bytes,fullblock count="$1" status=none; }
+  else
+    tf_exactly() { head -c "$1"; }
+  fi`;
+
+/**
  * The upload step of the build phase (SPEC step 6, upload). The session's
  * stdin is fd 8 here (session.ts, sendData): the host asked for exactly
  * tf_upload_bytes when the build phase began (BUILD_BODY), sent as two
@@ -883,15 +899,7 @@ export const PAST_THE_STAMP = `tf_past_the_stamp() {
 const UPLOAD_STEP = `  tf_step upload
   tf_upload_error=''
   tf_incoming=$tf_content_list.incoming
-  # Exactly $1 bytes of the input, never one more (what follows is the shell's).
-  # dd in 256 KiB reads where it can count bytes (its last read asks for just
-  # what is left); head -c reads 8 KiB at a time: 26,000 reads and as many
-  # writes for 211 MB, a tenth of a second or two of the host's CPU more.
-  if [ "$(printf abc | dd bs=4 iflag=count_bytes,fullblock count=2 status=none 2>/dev/null)" = ab ]; then
-    tf_exactly() { dd bs=256K iflag=count_bytes,fullblock count="$1" status=none; }
-  else
-    tf_exactly() { head -c "$1"; }
-  fi
+${EXACT_BYTES}
   # Feed exactly $1 bytes of the input to the command that follows; drain what it leaves.
   tf_take() {
     tf_count=$1

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { deployRootFor, gitRepoWithTags, openTempDir } from '../support/fixtures.js';
+import { deployRootFor, gitRepoWithTags, openTempDir, loginFiles } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // The bundled CLI, as an operator runs it: `tagflip deploy --flag value …`.
@@ -30,10 +30,7 @@ function tagflip(args: string[], env: Record<string, string> = {}) {
 }
 
 test('deploy over SSH with --private-key @file and --known-hosts @file', () => {
-  const files = openTempDir('tagflip-cli-');
-  writeFileSync(join(files, 'key'), sshd.privateKey);
-  chmodSync(join(files, 'key'), 0o600);
-  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+  const files = loginFiles(sshd, 'tagflip-cli-');
   const site = join(root, 'cli-ssh');
   const common = ['--hosts', `${sshd.user}@${sshd.host}:${sshd.port}`, '--private-key', `@${join(files, 'key')}`, '--known-hosts', `@${join(files, 'known_hosts')}`, '--deploy-path', site, '--repository', repo, '--build', 'sh build.sh'];
 

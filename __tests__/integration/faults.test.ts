@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
+import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip, loginFiles } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 import { transpileSources } from '../support/transpiled.js';
 
@@ -20,10 +20,7 @@ beforeAll(async () => {
   sshd = await startSshd();
   repo = gitRepoWithTags(['v1', 'v2'], sshd.user);
   root = deployRootFor(sshd.user);
-  files = openTempDir('tagflip-faults-');
-  writeFileSync(join(files, 'key'), sshd.privateKey);
-  chmodSync(join(files, 'key'), 0o600);
-  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+  files = loginFiles(sshd, 'tagflip-faults-');
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { silentLogger } from '../../src/core/logger.js';
 import { parseSettings } from '../../src/core/settings.js';
@@ -7,7 +7,7 @@ import { createTransport, runCommand } from '../../src/commands/run.js';
 import type { ShellChannel, Transport } from '../../src/remote/transport.js';
 import { runDistAction } from '../support/dist-action.js';
 import { runnerView } from '../support/runner-commands.js';
-import { deployRootFor, openTempDir } from '../support/fixtures.js';
+import { deployRootFor, openTempDir, loginFiles } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // What a host prints, as it reaches the operator's terminal (the bundled CLI,
@@ -22,10 +22,7 @@ let sites = 0;
 beforeAll(async () => {
   sshd = await startSshd();
   root = deployRootFor(sshd.user);
-  files = openTempDir('tagflip-output-');
-  writeFileSync(join(files, 'key'), sshd.privateKey);
-  chmodSync(join(files, 'key'), 0o600);
-  writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+  files = loginFiles(sshd, 'tagflip-output-');
 });
 
 afterAll(async () => {

@@ -21,6 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runnerView } from '../support/runner-commands.js';
+import { RUNNER_ENV } from '../support/dist-action.js';
 
 /** The bundled action (jest runs from the project root). */
 const ACTION = resolve('dist/index.js');
@@ -95,10 +96,7 @@ function runAction(inputs: Record<string, string>, dirs: CaseDirs, env: Record<s
       HOME: dirs.dir,
       GITHUB_OUTPUT: outputFile,
       GITHUB_STEP_SUMMARY: summaryFile,
-      GITHUB_ACTOR: 'octocat',
-      GITHUB_SERVER_URL: 'https://github.com',
-      GITHUB_REPOSITORY: 'acme/site',
-      GITHUB_RUN_ID: '4242',
+      ...RUNNER_ENV,
       GITHUB_REF_TYPE: 'tag',
       GITHUB_REF_NAME: 'v1',
       ...inputEnv,

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderStatus } from '../../src/core/result.js';
 import type { RunContext } from '../../src/core/settings.js';
-import { deployRootFor, gitRepoWithTags, openTempDir, runTagflip } from '../support/fixtures.js';
+import { deployRootFor, gitRepoWithTags, runTagflip, loginFiles } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // Rollback, status, retention and the deploy lock, over SSH to a real sshd.
@@ -240,10 +240,7 @@ describe('the deploy lock', () => {
   test('a deploy killed with SIGKILL mid-build releases the lock and stops its build within seconds', async () => {
     const site = newSite();
     await deploy(site, 'v1');
-    const files = openTempDir('tagflip-kill-');
-    writeFileSync(join(files, 'key'), sshd.privateKey);
-    chmodSync(join(files, 'key'), 0o600);
-    writeFileSync(join(files, 'known_hosts'), sshd.knownHosts);
+    const files = loginFiles(sshd, 'tagflip-kill-');
     const marker = `${site}.started`;
     const child = spawn(
       process.execPath,

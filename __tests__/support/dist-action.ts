@@ -31,6 +31,9 @@ export interface DistRunOptions {
   maxBuffer?: number;
 }
 
+
+/** What a runner sets for every step, as tagflip reads it (the actor and the run's address for the records). */
+export const RUNNER_ENV = { GITHUB_ACTOR: 'octocat', GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/site', GITHUB_RUN_ID: '4242' };
 /** Parse the runner's output file: `name<<DELIMITER\nvalue\nDELIMITER`. */
 export function readOutputs(file: string): Record<string, string> {
   const outputs: Record<string, string> = {};
@@ -60,10 +63,7 @@ export function runDistAction(inputs: Record<string, string>, options: DistRunOp
       PATH: process.env.PATH,
       GITHUB_OUTPUT: outputFile,
       GITHUB_STEP_SUMMARY: summaryFile,
-      GITHUB_ACTOR: 'octocat',
-      GITHUB_SERVER_URL: 'https://github.com',
-      GITHUB_REPOSITORY: 'acme/site',
-      GITHUB_RUN_ID: '4242',
+      ...RUNNER_ENV,
       ...inputEnv,
       ...options.env,
     },

@@ -14,6 +14,15 @@ export function openTempDir(prefix: string): string {
   return dir;
 }
 
+/** A directory holding the test sshd's client key (`key`, mode 600) and `known_hosts`, for `@FILE` inputs. */
+export function loginFiles(sshd: TestSshd, prefix: string): string {
+  const dir = openTempDir(prefix);
+  writeFileSync(join(dir, 'key'), sshd.privateKey);
+  chmodSync(join(dir, 'key'), 0o600);
+  writeFileSync(join(dir, 'known_hosts'), sshd.knownHosts);
+  return dir;
+}
+
 /** A directory owned by the SSH test user, to hold deploy paths. */
 export function deployRootFor(user: string): string {
   const dir = openTempDir('tagflip-hosts-');

@@ -25,7 +25,7 @@ describe('action.yml', () => {
   // Every field the code puts in a row, and no other, is named in the output's description (issue 22).
   const namedFields = (description: string) => [...new Set(description.match(/\b[a-z]+(?:-[a-z]+)*\b/g))];
   test("the hosts output's description names every field of its rows, optional ones included", () => {
-    const everything = host({ unconfirmedRelease: 'v3.1', uploadBytes: 1024, attention: 'NEEDS ATTENTION: …', removed: ['v1'] });
+    const everything = host({ unconfirmedRelease: 'v3.1', uploadBytes: 1024, attention: 'NEEDS ATTENTION: …', removed: ['v1'], preparedRelease: 'v2', stage: 'canary' });
     const fields = Object.keys(hostRows([everything])[0]);
     const description: string = action.outputs.hosts.description;
     expect(fields.filter((field) => !namedFields(description).includes(field))).toEqual([]);

@@ -47,7 +47,8 @@ describe('tagflip --help', () => {
     const lines = stdout.split('\n');
     const commandLines = lines.slice(lines.indexOf('commands:') + 1, lines.indexOf('commands:') + 1 + COMMANDS.length);
     expect(commandLines).toEqual([
-      '  deploy    build the release and flip to it',
+      '  deploy    build the release and flip to it, or only flip it where it is prepared',
+      '  prepare   build the release up to ready on every host and flip nothing',
       '  rollback  flip back to the previous release, or to --rollback-to',
       '  status    report releases and the lock, change nothing',
       '  prune     apply --keep-releases now',
@@ -65,7 +66,7 @@ describe('tagflip --help', () => {
 
   test('the summaries change when action.yml does: they are read, not copied', () => {
     const docs: InputDocs = { command: { description: '`deploy` (ship it), `rollback` (undo it), `status` (look), `prune` (tidy up `keep-releases`)' }, 'keep-releases': { description: 'x' } };
-    expect(commandSummaries(docs)).toEqual({ deploy: 'ship it', rollback: 'undo it', status: 'look', prune: 'tidy up --keep-releases' });
+    expect(commandSummaries(docs)).toEqual({ deploy: 'ship it', prepare: '', rollback: 'undo it', status: 'look', prune: 'tidy up --keep-releases' });
     expect(renderMainHelp(docs)).toContain('  rollback  undo it\n');
   });
 

@@ -67,6 +67,8 @@ function expectedSsh(): Settings {
     keepReleases: 5,
     rollbackTo: '',
     forceBuild: false,
+    canary: 0,
+    canaryWait: 0,
     dryRun: false,
     actor: '',
     runUrl: '',
@@ -166,6 +168,8 @@ describe('parseSettings: valid inputs', () => {
       keepReleases: 1000,
       rollbackTo: 'v1.2.2',
       forceBuild: true,
+      canary: 0,
+      canaryWait: 0,
       dryRun: true,
       actor: 'octo cat',
       runUrl: 'https://github.com/o/r/actions/runs/1',
@@ -314,7 +318,7 @@ describe('parseSettings: commands and the inputs of rollback, retention and the 
       "rollback-to: 'a b' is not a release name; expected 'previous' (the default) or the name of a release on the host, e.g. v2.9",
     );
     expect(inputErrorOf(() => parseSettings({ ...sshInputs(), command: 'undeploy' }, TAG_CONTEXT)).message).toBe(
-      "command: 'undeploy' is not a command; expected 'deploy', 'rollback', 'status', 'prune'",
+      "command: 'undeploy' is not a command; expected 'deploy', 'prepare', 'rollback', 'status', 'prune'",
     );
   });
 });

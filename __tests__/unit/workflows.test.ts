@@ -44,6 +44,8 @@ describe('example workflows', () => {
       'examples/workflows/customers-matrix.yml',
       'examples/workflows/deploy-on-tag.yml',
       'examples/workflows/deploy-verify-rollback.yml',
+      'examples/workflows/networks-matrix.yml',
+      'examples/workflows/prepare-approve-switch.yml',
       'examples/workflows/rollback.yml',
     ]);
     const unlisted = examples.map((example) => `[\`${example.file.split('/').pop()}\`](${example.file})`).filter((link) => !readme.includes(link));
@@ -71,6 +73,9 @@ describe('example workflows', () => {
       'customers-matrix.yml: tagflip-${{ matrix.site }}',
       'deploy-on-tag.yml: tagflip-www.example.com',
       'deploy-verify-rollback.yml: tagflip-acme.example',
+      'networks-matrix.yml: tagflip-app.example.com',
+      'prepare-approve-switch.yml: tagflip-www.example.com',
+      'prepare-approve-switch.yml: tagflip-www.example.com',
       'rollback.yml: tagflip-www.example.com',
     ]);
   });

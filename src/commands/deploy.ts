@@ -10,8 +10,9 @@ import { dataLabel } from '../core/paths.js';
 import { type DeployPlan, dataTargetFor, factsAfterFlip, planDeploy, planPrune, rollbackTarget } from '../core/plan.js';
 import { inPool } from '../core/pool.js';
 import type { HostResult } from '../core/result.js';
-import { type FlipRecords, renderBuildScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
+import { type FlipRecords, type RenderedScript, renderBuildScript, renderDataCopyScript, renderDataDiscardScript, renderDiscardScript, renderFlipScript } from '../remote/scripts.js';
 import type { Settings } from '../core/settings.js';
+import { dataAtSwitch } from '../core/stages.js';
 import { TransferProgress, describeTransfer, prepareTransfer } from '../upload/transfer.js';
 import { type ScannedUpload, type UploadSource, scanUpload } from '../upload/tree.js';
 
@@ -27,11 +28,42 @@ export async function deployToHost(settings: Settings, deps: HostDependencies): 
  */
 export async function deployFleet(settings: Settings, members: HostDependencies[], logger: Logger): Promise<HostResult[]> {
   const upload = settings.upload ? await readSource(settings, logger) : null;
+  // The hosts where the release was ready (prepared): their switch only flips.
+  const switching = new Set<FleetHost>();
+  return runFleet(settings, members, logger, {
+    command: 'deploy',
+    prepare: async (hosts, phase) => {
+      await phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member, upload, switching))));
+      logSwitch(settings, hosts, switching, logger);
+    },
+    afterHookFailure: 'flip back',
+  });
+}
+
+/**
+ * `command: prepare` (issue 24): phases 1–8 on every host, without the data
+ * copy and migration, and no flip; each host ends prepared (or unchanged, where
+ * the release is current already). A host that fails fails the step; the
+ * others keep their ready release, so that running prepare again builds only
+ * where it failed.
+ */
+export async function prepareFleet(settings: Settings, members: HostDependencies[], logger: Logger): Promise<HostResult[]> {
+  const upload = settings.upload ? await readSource(settings, logger) : null;
   return runFleet(settings, members, logger, {
     command: 'deploy',
     prepare: (hosts, phase) => phase('build', () => inPool(hosts, settings.maxParallel, (member) => attempt(settings, member, () => prepare(settings, member, upload)))),
     afterHookFailure: 'flip back',
   });
+}
+
+/** A deploy of a prepared release: say where it only flips, and where it had to be built first (the flip waited for those). */
+function logSwitch(settings: Settings, hosts: readonly FleetHost[], switching: ReadonlySet<FleetHost>, logger: Logger): void {
+  if (switching.size === 0) return;
+  const names = (selected: readonly FleetHost[]) => selected.map((member) => member.result.host).join(', ');
+  const built = hosts.filter((member) => member.stage === 'ready' && !switching.has(member));
+  const prepared = hosts.filter((member) => switching.has(member));
+  logger.info(`${settings.release} was ready on ${names(prepared)}: no rebuild there, only the switch`);
+  if (built.length > 0) logger.info(`${settings.release} was not prepared on ${names(built)}: built there first, and the switch waited for it`);
 }
 
 /**
@@ -66,7 +98,7 @@ async function hashedUpload(host: string, scan: ScannedUpload, logger: Logger): 
 }
 
 /** Phases 1–8 on one host: connect, preflight, lock, facts, plan, build (and migrate). */
-async function prepare(settings: Settings, member: FleetHost, scan: ScannedUpload | null): Promise<void> {
+async function prepare(settings: Settings, member: FleetHost, scan: ScannedUpload | null, switching?: Set<FleetHost>): Promise<void> {
   const { logger } = member.deps;
   const now = member.deps.now ?? (() => new Date());
   const host = await HostSession.start(member.deps.transport, logger, settings);
@@ -82,8 +114,10 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   }
   const plan = planDeploy(settings.deployPath, settings.release, facts, source, { forceBuild: settings.forceBuild, frontEnd: settings.frontEnd });
   context.previousRelease = plan.previousRelease;
+  const preparing = settings.command === 'prepare';
   const currently = plan.action !== 'unchanged' && plan.previousRelease ? ` (current: ${plan.previousRelease})` : '';
-  logger.info(`${host.host}: ${plan.reason}${currently}`);
+  const reason = preparing && plan.action === 'activate' ? `${plan.release} is already built (${facts.manifests.get(plan.release)?.state}) from the same source; nothing to prepare` : plan.reason;
+  logger.info(`${host.host}: ${reason}${currently}`);
 
   if (plan.action === 'unchanged') {
     // A dry run reports dry-run whatever it found, as docs/deploying.md (Dry run) says.
@@ -91,11 +125,18 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     member.stage = 'done';
     return;
   }
+  if (preparing && plan.action === 'activate') {
+    Object.assign(member.result, { ...restingResult(settings, facts), status: settings.dryRun ? 'dry-run' : 'prepared', preparedRelease: plan.release });
+    member.stage = 'done';
+    return;
+  }
+  if (plan.action === 'activate') switching?.add(member);
   // The host fills in the commit it exported (COMMIT) when it writes the ready or failed record.
   const recordedSource = source?.kind === 'git' ? { ...source, commit: COMMIT } : source;
   const building: Manifest = {
     ...buildingManifest(settings, plan, host.host, now()),
-    dataRelease: settings.migrate ? plan.release : facts.currentDataRelease,
+    // A prepared release has no data of its own until its switch copies and migrates it (stages.ts).
+    dataRelease: preparing ? '' : settings.migrate ? plan.release : facts.currentDataRelease,
     ...(recordedSource ? { source: recordedSource } : {}),
   };
   // Each host gets only what its current release lacks (a dry run, whose facts start no copy, says what a deploy would reuse).
@@ -105,6 +146,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   const departed = departedRecord(facts, plan.previousRelease);
   let active: Manifest;
   let dataTarget: string;
+  let migrated = false;
   const warnings: string[] = [];
   if (build) {
     active = { ...building, state: 'ready', ...(source ? { source } : {}) };
@@ -128,9 +170,28 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
       }
     }
   } else {
-    dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
+    const data = dataAtSwitch(facts.manifests.get(plan.release)!, settings.migrate);
+    if (data === 'migrate') {
+      // Copied and migrated now, not at the prepare: no write made since is lost.
+      dataTarget = plan.release;
+      if (!settings.dryRun) await host.run('migrate', renderDataCopyScript(context), settings.commandTimeout * 2);
+    } else if (data === 'keep') {
+      dataTarget = '';
+    } else {
+      dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
+      if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
+    }
     active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
-    if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
+    migrated = data === 'migrate';
+  }
+  if (preparing) {
+    // Built and ready: it waits for the deploy that flips it. Nothing else happens here.
+    Object.assign(member.result, { ...restingResult(settings, facts), status: settings.dryRun ? 'dry-run' : 'prepared', preparedRelease: plan.release });
+    if (settings.dryRun && build) {
+      showDryRun({ ...settings, activate: '', verify: '' }, member, `${plan.action} ${plan.release} in ${plan.releasePath} and stop there (ready, not flipped)`, [['build', build]]);
+    }
+    member.stage = 'done';
+    return;
   }
   const records = flipRecords(settings, plan, facts, active, departed, dataTarget);
   member.change = {
@@ -148,7 +209,8 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     back: departed
       ? { active: departed, departed: { ...active, state: 'rolled-back' }, event: 'rollback', dataTarget: dataTarget ? facts.currentDataRelease : '', dataBefore: dataTarget }
       : null,
-    discard: build ? (reason) => renderDiscardScript(context, active, dataTarget, reason) : null,
+    discard: build ? (reason) => renderDiscardScript(context, active, dataTarget, reason) : migrated ? (reason) => renderDataDiscardScript(context, reason) : null,
+    discarded: build ? `releases/${plan.release}` : `the data copy ${dataLabel(settings.deployPath, settings.dataPath)}/releases/${plan.release}`,
     warnings,
   };
   if (settings.dryRun) {
@@ -156,7 +218,8 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     const details = transfer ? [`would send ${describeTransfer(transfer).replace(/ sent$/, '')} to releases/${plan.release}`] : [];
     details.push(`then would flip current to releases/${plan.release}${plan.previousRelease ? ` (from ${plan.previousRelease})` : ''}`);
     const flip = renderFlipScript(context, records);
-    showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, build ? [['build', build], ['flip', flip]] : [['flip', flip]], { details, prune: records.prune });
+    const before: [string, RenderedScript][] = build ? [['build', build]] : migrated ? [['migrate', renderDataCopyScript(context)]] : [];
+    showDryRun(settings, member, `${plan.action} ${plan.release} in ${plan.releasePath}${removal}`, [...before, ['flip', flip]], { details, prune: records.prune });
     member.stage = 'done';
     Object.assign(member.result, { ...restingResult(settings, facts), status: 'dry-run', warnings });
     return;

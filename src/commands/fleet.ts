@@ -1,6 +1,6 @@
 import { NotFlippedError } from '../core/errors.js';
 import type { HostFacts } from '../core/facts.js';
-import { type HostDependencies, emptyHostResult, recordFailure } from './host-run.js';
+import { type HostDependencies, emptyHostResult, recordFailure, restingResult } from './host-run.js';
 import { type HostSession, answeredByHost, explainFailure } from '../remote/host-session.js';
 import { type Logger, hostLogger } from '../core/logger.js';
 import { dataLabel, releasePath } from '../core/paths.js';
@@ -8,6 +8,7 @@ import type { HostResult } from '../core/result.js';
 import { type FlipRecords, type RenderedScript, type ScriptContext, prunes, renderFlipScript, renderHistoryScript, renderHookScript, renderHousekeepingScript } from '../remote/scripts.js';
 import type { ControlLine } from '../core/control-line.js';
 import type { Settings } from '../core/settings.js';
+import { splitStages } from '../core/stages.js';
 
 /**
  * The shape of every step that moves `current` (SPEC, deploy steps 9–11 and
@@ -28,6 +29,8 @@ export interface Change {
   back: FlipRecords | null;
   /** A deploy's release built here, removed when another host fails before the flip. */
   discard: ((reason: string) => RenderedScript) | null;
+  /** What discard removes, for the log (default: releases/<release>). */
+  discarded?: string;
   /** Logged just before the flip, and shown in the summary. */
   warnings: string[];
 }
@@ -56,8 +59,8 @@ export interface FleetHost {
   dryRunScripts: readonly [string, RenderedScript][];
 }
 
-/** Runs one phase of the step, as one log group when there are several hosts. */
-export type Phase = (name: string, work: () => Promise<unknown>) => Promise<void>;
+/** Runs one phase of the step, as one log group when there are several hosts (`count` of them: all by default). */
+export type Phase = (name: string, work: () => Promise<unknown>, count?: number) => Promise<void>;
 
 export interface FleetOperation {
   command: 'deploy' | 'rollback';
@@ -87,8 +90,8 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
     flipped: false,
     dryRunScripts: [],
   }));
-  const phase: Phase = async (name, work) => {
-    if (fleet) logger.startGroup(`${name} · ${hosts.length} hosts`);
+  const phase: Phase = async (name, work, count = hosts.length) => {
+    if (fleet) logger.startGroup(`${name} · ${count} ${count === 1 ? 'host' : 'hosts'}`);
     try {
       await work();
     } finally {
@@ -96,7 +99,7 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
     }
   };
   const onEach = async (name: string, selected: FleetHost[], work: (member: FleetHost) => Promise<void>) => {
-    if (selected.length > 0) await phase(name, () => Promise.all(selected.map((member) => attempt(settings, member, () => work(member)))));
+    if (selected.length > 0) await phase(name, () => Promise.all(selected.map((member) => attempt(settings, member, () => work(member)))), selected.length);
   };
   const inStage = (stage: FleetHost['stage']) => hosts.filter((member) => member.stage === stage);
   const named = (selected: FleetHost[]) => selected.map((member) => member.result.host);
@@ -113,29 +116,48 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
     const hooked = Boolean(settings.activate || settings.verify);
     // One host and no hooks: nothing follows the flip (and its retention), so the session's end goes right behind it.
     const last = settings.targets.length === 1 && !hooked;
-    await onEach('flip', inStage('ready'), (member) => flip(settings, member, last, !hooked));
-    const notFlipped = [...inStage('failed'), ...inStage('unknown')];
-    if (notFlipped.length > 0) {
-      // All or none, whatever the command: the hosts that flipped go back (a
-      // host whose flip went unanswered cannot be told; its result says so).
-      const why = `flipped back because ${others(named(notFlipped))} ${inStage('failed').length > 0 ? 'failed at the flip' : 'did not answer the flip'}`;
-      await phase('flip back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
-      return finishAll(hosts);
+    // With canary, the first hosts flip and pass their hooks before the others flip (stages.ts).
+    const stages = splitStages(inStage('ready'), settings.canary);
+    if (stages.length > 1) {
+      stages.forEach((stage) => stage.hosts.forEach((member) => (member.result.stage = stage.name ?? undefined)));
+      logger.info(`canary: ${named(stages[0].hosts).join(', ')} flip${stages[0].hosts.length === 1 ? 's' : ''} first; ${named(stages[1].hosts).join(', ')} only once the canary passed verify`);
     }
-
-    const hooks = [
-      ['activate', settings.activate],
-      ['verify', settings.verify],
-    ] as const;
-    for (const [name, command] of hooks) {
-      if (!command) continue;
-      // A deploy flips back after any failure, so it stops there; a rollback stays, so every host gets its verdict.
-      if (operation.afterHookFailure === 'flip back' && inStage('failed').length > 0) break;
-      await onEach(name, inStage('flipped'), (member) => runHook(member, name, command));
+    let sick: FleetHost[] = [];
+    for (const [index, stage] of stages.entries()) {
+      const label = (name: string) => (stage.name ? `${stage.name}: ${name}` : name);
+      const waiting = stages.slice(index + 1).flatMap((later) => later.hosts);
+      await onEach(label('flip'), stage.hosts, (member) => flip(settings, member, last, !hooked));
+      const notFlipped = stage.hosts.filter((member) => member.stage === 'failed' || member.stage === 'unknown');
+      if (notFlipped.length > 0) {
+        // All or none, whatever the command: the hosts that flipped go back (a
+        // host whose flip went unanswered cannot be told; its result says so).
+        const why = `flipped back because ${others(named(notFlipped))} ${notFlipped.some((member) => member.stage === 'failed') ? 'failed at the flip' : 'did not answer the flip'}`;
+        await phase('flip back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
+        await standDown(settings, waiting, named(notFlipped), phase);
+        return finishAll(hosts);
+      }
+      const hooks = [
+        ['activate', settings.activate],
+        ['verify', settings.verify],
+      ] as const;
+      for (const [name, command] of hooks) {
+        if (!command) continue;
+        // A deploy flips back after any failure, so it stops there; a rollback stays, so every host gets its verdict.
+        if (operation.afterHookFailure === 'flip back' && inStage('failed').length > 0) break;
+        await onEach(label(name), stage.hosts.filter((member) => member.stage === 'flipped'), (member) => runHook(member, name, command));
+      }
+      if (stage.name === 'canary' && settings.canaryWait > 0 && inStage('failed').length === 0) {
+        await phase(label('wait'), () => waitFor(settings.canaryWait, logger), stage.hosts.length);
+        await onEach(label('verify again'), stage.hosts, (member) => runHook(member, 'verify', settings.verify));
+      }
+      sick = inStage('failed');
+      if (sick.length > 0) {
+        await standDown(settings, waiting, named(sick), phase);
+        break;
+      }
     }
-    const sick = inStage('failed');
     if (sick.length > 0 && operation.afterHookFailure === 'flip back') {
-      const why = 'rolled back because another host failed after the flip';
+      const why = `rolled back because ${stages.length > 1 ? 'a host' : 'another host'} failed after the flip`;
       await phase('roll back', () => Promise.all(hosts.filter((member) => member.flipped).map((member) => flipBack(settings, operation, member, why))));
     } else if (sick.length > 0) {
       await phase('record', () => Promise.all(sick.map((member) => needsAttention(member))));
@@ -203,14 +225,53 @@ function showDryRunScripts(hosts: readonly FleetHost[], logger: Logger): void {
   }
 }
 
+/**
+ * A stage failed (issue 24): the hosts of the later stages never flip and run
+ * no hook for the release. What they built for it is removed, as when a host
+ * fails before the flip; they end where they started, as the rolled-back
+ * deploy does (a failure to remove is theirs, and fails them).
+ */
+async function standDown(settings: Settings, waiting: FleetHost[], failedHosts: string[], phase: Phase): Promise<void> {
+  if (waiting.length === 0) return;
+  const why = `the ${failedHosts.length > 1 ? 'hosts' : 'host'} of an earlier stage (${failedHosts.join(', ')}) failed`;
+  await phase(
+    'stand down',
+    () =>
+      Promise.all(
+        waiting.map((member) =>
+          attempt(settings, member, async () => {
+            const { host, change, facts } = member;
+            let removed = '';
+            if (host && change?.discard) {
+              await host.run('discard', change.discard(why), 600);
+              removed = ` (${change.discarded ?? `releases/${change.context.release}`} was removed)`;
+            }
+            const message = `${member.result.host}: not flipped because ${why}; nothing changed here${removed}`;
+            member.deps.logger.info(message);
+            Object.assign(member.result, facts ? restingResult(settings, facts) : {}, { status: 'rolled-back', error: message });
+            member.stage = 'done';
+          }),
+        ),
+      ),
+    waiting.length,
+  );
+}
+
+/** canary-wait: the time the canary serves alone before verify judges it again. */
+async function waitFor(seconds: number, logger: Logger): Promise<void> {
+  logger.info(`canary-wait: waiting ${seconds} s, then verify runs on the canary again`);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
 /** Another host failed before the flip: nothing moves here (a deploy removes what it built). */
 async function holdBack(member: FleetHost, failedHosts: string[]): Promise<void> {
   const { host, change } = member;
   if (host && change?.discard) {
     const release = change.context.release;
     await host.run('discard', change.discard(`${failedHosts.join(', ')} failed`), 600);
-    member.deps.logger.info(`${host.host}: removed releases/${release}: not flipped because ${others(failedHosts)} failed`);
-    throw new NotFlippedError(host.host, failedHosts, `(the release ${release} built here was removed)`);
+    const removed = change.discarded ?? `releases/${release}`;
+    member.deps.logger.info(`${host.host}: removed ${removed}: not flipped because ${others(failedHosts)} failed`);
+    throw new NotFlippedError(host.host, failedHosts, removed === `releases/${release}` ? `(the release ${release} built here was removed)` : `(${removed} was removed; releases/${release} stays ready)`);
   }
   throw new NotFlippedError(member.result.host, failedHosts);
 }

@@ -1,4 +1,4 @@
-import { deployFleet } from './deploy.js';
+import { deployFleet, prepareFleet } from './deploy.js';
 import { flipsInFlightNow } from './fleet.js';
 import type { HostDependencies } from './host-run.js';
 import { LocalTransport } from '../remote/local-transport.js';
@@ -59,8 +59,8 @@ export async function announceAuth(settings: Settings, logger: Logger): Promise<
   }
 }
 
-/** Commands that work on each host on its own; deploy and rollback move current on all hosts together. */
-const COMMAND_RUNNERS: Record<Exclude<Command, 'deploy' | 'rollback'>, (settings: Settings, deps: HostDependencies) => Promise<HostResult>> = {
+/** Commands that work on each host on its own; deploy and rollback move current on all hosts together, and prepare builds on all. */
+const COMMAND_RUNNERS: Record<Exclude<Command, 'deploy' | 'prepare' | 'rollback'>, (settings: Settings, deps: HostDependencies) => Promise<HostResult>> = {
   status: statusOfHost,
   prune: pruneHost,
 };
@@ -79,6 +79,8 @@ export async function runCommand(settings: Settings, logger: Logger, transports:
   let hosts: HostResult[];
   if (settings.command === 'deploy') {
     hosts = await deployFleet(settings, members, logger);
+  } else if (settings.command === 'prepare') {
+    hosts = await prepareFleet(settings, members, logger);
   } else if (settings.command === 'rollback') {
     hosts = await rollbackFleet(settings, members, logger);
   } else {

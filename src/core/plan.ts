@@ -2,6 +2,7 @@ import { adoptedNow } from './adopt.js';
 import type { HostFacts } from './facts.js';
 import { COMPLETE_STATES, type HistoryEntry, type Manifest, type ReleaseSource } from './manifest.js';
 import { releasePath } from './paths.js';
+import { preparedAhead } from './stages.js';
 import { type FrontEnd, perCommitRelease, spellInput } from './front-end.js';
 
 export type DeployAction = 'build' | 'activate' | 'unchanged';
@@ -322,7 +323,8 @@ export interface PrunePlan {
 
 /**
  * Retention (SPEC step 12): keep the `keep` newest complete releases by
- * finished time, plus `current` and the rollback target whatever their age;
+ * finished time, plus `current`, the rollback target and any prepared release
+ * newer than `current` whatever their age;
  * remove every other release directory tagflip has a record of, complete or
  * not. A directory without a record is left alone: tagflip cannot tell what it
  * is, and it may be the only copy of a release made before tagflip. The release
@@ -342,7 +344,8 @@ export function planPrune(facts: HostFacts, keep: number, protect: readonly stri
       return COMPLETE_STATES.includes(state) || state === 'rolled-back';
     })
     .sort((a, b) => finished(b).localeCompare(finished(a)) || b.localeCompare(a));
-  const kept = new Set([...complete.slice(0, keep), ...[facts.currentRelease, ...protect].filter(Boolean)]);
+  // A release prepared for a switch to come (stages.ts) is kept whatever its count.
+  const kept = new Set([...complete.slice(0, keep), ...[facts.currentRelease, ...protect, ...preparedAhead(facts)].filter(Boolean)]);
   const byAge = [...recorded].sort((a, b) => finished(a).localeCompare(finished(b)) || a.localeCompare(b));
   // Failed releases have no directory left, but their records go too.
   const failedRecords = [...facts.manifests.values()].filter((manifest) => manifest.state === 'failed' && !facts.releaseDirs.has(manifest.release)).map((manifest) => manifest.release);

@@ -2,8 +2,9 @@
 
 import type { LockHolder, ReleaseState } from './manifest.js';
 import { markdownText } from './markdown.js';
+import type { StageName } from './stages.js';
 
-export type HostStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed' | 'unknown' | 'dry-run';
+export type HostStatus = 'deployed' | 'prepared' | 'unchanged' | 'rolled-back' | 'failed' | 'unknown' | 'dry-run';
 
 /** One release on a host, as `command: status` reports it. */
 export interface ReleaseInfo {
@@ -53,6 +54,10 @@ export interface HostResult {
   warnings?: string[];
   /** Why a person must look at this host now (NEEDS ATTENTION: what it runs, what failed). */
   attention?: string;
+  /** With command: prepare, the release built (or found) ready here, waiting for its switch. */
+  preparedRelease?: string;
+  /** With canary: the stage this host was in (canary first, then rest). */
+  stage?: StageName;
 }
 
 /** The step's outputs: a host's, folded over every host (summarize). */
@@ -73,7 +78,9 @@ export function summarize(hosts: HostResult[], command = 'deploy'): RunResult {
   const rolledBack = hosts.some((host) => host.status === 'rolled-back');
   // With several hosts, the most telling status wins: one host deployed (or rolled back) means current changed.
   const deployed = command === 'deploy' && hosts.some((host) => host.status === 'deployed');
-  const status = unknown ? 'unknown' : failed ? 'failed' : command === 'deploy' && rolledBack ? 'rolled-back' : deployed ? 'deployed' : rolledBack ? 'rolled-back' : first.status;
+  // A prepare that built anywhere prepared the step, though the release is current on some host.
+  const prepared = hosts.some((host) => host.status === 'prepared');
+  const status = unknown ? 'unknown' : failed ? 'failed' : command === 'deploy' && rolledBack ? 'rolled-back' : deployed ? 'deployed' : rolledBack ? 'rolled-back' : prepared ? 'prepared' : first.status;
   return {
     // A deploy that ended rolled back (verify failed) failed, though every host is consistent.
     ok: !failed && !unknown && !(command === 'deploy' && rolledBack),
@@ -100,16 +107,24 @@ export function renderSummary(result: RunResult, title: string, mask: (text: str
   const uploaded = result.hosts.some((host) => host.uploadBytes !== undefined);
   const sent = (host: HostResult) => (uploaded ? [host.uploadBytes === undefined ? '–' : `${(host.uploadBytes / 1e6).toFixed(1)} MB`] : []);
   const release = (host: HostResult) => (host.unconfirmedRelease ? `${host.release ? text(host.release) : '(none)'} or ${text(host.unconfirmedRelease)}` : cell(host.release));
+  // A stage column with a canary, a prepared column after a prepare: only when they say something.
+  const staged = result.hosts.some((host) => host.stage);
+  const stage = (host: HostResult) => (staged ? [host.stage ?? '–'] : []);
+  const preparing = result.hosts.some((host) => host.preparedRelease !== undefined);
+  const preparedCell = (host: HostResult) => (preparing ? [cell(host.preparedRelease ?? '')] : []);
   // status and the figures are tagflip's own words: nothing to escape.
   const rows = result.hosts.map((host) =>
-    [cell(host.host), host.status, release(host), cell(host.previousRelease), `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, cell(host.error)].join(' | '),
+    [cell(host.host), ...stage(host), host.status, release(host), cell(host.previousRelease), ...preparedCell(host), `${host.buildSeconds.toFixed(1)} s`, ...sent(host), `${host.totalSeconds.toFixed(1)} s`, cell(host.error)].join(' | '),
   );
+  const extra = (names: string[]) => ({ head: names.map((name) => ` ${name} |`).join(''), rule: names.map(() => ' --- |').join('') });
+  const before = extra(staged ? ['stage'] : []);
+  const after = extra(preparing ? ['prepared'] : []);
   const attention = result.hosts.filter((host) => host.attention).map((host) => text(host.host));
   return [
     `### ${text(title)}: ${result.status}${attention.length > 0 ? ` (NEEDS ATTENTION: ${attention.join(', ')})` : ''}`,
     '',
-    `| host | status | release | previous | build |${uploaded ? ' sent |' : ''} total | error |`,
-    `| --- | --- | --- | --- | --- |${uploaded ? ' --- |' : ''} --- | --- |`,
+    `| host |${before.head} status | release | previous |${after.head} build |${uploaded ? ' sent |' : ''} total | error |`,
+    `| --- |${before.rule} --- | --- | --- |${after.rule} --- |${uploaded ? ' --- |' : ''} --- | --- |`,
     ...rows.map((row) => `| ${row} |`),
     '',
     ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${text(host.attention)}\n`] : [])),
@@ -135,8 +150,10 @@ export function hostsOutput(hosts: readonly HostResult[]): string {
 export function hostRows(hosts: readonly HostResult[]): object[] {
   return hosts.map((host) => ({
     host: host.host,
+    ...(host.stage ? { stage: host.stage } : {}),
     status: host.status,
     release: host.release,
+    ...(host.preparedRelease !== undefined ? { 'prepared-release': host.preparedRelease } : {}),
     ...(host.unconfirmedRelease ? { 'unconfirmed-release': host.unconfirmedRelease } : {}),
     'previous-release': host.previousRelease,
     'release-path': host.releasePath,

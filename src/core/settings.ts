@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { InputError } from './errors.js';
 import type { FrontEnd } from './front-end.js';
 import { parsePrivateKey } from './private-key.js';
+import { buildsRelease, parseStages } from './stages.js';
 // Only ssh2's key parser: the whole of ssh2 (client, protocol, SFTP) loads when a
 // host is connected to, not before the first log line (see ssh-transport.ts).
 import { type HostFingerprint, type KnownHostEntry, canonicalHost, fingerprintsFor, knownHostsName, matchesHost, parseKnownHosts } from './host-keys.js';
@@ -86,7 +87,7 @@ export interface EnvVar {
 }
 
 
-export const COMMANDS = ['deploy', 'rollback', 'status', 'prune'] as const;
+export const COMMANDS = ['deploy', 'prepare', 'rollback', 'status', 'prune'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 export interface Settings {
@@ -132,6 +133,10 @@ export interface Settings {
   rollbackTo: string;
   /** Rebuild a complete release that is not current even when its source is unchanged (never the current one). */
   forceBuild: boolean;
+  /** With deploy: the first `canary` hosts flip and pass activate and verify before the others (0: all at once); stages.ts. */
+  canary: number;
+  /** Seconds to wait after the canary passed before verify runs on it again (0: no second verify). */
+  canaryWait: number;
   dryRun: boolean;
   actor: string;
   runUrl: string;
@@ -172,6 +177,8 @@ export const INPUT_NAMES = [
   'keep-releases',
   'rollback-to',
   'force-build',
+  'canary',
+  'canary-wait',
   'dry-run',
 ] as const;
 
@@ -184,9 +191,16 @@ const REACH_INPUTS: readonly InputName[] = [
 ];
 const HOOK_INPUTS: readonly InputName[] = ['activate', 'verify', 'env', 'secret-env', 'command-timeout'];
 
+/** A prepare builds as a deploy does, up to ready: no flip, so no hooks after it, no data copy, no retention (stages.ts). */
+const PREPARE_INPUTS: readonly InputName[] = [
+  ...REACH_INPUTS, 'release', 'repository', 'ref', 'upload', 'upload-exclude', 'build', 'shared-dirs', 'shared-files',
+  'env', 'secret-env', 'command-timeout', 'lock-timeout', 'force-build', 'dry-run',
+];
+
 /** The inputs each command reads; the CLI refuses a flag its command would ignore. */
 export const COMMAND_INPUTS: Readonly<Record<Command, readonly InputName[]>> = {
   deploy: INPUT_NAMES.filter((name) => name !== 'rollback-to'),
+  prepare: PREPARE_INPUTS,
   rollback: [...REACH_INPUTS, ...HOOK_INPUTS, 'lock-timeout', 'keep-releases', 'rollback-to', 'rollback-data', 'dry-run'],
   status: REACH_INPUTS,
   prune: [...REACH_INPUTS, 'lock-timeout', 'keep-releases', 'dry-run'],
@@ -252,11 +266,12 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   const auth = sshTargets.some((target) => !target.auth) ? parseAuth(privateKey, passphrase, context) : null;
   for (const target of sshTargets) checkHostKeyPolicy(target, knownHosts, hostFingerprints, insecureIgnoreHostKey);
 
-  // Only a deploy names a release; the other commands work on what is there.
-  const release = command === 'deploy' ? parseRelease(get('release'), context) : '';
+  // Only a deploy (or a prepare) names a release; the other commands work on what is there.
+  const builds = buildsRelease(command);
+  const release = builds ? parseRelease(get('release'), context) : '';
   const repository = parseRepository(get('repository'));
-  const ref = command === 'deploy' ? parseRef(get('ref') || release) : '';
-  const upload = command === 'deploy' ? parseUpload(get('upload'), repository, context.workspace) : '';
+  const ref = builds ? parseRef(get('ref') || release) : '';
+  const upload = builds ? parseUpload(get('upload'), repository, context.workspace) : '';
 
   const deployPath = parseDeployPath(get('deploy-path'));
   const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
@@ -291,6 +306,7 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     keepReleases: parseCount('keep-releases', get('keep-releases'), 5),
     rollbackTo: parseRollbackTo(get('rollback-to')),
     forceBuild: parseBoolean('force-build', get('force-build'), false),
+    ...parseStages(command, get('canary'), get('canary-wait'), targets.length, Boolean((raw['verify'] ?? '').trim())),
     dryRun: parseBoolean('dry-run', get('dry-run'), false),
     actor: oneLine(context.actor ?? ''),
     runUrl: oneLine(context.runUrl ?? ''),

@@ -4,6 +4,7 @@ import { type HostFacts, readHostFacts } from '../core/facts.js';
 import type { Logger } from '../core/logger.js';
 import { type LockHolder, describeHolder, parseLockHolder } from '../core/manifest.js';
 import { type PrunePlan, PlanError } from '../core/plan.js';
+import { buildsRelease } from '../core/stages.js';
 import { CLOSE_WORDS, type OpenOptions, type RenderedScript, type ScriptContext, renderOpenScript, renderPruneScript } from './scripts.js';
 import { type ControlLine, LoginShellError, RemoteSession, SessionClosedError, newRunTag } from './session.js';
 import type { Settings } from '../core/settings.js';
@@ -62,18 +63,20 @@ export class HostSession {
   /** What every script of this run knows; release '' for commands that name none. */
   context(release: string, previousRelease: string): ScriptContext {
     const { settings } = this;
+    const builds = buildsRelease(settings.command);
     return {
       tag: this.tag,
       host: this.host,
       deployPath: settings.deployPath,
       release,
       previousRelease,
-      repository: settings.command === 'deploy' ? settings.repository : '',
+      repository: builds ? settings.repository : '',
       ref: settings.ref,
-      upload: settings.command === 'deploy' && settings.upload !== '',
+      upload: builds && settings.upload !== '',
       build: settings.build,
-      sharedDirs: settings.command === 'deploy' ? settings.sharedDirs : [],
-      sharedFiles: settings.command === 'deploy' ? settings.sharedFiles : [],
+      sharedDirs: builds ? settings.sharedDirs : [],
+      sharedFiles: builds ? settings.sharedFiles : [],
+      // A prepare copies no data: the copy is made at the switch, so that no write made in between is lost.
       migrate: settings.command === 'deploy' ? settings.migrate : '',
       dataPath: settings.dataPath,
       commandTimeout: settings.commandTimeout,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,rollback,fleet,memory64,slowreader,history,upload,faults]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,rollback,stages,fleet,memory64,slowreader,history,upload,faults]
 //
 // Measures the performance targets (SPEC.md "Design notes", issue 12) side by side with
 // the peers, in one run, against the same sshd and repository:
@@ -13,6 +13,7 @@
 // RTT, faster than Mina on both; CPU per deploy (client + everything on the host) at most
 // 1.7x the floor's; the first log line within `node -e 0` + 80 ms; 8 hosts at most 2x one host;
 // a rollback across 50 ms at most 1.3x `ssh host 'ln -sfn … && mv -T …'` (rollback.mjs);
+// the deploy of a prepared release at most 1.5x a rollback, side by side (stages.mjs);
 // 64 hosts with at most 200 MiB peak RSS and 25 ms runner CPU per added host (memory.mjs);
 // 200 MB of build output through a slow reader of the log with at most 250 MiB peak RSS
 // (memory.mjs, slowreader).
@@ -56,10 +57,11 @@ import { partFleet, partLoopback, partStartup, partWan } from './parts.mjs';
 import { ACTION_BUNDLE, BUILD, BUNDLE, ROOT, minaMissing, tagflipDeploy } from './peers.mjs';
 import { BenchError, Skip, cleanup, undo } from './processes.mjs';
 import { partRollback } from './rollback.mjs';
+import { partStages } from './stages.mjs';
 import { addRow, fmtMs, printPeersTable, printTable, rows, say, verdict, verdicts } from './report.mjs';
 import { partUpload } from './upload.mjs';
 
-const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'fleet', 'memory64', 'slowreader', 'history', 'upload', 'faults'];
+const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'stages', 'fleet', 'memory64', 'slowreader', 'history', 'upload', 'faults'];
 /** Parts a run without --only leaves out: the fault matrix checks outcomes, not speed, and takes long (faults.mjs). */
 const ON_REQUEST = new Set(['faults']);
 
@@ -196,6 +198,7 @@ async function main() {
     loopback: partLoopback,
     wan: partWan,
     rollback: partRollback,
+    stages: partStages,
     fleet: partFleet,
     memory64: partMemory,
     slowreader: partSlowReader,

@@ -164,3 +164,25 @@ test('only secret values are registered with ::add-mask::, never plain env value
   expect(masks.filter((mask) => !['t0ken-value', 'hunter2-pw', wholeKey].includes(mask) && !keyLines.includes(mask))).toEqual([]);
   expect(run.stdout).toContain('env production 4');
 });
+
+test('command prepare from INPUT_*: status prepared, current untouched; the deploy then only flips; a bad canary is refused before connecting', () => {
+  const site = join(root, 'staged');
+  expect(runAction({ ...sshInputs(), 'deploy-path': site, release: 'v1' }).code).toBe(0);
+  const prepared = runAction({ ...sshInputs(), 'deploy-path': site, release: 'v2', command: 'prepare' });
+  expect(prepared.code).toBe(0);
+  expect(prepared.outputs).toMatchObject({ status: 'prepared', release: 'v1' });
+  expect(JSON.parse(prepared.outputs.hosts)).toEqual([expect.objectContaining({ status: 'prepared', release: 'v1', 'prepared-release': 'v2' })]);
+  expect(prepared.summary).toContain('### tagflip prepare v2: prepared');
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v1');
+
+  const refused = runAction({ ...sshInputs(), 'deploy-path': site, release: 'v2', canary: '1', verify: 'true' });
+  expect(refused.code).toBe(1);
+  expect(refused.stdout).toContain("::error::bad input: canary: is '1', but hosts has one host: there is no second stage; expected two or more hosts, or no canary");
+
+  const switched = runAction({ ...sshInputs(), 'deploy-path': site, release: 'v2' });
+  expect(switched.code).toBe(0);
+  expect(switched.outputs).toMatchObject({ status: 'deployed', release: 'v2', 'previous-release': 'v1' });
+  expect(switched.stdout).toContain('v2 is already built (ready); activating it without a rebuild');
+  expect(switched.stdout).not.toContain('building v2');
+  expect(readlinkSync(join(site, 'current'))).toBe('releases/v2');
+});

@@ -289,6 +289,54 @@ describe('canary', () => {
     for (const host of hosts) expect(on(host, site2).current()).toBe('releases/v1');
   }, 120_000);
 
+  /** A build that, where the marker `no-flip` is, leaves deploy-path read-only: the flip cannot place its link there. */
+  const BUILD_NO_FLIP = `${BUILD} && if [ -e "$TAGFLIP_DEPLOY_PATH/no-flip" ]; then chmod 555 "$TAGFLIP_DEPLOY_PATH"; fi`;
+
+  test('the canary fails at the flip: no host runs v2, the others never flip and run no hook', async () => {
+    const site = newSite();
+    const order = orderFile(site);
+    await run(hosts, site, { release: 'v1' });
+    mark(hosts[0], site, 'no-flip');
+    try {
+      const { result, log } = await run(hosts, site, { release: 'v2', canary: '1', build: BUILD_NO_FLIP, ...hooks(order.path) });
+      expect(result).toMatchObject({ ok: false, status: 'failed', release: 'v1' });
+      expect(result.hosts.map((host) => [host.stage, host.status])).toEqual([
+        ['canary', 'failed'],
+        ['rest', 'rolled-back'],
+        ['rest', 'rolled-back'],
+      ]);
+      expect(result.hosts[0].error).toMatch(/flip failed: 'mv -T' could not replace .*current; it is unchanged/);
+      expect(order.lines()).toEqual([]);
+      expect(log).not.toContain('rest: flip');
+    } finally {
+      chmodSync(on(hosts[0], site).at(), 0o755);
+    }
+    for (const host of hosts) expect(on(host, site).current()).toBe('releases/v1');
+    for (const host of hosts.slice(1)) expect(on(host, site).releases()).toEqual(['v1']);
+  }, 120_000);
+
+  test('a host of the later stage fails at the flip: the canary and every flipped host go back to v1', async () => {
+    const site = newSite();
+    const order = orderFile(site);
+    await run(hosts, site, { release: 'v1' });
+    mark(hosts[2], site, 'no-flip');
+    try {
+      const { result } = await run(hosts, site, { release: 'v2', canary: '1', build: BUILD_NO_FLIP, ...hooks(order.path) });
+      expect(result).toMatchObject({ ok: false, status: 'failed', release: 'v1' });
+      expect(result.hosts.map((host) => [host.stage, host.status, host.release])).toEqual([
+        ['canary', 'rolled-back', 'v1'],
+        ['rest', 'rolled-back', 'v1'],
+        ['rest', 'failed', 'v1'],
+      ]);
+    } finally {
+      chmodSync(on(hosts[2], site).at(), 0o755);
+    }
+    for (const host of hosts) expect(on(host, site).current()).toBe('releases/v1');
+    // The canary ran v2's hooks; every host that flipped activated v1 again.
+    expect(order.lines().slice(0, 2)).toEqual([`${hosts[0].entry} activate v2`, `${hosts[0].entry} verify v2`]);
+    expect(order.lines().filter((line) => line.endsWith('activate v1')).sort()).toEqual([`${hosts[0].entry} activate v1`, `${hosts[1].entry} activate v1`].sort());
+  }, 120_000);
+
   test('canary after prepare: the prepared release flips in stages without a rebuild', async () => {
     const site = newSite();
     const order = orderFile(site);

@@ -11,7 +11,7 @@
 tf_past_the_stamp() {
   tf_tries=0
   tf_waited=0
-  # shellcheck disable=SC3013
+  # shellcheck disable=SC3013 # -nt is not POSIX, but every shell tagflip meets has it (see the header)
   until [ "$tf_probe" -nt "$tf_stamp" ] 2>/dev/null; do
     tf_tries=$((tf_tries + 1))
     if [ "$tf_tries" -gt 200 ]; then

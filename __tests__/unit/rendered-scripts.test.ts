@@ -2,13 +2,11 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HOST_FILES } from '../../src/remote/host-files.js';
+import { pieceReader } from '../../src/remote/host-pieces.js';
 import { type LockHolder, type Manifest, NOW } from '../../src/core/manifest.js';
 import {
   CLOSE_WORDS,
-  EXACT_BYTES,
-  IDENTITY_FUNCTIONS,
-  PAST_THE_STAMP,
-  PRECOPY_FUNCTIONS,
   type RenderedScript,
   type ScriptContext,
   renderBuildScript,
@@ -73,6 +71,8 @@ const previous: Manifest = { ...building, release: 'v2.9', previousRelease: 'v2.
 const adopted: Manifest = { ...previous, commit: '', adopted: NOW };
 const holder: LockHolder = { command: 'deploy', release: 'v3.0', actor: 'octocat', runUrl: CONTEXT.runUrl, host: CONTEXT.host, since: '' };
 
+const piece = pieceReader(HOST_FILES);
+
 function all(): [string, RenderedScript | string][] {
   const upload = { unchanged: Buffer.from('a.txt\0dir/b c\0').toString('base64'), tar: 10240, list: 77, from: 'v2.9' };
   return [
@@ -103,10 +103,11 @@ function all(): [string, RenderedScript | string][] {
     ['history', renderHistoryScript(CONTEXT, 'deploy', 'failed', { failedStep: 'build', exitCode: 2, reason: 'make: *** [all] Error 2' })],
     ['history signal', renderHistoryScript(CONTEXT, 'rollback', 'failed', { failedStep: 'flip', exitCode: null, reason: '' })],
     ['CLOSE_WORDS', CLOSE_WORDS],
-    ['EXACT_BYTES', EXACT_BYTES],
-    ['IDENTITY_FUNCTIONS', IDENTITY_FUNCTIONS],
-    ['PAST_THE_STAMP', PAST_THE_STAMP],
-    ['PRECOPY_FUNCTIONS', PRECOPY_FUNCTIONS],
+    // The pieces the sh-level tests source on their own, as the bundle holds them.
+    ['EXACT_BYTES', piece('exact-bytes.sh')],
+    ['IDENTITY_FUNCTIONS', piece('identity.sh')],
+    ['PAST_THE_STAMP', piece('past-the-stamp.sh')],
+    ['PRECOPY_FUNCTIONS', piece('precopy.sh')],
   ];
 }
 

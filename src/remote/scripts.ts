@@ -46,7 +46,6 @@ export interface ScriptContext {
 const piece = pieceReader(HOST_FILES);
 const PRELUDE = piece('prelude.sh');
 const CURRENT_HELPERS = piece('current.sh');
-export const PRECOPY_FUNCTIONS = piece('precopy.sh');
 const OPEN_BODY = piece('open.sh');
 const BUILD_BODY = piece('build.sh');
 const FLIP_BODY = piece('flip.sh');
@@ -56,8 +55,6 @@ const HOOK_BODY = piece('hook.sh');
 const DISCARD_BODY = piece('discard.sh');
 const HISTORY_BODY = piece('history.sh');
 export const IDENTITY_FUNCTIONS = piece('identity.sh');
-export const PAST_THE_STAMP = piece('past-the-stamp.sh');
-export const EXACT_BYTES = piece('exact-bytes.sh');
 
 function render(assignments: Assignment[], body: string): RenderedScript {
   const join = (header: string) => `${header}\n${PRELUDE}\n${body}`;
@@ -130,7 +127,7 @@ export interface OpenOptions {
 /**
  * Phases 1–3 in one round trip: watchdog, preflight, lock, facts. Changes
  * nothing but the lock, and for an upload's re-deploy .tagflip/precopy.PID,
- * which the session removes unless the build takes it (PRECOPY_FUNCTIONS).
+ * which the session removes unless the build takes it (host/precopy.sh).
  */
 export function renderOpenScript(context: ScriptContext, options: OpenOptions): RenderedScript {
   const assignments = [
@@ -229,7 +226,7 @@ export interface FlipRecords {
 /**
  * Phase 9: flip `current` to context.release with one rename, then record it as
  * active and the release it replaced with its new state; retention rides along
- * when the records carry it (AFTER_FLIP_PRUNE). Once the flip is done, nothing
+ * when the records carry it (host/after-flip-prune.sh). Once the flip is done, nothing
  * in this script fails it: a record that cannot be written is a warning.
  */
 export function renderFlipScript(context: ScriptContext, records: FlipRecords): RenderedScript {
@@ -271,7 +268,7 @@ export function renderPruneScript(context: ScriptContext, remove: readonly strin
   return render([...commonAssignments(context), timeoutAssignment(context), ...pruneAssignments(context, remove, removeData, unknown)], PRUNE_BODY);
 }
 
-/** Retention at the end of a deploy or rollback whose hooks ran (after verify): a failure is a warning (AFTER_FLIP_PRUNE). */
+/** Retention at the end of a deploy or rollback whose hooks ran (after verify): a failure is a warning (host/after-flip-prune.sh). */
 export function renderHousekeepingScript(context: ScriptContext, plan: NonNullable<FlipRecords['prune']>): RenderedScript {
   return render(
     [...commonAssignments(context), timeoutAssignment(context), ...pruneAssignments(context, plan.remove, plan.removeData, plan.unknown)],

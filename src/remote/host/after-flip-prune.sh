@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # Retention once current has moved (after the flip, or after the hooks):
 # housekeeping, which never fails the deploy. A failure ends the removals and
-# says \`prune-failed <code> <why>\` instead of an error; the phase goes on
+# says `prune-failed <code> <why>` instead of an error; the phase goes on
 # to exit 0, and the client reports it as a warning (what was left, and why).
 
 (

@@ -6,7 +6,7 @@
 
 (
   # A subshell starts with the default action for signals its parent caught: a
-  # client gone must not end it between a directory and its record (PRELUDE).
+  # client gone must not end it between a directory and its record (prelude.sh).
   trap 'tf_lost=yes' PIPE HUP
   tf_fail() { tf_say prune-failed "$1" "$2"; exit 1; }
 . ./prune.sh

@@ -31,7 +31,7 @@ if [ -n "$tf_upload" ] && [ -n "$tf_run_dir" ] && [ "$tf_link" != "$tf_name" ] &
       cat -- "$tf_verified.paths"
       printf 'e0\0'
       if [ "$tf_lock" = yes ] && [ ! -e "$tf_release_path" ] && [ ! -L "$tf_release_path" ] && [ -s "$tf_verified" ]; then
-        # Files over 1 MiB first (COPY_FILES).
+        # Files over 1 MiB first (copy-files.sh).
         LC_ALL=C sort -z -t ' ' -k 4,4nr -- "$tf_verified" | cut -z -d ' ' -f 7- > "$tf_run_dir/untouched" &&
           tf_precopy_start "$tf_run_dir/untouched" "$tf_verified" </dev/null >/dev/null 2>&1
       fi

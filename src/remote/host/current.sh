@@ -14,8 +14,7 @@ tf_release_of() {
   case $tf_of_link in
     releases/*/* | releases/ | releases/. | releases/..) ;;
     releases/*)
-      if [ -d "$1/releases" ] && [ -x "$1/releases" ]; then printf '%s
-' "${tf_of_link#releases/}"; return 0; fi
+      if [ -d "$1/releases" ] && [ -x "$1/releases" ]; then printf '%s\n' "${tf_of_link#releases/}"; return 0; fi
       return 1
       ;;
   esac

@@ -141,7 +141,7 @@ test('a read-only directory keeps its copied files and gets its changed ones: th
   }
 }, 60_000);
 
-/** What is left in .tagflip of the copy a session starts with the facts (scripts.ts, PRECOPY_FUNCTIONS). */
+/** What is left in .tagflip of the copy a session starts with the facts (src/remote/host/precopy.sh). */
 const precopyLeftovers = (site: string) => readdirSync(join(site, '.tagflip')).filter((name) => name.startsWith('precopy'));
 
 test('the host copies the current files with the facts; the plan trims that copy to a full upload: a directory gone, a file now a directory, a directory now a symlink', async () => {

@@ -13,7 +13,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { gitRepoWithTags } from '../support/fixtures.js';
 import { readHostFacts } from '../../src/core/facts.js';
 import { parseHistoryEntry, renderRecord } from '../../src/core/manifest.js';
-import { CLOSE_WORDS, IDENTITY_FUNCTIONS, renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { CLOSE_WORDS, renderBuildScript, renderHistoryScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
+import { hostFile } from '../support/host-files.js';
 import { control, manifest } from './host-facts.js';
 import { runSh, scriptContext } from './script-runner.js';
 
@@ -142,7 +143,7 @@ describe('the content list of the current release (upload), behind the tag', () 
     writeFileSync(join(path, '.tagflip/releases/v1.files'), `${lines.join('\n')}\n`);
     writeFileSync(join(path, 'releases/v1/changed.txt'), 'changed\n');
     // The identities the upload step recorded; changed.txt is written again since, extra.txt is no file of the upload.
-    execFileSync('sh', ['-c', `${IDENTITY_FUNCTIONS}\ncd "$1" && tf_identity_owner && tf_identities . | LC_ALL=C sort -z > "$2"`, 'sh', join(path, 'releases/v1'), join(path, '.tagflip/releases/v1.ids')]);
+    execFileSync('sh', ['-c', `${hostFile('identity.sh')}\ncd "$1" && tf_identity_owner && tf_identities . | LC_ALL=C sort -z > "$2"`, 'sh', join(path, 'releases/v1'), join(path, '.tagflip/releases/v1.ids')]);
     writeFileSync(join(path, 'releases/v1/changed.txt'), 'CHANGED\n');
     writeFileSync(join(path, 'releases/v1/extra.txt'), 'extra\n');
     const run = runSh(renderOpenScript(scriptContext(path, { upload: true }), { lock: 'no', lockTimeout: 1, holder: HOLDER }).text + STOP_WATCHDOG, mode ? { ...process.env, PATH: pathWithoutAwk() } : undefined);

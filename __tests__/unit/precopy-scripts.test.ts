@@ -1,6 +1,6 @@
 /**
- * The copy an upload's re-deploy starts with the facts (scripts.ts,
- * PRECOPY_FUNCTIONS), run by a real sh: it holds its lock while it copies, and
+ * The copy an upload's re-deploy starts with the facts
+ * (src/remote/host/precopy.sh), sourced from the file and run by a real sh: it holds its lock while it copies, and
  * tf_precopy_stop ends one still running, whole process group and all, at once;
  * a file changed while it was copied makes the copy fail. (Taken by the build
  * and trimmed to the plan: integration/upload.test.ts, upload-evidence.test.ts.)
@@ -10,7 +10,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { EXACT_BYTES, IDENTITY_FUNCTIONS, PAST_THE_STAMP, PRECOPY_FUNCTIONS } from '../../src/remote/scripts.js';
+import { hostFile } from '../support/host-files.js';
+
+const IDENTITY_FUNCTIONS = hostFile('identity.sh');
+const PRECOPY_FUNCTIONS = hostFile('precopy.sh');
+const PAST_THE_STAMP = hostFile('past-the-stamp.sh');
+const EXACT_BYTES = hostFile('exact-bytes.sh');
 
 const root = mkdtempSync(join(tmpdir(), 'tagflip-precopy-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

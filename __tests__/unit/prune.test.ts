@@ -134,7 +134,7 @@ describe('planPrune', () => {
     expect(planPrune(oldest, 1, [])).toEqual({ remove: ['v2', 'v3', 'v4'], keep: ['v5', 'v1'], removeData: [], unknown: [] });
   });
 
-  // The host resolves current by real path (FACTS_BODY); before, an absolute link
+  // The host resolves current by real path (host/current.sh); before, an absolute link
   // was read as "no current" and keep-releases 1 removed the release that served.
   test.each(['/srv/app/releases/v1', './releases/v1', 'releases/v1/', '/srv/link-to-app/releases/v1'])(
     'current -> %j, resolved by the host to v1 (the oldest): keep-releases 1 keeps it',

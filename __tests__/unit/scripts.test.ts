@@ -18,6 +18,7 @@ import {
 import { dataLabel } from '../../src/core/paths.js';
 import { parseEnv } from '../../src/core/settings.js';
 import { quote } from '../../src/remote/shell.js';
+import { hostFile } from '../support/host-files.js';
 import { TAG, assignments, headerValues, parts, syntaxCheck, tagHidden } from './script-runner.js';
 
 
@@ -109,11 +110,12 @@ const rollbackRecords = {
 
 
 
-/** The text up to the body: header and prelude, so tf_fill and friends are defined. */
+/** A rendered script's header (its assignments), then the prelude as its file holds it: tf_fill and friends defined. */
 function headerAndPrelude(text: string): string {
-  const end = text.indexOf('\ntf_fill() {');
-  const close = text.indexOf('\n}\n', end);
-  return text.slice(0, close + 2);
+  const prelude = hostFile('prelude.sh');
+  const end = text.indexOf(`\n${prelude}\n`);
+  expect(end).toBeGreaterThan(0);
+  return `${text.slice(0, end)}\n${prelude}\n`;
 }
 
 
@@ -562,12 +564,9 @@ describe('syntax', () => {
 });
 
 describe('tf_hook: a hook runs under timeout, in a process group of its own that the watchdog can find', () => {
-  /** Header and prelude of the build script, up to and with tf_hook. */
+  /** The build script's header, then the prelude (tf_hook) from its file. */
   function withHook(context: ScriptContext = CONTEXT): string {
-    const text = renderBuildScript(context, building(context)).text;
-    const start = text.indexOf('\ntf_hook() {');
-    expect(start).toBeGreaterThan(0);
-    return text.slice(0, text.indexOf('\n}\n', start) + 2);
+    return headerAndPrelude(renderBuildScript(context, building(context)).text);
   }
 
   /** Run `tf_hook sh -c <command> _ <hook file>` in a real sh; print its status and what is left in the run dir. */

@@ -45,7 +45,7 @@ export interface HostFacts {
   /**
    * With upload, for a release not there yet: the host started copying the
    * current release's files still as uploaded (currentContent.files, the same
-   * answer) for the new release with the facts (scripts.ts, PRECOPY_FUNCTIONS).
+   * answer) for the new release with the facts (src/remote/host/precopy.sh).
    * Only files of that copy are ever reused.
    */
   precopied: boolean;
@@ -127,7 +127,7 @@ export function readHostFacts(lines: readonly ControlLine[]): HostFacts {
 
 /**
  * The regular files of the current release that are still as uploaded
- * (CONTENT_FACTS_BODY): ./path records between a start (s) and find's status
+ * (src/remote/host/content-facts.sh): ./path records between a start (s) and find's status
  * (e0). null unless the answer is whole and every step succeeded. A name that
  * is not UTF-8 cannot be one tagflip uploaded (tree.ts refuses those): it is
  * left out, never decoded into something else.

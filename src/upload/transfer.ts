@@ -8,7 +8,7 @@ import type { UploadSource } from './tree.js';
 /**
  * What one host is sent for an upload: the list of unchanged files (in the
  * build script) and the sections its upload step reads, in its order
- * (scripts.ts, UPLOAD_STEP). Only the tar holds file bytes, and only of what
+ * (host/upload.sh). Only the tar holds file bytes, and only of what
  * changed; the rest is lists.
  */
 export interface Transfer {

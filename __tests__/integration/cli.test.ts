@@ -129,7 +129,7 @@ describe('a CLI that explains itself', () => {
   test('--help lists the commands; <command> --help the inputs it uses, from action.yml; --version the version', () => {
     const help = tagflip(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('\n  deploy    build the release and flip to it\n');
+    expect(help.stdout).toContain('\n  deploy    build the release and flip to it, or only flip it where it is prepared\n  prepare   build the release up to ready on every host and flip nothing\n');
     expect(help.stdout).toContain('\n  prune     apply --keep-releases now\n');
 
     // The bundle reads the action.yml that ncc shipped beside it, from any working directory.

@@ -337,6 +337,15 @@ describe('canary', () => {
     expect(order.lines().filter((line) => line.endsWith('activate v1')).sort()).toEqual([`${hosts[0].entry} activate v1`, `${hosts[1].entry} activate v1`].sort());
   }, 120_000);
 
+  test('a dry run with canary says the stages and changes nothing', async () => {
+    const site = newSite();
+    await run(hosts, site, { release: 'v1' });
+    const { result, log } = await run(hosts, site, { release: 'v2', canary: '1', 'canary-wait': '5', 'dry-run': 'true', verify: 'true' });
+    expect(result.status).toBe('dry-run');
+    expect(log).toContain(`dry run: canary: ${hosts[0].entry} would flip and run activate and verify first, then verify again after 5 s; ${hosts[1].entry}, ${hosts[2].entry} only once they passed`);
+    for (const host of hosts) expect(on(host, site).releases()).toEqual(['v1']);
+  }, 120_000);
+
   test('canary after prepare: the prepared release flips in stages without a rebuild', async () => {
     const site = newSite();
     const order = orderFile(site);

@@ -115,7 +115,7 @@ const COMMON_NOTES = [
   'Every user of this machine can read a command line (ps): give secrets by @FILE',
   'or a TAGFLIP_ variable, never as --passphrase VALUE (tagflip warns when you do).',
   'A flag the command does not use is refused (a --config file may hold more).',
-  'Exit codes: 0 deployed, rolled back, unchanged or dry run; 1 failed;',
+  'Exit codes: 0 deployed, prepared, rolled back, unchanged or dry run; 1 failed;',
   '2 bad input or usage (nothing was contacted).',
 ];
 

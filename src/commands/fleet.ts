@@ -106,6 +106,10 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
   try {
     await operation.prepare(hosts, phase);
     if (settings.dryRun) showDryRunScripts(hosts, logger);
+    if (settings.dryRun && settings.canary > 0) {
+      const [canary, rest] = splitStages(named(hosts), settings.canary);
+      logger.info(`dry run: canary: ${canary.hosts.join(', ')} would flip and run activate and verify first${settings.canaryWait ? `, then verify again after ${settings.canaryWait} s` : ''}; ${rest?.hosts.join(', ')} only once they passed`);
+    }
 
     const failed = inStage('failed');
     if (failed.length > 0) {

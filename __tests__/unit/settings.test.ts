@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { type RawInputs, type RunContext, type Settings, parseEnv, parseSettings, parseSharedPaths } from '../../src/core/settings.js';
+import { parseEnv } from '../../src/core/hook-env.js';
+import { type RawInputs, type RunContext, parseSharedPaths } from '../../src/core/inputs.js';
+import { type Settings, parseSettings } from '../../src/core/settings.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
 import { inputErrorOf } from './input-error.js';
 

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { createTransport, runCommand } from '../../src/commands/run.js';
 import { COMMAND_INPUTS, type Command } from '../../src/core/inputs.js';
 import { parseSettings } from '../../src/core/settings.js';
-import { IDENTITY_FUNCTIONS } from '../../src/remote/scripts.js';
+import { hostFile } from './host-files.js';
 import type { Transport } from '../../src/remote/transport.js';
 import { FaultProxy, type Direction } from './fault-proxy.js';
 import { gitRepoWithTags, openTempDir, recordingLogger } from './fixtures.js';
@@ -158,7 +158,7 @@ export class FaultLab {
     // files (not its build's) are recorded again, as its upload step did, so that the run reuses them.
     if (SCENARIO_SETUPS[name].uploads) {
       const from = SCENARIO_SETUPS[name].from;
-      const record = `${IDENTITY_FUNCTIONS}\ncd "$1/releases/$2" && tf_identity_owner && tf_identities . | grep -zv -e '^.* ./built$' -e '^.* ./build-started$' | LC_ALL=C sort -z > "$1/.tagflip/releases/$2.ids"`;
+      const record = `${hostFile('identity.sh')}\ncd "$1/releases/$2" && tf_identity_owner && tf_identities . | grep -zv -e '^.* ./built$' -e '^.* ./build-started$' | LC_ALL=C sort -z > "$1/.tagflip/releases/$2.ids"`;
       for (const host of this.hosts.slice(0, SCENARIO_SETUPS[name].hosts)) spawnOk('runuser', ['-u', USER, '--', 'sh', '-c', record, 'sh', join(host.files, site), from]);
     }
     return site;

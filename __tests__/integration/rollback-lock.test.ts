@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderStatus } from '../../src/core/result.js';
-import type { RunContext } from '../../src/core/settings.js';
+import type { RunContext } from '../../src/core/inputs.js';
 import { deployRootFor, gitRepoWithTags, runTagflip, loginFiles } from '../support/fixtures.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 

@@ -4,7 +4,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../src/core/logger.js';
 import { runCommand } from '../../src/commands/run.js';
-import { type RunContext, parseSettings } from '../../src/core/settings.js';
+import type { RunContext } from '../../src/core/inputs.js';
+import { parseSettings } from '../../src/core/settings.js';
 import type { TestSshd } from './sshd.js';
 
 /** A directory anyone can enter (the test user reads repositories from here). */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { INPUT_NAMES } from '../../src/core/settings.js';
+import { INPUT_NAMES } from '../../src/core/inputs.js';
 import { hostRows, releaseRows } from '../../src/core/result.js';
 import { host } from './host-result.js';
 

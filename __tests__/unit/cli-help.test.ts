@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { type InputDocs, commandSummaries, readInputDocs, renderCommandHelp, renderMainHelp, rewordForCli } from '../../src/cli/help.js';
 import { CLI_REWORDING, runCli } from '../../src/cli/cli.js';
-import { COMMANDS, COMMAND_INPUTS } from '../../src/core/settings.js';
+import { COMMANDS, COMMAND_INPUTS } from '../../src/core/inputs.js';
 import { VERSION } from '../../src/core/version.js';
 
 const action = YAML.parse(readFileSync('action.yml', 'utf8')) as { inputs: Record<string, { description: string; default?: string; required?: boolean }> };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { didYouMean, editDistance } from '../../src/core/did-you-mean.js';
-import { COMMANDS, INPUT_NAMES } from '../../src/core/settings.js';
+import { COMMANDS, INPUT_NAMES } from '../../src/core/inputs.js';
 
 describe('editDistance', () => {
   test.each([

@@ -3,7 +3,9 @@
  * activate and verify (issue 5).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { type HostTarget, type RunContext, parseHosts, parseSettings } from '../../src/core/settings.js';
+import { type HostTarget, parseHosts } from '../../src/core/host-targets.js';
+import type { RunContext } from '../../src/core/inputs.js';
+import { parseSettings } from '../../src/core/settings.js';
 import { type GeneratedKey, KeyDir } from './keygen.js';
 import { inputErrorOf } from './input-error.js';
 

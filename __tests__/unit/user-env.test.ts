@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ScriptContext, renderBuildScript, renderHookScript } from '../../src/remote/scripts.js';
-import { parseEnv } from '../../src/core/settings.js';
+import { parseEnv } from '../../src/core/hook-env.js';
 import { manifest } from './host-facts.js';
 import { runSh, scriptContext as context } from './script-runner.js';
 

@@ -6,7 +6,8 @@ import { hasControls, showControls } from '../core/host-text.js';
 import { type Logger, secretMasker, tidyGroups, writerBacklog } from '../core/logger.js';
 import { type RunResult, hostsOutput, releasesOutput, renderStatus, renderStoppedSummary, renderSummary } from '../core/result.js';
 import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from '../commands/run.js';
-import { COMMANDS, INPUT_NAMES, type RunContext, type Settings, parseSettings } from '../core/settings.js';
+import { COMMANDS, INPUT_NAMES, type RunContext } from '../core/inputs.js';
+import { type Settings, parseSettings } from '../core/settings.js';
 import { readSshConfig } from '../remote/ssh-config.js';
 import * as core from './workflow-commands.js';
 

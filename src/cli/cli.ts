@@ -9,7 +9,8 @@ import { InputError } from '../core/errors.js';
 import { type Logger, maskingLogger, secretMasker, tidyGroups } from '../core/logger.js';
 import { type RunResult, hostRows, releaseRows, renderStatus } from '../core/result.js';
 import { abortOnSignals, keySecretsOf, runCommand, secretsOf } from '../commands/run.js';
-import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, type RunContext, parseSettings } from '../core/settings.js';
+import { COMMANDS, COMMAND_INPUTS, type Command, INPUT_NAMES, type InputName, type RunContext } from '../core/inputs.js';
+import { parseSettings } from '../core/settings.js';
 import { readSshConfig } from '../remote/ssh-config.js';
 import { VERSION } from '../core/version.js';
 

@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { COMMANDS, COMMAND_INPUTS, type Command } from '../core/settings.js';
+import { COMMANDS, COMMAND_INPUTS, type Command } from '../core/inputs.js';
 
 export interface InputDoc {
   description: string;

@@ -151,7 +151,9 @@ export async function runFleet(settings: Settings, members: HostDependencies[], 
         await onEach(label(name), stage.hosts.filter((member) => member.stage === 'flipped'), (member) => runHook(member, name, command));
       }
       if (stage.name === 'canary' && settings.canaryWait > 0 && inStage('failed').length === 0) {
-        await phase(label('wait'), () => waitFor(settings.canaryWait, logger), stage.hosts.length);
+        // canary-wait: the canary serves alone this long before verify judges it again.
+        const wait = () => new Promise((resolve) => setTimeout(resolve, settings.canaryWait * 1000));
+        await phase(label('wait'), () => (logger.info(`canary-wait: waiting ${settings.canaryWait} s, then verify runs on the canary again`), wait()), stage.hosts.length);
         await onEach(label('verify again'), stage.hosts, (member) => runHook(member, 'verify', settings.verify));
       }
       sick = inStage('failed');
@@ -259,12 +261,6 @@ async function standDown(settings: Settings, waiting: FleetHost[], failedHosts: 
       ),
     waiting.length,
   );
-}
-
-/** canary-wait: the time the canary serves alone before verify judges it again. */
-async function waitFor(seconds: number, logger: Logger): Promise<void> {
-  logger.info(`canary-wait: waiting ${seconds} s, then verify runs on the canary again`);
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 }
 
 /** Another host failed before the flip: nothing moves here (a deploy removes what it built). */

@@ -7,7 +7,7 @@
 import { InputError } from './errors.js';
 import type { HostFacts } from './facts.js';
 import type { Manifest } from './manifest.js';
-import type { Command } from './settings.js';
+import type { Command } from './inputs.js';
 
 /** The commands that build a release (and so name one, with its source). */
 export function buildsRelease(command: Command): boolean {

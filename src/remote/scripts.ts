@@ -56,7 +56,6 @@ const DISCARD_BODY = piece('discard.sh');
 const HISTORY_BODY = piece('history.sh');
 const DATA_COPY_BODY = piece('data-copy.sh');
 const DATA_DISCARD_BODY = piece('data-discard.sh');
-export const IDENTITY_FUNCTIONS = piece('identity.sh');
 
 function render(assignments: Assignment[], body: string): RenderedScript {
   const join = (header: string) => `${header}\n${PRELUDE}\n${body}`;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { InputError } from '../core/errors.js';
-import type { SshConfigSource } from '../core/settings.js';
+import type { SshConfigSource } from '../core/inputs.js';
 import { type ConfigLine, hostLineMatches, matchHostname, matchPattern, matchPatternList, parseConfigLines } from './ssh-config-syntax.js';
 
 /**

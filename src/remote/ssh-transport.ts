@@ -13,7 +13,7 @@ import {
   preferredKeyTypes,
   verifyHostKey,
 } from '../core/host-keys.js';
-import type { SshAuth } from '../core/settings.js';
+import type { SshAuth } from '../core/ssh-auth.js';
 import { leanGcmSender } from './gcm-sender.js';
 import { REMOTE_COMMAND, type ShellChannel, type Transport } from './transport.js';
 
@@ -405,7 +405,7 @@ export function corkPerTick(sock: net.Socket): void {
  * The private key as ssh2 uses it, parsed once per run whatever the number of
  * hosts (core/private-key.ts). It signs through a KeyObject made once, where
  * ssh2 would have OpenSSL decode its PEM text for every signature. null when
- * it does not parse (settings.ts has refused such a key already).
+ * it does not parse (ssh-auth.ts has refused such a key already).
  */
 export function parsedPrivateKey(privateKey: string, passphrase: string | undefined): ParsedKey | null {
   const key = parsePrivateKey(privateKey, passphrase);

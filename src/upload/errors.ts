@@ -16,3 +16,11 @@ export class UploadError extends InputError {
     this.name = 'UploadError';
   }
 }
+
+const READABLE = 'files and directories the runner can read';
+
+export function unreadable(path: string, error: unknown): UploadError {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  const problem = code === 'ENOENT' ? 'disappeared while being read' : code === 'ELOOP' ? 'became a symlink while being read' : `cannot be read (${code})`;
+  return new UploadError(`'${path}' ${problem}`, READABLE, path);
+}

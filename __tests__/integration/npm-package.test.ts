@@ -58,7 +58,7 @@ describe('the npm package', () => {
     const tagflip = join(project, 'node_modules/.bin/tagflip');
     const help = run(tagflip, ['--help'], project, env);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('\n  deploy    build the release and flip to it\n');
+    expect(help.stdout).toContain('\n  deploy    build the release and flip to it, or only flip it where it is prepared\n');
     const statusHelp = run(tagflip, ['status', '--help'], project, env);
     expect(statusHelp.code).toBe(0);
     expect(statusHelp.stdout).toContain('  --deploy-path VALUE  (required)');

@@ -28,7 +28,7 @@ import {
 } from './inputs.js';
 import { type SshAuth, parseAuth } from './ssh-auth.js';
 
-// scripts.test.ts still imports parseEnv from here (being moved by issue 23); new code imports it from hook-env.js.
+// scripts-hostile.test.ts still imports parseEnv from here (being moved by issue 23); new code imports it from hook-env.js.
 export { parseEnv } from './hook-env.js';
 
 export interface Settings {

@@ -6,7 +6,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { InputError } from '../../src/core/errors.js';
 import { type RenderedScript, type ScriptContext, renderBuildScript, renderFlipScript, renderOpenScript, renderPruneScript } from '../../src/remote/scripts.js';
-import { parseEnv } from '../../src/core/settings.js';
+import { parseEnv } from '../../src/core/hook-env.js';
 import { CONTEXT, building, flipRecords, flipRecordsNoData, openOptions, readyManifest, rollbackRecords } from './script-fixtures.js';
 import { headerValues, parts, syntaxCheck } from './script-runner.js';
 

@@ -11,8 +11,8 @@ const ROOTS = ['src', '__tests__', 'scripts'];
 const COUNTED = /\.(ts|mjs|js|sh)$/;
 const NOT_ROOMS = new Set(['node_modules', 'dist', 'coverage', '__snapshots__']);
 
-// Being moved by issue 23 (the host scripts into .sh files, their tests with them).
-const EXEMPT = new Set(['__tests__/unit/scripts.test.ts', '__tests__/unit/remote-scripts.test.ts', '__tests__/unit/shared-data-scripts.test.ts']);
+// Files allowed over the limit for now. None: issue 23 moved the host scripts into .sh files and split their tests.
+const EXEMPT = new Set<string>();
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

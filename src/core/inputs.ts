@@ -80,6 +80,7 @@ export const INPUT_NAMES = [
   'shared-dirs',
   'shared-files',
   'migrate',
+  'migrate-check',
   'data-path',
   'rollback-data',
   'env',
@@ -90,6 +91,9 @@ export const INPUT_NAMES = [
   'keep-releases',
   'rollback-to',
   'force-build',
+  'drift',
+  'drift-ignore',
+  'drift-record',
   'dry-run',
 ] as const;
 
@@ -104,9 +108,9 @@ const HOOK_INPUTS: readonly InputName[] = ['activate', 'verify', 'env', 'secret-
 
 /** The inputs each command reads; the CLI refuses a flag its command would ignore. */
 export const COMMAND_INPUTS: Readonly<Record<Command, readonly InputName[]>> = {
-  deploy: INPUT_NAMES.filter((name) => name !== 'rollback-to'),
+  deploy: INPUT_NAMES.filter((name) => !['rollback-to', 'drift', 'drift-ignore'].includes(name)),
   rollback: [...REACH_INPUTS, ...HOOK_INPUTS, 'lock-timeout', 'keep-releases', 'rollback-to', 'rollback-data', 'dry-run'],
-  status: REACH_INPUTS,
+  status: [...REACH_INPUTS, 'drift', 'drift-ignore'],
   prune: [...REACH_INPUTS, 'lock-timeout', 'keep-releases', 'dry-run'],
 };
 
@@ -300,6 +304,15 @@ export function parseUploadExclude(value: string): string[] {
   const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
   for (const line of lines) {
     if (CONTROL.test(line)) throw new InputError('upload-exclude', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'node_modules/' or '*.log'");
+  }
+  return lines;
+}
+
+/** drift-ignore: read as upload-exclude's lines are (gitignore style), naming its own input. */
+export function parseDriftIgnore(value: string): string[] {
+  const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
+  for (const line of lines) {
+    if (CONTROL.test(line)) throw new InputError('drift-ignore', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'var/cache/' or '*.pyc'");
   }
   return lines;
 }

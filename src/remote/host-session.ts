@@ -75,6 +75,8 @@ export class HostSession {
       sharedDirs: settings.command === 'deploy' ? settings.sharedDirs : [],
       sharedFiles: settings.command === 'deploy' ? settings.sharedFiles : [],
       migrate: settings.command === 'deploy' ? settings.migrate : '',
+      migrateCheck: settings.command === 'deploy' ? settings.migrateCheck : '',
+      recordTree: settings.driftRecord,
       dataPath: settings.dataPath,
       commandTimeout: settings.commandTimeout,
       env: settings.env,

@@ -108,3 +108,18 @@ test('status without drift does not compare; with no current release drift says 
   expect(plain.host.report?.drift).toBeUndefined();
   expect(plain.log).not.toContain('group: drift');
 });
+
+test('an uploaded release is recorded too, with what its build added', async () => {
+  const site = newSite();
+  const tree = join(root, `upload${sites}`);
+  mkdirSync(join(tree, 'app'), { recursive: true });
+  writeFileSync(join(tree, 'app/main.py'), 'print(1)\n');
+  execFileSync('chmod', ['-R', 'a+rX', tree]);
+  const deployed = await run(site, { release: 'u1', repository: '', upload: tree, build: 'echo compiled > app/main.pyc' });
+  expect(deployed.result.status).toBe('deployed');
+  expect((await status(site)).host.report?.drift).toMatchObject({ state: 'clean', release: 'u1' });
+  writeFileSync(join(site, 'releases/u1/app/main.pyc'), 'recompiled\n');
+  writeFileSync(join(site, 'releases/u1/app/main.py'), 'print(2)\n');
+  const drift = (await status(site, { 'drift-ignore': '*.pyc' })).host.report!.drift!;
+  expect(drift).toMatchObject({ state: 'drifted', changed: { count: 1, paths: ['app/main.py'] }, ignored: 1 });
+});

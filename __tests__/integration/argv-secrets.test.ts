@@ -19,7 +19,8 @@ import { parseSettings } from '../../src/core/settings.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger } from '../support/fixtures.js';
 import { type TestFleet, startFleet } from '../support/fleet.js';
 import { RecordingTransport } from '../support/shell-taps.js';
-import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
+import { ensureUser } from '../support/login-user.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
 
 const SPY = 'tagflip-spy';
 

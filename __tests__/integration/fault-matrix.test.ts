@@ -11,7 +11,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FAULTS, type FaultPoint, FaultLab, SCENARIOS, SCENARIO_SETUPS, describePoint, renderTable } from '../support/fault-matrix.js';
+import { FaultLab, describePoint, renderTable } from '../support/fault-matrix.js';
+import { FAULTS, type FaultPoint, SCENARIOS, SCENARIO_SETUPS } from '../support/fault-scenarios.js';
 import { checkHostAgrees, checkReportTrue } from '../support/host-invariants.js';
 import { openTempDir } from '../support/fixtures.js';
 

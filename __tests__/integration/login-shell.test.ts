@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { runCommand } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
 import { deployRootFor, recordingLogger } from '../support/fixtures.js';
-import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
+import { ensureUser } from '../support/login-user.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
 
 let sshd: TestSshd;
 let sftpOnly: TestSshd;

@@ -16,7 +16,8 @@ import { runCli } from '../../src/cli/cli.js';
 import { runCommand } from '../../src/commands/run.js';
 import { parseSettings } from '../../src/core/settings.js';
 import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
-import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
+import { ensureUser } from '../support/login-user.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
 
 const SPY = 'tagflip-spy';
 

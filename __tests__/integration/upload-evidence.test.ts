@@ -12,7 +12,8 @@ import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, writeFileSync } 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { openTempDir, runTagflip } from '../support/fixtures.js';
-import { type TestSshd, ensureUser, startSshd } from '../support/sshd.js';
+import { ensureUser } from '../support/login-user.js';
+import { type TestSshd, startSshd } from '../support/sshd.js';
 
 const SPY = 'tagflip-spy';
 

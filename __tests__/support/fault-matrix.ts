@@ -17,147 +17,23 @@
  * network ends in resets; `patient` holds it until the client gives up by
  * itself instead (its keepalive), the real test of a silent path.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createTransport, runCommand } from '../../src/commands/run.js';
 import { COMMAND_INPUTS, type Command } from '../../src/core/inputs.js';
 import { parseSettings } from '../../src/core/settings.js';
-import { IDENTITY_FUNCTIONS } from '../../src/remote/scripts.js';
-import type { ShellChannel, Transport } from '../../src/remote/transport.js';
+import { hostFile } from './host-files.js';
+import type { Transport } from '../../src/remote/transport.js';
 import { FaultProxy, type Direction } from './fault-proxy.js';
 import { gitRepoWithTags, openTempDir, recordingLogger } from './fixtures.js';
 import { type Reported, checkHostAgrees, checkNothingLeft, checkReportTrue, currentRelease, processesOf, settled, uidOf } from './host-invariants.js';
-import { descendantPids, tryKill } from './processes.js';
+import { tryKill } from './processes.js';
 import { type TestSshd, startSshd } from './sshd.js';
 import { treeHash } from './trees.js';
 import { transpileSources } from './transpiled.js';
-
-export const FAULTS = ['sigkill', 'sigterm', 'cut-up', 'cut-down', 'freeze', 'stop-sshd', 'stop-session'] as const;
-export type Fault = (typeof FAULTS)[number];
-export const SCENARIOS = ['deploy', 'hooks', 'rollback', 'fleet', 'upload'] as const;
-export type ScenarioName = (typeof SCENARIOS)[number];
-
-/** Faults that need the client in a process of its own. */
-const CLIENT_SIGNALS: Partial<Record<Fault, NodeJS.Signals>> = { sigkill: 'SIGKILL', sigterm: 'SIGTERM' };
-
-/**
- * Phases as the test process sees them. In-process points name what the
- * client read or wrote (`line:<control line>`, `sent:flip`); host points name
- * what the host's files show, for the client in a child process.
- */
-export type Phase = string;
-
-export type At = { phase: Phase } | { direction: Direction; offset: number };
-
-export interface FaultPoint {
-  scenario: ScenarioName;
-  fault: Fault;
-  at: At;
-}
-
-export type Outcome = 'done' | 'not done' | 'unknown' | 'violation';
-
-export interface PointResult {
-  point: FaultPoint;
-  outcome: Outcome;
-  /** False when the deploy ended before the point was reached: nothing was injected. */
-  reached: boolean;
-  problems: string[];
-  reported: string;
-  seconds: number;
-}
-
-interface Scenario {
-  hosts: 1 | 2;
-  /** Inputs of the deploys that make the starting state (each host: v1, then v2 current). */
-  setup: Record<string, string>[];
-  /** Inputs of the run the fault hits. */
-  run: Record<string, string>;
-  /** Where the run starts from and where it goes. */
-  from: string;
-  to: string;
-  /** Phase points, for faults the test process starts (in-process client). */
-  phases: Phase[];
-  /** Phase points for signals to a client in a child process (host evidence). */
-  hostPhases: Phase[];
-  /** An upload's scenario: each release that holds what an upload made (its names in the inputs, `upload: TREE_V1`). */
-  uploads?: Record<string, UploadTree>;
-}
-
-/**
- * The trees an upload scenario ships, made once per process: v3's differs from
- * v1's and v2's in one file, so that its deploy reuses the others (the copy made
- * with the facts, trimmed to the plan). Named in a scenario's inputs, resolved
- * to their paths by FaultLab.inputs.
- */
-type UploadTree = 'TREE_V1' | 'TREE_V3';
-const trees: Partial<Record<UploadTree, string>> = {};
-function treePath(name: UploadTree): string {
-  if (trees[name]) return trees[name];
-  const dir = openTempDir('tagflip-faults-tree-');
-  const files: Record<string, string | Buffer> = { 'build.sh': 'cat version > built\n', version: name === 'TREE_V3' ? 'v3\n' : 'v1\n', 'big/blob.bin': Buffer.alloc(1 << 20, 7) };
-  for (let i = 0; i < 40; i += 1) files[`d${i % 4}/f${i}.txt`] = `file ${i}\n`.repeat(50);
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), content);
-  }
-  return (trees[name] = dir);
-}
-
-const BUILD = 'touch build-started && sh build.sh && sleep 0.3';
-const HOOKS = { activate: 'echo "$TAGFLIP_RELEASE" > "$TAGFLIP_DEPLOY_PATH/activated" && sleep 0.2', verify: 'test -f built && sleep 0.2' };
-const DEPLOY_PHASES = ['line:step preflight', 'line:step facts', 'line:step build', 'line:ready', 'sent:flip', 'line:step flip', 'line:flipped', 'line:step prune', 'line:end after flipped'];
-const DEPLOY_HOST_PHASES = ['host:building', 'host:build-started', 'host:ready', 'host:current moved', 'host:pruned', 'host:recorded'];
-
-export const SCENARIO_SETUPS: Record<ScenarioName, Scenario> = {
-  deploy: {
-    hosts: 1,
-    setup: [{ release: 'v1', build: BUILD }, { release: 'v2', build: BUILD }],
-    run: { release: 'v3', build: BUILD },
-    from: 'v2',
-    to: 'v3',
-    phases: DEPLOY_PHASES,
-    hostPhases: DEPLOY_HOST_PHASES,
-  },
-  hooks: {
-    hosts: 1,
-    setup: [{ release: 'v1', build: BUILD, ...HOOKS }, { release: 'v2', build: BUILD, ...HOOKS }],
-    run: { release: 'v3', build: BUILD, ...HOOKS },
-    from: 'v2',
-    to: 'v3',
-    phases: [...DEPLOY_PHASES.slice(0, -1), 'line:step activate', 'line:step verify', 'line:end after flipped'],
-    hostPhases: [...DEPLOY_HOST_PHASES.slice(0, -1), 'host:activated', 'host:recorded'],
-  },
-  rollback: {
-    hosts: 1,
-    setup: [{ release: 'v1', build: BUILD }, { release: 'v2', build: BUILD }],
-    run: { command: 'rollback' },
-    from: 'v2',
-    to: 'v1',
-    phases: ['line:step preflight', 'line:step facts', 'sent:flip', 'line:step flip', 'line:flipped', 'line:end after flipped'],
-    hostPhases: ['host:current moved', 'host:recorded'],
-  },
-  upload: {
-    hosts: 1,
-    setup: [{ release: 'v1', upload: 'TREE_V1', build: BUILD }, { release: 'v2', upload: 'TREE_V1', build: BUILD }],
-    run: { release: 'v3', upload: 'TREE_V3', build: BUILD },
-    from: 'v2',
-    to: 'v3',
-    phases: DEPLOY_PHASES,
-    hostPhases: DEPLOY_HOST_PHASES,
-    uploads: { v1: 'TREE_V1', v2: 'TREE_V1', v3: 'TREE_V3' },
-  },
-  fleet: {
-    hosts: 2,
-    setup: [{ release: 'v1', build: BUILD }, { release: 'v2', build: BUILD }],
-    run: { release: 'v3', build: BUILD },
-    from: 'v2',
-    to: 'v3',
-    phases: DEPLOY_PHASES,
-    hostPhases: DEPLOY_HOST_PHASES,
-  },
-};
+import { CLIENT_SIGNALS, type MatrixOptions, InjectedFault, PhaseWatcher } from './fault-injection.js';
+import { type ScenarioName, type Phase, type At, type FaultPoint, type Outcome, type PointResult, type Scenario, type UploadTree, SCENARIO_SETUPS, treePath } from './fault-scenarios.js';
 
 /** The deploy user of the matrix: its own, so that any process or file of it is the matrix's. */
 const USER = 'tagflip-faults';
@@ -165,13 +41,6 @@ const USER = 'tagflip-faults';
 const TIMEOUTS = { 'command-timeout': '20', 'lock-timeout': '5', 'connect-timeout': '5', 'keep-releases': '1' };
 /** How long a client may take to answer after a fault before it counts as hung. */
 const CLIENT_LIMIT_MS = 150_000;
-
-export interface MatrixOptions {
-  /** How long a path fault or a stopped sshd lasts before it ends in resets. */
-  holdMs: number;
-  /** Hold path faults until the client gives up by itself (its keepalive), not holdMs. */
-  patient: boolean;
-}
 
 interface LabHost {
   sshd: TestSshd;
@@ -289,7 +158,7 @@ export class FaultLab {
     // files (not its build's) are recorded again, as its upload step did, so that the run reuses them.
     if (SCENARIO_SETUPS[name].uploads) {
       const from = SCENARIO_SETUPS[name].from;
-      const record = `${IDENTITY_FUNCTIONS}\ncd "$1/releases/$2" && tf_identity_owner && tf_identities . | grep -zv -e '^.* ./built$' -e '^.* ./build-started$' | LC_ALL=C sort -z > "$1/.tagflip/releases/$2.ids"`;
+      const record = `${hostFile('identity.sh')}\ncd "$1/releases/$2" && tf_identity_owner && tf_identities . | grep -zv -e '^.* ./built$' -e '^.* ./build-started$' | LC_ALL=C sort -z > "$1/.tagflip/releases/$2.ids"`;
       for (const host of this.hosts.slice(0, SCENARIO_SETUPS[name].hosts)) spawnOk('runuser', ['-u', USER, '--', 'sh', '-c', record, 'sh', join(host.files, site), from]);
     }
     return site;
@@ -392,105 +261,6 @@ export class FaultLab {
   }
 }
 
-/** One fault, started once at its point and ended (resets, SIGCONT) once. */
-class InjectedFault {
-  started = false;
-  client: ChildProcess | null = null;
-  private ended = false;
-  private stoppedPids: number[] = [];
-  private holdTimer: NodeJS.Timeout | null = null;
-
-  constructor(
-    readonly fault: Fault,
-    private readonly proxy: FaultProxy,
-    private readonly sshd: TestSshd,
-    private readonly options: MatrixOptions,
-  ) {}
-
-  start(): void {
-    if (this.started) return;
-    this.started = true;
-    const signal = CLIENT_SIGNALS[this.fault];
-    if (signal) {
-      this.client?.kill(signal);
-      return;
-    }
-    if (this.fault === 'cut-up') this.proxy.stop('up');
-    else if (this.fault === 'cut-down') this.proxy.stop('down');
-    else if (this.fault === 'freeze') this.proxy.freeze();
-    else this.stopSshd(this.fault === 'stop-session');
-    if (!this.options.patient) this.holdTimer = setTimeout(() => void this.end(), this.options.holdMs);
-  }
-
-  /** The client answered: a fault held until then (patient) ends now. */
-  clientAnswered(): void {
-    if (this.started && this.options.patient) void this.end();
-  }
-
-  async end(): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    if (!this.started || CLIENT_SIGNALS[this.fault]) return;
-    // The path gives up first, then a stopped sshd wakes to a connection that is gone.
-    this.proxy.reset();
-    for (const pid of this.stoppedPids) tryKill(pid, 'SIGCONT');
-  }
-
-  /** SIGSTOP the sessions of the host: sshd's own processes only, or with everything they run (the shell, the build). */
-  private stopSshd(wholeSession: boolean): void {
-    const monitors = this.sshd.sessionPids();
-    const tree = monitors.flatMap((pid) => [pid, ...descendantPids(pid)]);
-    this.stoppedPids = wholeSession ? tree : tree.filter((pid) => commandName(pid).startsWith('sshd'));
-    for (const pid of this.stoppedPids) tryKill(pid, 'SIGSTOP');
-  }
-}
-
-/** Sees the shell of one host as tagflip does, and calls `reached` at the phase. */
-class PhaseWatcher implements Transport {
-  readonly label: string;
-  private seenFlipped = false;
-  private tail = '';
-
-  constructor(
-    private readonly inner: Transport,
-    private readonly phase: Phase,
-    private readonly reached: () => void,
-  ) {
-    this.label = inner.label;
-  }
-
-  async openShell(): Promise<ShellChannel> {
-    const channel = await this.inner.openShell();
-    const write = channel.stdin.write.bind(channel.stdin) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    channel.stdin.write = ((chunk: unknown, ...rest: unknown[]) => {
-      // Before the bytes go: a fault at the flip script's leaving stops it on the way.
-      if (this.phase === 'sent:flip' && String(chunk).includes('tf_step flip')) this.reached();
-      return write(chunk, ...rest);
-    }) as typeof channel.stdin.write;
-    // Registered before tagflip's own listener: the fault starts as the client reads the line.
-    channel.stdout.on('data', (chunk: Buffer | string) => this.read(String(chunk)));
-    return channel;
-  }
-
-  private read(chunk: string): void {
-    const text = this.tail + chunk;
-    // A control line may come split over chunks: look at what is new, with the line before it.
-    this.tail = text.slice(-200);
-    for (const match of text.matchAll(/\ntagflip-[0-9a-f]{24} ([a-z-]+)(?: (\S+))?/g)) {
-      const [, kind, first] = match;
-      if (match.index! + match[0].length <= text.length - chunk.length) continue;
-      if (kind === 'flipped') this.seenFlipped = true;
-      const name = kind === 'step' ? `line:step ${first}` : kind === 'end' && this.seenFlipped ? 'line:end after flipped' : `line:${kind}`;
-      if (name === this.phase) this.reached();
-    }
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
 /** What the host's files show at a host phase (the client is a child process: nothing else can tell). */
 function hostEvidence(phase: Phase, site: string, scenario: Scenario): () => boolean {
   const manifest = (release: string) => {
@@ -535,14 +305,6 @@ function parseReport(stdout: string): { hosts: Reported[] } | null {
     return Array.isArray(report.hosts) ? { hosts: report.hosts.map((host) => ({ status: host.status, release: host.release })) } : null;
   } catch {
     return null;
-  }
-}
-
-function commandName(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
   }
 }
 

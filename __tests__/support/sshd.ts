@@ -15,11 +15,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { descendantPids, freePort, processTable, tryKill } from './processes.js';
+import { resolveUser, userIds } from './login-user.js';
+import { run, runOk, sleep } from './run.js';
 
 const SSHD = '/usr/sbin/sshd';
 const UNSHARE = 'unshare';
 const HOST = '127.0.0.1';
-const DEFAULT_ROOT_USER = 'tagflip-test';
 
 export interface StartSshdOptions {
   /** Login user. Only honoured when running as root; otherwise it must be the current user. */
@@ -367,107 +368,8 @@ function childPids(parent: number): number[] {
 }
 
 // ---------------------------------------------------------------------------
-// Login user
-// ---------------------------------------------------------------------------
-
-async function resolveUser(isRoot: boolean, requested: string | undefined): Promise<string> {
-  if (!isRoot) {
-    // An unprivileged sshd cannot switch uid, so it can only log in as ourselves.
-    const me = os.userInfo().username;
-    if (requested !== undefined && requested !== me) {
-      throw new Error(`startSshd: not running as root, so the login user must be '${me}', not '${requested}'`);
-    }
-    return me;
-  }
-  const user = requested ?? DEFAULT_ROOT_USER;
-  await ensureUser(user);
-  return user;
-}
-
-/**
- * Create `user` if missing and make sure the account is not locked. Several Jest
- * workers may do this at the same moment: useradd/usermod then fail either with
- * "already exists" (useradd exit 9) or because another one holds the /etc/passwd
- * lock, so we re-check and retry rather than trusting a single exit code.
- */
-export async function ensureUser(user: string): Promise<void> {
-  const attempts = 30;
-  let last = '';
-
-  for (let i = 0; i < attempts && !userExists(user); i++) {
-    const r = await run('useradd', ['-m', '-s', '/bin/sh', user]);
-    if (r.code === 0 || r.code === 9) break; // 9 = username already in use
-    last = `useradd exited ${r.code}: ${r.stderr}`;
-    await sleep(50 + Math.random() * 200);
-  }
-  if (!userExists(user)) throw new Error(`could not create user '${user}': ${last}`);
-
-  // useradd leaves the password as '!' ("locked"), and with UsePAM no sshd refuses
-  // locked accounts even for key auth. '*' means "no password" without the lock.
-  for (let i = 0; i < attempts && isLocked(user); i++) {
-    const r = await run('usermod', ['-p', '*', user]);
-    if (r.code === 0) break;
-    last = `usermod exited ${r.code}: ${r.stderr}`;
-    await sleep(50 + Math.random() * 200);
-  }
-  if (isLocked(user)) throw new Error(`could not unlock user '${user}': ${last}`);
-}
-
-/** Field `index` of `user`'s line in a colon-separated account file, or undefined if absent. */
-function accountField(file: string, user: string, index: number): string | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const line = text.split('\n').find((l) => l.startsWith(`${user}:`));
-  return line?.split(':')[index];
-}
-
-/** uid and gid of `user`. */
-async function userIds(user: string): Promise<{ uid: number; gid: number }> {
-  const [uid, gid] = await Promise.all([runOk('id', ['-u', user]), runOk('id', ['-g', user])]);
-  return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
-}
-
-function userExists(user: string): boolean {
-  return accountField('/etc/passwd', user, 0) !== undefined;
-}
-
-function isLocked(user: string): boolean {
-  // Without a shadow entry the passwd field decides; either way '!' marks a lock.
-  const password = accountField('/etc/shadow', user, 1) ?? accountField('/etc/passwd', user, 1) ?? '';
-  return password.startsWith('!');
-}
-
-// ---------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function runOk(cmd: string, args: string[]): Promise<string> {
-  const r = await run(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
 
 /** Generate a passphrase-less key pair at `file` / `file.pub` (private key mode 0600). */
 async function keygen(file: string, typeArgs: string[]): Promise<void> {
@@ -492,9 +394,6 @@ async function fingerprint(pubFile: string): Promise<string> {
   return fp;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

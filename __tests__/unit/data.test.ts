@@ -190,7 +190,7 @@ describe('planPrune with data', () => {
   // understands `releases/<name>`: currentDataRelease is '', so the live data release counts as
   // used by nobody and the very first deploy's prune plans to remove it. The prune script's own
   // guard compares the link text with "releases/<name>" and misses it as well (see
-  // shared-data-scripts.test.ts), so the live data is deleted.
+  // data-flip-prune-scripts.test.ts), so the live data is deleted.
   test('data/current written as an absolute link is still never planned for removal', () => {
     const lines = ['fact deploy-path exists', 'fact data-current /srv/app/data/releases/initial', 'fact data-dir initial'].map(control);
     const f = readHostFacts(lines);

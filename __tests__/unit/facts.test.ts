@@ -115,7 +115,7 @@ describe('readHostFacts', () => {
   });
 
   // Which release current is, the host decides by real path (FACTS_BODY, tested on
-  // real links in remote-scripts.test.ts); the raw target is only for messages.
+  // real links in open-script.test.ts); the raw target is only for messages.
   test.each([
     ['/srv/app/releases/v2.0', 'v2.0'],
     ['./releases/v2.0', 'v2.0'],

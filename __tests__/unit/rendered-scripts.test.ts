@@ -2,6 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CONTEXT as SHARED_CONTEXT, building as sharedBuilding } from './script-fixtures.js';
 import { HOST_FILES } from '../../src/remote/host-files.js';
 import { pieceReader } from '../../src/remote/host-pieces.js';
 import { type LockHolder, type Manifest, NOW } from '../../src/core/manifest.js';
@@ -28,44 +29,18 @@ import {
  */
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '__fixtures__', 'rendered-scripts.txt');
 
+// The shared context, with a tag of its own and a secret that holds a quote.
 const CONTEXT: ScriptContext = {
+  ...SHARED_CONTEXT,
   tag: 'tf-0123456789abcdef',
-  host: 'deploy@web1.example.com',
-  deployPath: '/srv/karl/customer-a',
-  release: 'v3.0',
-  previousRelease: 'v2.9',
-  repository: 'https://github.com/example/app.git',
-  ref: 'v3.0',
-  build: 'python3 -m venv .\nbin/pip install -e .',
-  sharedDirs: ['var/log', 'var/mailout'],
-  sharedFiles: ['etc/production.cfg'],
-  migrate: 'bin/evolve --data "$TAGFLIP_DATA_PATH"',
-  dataPath: '/srv/karl/customer-a/data',
-  commandTimeout: 3600,
   env: [
     { name: 'DATABASE_URL', value: "postgres://app:hun'ter2@db/app", secret: true },
     { name: 'EMPTY', value: '' },
   ],
-  actor: 'octocat',
-  runUrl: 'https://github.com/example/app/actions/runs/42',
 };
 const UPLOAD_CONTEXT: ScriptContext = { ...CONTEXT, upload: true, repository: '', ref: '', migrate: '', sharedDirs: [], sharedFiles: [], dataPath: '/data elsewhere/a' };
 
-const building: Manifest = {
-  release: 'v3.0',
-  state: 'building',
-  commit: '',
-  dataRelease: '',
-  previousRelease: 'v2.9',
-  started: '2024-06-01T10:00:00Z',
-  finished: '',
-  activated: '',
-  exitCode: null,
-  failedStep: '',
-  actor: 'octocat',
-  runUrl: 'https://github.com/example/app/actions/runs/42',
-  host: 'deploy@web1.example.com',
-};
+const building: Manifest = sharedBuilding(CONTEXT);
 const ready: Manifest = { ...building, state: 'ready', commit: 'abcdef0123456789abcdef0123456789abcdef01', finished: '2024-06-01T10:04:00Z' };
 const previous: Manifest = { ...building, release: 'v2.9', previousRelease: 'v2.8', state: 'inactive', commit: '1'.repeat(40), finished: '2024-05-01T10:05:00Z', activated: '2024-05-01T10:05:01Z' };
 const adopted: Manifest = { ...previous, commit: '', adopted: NOW };

@@ -6,6 +6,9 @@ import type { ScriptContext } from '../../src/remote/scripts.js';
 /** The run tag of every script these tests render and run. */
 export const TAG = 'tagflip-0123456789abcdef01234567';
 
+/** A time as the scripts write it (`date -u +%Y-%m-%dT%H:%M:%SZ`). */
+export const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+
 /** A ScriptContext for a deploy of v2 over v1 at `path`, with no source, build or env. */
 export function scriptContext(path: string, changes: Partial<ScriptContext> = {}): ScriptContext {
   return {

@@ -29,9 +29,6 @@ import {
 } from './inputs.js';
 import { type SshAuth, parseAuth } from './ssh-auth.js';
 
-// scripts.test.ts still imports parseEnv from here (being moved by issue 23); new code imports it from hook-env.js.
-export { parseEnv } from './hook-env.js';
-
 export interface Settings {
   command: Command;
   /** Which front end gave the inputs, so that advice names them as its user writes them. */

@@ -58,7 +58,6 @@ const AFTER_FLIP_PRUNE = piece('after-flip-prune.sh');
 const HOOK_BODY = piece('hook.sh');
 const DISCARD_BODY = piece('discard.sh');
 const HISTORY_BODY = piece('history.sh');
-export const IDENTITY_FUNCTIONS = piece('identity.sh');
 
 export function render(assignments: Assignment[], body: string): RenderedScript {
   const join = (header: string) => `${header}\n${PRELUDE}\n${body}`;

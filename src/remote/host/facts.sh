@@ -37,7 +37,7 @@ for tf_dir in "$tf_data_path"/releases/*/; do
 done
 # Every record in one read (awk), not a process per file: a site may keep
 # hundreds. awk gets the records' names on its input (names have no newline:
-# settings.ts), reads each itself, then, after an empty line, the newest
+# src/core/inputs.ts), reads each itself, then, after an empty line, the newest
 # history lines, however long the history has grown (tail seeks from its end).
 # The tag reaches awk in its environment, never in its arguments (ps shows
 # those). Without awk, the shell's own read does it, slower but without forks.

@@ -1,5 +1,5 @@
 import type { ControlLine } from '../../src/core/control-line.js';
-import { DRIFT_SHOWN, driftReport, readDriftEntries, renderDrift, showPath } from '../../src/core/drift.js';
+import { DRIFT_SHOWN, type DriftEntry, driftReport, readDriftEntries, renderDrift, showPath } from '../../src/core/drift.js';
 
 const answer = (bytes: Buffer, length = bytes.length): ControlLine[] => {
   const base64 = bytes.toString('base64');
@@ -40,7 +40,7 @@ describe('readDriftEntries', () => {
 
 describe('driftReport', () => {
   test('counts are whole, paths stop at DRIFT_SHOWN; ignored entries are counted apart', () => {
-    const entries = Array.from({ length: DRIFT_SHOWN + 5 }, (_, i) => ({ kind: 'added' as const, path: `f${i}`, isDir: false }));
+    const entries: DriftEntry[] = Array.from({ length: DRIFT_SHOWN + 5 }, (_, i) => ({ kind: 'added' as const, path: `f${i}`, isDir: false }));
     entries.push({ kind: 'removed', path: 'cache', isDir: true });
     const report = driftReport('v1', entries, (entry) => entry.path === 'cache');
     expect(report).toMatchObject({ state: 'drifted', added: { count: DRIFT_SHOWN + 5 }, removed: { count: 0, paths: [] }, ignored: 1 });

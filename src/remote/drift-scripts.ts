@@ -6,5 +6,6 @@ const DRIFT_BODY = pieceReader(HOST_FILES)('drift.sh');
 
 /** command: status with drift: compare context.release (the current one) with its record (host/drift.sh). Reads only. */
 export function renderDriftScript(context: ScriptContext): RenderedScript {
-  return render(commonAssignments(context), DRIFT_BODY);
+  // The prelude's tf_timed reads the limit, as in every script.
+  return render([...commonAssignments(context), { name: 'tf_command_timeout', value: String(context.commandTimeout) }], DRIFT_BODY);
 }

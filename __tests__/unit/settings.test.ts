@@ -50,6 +50,7 @@ describe('parseSettings: valid inputs', () => {
       'shared-dirs': 'var/log\nvar/mailout/\n',
       'shared-files': ' etc/production.cfg , .env',
       migrate: 'bin/evolve --data "$TAGFLIP_DATA_PATH"',
+      'migrate-check': 'bin/evolve --check',
       'data-path': '/var/lib/app/data/',
       'rollback-data': 'False',
       env: 'A=1\r\n# comment\n\nB=x y = z\nC=\nD=\ttab',
@@ -59,6 +60,7 @@ describe('parseSettings: valid inputs', () => {
       'keep-releases': '1000',
       'rollback-to': 'v1.2.2',
       'force-build': 'true',
+      'drift-record': 'false',
       'dry-run': 'TRUE',
     };
     const target = { kind: 'ssh', label: 'deploy_user@web1.example.com:2200', host: 'web1.example.com', port: 2200, user: 'deploy_user' };
@@ -84,6 +86,7 @@ describe('parseSettings: valid inputs', () => {
       sharedDirs: ['var/log', 'var/mailout'],
       sharedFiles: ['etc/production.cfg', '.env'],
       migrate: 'bin/evolve --data "$TAGFLIP_DATA_PATH"',
+      migrateCheck: 'bin/evolve --check',
       dataPath: '/var/lib/app/data',
       rollbackData: false,
       env: [
@@ -100,6 +103,9 @@ describe('parseSettings: valid inputs', () => {
       forceBuild: true,
       canary: 0,
       canaryWait: 0,
+      drift: false,
+      driftIgnore: [],
+      driftRecord: false,
       dryRun: true,
       actor: 'octo cat',
       runUrl: 'https://github.com/o/r/actions/runs/1',

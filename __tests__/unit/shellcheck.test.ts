@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { COMMIT, NOW } from '../../src/core/manifest.js';
+import { renderDriftScript } from '../../src/remote/drift-scripts.js';
 import {
   type RenderedScript,
   type ScriptContext,
@@ -65,6 +66,8 @@ const SCRIPTS: [string, RenderedScript][] = [
   ['prune', renderPruneScript(context(), ['v0'], ['v0'], ['old'])],
   ['prune after verify', renderHousekeepingScript(context(), { remove: ['v0'], removeData: ['v0'], unknown: ['old'] })],
   ['history', renderHistoryScript(context(), 'rollback', 'failed', { failedStep: 'verify', exitCode: 1, reason: 'verify failed' })],
+  ['drift', renderDriftScript(context())],
+  ['build with migrate-check', renderBuildScript(context({ ...withRepository, ...withShared, migrateCheck: 'bin/evolve --check' }), building, null, 'v1')],
 ];
 
 describe('ShellCheck over every rendered remote script', () => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --runs N] [-- --only startup,loopback,wan,rollback,stages,fleet,memory64,slowreader,history,upload,faults]
+// npm run bench [-- --runs N] [-- --only startup,loopback,wan,rollback,stages,fleet,memory64,slowreader,history,upload,drift,migratecheck,faults]
 //
 // Measures the performance targets (SPEC.md "Design notes", issue 12) side by side with
 // the peers, in one run, against the same sshd and repository:
@@ -48,6 +48,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { partDrift, partMigrateCheck } from './drift.mjs';
 import { partFaults } from './faults.mjs';
 import { partHistory } from './history.mjs';
 import { ONE_WAY_MS, SSHD, USER, chownR, ensureUser, freePort, keygen, makeRepo, startSshd, writeKnownHosts } from './hosts.mjs';
@@ -61,7 +62,7 @@ import { partStages } from './stages.mjs';
 import { addRow, fmtMs, printPeersTable, printTable, rows, say, verdict, verdicts } from './report.mjs';
 import { partUpload } from './upload.mjs';
 
-const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'stages', 'fleet', 'memory64', 'slowreader', 'history', 'upload', 'faults'];
+const PARTS = ['startup', 'loopback', 'wan', 'rollback', 'stages', 'fleet', 'memory64', 'slowreader', 'history', 'upload', 'drift', 'migratecheck', 'faults'];
 /** Parts a run without --only leaves out: the fault matrix checks outcomes, not speed, and takes long (faults.mjs). */
 const ON_REQUEST = new Set(['faults']);
 
@@ -203,6 +204,8 @@ async function main() {
     memory64: partMemory,
     slowreader: partSlowReader,
     upload: partUpload,
+    drift: partDrift,
+    migratecheck: partMigrateCheck,
     history: (c) => partHistory(c, { freePort, writeKnownHosts, startSshd, compare, tagflipDeploy, addRow, verdict }),
   };
   const skipped = [];

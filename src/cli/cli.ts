@@ -14,7 +14,7 @@ import { parseSettings } from '../core/settings.js';
 import { readSshConfig } from '../remote/ssh-config.js';
 import { VERSION } from '../core/version.js';
 
-const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'force-build', 'insecure-ignore-host-key']);
+const BOOLEAN_INPUTS = new Set<string>(['dry-run', 'force-build', 'insecure-ignore-host-key', 'drift', 'drift-record']);
 const BOOLEAN_WORDS = new Set<string>(['true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 /**
  * Inputs whose values need not be on the command line, where every user of the

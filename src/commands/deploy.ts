@@ -141,7 +141,7 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
   };
   // Each host gets only what its current release lacks (a dry run, whose facts start no copy, says what a deploy would reuse).
   const transfer = upload && plan.action === 'build' ? prepareTransfer(upload, facts.currentContent, plan.previousRelease, facts.precopied || settings.dryRun) : null;
-  const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null) : null;
+  const build = plan.action === 'build' ? renderBuildScript(context, building, transfer?.sections ?? null, facts.currentDataRelease) : null;
   // A current release tagflip has no record of is adopted by this flip (adopt.ts).
   const departed = departedRecord(facts, plan.previousRelease);
   let active: Manifest;
@@ -164,6 +164,12 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
         });
         const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
         active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
+        if (lines.some((line) => line.kind === 'data-reused')) {
+          // migrate-check said the data is up to date: no copy was made, and data/current stays where it is.
+          active = { ...active, dataRelease: facts.currentDataRelease, dataReused: true };
+          dataTarget = '';
+          logger.info(`${host.host}: migrate-check exited 0: releases/${plan.release} uses data release ${facts.currentDataRelease} as it is (no copy, no migration)`);
+        }
       } finally {
         member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
         if (progress) member.result.uploadBytes = progress.sent;

@@ -1,3 +1,4 @@
+import { checkDrift } from './drift.js';
 import type { HostFacts } from '../core/facts.js';
 import { type HostDependencies, currentPath, runOnHost } from './host-run.js';
 import { currentOutsideReleases, planPrune, rollbackTarget } from '../core/plan.js';
@@ -35,6 +36,7 @@ export function statusOfHost(settings: Settings, deps: HostDependencies): Promis
     const outside = currentOutsideReleases(facts, 'deploy, rollback and prune refuse to run until it is');
     if (outside) deps.logger.warning(`${host.host}: ${outside.message}: ${outside.remedy}`);
     const report = statusReport(facts);
+    if (settings.drift) report.drift = await checkDrift(settings, host, facts);
     return { status: 'unchanged', release: report.current, previousRelease: report.rollbackTarget, releasePath: currentPath(settings, facts), dataRelease: facts.currentDataRelease, report };
   });
 }

@@ -80,6 +80,7 @@ export const INPUT_NAMES = [
   'shared-dirs',
   'shared-files',
   'migrate',
+  'migrate-check',
   'data-path',
   'rollback-data',
   'env',
@@ -92,6 +93,9 @@ export const INPUT_NAMES = [
   'force-build',
   'canary',
   'canary-wait',
+  'drift',
+  'drift-ignore',
+  'drift-record',
   'dry-run',
 ] as const;
 
@@ -107,15 +111,15 @@ const HOOK_INPUTS: readonly InputName[] = ['activate', 'verify', 'env', 'secret-
 /** A prepare builds as a deploy does, up to ready: no flip, so no hooks after it, no data copy, no retention (stages.ts). */
 const PREPARE_INPUTS: readonly InputName[] = [
   ...REACH_INPUTS, 'release', 'repository', 'ref', 'upload', 'upload-exclude', 'build', 'shared-dirs', 'shared-files',
-  'env', 'secret-env', 'command-timeout', 'lock-timeout', 'force-build', 'dry-run',
+  'env', 'secret-env', 'command-timeout', 'lock-timeout', 'force-build', 'drift-record', 'dry-run',
 ];
 
 /** The inputs each command reads; the CLI refuses a flag its command would ignore. */
 export const COMMAND_INPUTS: Readonly<Record<Command, readonly InputName[]>> = {
-  deploy: INPUT_NAMES.filter((name) => name !== 'rollback-to'),
+  deploy: INPUT_NAMES.filter((name) => !['rollback-to', 'drift', 'drift-ignore'].includes(name)),
   prepare: PREPARE_INPUTS,
   rollback: [...REACH_INPUTS, ...HOOK_INPUTS, 'lock-timeout', 'keep-releases', 'rollback-to', 'rollback-data', 'dry-run'],
-  status: REACH_INPUTS,
+  status: [...REACH_INPUTS, 'drift', 'drift-ignore'],
   prune: [...REACH_INPUTS, 'lock-timeout', 'keep-releases', 'dry-run'],
 };
 
@@ -309,6 +313,15 @@ export function parseUploadExclude(value: string): string[] {
   const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
   for (const line of lines) {
     if (CONTROL.test(line)) throw new InputError('upload-exclude', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'node_modules/' or '*.log'");
+  }
+  return lines;
+}
+
+/** drift-ignore: read as upload-exclude's lines are (gitignore style), naming its own input. */
+export function parseDriftIgnore(value: string): string[] {
+  const lines = value.split('\n').map((line) => line.replace(/\r$/, '').trim()).filter((line) => line && !line.startsWith('#'));
+  for (const line of lines) {
+    if (CONTROL.test(line)) throw new InputError('drift-ignore', `'${printable(line)}' has a control character`, "gitignore-style patterns, one a line, e.g. 'var/cache/' or '*.pyc'");
   }
   return lines;
 }

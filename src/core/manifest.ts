@@ -21,6 +21,8 @@ export interface Manifest {
   /** Absent in records of releases built without a source tagflip knows, and in those of older tagflips. */
   source?: ReleaseSource;
   dataRelease: string;
+  /** Set when migrate-check said the data was up to date: dataRelease is the one that was current, used with no copy and no migration. */
+  dataReused?: true;
   previousRelease: string;
   started: string;
   finished: string;
@@ -152,6 +154,7 @@ export function parseManifest(text: string): Manifest | null {
     runUrl: text_('runUrl'),
     host: text_('host'),
     ...(text_('adopted') ? { adopted: text_('adopted') } : {}),
+    ...(record.dataReused === true ? { dataReused: true as const } : {}),
     ...sourceField(record.source),
   };
 }

@@ -1,5 +1,6 @@
 /** What a run reports, whichever front end started it. */
 
+import { type DriftReport, driftCounts, driftRow, renderDrift } from './drift.js';
 import type { LockHolder, ReleaseState } from './manifest.js';
 import { markdownText } from './markdown.js';
 import type { StageName } from './stages.js';
@@ -26,6 +27,8 @@ export interface StatusReport {
   rollbackTarget: string;
   lockHolder: LockHolder | null;
   releases: ReleaseInfo[];
+  /** With drift: true. */
+  drift?: DriftReport;
 }
 
 export interface HostResult {
@@ -129,7 +132,23 @@ export function renderSummary(result: RunResult, title: string, mask: (text: str
     '',
     ...result.hosts.flatMap((host) => (host.attention ? [`> [!CAUTION]\n> ${text(host.attention)}\n`] : [])),
     ...result.hosts.flatMap((host) => (host.warnings ?? []).map((warning) => `> [!WARNING]\n> ${text(host.host)}: ${text(warning)}\n`)),
+    ...driftSection(result.hosts, text),
   ].join('\n');
+}
+
+/** With status and drift: a table of each host's drift, then the paths of those that drifted. */
+function driftSection(hosts: readonly HostResult[], text: (value: string) => string): string[] {
+  const checked = hosts.filter((host) => host.report?.drift);
+  if (checked.length === 0) return [];
+  const state = (drift: DriftReport) => (drift.state === 'drifted' ? driftCounts(drift) : drift.state === 'clean' ? 'clean: as deployed' : `${drift.state}${drift.reason ? `: ${text(drift.reason)}` : ''}`);
+  const rows = checked.map((host) => `| ${text(host.host)} | ${text(host.report!.drift!.release) || '–'} | ${state(host.report!.drift!)} |`);
+  const details = checked.flatMap((host) => {
+    const drift = host.report!.drift!;
+    if (drift.state !== 'drifted') return [];
+    const lines = renderDrift(drift).slice(1).map((line) => `- ${text(line.trim())}`);
+    return [`<details><summary>${text(host.host)}: ${driftCounts(drift)}</summary>`, '', ...lines, '', '</details>', ''];
+  });
+  return ['#### Drift', '', '| host | release | drift |', '| --- | --- | --- |', ...rows, '', ...details];
 }
 
 /**
@@ -165,6 +184,7 @@ export function hostRows(hosts: readonly HostResult[]): object[] {
     error: host.error,
     ...(host.attention ? { attention: host.attention } : {}),
     ...(host.removed && host.removed.length > 0 ? { removed: host.removed } : {}),
+    ...(host.report?.drift ? { drift: driftRow(host.report.drift) } : {}),
   }));
 }
 
@@ -206,6 +226,7 @@ export function renderStatus(host: HostResult): string[] {
     `${host.host}: current ${report.current || '(none)'}, rollback target ${report.rollbackTarget || '(none)'}`,
     report.lockHolder ? `  locked by ${describeHolderBrief(report.lockHolder)}` : '  not locked',
   ];
+  if (report.drift) lines.push(...renderDrift(report.drift));
   if (report.releases.length === 0) return lines;
   const rows = report.releases.map((release) => {
     const marks = [release.current && 'current', release.rollbackTarget && 'rollback target', release.adopted && 'adopted'].filter(Boolean).join(', ');

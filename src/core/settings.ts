@@ -16,6 +16,7 @@ import {
   parseCount,
   parseDataPath,
   parseDeployPath,
+  parseDriftIgnore,
   parseRef,
   parseRelease,
   parseRepository,
@@ -60,6 +61,8 @@ export interface Settings {
   sharedFiles: string[];
   /** Shell that migrates a copy of the data (SPEC step 8); '' for none. */
   migrate: string;
+  /** Run before the data copy; exit 0: the data is up to date, no copy, no migration ('' for none). */
+  migrateCheck: string;
   dataPath: string;
   rollbackData: boolean;
   /** env, then secret-env (those marked secret); no name twice. */
@@ -76,6 +79,11 @@ export interface Settings {
   canary: number;
   /** Seconds to wait after the canary passed before verify runs on it again (0: no second verify). */
   canaryWait: number;
+  /** With status: compare the current release with the content recorded at the end of its build, leaving out driftIgnore's paths. */
+  drift: boolean;
+  driftIgnore: string[];
+  /** Record each release's content at the end of its build (deploy). */
+  driftRecord: boolean;
   dryRun: boolean;
   actor: string;
   runUrl: string;
@@ -133,6 +141,11 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
   const upload = builds ? parseUpload(get('upload'), repository, context.workspace) : '';
 
   const deployPath = parseDeployPath(get('deploy-path'));
+  const migrate = parseScript('migrate', raw['migrate'] ?? '');
+  const migrateCheck = parseScript('migrate-check', raw['migrate-check'] ?? '');
+  if (migrateCheck && !migrate) {
+    throw new InputError('migrate-check', 'is set, but migrate is not: it decides whether the data needs migrating', 'migrate set as well, or no migrate-check');
+  }
   const shared = parseSharedPaths(raw['shared-dirs'] ?? '', raw['shared-files'] ?? '');
   return {
     command,
@@ -155,7 +168,8 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     build: parseScript('build', raw['build'] ?? ''),
     sharedDirs: shared.dirs,
     sharedFiles: shared.files,
-    migrate: parseScript('migrate', raw['migrate'] ?? ''),
+    migrate,
+    migrateCheck,
     dataPath: parseDataPath(get('data-path'), deployPath),
     rollbackData: parseBoolean('rollback-data', get('rollback-data'), true),
     env: parseHookEnv(raw['env'] ?? '', raw['secret-env'] ?? ''),
@@ -166,6 +180,9 @@ export function parseSettings(raw: RawInputs, context: RunContext = {}): Setting
     rollbackTo: parseRollbackTo(get('rollback-to')),
     forceBuild: parseBoolean('force-build', get('force-build'), false),
     ...parseStages(command, get('canary'), get('canary-wait'), targets.length, Boolean((raw['verify'] ?? '').trim())),
+    drift: command === 'status' && parseBoolean('drift', get('drift'), false),
+    driftIgnore: command === 'status' ? parseDriftIgnore(raw['drift-ignore'] ?? '') : [],
+    driftRecord: parseBoolean('drift-record', get('drift-record'), true),
     dryRun: parseBoolean('dry-run', get('dry-run'), false),
     actor: oneLine(context.actor ?? ''),
     runUrl: oneLine(context.runUrl ?? ''),

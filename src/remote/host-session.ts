@@ -78,6 +78,8 @@ export class HostSession {
       sharedFiles: builds ? settings.sharedFiles : [],
       // A prepare copies no data: the copy is made at the switch, so that no write made in between is lost.
       migrate: settings.command === 'deploy' ? settings.migrate : '',
+      migrateCheck: settings.command === 'deploy' ? settings.migrateCheck : '',
+      recordTree: settings.driftRecord,
       dataPath: settings.dataPath,
       commandTimeout: settings.commandTimeout,
       env: settings.env,

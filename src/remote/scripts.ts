@@ -31,6 +31,10 @@ export interface ScriptContext {
   sharedDirs: readonly string[];
   sharedFiles: readonly string[];
   migrate: string;
+  /** Run before the data copy; exit 0: the data is up to date, and the release uses the current data release as it is. */
+  migrateCheck?: string;
+  /** Record the release's content at the end of its build (tree-list.sh), for status with drift. */
+  recordTree?: boolean;
   dataPath: string;
   commandTimeout: number;
   env: readonly { name: string; value: string; secret?: boolean }[];
@@ -57,7 +61,7 @@ const HISTORY_BODY = piece('history.sh');
 const DATA_COPY_BODY = piece('data-copy.sh');
 const DATA_DISCARD_BODY = piece('data-discard.sh');
 
-function render(assignments: Assignment[], body: string): RenderedScript {
+export function render(assignments: Assignment[], body: string): RenderedScript {
   const join = (header: string) => `${header}\n${PRELUDE}\n${body}`;
   return { text: join(renderAssignments(assignments)), display: join(renderAssignments(assignments, true)) };
 }
@@ -76,7 +80,7 @@ function historyEntry(context: ScriptContext, event: HistoryEntry['event'], stat
   };
 }
 
-function commonAssignments(context: ScriptContext): Assignment[] {
+export function commonAssignments(context: ScriptContext): Assignment[] {
   return [
     // The run's tag authenticates control lines (session.ts): never shown.
     { name: 'tf_tag', value: context.tag, secret: true },
@@ -168,8 +172,10 @@ export interface UploadSections {
  * Phase 5–8: create the release, export the source, run build; mark the
  * release ready, or remove it and mark it failed.
  */
-export function renderBuildScript(context: ScriptContext, building: Manifest, upload: UploadSections | null = null): RenderedScript {
+export function renderBuildScript(context: ScriptContext, building: Manifest, upload: UploadSections | null = null, dataReused = ''): RenderedScript {
   const ready: Manifest = { ...building, state: 'ready', commit: COMMIT, finished: FINISHED };
+  // When migrate-check says the data is up to date: the data release that is current, used as it is.
+  const reused: Manifest = { ...ready, dataRelease: dataReused, dataReused: true };
   const failed = { ...building, state: 'failed', commit: COMMIT, finished: NOW, exitCode: CODE, failedStep: STEP, reason: REASON };
   const history = historyEntry(context, 'deploy', 'failed');
   return render(
@@ -183,8 +189,11 @@ export function renderBuildScript(context: ScriptContext, building: Manifest, up
       { name: 'tf_shared_dirs', value: context.sharedDirs.join(' ') },
       { name: 'tf_shared_files', value: context.sharedFiles.join(' ') },
       { name: 'tf_migrate', value: context.migrate },
+      { name: 'tf_migrate_check', value: context.migrateCheck ?? '' },
+      { name: 'tf_record_tree', value: context.recordTree === false ? '' : 'yes' },
       { name: 'tf_manifest_building', value: renderRecord(building) },
       { name: 'tf_manifest_ready', value: renderRecord(ready) },
+      { name: 'tf_manifest_ready_reused', value: context.migrateCheck ? renderRecord(reused) : '' },
       { name: 'tf_manifest_failed', value: renderRecord(failed) },
       { name: 'tf_history_failed', value: renderRecord({ ...history, exitCode: CODE, failedStep: STEP, reason: REASON }) },
       ...hookEnvironment(context),

@@ -11,9 +11,11 @@
 . ./identity.sh
 . ./past-the-stamp.sh
 . ./data-links.sh
+. ./tree-list.sh
 tf_data_copy=''
 tf_content_list=$tf_deploy_path/.tagflip/releases/$tf_release.files
 tf_content_ids=$tf_deploy_path/.tagflip/releases/$tf_release.ids
+tf_content_tree=$tf_deploy_path/.tagflip/releases/$tf_release.tree
 # Remove what this build made (never what is live) and record it as failed, with
 # the step, the exit code and the reason. This also runs when the client has
 # gone (the lock is still held), so the host's records tell what happened.
@@ -22,7 +24,7 @@ tf_abort() {
   tf_reason=$2
   if tf_connection_lost; then tf_reason='interrupted: connection lost'; fi
   cd / || :
-  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_ids"; fi
+  if ! tf_is_live "$tf_deploy_path" "$tf_release_path"; then rm -rf -- "$tf_release_path" "$tf_content_list" "$tf_content_ids" "$tf_content_tree"; fi
   if [ -n "$tf_data_copy" ]; then
     tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
     if [ -z "$tf_live_data" ] || [ "$tf_live_data" != "$(readlink -f -- "$tf_data_copy")" ]; then rm -rf -- "$tf_data_copy"; fi
@@ -57,8 +59,8 @@ if [ -e "$tf_release_path" ] || [ -L "$tf_release_path" ]; then
 fi
 mkdir -- "$tf_release_path" || tf_fail 1 "cannot create $tf_release_path"
 # A content list left by an earlier build of this name must not describe this one.
-if [ -e "$tf_content_list" ] || [ -e "$tf_content_ids" ] || [ -L "$tf_content_list" ] || [ -L "$tf_content_ids" ]; then
-  rm -f -- "$tf_content_list" "$tf_content_ids" || tf_fail 1 "cannot remove $tf_content_list"
+if [ -e "$tf_content_list" ] || [ -e "$tf_content_ids" ] || [ -e "$tf_content_tree" ] || [ -L "$tf_content_list" ] || [ -L "$tf_content_ids" ] || [ -L "$tf_content_tree" ]; then
+  rm -f -- "$tf_content_list" "$tf_content_ids" "$tf_content_tree" || tf_fail 1 "cannot remove $tf_content_list"
 fi
 tf_write "$tf_manifest_path" "$tf_manifest_building" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_step source
@@ -151,8 +153,9 @@ if [ -n "$tf_build" ]; then
     tf_abort "$tf_status" "build exited with status $tf_status"
   fi
 fi
+tf_data_reused=''
 if [ -n "$tf_migrate" ]; then
-  tf_step migrate
+  if [ -n "$tf_migrate_check" ]; then tf_step migrate-check; else tf_step migrate; fi
   # Preflight refused these already; checked again right before the copy and
   # the rm -rf, so that nothing under data-path is ever removed or copied
   # through a link, whoever put it there since.
@@ -160,6 +163,29 @@ if [ -n "$tf_migrate" ]; then
   tf_data_refuse() { [ -n "$tf_data_refusal" ] || tf_data_refusal=$2; }
   tf_check_data_links tf_data_refuse
   if [ -n "$tf_data_refusal" ]; then tf_abort 1 "$tf_data_refusal; nothing under $tf_data_path was changed"; fi
+  # migrate-check, in the new release with the hook environment (TAGFLIP_DATA_PATH
+  # is data/current): exit 0 says the data is up to date, so the release uses
+  # the current data release as it is, with no copy and no migration.
+  if [ -n "$tf_migrate_check" ] && [ -e "$tf_data_path/current" ]; then
+    cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
+    tf_hook sh -c "$tf_migrate_check"
+    tf_status=$?
+    cd / || :
+    tf_live_name=$(readlink -- "$tf_data_path/current")
+    if [ "$tf_status" -eq 0 ]; then
+      tf_data_reused=yes
+      tf_say data-reused "${tf_live_name#releases/}"
+    elif [ "$tf_status" -eq 124 ]; then
+      tf_say log "migrate-check ran longer than command-timeout ($tf_command_timeout s) and was stopped: copying and migrating the data"
+    else
+      tf_say log "migrate-check exited with status $tf_status: copying and migrating the data"
+    fi
+  elif [ -n "$tf_migrate_check" ] && [ ! -L "$tf_data_path/current" ]; then
+    tf_say log "no $tf_data_label/current yet: migrate-check is not run"
+  fi
+fi
+if [ -n "$tf_migrate" ] && [ -z "$tf_data_reused" ]; then
+  if [ "$tf_current_step" != migrate ]; then tf_step migrate; fi
   tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
   if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
     tf_abort 1 "data release $tf_release is the live data ($tf_data_label/current); deploy under a new release name"
@@ -188,9 +214,17 @@ if [ -n "$tf_migrate" ]; then
     tf_abort "$tf_status" "migrate exited with status $tf_status; $tf_data_label/current and current are unchanged"
   fi
 fi
+# What the release holds as built, for status with drift (drift.sh). Without
+# it, status says "no record": nothing to fail the deploy for.
+if [ -n "$tf_record_tree" ]; then
+  if ! tf_tree_list "$tf_release_path" "$tf_content_tree"; then
+    tf_say log "no record of the content of releases/$tf_release (a file the deploy user cannot read?): status with drift will say no record"
+  fi
+fi
 # Nobody would learn that it is ready: a build the client did not see finish is failed.
 if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi
 tf_clock
 tf_finished=$tf_now
+if [ -n "$tf_data_reused" ]; then tf_manifest_ready=$tf_manifest_ready_reused; fi
 tf_write "$tf_manifest_path" "$tf_manifest_ready" || tf_abort 1 "cannot write $tf_manifest_path"
 tf_say ready "$tf_finished" "$tf_commit"

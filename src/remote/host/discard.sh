@@ -8,7 +8,7 @@ tf_step discard
 if tf_is_live "$tf_deploy_path" "$tf_release_path"; then
   tf_fail 1 "releases/$tf_release is current; it is not discarded"
 fi
-rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.ids" ||
+rm -rf -- "$tf_release_path" "$tf_deploy_path/.tagflip/releases/$tf_release.files" "$tf_deploy_path/.tagflip/releases/$tf_release.ids" "$tf_deploy_path/.tagflip/releases/$tf_release.tree" ||
   tf_fail 1 "cannot remove $tf_release_path"
 if [ -n "$tf_data_copy" ]; then
   # Never through a link (the build refused to copy through one).

@@ -55,7 +55,7 @@ for tf_name in $tf_prune_data; do
 done
 # A directory goes before its record: a directory half removed keeps its
 # record, so the next prune may finish the job. (A record is the manifest, the
-# content list and the files' identities; .paths is the stamp that releases
+# content list, the files' identities and the tree; .paths is the stamp that releases
 # uploaded by earlier versions have instead.) Records without a directory
 # (failed releases) go together, by one rm in .tagflip/releases (release names
 # hold no blanks nor pattern characters, so the list splits safely); should
@@ -65,18 +65,18 @@ for tf_name in $tf_prune; do
   tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
   if tf_exists "$tf_deploy_path/releases/$tf_name"; then
     tf_remove_tree "$tf_deploy_path/releases/$tf_name" || tf_fail 1 "cannot remove $tf_deploy_path/releases/$tf_name"
-    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.ids" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.ids" "$tf_record.paths" "$tf_record.tree" || tf_fail 1 "cannot remove the record of $tf_name"
     tf_say removed "$tf_name"
   else
     tf_say removed-record "$tf_name"
-    tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.ids $tf_name.paths"
+    tf_records="$tf_records $tf_name.json $tf_name.files $tf_name.ids $tf_name.paths $tf_name.tree"
   fi
 done
 # shellcheck disable=SC2086 # split on purpose: see above
 if [ -n "$tf_records" ] && ! (cd -- "$tf_deploy_path/.tagflip/releases" 2>/dev/null && set -f && rm -f -- $tf_records 2>/dev/null); then
   for tf_name in $tf_prune; do
     tf_record=$tf_deploy_path/.tagflip/releases/$tf_name
-    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.ids" "$tf_record.paths" || tf_fail 1 "cannot remove the record of $tf_name"
+    rm -f -- "$tf_record.json" "$tf_record.files" "$tf_record.ids" "$tf_record.paths" "$tf_record.tree" || tf_fail 1 "cannot remove the record of $tf_name"
   done
 fi
 for tf_name in $tf_prune_data; do

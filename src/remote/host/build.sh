@@ -10,6 +10,7 @@
 . ./current.sh
 . ./identity.sh
 . ./past-the-stamp.sh
+. ./migrate-check.sh
 . ./data-links.sh
 . ./tree-list.sh
 tf_data_copy=''
@@ -163,26 +164,7 @@ if [ -n "$tf_migrate" ]; then
   tf_data_refuse() { [ -n "$tf_data_refusal" ] || tf_data_refusal=$2; }
   tf_check_data_links tf_data_refuse
   if [ -n "$tf_data_refusal" ]; then tf_abort 1 "$tf_data_refusal; nothing under $tf_data_path was changed"; fi
-  # migrate-check, in the new release with the hook environment (TAGFLIP_DATA_PATH
-  # is data/current): exit 0 says the data is up to date, so the release uses
-  # the current data release as it is, with no copy and no migration.
-  if [ -n "$tf_migrate_check" ] && [ -e "$tf_data_path/current" ]; then
-    cd "$tf_release_path" || tf_abort 1 "cannot enter $tf_release_path"
-    tf_hook sh -c "$tf_migrate_check"
-    tf_status=$?
-    cd / || :
-    tf_live_name=$(readlink -- "$tf_data_path/current")
-    if [ "$tf_status" -eq 0 ]; then
-      tf_data_reused=yes
-      tf_say data-reused "${tf_live_name#releases/}"
-    elif [ "$tf_status" -eq 124 ]; then
-      tf_say log "migrate-check ran longer than command-timeout ($tf_command_timeout s) and was stopped: copying and migrating the data"
-    else
-      tf_say log "migrate-check exited with status $tf_status: copying and migrating the data"
-    fi
-  elif [ -n "$tf_migrate_check" ] && [ ! -L "$tf_data_path/current" ]; then
-    tf_say log "no $tf_data_label/current yet: migrate-check is not run"
-  fi
+  tf_migrate_check || tf_abort 1 "cannot enter $tf_release_path"
 fi
 if [ -n "$tf_migrate" ] && [ -z "$tf_data_reused" ]; then
   if [ "$tf_current_step" != migrate ]; then tf_step migrate; fi

@@ -185,6 +185,32 @@ describe('prepare, then the switch', () => {
     }
   }, 120_000);
 
+  test('migrate-check at the switch: where it says the data is up to date, no copy and data/current stays; where not, copied and migrated', async () => {
+    const site = newSite();
+    const migrate = 'echo "migrated for $TAGFLIP_RELEASE" >> "$TAGFLIP_DATA_PATH/log"';
+    // Up to date unless the host is marked; the check runs in the release, with the hook environment.
+    const check = '[ -e "$TAGFLIP_DATA_PATH/log" ] && [ "$PWD" = "$TAGFLIP_RELEASE_PATH" ] && [ ! -e "$TAGFLIP_DEPLOY_PATH/stale" ]';
+    await run(hosts, site, { release: 'v1', migrate });
+    await run(hosts, site, { command: 'prepare', release: 'v2' });
+    mark(hosts[2], site, 'stale');
+    const { result, log } = await run(hosts, site, { release: 'v2', migrate, 'migrate-check': check });
+    expect(result).toMatchObject({ ok: true, status: 'deployed', release: 'v2' });
+    for (const host of hosts.slice(0, 2)) {
+      const files = on(host, site);
+      expect(files.current()).toBe('releases/v2');
+      expect(readlinkSync(files.at('data/current'))).toBe('releases/v1');
+      expect(existsSync(files.at('data/releases/v2'))).toBe(false);
+      expect(JSON.parse(readFileSync(files.at('.tagflip/releases/v2.json'), 'utf8'))).toMatchObject({ state: 'active', dataRelease: 'v1', dataReused: true });
+      expect(log).toContain(`${host.entry}: migrate-check exited 0: releases/v2 uses data release v1 as it is (no copy, no migration)`);
+    }
+    const stale = on(hosts[2], site);
+    expect(stale.current()).toBe('releases/v2');
+    expect(readlinkSync(stale.at('data/current'))).toBe('releases/v2');
+    expect(readFileSync(stale.at('data/releases/v2/log'), 'utf8')).toBe('migrated for v1\nmigrated for v2\n');
+    expect(JSON.parse(readFileSync(stale.at('.tagflip/releases/v2.json'), 'utf8'))).toMatchObject({ state: 'active', dataRelease: 'v2' });
+    for (const host of hosts) expect(on(host, site).builds()).toEqual(['v1', 'v2']);
+  }, 120_000);
+
   test('migrate fails at the switch on one host: no host flips, every data copy is removed, v2 stays ready everywhere', async () => {
     const site = newSite();
     await run(hosts, site, { release: 'v1', migrate: 'true' });

@@ -1,5 +1,6 @@
 import { departedRecord } from '../core/adopt.js';
 import { DeployError, InputError } from '../core/errors.js';
+import type { ControlLine } from '../core/control-line.js';
 import type { HostFacts } from '../core/facts.js';
 import { type FleetHost, attempt, runFleet, showDryRun } from './fleet.js';
 import { type HostDependencies, restingResult } from './host-run.js';
@@ -164,11 +165,10 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
         });
         const [finished = '', commit = ''] = lines.find((line) => line.kind === 'ready')?.args ?? [];
         active = { ...active, finished, commit, ...(source?.kind === 'git' ? { source: { ...source, commit } } : {}) };
-        if (lines.some((line) => line.kind === 'data-reused')) {
-          // migrate-check said the data is up to date: no copy was made, and data/current stays where it is.
+        if (dataReused(lines)) {
           active = { ...active, dataRelease: facts.currentDataRelease, dataReused: true };
           dataTarget = '';
-          logger.info(`${host.host}: migrate-check exited 0: releases/${plan.release} uses data release ${facts.currentDataRelease} as it is (no copy, no migration)`);
+          logger.info(reuseNote(host.host, plan.release, facts.currentDataRelease));
         }
       } finally {
         member.result.buildSeconds = (Date.now() - buildStarted) / 1000;
@@ -177,18 +177,23 @@ async function prepare(settings: Settings, member: FleetHost, scan: ScannedUploa
     }
   } else {
     const data = dataAtSwitch(facts.manifests.get(plan.release)!, settings.migrate);
+    let reused = false;
     if (data === 'migrate') {
       // Copied and migrated now, not at the prepare: no write made since is lost.
       dataTarget = plan.release;
-      if (!settings.dryRun) await host.run('migrate', renderDataCopyScript(context), settings.commandTimeout * 2);
+      if (!settings.dryRun) reused = dataReused(await host.run('migrate', renderDataCopyScript(context), settings.commandTimeout * 2));
+      if (reused) {
+        dataTarget = '';
+        logger.info(reuseNote(host.host, plan.release, facts.currentDataRelease));
+      }
     } else if (data === 'keep') {
       dataTarget = '';
     } else {
       dataTarget = settings.rollbackData ? dataTargetFor(facts, plan.release) : '';
       if (dataTarget) warnings.push(dataRollbackWarning(facts.currentDataRelease, dataTarget, dataLabel(settings.deployPath, settings.dataPath)));
     }
-    active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease };
-    migrated = data === 'migrate';
+    active = { ...reactivatedManifest(plan, facts), dataRelease: dataTarget || facts.currentDataRelease, ...(reused ? { dataReused: true } : {}) };
+    migrated = data === 'migrate' && !reused;
   }
   if (preparing) {
     // Built and ready: it waits for the deploy that flips it. Nothing else happens here.
@@ -279,4 +284,13 @@ function buildingManifest(settings: Settings, plan: DeployPlan, host: string, st
 /** Said whenever data/current goes back to an older data release; `data` is data-path as messages name it (dataLabel). */
 export function dataRollbackWarning(from: string, to: string, data: string): string {
   return `${data}/current goes back from data release ${from || '(none)'} to ${to}: data written since the migration to ${from || 'the current data'} is not in the restored data release ${to} (it stays in ${data}/releases/${from}). Set rollback-data: false to keep the current data.`;
+}
+
+/** Whether migrate-check said the data is up to date: no copy was made, and data/current stays where it is. */
+function dataReused(lines: readonly ControlLine[]): boolean {
+  return lines.some((line) => line.kind === 'data-reused');
+}
+
+function reuseNote(host: string, release: string, dataRelease: string): string {
+  return `${host}: migrate-check exited 0: releases/${release} uses data release ${dataRelease} as it is (no copy, no migration)`;
 }

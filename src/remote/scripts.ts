@@ -350,8 +350,9 @@ export function renderHistoryScript(context: ScriptContext, event: HistoryEntry[
 /**
  * The data step of a deploy of a prepared release (issue 24): a prepare copies
  * no data, so the switch copies data/current and migrates the copy, before the
- * barrier, as the build would have. A failure removes the copy only: the
- * release stays ready for the next attempt.
+ * barrier, as the build would have (or, when migrate-check says the data is
+ * up to date, reuses data/current: says data-reused). A failure removes the
+ * copy only: the release stays ready for the next attempt.
  */
 export function renderDataCopyScript(context: ScriptContext): RenderedScript {
   const history = { ...historyEntry(context, 'deploy', 'failed'), exitCode: CODE, failedStep: STEP, reason: REASON };
@@ -359,6 +360,7 @@ export function renderDataCopyScript(context: ScriptContext): RenderedScript {
     [
       ...commonAssignments(context),
       { name: 'tf_migrate', value: context.migrate },
+      { name: 'tf_migrate_check', value: context.migrateCheck ?? '' },
       { name: 'tf_history_failed', value: renderRecord(history) },
       timeoutAssignment(context),
       ...hookEnvironment(context),

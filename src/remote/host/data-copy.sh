@@ -5,9 +5,12 @@
 # barrier, as build.sh's migrate step does for a build. A failure removes the
 # copy (never live data) and appends a failed line to the history; the
 # release itself stays ready for the next attempt. Says data-ready when done.
+# With migrate-check, the check runs first (migrate-check.sh): when it says
+# the data is up to date, nothing is copied and data-reused says so instead.
 
 . ./data-links.sh
-tf_step migrate
+. ./migrate-check.sh
+if [ -n "$tf_migrate_check" ]; then tf_step migrate-check; else tf_step migrate; fi
 tf_data_copy=''
 tf_data_abort() {
   tf_code=$1
@@ -26,6 +29,9 @@ tf_data_refusal=''
 tf_data_refuse() { [ -n "$tf_data_refusal" ] || tf_data_refusal=$2; }
 tf_check_data_links tf_data_refuse
 if [ -n "$tf_data_refusal" ]; then tf_fail 1 "$tf_data_refusal; nothing under $tf_data_path was changed"; fi
+tf_migrate_check || tf_fail 1 "cannot enter $tf_release_path; nothing was changed"
+if [ -n "$tf_data_reused" ]; then exit 0; fi
+if [ "$tf_current_step" != migrate ]; then tf_step migrate; fi
 tf_live_data=$(readlink -f -- "$tf_data_path/current" 2>/dev/null) || tf_live_data=''
 if [ -n "$tf_live_data" ] && [ "$tf_live_data" = "$(readlink -f -- "$tf_data_path/releases/$tf_release")" ]; then
   tf_fail 1 "data release $tf_release is the live data ($tf_data_label/current); deploy under a new release name"

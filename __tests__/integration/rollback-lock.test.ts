@@ -141,7 +141,8 @@ describe('retention', () => {
     const sixth = await deploy(site, 'v6', keep);
     expect(dirs(site)).toEqual(['v5', 'v6']);
     expect(sixth.host.removed).toEqual(['v2', 'v3']);
-    expect(readdirSync(join(site, '.tagflip/releases')).sort()).toEqual(['v5.json', 'v6.json']);
+    // Each kept release's record and its content (drift); nothing of the others.
+    expect(readdirSync(join(site, '.tagflip/releases')).sort()).toEqual(['v5.json', 'v5.tree', 'v6.json', 'v6.tree']);
     const prunes = history(site).filter((entry) => entry.event === 'prune');
     // The failed v4 left only its record; the next successful deploy's prune took it.
     expect(prunes.map((entry) => entry.removed)).toEqual([['v1'], ['v4'], ['v2', 'v3']]);

@@ -54,7 +54,11 @@ tf_tree_known() {
     LC_ALL=C comm -z -23 -- "$tf_tree_work.files" "$tf_tree_work.keys" > "$tf_tree_work.hash" &&
     LC_ALL=C comm -z -12 -- "$tf_tree_work.files" "$tf_tree_work.keys" > "$tf_tree_work.same" &&
     LC_ALL=C join -z -t "$tf_soh" --check-order -- "$tf_tree_work.same" "$1" > "$tf_tree_work.joined" &&
-    LC_ALL=C sed -z "s/^\(f [0-7]* [0-9]*\) \(.*\)$tf_soh\([0-9a-f]*\)\$/\1 \3 \2/" -- "$tf_tree_work.joined" > "$tf_tree_work.known" &&
+    LC_ALL=C cut -z -d "$tf_soh" -f 1 -- "$tf_tree_work.joined" > "$tf_tree_work.kkey" &&
+    LC_ALL=C cut -z -d "$tf_soh" -f 2 -- "$tf_tree_work.joined" > "$tf_tree_work.ksha" &&
+    LC_ALL=C cut -z -d ' ' -f 1-3 -- "$tf_tree_work.kkey" > "$tf_tree_work.kmeta" &&
+    LC_ALL=C cut -z -d ' ' -f 4- -- "$tf_tree_work.kkey" > "$tf_tree_work.kpaths" &&
+    LC_ALL=C paste -z -d ' ' -- "$tf_tree_work.kmeta" "$tf_tree_work.ksha" "$tf_tree_work.kpaths" > "$tf_tree_work.known" &&
     { tf_tree_taken=$(LC_ALL=C grep -c -z '' -- "$tf_tree_work.known") || [ "$tf_tree_taken" = 0 ]; } &&
     tf_tree_counted
 }

@@ -209,7 +209,7 @@ if [ -n "$tf_record_tree" ]; then
     tf_known_sums=$tf_content_tree.known
   fi
   if tf_tree_list "$tf_release_path" "$tf_content_tree" "$tf_known_sums"; then
-    tf_say debug "recorded the content of releases/$tf_release: $tf_tree_count files hashed, $tf_tree_taken still as uploaded (SHA-256 from the content list)"
+    [ -z "$tf_upload_bytes" ] || tf_say debug "recorded the content of releases/$tf_release: $tf_tree_count files hashed, $tf_tree_taken still as uploaded (SHA-256 from the content list)"
   else
     tf_say log "no record of the content of releases/$tf_release (a file the deploy user cannot read?): status with drift will say no record"
   fi

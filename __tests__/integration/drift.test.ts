@@ -1,9 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runCommand } from '../../src/commands/run.js';
 import { DRIFT_SHOWN } from '../../src/core/drift.js';
 import { hostRows, renderStatus, renderSummary } from '../../src/core/result.js';
-import { deployRootFor, gitRepoWithTags, runTagflip } from '../support/fixtures.js';
+import { parseSettings } from '../../src/core/settings.js';
+import { deployRootFor, gitRepoWithTags, openTempDir, recordingLogger, runTagflip } from '../support/fixtures.js';
+import { hostFile } from '../support/host-files.js';
 import { type TestSshd, startSshd } from '../support/sshd.js';
 
 // Drift (issue 25): the content recorded at the end of a build, compared by
@@ -122,4 +125,83 @@ test('an uploaded release is recorded too, with what its build added', async () 
   writeFileSync(join(site, 'releases/u1/app/main.py'), 'print(2)\n');
   const drift = (await status(site, { 'drift-ignore': '*.pyc' })).host.report!.drift!;
   expect(drift).toMatchObject({ state: 'drifted', changed: { count: 1, paths: ['app/main.py'] }, ignored: 1 });
+});
+
+/** An upload deploy with the debug lines in its log (where the record says how it was made). */
+async function uploadWithDebug(site: string, release: string, tree: string, build: string) {
+  const logger = recordingLogger();
+  logger.debug = (message) => logger.lines.push(`debug: ${message}`);
+  const settings = parseSettings({
+    hosts: `${sshd.user}@${sshd.host}:${sshd.port}`,
+    'private-key': sshd.privateKey,
+    'known-hosts': sshd.knownHosts,
+    'deploy-path': site,
+    release,
+    upload: tree,
+    build,
+  });
+  const result = await runCommand(settings, logger);
+  return { result, log: logger.text() };
+}
+
+/** The record tree-list.sh makes of `release` reading every file (no content list), here, as root. */
+function fullRecord(release: string): Buffer {
+  const out = join(openTempDir('tagflip-full-record-'), 'tree');
+  execFileSync('sh', ['-c', `${hostFile('tree-list.sh')}\ntf_tree_list "$1" "$2"`, 'sh', release, out]);
+  return readFileSync(out);
+}
+
+// Appends to one uploaded file, rewrites another in place with the same size,
+// adds a file, removes one, replaces one by a symlink, writes a name that is not UTF-8.
+const CHANGING_BUILD = [
+  'printf "more\\n" >> app/append.log',
+  'printf "BBBB\\n" 1<> app/same-size.txt',
+  'printf "new\\n" > app/added.txt',
+  'rm app/removed.txt',
+  'rm app/to-link.txt && ln -s main.py app/to-link.txt',
+  'printf "latin-1\\n" > "$(printf "caf\\351")"',
+].join(' && ');
+
+function uploadTree(): string {
+  const tree = join(root, `upload-tree${++sites}`);
+  mkdirSync(join(tree, 'app/static'), { recursive: true });
+  writeFileSync(join(tree, 'app/main.py'), 'print(1)\n');
+  writeFileSync(join(tree, 'app/append.log'), 'first\n');
+  writeFileSync(join(tree, 'app/same-size.txt'), 'aaaa\n');
+  writeFileSync(join(tree, 'app/removed.txt'), 'removed by the build\n');
+  writeFileSync(join(tree, 'app/to-link.txt'), 'replaced by a link\n');
+  writeFileSync(join(tree, 'café.txt'), 'utf-8 name\n');
+  for (let i = 0; i < 20; i++) writeFileSync(join(tree, `app/static/s${i}.css`), `.c${i} {}\n`);
+  symlinkSync('main.py', join(tree, 'app/link'));
+  execFileSync('chmod', ['-R', 'a+rX', tree]);
+  return tree;
+}
+
+test('an upload is recorded from its content list for the files still as uploaded, and only what the build wrote is read: the record is the full read, byte for byte', async () => {
+  const site = newSite();
+  const tree = uploadTree();
+  const deployed = await uploadWithDebug(site, 'u1', tree, CHANGING_BUILD);
+  expect(deployed.result.hosts[0].status).toBe('deployed');
+  // main.py, café.txt and the 20 stylesheets are as uploaded; the build wrote 4 files.
+  expect(deployed.log).toMatch(/debug: .*recorded the content of releases\/u1: 4 files hashed, 22 still as uploaded/);
+  const recorded = readFileSync(join(site, '.tagflip/releases/u1.tree'));
+  expect(recorded.equals(fullRecord(join(site, 'releases/u1')))).toBe(true);
+  expect(recorded.toString('latin1')).toContain(' caf\xe9\0');
+  expect((await status(site)).host.report?.drift).toMatchObject({ state: 'clean', release: 'u1' });
+
+  // The next deploy of the same tree: the host copies what did not change, and records it the same way.
+  const again = await uploadWithDebug(site, 'u2', tree, CHANGING_BUILD);
+  expect(again.result.hosts[0].status).toBe('deployed');
+  expect(again.log).toMatch(/debug: .*recorded the content of releases\/u2: 4 files hashed, 22 still as uploaded/);
+  expect(readFileSync(join(site, '.tagflip/releases/u2.tree')).equals(fullRecord(join(site, 'releases/u2')))).toBe(true);
+});
+
+test('without the identity record of the upload (as when the clock never moved past it), every file is read', async () => {
+  const site = newSite();
+  const tree = uploadTree();
+  const build = `${CHANGING_BUILD} && rm "../../.tagflip/releases/$TAGFLIP_RELEASE.ids"`;
+  const deployed = await uploadWithDebug(site, 'u1', tree, build);
+  expect(deployed.result.hosts[0].status).toBe('deployed');
+  expect(deployed.log).toMatch(/debug: .*recorded the content of releases\/u1: 26 files hashed, 0 still as uploaded/);
+  expect(readFileSync(join(site, '.tagflip/releases/u1.tree')).equals(fullRecord(join(site, 'releases/u1')))).toBe(true);
 });

@@ -13,6 +13,7 @@
 . ./migrate-check.sh
 . ./data-links.sh
 . ./tree-list.sh
+. ./uploaded-sums.sh
 tf_data_copy=''
 tf_content_list=$tf_deploy_path/.tagflip/releases/$tf_release.files
 tf_content_ids=$tf_deploy_path/.tagflip/releases/$tf_release.ids
@@ -197,11 +198,22 @@ if [ -n "$tf_migrate" ] && [ -z "$tf_data_reused" ]; then
   fi
 fi
 # What the release holds as built, for status with drift (drift.sh). Without
-# it, status says "no record": nothing to fail the deploy for.
+# it, status says "no record": nothing to fail the deploy for. For an upload,
+# the files still as uploaded take their SHA-256 from its content list
+# (uploaded-sums.sh): only what the build wrote is read. Without the identity
+# record (the clock did not move) or if that fails, every file is read.
 if [ -n "$tf_record_tree" ]; then
-  if ! tf_tree_list "$tf_release_path" "$tf_content_tree"; then
+  tf_known_sums=''
+  if [ -n "$tf_upload_bytes" ] && [ -f "$tf_content_list" ] && [ -f "$tf_content_ids" ] &&
+    tf_uploaded_sums "$tf_release_path" "$tf_content_list" "$tf_content_ids" "$tf_content_tree.known"; then
+    tf_known_sums=$tf_content_tree.known
+  fi
+  if tf_tree_list "$tf_release_path" "$tf_content_tree" "$tf_known_sums"; then
+    [ -z "$tf_upload_bytes" ] || tf_say debug "recorded the content of releases/$tf_release: $tf_tree_count files hashed, $tf_tree_taken still as uploaded (SHA-256 from the content list)"
+  else
     tf_say log "no record of the content of releases/$tf_release (a file the deploy user cannot read?): status with drift will say no record"
   fi
+  rm -f -- "$tf_content_tree.known"
 fi
 # Nobody would learn that it is ready: a build the client did not see finish is failed.
 if tf_connection_lost; then tf_abort 1 'interrupted: connection lost'; fi

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { gitRepoWithTags } from '../support/fixtures.js';
 
 // sleep is left out: the watchdog's runs once a second, however long a deploy takes.
-const TOOLS = ['awk', 'base64', 'cat', 'chmod', 'cp', 'date', 'df', 'dirname', 'find', 'flock', 'git', 'head', 'id', 'ln', 'mkdir', 'mktemp', 'mv', 'nproc', 'readlink', 'rm', 'sed', 'sort', 'stat', 'tail', 'tar', 'timeout', 'tr', 'wc', 'xargs'];
+const TOOLS = ['awk', 'base64', 'cat', 'chmod', 'comm', 'cp', 'cut', 'date', 'df', 'dirname', 'find', 'flock', 'git', 'grep', 'head', 'id', 'join', 'ln', 'mkdir', 'mktemp', 'mv', 'nproc', 'paste', 'readlink', 'rm', 'sed', 'sha256sum', 'sort', 'split', 'stat', 'tail', 'tar', 'timeout', 'tr', 'wc', 'xargs'];
 
 let root: string;
 let shims: string;
@@ -72,6 +72,29 @@ test('a deploy to a site deployed before starts at most 29 of these programs on 
   expect(counts.awk).toBe(1); // every record and the history's newest lines in one read
   expect(counts.xargs).toBeUndefined();
   expect(total).toBeLessThanOrEqual(28 + (counts.git - 3));
+});
+
+test('the drift record of a deploy from git adds a fixed handful of programs, never one per file', () => {
+  const plain = join(root, 'plain');
+  const recorded = join(root, 'recorded');
+  for (const release of ['v1', 'v2']) {
+    deployCounted(plain, release);
+    deployCounted(recorded, release, true);
+  }
+  const without = deployCounted(plain, 'v3');
+  const withRecord = deployCounted(recorded, 'v3', true);
+  const added = Object.fromEntries(
+    [...new Set([...Object.keys(without), ...Object.keys(withRecord)])]
+      .map((tool) => [tool, (withRecord[tool] ?? 0) - (without[tool] ?? 0)])
+      .filter(([, count]) => count !== 0),
+  );
+  const total = Object.values(added).reduce((sum, n) => sum + n, 0);
+  // Measured: 27 here (2 CPUs): mv 2, rm 3, find 1, grep 2, nproc 1, sed 4, xargs 2, sha256sum 2, cat 5, cut 3, paste 1, sort 1.
+  expect(added.find).toBe(1); // one walk of the release
+  expect(added.sort).toBe(1); // one sort of the record
+  expect(added.sha256sum).toBeLessThanOrEqual(8); // one per CPU at most, never one per file
+  expect(total).toBeLessThanOrEqual(27 + 2 * ((added.sha256sum ?? 0) - 2)); // a split part more costs an xargs and a sha256sum
+  expect(Object.values(added).every((count) => count > 0)).toBe(true); // it takes nothing away
 });
 
 test('a repository at a new URL is still fetched from: the mirror is pointed at it', () => {

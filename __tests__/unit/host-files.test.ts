@@ -43,6 +43,11 @@ describe('the host scripts', () => {
     expect(bare).toEqual([]);
   });
 
+  test('docs/architecture.md draws every file (which phase sends it, what it reads and writes)', () => {
+    const drawing = readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8');
+    expect(hostFileNames().filter((name) => !drawing.includes(name))).toEqual([]);
+  });
+
   test('every file opens with its header for ShellCheck and its reader', () => {
     for (const name of hostFileNames()) expect(readFileSync(join(HOST_DIR, name), 'utf8')).toMatch(/^# shellcheck shell=sh\n(#.*\n)*\n/);
   });

@@ -83,7 +83,7 @@ test('the drift record of a deploy from git adds a fixed handful of programs, ne
   }
   const without = deployCounted(plain, 'v3');
   const withRecord = deployCounted(recorded, 'v3', true);
-  const added = Object.fromEntries(
+  const added: Record<string, number> = Object.fromEntries(
     [...new Set([...Object.keys(without), ...Object.keys(withRecord)])]
       .map((tool) => [tool, (withRecord[tool] ?? 0) - (without[tool] ?? 0)])
       .filter(([, count]) => count !== 0),

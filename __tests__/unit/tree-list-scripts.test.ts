@@ -207,3 +207,20 @@ test('a file that cannot be read fails the record, in any part, and leaves no re
     expect(run.status).toBe(0);
   }
 });
+
+test('what another user could have written is read, never taken from the list: files in a directory others can write, and one rewritten with its mtime put back', () => {
+  upload();
+  // Uploaded into a directory every user can write: any of them could have swapped its file since.
+  put('pub/js/app.js', 'uploaded\n');
+  chmodSync(join(release, 'pub'), 0o777);
+  writeFileSync(join(dir, 'list'), contentList());
+  sh(`cd release && tf_identity_owner && tf_identities . > ../ids && LC_ALL=C sort -z -o ../ids ../ids && cd .. &&
+    tf_stamp=stamp tf_probe=probe && : > stamp && tf_past_the_stamp || exit 7`);
+  // Rewritten in place, same size, its modification time put back as it was: only its change time tells.
+  sh(`touch -r release/a.txt mtime && printf 'A\\n' 1<> release/a.txt && touch -r mtime release/a.txt`);
+  sh('tf_uploaded_sums release list ids known || exit 3; tf_tree_list release fast known || exit 4', 'fast.log');
+  sh('tf_tree_list release full || exit 4', 'full.log');
+  expect(readFileSync(join(dir, 'fast')).equals(readFileSync(join(dir, 'full')))).toBe(true);
+  expect(hashed('fast.log')).toEqual(['./a.txt', './back\\slash.txt', './pub/js/app.js', './say "hi".txt']);
+  expect(records('fast')).toContain(`f 644 2 ${createHash('sha256').update('A\n').digest('hex')} a.txt`);
+});

@@ -1,24 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runDistAction } from '../support/dist-action.js';
-import { deployRootFor, gitRepoWithTags } from '../support/fixtures.js';
-import { type TestSshd, startSshd } from '../support/sshd.js';
+import { newSite, repo, sshd, startDeploySuite } from '../support/deploy-suite.js';
 
 // status with drift and a deploy with migrate-check as the runner runs them:
 // node dist/index.js with INPUT_* variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files.
-let sshd: TestSshd;
-let repo: string;
-let root: string;
-
-beforeAll(async () => {
-  sshd = await startSshd();
-  repo = gitRepoWithTags(['v1', 'v2'], sshd.user);
-  root = deployRootFor(sshd.user);
-});
-
-afterAll(async () => {
-  await sshd?.stop();
-});
+startDeploySuite(['v1', 'v2']);
 
 const inputs = (site: string) => ({
   hosts: `${sshd.host}:${sshd.port}`,
@@ -30,7 +17,7 @@ const inputs = (site: string) => ({
 });
 
 test('status with drift: the log, the job summary and the hosts output name what changed', () => {
-  const site = join(root, 'drifted');
+  const site = newSite();
   expect(runDistAction({ ...inputs(site), release: 'v1', build: 'sh build.sh' }).code).toBe(0);
   writeFileSync(join(site, 'releases/v1/version'), 'hot fix\n');
   writeFileSync(join(site, 'releases/v1/debug.log'), 'left behind\n');
@@ -45,7 +32,7 @@ test('status with drift: the log, the job summary and the hosts output name what
 });
 
 test('a deploy whose migrate-check exits 0 keeps the data release, and says so in the log', () => {
-  const site = join(root, 'checked');
+  const site = newSite();
   const migrate = { migrate: 'echo "$TAGFLIP_RELEASE" >> "$TAGFLIP_DATA_PATH/migrations"', 'migrate-check': 'true' };
   expect(runDistAction({ ...inputs(site), release: 'v1', ...migrate }).code).toBe(0);
   const second = runDistAction({ ...inputs(site), release: 'v2', ...migrate });

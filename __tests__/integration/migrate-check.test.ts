@@ -1,28 +1,14 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSettings } from '../../src/core/settings.js';
-import { deployRootFor, gitRepoWithTags, runTagflip } from '../support/fixtures.js';
-import { type TestSshd, startSshd } from '../support/sshd.js';
+import { newSite, repo, sshd, startDeploySuite } from '../support/deploy-suite.js';
+import { runTagflip } from '../support/fixtures.js';
 
 // migrate-check (issue 25): exit 0 means the data is up to date, so the new
 // release uses the current data release with no copy and no migration; over
 // SSH to a real sshd.
-let sshd: TestSshd;
-let repo: string;
-let root: string;
-let sites = 0;
+startDeploySuite(['v1', 'v2', 'v3', 'v4']);
 
-beforeAll(async () => {
-  sshd = await startSshd();
-  repo = gitRepoWithTags(['v1', 'v2', 'v3', 'v4'], sshd.user);
-  root = deployRootFor(sshd.user);
-});
-
-afterAll(async () => {
-  await sshd?.stop();
-});
-
-const newSite = () => join(root, `site${++sites}`);
 const run = (site: string, inputs: Record<string, string>) => runTagflip(sshd, site, repo, inputs);
 const read = (path: string) => readFileSync(path, 'utf8');
 const manifest = (site: string, release: string) => JSON.parse(read(join(site, '.tagflip/releases', `${release}.json`)));

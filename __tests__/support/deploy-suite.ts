@@ -1,4 +1,4 @@
-/** What deploy-ssh*.test.ts share: a real OpenSSH sshd and a repository with tags, started for the file; a new site for each test. */
+/** What the deploy tests over SSH share: a real OpenSSH sshd and a repository with tags, started for the file; a new site for each test. */
 import type { AddressInfo, Server } from 'node:net';
 import { mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,11 +13,11 @@ let siteCount = 0;
 
 export const ODD_TAG = 'v1.2.3-rc.1+build.5';
 
-/** Starts the sshd and the repository before the calling file's tests, and stops the sshd after them. */
-export function startDeploySuite(): void {
+/** Starts the sshd and the repository (with `tags`) before the calling file's tests, and stops the sshd after them. */
+export function startDeploySuite(tags: readonly string[] = ['v1', 'v2', 'v3', ODD_TAG]): void {
   beforeAll(async () => {
     sshd = await startSshd();
-    repo = gitRepoWithTags(['v1', 'v2', 'v3', ODD_TAG], sshd.user);
+    repo = gitRepoWithTags([...tags], sshd.user);
     root = deployRootFor(sshd.user);
   });
 

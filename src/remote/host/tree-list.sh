@@ -10,7 +10,7 @@
 # as many at once as the host has CPUs (at most 8), and paste -z joins the sums
 # to the files in the order they were hashed in; a file that cannot be read
 # fails it. KNOWN (an upload's files still as uploaded: uploaded-sums.sh)
-# holds records 'f MODE SIZE PATH' SOH SHA-256, sorted: a file whose own
+# holds records 'f MODE SIZE PATH' SOH SHA-256, NUL-ended: a file whose own
 # 'f MODE SIZE PATH' is one of them takes that SHA-256 and is not read; every
 # other file is hashed. The record is the same bytes either way.
 
@@ -25,7 +25,7 @@ tf_tree_list() {
     -fprintf "$tf_tree_work.other" '%y %m 0 - %P\0') &&
     tf_tree_known "${3:-}" &&
     (cd "$1" && tf_tree_hash) &&
-    cat -- "$tf_tree_work.known" "$tf_tree_work.hashed" "$tf_tree_work.other" | LC_ALL=C sort -z -o "$2.tmp" && mv -f -- "$2.tmp" "$2"; then
+    LC_ALL=C sort -z -o "$2.tmp" -- "$tf_tree_work.known" "$tf_tree_work.hashed" "$tf_tree_work.other" && mv -f -- "$2.tmp" "$2"; then
     tf_tree_listed=0
   else
     tf_tree_listed=1
@@ -39,28 +39,30 @@ tf_tree_clean() {
 }
 # Splits the files (.files) into those KNOWN gives the SHA-256 of, as records
 # (.known; how many: tf_tree_taken), and the others, to hash (.hash; how many:
-# tf_tree_count). Each step's status on its own: a file left out of both would
-# be missing from the record.
+# tf_tree_count), in one awk (uploaded-sums.sh made KNOWN with one that reads
+# NUL-ended records). A file is known when its whole 'f MODE SIZE PATH' is a
+# KNOWN record's, before the SOH and the 64 digits of its SHA-256.
 tf_tree_known() {
   tf_tree_taken=0
   if [ -z "$1" ]; then
     mv -f -- "$tf_tree_work.files" "$tf_tree_work.hash" && : > "$tf_tree_work.known" && tf_tree_counted
     return
   fi
-  tf_soh=$(printf '\001')
-  # Whole-record order is join's order too: SOH sorts below every byte of a KNOWN path.
-  LC_ALL=C sort -z -o "$tf_tree_work.files" -- "$tf_tree_work.files" &&
-    LC_ALL=C cut -z -d "$tf_soh" -f 1 -- "$1" > "$tf_tree_work.keys" &&
-    LC_ALL=C comm -z -23 -- "$tf_tree_work.files" "$tf_tree_work.keys" > "$tf_tree_work.hash" &&
-    LC_ALL=C comm -z -12 -- "$tf_tree_work.files" "$tf_tree_work.keys" > "$tf_tree_work.same" &&
-    LC_ALL=C join -z -t "$tf_soh" --check-order -- "$tf_tree_work.same" "$1" > "$tf_tree_work.joined" &&
-    LC_ALL=C cut -z -d "$tf_soh" -f 1 -- "$tf_tree_work.joined" > "$tf_tree_work.kkey" &&
-    LC_ALL=C cut -z -d "$tf_soh" -f 2 -- "$tf_tree_work.joined" > "$tf_tree_work.ksha" &&
-    LC_ALL=C cut -z -d ' ' -f 1-3 -- "$tf_tree_work.kkey" > "$tf_tree_work.kmeta" &&
-    LC_ALL=C cut -z -d ' ' -f 4- -- "$tf_tree_work.kkey" > "$tf_tree_work.kpaths" &&
-    LC_ALL=C paste -z -d ' ' -- "$tf_tree_work.kmeta" "$tf_tree_work.ksha" "$tf_tree_work.kpaths" > "$tf_tree_work.known" &&
-    { tf_tree_taken=$(LC_ALL=C grep -c -z '' -- "$tf_tree_work.known") || [ "$tf_tree_taken" = 0 ]; } &&
-    tf_tree_counted
+  tf_tree_counts=$(tf_tree_sums=$1 tf_tree_out=$tf_tree_work LC_ALL=C awk '
+    BEGIN { RS = "\0"; known = ENVIRON["tf_tree_out"] ".known"; hash = ENVIRON["tf_tree_out"] ".hash" }
+    FILENAME == ENVIRON["tf_tree_sums"] { sum[substr($0, 1, length($0) - 65)] = substr($0, length($0) - 63); next }
+    $0 in sum {
+      # f MODE SIZE SHA-256 PATH
+      path = $0
+      for (field = 0; field < 3; field++) path = substr(path, index(path, " ") + 1)
+      printf "f %s %s %s %s%c", $2, $3, sum[$0], path, 0 > known
+      taken++
+      next
+    }
+    { printf "%s%c", $0, 0 > hash; count++ }
+    END { printf "" > known; printf "" > hash; print taken + 0, count + 0 }' "$1" "$tf_tree_work.files") &&
+    tf_tree_taken=${tf_tree_counts% *} && tf_tree_count=${tf_tree_counts#* } &&
+    [ -n "$tf_tree_taken" ] && [ -n "$tf_tree_count" ]
 }
 # grep -c exits 1 when it counts 0.
 tf_tree_counted() {
@@ -72,6 +74,11 @@ tf_tree_counted() {
 # parts at once. The sums come back in the order of the parts' lists, put end
 # to end (.order), and paste joins them to those lists' records.
 tf_tree_hash() {
+  # Nothing to read (all known): no process.
+  if [ "$tf_tree_count" = 0 ]; then
+    : > "$tf_tree_work.hashed"
+    return
+  fi
   tf_tree_jobs=$(nproc 2>/dev/null) || tf_tree_jobs=1
   case $tf_tree_jobs in '' | *[!0-9]*) tf_tree_jobs=1 ;; esac
   if [ "$tf_tree_jobs" -gt 8 ]; then tf_tree_jobs=8; fi

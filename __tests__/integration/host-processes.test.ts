@@ -41,9 +41,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
  * Deploy `release` to a local site with the CLI (the bundle, as users run it),
  * the stand-ins first in its PATH; the programs the host ran, by name.
  */
-function deployCounted(site: string, release: string, record = false, source = ['--repository', repo]): Record<string, number> {
+function deployCounted(site: string, release: string, record = false, source = ['--repository', repo], build = ['--build', 'true']): Record<string, number> {
   writeFileSync(log, '');
-  const args = ['bin/tagflip.js', 'deploy', '--hosts', 'local', '--deploy-path', site, ...source, '--release', release, '--build', 'true', '--keep-releases', '1', '--drift-record', String(record)];
+  const args = ['bin/tagflip.js', 'deploy', '--hosts', 'local', '--deploy-path', site, ...source, '--release', release, ...build, '--keep-releases', '1', '--drift-record', String(record)];
   const output = execFileSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, PATH: `${shims}:${process.env.PATH}` } });
   expect(output).toContain('status: deployed');
   const counts: Record<string, number> = {};
@@ -99,24 +99,29 @@ test('the drift record of a deploy from git adds a fixed handful of programs, ne
   expect(Object.values(added).every((count) => count > 0)).toBe(true); // it takes nothing away
 });
 
-test('the drift record of an upload the build left as it was reads no file: two walks and three awk, whatever the number of files', () => {
+test('the drift record of an upload the build left as it was reads no file: a fixed handful of programs, whatever the number of files', () => {
   const tree = mkdtempSync(join(tmpdir(), 'tagflip-procs-tree-'));
   for (let i = 0; i < 200; i++) {
     mkdirSync(join(tree, `d${i % 10}`), { recursive: true });
     writeFileSync(join(tree, `d${i % 10}`, `f${i}.txt`), `${i}\n`);
   }
   const upload = ['--upload', tree];
-  const without = deployCounted(join(root, 'up-plain'), 'v1', false, upload);
-  const withRecord = deployCounted(join(root, 'up-recorded'), 'v1', true, upload);
-  const added: Record<string, number> = Object.fromEntries(
-    [...new Set([...Object.keys(without), ...Object.keys(withRecord)])]
-      .map((tool) => [tool, (withRecord[tool] ?? 0) - (without[tool] ?? 0)])
-      .filter(([, count]) => count !== 0),
-  );
-  // The identities now, then the tree (find 2); whether awk reads NUL-ended
-  // records, the sums from the list, the files split into known and to hash
-  // (awk 3); the record's sort and its rename, the work files removed.
-  expect(added).toEqual({ find: 2, awk: 3, sort: 1, mv: 2, rm: 4 });
+  const added = (build: string[]) => {
+    const without = deployCounted(join(root, `up-plain${build.length}`), 'v1', false, upload, build);
+    const withRecord = deployCounted(join(root, `up-recorded${build.length}`), 'v1', true, upload, build);
+    return Object.fromEntries(
+      [...new Set([...Object.keys(without), ...Object.keys(withRecord)])]
+        .map((tool) => [tool, (withRecord[tool] ?? 0) - (without[tool] ?? 0)])
+        .filter(([, count]) => count !== 0),
+    );
+  };
+  // After a build: the identities now, then the tree (find 2); whether awk
+  // reads NUL-ended records, the sums from the list, the files split into
+  // known and to hash (awk 3); the record's sort and its rename, the work
+  // files removed. No sha256sum, no nproc.
+  expect(added(['--build', 'true'])).toEqual({ find: 2, awk: 3, sort: 1, mv: 2, rm: 4 });
+  // With no build (nor migrate), the upload step's identities are the ones now: one walk, the tree's.
+  expect(added([])).toEqual({ find: 1, awk: 3, sort: 1, mv: 2, rm: 3 });
   rmSync(tree, { recursive: true, force: true });
 });
 

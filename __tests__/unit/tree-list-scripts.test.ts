@@ -240,3 +240,18 @@ test('with an awk that cannot split NUL-ended records (BusyBox awk), nothing is 
   expect(readFileSync(join(dir, 'again')).equals(readFileSync(join(dir, 'full')))).toBe(true);
   expect(hashed('again.log')).toHaveLength(6);
 });
+
+test('given the recorded identities as the ones now (no build ran), no identity is listed again: one find, the tree walk, and the same record', () => {
+  upload();
+  const REAL_FIND = execFileSync('sh', ['-c', 'command -v find'], { encoding: 'utf8' }).trim();
+  writeFileSync(join(dir, 'bin/find'), `#!/bin/sh\necho find >> '${join(dir, 'finds.log')}'\nexec '${REAL_FIND}' "$@"\n`);
+  chmodSync(join(dir, 'bin/find'), 0o755);
+  const counts = sh('tf_uploaded_sums release list ids known ids || exit 3; tf_tree_list release fast known || exit 4; echo "$tf_tree_count $tf_tree_taken"; [ -e ids ] || exit 5', 'fast.log');
+  expect(readFileSync(join(dir, 'finds.log'), 'utf8')).toBe('find\n');
+  rmSync(join(dir, 'bin/find'));
+  sh('tf_tree_list release full || exit 4', 'full.log');
+  expect(readFileSync(join(dir, 'fast')).equals(readFileSync(join(dir, 'full')))).toBe(true);
+  // Only the two names JSON escapes are read; the nine others come from the list.
+  expect(hashed('fast.log')).toEqual(['./back\\slash.txt', './say "hi".txt']);
+  expect(counts.trim()).toBe('2 9');
+});

@@ -34,6 +34,8 @@ const SMALL_DIRS = 50;
 const BIG_FILES_MB = [25, 35, 40, 50];
 const CHANGED = SMALL_FILES / 100; // 1% of the files
 const MAX_RUNS = 3; // each run moves 200 MB (1.6 GB for 8 hosts): fewer runs than the other parts
+// A loopback round takes 2-3 s: five of them make its median steadier on a machine others share.
+const LOOPBACK_RUNS = 5;
 const TARGETS = { loopback: 0.8, wan: 0.9, vsRsync: 0.8, rssMiB: 150 };
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 
@@ -253,8 +255,8 @@ function sameFiles(a, b, paths) {
 }
 
 /** Full uploads to one host, tagflip vs tar|ssh, fresh targets every run. */
-async function fullUpload(ctx, label, link, tree, mb, target) {
-  const runsCtx = { ...ctx, runs: Math.min(ctx.runs, MAX_RUNS) };
+async function fullUpload(ctx, label, link, tree, mb, target, runs = MAX_RUNS) {
+  const runsCtx = { ...ctx, runs: Math.min(ctx.runs, runs) };
   const sites = path.join(ctx.sites, `upload-${label.replace(/\W+/g, '-')}`);
   fs.mkdirSync(sites, { mode: 0o755 });
   fs.chownSync(sites, ctx.ids.uid, ctx.ids.gid);
@@ -303,7 +305,7 @@ export async function partUpload(ctx) {
   const { files, bytes } = makeTree(tree);
   settle();
   const mb = bytes / 1e6;
-  say(`upload: tree of ${files} files, ${mb.toFixed(1)} MB (${SMALL_FILES} of 1–20 KiB, ${BIG_FILES_MB.join('/')} MiB), seed ${SEED}, written in ${fmtMs(performance.now() - started)} ms; ${Math.min(ctx.runs, MAX_RUNS)} runs per variant after 1 warm-up`);
+  say(`upload: tree of ${files} files, ${mb.toFixed(1)} MB (${SMALL_FILES} of 1–20 KiB, ${BIG_FILES_MB.join('/')} MiB), seed ${SEED}, written in ${fmtMs(performance.now() - started)} ms; ${Math.min(ctx.runs, LOOPBACK_RUNS)} runs per variant on loopback, ${Math.min(ctx.runs, MAX_RUNS)} on the others, after 1 warm-up`);
 
   const detail = [];
   const cpuRow = (variant, r, wallMs) =>
@@ -314,7 +316,7 @@ export async function partUpload(ctx) {
   writeKnownHosts(ctx, [port]);
   await startSshd(ctx, 'upload', { port });
   const loop = { ns: null, port, ports: [port], meters: [sshdMeter(ctx, 'upload')] };
-  const loopback = await fullUpload(ctx, 'loopback', loop, tree, mb, TARGETS.loopback);
+  const loopback = await fullUpload(ctx, 'loopback', loop, tree, mb, TARGETS.loopback, LOOPBACK_RUNS);
   cpuRow('loopback: tar | ssh', loopback.tar, loopback.tarStats.median);
   cpuRow('loopback: tagflip full', loopback.flip, loopback.flipStats.median);
   process.stderr.write('upload ');

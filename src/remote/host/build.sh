@@ -170,8 +170,13 @@ if [ -n "$tf_migrate" ] && [ -z "$tf_data_reused" ]; then tf_copy_and_migrate tf
 # record (the clock did not move) or if that fails, every file is read.
 if [ -n "$tf_record_tree" ]; then
   tf_known_sums=''
+  # With no build or migrate command, nothing but tagflip's own links went into
+  # the release since the upload step listed its files' identities, moments
+  # ago in this script: those are the identities now, not listed again.
+  tf_ids_now=''
+  if [ -z "$tf_build" ] && [ -z "$tf_migrate" ]; then tf_ids_now=$tf_content_ids; fi
   if [ -n "$tf_upload_bytes" ] && [ -f "$tf_content_list" ] && [ -f "$tf_content_ids" ] &&
-    tf_uploaded_sums "$tf_release_path" "$tf_content_list" "$tf_content_ids" "$tf_content_tree.known"; then
+    tf_uploaded_sums "$tf_release_path" "$tf_content_list" "$tf_content_ids" "$tf_content_tree.known" "$tf_ids_now"; then
     tf_known_sums=$tf_content_tree.known
   fi
   if tf_tree_list "$tf_release_path" "$tf_content_tree" "$tf_known_sums"; then

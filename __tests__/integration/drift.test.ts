@@ -128,7 +128,7 @@ test('an uploaded release is recorded too, with what its build added', async () 
 });
 
 /** An upload deploy with the debug lines in its log (where the record says how it was made). */
-async function uploadWithDebug(site: string, release: string, tree: string, build: string) {
+async function uploadWithDebug(site: string, release: string, tree: string, build: string, inputs: Record<string, string> = {}) {
   const logger = recordingLogger();
   logger.debug = (message) => logger.lines.push(`debug: ${message}`);
   const settings = parseSettings({
@@ -139,6 +139,7 @@ async function uploadWithDebug(site: string, release: string, tree: string, buil
     release,
     upload: tree,
     build,
+    ...inputs,
   });
   const result = await runCommand(settings, logger);
   return { result, log: logger.text() };
@@ -204,4 +205,23 @@ test('without the identity record of the upload (as when the clock never moved p
   expect(deployed.result.hosts[0].status).toBe('deployed');
   expect(deployed.log).toMatch(/debug: .*recorded the content of releases\/u1: 26 files hashed, 0 still as uploaded/);
   expect(readFileSync(join(site, '.tagflip/releases/u1.tree')).equals(fullRecord(join(site, 'releases/u1')))).toBe(true);
+});
+
+test('an upload with no build takes the identities its upload step listed as the ones now: linked shared paths and all, the record is the full read, and a change after it is drift', async () => {
+  const site = newSite();
+  const tree = uploadTree();
+  mkdirSync(join(tree, 'var/log'), { recursive: true });
+  writeFileSync(join(tree, 'var/log/shipped.log'), 'replaced by the shared directory\n');
+  writeFileSync(join(tree, 'app/settings.env'), 'seeds shared/app/settings.env\n');
+  execFileSync('chmod', ['-R', 'a+rX', tree]);
+  const deployed = await uploadWithDebug(site, 'u1', tree, '', { 'shared-dirs': 'var/log', 'shared-files': 'app/settings.env' });
+  expect(deployed.result.hosts[0].status).toBe('deployed');
+  // 28 files uploaded; var/log (with shipped.log) and app/settings.env are links into shared/ now: 26 files, none read.
+  expect(deployed.log).toMatch(/debug: .*recorded the content of releases\/u1: 0 files hashed, 26 still as uploaded/);
+  const recorded = readFileSync(join(site, '.tagflip/releases/u1.tree'));
+  expect(recorded.equals(fullRecord(join(site, 'releases/u1')))).toBe(true);
+  expect(recorded.toString('latin1')).toContain(`l 777 ${join(site, 'shared/var/log').length} - var/log//${join(site, 'shared/var/log')}\0`);
+  expect((await status(site)).host.report?.drift).toMatchObject({ state: 'clean', release: 'u1' });
+  writeFileSync(join(site, 'releases/u1/app/static/s3.css'), '.changed {}\n');
+  expect((await status(site)).host.report?.drift).toMatchObject({ state: 'drifted', changed: { count: 1, paths: ['app/static/s3.css'] } });
 });

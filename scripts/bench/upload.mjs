@@ -63,6 +63,36 @@ function removeLeftovers() {
 
 const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;
 
+/**
+ * The file system the full uploads and the re-deploys write to: ext4 on an
+ * image made for the part (its inode tables written at once, not by a kernel
+ * thread during the runs), dropped whole when the part is over. The root file
+ * system here is shared with everything else on the machine, and a mass delete
+ * there (anyone's: the previous bench run's own clean-up among them) made the
+ * next minutes' file creations cost 2 to 4 s of kernel CPU (leftovers(),
+ * above): runs begun then measured the allocator, tar | ssh and tagflip alike.
+ * Dropping the image frees one inode, not thousands.
+ */
+function freshDisk(ctx) {
+  const image = path.join(ctx.tmp, 'upload-disk.img');
+  const root = path.join(ctx.tmp, 'upload-disk');
+  const must = (command, args) => {
+    const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000 });
+    if (result.status !== 0) throw new BenchError(`${command} ${args.join(' ')} failed: ${result.error?.message ?? result.stderr}`);
+  };
+  must('truncate', ['-s', '12G', image]);
+  must('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image]);
+  fs.mkdirSync(root, { mode: 0o755 });
+  must('mount', ['-o', 'loop', image, root]);
+  const drop = () => {
+    if (spawnSync('umount', [root]).status !== 0) spawnSync('umount', ['-l', root]);
+    fs.rmSync(image, { force: true });
+  };
+  undo.push(drop);
+  fs.chownSync(root, ctx.ids.uid, ctx.ids.gid);
+  return { root, drop: () => undo.splice(undo.indexOf(drop), 1).forEach((step) => step()) };
+}
+
 // ---------------------------------------------------------------------------
 // The tree: fixed seed, non-compressible (AES-CTR keystream), fast to write
 // ---------------------------------------------------------------------------
@@ -255,9 +285,9 @@ function sameFiles(a, b, paths) {
 }
 
 /** Full uploads to one host, tagflip vs tar|ssh, fresh targets every run. */
-async function fullUpload(ctx, label, link, tree, mb, target, runs = MAX_RUNS) {
+async function fullUpload(ctx, disk, label, link, tree, mb, target, runs = MAX_RUNS) {
   const runsCtx = { ...ctx, runs: Math.min(ctx.runs, runs) };
-  const sites = path.join(ctx.sites, `upload-${label.replace(/\W+/g, '-')}`);
+  const sites = path.join(disk, `upload-${label.replace(/\W+/g, '-')}`);
   fs.mkdirSync(sites, { mode: 0o755 });
   fs.chownSync(sites, ctx.ids.uid, ctx.ids.gid);
   const tar = recorder();
@@ -267,7 +297,6 @@ async function fullUpload(ctx, label, link, tree, mb, target, runs = MAX_RUNS) {
       deploy: async (tag) => {
         const target = path.join(sites, `tar-${tag}`);
         const sample = tar.keep(tag, await tarOverSsh(ctx, link, target, tree));
-        removeLater(target);
         settle();
         return sample;
       },
@@ -276,7 +305,6 @@ async function fullUpload(ctx, label, link, tree, mb, target, runs = MAX_RUNS) {
       deploy: async (tag) => {
         const site = path.join(sites, `tagflip-${tag}`);
         const sample = flip.keep(tag, await tagflipUpload(ctx, link, site, tag, tree));
-        removeLater(site);
         settle();
         return sample;
       },
@@ -311,12 +339,13 @@ export async function partUpload(ctx) {
   const cpuRow = (variant, r, wallMs) =>
     detail.push([variant, fmtMs(wallMs), (mb / (wallMs / 1000)).toFixed(1), fmtMs(r.get('cpuMs')), fmtMs(r.get('hostCpuMs')), (r.max('rssKb') / 1024).toFixed(1)]);
 
+  const disk = freshDisk(ctx);
   // Loopback: an sshd of its own.
   const port = await freePort();
   writeKnownHosts(ctx, [port]);
   await startSshd(ctx, 'upload', { port });
   const loop = { ns: null, port, ports: [port], meters: [sshdMeter(ctx, 'upload')] };
-  const loopback = await fullUpload(ctx, 'loopback', loop, tree, mb, TARGETS.loopback, LOOPBACK_RUNS);
+  const loopback = await fullUpload(ctx, disk.root, 'loopback', loop, tree, mb, TARGETS.loopback, LOOPBACK_RUNS);
   cpuRow('loopback: tar | ssh', loopback.tar, loopback.tarStats.median);
   cpuRow('loopback: tagflip full', loopback.flip, loopback.flipStats.median);
   process.stderr.write('upload ');
@@ -324,15 +353,15 @@ export async function partUpload(ctx) {
   // The 50 ms link: full, then re-deploys with 1% changed.
   const net = await wanLink(ctx);
   const wan = { ns: net.ns, port: net.port, ports: [net.port], meters: [sshdMeter(ctx, 'wan')] };
-  const full = await fullUpload(ctx, '50 ms RTT', wan, tree, mb, TARGETS.wan);
+  const full = await fullUpload(ctx, disk.root, '50 ms RTT', wan, tree, mb, TARGETS.wan);
   cpuRow('50 ms: tar | ssh', full.tar, full.tarStats.median);
   cpuRow('50 ms: tagflip full', full.flip, full.flipStats.median);
   process.stderr.write('upload ');
 
   // Re-deploys with 1% changed, tagflip and rsync in the same rounds: the first of
   // them in a round changes the tree; each goes from its own copy of the last round.
-  const deltaSite = path.join(ctx.sites, 'upload-delta');
-  const rsyncSite = path.join(ctx.sites, 'upload-rsync');
+  const deltaSite = path.join(disk.root, 'upload-delta');
+  const rsyncSite = path.join(disk.root, 'upload-rsync');
   fs.mkdirSync(rsyncSite, { mode: 0o755 });
   fs.chownSync(rsyncSite, ctx.ids.uid, ctx.ids.gid);
   await tagflipUpload(ctx, wan, deltaSite, 'd0', tree);
@@ -378,7 +407,7 @@ export async function partUpload(ctx) {
   );
   verdicts.push(`INFO upload, 1% changed, 50 ms RTT, each round (wall/runner CPU/host CPU, ms): rsync ${rounds(rsync)}; tagflip ${rounds(delta)}`);
   verdicts.push(`INFO upload, 1% changed, 50 ms RTT: tagflip ${fmtMs(deltaStats.median)} ms = ${((deltaStats.median / full.flipStats.median) * 100).toFixed(1)}% of its full upload ${fmtMs(full.flipStats.median)} ms`);
-  removeLater(deltaSite, rsyncSite);
+  disk.drop();
 
   const rssMiB = Math.max(loopback.flip.max('rssKb'), full.flip.max('rssKb'), delta.max('rssKb')) / 1024;
   verdicts.push(`${rssMiB <= TARGETS.rssMiB ? 'PASS' : 'FAIL'} upload, runner memory: peak RSS of the tagflip process ${rssMiB.toFixed(1)} MiB over every upload (target ≤ ${TARGETS.rssMiB} MiB)`);

@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HOST, USER, chownR, freePort, startSshd, writeKnownHosts } from './hosts.mjs';
+import { freshDisk } from './disk.mjs';
 import { runOk } from './processes.mjs';
 import { compare, measure } from './measure.mjs';
 import { BUILD, CLI, ROOT, checkCurrent } from './peers.mjs';
@@ -70,7 +71,8 @@ export async function partDrift(ctx) {
   makeTree(tree);
   fs.chmodSync(ctx.tmp, 0o755);
   const upload = ['--upload', tree, '--build', BUILD];
-  const sites = { on: path.join(ctx.sites, 'drift-record'), off: path.join(ctx.sites, 'drift-norecord') };
+  const disk = freshDisk(ctx, 'drift', '12G');
+  const sites = { on: path.join(disk.root, 'drift-record'), off: path.join(disk.root, 'drift-norecord') };
   const variants = [
     { label: `upload deploy, ${DRIFT_FILES} files / ${DRIFT_MB} MB, drift-record: false`, deploy: (tag) => deploy(ctx, port, sites.off, tag, [...upload, '--drift-record', 'false'], 'deploy without record') },
     { label: `upload deploy, ${DRIFT_FILES} files / ${DRIFT_MB} MB, drift-record: true (default)`, deploy: (tag) => deploy(ctx, port, sites.on, tag, upload, 'deploy with record') },
@@ -111,7 +113,7 @@ export async function partDrift(ctx) {
   for (let i = 1; i <= ctx.runs + 1; i++) await git('tag', `b${i}`);
   chownR(repo, ctx.ids);
   const fromGit = ['--repository', repo, '--build', BUILD];
-  const gitSites = { on: path.join(ctx.sites, 'drift-git-record'), off: path.join(ctx.sites, 'drift-git-norecord') };
+  const gitSites = { on: path.join(disk.root, 'drift-git-record'), off: path.join(disk.root, 'drift-git-norecord') };
   const gitVariants = [
     { label: `git deploy, ${DRIFT_FILES} files / ${DRIFT_MB} MB, drift-record: false`, deploy: (tag) => deploy(ctx, port, gitSites.off, tag, [...fromGit, '--drift-record', 'false'], 'git deploy without record') },
     { label: `git deploy, ${DRIFT_FILES} files / ${DRIFT_MB} MB, drift-record: true (default)`, deploy: (tag) => deploy(ctx, port, gitSites.on, tag, fromGit, 'git deploy with record') },
@@ -134,6 +136,7 @@ export async function partDrift(ctx) {
   addRow('drift', checks[0].label, plain);
   addRow('drift', checks[1].label, drift, plain);
   verdicts.push(`info drift: recording adds ${fmtMs(on.median - off.median)} ms to a ${fmtMs(off.median)} ms upload deploy (${fmtX(on.median / off.median)}), CPU ${show(on)} against ${show(off)}; checking: status ${show(plain)}, with drift ${show(drift)} (medians of ${drift.n})`);
+  disk.drop();
 }
 
 const MIGRATE = (mb) => `[ -f "$TAGFLIP_DATA_PATH/Data.fs" ] || head -c ${mb}M /dev/urandom > "$TAGFLIP_DATA_PATH/Data.fs"; echo "$TAGFLIP_RELEASE" >> "$TAGFLIP_DATA_PATH/migrations"`;

@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { FLEET_SIZE, HOST, USER, fleetHosts, freePort, inNs, startSshd, wanLink, writeKnownHosts } from './hosts.mjs';
 import { DEPLOY_TIMEOUT_MS, TIME, compare, median } from './measure.mjs';
 import { CLI, sshArgs } from './peers.mjs';
+import { freshDisk } from './disk.mjs';
 import { BenchError, descendants, run, sleep, tail, undo } from './processes.mjs';
 import { addRow, fmtMs, fmtX, say, verdicts } from './report.mjs';
 
@@ -63,35 +64,6 @@ function removeLeftovers() {
 
 const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;
 
-/**
- * The file system the full uploads and the re-deploys write to: ext4 on an
- * image made for the part (its inode tables written at once, not by a kernel
- * thread during the runs), dropped whole when the part is over. The root file
- * system here is shared with everything else on the machine, and a mass delete
- * there (anyone's: the previous bench run's own clean-up among them) made the
- * next minutes' file creations cost 2 to 4 s of kernel CPU (leftovers(),
- * above): runs begun then measured the allocator, tar | ssh and tagflip alike.
- * Dropping the image frees one inode, not thousands.
- */
-function freshDisk(ctx) {
-  const image = path.join(ctx.tmp, 'upload-disk.img');
-  const root = path.join(ctx.tmp, 'upload-disk');
-  const must = (command, args) => {
-    const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000 });
-    if (result.status !== 0) throw new BenchError(`${command} ${args.join(' ')} failed: ${result.error?.message ?? result.stderr}`);
-  };
-  must('truncate', ['-s', '12G', image]);
-  must('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image]);
-  fs.mkdirSync(root, { mode: 0o755 });
-  must('mount', ['-o', 'loop', image, root]);
-  const drop = () => {
-    if (spawnSync('umount', [root]).status !== 0) spawnSync('umount', ['-l', root]);
-    fs.rmSync(image, { force: true });
-  };
-  undo.push(drop);
-  fs.chownSync(root, ctx.ids.uid, ctx.ids.gid);
-  return { root, drop: () => undo.splice(undo.indexOf(drop), 1).forEach((step) => step()) };
-}
 
 // ---------------------------------------------------------------------------
 // The tree: fixed seed, non-compressible (AES-CTR keystream), fast to write
@@ -339,7 +311,7 @@ export async function partUpload(ctx) {
   const cpuRow = (variant, r, wallMs) =>
     detail.push([variant, fmtMs(wallMs), (mb / (wallMs / 1000)).toFixed(1), fmtMs(r.get('cpuMs')), fmtMs(r.get('hostCpuMs')), (r.max('rssKb') / 1024).toFixed(1)]);
 
-  const disk = freshDisk(ctx);
+  const disk = freshDisk(ctx, 'upload', '12G');
   // Loopback: an sshd of its own.
   const port = await freePort();
   writeKnownHosts(ctx, [port]);

@@ -42,7 +42,10 @@ async function startAgent(keys: string[]): Promise<string> {
   const socket = join(openTempDir('tagflip-agent-'), 'agent.sock');
   const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
   agents.push(agent);
-  for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  // The socket exists from bind(), a moment before the agent listens: wait until it answers
+  // (ssh-add -l: 0 keys listed, 1 none; 2 is no agent there yet).
+  const answers = () => existsSync(socket) && spawnSync('ssh-add', ['-l'], { env: { PATH: process.env.PATH, SSH_AUTH_SOCK: socket }, stdio: 'ignore' }).status !== 2;
+  for (let i = 0; i < 100 && !answers(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
   for (const key of keys) execFileSync('ssh-add', ['-q', key], { env: { PATH: process.env.PATH, SSH_AUTH_SOCK: socket }, stdio: 'ignore' });
   return socket;
 }

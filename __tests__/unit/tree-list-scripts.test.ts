@@ -255,3 +255,18 @@ test('given the recorded identities as the ones now (no build ran), no identity 
   expect(hashed('fast.log')).toEqual(['./back\\slash.txt', './say "hi".txt']);
   expect(counts.trim()).toBe('2 9');
 });
+
+test('given the recorded identities as the ones now, what another user could have swapped is still read: a file in a directory others can write', () => {
+  upload();
+  put('pub/js/app.js', 'uploaded\n');
+  chmodSync(join(release, 'pub'), 0o777);
+  writeFileSync(join(dir, 'list'), contentList());
+  sh(`cd release && tf_identity_owner && tf_identities . > ../ids && LC_ALL=C sort -z -o ../ids ../ids || exit 7`);
+  // Another user swaps it for a file of their own, of the same size, between the upload step and the record.
+  sh(`printf 'payload!\\n' > release/pub/js/app.js.new && mv release/pub/js/app.js.new release/pub/js/app.js`);
+  sh('tf_uploaded_sums release list ids known ids || exit 3; tf_tree_list release fast known || exit 4', 'fast.log');
+  sh('tf_tree_list release full || exit 4', 'full.log');
+  expect(readFileSync(join(dir, 'fast')).equals(readFileSync(join(dir, 'full')))).toBe(true);
+  expect(hashed('fast.log')).toEqual(['./back\\slash.txt', './pub/js/app.js', './say "hi".txt']);
+  expect(records('fast')).toContain(`f 644 9 ${createHash('sha256').update('payload!\n').digest('hex')} pub/js/app.js`);
+});

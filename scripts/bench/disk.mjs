@@ -26,9 +26,11 @@ export function freshDisk(ctx, name, size) {
     if (result.status !== 0) throw new BenchError(`${command} ${args.join(' ')} failed: ${result.error?.message ?? result.stderr.trim()}`);
   };
   fs.mkdirSync(root, { mode: 0o755 });
+  // Unmounted, the directory is empty; without an image of its own it holds the runs' trees.
   const drop = () => {
     if (spawnSync('mountpoint', ['-q', root]).status === 0 && spawnSync('umount', [root]).status !== 0) spawnSync('umount', ['-l', root]);
     fs.rmSync(image, { force: true });
+    fs.rmSync(root, { recursive: true, force: true });
   };
   undo.push(drop);
   try {
@@ -37,7 +39,7 @@ export function freshDisk(ctx, name, size) {
     must('mount', ['-o', 'loop', image, root]);
   } catch (error) {
     // A machine without loop devices (a container) still runs the part, as before, and says so.
-    drop();
+    fs.rmSync(image, { force: true });
     say(`${name}: no file system of its own (${error.message}); writing to ${root} on the root file system, where a recent mass delete slows file creation`);
   }
   fs.chownSync(root, ctx.ids.uid, ctx.ids.gid);

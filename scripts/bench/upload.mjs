@@ -48,8 +48,9 @@ const TICK_MS = 10; // USER_HZ = 100 on Linux
 const settle = () => spawnSync('sync', [], { timeout: 120_000 });
 
 /**
- * What the runs wrote, removed when the part is over rather than after each run.
- * Deleting 5,000 files slows down whoever creates files next: ext4 without a
+ * What the fleet's runs wrote (the other runs write to the part's own file
+ * system, freshDisk, dropped whole), removed when the part is over rather
+ * than after each run. Deleting 5,000 files slows down whoever creates files next: ext4 without a
  * journal (this VM's root) passes over inodes freed in the last 60 to 300 s
  * (recently_deleted() in ext4_create, seen with perf), so a 200 MB tree created
  * right after one was deleted cost 2 to 4 s of kernel CPU instead of 0.3 s, for
@@ -63,7 +64,6 @@ function removeLeftovers() {
 }
 
 const shq = (value) => `'${String(value).replace(/'/g, `'\\''`)}'`;
-
 
 // ---------------------------------------------------------------------------
 // The tree: fixed seed, non-compressible (AES-CTR keystream), fast to write

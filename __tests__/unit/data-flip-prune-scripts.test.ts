@@ -138,16 +138,9 @@ describe('prune script: data releases', () => {
     expect(list(join(path, 'releases'))).toEqual(['v2', 'v3']);
     expect(list(join(dataPath, 'releases'))).toEqual(['d3', 'v1']);
     expect(JSON.parse(read(join(path, '.tagflip/history.jsonl')))).toEqual({
+      ...history.prunedWithData(['v1'], ['d1', 'd2']),
       time: expect.stringMatching(ISO_TIME),
-      event: 'prune',
-      status: 'pruned',
-      release: '',
-      previousRelease: '',
-      host: 'deploy@web1',
-      actor: 'octocat',
       runUrl: 'https://github.com/o/r/actions/runs/42',
-      removed: ['v1'],
-      removedData: ['d1', 'd2'],
     });
   });
 

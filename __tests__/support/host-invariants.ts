@@ -36,7 +36,15 @@ function readManifests(site: string): Map<string, Manifest | null> {
   if (!existsSync(dir)) return manifests;
   for (const name of readdirSync(dir)) {
     if (!name.endsWith('.json')) continue;
-    manifests.set(name.slice(0, -'.json'.length), parseManifest(readFileSync(join(dir, name), 'utf8')));
+    let text: string;
+    try {
+      text = readFileSync(join(dir, name), 'utf8');
+    } catch (error) {
+      // Removed since it was listed: the host is still cleaning up, and settled() looks again.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    manifests.set(name.slice(0, -'.json'.length), parseManifest(text));
   }
   return manifests;
 }
